@@ -1,0 +1,370 @@
+"""HTTP/1.1 server for the Engine API: h11 on an asyncio unix socket.
+
+h11 is a pure state machine (no I/O), so the I/O here stays small and we
+can take a connection over for Docker's hijacked attach/exec streams
+(see ../shared/notes/http-hijack.md for why not aiohttp).
+
+Handlers are `async def handler(req) -> Response | StreamResponse | dict |
+list | None`; a returned dict/list becomes a 200 JSON reply, None a 204.
+Errors raised from `dockyard.errors` become `{"message": ...}` with their
+class's status — the one place errors meet the wire.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import h11
+
+from .. import API_VERSION, MIN_API_VERSION, __version__
+from ..errors import DockyardError, InvalidParameter, NotFound
+
+log = logging.getLogger("dockyard.api")
+
+SERVER_HEADER = f"Dockyard/{__version__} (linux)".encode()
+_VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+_MAX_HEADER = 64 * 1024
+
+
+def version_tuple(v: str) -> tuple[int, int]:
+    major, _, minor = v.partition(".")
+    return int(major), int(minor or 0)
+
+
+# ---------------------------------------------------------------- routing
+
+Handler = Callable[["Request"], Awaitable[Any]]
+_ROUTES: list[tuple[str, re.Pattern, Handler]] = []
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Register a handler: `@route("POST", "/containers/{id}/start")`.
+
+    `{name}` matches one path segment; `{name:path}` matches the rest
+    (image names contain slashes)."""
+    def to_regex(p: str) -> re.Pattern:
+        p = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)", p)
+        p = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", p)
+        return re.compile("^" + p + "$")
+
+    def deco(fn: Handler) -> Handler:
+        _ROUTES.append((method, to_regex(pattern), fn))
+        return fn
+    return deco
+
+
+def _find(method: str, path: str) -> tuple[Handler, dict[str, str]]:
+    allowed = False
+    for m, rx, fn in _ROUTES:
+        mt = rx.match(path)
+        if mt:
+            if m == method or (method == "HEAD" and m == "GET"):
+                return fn, {k: urllib.parse.unquote(v) for k, v in mt.groupdict().items()}
+            allowed = True
+    if allowed:
+        raise _MethodNotAllowed()
+    raise NotFound("page not found")
+
+
+class _MethodNotAllowed(DockyardError):
+    status = 405
+
+    def __init__(self):
+        super().__init__("method not allowed")
+
+
+# ---------------------------------------------------------------- replies
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class StreamResponse:
+    """A body produced over time (logs -f, wait, progress). The head is sent
+    at once, before the first chunk — clients such as the docker CLI wait
+    for it (e.g. `wait` before attaching)."""
+    chunks: AsyncIterator[bytes]
+    status: int = 200
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(obj).encode() + b"\n")
+
+
+class Hijacked:
+    """Returned by `Request.hijack()` handlers: the connection is theirs now."""
+
+
+# ---------------------------------------------------------------- request
+
+class Request:
+    def __init__(self, conn: "_Conn", ev: h11.Request, path: str, version: str,
+                 query: dict[str, list[str]], daemon: Any):
+        self._conn = conn
+        self.method = ev.method.decode()
+        self.path = path
+        self.version = version
+        self.query = query
+        self.headers = {k.decode().lower(): v.decode("latin-1") for k, v in ev.headers}
+        self.match: dict[str, str] = {}
+        self.daemon = daemon
+        self._body_done = False
+        self.hijacked = False
+
+    # -- query helpers (Docker accepts 1/true/True and 0/false/False)
+    def param(self, name: str, default: str | None = None) -> str | None:
+        v = self.query.get(name)
+        return v[-1] if v else default
+
+    def params(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def bool_param(self, name: str, default: bool = False) -> bool:
+        v = self.param(name)
+        if v is None or v == "":
+            return default
+        return v.lower() not in ("0", "false", "no")
+
+    def int_param(self, name: str, default: int | None = None) -> int | None:
+        v = self.param(name)
+        if v is None or v == "":
+            return default
+        try:
+            return int(v)
+        except ValueError:
+            raise InvalidParameter(f"invalid value for {name}: {v!r}") from None
+
+    def json_param(self, name: str) -> Any:
+        v = self.param(name)
+        if not v:
+            return None
+        try:
+            return json.loads(v)
+        except ValueError as e:
+            raise InvalidParameter(f"invalid {name} parameter: {e}") from None
+
+    def api_at_least(self, v: str) -> bool:
+        return version_tuple(self.version) >= version_tuple(v)
+
+    # -- body
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The request body, chunk by chunk (for large uploads)."""
+        while not self._body_done:
+            ev = await self._conn.next_event()
+            if isinstance(ev, h11.Data):
+                yield bytes(ev.data)
+            elif isinstance(ev, h11.EndOfMessage):
+                self._body_done = True
+            else:
+                raise InvalidParameter("malformed request body")
+
+    async def body(self) -> bytes:
+        parts = [c async for c in self.stream()]
+        return b"".join(parts)
+
+    async def json(self, default: Any = None) -> Any:
+        raw = await self.body()
+        if not raw.strip():
+            return default
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise InvalidParameter(f"invalid JSON: {e}") from None
+
+    # -- hijack
+    async def hijack(self, content_type: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+        """Take the connection over (attach, exec start).
+
+        Returns (reader, writer, already_read). Clients that asked to
+        upgrade get `101 UPGRADED`; older ones a bare 200 head."""
+        await self.body()
+        self.hijacked = True
+        c = self._conn
+        upgrade = "upgrade" in self.headers.get("connection", "").lower()
+        if upgrade:
+            c.send(h11.InformationalResponse(status_code=101, reason=b"UPGRADED", headers=[
+                (b"Content-Type", content_type.encode()),
+                (b"Connection", b"Upgrade"), (b"Upgrade", b"tcp"),
+                (b"Api-Version", API_VERSION.encode()), (b"Server", SERVER_HEADER)]))
+        else:
+            c.writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() +
+                           b"\r\nApi-Version: " + API_VERSION.encode() + b"\r\n\r\n")
+        await c.writer.drain()
+        trailing = bytes(c.h11.trailing_data[0]) if upgrade else b""
+        return c.reader, c.writer, trailing
+
+
+# ---------------------------------------------------------------- connection
+
+class _Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER)
+
+    async def next_event(self) -> Any:
+        while True:
+            ev = self.h11.next_event()
+            if ev is h11.NEED_DATA:
+                data = await self.reader.read(65536)
+                self.h11.receive_data(data)
+                continue
+            return ev
+
+    def send(self, ev: Any) -> None:
+        data = self.h11.send(ev)
+        if data:
+            self.writer.write(data)
+
+
+def _common_headers(content_type: str) -> list[tuple[bytes, bytes]]:
+    return [(b"Content-Type", content_type.encode()),
+            (b"Api-Version", API_VERSION.encode()),
+            (b"Docker-Experimental", b"false"),
+            (b"Ostype", b"linux"),
+            (b"Server", SERVER_HEADER)]
+
+
+def _split_version(path: str) -> tuple[str, str]:
+    m = _VERSION_PREFIX.match(path)
+    if not m:
+        return API_VERSION, path
+    v = m.group(1)
+    if version_tuple(v) < version_tuple(MIN_API_VERSION):
+        raise InvalidParameter(
+            f"client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, "
+            "please upgrade your client to a newer version")
+    if version_tuple(v) > version_tuple(API_VERSION):
+        raise InvalidParameter(f"client version {v} is too new. Maximum supported API version is {API_VERSION}")
+    return v, m.group(2)
+
+
+class ApiServer:
+    def __init__(self, daemon: Any):
+        self.daemon = daemon
+        self._server: asyncio.AbstractServer | None = None
+        self._conns: set[asyncio.Task] = set()
+
+    async def listen_unix(self, path: str, mode: int = 0o660) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        old = os.umask(0o117)  # socket born 0660: no window where others can connect
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20)
+        finally:
+            os.umask(old)
+        os.chmod(path, mode)
+
+    async def close(self) -> None:
+        if self._server:
+            self._server.close()
+        for t in list(self._conns):
+            t.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._conns.add(task)
+        conn = _Conn(reader, writer)
+        try:
+            while True:
+                ev = await conn.next_event()
+                if isinstance(ev, h11.ConnectionClosed) or ev is h11.PAUSED:
+                    break
+                if not isinstance(ev, h11.Request):
+                    break
+                keep = await self._dispatch(conn, ev)
+                if not keep:
+                    return  # hijacked: handler owns and closed the socket
+                if conn.h11.our_state is h11.MUST_CLOSE or conn.h11.their_state is h11.MUST_CLOSE:
+                    break
+                try:
+                    conn.h11.start_next_cycle()
+                except h11.LocalProtocolError:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, h11.RemoteProtocolError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._conns.discard(task)
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _dispatch(self, conn: _Conn, ev: h11.Request) -> bool:
+        target = ev.target.decode("latin-1")
+        raw_path, _, qs = target.partition("?")
+        req = None
+        try:
+            version, path = _split_version(urllib.parse.unquote(raw_path))
+            query = urllib.parse.parse_qs(qs, keep_blank_values=True)
+            req = Request(conn, ev, path, version, query, self.daemon)
+            handler, req.match = _find(req.method, path)
+            result = await handler(req)
+            if req.hijacked:
+                return False
+        except DockyardError as e:
+            result = Response(e.status, json.dumps({"message": e.message}).encode() + b"\n")
+            if e.status == 304:
+                result = Response(304)
+        except Exception as e:  # a bug: still answer like Docker, log the traceback
+            log.exception("handler failed for %s %s", ev.method.decode(), target)
+            result = Response(500, json.dumps({"message": f"internal error: {e}"}).encode() + b"\n")
+        if req is not None and req.hijacked:
+            return False
+        # drain any unread body so the connection stays in sync
+        if req is not None and not req._body_done:
+            try:
+                await req.body()
+            except DockyardError:
+                return False
+        await self._reply(conn, ev, result)
+        return True
+
+    async def _reply(self, conn: _Conn, ev: h11.Request, result: Any) -> None:
+        head_only = ev.method == b"HEAD"
+        if result is None:
+            result = Response(204)
+        elif isinstance(result, (dict, list)):
+            result = json_response(result)
+        if isinstance(result, StreamResponse):
+            headers = _common_headers(result.content_type) + [(k.encode(), v.encode()) for k, v in result.headers]
+            conn.send(h11.Response(status_code=result.status, headers=headers))
+            await conn.writer.drain()
+            try:
+                async for chunk in result.chunks:
+                    if chunk:
+                        conn.send(h11.Data(data=chunk))
+                        await conn.writer.drain()
+            finally:
+                aclose = getattr(result.chunks, "aclose", None)
+                if aclose:
+                    await aclose()
+            conn.send(h11.EndOfMessage())
+            await conn.writer.drain()
+            return
+        headers = _common_headers(result.content_type) + [(k.encode(), v.encode()) for k, v in result.headers]
+        if result.status not in (204, 304):
+            headers.append((b"Content-Length", str(len(result.body)).encode()))
+        conn.send(h11.Response(status_code=result.status, headers=headers))
+        if result.body and not head_only and result.status not in (204, 304):
+            conn.send(h11.Data(data=result.body))
+        conn.send(h11.EndOfMessage())
+        await conn.writer.drain()
