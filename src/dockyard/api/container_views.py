@@ -1,0 +1,144 @@
+"""Containers in Docker's JSON shapes: inspect (`GET /containers/{id}/json`)
+and list (`GET /containers/json`)."""
+from __future__ import annotations
+
+import os
+import shlex
+import time
+
+from ..daemon.container import Container
+from ..daemon.logs import parse_time
+
+
+def _ago(rfc: str) -> str:
+    try:
+        secs = time.time() - parse_time(rfc.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return human_duration(secs)
+
+
+def human_duration(secs: float) -> str:
+    """Go's units.HumanDuration, as docker ps prints it."""
+    s = int(secs)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def status_text(c: Container) -> str:
+    st = c.state
+    if st.status == "running":
+        return f"Up {_ago(st.started_at)}"
+    if st.status == "paused":
+        return f"Up {_ago(st.started_at)} (Paused)"
+    if st.status == "restarting":
+        return f"Restarting ({st.exit_code}) {_ago(st.finished_at)} ago"
+    if st.status == "exited":
+        return f"Exited ({st.exit_code}) {_ago(st.finished_at)} ago"
+    if st.status == "removing":
+        return "Removal In Progress"
+    if st.status == "dead":
+        return "Dead"
+    return "Created"
+
+
+def _command(c: Container, image_cfg: dict) -> tuple[str, list[str]]:
+    from ..runtime.command import resolve_command
+    try:
+        args = resolve_command(c.config, image_cfg)
+    except Exception:
+        args = [""]
+    return args[0], args[1:]
+
+
+def network_settings(d, c: Container) -> dict:
+    net = c.network or {}
+    ep = net.get("Endpoint") or {}
+    mode = c.network_mode
+    nets = {}
+    if mode not in ("host", "none") and not mode.startswith("container:"):
+        info = d.networks.default_network_info() if hasattr(d.networks, "default_network_info") else {}
+        nets["bridge"] = {
+            "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": ep.get("MacAddress", ""),
+            "DriverOpts": None, "GwPriority": 0,
+            "NetworkID": ep.get("NetworkID") or info.get("Id", ""), "EndpointID": ep.get("EndpointID", ""),
+            "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
+            "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    elif mode in ("host", "none"):
+        nets[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                      "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                      "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    return {"Bridge": "", "SandboxID": c.id if net.get("SandboxKey") else "", "SandboxKey": net.get("SandboxKey", ""),
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {}, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": ep.get("EndpointID", ""), "Gateway": ep.get("Gateway", ""),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ep.get("IPAddress", ""),
+            "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "MacAddress": ep.get("MacAddress", ""),
+            "Networks": nets}
+
+
+def inspect(d, c: Container, size: bool = False) -> dict:
+    img_cfg = d.images.config(c.image) or {}
+    path, args = _command(c, img_cfg)
+    paths = d.paths(c)
+    cdir = d.container_dir(c)
+    etc = (c.network or {}).get("EtcFiles") or {}
+    base = os.path.join(d.config.data_root, "overlay", c.id)
+    out = {
+        "Id": c.id, "Created": c.created, "Path": path, "Args": args, "State": c.state.to_api(),
+        "Image": c.image, "ResolvConfPath": etc.get("/etc/resolv.conf", os.path.join(cdir, "resolv.conf")),
+        "HostnamePath": etc.get("/etc/hostname", os.path.join(cdir, "hostname")),
+        "HostsPath": etc.get("/etc/hosts", os.path.join(cdir, "hosts")), "LogPath": paths.log_path,
+        "Name": "/" + c.name, "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": ":".join(d.images.lower_dirs(c.image)) if c.image else "",
+            "UpperDir": os.path.join(base, "upper"), "WorkDir": os.path.join(base, "work"),
+            "MergedDir": os.path.join(base, "merged")}},
+        "Mounts": [], "Config": c.config, "NetworkSettings": network_settings(d, c),
+        "StartTrace": c.start_trace or None,
+    }
+    if size:
+        from ..daemon.daemon import _dir_size
+        out["SizeRw"] = _dir_size(os.path.join(base, "upper"))
+        out["SizeRootFs"] = out["SizeRw"]
+    return out
+
+
+def summary(d, c: Container) -> dict:
+    img_cfg = d.images.config(c.image) or {}
+    path, args = _command(c, img_cfg)
+    cmd = " ".join([path] + [shlex.quote(a) if (" " in a or not a) else a for a in args])
+    ns = network_settings(d, c)
+    try:
+        created = int(parse_time(c.created.replace("Z", "+00:00")))
+    except ValueError:
+        created = 0
+    return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image,
+            "Command": cmd, "Created": created, "Ports": [], "Labels": c.config.get("Labels") or {},
+            "State": c.state.status, "Status": status_text(c),
+            "HostConfig": {"NetworkMode": c.network_mode},
+            "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": []}

@@ -1,0 +1,289 @@
+"""Container routes: translate HTTP to the daemon's verbs and back, nothing else."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from ..daemon import logs as logfile
+from ..daemon.start import Trace
+from ..errors import InvalidParameter
+from . import container_views as views
+from .server import Request, Response, StreamResponse, json_response, route
+from .streams import STDERR, STDOUT, content_type, frame, pump_attach, wait_client_read_head
+
+
+def _lookup(req: Request, trace: Trace | None = None):
+    t0 = time.perf_counter()
+    c = req.daemon.containers.get(req.match["id"])
+    if trace is not None:
+        trace.record("lookup", time.perf_counter() - t0)
+    return c
+
+
+def _filters(req: Request) -> dict[str, list[str]]:
+    raw = req.json_param("filters") or {}
+    out: dict[str, list[str]] = {}
+    for k, v in raw.items():
+        out[k] = list(v.keys()) if isinstance(v, dict) else list(v)
+    return out
+
+
+_LIST_FILTERS = {"id", "name", "status", "label", "ancestor", "exited", "before", "since", "network",
+                 "health", "isolation", "is-task", "volume", "publish", "expose"}
+
+
+def _matches(d, c, f: dict[str, list[str]]) -> bool:
+    if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
+        return False
+    if "name" in f and not any(x.lstrip("/") in c.name for x in f["name"]):
+        return False
+    if "status" in f and c.state.status not in f["status"]:
+        return False
+    if "exited" in f:
+        if c.state.status != "exited" or str(c.state.exit_code) not in f["exited"]:
+            return False
+    if "label" in f:
+        labels = c.config.get("Labels") or {}
+        for want in f["label"]:
+            k, eq, v = want.partition("=")
+            if k not in labels or (eq and labels[k] != v):
+                return False
+    if "ancestor" in f:
+        ok = False
+        for a in f["ancestor"]:
+            try:
+                img = d.images.resolve(a)
+            except Exception:
+                continue
+            if img.id == c.image:
+                ok = True
+        if not ok:
+            return False
+    return True
+
+
+@route("GET", "/containers/json")
+async def list_containers(req: Request):
+    d = req.daemon
+    f = _filters(req)
+    for k in f:
+        if k not in _LIST_FILTERS:
+            raise InvalidParameter(f"invalid filter '{k}'")
+    show_all = req.bool_param("all")
+    limit = req.int_param("limit", -1)
+    cs = sorted(d.containers, key=lambda c: c.created, reverse=True)
+    out = []
+    for c in cs:
+        if not show_all and not c.state.running and limit <= 0 and "status" not in f and "exited" not in f:
+            continue
+        if not _matches(d, c, f):
+            continue
+        out.append(views.summary(d, c))
+        if limit and limit > 0 and len(out) >= limit:
+            break
+    return out
+
+
+@route("POST", "/containers/create")
+async def create(req: Request):
+    body = await req.json(default=None)
+    if body is None:
+        raise InvalidParameter("Config cannot be empty in order to create a container")
+    c = req.daemon.create(body, req.param("name"))
+    return json_response({"Id": c.id, "Warnings": []}, 201)
+
+
+@route("GET", "/containers/{id}/json")
+async def inspect(req: Request):
+    return views.inspect(req.daemon, _lookup(req), size=req.bool_param("size"))
+
+
+@route("POST", "/containers/{id}/start")
+async def start(req: Request):
+    if req.param("checkpoint"):
+        raise InvalidParameter("checkpoint/restore is not supported by this daemon yet "
+                               f"(asked to restore {req.param('checkpoint')!r})")
+    trace = Trace()
+    c = _lookup(req, trace)
+    await req.body()  # Docker < 1.24 sent a HostConfig here; ignored now
+    await req.daemon.start(c, trace)
+    return Response(204)
+
+
+@route("POST", "/containers/{id}/stop")
+async def stop(req: Request):
+    c = _lookup(req)
+    await req.daemon.stop(c, req.int_param("t"), req.param("signal"))
+    return Response(204)
+
+
+@route("POST", "/containers/{id}/kill")
+async def kill(req: Request):
+    c = _lookup(req)
+    await req.daemon.kill(c, req.param("signal"), req.match["id"])
+    return Response(204)
+
+
+@route("POST", "/containers/{id}/restart")
+async def restart(req: Request):
+    c = _lookup(req)
+    await req.daemon.restart_container(c, req.int_param("t"), req.param("signal"))
+    return Response(204)
+
+
+@route("POST", "/containers/{id}/wait")
+async def wait(req: Request):
+    c = _lookup(req)
+    cond = req.param("condition") or "not-running"
+    if cond not in ("not-running", "next-exit", "removed"):
+        raise InvalidParameter(f"invalid condition: {cond!r}")
+    d = req.daemon
+
+    async def body():
+        code = await d.wait(c, cond)
+        err = {"Message": c.state.error} if c.state.error else None
+        yield json.dumps({"StatusCode": code, "Error": err}).encode() + b"\n"
+    return StreamResponse(body())
+
+
+@route("DELETE", "/containers/{id}")
+async def remove(req: Request):
+    c = _lookup(req)
+    await req.daemon.remove(c, force=req.bool_param("force"), volumes=req.bool_param("v"))
+    return Response(204)
+
+
+@route("POST", "/containers/{id}/rename")
+async def rename(req: Request):
+    c = _lookup(req)
+    new = req.param("name")
+    if not new:
+        raise InvalidParameter("Neither old nor new names may be empty")
+    req.daemon.rename(c, new)
+    return Response(204)
+
+
+@route("POST", "/containers/prune")
+async def prune(req: Request):
+    f = _filters(req)
+    for k in f:
+        if k not in ("until", "label", "label!"):
+            raise InvalidParameter(f"invalid filter '{k}'")
+
+    def keep(c) -> bool:
+        labels = c.config.get("Labels") or {}
+        for want in f.get("label", []):
+            k, eq, v = want.partition("=")
+            if k not in labels or (eq and labels[k] != v):
+                return False
+        for want in f.get("label!", []):
+            k, eq, v = want.partition("=")
+            if k in labels and (not eq or labels[k] == v):
+                return False
+        for until in f.get("until", []):
+            try:
+                limit = float(until)
+            except ValueError:
+                raise InvalidParameter(f"invalid until filter: {until}") from None
+            if logfile.parse_time(c.created.replace("Z", "+00:00")) > limit:
+                return False
+        return True
+    return await req.daemon.prune(keep)
+
+
+@route("GET", "/containers/{id}/logs")
+async def logs(req: Request):
+    c = _lookup(req)
+    stdout, stderr = req.bool_param("stdout"), req.bool_param("stderr")
+    if not (stdout or stderr):
+        raise InvalidParameter("You must choose at least one stream")
+    tail = req.param("tail") or "all"
+    try:
+        n = -1 if tail == "all" else int(tail)
+    except ValueError:
+        n = -1
+    stamps = req.bool_param("timestamps")
+    tty = c.tty
+    d = req.daemon
+    entries = logfile.follow(d.paths(c).log_path, stdout=stdout, stderr=stderr, tail=n,
+                             since=logfile.parse_since(req.param("since")),
+                             until=logfile.parse_since(req.param("until")),
+                             follow=req.bool_param("follow"), running=lambda: c.state.running,
+                             exited=lambda: c.exit_event)
+
+    async def body():
+        async for e in entries:
+            data = e.data
+            if stamps:
+                data = e.docker_time().encode() + b" " + data
+            yield data if tty else frame(STDOUT if e.stream == "stdout" else STDERR, data)
+    ctype = content_type(tty, req.api_at_least("1.42"))
+    return StreamResponse(body(), content_type=ctype)
+
+
+@route("POST", "/containers/{id}/attach")
+async def attach(req: Request):
+    c = _lookup(req)
+    d = req.daemon
+    if c.state.status in ("removing", "dead"):
+        from ..errors import Conflict
+        raise Conflict(f"container {c.id} is marked for removal and cannot be attached")
+    want_stdin = req.bool_param("stdin") and bool(c.config.get("OpenStdin"))
+    want_out, want_err = req.bool_param("stdout"), req.bool_param("stderr")
+    stream, with_logs = req.bool_param("stream"), req.bool_param("logs")
+    detach = (req.param("detachKeys") or "ctrl-p,ctrl-q")
+    tty = c.tty
+    reader, writer, _early = await req.hijack(content_type(tty, req.api_at_least("1.42")))
+    await wait_client_read_head(writer)
+    try:
+        if with_logs:
+            async for e in logfile.follow(d.paths(c).log_path, stdout=want_out, stderr=want_err):
+                writer.write(e.data if tty else frame(STDOUT if e.stream == "stdout" else STDERR, e.data))
+            await writer.drain()
+        if not stream:
+            return
+        sock = None
+        if c.state.running:
+            try:
+                sock = d.attach.connect(c, d.paths(c))
+            except OSError:
+                sock = None
+        elif c.state.status in ("created", "exited", "restarting"):
+            # Wait for start. A client EOF here is a half-close (the docker CLI
+            # closes its write side at once without -i), not a hang-up.
+            fut = d.attach.wait_for_start(c.id)
+            try:
+                sock = await fut
+            except Exception:
+                sock = None
+            finally:
+                d.attach.cancel(c.id, fut)
+        if sock is None:
+            return
+        await pump_attach(sock, reader, writer, tty=tty, want_stdout=want_out, want_stderr=want_err,
+                          want_stdin=want_stdin, detach_keys=_detach_bytes(detach))
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        try:
+            writer.close()
+        except Exception:
+            pass
+
+
+def _detach_bytes(spec: str) -> bytes:
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5]
+            if ch == "@":
+                out.append(0)
+            elif ch.isalpha():
+                out.append(ord(ch.lower()) - ord("a") + 1)
+            elif ch in "[\\]^_":
+                out.append(ord(ch) - 64)
+        elif len(key) == 1:
+            out += key.encode()
+    return bytes(out)

@@ -1,0 +1,7 @@
+"""Importing this module registers every route (one module per resource)."""
+from . import containers, system  # noqa: F401
+
+try:
+    from . import images  # noqa: F401
+except ImportError:  # pragma: no cover - only while the images module is being written
+    pass

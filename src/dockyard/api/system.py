@@ -1,0 +1,102 @@
+"""System routes: /_ping, /version, /info."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+
+from .. import API_VERSION, MIN_API_VERSION, __version__
+from .server import Request, Response, route
+
+GIT_COMMIT = "dockyard"
+
+
+@route("GET", "/_ping")
+async def ping(req: Request):
+    return Response(200, b"OK", content_type="text/plain; charset=utf-8",
+                    headers=[("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"),
+                             ("Builder-Version", "")])
+
+
+@route("GET", "/version")
+async def version(req: Request):
+    uname = platform.uname()
+    rts = req.daemon.runtimes.available
+    comps = [{"Name": "Engine", "Version": __version__,
+              "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
+                          "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": "amd64",
+                          "KernelVersion": uname.release, "Experimental": "false", "BuildTime": ""}}]
+    for name, rt in rts.items():
+        comps.append({"Name": name, "Version": "", "Details": {"Path": rt.binary}})
+    return {"Platform": {"Name": "dockyard"}, "Components": comps, "Version": __version__,
+            "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
+            "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": _arch(),
+            "KernelVersion": uname.release, "BuildTime": ""}
+
+
+def _arch() -> str:
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+@route("GET", "/info")
+async def info(req: Request):
+    d = req.daemon
+    cs = list(d.containers)
+    running = sum(1 for c in cs if c.state.status == "running")
+    paused = sum(1 for c in cs if c.state.status == "paused")
+    facts = d.facts
+    rts = {name: {"path": rt.binary} for name, rt in d.runtimes.available.items()}
+    return {
+        "ID": d.daemon_id if hasattr(d, "daemon_id") else "", "Containers": len(cs),
+        "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": len(cs) - running - paused,
+        "Images": len(d.images.list(all=True)), "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": None,
+                    "Log": ["k8s-file"]},
+        "MemoryLimit": True, "SwapLimit": bool(getattr(facts, "swap_limit", True)), "KernelMemory": False,
+        "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
+        "IPv4Forwarding": True, "BridgeNfIptables": False, "BridgeNfIp6tables": False, "Debug": d.config.debug,
+        "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": facts.cgroup_version == "v1",
+        "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs",
+        "CgroupVersion": "2" if facts.cgroup_version == "v2" else "1",
+        "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
+        "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
+        "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": None},
+        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
+        "DockerRootDir": d.config.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Runtimes": rts, "DefaultRuntime": d.runtimes.default, "Swarm": {
+            "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
+            "RemoteManagers": None},
+        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": ["name=cgroupns"]
+        if facts.cgroup_version == "v2" else [], "CDISpecDirs": [], "Warnings": list(d.runtimes.notes),
+        "DockyardExecRoot": d.config.exec_root,
+    }

@@ -1,0 +1,79 @@
+"""Turning a `POST /containers/create` body into a Container: validation
+of what Docker validates, with Docker's status codes and wording."""
+from __future__ import annotations
+
+from ..errors import InvalidParameter
+from . import ids, restart
+from .container import Container, now_rfc3339
+
+_LIST_OF_STR = ("Env", "Cmd", "Entrypoint", "Volumes", "OnBuild", "Shell")
+
+
+def _check_types(cfg: dict) -> None:
+    for key in ("Env",):
+        v = cfg.get(key)
+        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise InvalidParameter(f"invalid {key}: must be a list of strings")
+    for key in ("Cmd", "Entrypoint"):
+        v = cfg.get(key)
+        if isinstance(v, str):
+            cfg[key] = [v]   # Docker's StrSlice: a lone string is a one-element list
+        elif v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise InvalidParameter(f"invalid {key}: must be a string or a list of strings")
+    for key in ("Tty", "OpenStdin", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, bool):
+            raise InvalidParameter(f"invalid {key}: must be a boolean")
+    for key in ("Labels",):
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, dict):
+            raise InvalidParameter(f"invalid {key}: must be an object")
+    for e in cfg.get("Env") or []:
+        if e.startswith("="):
+            raise InvalidParameter(f"invalid environment variable: {e}")
+
+
+def build_container(daemon, body: dict, name: str) -> Container:
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    image_ref = body.get("Image")
+    if not image_ref or not isinstance(image_ref, str):
+        raise InvalidParameter("Config cannot be empty in order to create a container")
+    hc = body.pop("HostConfig", None) or {}
+    nc = body.pop("NetworkingConfig", None) or {}
+    if not isinstance(hc, dict) or not isinstance(nc, dict):
+        raise InvalidParameter("invalid JSON: HostConfig and NetworkingConfig must be objects")
+    cfg = dict(body)
+    _check_types(cfg)
+    img = daemon.images.resolve(image_ref)
+    hc["RestartPolicy"] = restart.validate(hc.get("RestartPolicy"))
+    if hc.get("AutoRemove") and hc["RestartPolicy"]["Name"] not in ("", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    mode = hc.get("NetworkMode") or "default"
+    if mode == "default":
+        mode = "bridge"
+    hc["NetworkMode"] = mode
+    if mode.startswith("container:"):
+        daemon.containers.get(mode.split(":", 1)[1])   # 404 now rather than at start
+        if cfg.get("Hostname"):
+            raise InvalidParameter("conflicting options: hostname and the network mode")
+    elif mode not in ("bridge", "host", "none"):
+        from ..errors import NotFound
+        raise NotFound(f"network {mode} not found")
+    runtime = hc.get("Runtime") or daemon.runtimes.default
+    daemon.runtimes.get(runtime)
+    hc["Runtime"] = runtime
+    hc.setdefault("LogConfig", {"Type": "k8s-file", "Config": {}})
+    cid = ids.new_id()
+    if not cfg.get("Hostname") and not mode.startswith("container:"):
+        cfg["Hostname"] = cid[:12]
+    cfg["Image"] = image_ref
+    for k in ("Env", "Cmd", "Entrypoint"):
+        cfg.setdefault(k, None)
+    cfg.setdefault("Labels", {})
+    image_cfg = daemon.images.config(img.id) or {}
+    labels = dict(image_cfg.get("Labels") or {})
+    labels.update(cfg.get("Labels") or {})
+    cfg["Labels"] = labels
+    return Container(id=cid, name=name, created=now_rfc3339(), image=img.id, image_ref=image_ref,
+                     config=cfg, host_config=hc, networking_config=nc, runtime=runtime)

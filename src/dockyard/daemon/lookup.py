@@ -1,0 +1,104 @@
+"""Where containers live: an in-memory index over the SQLite table, and
+Docker's lookup order (full ID → exact name → unique ID prefix)."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterator
+
+from ..errors import Conflict, InvalidParameter, NoSuchContainer
+from ..store.db import Database, dumps, loads
+from .container import Container
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    rec  TEXT NOT NULL
+);
+"""
+
+
+class ContainerStore:
+    def __init__(self, db: Database):
+        self.db = db
+        db.ensure_schema(SCHEMA)
+        self._by_id: dict[str, Container] = {}
+        self._by_name: dict[str, str] = {}
+        for row in db.query("SELECT rec FROM containers"):
+            c = Container.from_record(loads(row["rec"]))
+            self._by_id[c.id] = c
+            self._by_name[c.name] = c.id
+
+    def __iter__(self) -> Iterator[Container]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, c: Container) -> None:
+        """Insert a new container; the name is reserved atomically (the
+        in-memory check and the UNIQUE column agree, and nothing awaits
+        between check and insert)."""
+        if c.name in self._by_name:
+            raise self._name_conflict(c.name)
+        try:
+            self.db.execute("INSERT INTO containers (id, name, rec) VALUES (?, ?, ?)",
+                            (c.id, c.name, dumps(c.to_record())))
+        except sqlite3.IntegrityError:
+            raise self._name_conflict(c.name) from None
+        self._by_id[c.id] = c
+        self._by_name[c.name] = c.id
+
+    def _name_conflict(self, name: str) -> Conflict:
+        other = self._by_name.get(name, "")
+        return Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                        "You have to remove (or rename) that container to be able to reuse that name.")
+
+    def save(self, c: Container) -> None:
+        self.db.execute("UPDATE containers SET rec = ? WHERE id = ?", (dumps(c.to_record()), c.id))
+
+    def rename(self, c: Container, new: str) -> None:
+        if new in self._by_name:
+            raise self._name_conflict(new)
+        old = c.name
+        c.name = new
+        try:
+            self.db.execute("UPDATE containers SET name = ?, rec = ? WHERE id = ?", (new, dumps(c.to_record()), c.id))
+        except sqlite3.IntegrityError:
+            c.name = old
+            raise self._name_conflict(new) from None
+        del self._by_name[old]
+        self._by_name[new] = c.id
+
+    def remove(self, c: Container) -> None:
+        self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+        self._by_id.pop(c.id, None)
+        if self._by_name.get(c.name) == c.id:
+            del self._by_name[c.name]
+
+    def name_taken(self, name: str) -> bool:
+        return name in self._by_name
+
+    def get(self, ref: str) -> Container:
+        """Full ID, then exact name (leading '/' optional), then a unique
+        ID prefix. An ambiguous prefix is an error, never a guess."""
+        if not ref:
+            raise NoSuchContainer(ref)
+        c = self._by_id.get(ref)
+        if c:
+            return c
+        cid = self._by_name.get(ref.removeprefix("/"))
+        if cid:
+            return self._by_id[cid]
+        matches = [c for i, c in self._by_id.items() if i.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
+        raise NoSuchContainer(ref)
+
+    def find(self, ref: str) -> Container | None:
+        try:
+            return self.get(ref)
+        except (NoSuchContainer, InvalidParameter):
+            return None

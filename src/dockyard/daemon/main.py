@@ -1,0 +1,107 @@
+"""`dockyardd`: the daemon's entry point, with dockerd's flag names."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+
+log = logging.getLogger("dockyard")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="dockyardd", description="Docker-compatible container engine daemon")
+    p.add_argument("-H", "--host", action="append", default=None,
+                   help="daemon socket to listen on (unix://PATH)")
+    p.add_argument("--data-root", default="/var/lib/dockyard")
+    p.add_argument("--exec-root", default="/run/dockyard")
+    p.add_argument("-p", "--pidfile", default=None)
+    p.add_argument("--default-runtime", default="crun", choices=("crun", "runc"))
+    p.add_argument("-l", "--log-level", default="info", choices=("debug", "info", "warn", "error", "fatal"))
+    p.add_argument("-D", "--debug", action="store_true")
+    p.add_argument("-b", "--bridge", default="dockyard0", help="name of the default bridge")
+    p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
+    return p.parse_args(argv)
+
+
+def _socket_path(host: str) -> str:
+    if host.startswith("unix://"):
+        return host[len("unix://"):]
+    if host.startswith("/"):
+        return host
+    raise SystemExit(f"dockyardd: only unix:// sockets are supported, got {host!r}")
+
+
+def _lock_data_root(data_root: str) -> int:
+    """One daemon per data root: an flock held for the daemon's lifetime."""
+    os.makedirs(data_root, mode=0o711, exist_ok=True)
+    fd = os.open(os.path.join(data_root, "dockyardd.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"dockyardd: another daemon is using data root {data_root} "
+                         "(its lock file dockyardd.lock is held)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from ..api import routes  # noqa: F401  (registers the routes)
+    from ..api.server import ApiServer
+    from .daemon import Daemon, DaemonConfig
+
+    hosts = args.host or ["unix:///run/dockyard/dockyard.sock"]
+    cfg = DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
+                       host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
+                       bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
+                       log_level=args.log_level)
+    daemon = Daemon(cfg)
+    await daemon.setup()
+    server = ApiServer(daemon)
+    socks = [_socket_path(h) for h in hosts]
+    for s in socks:
+        await server.listen_unix(s)
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write(str(os.getpid()))
+    log.info("dockyardd listening on %s (runtime %s)", ", ".join(socks), daemon.runtimes.default)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down; containers keep running")
+    await server.close()
+    await daemon.shutdown()
+    for s in socks:
+        try:
+            os.unlink(s)
+        except OSError:
+            pass
+    if args.pidfile:
+        try:
+            os.unlink(args.pidfile)
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    level = logging.DEBUG if args.debug or args.log_level == "debug" else getattr(
+        logging, {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level.upper(), args.log_level.upper()))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if os.geteuid() != 0:
+        raise SystemExit("dockyardd: must run as root")
+    lock = _lock_data_root(os.path.abspath(args.data_root))
+    try:
+        asyncio.run(_serve(args))
+    finally:
+        os.close(lock)
+
+
+if __name__ == "__main__":
+    main()

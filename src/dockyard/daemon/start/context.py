@@ -1,0 +1,50 @@
+"""What one start carries from step to step, and the trace of it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..container import Container, now_rfc3339
+
+
+class Trace:
+    """Per-step wall time of one start, and which step failed and why.
+
+    Shown in inspect as `StartTrace` (a dockyard key; Docker clients ignore
+    unknown keys) and by `dockyard trace CONTAINER`."""
+
+    def __init__(self) -> None:
+        self.started = now_rfc3339()
+        self._t0 = time.perf_counter()
+        self.steps: list[dict[str, Any]] = []
+        self.failed_step = ""
+        self.error = ""
+
+    def record(self, name: str, seconds: float, error: str = "") -> None:
+        self.steps.append({"Step": name, "Ms": round(seconds * 1000, 3), "Ok": not error, "Error": error})
+        if error and not self.failed_step:
+            self.failed_step, self.error = name, error
+
+    def to_api(self) -> dict[str, Any]:
+        return {"Started": self.started, "TotalMs": round((time.perf_counter() - self._t0) * 1000, 3),
+                "Ok": not self.failed_step, "FailedStep": self.failed_step, "Error": self.error,
+                "Steps": self.steps}
+
+
+@dataclass
+class StartContext:
+    daemon: Any
+    container: Container
+    trace: Trace
+    runtime: Any = None
+    image_config: dict = field(default_factory=dict)
+    rootfs: str = ""              # the mounted overlay
+    netns: str | None = None      # "host", or a path to join
+    etc_files: dict = field(default_factory=dict)
+    endpoint: Any = None
+    spec: dict = field(default_factory=dict)
+    paths: Any = None             # runtime.conmon.Paths
+    pid: int = 0
+    conmon_pid: int = 0
+    restore: Any = None           # checkpoint to restore from (later issue)

@@ -1,0 +1,43 @@
+"""Step 4: the OCI runtime spec (Docker's defaults; see runtime/spec.py),
+after checking that the command exists in the rootfs."""
+from __future__ import annotations
+
+from ...errors import InvalidParameter
+from ...runtime import lookpath
+from ...runtime.command import merge_env, resolve_command
+from ...runtime.spec import generate
+from .. import users
+from .context import StartContext
+
+NAME = "spec"
+
+
+class CommandNotRunnable(InvalidParameter):
+    """Docker's 'executable file not found' start failure (exit code 127/126)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__("failed to create task for container: OCI runtime create failed: "
+                         f"unable to start container process: {message}: unknown")
+        self.exit_code = code
+
+
+async def run(ctx: StartContext) -> None:
+    d, c = ctx.daemon, ctx.container
+    cfg, img = c.config, ctx.image_config
+    args = resolve_command(cfg, img)
+    hostname = c.network.get("Hostname") or cfg.get("Hostname") or c.id[:12]
+    env = merge_env(img.get("Env") or [], cfg.get("Env") or [], hostname, bool(cfg.get("Tty")))
+    bad = lookpath.check(ctx.rootfs, args[0], env)
+    if bad:
+        raise CommandNotRunnable(*bad)
+    user = users.resolve(cfg.get("User") or img.get("User") or "", ctx.rootfs)
+    if not cfg.get("WorkingDir") and img.get("WorkingDir"):
+        pass  # generate() falls back to the image's WorkingDir
+    ctx.spec = generate(container_id=c.id, config=cfg, host_config=c.host_config, image_config=img,
+                        rootfs=ctx.rootfs, hostname=hostname, args=args, env=env,
+                        etc_mounts=ctx.etc_files, netns=ctx.netns,
+                        cgroups_path=f"/dockyard/{c.id}", facts=d.facts, user=user)
+
+
+async def undo(ctx: StartContext) -> None:
+    pass

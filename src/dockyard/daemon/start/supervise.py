@@ -1,0 +1,42 @@
+"""Step 6: hand the bundle to conmon, which runs `<runtime> create`; hand
+any waiting attach clients the attach socket; then `<runtime> start` and
+record the container as running."""
+from __future__ import annotations
+
+import os
+
+from ...errors import SystemError_
+from ...runtime import conmon
+from .context import StartContext
+
+NAME = "supervise"
+
+
+class RuntimeFailed(SystemError_):
+    def __init__(self, message: str):
+        super().__init__(f"failed to create task for container: OCI runtime create failed: {message}: unknown")
+
+
+async def run(ctx: StartContext) -> None:
+    d, c = ctx.daemon, ctx.container
+    os.makedirs(os.path.dirname(ctx.paths.log_path), exist_ok=True)
+    try:
+        ctx.pid, ctx.conmon_pid = await conmon.create(
+            c.id, c.name, ctx.runtime, ctx.paths, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
+            no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info")
+    except conmon.CreateFailed as e:
+        raise RuntimeFailed(str(e)) from None
+    # attach clients that came before start get the stream from the first byte
+    d.attach.connect_waiters(c, ctx.paths)
+    await ctx.runtime.run("start", c.id)
+
+
+async def undo(ctx: StartContext) -> None:
+    c = ctx.container
+    if ctx.runtime is not None:
+        await ctx.runtime.run("delete", "--force", c.id, check=False)
+    if ctx.conmon_pid and conmon.is_conmon_for(ctx.conmon_pid, c.id):
+        try:
+            os.kill(ctx.conmon_pid, 9)
+        except ProcessLookupError:
+            pass

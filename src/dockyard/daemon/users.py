@@ -1,0 +1,56 @@
+"""Resolve Config.User ("uid", "uid:gid", "name", "name:group") against the
+image's /etc/passwd and /etc/group, as Docker does."""
+from __future__ import annotations
+
+import os
+
+from ..errors import InvalidParameter
+
+
+def _entries(path: str) -> list[list[str]]:
+    try:
+        with open(path, errors="replace") as f:
+            return [l.rstrip("\n").split(":") for l in f if l.strip() and not l.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve(user: str, rootfs: str) -> tuple[int, int, list[int]]:
+    """Return (uid, gid, additional gids)."""
+    user = (user or "").strip()
+    if not user:
+        user = "0"
+    name, _, group = user.partition(":")
+    passwd = _entries(os.path.join(rootfs, "etc/passwd"))
+    groups = _entries(os.path.join(rootfs, "etc/group"))
+    uid = gid = None
+    pw_name = None
+    if name.isdigit():
+        uid = int(name)
+        for e in passwd:
+            if len(e) >= 4 and e[2] == name:
+                pw_name, gid = e[0], int(e[3]) if e[3].isdigit() else 0
+                break
+    else:
+        for e in passwd:
+            if len(e) >= 4 and e[0] == name:
+                pw_name, uid, gid = e[0], int(e[2]), int(e[3])
+                break
+        if uid is None:
+            raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [e for e in groups if len(e) >= 3 and e[0] == group]
+            if not match:
+                raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
+            gid = int(match[0][2])
+    if gid is None:
+        gid = 0
+    extra: list[int] = []
+    if pw_name:
+        for e in groups:
+            if len(e) >= 4 and pw_name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
+                extra.append(int(e[2]))
+    return uid, gid, extra

@@ -1,0 +1,62 @@
+"""Thin ctypes wrappers for the syscalls the start path needs, so that no
+step shells out: mount(2), umount2(2), and pidfds."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+
+MS_RDONLY = 1
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+EINVAL = 22
+ENOENT = 2
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {target}")
+
+
+def umount(target: str, detach: bool = True) -> bool:
+    """Unmount; False if it was not mounted (EINVAL) or is gone (ENOENT)."""
+    ret = _libc.umount2(target.encode(), MNT_DETACH if detach else 0)
+    if ret != 0:
+        e = ctypes.get_errno()
+        if e in (EINVAL, ENOENT):
+            return False
+        raise OSError(e, f"umount {target}: {os.strerror(e)}")
+    return True
+
+
+def is_mountpoint(path: str) -> bool:
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == path for line in f)
+    except OSError:
+        return False
+
+
+def pidfd_open(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return None
+
+
+def pidfd_kill(pidfd: int, sig: int) -> None:
+    signal.pidfd_send_signal(pidfd, sig)

@@ -1,0 +1,117 @@
+"""The OCI runtime binaries (crun default, runc selectable).
+
+crun 1.8 refuses to create containers on a cgroup-v1 hybrid host whose
+/sys/fs/cgroup/unified/cgroup.controllers is not empty. We handle that by
+running crun through a tiny shell wrapper that enters a private mount
+namespace where that file reads empty; runc needs nothing. When crun
+cannot work at all (binary missing, no `unshare`) we fall back to runc.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+
+from ..errors import InvalidParameter, SystemError_
+
+log = logging.getLogger("dockyard.runtime")
+
+HYBRID_CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers"
+KNOWN = ("crun", "runc")
+
+
+def hybrid_needs_mask() -> bool:
+    try:
+        with open(HYBRID_CONTROLLERS) as f:
+            return bool(f.read().strip())
+    except OSError:
+        return False
+
+
+@dataclass
+class Runtime:
+    name: str            # "crun" | "runc"
+    binary: str          # the real binary
+    path: str            # what conmon and we execute (may be the wrapper)
+    root: str            # --root: per-daemon state dir, so test daemons never mix
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.path, "--root", self.root, *args]
+
+    async def run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv(*args), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise SystemError_(f"{self.name} {args[0]} timed out") from None
+        text = out.decode(errors="replace").strip()
+        if check and proc.returncode != 0:
+            raise SystemError_(f"{self.name} {args[0]} failed: {text}")
+        return proc.returncode, text
+
+
+class Runtimes:
+    """The runtimes this daemon can use, resolved once at start-up."""
+
+    def __init__(self, exec_root: str, default: str = "crun"):
+        self.exec_root = exec_root
+        self.available: dict[str, Runtime] = {}
+        self.notes: list[str] = []
+        for name in KNOWN:
+            rt = self._resolve(name)
+            if rt:
+                self.available[name] = rt
+        if default not in KNOWN:
+            raise InvalidParameter(f"unknown runtime {default!r}: choose crun or runc")
+        if default not in self.available:
+            fallback = next(iter(self.available), None)
+            if not fallback:
+                raise SystemError_("no OCI runtime found: install crun or runc")
+            self.notes.append(f"{default} unusable here, using {fallback}")
+            log.warning("default runtime %s unusable here; falling back to %s", default, fallback)
+            default = fallback
+        self.default = default
+
+    def _resolve(self, name: str) -> Runtime | None:
+        binary = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        if not binary:
+            return None
+        root = os.path.join(self.exec_root, "runtime", name)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        path = binary
+        if name == "crun" and hybrid_needs_mask():
+            unshare = shutil.which("unshare")
+            if not unshare:
+                self.notes.append("crun needs `unshare` on this hybrid-cgroup host; not found")
+                return None
+            path = self._write_crun_wrapper(binary, unshare)
+            self.notes.append("crun runs in a private mount namespace (hybrid cgroups)")
+        return Runtime(name, binary, path, root)
+
+    def _write_crun_wrapper(self, crun: str, unshare: str) -> str:
+        empty = os.path.join(self.exec_root, "empty")
+        open(empty, "a").close()
+        wrapper = os.path.join(self.exec_root, "crun-hybrid")
+        script = ("#!/bin/sh\n"
+                  "# crun refuses hybrid cgroups while unified/cgroup.controllers is non-empty:\n"
+                  "# run it in a private mount namespace where that file reads empty.\n"
+                  f"exec {unshare} -m --propagation private /bin/sh -c "
+                  f"'mount --bind {empty} {HYBRID_CONTROLLERS} && exec {crun} \"$@\"' crun \"$@\"\n")
+        tmp = wrapper + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(script)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, wrapper)
+        return wrapper
+
+    def get(self, name: str | None) -> Runtime:
+        rt = self.available.get(name or self.default)
+        if rt is None:
+            raise InvalidParameter(f"unknown or invalid runtime name: {name}")
+        return rt
