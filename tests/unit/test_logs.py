@@ -1,0 +1,58 @@
+import asyncio
+
+from dockyard.daemon import logs
+
+
+LOG = (b"2026-11-28T04:08:57.319585609+00:00 stdout F hello\n"
+       b"2026-11-28T04:08:58.000000000+00:00 stderr F oops\n"
+       b"2026-11-28T04:08:59.000000000+00:00 stdout P par\n"
+       b"2026-11-28T04:08:59.100000000+00:00 stdout F tial\n"
+       b"2026-11-28T04:09:00.000000000+00:00 stdout F \n")
+
+
+def _read(path, **kw):
+    async def go():
+        return [e async for e in logs.follow(str(path), **kw)]
+    return asyncio.run(go())
+
+
+def test_parse_line_restores_newlines_and_partials():
+    e = logs.parse_line(b"2026-11-28T04:08:57.319585609+00:00 stdout F hello world")
+    assert (e.stream, e.partial, e.data) == ("stdout", False, b"hello world\n")
+    p = logs.parse_line(b"2026-11-28T04:08:57.319585609+00:00 stderr P abc")
+    assert (p.stream, p.partial, p.data) == ("stderr", True, b"abc")
+    assert e.docker_time() == "2026-11-28T04:08:57.319585609Z"
+
+
+def test_streams_tail_since_until(tmp_path):
+    f = tmp_path / "ctr.log"
+    f.write_bytes(LOG)
+    out = _read(f, stdout=True, stderr=True)
+    assert b"".join(e.data for e in out) == b"hello\noops\npartial\n\n"
+    assert [e.data for e in _read(f, stdout=False, stderr=True)] == [b"oops\n"]
+    # tail counts lines, a partial entry belongs to the line it ends
+    assert b"".join(e.data for e in _read(f, stdout=True, stderr=True, tail=2)) == b"partial\n\n"
+    assert _read(f, stdout=True, stderr=True, tail=0) == []
+    t = logs.parse_time("2026-11-28T04:08:58.000000000+00:00")
+    assert [e.data for e in _read(f, stdout=True, stderr=True, since=t, until=t + 1.15)] == [b"par", b"tial\n"]
+
+
+def test_follow_ends_when_container_stops(tmp_path):
+    f = tmp_path / "ctr.log"
+    f.write_bytes(LOG[:52])
+    state = {"running": True}
+
+    async def go():
+        got = []
+
+        async def writer():
+            await asyncio.sleep(0.15)
+            with open(f, "ab") as fh:
+                fh.write(LOG[52:])
+            state["running"] = False
+        asyncio.ensure_future(writer())
+        async for e in logs.follow(str(f), stdout=True, stderr=True, follow=True, running=lambda: state["running"]):
+            got.append(e.data)
+        return got
+    got = asyncio.run(asyncio.wait_for(go(), 5))
+    assert b"".join(got) == b"hello\noops\npartial\n\n"

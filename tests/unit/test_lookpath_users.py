@@ -1,0 +1,50 @@
+import os
+
+from dockyard.daemon import users
+from dockyard.runtime import lookpath
+
+
+def _rootfs(tmp_path):
+    r = tmp_path / "rootfs"
+    (r / "bin").mkdir(parents=True)
+    (r / "usr/bin").mkdir(parents=True)
+    (r / "etc").mkdir()
+    bb = r / "bin/busybox"
+    bb.write_bytes(b"\x7fELF")
+    bb.chmod(0o755)
+    os.symlink("busybox", r / "bin/sh")
+    os.symlink("/bin/busybox", r / "usr/bin/env")      # absolute link: must resolve inside the rootfs
+    (r / "bin/noexec").write_text("x")
+    (r / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\n")
+    (r / "etc/group").write_text("root:x:0:\nwww:x:33:\nextra:x:50:www\n")
+    return str(r)
+
+
+def test_lookpath(tmp_path):
+    r = _rootfs(tmp_path)
+    env = ["PATH=/usr/bin:/bin"]
+    assert lookpath.check(r, "sh", env) is None
+    assert lookpath.check(r, "env", env) is None
+    assert lookpath.check(r, "/bin/sh", env) is None
+    code, msg = lookpath.check(r, "nosuch", env)
+    assert code == 127 and msg == 'exec: "nosuch": executable file not found in $PATH'
+    code, msg = lookpath.check(r, "/nope/x", env)
+    assert code == 127 and "no such file or directory" in msg
+    code, msg = lookpath.check(r, "noexec", env)
+    assert code == 126 and "permission denied" in msg
+    # a link pointing outside the rootfs resolves inside it, never on the host
+    os.symlink("/../../../../bin/true", os.path.join(r, "bin/escape"))
+    assert lookpath.check(r, "escape", env)[0] == 127
+
+
+def test_users(tmp_path):
+    r = _rootfs(tmp_path)
+    assert users.resolve("", r) == (0, 0, [])
+    assert users.resolve("www", r) == (33, 33, [50])
+    assert users.resolve("33:50", r) == (33, 50, [])
+    assert users.resolve("1234", r) == (1234, 0, [])
+    assert users.resolve("www:root", r)[:2] == (33, 0)
+    import pytest
+    from dockyard.errors import InvalidParameter
+    with pytest.raises(InvalidParameter, match="unable to find user nobody"):
+        users.resolve("nobody", r)
