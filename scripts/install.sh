@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Install dockyard on a Debian 12/13 machine and start its daemon.
+#
+#   scripts/install.sh              packages + venv, then start dockyardd, import
+#                                   a busybox image, run a container
+#   scripts/install.sh --deps-only  packages + venv only (what .ci/run uses)
+#
+# Run as root. Safe to run again: what is there already is kept (a running
+# daemon, an imported image, an up-to-date venv).
+#
+# Environment:
+#   DOCKYARD_VENV    the virtualenv (default: .venv in the repo)
+#   DOCKYARD_PYTHON  the Python (>= 3.11) that makes the venv (default: python3,
+#                    else Debian's /usr/bin/python3)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${DOCKYARD_VENV:-$repo/.venv}
+
+sock=/run/dockyard/dockyard.sock
+host=unix://$sock
+data_root=/var/lib/dockyard
+exec_root=/run/dockyard
+pidfile=/run/dockyardd.pid
+log=/var/log/dockyardd.log
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+deps_only=0
+case "${1:-}" in
+    "") ;;
+    --deps-only) deps_only=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (try --help)" ;;
+esac
+[ "$(id -u)" = 0 ] || die "run as root: a container engine needs mounts, namespaces and cgroups"
+
+# ---------------------------------------------------------------- packages
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+
+install_packages() {
+    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux
+                tini catatonit curl python3-venv)
+    if ! command -v docker >/dev/null; then
+        # Only the client: never a dockerd (see policy-rc.d below).
+        case "$(cut -d. -f1 /etc/debian_version)" in
+            12) want+=(docker.io) ;;     # bookworm has no separate docker-cli
+            *)  want+=(docker-cli) ;;
+        esac
+    fi
+    local missing=() p
+    for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
+    if [ ${#missing[@]} -eq 0 ]; then
+        say "Debian packages: all there"
+        return
+    fi
+    say "Debian packages: installing ${missing[*]}"
+
+    # docker.io (Debian 12) depends on containerd and ships dockerd: forbid
+    # every service start during the install (101 = action not allowed).
+    local policy=/usr/sbin/policy-rc.d saved=""
+    if [ -e "$policy" ]; then saved=$(mktemp); cp -p "$policy" "$saved"; fi
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"
+    local before; before=$(pgrep -x 'dockerd|containerd' || true)
+
+    local rc=0
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -q &&
+      apt-get install -y -q --no-install-recommends \
+          -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+          "${missing[@]}"; } || rc=$?
+
+    if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+    # Belt and braces: a dockerd or containerd that appeared during our install
+    # was started by it; stop exactly those.
+    local p2
+    for p2 in $(pgrep -x 'dockerd|containerd' || true); do
+        if ! grep -qx "$p2" <<<"$before"; then
+            echo "install.sh: stopping $(cat /proc/"$p2"/comm 2>/dev/null) (pid $p2) that the package install started" >&2
+            kill "$p2" 2>/dev/null || true
+        fi
+    done
+    [ $rc -eq 0 ] || die "apt-get failed (exit $rc)"
+}
+
+# ---------------------------------------------------------------- venv
+
+pick_python() {
+    local py
+    for py in ${DOCKYARD_PYTHON:-} python3 /usr/bin/python3; do
+        command -v "$py" >/dev/null || continue
+        if "$py" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$py"; return 0
+        fi
+    done
+    return 1
+}
+
+make_venv() {
+    # The stamp says which pyproject.toml and which checkout the venv was
+    # installed from; the editable install points at that checkout.
+    local stamp="$venv/.dockyard-installed"
+    local want; want="$repo $(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import dockyard, pytest, docker, pexpect' 2>/dev/null \
+            && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        say "venv $venv: up to date"
+        return
+    fi
+    if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c pass 2>/dev/null; }; then
+        local py; py=$(pick_python) || die "no Python >= 3.11 with venv found (set DOCKYARD_PYTHON)"
+        say "venv $venv: creating with $py ($("$py" -V 2>&1))"
+        rm -rf "$venv"
+        "$py" -m venv "$venv"
+    fi
+    say "venv $venv: pip install -e '.[test]'"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -q -e "$repo[test]"
+    echo "$want" > "$stamp"
+}
+
+install_packages
+make_venv
+if [ $deps_only = 1 ]; then
+    say "dependencies installed; venv: $venv"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- daemon
+
+export DOCKYARD_HOST=$host
+api_status() {  # HTTP status of GET $1 on the daemon, 000 when nothing answers
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$sock" "http://localhost$1" || true
+}
+
+if [ "$(api_status /_ping)" = 200 ]; then
+    say "dockyardd already answers on $sock"
+else
+    mkdir -p "$(dirname "$sock")" "$(dirname "$log")"
+    say "starting dockyardd (log: $log)"
+    setsid "$venv/bin/dockyardd" -H "$host" --data-root "$data_root" --exec-root "$exec_root" \
+        --pidfile "$pidfile" </dev/null >>"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 300); do
+        [ "$(api_status /_ping)" = 200 ] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$log" >&2
+            die "dockyardd exited before answering /_ping (log: $log)"
+        fi
+        sleep 0.1
+    done
+    [ "$(api_status /_ping)" = 200 ] || die "dockyardd (pid $pid) does not answer /_ping after 30 s (log: $log)"
+    say "dockyardd runs (pid $pid) on $host"
+fi
+
+if [ "$(api_status /images/busybox/json)" = 200 ]; then
+    say "image busybox: already there"
+else
+    tar=$(mktemp --suffix=.tar)
+    trap 'rm -f "$tar"' EXIT
+    "$repo/scripts/make-busybox-image.sh" "$tar"
+    say "image busybox: importing"
+    "$venv/bin/dockyard" import "$tar" busybox
+fi
+
+say "dockyard run --rm busybox echo hello"
+"$venv/bin/dockyard" run --rm busybox echo hello
+
+cat <<EOF
+
+dockyard is installed and dockyardd runs on $host.
+  CLI:    $venv/bin/dockyard ps          (DOCKYARD_HOST=$host)
+  docker: docker -H $host ps
+  tests:  $venv/bin/python -m pytest -ra
+EOF
