@@ -39,6 +39,7 @@ esac
 # ---------------------------------------------------------------- packages
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
     local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux
@@ -63,7 +64,7 @@ install_packages() {
     local policy=/usr/sbin/policy-rc.d saved=""
     if [ -e "$policy" ]; then saved=$(mktemp); cp -p "$policy" "$saved"; fi
     printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"
-    local before; before=$(pgrep -x 'dockerd|containerd' || true)
+    local before; before=$(engine_pids)
 
     local rc=0
     export DEBIAN_FRONTEND=noninteractive
@@ -76,7 +77,7 @@ install_packages() {
     # Belt and braces: a dockerd or containerd that appeared during our install
     # was started by it; stop exactly those.
     local p2
-    for p2 in $(pgrep -x 'dockerd|containerd' || true); do
+    for p2 in $(engine_pids); do
         if ! grep -qx "$p2" <<<"$before"; then
             echo "install.sh: stopping $(cat /proc/"$p2"/comm 2>/dev/null) (pid $p2) that the package install started" >&2
             kill "$p2" 2>/dev/null || true
