@@ -45,7 +45,8 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import leaks  # noqa: E402  (tests/leaks.py)
 
 HERE = Path(__file__).resolve().parent
