@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import json
 import os
 import shlex
 import shutil
@@ -332,18 +333,20 @@ def link_is_ours(name: str, scope: Scope, is_bridge: bool, master: str | None) -
     return not is_bridge and name.startswith(scope.link_prefixes)
 
 
-def collect_links(scope: Scope) -> set:
-    found = set()
+def parse_ip_link_json(text: str) -> list[tuple[str, bool, str | None]]:
+    """`ip -d -j link show` -> (name, is_bridge, master). Netlink, not
+    /sys/class/net: sysfs shows the links of the netns that mounted it."""
     try:
-        names = os.listdir("/sys/class/net")
-    except OSError:
-        return found
-    for name in names:
-        base = f"/sys/class/net/{name}"
-        master = os.path.basename(os.readlink(base + "/master")) if os.path.islink(base + "/master") else None
-        if link_is_ours(name, scope, os.path.isdir(base + "/bridge"), master):
-            found.add((name,))
-    return found
+        links = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [(l["ifname"], (l.get("linkinfo") or {}).get("info_kind") == "bridge", l.get("master"))
+            for l in links if "ifname" in l]
+
+
+def collect_links(scope: Scope) -> set:
+    return {(name,) for name, is_bridge, master in parse_ip_link_json(_run("ip", "-d", "-j", "link", "show"))
+            if link_is_ours(name, scope, is_bridge, master)}
 
 
 def collect_nft(scope: Scope) -> set:
@@ -567,7 +570,7 @@ def reap(found: dict[str, list], scope: Scope) -> list[str]:
         if it[0] == "table" and (p := _cmd("nft", "delete", "table", it[1], it[2])):
             add(p)
     for (name,) in found.get("links", ()):
-        if os.path.exists(f"/sys/class/net/{name}") and (p := _cmd("ip", "link", "delete", name)):
+        if (p := _cmd("ip", "link", "delete", name)) and "Cannot find device" not in p:
             add(p)
     for (path,) in sorted(found.get("cgroups", ()), key=lambda t: -len(t[0])):
         try:

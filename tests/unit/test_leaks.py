@@ -177,6 +177,20 @@ def test_link_ownership():
     assert not leaks.link_is_ours("eth0", s, is_bridge=False, master=None)
 
 
+IP_LINK_JSON = """[{"ifindex":1,"ifname":"lo"},
+ {"ifname":"dyt1a2b3c","linkinfo":{"info_kind":"bridge","info_data":{"stp_state":0}}},
+ {"link":"dy1b","ifname":"dy1a","master":"dyt1a2b3c","linkinfo":{"info_kind":"veth","info_slave_kind":"bridge"}},
+ {"ifname":"dytffffff","linkinfo":{"info_kind":"bridge"}}]"""
+
+
+def test_ip_link_json():
+    links = leaks.parse_ip_link_json(IP_LINK_JSON)
+    assert links == [("lo", False, None), ("dyt1a2b3c", True, None), ("dy1a", False, "dyt1a2b3c"),
+                     ("dytffffff", True, None)]
+    assert [n for n, b, m in links if leaks.link_is_ours(n, SCOPE, b, m)] == ["dyt1a2b3c", "dy1a"]
+    assert leaks.parse_ip_link_json("") == []
+
+
 def test_format_leaks_lists_each_item():
     text = leaks.format_leaks({
         "mounts": [("/tmp/dyt1a2b3c/m", "overlay", "overlay")],
@@ -247,7 +261,7 @@ def test_check_and_reap_real_objects(tmp_path):
         subprocess.run(["iptables", "-D", "FORWARD", "-i", name, "-j", "ACCEPT"], capture_output=True)
         if cgdir.exists():
             cgdir.rmdir()
-        if not had_filter:   # iptables -A made it: leave the host as it was
-            subprocess.run(["iptables", "-F"], capture_output=True)
+        rules = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True).stdout
+        if not had_filter and "\n-A " not in rules:   # iptables -A made it, nobody uses it
             subprocess.run(["nft", "delete", "table", "ip", "filter"], capture_output=True)
         leaks.remove_tree(str(base))
