@@ -1,0 +1,26 @@
+"""What a container's network attachment is, as the daemon sees and stores it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    container_id: str
+    network: str                   # "bridge" | "none"
+    network_id: str
+    netns_path: str                # the runtime joins the namespace by this path
+    ip: str | None = None          # the rest is None for "none"
+    prefixlen: int | None = None
+    gateway: str | None = None
+    mac: str | None = None
+    host_veth: str | None = None
+    subnet: str | None = None
+    hostname: str | None = None
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row) -> "Endpoint":
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
