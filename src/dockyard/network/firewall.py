@@ -1,0 +1,152 @@
+"""Outbound NAT and forward rules for one bridge.
+
+NAT lives in an nftables table dockyard owns outright, so it can be
+replaced and deleted atomically without reading anyone else's rules.
+
+Accepting forwarded traffic is different: in nftables every base chain on
+a hook votes, so an accept in our table cannot override the DROP policy
+dockerd (or an admin) puts on iptables' FORWARD chain. Only then do we
+insert two narrow ACCEPT rules into that chain, tagged with a comment so
+`remove_forward_accept` deletes exactly those. These run once per daemon start or purge,
+never per container, so a subprocess is fine here.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import shutil
+import subprocess
+from ipaddress import IPv4Network
+
+from dockyard.errors import SystemError_
+
+log = logging.getLogger(__name__)
+
+
+def table_name(bridge: str) -> str:
+    # Distinct per bridge so parallel test daemons never share a table.
+    return "dockyard" if bridge == "dockyard0" else f"dockyard-{bridge}"
+
+
+def rule_comment(bridge: str) -> str:
+    return f"dockyard:{bridge}"
+
+
+def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise SystemError_(f"{argv[0]} is not installed; dockyard needs it for container networking") from None
+    if check and proc.returncode != 0:
+        raise SystemError_(f"{shlex.join(argv)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def nat_ruleset(bridge: str, subnet: IPv4Network) -> str:
+    table = table_name(bridge)
+    # Declaring then deleting the table first makes the load idempotent and
+    # atomic: one nft transaction replaces whatever an earlier start left.
+    return (
+        f"table ip {table}\n"
+        f"delete table ip {table}\n"
+        f"table ip {table} {{\n"
+        f"  chain postrouting {{\n"
+        f"    type nat hook postrouting priority srcnat; policy accept;\n"
+        f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"\n'
+        f"  }}\n"
+        f"}}\n"
+    )
+
+
+def install_nat(bridge: str, subnet: IPv4Network) -> None:
+    _run(["nft", "-f", "-"], stdin=nat_ruleset(bridge, subnet))
+
+
+def remove_nat(bridge: str) -> None:
+    table = table_name(bridge)
+    if _run(["nft", "list", "table", "ip", table], check=False).returncode == 0:
+        _run(["nft", "delete", "table", "ip", table])
+
+
+def _forward_rules(bridge: str) -> list[list[str]]:
+    tag = ["-m", "comment", "--comment", rule_comment(bridge)]
+    return [
+        ["-i", bridge, *tag, "-j", "ACCEPT"],
+        ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", *tag, "-j", "ACCEPT"],
+    ]
+
+
+def _iptables() -> str | None:
+    return shutil.which("iptables")
+
+
+def forward_policy() -> str | None:
+    """Policy of iptables' filter FORWARD chain, or None if there is none.
+
+    Listing does not create the table (iptables-nft), so this is side-effect free.
+    """
+    ipt = _iptables()
+    if ipt is None:
+        return None
+    proc = _run([ipt, "-w", "-S", "FORWARD"], check=False)
+    if proc.returncode != 0:
+        return None
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if parts[:2] == ["-P", "FORWARD"] and len(parts) == 3:
+            return parts[2]
+    return None
+
+
+def install_forward_accept(bridge: str) -> bool:
+    """Add the ACCEPT rules if FORWARD would drop our traffic; True if it did."""
+    if forward_policy() != "DROP":
+        return False
+    insert_forward_accept(bridge)
+    return True
+
+
+def insert_forward_accept(bridge: str) -> None:
+    """Insert the tagged ACCEPT rules at the top of FORWARD unless already there."""
+    ipt = _iptables()
+    if ipt is None:
+        raise SystemError_("iptables is not installed")
+    for rule in reversed(_forward_rules(bridge)):   # -I at 1 twice keeps the listed order
+        if _run([ipt, "-w", "-C", "FORWARD", *rule], check=False).returncode != 0:
+            _run([ipt, "-w", "-I", "FORWARD", "1", *rule])
+
+
+def tagged_rules(bridge: str) -> list[list[str]]:
+    """Every filter-table rule carrying our comment, as `-A CHAIN ...` argv lists."""
+    ipt = _iptables()
+    if ipt is None:
+        return []
+    proc = _run([ipt, "-w", "-S"], check=False)
+    if proc.returncode != 0:
+        return []
+    wanted = rule_comment(bridge)
+    found = []
+    for line in proc.stdout.splitlines():
+        argv = shlex.split(line)
+        if argv[:1] != ["-A"]:
+            continue
+        for i, arg in enumerate(argv[:-1]):
+            if arg == "--comment" and argv[i + 1] == wanted:
+                found.append(argv)
+                break
+    return found
+
+
+def remove_forward_accept(bridge: str) -> None:
+    ipt = _iptables()
+    for argv in tagged_rules(bridge):
+        _run([ipt, "-w", "-D", *argv[1:]], check=False)
+        log.debug("removed iptables rule %s", shlex.join(argv))
+
+
+def enable_ip_forward() -> None:
+    # Global and left on at purge: other engines on the host rely on it too.
+    with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:
+        if f.read().strip() != "1":
+            f.seek(0)
+            f.write("1\n")

@@ -1,0 +1,151 @@
+"""A minimal synchronous rtnetlink client for the per-container hot path.
+
+pyroute2's IPRoute runs an asyncio loop per instance and thread, which costs
+about a millisecond to open and a few hundred microseconds per request.
+Connect and disconnect need only a handful of fixed requests, so they use
+pyroute2's message classes (its encoders and decoders) over a plain netlink
+socket instead: a request is then one send and one recv. The socket stays
+in the network namespace of the thread that opened it, which is how the
+namespace side of `connect` talks to the container's namespace.
+
+Daemon start-up and purge, which dump and compare host state, use IPRoute.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from ipaddress import IPv4Address, IPv4Interface
+
+from pyroute2 import NetlinkError
+from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_ERROR
+from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+NETLINK_ROUTE = 0
+_NLMSGHDR = struct.Struct("=IHHII")   # length, type, flags, seq, pid
+RT_TABLE_MAIN = 254
+RTPROT_STATIC = 4
+RT_SCOPE_UNIVERSE = 0
+RTN_UNICAST = 1
+
+
+class Rtnl:
+    """One netlink socket, requests answered in order; not for sharing between threads."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Rtnl":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _request(self, msg, msg_type: int, flags: int = 0) -> bytes:
+        """Send one request; return the reply message (b"" for a bare ack) or raise NetlinkError."""
+        self.seq += 1
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        reply = b""
+        while True:   # the reply (for GET) and the ack may arrive in one datagram or two
+            data = self.sock.recv(65536)
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, rtype, _, seq, _ = _NLMSGHDR.unpack_from(data, offset)
+                message = data[offset: offset + length]
+                offset += max(length, _NLMSGHDR.size)
+                if seq != self.seq:
+                    continue   # a late answer to an earlier request
+                if rtype != NLMSG_ERROR:
+                    reply = message
+                    continue
+                code = struct.unpack_from("=i", message, _NLMSGHDR.size)[0]
+                if code:
+                    raise NetlinkError(-code)
+                return reply
+
+    # -- links -----------------------------------------------------------
+    def link_index(self, name: str) -> int | None:
+        msg = ifinfmsg()
+        msg["attrs"] = [("IFLA_IFNAME", name)]
+        try:
+            reply = self._request(msg, RTM_GETLINK)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise
+        answer = ifinfmsg(reply)
+        answer.decode()
+        return answer["index"]
+
+    def set_link(self, index: int = 0, name: str | None = None, up: bool | None = None,
+                 **attrs) -> None:
+        """Change flags and/or plain attributes (IFLA_MASTER=..., IFLA_IFALIAS=...).
+
+        The link is picked by index, or by name when index is 0, which saves
+        a lookup round trip.
+        """
+        msg = ifinfmsg()
+        msg["index"] = index
+        if up is not None:
+            msg["flags"] = IFF_UP if up else 0
+            msg["change"] = IFF_UP
+        msg["attrs"] = ([("IFLA_IFNAME", name)] if name and not index else []) + list(attrs.items())
+        self._request(msg, RTM_NEWLINK)
+
+    def add_veth(self, name: str, master: int, peer_name: str, peer_netns_fd: int, peer_mac: str) -> None:
+        """Veth pair in one request: this end enslaved and up, the peer born in another netns."""
+        msg = ifinfmsg()
+        msg["flags"] = IFF_UP
+        msg["change"] = IFF_UP
+        msg["attrs"] = [
+            ("IFLA_IFNAME", name),
+            ("IFLA_MASTER", master),
+            ("IFLA_LINKINFO", {"attrs": [
+                ("IFLA_INFO_KIND", "veth"),
+                ("IFLA_INFO_DATA", {"attrs": [
+                    ("VETH_INFO_PEER", {"attrs": [
+                        ("IFLA_IFNAME", peer_name),
+                        ("IFLA_NET_NS_FD", peer_netns_fd),
+                        ("IFLA_ADDRESS", peer_mac),
+                    ]}),
+                ]}),
+            ]}),
+        ]
+        self._request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
+
+    # -- addresses and routes --------------------------------------------
+    def add_address(self, index: int, address: IPv4Interface) -> None:
+        msg = ifaddrmsg()
+        msg["family"] = socket.AF_INET
+        msg["prefixlen"] = address.network.prefixlen
+        msg["index"] = index
+        msg["attrs"] = [
+            ("IFA_LOCAL", str(address.ip)),
+            ("IFA_ADDRESS", str(address.ip)),
+            ("IFA_BROADCAST", str(address.network.broadcast_address)),
+        ]
+        self._request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+
+    def add_default_route(self, gateway: IPv4Address, oif: int) -> None:
+        msg = rtmsg()
+        msg["family"] = socket.AF_INET
+        msg["dst_len"] = 0
+        msg["table"] = RT_TABLE_MAIN
+        msg["proto"] = RTPROT_STATIC
+        msg["scope"] = RT_SCOPE_UNIVERSE
+        msg["type"] = RTN_UNICAST
+        msg["attrs"] = [("RTA_GATEWAY", str(gateway)), ("RTA_OIF", oif)]
+        self._request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
