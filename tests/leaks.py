@@ -311,9 +311,22 @@ def collect_mounts(scope: Scope) -> set:
     return {(m.mountpoint, m.fstype, m.source) for m in mounts_under(scope.roots)}
 
 
+def other_test_roots(path: str, scope: Scope) -> bool:
+    """path lies in another test daemon's temp base (a dyt* sibling of ours),
+    i.e. belongs to a run going on beside this one."""
+    for r in scope.roots:
+        parent, mine = os.path.split(r.rstrip("/"))
+        rel = os.path.relpath(path, parent)
+        first = rel.split("/", 1)[0]
+        if not rel.startswith("..") and first.startswith("dyt") and first != mine:
+            return True
+    return False
+
+
 def collect_nsfs(scope: Scope) -> set:
     text = _read("/proc/self/mountinfo") or ""
-    return {(m.mountpoint,) for m in parse_mountinfo(text) if m.fstype == "nsfs"}
+    return {(m.mountpoint,) for m in parse_mountinfo(text)
+            if m.fstype == "nsfs" and not other_test_roots(m.mountpoint, scope)}
 
 
 def collect_netns(scope: Scope) -> set:
@@ -325,9 +338,12 @@ def collect_netns(scope: Scope) -> set:
 
 def link_is_ours(name: str, scope: Scope, is_bridge: bool, master: str | None) -> bool:
     """Our bridge; a veth-like dy* link or one enslaved to our bridge; a
-    dockyard* bridge. Another test run's dyt* bridge is not ours."""
+    dockyard* bridge. Another test run's dyt* bridge, or a link enslaved to
+    it, is not ours."""
     if name == scope.bridge or master == scope.bridge:
         return True
+    if master is not None:
+        return False
     if name.startswith("dockyard"):
         return True
     return not is_bridge and name.startswith(scope.link_prefixes)
@@ -378,6 +394,90 @@ def cgroup_dirs(base: str = CGROUP_ROOT) -> set[str]:
 
 def collect_cgroups(scope: Scope) -> set:
     return {(p,) for p in cgroup_dirs()}
+
+
+def state_cgroup_paths(text: str) -> list[str]:
+    """The cgroups a runtime state file names: crun's `status` has
+    "cgroup-path" (relative to each hierarchy), runc's `state.json` has
+    "cgroup_paths" (absolute, per controller)."""
+    try:
+        st = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(st, dict):
+        return []
+    out = [st["cgroup-path"]] if isinstance(st.get("cgroup-path"), str) and st["cgroup-path"] else []
+    paths = st.get("cgroup_paths")
+    if isinstance(paths, dict):
+        out += [v for v in paths.values() if isinstance(v, str) and v]
+    return out
+
+
+def cgroup_mountpoints(text: str | None = None) -> list[str]:
+    text = text if text is not None else (_read("/proc/self/mountinfo") or "")
+    return [m.mountpoint for m in parse_mountinfo(text) if m.fstype in ("cgroup", "cgroup2")]
+
+
+def cgroup_dirs_of(path: str, mountpoints: Iterable[str]) -> list[str]:
+    """A state file's cgroup path as directories: an absolute path under a
+    cgroup mount as is, a relative one ("/dockyard/ID") in every hierarchy."""
+    mountpoints = list(mountpoints)
+    if any(is_under(path, [m]) for m in mountpoints):
+        return [path]
+    return [m.rstrip("/") + "/" + path.lstrip("/") for m in mountpoints]
+
+
+def find_state_files(dirs: Iterable[str], max_depth: int = 4) -> list[str]:
+    """Runtime state files (crun `status`, runc `state.json`) at most
+    max_depth levels below dirs."""
+    found = []
+    for top in dirs:
+        top = top.rstrip("/")
+        for dirpath, subdirs, files in os.walk(top):
+            depth = dirpath[len(top):].count("/")
+            if depth >= max_depth:
+                subdirs[:] = []
+            found += [os.path.join(dirpath, f) for f in files if f in ("status", "state.json")]
+    return found
+
+
+def container_cgroups(state_files: Iterable[str]) -> set[str]:
+    """The existing cgroup directories that runtime state files name."""
+    mps = cgroup_mountpoints()
+    dirs: set[str] = set()
+    for f in state_files:
+        for p in state_cgroup_paths(_read(f) or ""):
+            dirs.update(d for d in cgroup_dirs_of(p, mps) if os.path.isdir(d))
+    return dirs
+
+
+def remove_cgroups(dirs: Iterable[str], wait: float = 3.0) -> list[str]:
+    """rmdir these cgroups (their processes must be gone), children first,
+    then their parent when it is an empty dockyard* cgroup."""
+    dirs = set(dirs)
+    problems: list[str] = []
+    for d in dirs:
+        tree = sorted((dp for dp, _, _ in os.walk(d)), key=len, reverse=True)
+        for sub in tree:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    os.rmdir(sub)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:   # EBUSY while the last task exits
+                    if time.monotonic() > deadline:
+                        problems.append(f"rmdir {sub}: {e}")
+                        break
+                    time.sleep(0.05)
+    for parent in {os.path.dirname(d) for d in dirs}:
+        if os.path.basename(parent).startswith("dockyard"):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass   # still used (another daemon's containers): leave it
+    return problems
 
 
 def find_runtime_state(needles: Iterable[str]) -> set[tuple[str, str, str]]:
@@ -438,9 +538,26 @@ def diff(before: Snapshot, after: Snapshot) -> dict[str, list]:
     return out
 
 
+def cgroup_populated(path: str) -> bool:
+    """Some process is in this cgroup or below it."""
+    for dirpath, _dirs, _files in os.walk(path):
+        if (_read(os.path.join(dirpath, "cgroup.procs")) or "").strip():
+            return True
+    return False
+
+
 def check(before: Snapshot, scope: Scope, kinds: Iterable[str] | None = None) -> dict[str, list]:
+    """What is new since `before` and ours. New cgroups that still hold
+    processes are left out: once the daemon is stopped and its processes
+    killed, a populated one belongs to someone else (our own live processes
+    show up under `processes`)."""
     kinds = list(kinds or before.keys())
-    return diff({k: before.get(k, frozenset()) for k in kinds}, snapshot(scope, kinds))
+    found = diff({k: before.get(k, frozenset()) for k in kinds}, snapshot(scope, kinds))
+    if "cgroups" in found:
+        found["cgroups"] = [c for c in found["cgroups"] if not cgroup_populated(c[0])]
+        if not found["cgroups"]:
+            del found["cgroups"]
+    return found
 
 
 def describe(kind: str, item: tuple) -> str:
@@ -620,5 +737,6 @@ def remove_tree(top: str) -> list[str]:
 __all__ = [
     "Scope", "Snapshot", "snapshot", "check", "diff", "format_leaks", "reap",
     "find_processes", "kill_processes", "mounts_under", "unmount_under", "remove_tree",
+    "find_state_files", "container_cgroups", "remove_cgroups",
     "parse_mountinfo", "parse_nft_ruleset", "parse_iptables_save",
 ]

@@ -244,11 +244,13 @@ class Daemon:
         self.stop()
         self.start()
 
-    def log_tail(self, lines: int = 60) -> str:
+    def log_tail(self, lines: int = 60, width: int = 400) -> str:
+        """The last lines of the daemon's log, each cut to width chars."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return "(no log)"
+        return "\n".join(l if len(l) <= width else l[:width] + " [...]" for l in tail)
 
     # -- talking to it
 
@@ -301,10 +303,16 @@ class Daemon:
             except Exception:
                 pass
         self._clients.clear()
+        # Containers that outlived the daemon: their runtime state names their
+        # cgroups, which stay once their processes are killed.
+        runtime_state = sorted(leaks.find_runtime_state(self.scope.needles))
+        cgroups = leaks.container_cgroups(leaks.find_state_files([str(self.exec_root)]) + [
+            os.path.join(root, cid, f) for _rt, root, cid in runtime_state for f in ("status", "state.json")])
         problems += leaks.reap({
             "processes": sorted(leaks.find_processes(self.scope.needles)),
-            "runtime_state": sorted(leaks.find_runtime_state(self.scope.needles)),
+            "runtime_state": runtime_state,
         }, self.scope)
+        problems += leaks.remove_cgroups(cgroups)
         try:
             from dockyard.network.cleanup import purge
         except ImportError:

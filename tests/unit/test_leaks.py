@@ -175,6 +175,39 @@ def test_link_ownership():
     assert not leaks.link_is_ours("dytffffff", s, is_bridge=True, master=None)    # another run's bridge
     assert not leaks.link_is_ours("docker0", s, is_bridge=True, master=None)
     assert not leaks.link_is_ours("eth0", s, is_bridge=False, master=None)
+    assert not leaks.link_is_ours("dy9f", s, is_bridge=False, master="dytffffff")  # its veth
+
+
+def test_other_test_roots():
+    assert leaks.other_test_roots("/tmp/dytffffff/exec/netns/x", SCOPE)
+    assert not leaks.other_test_roots("/tmp/dyt1a2b3c/exec/netns/x", SCOPE)
+    assert not leaks.other_test_roots("/run/netns/x", SCOPE)
+    assert not leaks.other_test_roots("/tmp/other/x", SCOPE)
+
+
+def test_state_file_cgroups():
+    crun = '{"pid": 1, "cgroup-path": "/dockyard/abc", "bundle": "/tmp/dyt1a2b3c/exec/c/abc"}'
+    runc = '{"cgroup_paths": {"memory": "/sys/fs/cgroup/memory/dockyard/abc", "": "/sys/fs/cgroup/dockyard/abc"}}'
+    assert leaks.state_cgroup_paths(crun) == ["/dockyard/abc"]
+    assert sorted(leaks.state_cgroup_paths(runc)) == ["/sys/fs/cgroup/dockyard/abc", "/sys/fs/cgroup/memory/dockyard/abc"]
+    assert leaks.state_cgroup_paths("not json") == [] and leaks.state_cgroup_paths("[]") == []
+    mps = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified"]
+    assert leaks.cgroup_dirs_of("/dockyard/abc", mps) == ["/sys/fs/cgroup/memory/dockyard/abc",
+                                                          "/sys/fs/cgroup/unified/dockyard/abc"]
+    assert leaks.cgroup_dirs_of("/sys/fs/cgroup/memory/dockyard/abc", mps) == ["/sys/fs/cgroup/memory/dockyard/abc"]
+    assert leaks.cgroup_mountpoints(MOUNTINFO + "40 36 0:33 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n") \
+        == ["/sys/fs/cgroup/memory"]
+
+
+def test_find_state_files(tmp_path):
+    (tmp_path / "runtime" / "crun" / "abc").mkdir(parents=True)
+    (tmp_path / "runtime" / "crun" / "abc" / "status").write_text("{}")
+    (tmp_path / "runtime" / "runc" / "def").mkdir(parents=True)
+    (tmp_path / "runtime" / "runc" / "def" / "state.json").write_text("{}")
+    (tmp_path / "a" / "b" / "c" / "d" / "e").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c" / "d" / "e" / "status").write_text("{}")   # too deep
+    got = sorted(os.path.relpath(f, tmp_path) for f in leaks.find_state_files([str(tmp_path)]))
+    assert got == ["runtime/crun/abc/status", "runtime/runc/def/state.json"]
 
 
 IP_LINK_JSON = """[{"ifindex":1,"ifname":"lo"},
