@@ -1,0 +1,169 @@
+"""Unpacked layers on disk, keyed by chain id and shared between images.
+
+  <root>/layers/<chain hex>/diff   one layer's files, an overlay lower dir
+  <root>/layers/.tmp-*             being unpacked
+  <root>/layers/.trash-*           being deleted
+
+A layer is unpacked into a `.tmp-` dir and renamed into place only when
+complete, and gets its row in the same transaction that records the image
+using it; so a crash leaves either nothing or a dir without a row, and the
+start-up sweep removes both `.tmp-` dirs and row-less dirs. A layer is
+deleted when no image lists it any more (image_layers is the refcount).
+
+The chain id (OCI image spec) names a layer *on top of its parents*, so two
+images share a directory exactly when they share the whole stack below it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..store.db import Database
+from .unpack import unpack_layer
+
+log = logging.getLogger("dockyard.images")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS unpacked_layers (
+    chain_id TEXT PRIMARY KEY,      -- sha256:..., names the directory
+    diff_id  TEXT NOT NULL,         -- sha256 of the uncompressed layer tar
+    parent   TEXT,                  -- chain id of the layer below; NULL for a base layer
+    size     INTEGER NOT NULL       -- bytes of file content
+);
+"""
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[1]
+
+
+class LayerMissing(Exception):
+    """A layer we planned to reuse went away meanwhile (removed by an rmi)."""
+
+    def __init__(self, chain_id: str):
+        super().__init__(chain_id)
+        self.chain_id = chain_id
+
+
+@dataclass
+class StagedLayer:
+    path: str        # the .tmp- dir; its diff/ holds the files
+    diff_id: str
+    size: int
+
+
+class LayerStore:
+    def __init__(self, db: Database, root: str):
+        self.db = db
+        self.dir = os.path.join(root, "layers")
+        self.empty_dir = os.path.join(root, "empty")   # lower dir for an image without layers
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.empty_dir, mode=0o755, exist_ok=True)
+        db.ensure_schema(SCHEMA)
+        self._sweep()
+
+    # -- paths and lookups
+    def diff_dir(self, chain_id: str) -> str:
+        return os.path.join(self.dir, _hex(chain_id), "diff")
+
+    def exists(self, chain_id: str) -> bool:
+        return self.db.one("SELECT 1 FROM unpacked_layers WHERE chain_id=?", (chain_id,)) is not None
+
+    # -- adding
+    def stage(self, src: BinaryIO) -> StagedLayer:
+        """Unpack `src` into a fresh .tmp- dir (no lock needed: nobody else sees it)."""
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.dir)
+        try:
+            diff = os.path.join(tmp, "diff")
+            os.mkdir(diff, 0o755)
+            result = unpack_layer(src, diff)
+        except BaseException:
+            _rmtree(tmp)
+            raise
+        return StagedLayer(tmp, result.diff_id, result.size)
+
+    def discard(self, staged: StagedLayer | None) -> None:
+        if staged is not None:
+            _rmtree(staged.path)
+
+    def install(self, conn: sqlite3.Connection, chain_id: str, parent: str | None,
+                staged: StagedLayer | None) -> str | None:
+        """Make `chain_id` present, inside the caller's transaction and lock.
+        Returns the directory this call moved into place (to undo on
+        rollback), None if the layer was there already."""
+        if conn.execute("SELECT 1 FROM unpacked_layers WHERE chain_id=?", (chain_id,)).fetchone():
+            self.discard(staged)
+            return None
+        if staged is None:
+            raise LayerMissing(chain_id)
+        final = os.path.join(self.dir, _hex(chain_id))
+        if os.path.lexists(final):        # a row-less leftover: ours replaces it
+            self._trash(final)
+        os.rename(staged.path, final)
+        conn.execute("INSERT INTO unpacked_layers (chain_id, diff_id, parent, size) VALUES (?,?,?,?)",
+                     (chain_id, staged.diff_id, parent, staged.size))
+        return final
+
+    def uninstall_dir(self, path: str) -> None:
+        """Undo an `install` whose transaction rolled back."""
+        self._trash(path)
+
+    # -- removing
+    def release_unused(self, conn: sqlite3.Connection) -> list[str]:
+        """Drop the rows of layers no image uses (caller's transaction);
+        returns their chain ids, top of each stack first, for `remove_dirs`
+        after the commit."""
+        rows = conn.execute(
+            "SELECT chain_id, parent FROM unpacked_layers "
+            "WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)").fetchall()
+        gone = [r["chain_id"] for r in rows]
+        conn.executemany("DELETE FROM unpacked_layers WHERE chain_id=?", [(c,) for c in gone])
+        parents = {r["parent"] for r in rows}
+        return sorted(gone, key=lambda c: c in parents)   # children before their parents, for display
+
+    def remove_dirs(self, chain_ids: list[str]) -> None:
+        for c in chain_ids:
+            self._trash(os.path.join(self.dir, _hex(c)))
+
+    # -- internals
+    def _trash(self, path: str) -> None:
+        """Rename away first so a half-deleted layer never sits under its real name."""
+        if not os.path.lexists(path):
+            return
+        trash = tempfile.mkdtemp(prefix=".trash-", dir=self.dir)
+        moved = os.path.join(trash, "layer")
+        os.rename(path, moved)
+        _rmtree(trash)
+
+    def _sweep(self) -> None:
+        known = {_hex(r["chain_id"]) for r in self.db.query("SELECT chain_id FROM unpacked_layers")}
+        for name in os.listdir(self.dir):
+            if name.startswith((".tmp-", ".trash-")) or name not in known:
+                log.info("removing unfinished layer dir %s", name)
+                _rmtree(os.path.join(self.dir, name))
+        for h in known:
+            if not os.path.isdir(os.path.join(self.dir, h, "diff")):
+                log.warning("layer sha256:%s is recorded but its directory is missing", h)
+
+
+def _rmtree(path: str) -> None:
+    def onerror(func, p, exc):
+        log.warning("could not remove %s: %s", p, exc[1])
+    shutil.rmtree(path, onerror=onerror)
