@@ -229,12 +229,16 @@ def test_remove_by_id_with_one_tag(svc, root):
     assert svc.remove(image_id)[:2] == [{"Untagged": "bb:latest"}, {"Deleted": image_id}]
 
 
-def test_remove_conflicts_with_containers(svc, root):
+@pytest.mark.parametrize("hook", ["ids", "pairs"])
+def test_remove_conflicts_with_containers(svc, root, hook):
     image_id = import_bb(svc, root, "bb")
     cid = "c0ffee" * 10 + "abcd"
     running = set()
-    svc.in_use = lambda iid: [cid] if iid == image_id else []
-    svc.is_running = lambda c: c in running
+    if hook == "ids":       # in_use gives ids, is_running tells their state
+        svc.in_use = lambda iid: [cid] if iid == image_id else []
+        svc.is_running = lambda c: c in running
+    else:                   # in_use gives (id, running) pairs
+        svc.in_use = lambda iid: [(cid, cid in running)] if iid == image_id else []
     short = image_id[7:19]
 
     with pytest.raises(Conflict) as e:

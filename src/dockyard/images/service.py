@@ -84,9 +84,10 @@ class ImageService:
         self.layers = LayerStore(db, root)
         self.store = ImageStore(db)
         self._lock = threading.RLock()
-        # Set by the daemon: ids of containers created from an image, and
-        # whether a container is running (rmi refuses, or needs force).
-        self.in_use: Callable[[str], list[str]] = lambda image_id: []
+        # Set by the daemon: the containers created from an image, as ids or
+        # as (id, running) pairs; for bare ids `is_running` tells which run.
+        # rmi refuses (or needs force) while containers use the image.
+        self.in_use: Callable[[str], list] = lambda image_id: []
         self.is_running: Callable[[str], bool] = lambda container_id: False
 
     # ================================================================ lookups
@@ -409,13 +410,13 @@ class ImageService:
             img = self.resolve(ref)
             records: list[dict] = []
             refs = self.store.tags_of(img.id)
-            users = list(self.in_use(img.id))
+            users = self._users(img.id)
             if not _is_id_prefix(img.id, ref):
                 # A name was given: drop that tag; the image goes only with its last tag.
                 if not force and len(refs) == 1 and users:
                     raise Conflict(
                         f'conflict: unable to remove repository reference "{ref}" (must force) - '
-                        f"container {short_id(users[0])} is using its referenced image {short_id(img.id)}")
+                        f"container {short_id(users[0][0])} is using its referenced image {short_id(img.id)}")
                 named = parse_normalized(ref).with_default_tag()
                 with self.db.transaction() as conn:
                     ImageStore.delete_tag(conn, str(named))
@@ -433,11 +434,21 @@ class ImageService:
             self._delete(img, records, users, force, quiet=False)
             return records
 
-    def _check_conflict(self, image_id: str, users: list[str], refs: list[str], force: bool,
+    def _users(self, image_id: str) -> list[tuple[str, bool]]:
+        """(container id, running) for each container using the image."""
+        out = []
+        for u in self.in_use(image_id):
+            if isinstance(u, (tuple, list)):
+                out.append((u[0], bool(u[1])))
+            else:
+                out.append((u, bool(self.is_running(u))))
+        return out
+
+    def _check_conflict(self, image_id: str, users: list[tuple[str, bool]], refs: list[str], force: bool,
                         active_reference: bool = True) -> None:
         """moby's checkImageDeleteConflict: running containers always block
         ("cannot be forced"); more tags and stopped containers block unless forced."""
-        running = [c for c in users if self.is_running(c)]
+        running = [c for c, is_running in users if is_running]
         if running:
             raise _DeleteConflict(image_id, True, True,
                                   f"image is being used by running container {short_id(running[0])}")
@@ -447,9 +458,10 @@ class ImageService:
             raise _DeleteConflict(image_id, False, False, "image is referenced in multiple repositories")
         if users:
             raise _DeleteConflict(image_id, False, True,
-                                  f"image is being used by stopped container {short_id(users[0])}")
+                                  f"image is being used by stopped container {short_id(users[0][0])}")
 
-    def _delete(self, img: Image, records: list[dict], users: list[str], force: bool, quiet: bool) -> int:
+    def _delete(self, img: Image, records: list[dict], users: list[tuple[str, bool]], force: bool,
+                quiet: bool) -> int:
         """imageDeleteHelper: drop remaining tags, the image, and layers no
         other image uses. `quiet`: after untagging by name, an image a
         container still uses stays (dangling) without an error."""
@@ -494,7 +506,7 @@ class ImageService:
                     continue
                 if "label!" in f and any(flt.labels_match([w], labels) for w in f["label!"]):
                     continue
-                users = list(self.in_use(img.id))
+                users = self._users(img.id)
                 if users:
                     continue
                 reclaimed += self._delete(img, deleted, users, force=True, quiet=False)
