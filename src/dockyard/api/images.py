@@ -1,0 +1,179 @@
+"""Image routes of the Engine API: translate HTTP <-> ImageService.
+
+Progress-style replies (create, load) are JSON lines ending in "\\r\\n", as
+Docker's streamformatter writes them; `docker load` reports failures inside
+a 200 stream ({"errorDetail": ..., "error": ...}), which is what clients
+expect from it. Uploads are spooled to a file under the image root first:
+unpacking wants a seekable file, and the event loop must not wait on it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from typing import Any, AsyncIterator
+
+from ..errors import DockyardError, InvalidParameter, NotFound, NotImplementedYet
+from ..images.changes import apply_changes
+from ..images.reference import parse_normalized, repo_tag
+from .server import Request, Response, StreamResponse, route
+
+
+def _images(req: Request):
+    return req.daemon.images
+
+
+def _line(obj: Any) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+async def _lines(objs: list[Any]) -> AsyncIterator[bytes]:
+    for o in objs:
+        yield _line(o)
+
+
+async def _spool(req: Request) -> str:
+    """The request body into a temp file; the caller unlinks it."""
+    fd, path = tempfile.mkstemp(prefix="upload-", suffix=".tar", dir=_images(req).tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in req.stream():
+                f.write(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------- create (import / pull)
+
+@route("POST", "/images/create")
+async def create_image(req: Request):
+    from_image = req.param("fromImage")
+    if from_image:
+        return _pull(req, from_image)
+    src = req.param("fromSrc")
+    if not src:
+        raise InvalidParameter("fromImage or fromSrc is required")
+    if src != "-":
+        raise NotImplementedYet(f"importing from a URL is not supported yet ({src}): "
+                                "download it and import the file")
+    repo = req.param("repo") or ""
+    ref = repo_tag(repo, req.param("tag")) if repo else None    # bad names fail before the upload
+    changes = req.params("changes")
+    apply_changes(changes)                                      # so do bad changes
+    message = req.param("message") or f"Imported from {src}"
+    path = await _spool(req)
+    try:
+        image_id = await asyncio.to_thread(
+            _images(req).import_rootfs, path, str(ref) if ref else None, changes, message)
+    finally:
+        os.unlink(path)
+    return StreamResponse(_lines([{"status": image_id}]))
+
+
+def _pull(req: Request, name: str) -> StreamResponse:
+    """No registry client yet: succeed for an image we already have (so
+    `docker pull`, compose and `--pull=always` work offline), else say why."""
+    ref = parse_normalized(name)
+    tag = req.param("tag")
+    if tag and ref.digest is None:
+        ref = ref.with_tag(tag)
+    ref = ref.with_default_tag()
+    try:
+        _images(req).resolve(str(ref))
+    except NotFound:
+        raise NotFound(f"No such image: {ref.familiar()} "
+                       "(dockyard cannot pull yet: import or load it)") from None
+    return StreamResponse(_lines([
+        {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest},
+        {"status": f"Status: Image is up to date for {ref.familiar()}"},
+    ]))
+
+
+# ---------------------------------------------------------------- load
+
+@route("POST", "/images/load")
+async def load_images(req: Request):
+    path = await _spool(req)
+    try:
+        lines = await asyncio.to_thread(_images(req).load, path)
+        out = [{"stream": line + "\n"} for line in lines]
+    except DockyardError as e:
+        out = [{"errorDetail": {"message": e.message}, "error": e.message}]
+    finally:
+        os.unlink(path)
+    return StreamResponse(_lines(out))
+
+
+# ---------------------------------------------------------------- list / inspect / history
+
+@route("GET", "/images/json")
+async def list_images(req: Request):
+    filters = req.json_param("filters")
+    legacy = req.param("filter")            # API < 1.41: ?filter=<reference>
+    if legacy:
+        filters = dict(filters or {})
+        filters["reference"] = [legacy]
+    images = _images(req).list(all=req.bool_param("all"), filters=filters)
+    for img in images:
+        if not req.api_at_least("1.43") and not img["RepoTags"] and not img["RepoDigests"]:
+            img["RepoTags"], img["RepoDigests"] = ["<none>:<none>"], ["<none>@<none>"]
+        if not req.api_at_least("1.44"):
+            img["VirtualSize"] = img["Size"]
+    return images
+
+
+@route("GET", "/images/{name:path}/json")
+async def inspect_image(req: Request):
+    out = _images(req).inspect(req.match["name"])
+    if not req.api_at_least("1.44"):
+        out["VirtualSize"] = out["Size"]
+    return out
+
+
+@route("GET", "/images/{name:path}/history")
+async def image_history(req: Request):
+    return _images(req).history(req.match["name"])
+
+
+# ---------------------------------------------------------------- tag / remove / prune
+
+@route("POST", "/images/{name:path}/tag")
+async def tag_image(req: Request):
+    _images(req).tag(req.match["name"], req.param("repo") or "", req.param("tag"))
+    return Response(201)
+
+
+@route("DELETE", "/images/{name:path}")
+async def remove_image(req: Request):
+    return _images(req).remove(req.match["name"], force=req.bool_param("force"),
+                               noprune=req.bool_param("noprune"))
+
+
+@route("POST", "/images/prune")
+async def prune_images(req: Request):
+    return _images(req).prune(req.json_param("filters"))
+
+
+# ---------------------------------------------------------------- not yet
+
+@route("GET", "/images/get")
+async def save_images(req: Request):
+    raise NotImplementedYet("docker save is not supported yet")
+
+
+@route("GET", "/images/{name:path}/get")
+async def save_image(req: Request):
+    raise NotImplementedYet("docker save is not supported yet")
+
+
+@route("POST", "/images/{name:path}/push")
+async def push_image(req: Request):
+    raise NotImplementedYet("dockyard has no registry client yet: push is not supported")
+
+
+@route("GET", "/images/search")
+async def search_images(req: Request):
+    raise NotImplementedYet("dockyard has no registry client yet: search is not supported")
