@@ -63,7 +63,9 @@ def build_container(daemon, body: dict, name: str) -> Container:
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
     hc["Runtime"] = runtime
-    hc.setdefault("LogConfig", {"Type": "k8s-file", "Config": {}})
+    # Reported as json-file: that is the driver whose semantics `docker logs` gives here (clients such
+    # as docker-py only read logs back for json-file/journald/local). Stored in conmon's k8s-file format.
+    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     cid = ids.new_id()
     if not cfg.get("Hostname") and not mode.startswith("container:"):
         cfg["Hostname"] = cid[:12]
