@@ -213,6 +213,16 @@ def test_remove_by_name_untags_until_the_last_tag(svc, root):
         svc.remove("bb")
 
 
+def test_remove_lists_freed_layers_top_down(svc, root):
+    from dockyard.images.layers import chain_ids
+    svc.load(write(root, "s.tar", docker_save([([LAYER_A, LAYER_B, LAYER_C], {}, ["three:1"])])))
+    image_id = svc.resolve("three:1").id
+    chains = chain_ids([sha256(l) for l in (LAYER_A, LAYER_B, LAYER_C)])
+    assert svc.remove("three:1") == [{"Untagged": "three:1"}, {"Deleted": image_id}] + \
+        [{"Deleted": c} for c in reversed(chains)]
+    assert layer_dirs(svc) == []
+
+
 def test_remove_by_id_with_several_tags_needs_force(svc, root):
     image_id = import_bb(svc, root, "bb")
     svc.tag("bb", "other")

@@ -148,13 +148,14 @@ async def tag_image(req: Request):
 
 @route("DELETE", "/images/{name:path}")
 async def remove_image(req: Request):
-    return _images(req).remove(req.match["name"], force=req.bool_param("force"),
-                               noprune=req.bool_param("noprune"))
+    # deleting layer dirs can take seconds: keep it off the event loop
+    return await asyncio.to_thread(_images(req).remove, req.match["name"],
+                                   req.bool_param("force"), req.bool_param("noprune"))
 
 
 @route("POST", "/images/prune")
 async def prune_images(req: Request):
-    return _images(req).prune(req.json_param("filters"))
+    return await asyncio.to_thread(_images(req).prune, req.json_param("filters"))
 
 
 # ---------------------------------------------------------------- not yet

@@ -126,31 +126,43 @@ class LayerStore:
         self._trash(path)
 
     # -- removing
-    def release_unused(self, conn: sqlite3.Connection) -> list[str]:
+    def release_unused(self, conn: sqlite3.Connection) -> list[tuple[str, int]]:
         """Drop the rows of layers no image uses (caller's transaction);
-        returns their chain ids, top of each stack first, for `remove_dirs`
-        after the commit."""
+        returns (chain id, size) of each, top of a stack first, for
+        `remove_dirs` after the commit."""
         rows = conn.execute(
-            "SELECT chain_id, parent FROM unpacked_layers "
+            "SELECT chain_id, parent, size FROM unpacked_layers "
             "WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)").fetchall()
-        gone = [r["chain_id"] for r in rows]
-        conn.executemany("DELETE FROM unpacked_layers WHERE chain_id=?", [(c,) for c in gone])
-        parents = {r["parent"] for r in rows}
-        return sorted(gone, key=lambda c: c in parents)   # children before their parents, for display
+        conn.executemany("DELETE FROM unpacked_layers WHERE chain_id=?", [(r["chain_id"],) for r in rows])
+        return _top_down({r["chain_id"]: (r["parent"], r["size"]) for r in rows})
 
-    def remove_dirs(self, chain_ids: list[str]) -> None:
+    def remove_dirs(self, chain_ids: list[str]) -> list[str]:
+        """Move the layers' dirs out of the way (quick: under the caller's
+        lock); returns the trash dirs for `purge` (slow: after the lock)."""
+        trash = []
         for c in chain_ids:
-            self._trash(os.path.join(self.dir, _hex(c)))
+            t = self._move_to_trash(os.path.join(self.dir, _hex(c)))
+            if t:
+                trash.append(t)
+        return trash
+
+    def purge(self, trash_dirs: list[str]) -> None:
+        for t in trash_dirs:
+            _rmtree(t)
 
     # -- internals
-    def _trash(self, path: str) -> None:
+    def _move_to_trash(self, path: str) -> str | None:
         """Rename away first so a half-deleted layer never sits under its real name."""
         if not os.path.lexists(path):
-            return
+            return None
         trash = tempfile.mkdtemp(prefix=".trash-", dir=self.dir)
-        moved = os.path.join(trash, "layer")
-        os.rename(path, moved)
-        _rmtree(trash)
+        os.rename(path, os.path.join(trash, "layer"))
+        return trash
+
+    def _trash(self, path: str) -> None:
+        t = self._move_to_trash(path)
+        if t:
+            _rmtree(t)
 
     def _sweep(self) -> None:
         known = {_hex(r["chain_id"]) for r in self.db.query("SELECT chain_id FROM unpacked_layers")}
@@ -161,6 +173,20 @@ class LayerStore:
         for h in known:
             if not os.path.isdir(os.path.join(self.dir, h, "diff")):
                 log.warning("layer sha256:%s is recorded but its directory is missing", h)
+
+
+def _top_down(layers: dict[str, tuple[str | None, int]]) -> list[tuple[str, int]]:
+    """Each stack from its top layer down to its base, as `docker rmi` lists them."""
+    parents = {p for p, _ in layers.values()}
+    tops = sorted(c for c in layers if c not in parents)
+    out: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for c in tops + sorted(layers):         # the tail catches anything no top leads to
+        while c in layers and c not in seen:
+            seen.add(c)
+            out.append((c, layers[c][1]))
+            c = layers[c][0]
+    return out
 
 
 def _rmtree(path: str) -> None:

@@ -406,6 +406,13 @@ class ImageService:
     def remove(self, ref: str, force: bool = False, noprune: bool = False) -> list[dict]:
         """DELETE /images/{name}: untag, and delete the image when no tag is
         left. `noprune` is accepted: there are no parent images to prune."""
+        trash: list[str] = []
+        try:
+            return self._remove(ref, force, trash)
+        finally:
+            self.layers.purge(trash)     # the slow part, after the lock
+
+    def _remove(self, ref: str, force: bool, trash: list[str]) -> list[dict]:
         with self._lock:
             img = self.resolve(ref)
             records: list[dict] = []
@@ -423,7 +430,7 @@ class ImageService:
                 records.append({"Untagged": named.familiar()})
                 if self.store.tags_of(img.id):
                     return records
-                self._delete(img, records, users, force, quiet=True)
+                self._delete(img, records, users, force, trash, quiet=True)
                 return records
             if len(refs) == 1:
                 # An id with one tag: that tag goes too, unless a container objects.
@@ -431,7 +438,7 @@ class ImageService:
                 with self.db.transaction() as conn:
                     ImageStore.delete_tag(conn, refs[0])
                 records.append({"Untagged": parse(refs[0]).familiar()})
-            self._delete(img, records, users, force, quiet=False)
+            self._delete(img, records, users, force, trash, quiet=False)
             return records
 
     def _users(self, image_id: str) -> list[tuple[str, bool]]:
@@ -461,10 +468,11 @@ class ImageService:
                                   f"image is being used by stopped container {short_id(users[0][0])}")
 
     def _delete(self, img: Image, records: list[dict], users: list[tuple[str, bool]], force: bool,
-                quiet: bool) -> int:
+                trash: list[str], quiet: bool) -> int:
         """imageDeleteHelper: drop remaining tags, the image, and layers no
-        other image uses. `quiet`: after untagging by name, an image a
-        container still uses stays (dangling) without an error."""
+        other image uses (their dirs are added to `trash`). `quiet`: after
+        untagging by name, an image a container still uses stays (dangling)
+        without an error. Returns the bytes freed."""
         refs = self.store.tags_of(img.id)
         try:
             self._check_conflict(img.id, users, refs, force)
@@ -477,13 +485,11 @@ class ImageService:
                 ImageStore.delete_tag(conn, r)
                 records.append({"Untagged": parse(r).familiar()})
             ImageStore.delete(conn, img.id)
-            rows = conn.execute("SELECT chain_id, size FROM unpacked_layers").fetchall()
-            sizes = {r["chain_id"]: r["size"] for r in rows}
             gone = self.layers.release_unused(conn)
-        self.layers.remove_dirs(gone)
+        trash += self.layers.remove_dirs([c for c, _ in gone])
         records.append({"Deleted": img.id})
-        records.extend({"Deleted": c} for c in gone)
-        return sum(sizes.get(c, 0) for c in gone)
+        records.extend({"Deleted": c} for c, _ in gone)
+        return sum(size for _, size in gone)
 
     def prune(self, filters: dict | None = None) -> dict:
         """POST /images/prune: dangling images no container uses (all
@@ -492,6 +498,16 @@ class ImageService:
         dangling_only = flt.bool_filter(f, "dangling") is not False
         until = parse_filter_time(f["until"][-1]) if f.get("until") else None
         deleted: list[dict] = []
+        reclaimed = 0
+        trash: list[str] = []
+        try:
+            reclaimed = self._prune(f, dangling_only, until, deleted, trash)
+        finally:
+            self.layers.purge(trash)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _prune(self, f: dict, dangling_only: bool, until: int | None, deleted: list[dict],
+               trash: list[str]) -> int:
         reclaimed = 0
         with self._lock:
             tags = self.store.all_tags()
@@ -509,8 +525,8 @@ class ImageService:
                 users = self._users(img.id)
                 if users:
                     continue
-                reclaimed += self._delete(img, deleted, users, force=True, quiet=False)
-        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+                reclaimed += self._delete(img, deleted, users, True, trash, quiet=False)
+        return reclaimed
 
 
 # ---------------------------------------------------------------- helpers

@@ -148,18 +148,19 @@ class _Target:
             self._cached = None
 
     def open_dir(self, parts: list[str], create: bool) -> int:
-        """A new fd for the directory `parts`, symlinks resolved inside the
+        """An fd for the directory `parts`, symlinks resolved inside the
         target; missing directories are made (0755, like Docker) if `create`.
         The fd is borrowed: valid until the next call; do not close it."""
         key = tuple(parts)
         if self._cached and self._cached[0] == key:
             return self._cached[1]
-        fd = self._walk(parts, create)
+        fd = self.open_dir_owned(parts, create)
         self._forget()
         self._cached = (key, fd)
         return fd
 
-    def _walk(self, parts: list[str], create: bool) -> int:
+    def open_dir_owned(self, parts: list[str], create: bool) -> int:
+        """Like open_dir, but the caller owns (and closes) the fd."""
         todo = list(parts)
         fds = [os.dup(self.fd)]
         hops = 0
@@ -193,15 +194,15 @@ class _Target:
                     continue
                 fds.append(os.open(c, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                                    dir_fd=cur))
-            result = fds.pop()
-            return result
+            return fds.pop()
         finally:
             for fd in fds:
                 os.close(fd)
 
     def remove(self, dir_fd: int, name: str, st: os.stat_result) -> None:
-        """Remove `name`; `dir_fd` is closed afterwards (it may be the
-        cached one, and the cache may point below what goes away)."""
+        """Remove `name` from `dir_fd`. Drops the cached dir fd afterwards
+        (it may be `dir_fd`, or lie below what went away): callers get a
+        fresh one from open_dir."""
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(name, dir_fd=dir_fd)
         else:
@@ -330,7 +331,7 @@ class _Extractor:
         if not lparts:
             raise LayerFormatError(f"invalid layer archive: hard link {m.name!r} to the layer root")
         # resolve the source's dir with its own walk: open_dir's fd is borrowed
-        src_dir = self.target._walk(lparts[:-1], create=False)
+        src_dir = self.target.open_dir_owned(lparts[:-1], create=False)
         try:
             os.link(lparts[-1], base, src_dir_fd=src_dir, dst_dir_fd=pfd, follow_symlinks=False)
         finally:
@@ -365,7 +366,7 @@ class _Extractor:
         """Directory times last: creating entries inside bumped them."""
         for parts, times in self.dir_times:
             try:
-                fd = self.target._walk(parts, create=False)
+                fd = self.target.open_dir_owned(parts, create=False)
             except OSError:
                 continue            # replaced later in the archive
             try:
