@@ -23,6 +23,7 @@ from ..runtime.runtimes import Runtimes
 from ..store.db import Database
 from . import ids, names, restart, signals
 from .attach import AttachManager
+from .events import Events
 from .container import (CREATED, DEAD, EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, Container,
                         now_rfc3339)
 from .lookup import ContainerStore
@@ -65,6 +66,7 @@ class Daemon:
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
         self.containers = ContainerStore(self.db)
         self.attach = AttachManager()
+        self.events = Events()
         self.monitor = ExitMonitor(self._on_conmon_exit)
         self._backoff: dict[str, restart.Backoff] = {}
         self._restart_tasks: dict[str, asyncio.Task] = {}
