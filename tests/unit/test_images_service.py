@@ -271,6 +271,36 @@ def test_remove_conflicts_with_containers(svc, root, hook):
     assert {"Deleted": image_id} in svc.remove(image_id, force=True)
 
 
+def test_force_removed_image_stays_for_its_stopped_containers(svc, root):
+    """As in Docker, `rmi -f` past a stopped container deletes the image for
+    users, while the container keeps its config and layers and can start."""
+    image_id = import_bb(svc, root, "bb", ["CMD x"])
+    users = ["c" * 64]
+    svc.in_use = lambda iid: list(users) if iid == image_id else []
+    assert svc.remove("bb", force=True) == [{"Untagged": "bb:latest"}, {"Deleted": image_id}]
+    with pytest.raises(NoSuchImage):
+        svc.resolve(image_id)
+    assert svc.list() == []
+    assert svc.config(image_id)["Cmd"] == ["/bin/sh", "-c", "x"]
+    assert os.path.isdir(svc.lower_dirs(image_id)[0])
+
+    users.clear()                       # the container is gone
+    svc.collect_garbage()
+    assert layer_dirs(svc) == []
+    with pytest.raises(NoSuchImage):
+        svc.config(image_id)
+
+
+def test_loading_a_removed_image_brings_it_back(svc, root):
+    path = write(root, "s.tar", docker_save([([LAYER_A], {}, ["back:1"])]))
+    svc.load(path)
+    image_id = svc.resolve("back:1").id
+    svc.in_use = lambda iid: ["c" * 64]
+    svc.remove(image_id, force=True)
+    assert svc.load(path) == ["Loaded image: back:1"]
+    assert svc.resolve("back:1").id == image_id and len(svc.list()) == 1
+
+
 # ---------------------------------------------------------------- load
 
 @pytest.mark.parametrize("layout", ["legacy", "blobs"])

@@ -8,14 +8,15 @@ transaction; `remove` takes the same lock, so a layer is never deleted
 while an import is reusing it.
 
 `remove` follows moby's daemon/images/image_delete.go, including its
-conflict messages, because users and tests recognise them.
+conflict messages, because users and tests recognise them. An image
+forced out from under stopped containers stays hidden until they are
+gone (see store.py), so those containers can still start.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -35,8 +36,6 @@ from .reference import repo_tag as parse_repo_tag
 from .store import ImageStore
 from .times import ZERO_TIME, format_ns, now_ns, parse_filter_time, parse_ns
 from .unpack import decompressed
-
-log = logging.getLogger("dockyard.images")
 
 _FULL_ID = re.compile(r"^(?:sha256:)?([a-f0-9]{64})$")
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?([a-f0-9]+)$")
@@ -120,14 +119,14 @@ class ImageService:
                     return img
         raise NoSuchImage(named.with_default_tag().familiar())
 
-    def _get(self, image_id: str) -> Image | None:
-        row = self.store.get(image_id)
-        if row is None:
-            return None
-        return Image(row.id, json.loads(row.config), row.created_ns, row.size, row.last_tag_time)
+    def _get(self, image_id: str, include_removed: bool = False) -> Image | None:
+        row = self.store.get(image_id, include_removed)
+        return self._row_image(row) if row is not None else None
 
     def _by_id(self, image_id: str) -> Image:
-        img = self._get(image_id) if image_id.startswith("sha256:") else None
+        """For the daemon's own calls with a container's image id: a removed
+        image that containers still use is found too."""
+        img = self._get(image_id, include_removed=True) if image_id.startswith("sha256:") else None
         return img if img is not None else self.resolve(image_id)
 
     def config(self, image_id: str) -> dict:
@@ -408,9 +407,28 @@ class ImageService:
         left. `noprune` is accepted: there are no parent images to prune."""
         trash: list[str] = []
         try:
+            self._collect_garbage(trash)
             return self._remove(ref, force, trash)
         finally:
             self.layers.purge(trash)     # the slow part, after the lock
+
+    def collect_garbage(self) -> None:
+        """Delete removed images no container uses any more (the daemon may
+        call this after removing containers; rmi and prune do it anyway)."""
+        trash: list[str] = []
+        try:
+            self._collect_garbage(trash)
+        finally:
+            self.layers.purge(trash)
+
+    def _collect_garbage(self, trash: list[str]) -> None:
+        with self._lock:
+            for image_id in self.store.removed_ids():
+                if not self._users(image_id):
+                    with self.db.transaction() as conn:
+                        ImageStore.delete(conn, image_id)
+                        gone = self.layers.release_unused(conn)
+                    trash += self.layers.remove_dirs([c for c, _ in gone])
 
     def _remove(self, ref: str, force: bool, trash: list[str]) -> list[dict]:
         with self._lock:
@@ -484,6 +502,11 @@ class ImageService:
             for r in refs:
                 ImageStore.delete_tag(conn, r)
                 records.append({"Untagged": parse(r).familiar()})
+            if users:
+                # forced past stopped containers: they keep config and layers
+                ImageStore.mark_removed(conn, img.id)
+                records.append({"Deleted": img.id})
+                return 0
             ImageStore.delete(conn, img.id)
             gone = self.layers.release_unused(conn)
         trash += self.layers.remove_dirs([c for c, _ in gone])
@@ -501,6 +524,7 @@ class ImageService:
         reclaimed = 0
         trash: list[str] = []
         try:
+            self._collect_garbage(trash)
             reclaimed = self._prune(f, dangling_only, until, deleted, trash)
         finally:
             self.layers.purge(trash)
