@@ -121,6 +121,8 @@ make_venv() {
 }
 
 install_packages
+# CRIU >= 4.2 for checkpoint/restore, in a private prefix (never into the system)
+bash "$repo/scripts/install-criu.sh" || echo "install.sh: CRIU unavailable; checkpoint/restore will be off" >&2
 make_venv
 if [ $deps_only = 1 ]; then
     say "dependencies installed; venv: $venv"
