@@ -20,9 +20,17 @@ class Trace:
         self.steps: list[dict[str, Any]] = []
         self.failed_step = ""
         self.error = ""
+        self._details: dict[str, dict] = {}
+
+    def detail(self, step: str, parts: dict) -> None:
+        """Finer timings inside a step (shown as the step's `Parts`)."""
+        self._details[step] = parts
 
     def record(self, name: str, seconds: float, error: str = "") -> None:
-        self.steps.append({"Step": name, "Ms": round(seconds * 1000, 3), "Ok": not error, "Error": error})
+        entry = {"Step": name, "Ms": round(seconds * 1000, 3), "Ok": not error, "Error": error}
+        if name in self._details:
+            entry["Parts"] = self._details.pop(name)
+        self.steps.append(entry)
         if error and not self.failed_step:
             self.failed_step, self.error = name, error
 
@@ -42,6 +50,7 @@ class StartContext:
     rootfs: str = ""              # the mounted overlay
     netns: str | None = None      # "host", or a path to join
     etc_files: dict = field(default_factory=dict)
+    mounts: list = field(default_factory=list)    # OCI mounts from volumes/binds/tmpfs
     endpoint: Any = None
     spec: dict = field(default_factory=dict)
     paths: Any = None             # runtime.conmon.Paths
