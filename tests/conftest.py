@@ -15,6 +15,7 @@ Options (each also settable by environment, for CI and editors):
 """
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug logs dump every netlink message
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
 # tests/leaks.py is imported as `leaks` by the integration fixtures, the
