@@ -84,7 +84,7 @@ async def info(req: Request):
         "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
         "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if facts.cgroup_version == "v2" else "1",
-        "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
+        "NEventsListener": d.events.subscribers, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {
             "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,

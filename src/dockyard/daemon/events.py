@@ -37,11 +37,15 @@ class Events:
     def __init__(self, history: int = HISTORY):
         self._history: collections.deque[dict] = collections.deque(maxlen=history)
         self._subs: set[Subscription] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop subscribers live on; emits from other threads are handed to it."""
+        self._loop = loop
 
     def emit(self, type: str, action: str, actor_id: str, attributes: dict | None = None,
              scope: str = _SCOPE) -> dict:
-        """Record and publish one event. Safe to call from the event loop
-        thread only (queues are asyncio's)."""
+        """Record and publish one event; callable from the loop or a worker thread."""
         ns = time.time_ns()
         attrs = {k: str(v) for k, v in (attributes or {}).items()}
         ev = {"Type": type, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
@@ -51,6 +55,19 @@ class Events:
             ev.update({"status": action, "id": actor_id, "from": attrs.get("image", "")})
         elif type == "image":
             ev.update({"status": action, "id": actor_id})
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None and self._loop is not None:
+            # emitted from a worker thread (asyncio.to_thread): publish on the loop
+            self._loop.call_soon_threadsafe(self._publish, ev)
+        else:
+            self._loop = loop or self._loop
+            self._publish(ev)
+        return ev
+
+    def _publish(self, ev: dict) -> None:
         self._history.append(ev)
         for sub in list(self._subs):
             try:
@@ -58,12 +75,12 @@ class Events:
             except asyncio.QueueFull:
                 sub.dropped = True
                 self._subs.discard(sub)
-        return ev
 
     def history(self) -> list[dict]:
         return list(self._history)
 
     def subscribe(self) -> Subscription:
+        self._loop = asyncio.get_running_loop()
         sub = Subscription(self)
         self._subs.add(sub)
         return sub

@@ -1,0 +1,102 @@
+"""Events: GET /events through docker-py and the docker CLI."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.parse
+
+import docker
+import pytest
+
+from conftest import unique_name
+
+
+def _actions(events, cid):
+    return [e["Action"] for e in events if e.get("Actor", {}).get("ID") == cid]
+
+
+def test_docker_py_sees_lifecycle_in_order(daemon, bb_image):
+    client = daemon.client()
+    since = int(time.time()) - 1
+    name = unique_name()
+    c = client.containers.run("bb", "sh -c 'exit 3'", detach=True, name=name, labels={"ev": name})
+    assert c.wait()["StatusCode"] == 3
+    c.remove()
+    until = int(time.time()) + 1
+    evs = list(client.events(decode=True, since=since, until=until, filters={"container": name}))
+    assert _actions(evs, c.id) == ["create", "start", "die", "destroy"]
+    die = next(e for e in evs if e["Action"] == "die")
+    assert die["Type"] == "container" and die["scope"] == "local"
+    assert die["Actor"]["Attributes"]["exitCode"] == "3"
+    assert die["Actor"]["Attributes"]["name"] == name
+    assert die["Actor"]["Attributes"]["image"] == "bb"
+    assert die["Actor"]["Attributes"]["ev"] == name          # labels ride along
+    assert isinstance(die["time"], int) and die["timeNano"] // 10**9 == die["time"]
+    # filters: type, event, label
+    only_die = list(client.events(decode=True, since=since, until=until,
+                                  filters={"event": "die", "label": f"ev={name}"}))
+    assert [e["Action"] for e in only_die] == ["die"]
+    assert list(client.events(decode=True, since=since, until=until,
+                              filters={"type": "image", "container": name})) == []
+
+
+def test_docker_cli_since_until_lists_finished_container(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "--name", name, "bb", "true")
+    daemon.docker("rm", name)
+    r = daemon.docker("events", "--filter", f"container={name}", "--since", "1m", "--until", "0s",
+                      "--format", "{{.Action}}", timeout=20)
+    assert r.stdout.split() == ["create", "start", "die", "destroy"]
+    r = daemon.docker("events", "--filter", f"container={name}", "--since", "1m", "--until", "0s",
+                      "--format", "{{json .}}", timeout=20)
+    first = json.loads(r.stdout.splitlines()[0])
+    assert first["Type"] == "container" and first["Action"] == "create"
+
+
+def test_live_stream_delivers_without_delay(daemon, bb_image):
+    """A follower sees an event before the stream ends (no buffering)."""
+    client = daemon.client()
+    name = unique_name()
+    got = []
+    stream = client.events(decode=True, filters={"container": name, "event": "create"})
+    reader = threading.Thread(target=lambda: got.append(next(stream)), daemon=True)
+    reader.start()
+    time.sleep(0.3)                # subscribed before the event happens
+    c = client.containers.create("bb", "true", name=name)
+    reader.join(15)
+    stream.close()
+    c.remove()
+    assert got and got[0]["Action"] == "create" and got[0]["Actor"]["ID"] == c.id
+
+
+def test_future_until_ends_the_stream(daemon, bb_image):
+    client = daemon.client()
+    t0 = time.time()
+    evs = list(client.events(decode=True, until=int(t0) + 2, filters={"container": unique_name()}))
+    assert evs == [] and time.time() >= int(t0) + 2 - 0.05
+
+
+def test_invalid_filter_is_400(daemon):
+    status, body = daemon.api("GET", "/events?filters=" + urllib.parse.quote(json.dumps({"bogus": ["x"]})))
+    assert status == 400 and json.loads(body)["message"] == "invalid filter 'bogus'"
+    r = daemon.docker("events", "--filter", "bogus=1", "--until", "0s", check=False)
+    assert r.returncode != 0 and "invalid filter 'bogus'" in r.stderr
+
+
+def test_dropped_client_costs_nothing(daemon, bb_image):
+    """A client that hangs up is unsubscribed; later events still flow to others."""
+    def listeners():
+        st, body = daemon.api("GET", "/info")
+        return json.loads(body)["NEventsListener"]
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.sendall(b"GET /v1.50/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    assert listeners() == 1
+    s.close()
+    deadline = time.monotonic() + 10
+    while listeners() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listeners() == 0
