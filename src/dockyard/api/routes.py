@@ -1,7 +1,6 @@
 """Importing this module registers every route (one module per resource)."""
 from . import containers, system  # noqa: F401
 from . import events  # noqa: F401
-from . import exec  # noqa: F401
 
 try:
     from . import images  # noqa: F401
