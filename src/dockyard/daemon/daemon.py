@@ -97,6 +97,12 @@ class Daemon:
     def save(self, c: Container) -> None:
         self.containers.save(c)
 
+    def event(self, c: Container, action: str, **extra) -> None:
+        """A container event with Docker's attributes: labels, image, name, extras."""
+        attrs = dict(c.config.get("Labels") or {})
+        attrs.update(image=c.image_ref, name=c.name, **extra)
+        self.events.emit("container", action, c.id, attrs)
+
     def paths(self, c: Container):
         return paths_for(self, c.id)
 
@@ -122,6 +128,7 @@ class Daemon:
             self.containers.remove(c)
             shutil.rmtree(self.container_dir(c), ignore_errors=True)
             raise
+        self.event(c, "create")
         return c
 
     # ------------------------------------------------------------ start
@@ -164,6 +171,7 @@ class Daemon:
         c.start_trace = trace.to_api()
         self.save(c)
         self.monitor.watch(c.id, ctx.conmon_pid)
+        self.event(c, "start")
 
     def _start_failed(self, c: Container, trace: Trace, err: DockyardError, code: int) -> None:
         self.attach.fail_waiters(c.id, err)
@@ -199,6 +207,9 @@ class Daemon:
             c.state.transition(EXITED)
             await self._cleanup_after_exit(c)
             ran_for = _since(c.state.started_at)
+            if c.state.oom_killed:
+                self.event(c, "oom")
+            self.event(c, "die", exitCode=c.state.exit_code, execDuration=int(ran_for))
             policy = c.restart_policy
             again = restart.should_restart(policy, c.state.exit_code, c.restart_count, c.state.manually_stopped)
             if again:
@@ -285,20 +296,25 @@ class Daemon:
         exited = c.exit_event
         if c.state.status == PAUSED:
             await self._unfreeze(c)
+        self.event(c, "kill", signal=int(stopsig))
         self._signal(c, stopsig)
         if timeout < 0:
             await exited.wait()
+            self.event(c, "stop")
             return
         try:
             await asyncio.wait_for(exited.wait(), timeout)
+            self.event(c, "stop")
             return
         except asyncio.TimeoutError:
             pass
+        self.event(c, "kill", signal=int(signal.SIGKILL))
         self._signal(c, signal.SIGKILL)
         try:
             await asyncio.wait_for(exited.wait(), 30)
         except asyncio.TimeoutError:
             raise DockyardError(f"container {c.id} did not exit within 30 seconds of SIGKILL") from None
+        self.event(c, "stop")
 
     async def _unfreeze(self, c: Container) -> None:
         rt = self.runtimes.available.get(c.runtime) or self.runtimes.get(None)
@@ -311,12 +327,16 @@ class Daemon:
         if n == signal.SIGKILL:
             c.state.manually_stopped = True  # Docker: an explicit kill counts as a user stop for restart
             self.save(c)
+        self.event(c, "kill", signal=int(n))
         self._signal(c, n)
+        if n == signal.SIGKILL and c.state.status == PAUSED:
+            await self._unfreeze(c)     # a frozen task takes SIGKILL only once thawed (Docker resumes too)
 
     async def restart_container(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
         if c.state.running:
             await self.stop(c, timeout, sig)
         await self.start(c)
+        self.event(c, "restart")
 
     # ------------------------------------------------------------ wait
     async def wait(self, c: Container, condition: str) -> int:
@@ -357,6 +377,7 @@ class Daemon:
             self.save(c)
             await self._remove_files(c)
             self.containers.remove(c)
+            self.event(c, "destroy")
             self._backoff.pop(c.id, None)
             self.attach.fail_waiters(c.id, NoSuchContainer(c.id))
             c.removed_event.set()
@@ -373,7 +394,9 @@ class Daemon:
         new = names.validate(new)
         if new == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
+        old = c.name
         self.containers.rename(c, new)
+        self.event(c, "rename", oldName="/" + old)
 
     async def prune(self, keep) -> dict:
         deleted, reclaimed = [], 0
@@ -386,6 +409,7 @@ class Daemon:
                 deleted.append(c.id)
             except DockyardError:
                 pass
+        self.events.emit("container", "prune", "", {"reclaimed": reclaimed})
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
