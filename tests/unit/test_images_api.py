@@ -20,9 +20,18 @@ from test_images_tars import busybox_rootfs, docker_save, entry, make_tar
 LAYER = make_tar([entry("hello", data=b"hi")])
 
 
+class FakeEvents:
+    def __init__(self):
+        self.seen = []
+
+    def emit(self, type, action, actor_id, attributes=None):
+        self.seen.append((type, action, actor_id, dict(attributes or {})))
+
+
 class FakeDaemon:
     def __init__(self, root):
         self.images = ImageService(Database(os.path.join(root, "db.sqlite")), os.path.join(root, "image"))
+        self.events = FakeEvents()
 
 
 @pytest.fixture
@@ -81,6 +90,13 @@ def test_import_inspect_list_tag_history_remove(api, rootfs):
     with pytest.raises(docker.errors.ImageNotFound, match="No such image: bb:latest"):
         c.inspect_image("bb")
     assert os.listdir(daemon.images.tmp_dir) == []           # the spooled upload is gone
+    assert [(t, a, i, at["name"]) for t, a, i, at in daemon.events.seen] == [
+        ("image", "import", image_id, image_id),
+        ("image", "tag", image_id, "team/bb:v1"),
+        ("image", "untag", image_id, image_id),
+        ("image", "untag", image_id, image_id),
+        ("image", "delete", image_id, image_id),
+    ]
 
 
 def test_import_errors_are_400_before_the_upload(api, rootfs):
@@ -98,10 +114,13 @@ def test_import_errors_are_400_before_the_upload(api, rootfs):
 
 
 def test_load_streams_result_and_errors(api, tmp_path):
-    _, sock = api
+    daemon, sock = api
     c = client(sock)
-    tar = docker_save([([LAYER], {"Cmd": ["x"]}, ["loaded:1"])])
-    assert list(c.load_image(tar)) == [{"stream": "Loaded image: loaded:1\n"}]
+    tar = docker_save([([LAYER], {"Cmd": ["x"], "Labels": {"k": "v"}}, ["loaded:1", "loaded:2"])])
+    assert list(c.load_image(tar)) == [{"stream": "Loaded image: loaded:1\n"},
+                                       {"stream": "Loaded image: loaded:2\n"}]
+    image_id = daemon.images.resolve("loaded:1").id
+    assert daemon.events.seen == [("image", "load", image_id, {"k": "v", "name": image_id})]
     assert c.inspect_image("loaded:1")["Config"]["Cmd"] == ["x"]
     [err] = list(c.load_image(b"this is no archive" * 100))
     assert "invalid image archive" in err["error"] and err["errorDetail"]["message"] == err["error"]

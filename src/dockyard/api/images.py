@@ -24,6 +24,21 @@ def _images(req: Request):
     return req.daemon.images
 
 
+def _event(req: Request, action: str, image_id: str, name: str | None = None) -> None:
+    """An image event as moby's LogImageEvent makes it: the name, plus the
+    image's labels as attributes."""
+    events = getattr(req.daemon, "events", None)
+    if events is None:
+        return
+    attrs: dict[str, str] = {}
+    try:
+        attrs.update(_images(req).config(image_id).get("Labels") or {})
+    except DockyardError:
+        pass                                # deleted by now: no labels to add
+    attrs["name"] = name or image_id
+    events.emit("image", action, image_id, attrs)
+
+
 def _line(obj: Any) -> bytes:
     return json.dumps(obj).encode() + b"\r\n"
 
@@ -70,6 +85,7 @@ async def create_image(req: Request):
             _images(req).import_rootfs, path, str(ref) if ref else None, changes, message)
     finally:
         os.unlink(path)
+    _event(req, "import", image_id)
     return StreamResponse(_lines([{"status": image_id}]))
 
 
@@ -82,10 +98,11 @@ def _pull(req: Request, name: str) -> StreamResponse:
         ref = ref.with_tag(tag)
     ref = ref.with_default_tag()
     try:
-        _images(req).resolve(str(ref))
+        img = _images(req).resolve(str(ref))
     except NotFound:
         raise NotFound(f"No such image: {ref.familiar()} "
                        "(dockyard cannot pull yet: import or load it)") from None
+    _event(req, "pull", img.id, ref.familiar())
     return StreamResponse(_lines([
         {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest},
         {"status": f"Status: Image is up to date for {ref.familiar()}"},
@@ -100,11 +117,25 @@ async def load_images(req: Request):
     try:
         lines = await asyncio.to_thread(_images(req).load, path)
         out = [{"stream": line + "\n"} for line in lines]
+        _load_events(req, lines)
     except DockyardError as e:
         out = [{"errorDetail": {"message": e.message}, "error": e.message}]
     finally:
         os.unlink(path)
     return StreamResponse(_lines(out))
+
+
+def _load_events(req: Request, lines: list[str]) -> None:
+    """One `load` event per image (the lines name some images twice)."""
+    seen: list[str] = []
+    for line in lines:
+        for prefix in ("Loaded image ID: ", "Loaded image: "):
+            if line.startswith(prefix):
+                image_id = _images(req).resolve(line[len(prefix):]).id
+                if image_id not in seen:
+                    seen.append(image_id)
+                    _event(req, "load", image_id)
+                break
 
 
 # ---------------------------------------------------------------- list / inspect / history
@@ -142,15 +173,25 @@ async def image_history(req: Request):
 
 @route("POST", "/images/{name:path}/tag")
 async def tag_image(req: Request):
-    _images(req).tag(req.match["name"], req.param("repo") or "", req.param("tag"))
+    svc = _images(req)
+    svc.tag(req.match["name"], req.param("repo") or "", req.param("tag"))
+    new = repo_tag(req.param("repo") or "", req.param("tag"))
+    _event(req, "tag", svc.resolve(str(new)).id, new.familiar())
     return Response(201)
 
 
 @route("DELETE", "/images/{name:path}")
 async def remove_image(req: Request):
+    image_id = _images(req).resolve(req.match["name"]).id
     # deleting layer dirs can take seconds: keep it off the event loop
-    return await asyncio.to_thread(_images(req).remove, req.match["name"],
-                                   req.bool_param("force"), req.bool_param("noprune"))
+    records = await asyncio.to_thread(_images(req).remove, req.match["name"],
+                                      req.bool_param("force"), req.bool_param("noprune"))
+    for r in records:
+        if "Untagged" in r:
+            _event(req, "untag", image_id)
+        elif r.get("Deleted") == image_id:
+            _event(req, "delete", image_id)
+    return records
 
 
 @route("POST", "/images/prune")
