@@ -18,7 +18,7 @@ from ipaddress import IPv4Network
 import pytest
 from pyroute2 import IPRoute
 
-from dockyard.errors import Conflict, InvalidParameter, SystemError_, Unavailable
+from dockyard.errors import Forbidden, NotFound, SystemError_, Unavailable
 from dockyard.network import firewall, links, netns
 from dockyard.network import manager as manager_module
 from dockyard.network.cleanup import purge
@@ -200,11 +200,11 @@ def test_connect_errors_leave_nothing_behind(host, monkeypatch):
     with pytest.raises(Unavailable):
         nm.connect("x" * 64, "bridge")   # before setup
     nm.setup()
-    with pytest.raises(InvalidParameter):
-        nm.connect("x" * 64, "overlay")
+    with pytest.raises(NotFound):
+        nm.connect("x" * 64, "overlay")   # no such network
     ep = nm.connect("x" * 64, "bridge")
     host.veths.add(ep.host_veth)
-    with pytest.raises(Conflict):
+    with pytest.raises(Forbidden):   # already on that network: Docker's 403
         nm.connect("x" * 64, "bridge")
     nm.disconnect("x" * 64)
 
@@ -271,7 +271,7 @@ def test_forward_accept_rules_are_tagged_and_purged(host):
     firewall.insert_forward_accept(host.bridge)
     firewall.insert_forward_accept(host.bridge)   # no duplicates
     rules = firewall.tagged_rules(host.bridge)
-    assert len(rules) == 2 and all(r[:2] == ["-A", "FORWARD"] for r in rules)
+    assert len(rules) == 3 and all(r[:2] == ["-A", "FORWARD"] for r in rules)
     purge(host.bridge, host.exec_root)
     assert firewall.tagged_rules(host.bridge) == []
 

@@ -2,8 +2,10 @@
 
 For tests and uninstall: works from host state alone (no database), and
 touches only what carries that daemon's names: the bridge and its `dy*`
-ports, the nft table named after the bridge, iptables rules tagged with the
-bridge's comment, and namespace files under its exec root.
+ports, the bridges of its user-defined networks (tagged with an alias naming
+that bridge) and their ports, the nft tables named after the bridge,
+iptables rules tagged with the bridges' comments, and namespace files under
+its exec root.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import os
 
 from pyroute2 import IPRoute
 
-from dockyard.network import firewall, links, netns
-from dockyard.network.manager import VETH_PREFIX
+from dockyard.network import firewall, links, netns, nft
+from dockyard.network.manager import VETH_PREFIX, user_bridge_alias
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,13 @@ def purge(bridge: str, exec_root: str | None = None) -> None:
 
     if exec_root is not None:
         attempt(_remove_netns_files, os.path.join(exec_root, "netns"))
+    for user_bridge in _user_bridges(bridge):
+        attempt(_remove_links, user_bridge, True)
+        attempt(firewall.remove_forward_accept, user_bridge)
+    attempt(_remove_user_tables, bridge)
     attempt(_remove_links, bridge)
     attempt(firewall.remove_nat, bridge)
+    attempt(nft.delete_table, firewall.table_name(bridge) + "-ports")
     attempt(firewall.remove_forward_accept, bridge)
     if errors:
         raise errors[0]
@@ -46,12 +53,27 @@ def _remove_netns_files(directory: str) -> None:
     os.rmdir(directory)
 
 
-def _remove_links(bridge: str) -> None:
+def _user_bridges(bridge: str) -> list[str]:
+    """Bridges of the daemon's user-defined networks: they carry its alias."""
+    alias = user_bridge_alias(bridge)
+    with IPRoute() as ipr:
+        return [link.get("ifname") for link in ipr.get_links() if link.get("ifalias") == alias]
+
+
+def _remove_user_tables(bridge: str) -> None:
+    prefix = firewall.network_table(bridge, "")
+    for table in nft.list_tables():
+        if table.startswith(prefix):
+            nft.delete_table(table)
+
+
+def _remove_links(bridge: str, user_network: bool = False) -> None:
     with IPRoute() as ipr:
         # Deleting a bridge only detaches its ports, so delete our veths first,
         # and those disconnect already detached that the kernel has not reaped.
         ours = [p for p in links.ports_of(ipr, bridge) if p.startswith(VETH_PREFIX)]
-        for name in ours + links.stale_veths(ipr, bridge):
+        stale = [] if user_network else links.stale_veths(ipr, bridge)   # tagged with the daemon's bridge
+        for name in ours + stale:
             links.delete_link(ipr, name)
         idx = links.index_of(ipr, bridge)
         if idx is None:

@@ -58,6 +58,44 @@ def nat_ruleset(bridge: str, subnet: IPv4Network) -> str:
     )
 
 
+def network_table(owner: str, bridge: str) -> str:
+    """Table of a user-defined network's bridge; carries the owning daemon's bridge name."""
+    return f"{table_name(owner)}-net-{bridge}"
+
+
+def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool) -> str:
+    """A user network's rules, replaced atomically like the default bridge's.
+
+    Internal: no masquerade, and nothing forwarded in or out of the bridge.
+    (icc=false is not a rule: frames bridged port to port never reach the ip
+    forward hook, so those ports are made isolated bridge ports instead.)
+    """
+    body = [f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{"]
+    if internal:
+        body += ["  chain forward {",
+                 "    type filter hook forward priority filter; policy accept;",
+                 f'    iifname "{bridge}" oifname != "{bridge}" drop',
+                 f'    oifname "{bridge}" iifname != "{bridge}" drop',
+                 "  }"]
+    else:
+        body += ["  chain postrouting {",
+                 "    type nat hook postrouting priority srcnat; policy accept;",
+                 f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"',
+                 "  }"]
+    body.append("}")
+    return "\n".join(body) + "\n"
+
+
+def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool) -> None:
+    from dockyard.network import nft
+    nft.run(network_ruleset(table, bridge, subnet, internal))
+
+
+def remove_network(table: str) -> None:
+    from dockyard.network import nft
+    nft.delete_table(table)
+
+
 def install_nat(bridge: str, subnet: IPv4Network) -> None:
     _run(["nft", "-f", "-"], stdin=nat_ruleset(bridge, subnet))
 
@@ -73,6 +111,8 @@ def _forward_rules(bridge: str) -> list[list[str]]:
     return [
         ["-i", bridge, *tag, "-j", "ACCEPT"],
         ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", *tag, "-j", "ACCEPT"],
+        # published ports: new connections dockyard's own DNAT sent to this bridge
+        ["-o", bridge, "-m", "conntrack", "--ctstate", "DNAT", *tag, "-j", "ACCEPT"],
     ]
 
 

@@ -20,8 +20,12 @@ class AddressPool:
     """
 
     def __init__(self, subnet: IPv4Network | str, gateway: IPv4Address | str | None,
-                 used: Iterable[IPv4Address | str] = ()):
+                 used: Iterable[IPv4Address | str] = (), ip_range: IPv4Network | str | None = None):
         self.subnet = ipaddress.IPv4Network(subnet)
+        # IPAM's IPRange: automatic picks come from it; explicit requests may use the whole subnet.
+        self.range = ipaddress.IPv4Network(ip_range) if ip_range else self.subnet
+        if not self.range.subnet_of(self.subnet):
+            raise InvalidParameter(f"ip range {self.range} is not within subnet {self.subnet}")
         if self.subnet.prefixlen > 30:
             # /31 and /32 leave no room for a gateway plus a container
             raise InvalidParameter(f"subnet {self.subnet} is too small")
@@ -46,14 +50,14 @@ class AddressPool:
                 raise Forbidden(f"Address already in use: {ip}")   # libnetwork's ErrIPAlreadyAllocated
             self._used.add(int(ip))
             return ip
-        first = int(self.subnet.network_address) + 1
-        last = int(self.subnet.broadcast_address) - 1
+        first = max(int(self.range.network_address), int(self.subnet.network_address) + 1)
+        last = min(int(self.range.broadcast_address), int(self.subnet.broadcast_address) - 1)
         gateway = int(self.gateway) if self.gateway is not None else None
         for candidate in range(first, last + 1):
             if candidate not in self._used and candidate != gateway:
                 self._used.add(candidate)
                 return IPv4Address(candidate)
-        raise Unavailable(f"no available IPv4 addresses on this network's address pools: {self.subnet}")
+        raise Unavailable(f"no available IPv4 addresses on this network's address pools: {self.range}")
 
     def release(self, ip: IPv4Address | str) -> None:
         """Give an address back; releasing a free address is not an error."""

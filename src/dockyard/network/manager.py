@@ -10,19 +10,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
 import secrets
+import socket
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Callable, Iterator
 
 from pyroute2 import IPRoute, NetlinkError
 
-from dockyard.errors import Conflict, DockyardError, InvalidParameter, SystemError_, Unavailable
-from dockyard.network import firewall, links, netns
+from dockyard.errors import (Conflict, DockyardError, Forbidden, InvalidParameter, NotFound, SystemError_,
+                             Unavailable)
+from dockyard.network import firewall, links, netns, ports
 from dockyard.network.endpoint import Endpoint
-from dockyard.network.ipam import mac_for, parse_bip
+from dockyard.network.ipam import AddressPool, mac_for, parse_bip
 from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
 from dockyard.network.subnets import pick_free_subnet
@@ -32,6 +35,7 @@ __all__ = ["NetworkManager", "Endpoint"]
 log = logging.getLogger(__name__)
 
 MODES = ("bridge", "none")
+PREDEFINED = ("bridge", "host", "none")
 VETH_PREFIX = "dy"
 # Serialises subnet choice between daemons on one host (e.g. parallel tests):
 # the first creates its bridge, so the next one sees that route and moves on.
@@ -55,6 +59,29 @@ def _quietly(fn: Callable, *args) -> None:
         log.exception("network rollback step %s%r failed", getattr(fn, "__name__", fn), args)
 
 
+def _set_sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        log.warning("could not set %s: %s", path, e)
+
+
+def _route_localnet(bridge: str) -> None:
+    # 127.0.0.1-published ports: DNATed loopback packets may leave through this bridge (see ports.py)
+    _set_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+
+
+def _plumb_extra(ifname: str, address: IPv4Interface, gateway: IPv4Address | None) -> None:
+    """Inside the namespace: a further interface (eth1...) up, and the default route if it is the first."""
+    with Rtnl() as ns:
+        idx = ns.link_index(ifname)
+        ns.add_address(idx, address)
+        ns.set_link(idx, up=True)
+        if gateway is not None:
+            ns.add_default_route(gateway, idx)
+
+
 def _plumb_inside(address: IPv4Interface | None, gateway: IPv4Address | None) -> None:
     """Run inside the container namespace: lo up, then eth0's address, link and default route."""
     with Rtnl() as ns:
@@ -72,6 +99,15 @@ def _delete_link(name: str) -> None:
         links.delete_link(ipr, name)   # takes the peer inside the namespace with it
 
 
+def user_bridge_alias(daemon_bridge: str) -> str:
+    """IFLA_IFALIAS on every user-network bridge of a daemon, so purge and reconcile find them."""
+    return f"dockyard-net:{daemon_bridge}"
+
+
+def _net_config(row, store: NetworkStore) -> dict:
+    return store.network_config(row["id"]) if row is not None else {}
+
+
 class NetworkManager:
     def __init__(self, db, exec_root: str, bridge: str = "dockyard0", bip: str | None = None):
         if not _IFNAME.match(bridge):
@@ -80,6 +116,10 @@ class NetworkManager:
         self.bip = parse_bip(bip) if bip else None
         self.netns_dir = os.path.join(exec_root, "netns")
         self.store = NetworkStore(db)
+        self.ports_table = firewall.table_name(bridge) + "-ports"
+        self.dns = None            # network.dns.DnsService, set by the daemon once its loop runs
+        self._held: dict[str, list[socket.socket]] = {}   # published host ports, per container
+        self._names: dict[str, dict[str, list[str]]] = {}   # DNS cache per network id
         # Docker's predefined networks without host state, so their ids exist from the start.
         self.store.save_network("none", "null")
         self.store.save_network("host", "host")
@@ -95,7 +135,12 @@ class NetworkManager:
             firewall.install_nat(self.bridge, subnet)
             if firewall.install_forward_accept(self.bridge):
                 log.info("iptables FORWARD policy is DROP; accepted traffic for %s", self.bridge)
+            _route_localnet(self.bridge)
             self.store.save_network("bridge", "bridge", self.bridge, str(subnet), str(gateway))
+            from dockyard.network import nft
+            nft.run(ports.ruleset(self.ports_table))
+            for row in self.user_networks():
+                self._ensure_user_network(row)
         os.makedirs(self.netns_dir, exist_ok=True)
 
     def _choose_subnet(self, ipr: IPRoute) -> tuple[IPv4Network, IPv4Address]:
@@ -110,84 +155,328 @@ class NetworkManager:
         subnet = pick_free_subnet(links.host_ipv4_networks(ipr, ignore_link=self.bridge))
         return subnet, subnet.network_address + 1
 
+    # -- user-defined networks -------------------------------------------
+    def bridge_alias(self) -> str:
+        return user_bridge_alias(self.bridge)
+
+    def user_networks(self) -> list:
+        return [r for r in self.store.networks() if r["name"] not in PREDEFINED]
+
+    def networks(self) -> list:
+        return self.store.networks()
+
+    def config(self, row) -> dict:
+        return _net_config(row, self.store)
+
+    def find(self, ref: str):
+        """A network by full id, exact name, or unique id prefix (as containers are found)."""
+        if not ref:
+            raise NotFound("network  not found")
+        rows = self.store.networks()
+        for r in rows:
+            if r["id"] == ref:
+                return r
+        for r in rows:
+            if r["name"] == ref:
+                return r
+        hits = [r for r in rows if r["id"].startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches found based on ID prefix)")
+        raise NotFound(f"network {ref} not found")
+
+    def create_network(self, name: str, *, internal: bool = False, attachable: bool = False,
+                       labels: dict | None = None, options: dict | None = None, ipam: dict | None = None,
+                       enable_ipv6: bool = False, check_duplicate: bool = True) -> str:
+        """Make a bridge network: bridge, NAT table, DNS listener; all or nothing."""
+        options = {str(k): str(v) for k, v in (options or {}).items()}
+        if enable_ipv6:
+            raise InvalidParameter("IPv6 networks are not supported by this daemon")
+        if name in PREDEFINED:
+            raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+        if self.store.network(name) is not None:
+            raise Conflict(f"network with name {name} already exists")
+        pools = list((ipam or {}).get("Config") or [])
+        if len(pools) > 1:
+            raise InvalidParameter("only one IPv4 pool (IPAM Config entry) per network is supported")
+        pool = pools[0] if pools else {}
+        network_id = secrets.token_hex(32)
+        bridge = options.get("com.docker.network.bridge.name") or f"br-{network_id[:12]}"
+        if not _IFNAME.match(bridge):
+            raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
+        icc = options.get("com.docker.network.bridge.enable_icc", "true").lower() not in ("false", "0")
+        with _host_lock():
+            with IPRoute() as ipr:
+                if links.index_of(ipr, bridge) is not None:
+                    raise Conflict(f"bridge {bridge} already exists on the host")
+                subnet, gateway, ip_range = self._pool(ipr, pool)
+            config = {"Internal": bool(internal), "Attachable": bool(attachable), "Labels": labels or {},
+                      "Options": options, "EnableICC": icc,
+                      "IPAM": {"Driver": (ipam or {}).get("Driver") or "default",
+                               "Options": (ipam or {}).get("Options") or None,
+                               "Config": [{k: v for k, v in (("Subnet", str(subnet)), ("Gateway", str(gateway)),
+                                                              ("IPRange", ip_range)) if v}]}}
+            try:
+                with contextlib.ExitStack() as undo:
+                    row = {"id": network_id, "name": name, "bridge": bridge, "subnet": str(subnet),
+                           "gateway": str(gateway)}
+                    undo.callback(_quietly, self._remove_host_state, bridge, network_id)
+                    self._ensure_user_network(row, config)
+                    self.store.create_network(network_id, name, bridge, str(subnet), str(gateway), config)
+                    undo.pop_all()
+            except (NetlinkError, OSError) as e:
+                raise SystemError_(f"creating network {name}: {e}") from e
+        return network_id
+
+    def _pool(self, ipr: IPRoute, pool: dict) -> tuple[IPv4Network, IPv4Address, str | None]:
+        others = [IPv4Network(r["subnet"]) for r in self.store.networks() if r["subnet"]]
+        if pool.get("Subnet"):
+            try:
+                subnet = IPv4Network(pool["Subnet"], strict=False)
+            except ValueError as e:
+                raise InvalidParameter(f"invalid subnet {pool['Subnet']}: {e}") from None
+            if str(subnet) != pool["Subnet"] and "/" in pool["Subnet"]:
+                raise InvalidParameter(f"invalid subnet {pool['Subnet']}: host bits set (did you mean {subnet}?)")
+            if any(subnet.overlaps(o) for o in others):
+                raise Forbidden("Pool overlaps with other one on this address space")
+        else:
+            if pool.get("IPRange") or pool.get("Gateway"):
+                raise InvalidParameter("gateway and ip-range need a subnet")
+            subnet = pick_free_subnet(links.host_ipv4_networks(ipr) + others)
+        try:
+            gateway = IPv4Address(pool["Gateway"]) if pool.get("Gateway") else subnet.network_address + 1
+            ip_range = str(IPv4Network(pool["IPRange"], strict=False)) if pool.get("IPRange") else None
+        except ValueError as e:
+            raise InvalidParameter(f"invalid IPAM config: {e}") from None
+        AddressPool(subnet, gateway, (), ip_range)   # validates size, gateway and range positions
+        return subnet, gateway, ip_range
+
+    def _ensure_user_network(self, row, config: dict | None = None) -> None:
+        """Host state of one user network: bridge with our alias, rules, DNS listener (idempotent)."""
+        config = config if config is not None else self.config(row)
+        subnet, gateway, bridge = IPv4Network(row["subnet"]), IPv4Address(row["gateway"]), row["bridge"]
+        with IPRoute() as ipr:
+            idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gateway}/{subnet.prefixlen}"))
+            ipr.link("set", index=idx, ifalias=self.bridge_alias())
+        internal = bool(config.get("Internal"))
+        firewall.install_network(firewall.network_table(self.bridge, bridge), bridge, subnet, internal)
+        if not internal:
+            firewall.install_forward_accept(bridge)
+            _route_localnet(bridge)
+        if self.dns is not None:
+            self.dns.listen(row["id"], str(gateway))
+
+    def _remove_host_state(self, bridge: str, network_id: str | None) -> None:
+        if network_id is not None and self.dns is not None:
+            self.dns.close(network_id)
+        with IPRoute() as ipr:
+            for name in [p for p in links.ports_of(ipr, bridge) if p.startswith(VETH_PREFIX)]:
+                links.delete_link(ipr, name)
+            for name in links.stale_veths(ipr, bridge):
+                links.delete_link(ipr, name)
+            idx = links.index_of(ipr, bridge)
+            if idx is not None and ipr.get_links(idx)[0].get("ifalias") == self.bridge_alias():
+                links.delete_link(ipr, bridge)
+        firewall.remove_network(firewall.network_table(self.bridge, bridge))
+        firewall.remove_forward_accept(bridge)
+
+    def remove_network(self, ref: str) -> None:
+        row = self.find(ref)
+        if row["name"] in PREDEFINED:
+            raise Forbidden(f"{row['name']} is a pre-defined network and cannot be removed")
+        if self.store.endpoints(network_id=row["id"]):
+            raise Forbidden(f"error while removing network: network {row['name']} id {row['id']} "
+                            "has active endpoints")
+        try:
+            self._remove_host_state(row["bridge"], row["id"])
+        except (NetlinkError, OSError) as e:
+            raise SystemError_(f"removing network {row['name']}: {e}") from e
+        self.store.delete_network(row["id"])
+        self._names.pop(row["id"], None)
+
+    # -- DNS -------------------------------------------------------------
+    def dns_names(self, network_id: str) -> dict[str, list[str]]:
+        """lower-case name -> addresses, for the network's DNS server (cached until connect/disconnect)."""
+        names = self._names.get(network_id)
+        if names is None:
+            names = {}
+            for ep in self.store.endpoints(network_id=network_id):
+                if not ep.ip:
+                    continue
+                for n in [ep.name or "", ep.container_id[:12], *ep.alias_list]:
+                    if n:
+                        names.setdefault(n.lower().rstrip("."), []).append(ep.ip)
+            self._names[network_id] = names
+        return names
+
+    def dns_reverse(self, network_id: str, ip: str) -> str | None:
+        for ep in self.store.endpoints(network_id=network_id):
+            if ep.ip == ip:
+                return ep.name or ep.container_id[:12]
+        return None
+
     # -- per container ---------------------------------------------------
     def netns_path(self, container_id: str) -> str:
         if not container_id or "/" in container_id or container_id in (".", ".."):
             raise InvalidParameter(f"invalid container id {container_id!r}")
         return os.path.join(self.netns_dir, container_id)
 
-    def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
-                ip: str | None = None) -> Endpoint:
-        """Give the container a fresh network namespace; in bridge mode also eth0 on the bridge.
+    def _row_for(self, mode: str):
+        if mode in MODES:
+            net = self.store.network(mode)
+            if net is None:
+                raise Unavailable(f"network {mode!r} is not set up; NetworkManager.setup() must run first")
+            return net
+        net = self.find(mode)
+        if net["name"] == "host":
+            raise Forbidden("container cannot be disconnected from host network or connected to host network")
+        return net
 
-        `ip` requests a specific address. Raises Conflict if the container
-        already has an endpoint: call `disconnect` first.
+    def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
+                ip: str | None = None, aliases: list[str] | tuple = (), mac: str | None = None,
+                name: str | None = None) -> Endpoint:
+        """Attach the container to a network (a name, id or "bridge"/"none").
+
+        The first network creates the container's namespace (its interface is
+        eth0); later ones add eth1, eth2... to the live namespace. `ip`
+        requests a specific address. Raises Forbidden if the container is
+        already on that network.
         """
-        if mode not in MODES:
-            raise InvalidParameter(f"unsupported network mode {mode!r}")
         path = self.netns_path(container_id)
-        if self.store.endpoint(container_id) is not None:
-            raise Conflict(f"container {container_id} is already connected to a network")
-        net = self.store.network(mode)
-        if net is None:
-            raise Unavailable(f"network {mode!r} is not set up; NetworkManager.setup() must run first")
+        net = self._row_for(mode)
+        existing = self.store.endpoints(container_id=container_id)
+        if any(ep.network_id == net["id"] for ep in existing):
+            raise Forbidden(f"endpoint with name {name or container_id[:12]} already exists in network "
+                            f"{net['name']}")
+        if existing and (net["name"] == "none" or any(ep.network == "none" for ep in existing)):
+            raise Forbidden("container cannot be connected to network none and another network")
+        config = self.config(net)
+        if ip is not None and net["name"] == "bridge":
+            raise InvalidParameter("user specified IP address is supported on user defined networks only")
+        if aliases and net["name"] == "bridge":
+            raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
         try:
             with contextlib.ExitStack() as undo:
-                ep = self._connect(container_id, mode, net, path, hostname, ip, undo)
+                ep = self._connect(container_id, net, config, path, hostname, ip, existing, mac, undo)
+                ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name})
                 self.store.save_endpoint(ep)
                 undo.pop_all()
-                return ep
         except DockyardError:
             raise
         except (NetlinkError, OSError) as e:
-            raise SystemError_(f"connecting {container_id[:12]} to {mode}: {e}") from e
+            raise SystemError_(f"connecting {container_id[:12]} to {net['name']}: {e}") from e
+        self._names.pop(net["id"], None)
+        return ep
 
-    def _connect(self, container_id, mode, net, path, hostname, requested_ip, undo) -> Endpoint:
-        # Without an endpoint record a namespace file here is a leftover of a crash mid-connect.
-        netns.remove(path)
-        # Registered before create: remove() copes with a half-made namespace.
-        undo.callback(_quietly, netns.remove, path)
-        if mode == "none":
+    def _connect(self, container_id, net, config, path, hostname, requested_ip, existing, mac,
+                 undo) -> Endpoint:
+        first = not existing
+        if first:
+            # Without an endpoint record a namespace file here is a leftover of a crash mid-connect.
+            netns.remove(path)
+            # Registered before create: remove() copes with a half-made namespace.
+            undo.callback(_quietly, netns.remove, path)
+        if net["name"] == "none":
             netns.create(path, then=lambda: _plumb_inside(None, None))
             return Endpoint(container_id, "none", net["id"], path, hostname=hostname)
 
         subnet = IPv4Network(net["subnet"])
         gateway = IPv4Address(net["gateway"])
-        ip = self.store.allocate_ip(net["id"], str(subnet), str(gateway), container_id, requested_ip)
-        undo.callback(_quietly, self.store.release_ips, container_id)
+        ip_range = (config.get("IPAM", {}).get("Config") or [{}])[0].get("IPRange")
+        if requested_ip is not None:
+            try:
+                IPv4Address(requested_ip)
+            except ValueError:
+                raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
+        ip = self.store.allocate_ip(net["id"], str(subnet), str(gateway), container_id, requested_ip, ip_range)
+        undo.callback(_quietly, self.store.release_ip, container_id, net["id"])
         address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
-        mac = mac_for(ip)
+        if mac:
+            if not re.match(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", mac):
+                raise InvalidParameter(f"invalid MAC address: {mac}")
+            mac = mac.lower()
+        else:
+            mac = mac_for(ip)
         host_veth = VETH_PREFIX + secrets.token_hex(4)
+        internal = bool(config.get("Internal"))
+        isolate = config.get("EnableICC") is False
+        used = {ep.ifname for ep in existing}
+        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        has_route = any(not ep_internal for ep_internal in
+                        (bool(self.config(self.store.network_by_id(ep.network_id)).get("Internal"))
+                         for ep in existing if ep.ip))
+        route_via = None if (internal or has_route) else gateway
 
         with Rtnl() as host:   # opened here, so bound to the host namespace for good
-            bridge_index = host.link_index(self.bridge)
+            bridge_index = host.link_index(net["bridge"])
             if bridge_index is None:
-                raise Unavailable(f"bridge {self.bridge} is missing; NetworkManager.setup() must run first")
+                raise Unavailable(f"bridge {net['bridge']} is missing; NetworkManager.setup() must run first")
 
-            def plumb() -> None:   # runs in the new namespace's own thread
-                fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            def add_veth(ns_fd: int) -> None:
+                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac)
+                undo.callback(_quietly, _delete_link, host_veth)
+                if isolate:
+                    host.isolate_bridge_port(host.link_index(host_veth))
+
+            if first:
+                def plumb() -> None:   # runs in the new namespace's own thread
+                    fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        add_veth(fd)
+                    finally:
+                        os.close(fd)
+                    if route_via is None:
+                        _plumb_extra(ifname, address, None)
+                        with Rtnl() as ns:
+                            ns.set_link(name="lo", up=True)
+                    else:
+                        _plumb_inside(address, route_via)
+
+                netns.create(path, then=plumb)
+            else:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    host.add_veth(host_veth, bridge_index, "eth0", fd, mac)
+                    add_veth(fd)
                 finally:
                     os.close(fd)
-                undo.callback(_quietly, _delete_link, host_veth)
-                _plumb_inside(address, gateway)
-
-            netns.create(path, then=plumb)
-        return Endpoint(container_id, "bridge", net["id"], path, ip=ip, prefixlen=subnet.prefixlen,
+                netns.run_in(path, lambda: _plumb_extra(ifname, address, route_via))
+        return Endpoint(container_id, net["name"], net["id"], path, ip=ip, prefixlen=subnet.prefixlen,
                         gateway=str(gateway), mac=mac, host_veth=host_veth, subnet=str(subnet),
-                        hostname=hostname)
+                        hostname=hostname, ifname=ifname)
 
-    def disconnect(self, container_id: str) -> None:
-        """Undo `connect`; safe to repeat and for containers that have nothing."""
-        ep = self.store.endpoint(container_id)
+    def disconnect(self, container_id: str, network: str | None = None) -> None:
+        """Undo `connect`: every network (and the namespace) when network is None, else just that one.
+
+        Safe to repeat and for containers that have nothing.
+        """
+        if network is not None:
+            net = self.find(network)
+            ep = self.store.endpoint(container_id, net["id"])
+            if ep is None:
+                raise Forbidden(f"container {container_id} is not connected to network {net['name']}")
+            if self.store.ports(container_id) and ep.ifname == "eth0":
+                raise Forbidden("cannot disconnect the network its published ports go to; stop the container")
+            try:
+                if ep.host_veth:
+                    _delete_link(ep.host_veth)   # live: the interface must leave the container now
+            except (NetlinkError, OSError) as e:
+                raise SystemError_(f"disconnecting {container_id[:12]} from {net['name']}: {e}") from e
+            self.store.forget(container_id, net["id"])
+            self._names.pop(net["id"], None)
+            return
+        eps = self.store.endpoints(container_id=container_id)
+        self.unpublish(container_id)
         try:
-            if ep is not None and ep.host_veth:
-                self._retire_veth(ep.host_veth)
-            netns.remove(ep.netns_path if ep is not None else self.netns_path(container_id))
+            for ep in eps:
+                if ep.host_veth:
+                    self._retire_veth(ep.host_veth)
+            netns.remove(eps[0].netns_path if eps else self.netns_path(container_id))
         except (NetlinkError, OSError) as e:
             raise SystemError_(f"disconnecting {container_id[:12]}: {e}") from e
         self.store.forget(container_id)
+        for ep in eps:
+            self._names.pop(ep.network_id, None)
 
     def _retire_veth(self, name: str) -> None:
         """Take the veth off the bridge and down instead of deleting it.
@@ -206,8 +495,67 @@ class NetworkManager:
                 if e.code != errno.ENODEV:
                     raise
 
-    def endpoint(self, container_id: str) -> Endpoint | None:
-        return self.store.endpoint(container_id)
+    def endpoint(self, container_id: str, network_id: str | None = None) -> Endpoint | None:
+        return self.store.endpoint(container_id, network_id)
+
+    def endpoints(self, container_id: str) -> list[Endpoint]:
+        return self.store.endpoints(container_id=container_id)
+
+    # -- published ports -------------------------------------------------
+    def publish(self, container_id: str, container_ip: str, bindings: list) -> list[tuple]:
+        """Hold the host ports and add the DNAT elements; all or nothing.
+
+        Returns rows (proto, host_ip, host_port, container_ip, container_port).
+        """
+        held: list[socket.socket] = []
+        rows: list[tuple] = []
+        taken = {(r["proto"], r["host_port"]) for r in self.store.ports()}
+        lo, hi = ports.ephemeral_range()
+        try:
+            for b in bindings:
+                if b.host_port:
+                    candidates = range(b.host_port, b.host_port_end + 1)
+                else:
+                    candidates = range(lo, hi + 1)
+                for port in candidates:
+                    if (b.proto, port) in taken:
+                        continue
+                    s = ports.hold(b.proto, b.host_ip, port)
+                    if s is not None:
+                        break
+                else:
+                    where = f"{b.host_ip or '0.0.0.0'}:{b.host_port}" if b.host_port else "the ephemeral range"
+                    if b.host_port and b.host_port == b.host_port_end:
+                        raise InvalidParameter(f"driver failed programming external connectivity: Bind for "
+                                               f"{where} failed: port is already allocated")
+                    raise InvalidParameter(f"no free host port for {b.container_port}/{b.proto} in {where}")
+                held.append(s)
+                taken.add((b.proto, port))
+                rows.append((b.proto, b.host_ip, port, container_ip, b.container_port))
+            self.store.save_ports(container_id, rows)
+            try:
+                ports.add_elements(self.ports_table, rows)
+            except Exception:
+                self.store.forget_ports(container_id)
+                raise
+        except BaseException:
+            for s in held:
+                s.close()
+            raise
+        self._held[container_id] = held
+        return rows
+
+    def published(self, container_id: str) -> list[tuple]:
+        return [(r["proto"], r["host_ip"], r["host_port"], r["container_ip"], r["container_port"])
+                for r in self.store.ports(container_id)]
+
+    def unpublish(self, container_id: str) -> None:
+        rows = self.published(container_id)
+        if rows:
+            ports.delete_elements(self.ports_table, rows)
+            self.store.forget_ports(container_id)
+        for s in self._held.pop(container_id, []):
+            s.close()
 
     def reconcile(self, live_container_ids: set[str]) -> None:
         """After a crash: drop every namespace, veth and address not owned by a live container.
@@ -216,21 +564,35 @@ class NetworkManager:
         """
         live = set(live_container_ids)
         endpoints = self.store.endpoints()
-        for ep in endpoints:
-            if ep.container_id not in live:
-                self.disconnect(ep.container_id)
+        for cid in {ep.container_id for ep in endpoints} - live:
+            self.disconnect(cid)
+        for r in self.store.ports():
+            if r["container_id"] not in live:
+                self.store.forget_ports(r["container_id"])
         for owner in self.store.allocation_owners() - live:
             self.store.release_ips(owner)
         if os.path.isdir(self.netns_dir):
             for name in os.listdir(self.netns_dir):
                 if name not in live:
                     netns.remove(os.path.join(self.netns_dir, name))
+        # live containers' published ports: rules back (setup made the table afresh), ports held again
+        for cid in live:
+            rows = self.published(cid)
+            if rows:
+                ports.add_elements(self.ports_table, rows)
+                self._held[cid] = [s for s in (ports.hold(r[0], r[1], r[2]) for r in rows) if s is not None]
         live_veths = {ep.host_veth for ep in endpoints if ep.container_id in live}
+        known = {r["bridge"] for r in self.store.networks() if r["bridge"]}
         with IPRoute() as ipr:
-            leftovers = [p for p in links.ports_of(ipr, self.bridge)
+            bridges = [self.bridge] + [r["bridge"] for r in self.user_networks()]
+            leftovers = [p for b in bridges for p in links.ports_of(ipr, b)
                          if p.startswith(VETH_PREFIX) and p not in live_veths]
             for name in leftovers + links.stale_veths(ipr, self.bridge):
                 links.delete_link(ipr, name)
+            orphans = [link.get("ifname") for link in ipr.get_links()
+                       if link.get("ifalias") == self.bridge_alias() and link.get("ifname") not in known]
+        for bridge in orphans:   # networks removed while their host state survived (crash mid-remove)
+            self._remove_host_state(bridge, None)
 
     # -- inspect ---------------------------------------------------------
     def default_network_info(self) -> dict:

@@ -1,0 +1,168 @@
+"""Port publishing: DNAT in an nftables table dockyard owns, host ports held.
+
+One table per daemon (`<nat table>-ports`) with two maps, filled per
+container with `add element` / `delete element` (atomic, no rule handles):
+
+- `any`:  (proto, host port) -> (container ip, port), for 0.0.0.0 binds;
+- `byip`: (host ip, proto, host port) -> (container ip, port), for ip binds.
+
+Both are consulted from prerouting (traffic from other hosts and from
+containers) and from output (the host itself, including 127.0.0.1).
+127.0.0.1 binds: a packet DNATed on output keeps source 127.0.0.1, which
+the kernel will only route out of a bridge with route_localnet=1 on it (set
+on dockyard's own bridges), and the postrouting masquerade of DNATed
+loopback sources gives the container a source it can answer. Hairpin
+(a container reaching its own published port through the host) is not
+handled.
+
+Each published host port is also bound (not listened on) by the daemon, so
+no other program can take it and a port already taken fails the start with
+a clear error before any rule is made.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from dockyard.errors import InvalidParameter, SystemError_
+from dockyard.network import nft
+
+EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def ruleset(table: str) -> str:
+    return (
+        f"table ip {table}\n"
+        f"delete table ip {table}\n"
+        f"table ip {table} {{\n"
+        "  map any { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+        "  map byip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+        "  chain pub {\n"
+        "    dnat ip to ip daddr . meta l4proto . th dport map @byip\n"
+        "    dnat ip to meta l4proto . th dport map @any\n"
+        "  }\n"
+        "  chain prerouting {\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        "    fib daddr type local jump pub\n"
+        "  }\n"
+        "  chain output {\n"
+        "    type nat hook output priority -100; policy accept;\n"
+        "    fib daddr type local jump pub\n"
+        "  }\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        "    ct status dnat ip saddr 127.0.0.0/8 masquerade\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One requested publication: container port/proto to host ip and port (range)."""
+    proto: str
+    container_port: int
+    host_ip: str          # "" = all addresses
+    host_port: int        # 0 = pick one
+    host_port_end: int    # == host_port unless a range was asked for
+
+
+def _port(text: str, what: str) -> int:
+    try:
+        n = int(text)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"invalid {what}: {text!r}") from None
+    if not 0 < n < 65536:
+        raise InvalidParameter(f"invalid {what}: {text!r} (must be 1-65535)")
+    return n
+
+
+def _port_key(key: str) -> tuple[int, str]:
+    port, _, proto = key.partition("/")
+    proto = (proto or "tcp").lower()
+    if proto not in ("tcp", "udp"):
+        raise InvalidParameter(f"invalid proto: {proto} (only tcp and udp can be published)")
+    return _port(port, "containerPort"), proto
+
+
+def parse(port_bindings: dict | None, exposed: dict | None, publish_all: bool) -> list[Binding]:
+    """HostConfig.PortBindings (+ every exposed port when PublishAllPorts) -> bindings."""
+    out: list[Binding] = []
+    seen = set()
+    for key, binds in (port_bindings or {}).items():
+        cport, proto = _port_key(key)
+        seen.add((cport, proto))
+        for b in binds or [{}]:
+            host_ip = (b or {}).get("HostIp") or ""
+            if host_ip in ("0.0.0.0", "::", "[::]"):
+                host_ip = ""
+            if host_ip:
+                try:
+                    host_ip = str(IPv4Address(host_ip))
+                except ValueError:
+                    raise InvalidParameter(f"invalid host IP {host_ip!r}: only IPv4 addresses can be published") \
+                        from None
+            hp = str((b or {}).get("HostPort") or "")
+            lo, _, hi = hp.partition("-")
+            start = _port(lo, "hostPort") if lo else 0
+            end = _port(hi, "hostPort") if hi else start
+            if end < start:
+                raise InvalidParameter(f"invalid hostPort range: {hp}")
+            out.append(Binding(proto, cport, host_ip, start, end))
+    if publish_all:
+        for key in sorted(exposed or {}):
+            cport, proto = _port_key(key)
+            if (cport, proto) not in seen:
+                out.append(Binding(proto, cport, "", 0, 0))
+    return out
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        with open(EPHEMERAL_RANGE) as f:
+            lo, hi = f.read().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def hold(proto: str, host_ip: str, port: int) -> socket.socket | None:
+    """Bind host_ip:port so nothing else takes it; None if it is taken."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host_ip or "0.0.0.0", port))
+        return s
+    except OSError as e:
+        s.close()
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):
+            return None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise InvalidParameter(f"cannot publish on {host_ip}: not an address of this host") from None
+        raise SystemError_(f"binding {host_ip or '0.0.0.0'}:{port}/{proto}: {e}") from e
+
+
+def _element(row) -> tuple[str, str]:
+    proto, host_ip, hport, cip, cport = row
+    if host_ip:
+        return "byip", f"{host_ip} . {proto} . {hport} : {cip} . {cport}"
+    return "any", f"{proto} . {hport} : {cip} . {cport}"
+
+
+def _key(row) -> tuple[str, str]:
+    proto, host_ip, hport, _, _ = row
+    return ("byip", f"{host_ip} . {proto} . {hport}") if host_ip else ("any", f"{proto} . {hport}")
+
+
+def add_elements(table: str, rows: list[tuple]) -> None:
+    """rows: (proto, host_ip, host_port, container_ip, container_port), one nft transaction."""
+    if rows:
+        nft.run("\n".join(f"add element ip {table} {m} {{ {e} }}" for m, e in map(_element, rows)))
+
+
+def delete_elements(table: str, rows: list[tuple]) -> None:
+    for row in rows:   # one at a time: a missing element must not keep the others
+        m, k = _key(row)
+        nft.run(f"delete element ip {table} {m} {{ {k} }}", check=False)
