@@ -49,7 +49,9 @@ def human_duration(secs: float) -> str:
 def status_text(c: Container) -> str:
     st = c.state
     if st.status == "running":
-        return f"Up {_ago(st.started_at)}"
+        h = (st.health or {}).get("Status")
+        health = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return f"Up {_ago(st.started_at)}{health.get(h, '')}"
     if st.status == "paused":
         return f"Up {_ago(st.started_at)} (Paused)"
     if st.status == "restarting":

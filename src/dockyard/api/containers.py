@@ -49,6 +49,10 @@ def _matches(d, c, f: dict[str, list[str]]) -> bool:
             k, eq, v = want.partition("=")
             if k not in labels or (eq and labels[k] != v):
                 return False
+    if "health" in f:
+        from ..daemon.health import status as health_status
+        if health_status(c) not in f["health"]:
+            return False
     if "ancestor" in f:
         ok = False
         for a in f["ancestor"]:

@@ -45,6 +45,7 @@ class State:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     manually_stopped: bool = False   # for unless-stopped and "always" after a user stop
+    health: dict | None = None       # Docker's State.Health, when a healthcheck is set (daemon/health.py)
 
     def transition(self, to: str) -> None:
         if to not in _LEGAL[self.status]:
@@ -56,6 +57,12 @@ class State:
         return self.status in (RUNNING, PAUSED)
 
     def to_api(self) -> dict:
+        out = self._to_api()
+        if self.health:
+            out["Health"] = self.health
+        return out
+
+    def _to_api(self) -> dict:
         return {"Status": self.status, "Running": self.status in (RUNNING, PAUSED),
                 "Paused": self.status == PAUSED, "Restarting": self.status == RESTARTING,
                 "OOMKilled": self.oom_killed, "Dead": self.status == DEAD, "Pid": self.pid,

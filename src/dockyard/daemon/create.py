@@ -45,6 +45,8 @@ def build_container(daemon, body: dict, name: str) -> Container:
         raise InvalidParameter("invalid JSON: HostConfig and NetworkingConfig must be objects")
     cfg = dict(body)
     _check_types(cfg)
+    from .health import validate as validate_healthcheck
+    validate_healthcheck(cfg.get("Healthcheck"))
     img = daemon.images.resolve(image_ref)
     hc["RestartPolicy"] = restart.validate(hc.get("RestartPolicy"))
     if hc.get("AutoRemove") and hc["RestartPolicy"]["Name"] not in ("", "no"):

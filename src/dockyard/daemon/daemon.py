@@ -18,12 +18,14 @@ from ..errors import Conflict, DockyardError, InvalidParameter, NotModified, NoS
 from ..images.service import ImageService
 from ..network.manager import NetworkManager
 from ..runtime import conmon
+from ..runtime.criu import CriuProbe
 from ..runtime.hostfacts import HostFacts
 from ..runtime.runtimes import Runtimes
 from ..store.db import Database
 from . import ids, names, restart, signals
 from .attach import AttachManager
 from .events import Events
+from .health import HealthMonitor
 from .container import (CREATED, DEAD, EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, Container,
                         now_rfc3339)
 from .lookup import ContainerStore
@@ -49,6 +51,7 @@ class DaemonConfig:
     bip: str | None = None
     debug: bool = False
     log_level: str = "info"
+    criu_path: str | None = None     # --criu-path; else criu on PATH, else scripts/install-criu.sh's
 
 
 class Daemon:
@@ -66,7 +69,9 @@ class Daemon:
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
         self.containers = ContainerStore(self.db)
         self.attach = AttachManager()
+        self.criu = CriuProbe(config.criu_path)
         self.events = Events()
+        self.health = HealthMonitor(self)
         self.monitor = ExitMonitor(self._on_conmon_exit)
         self._backoff: dict[str, restart.Backoff] = {}
         self._restart_tasks: dict[str, asyncio.Task] = {}
@@ -77,12 +82,14 @@ class Daemon:
         await asyncio.to_thread(self.networks.setup)
         from .recover import recover
         await recover(self)
+        self.health.resume()
 
     async def shutdown(self) -> None:
         """Leave containers running (conmon keeps them); just stop watching."""
         for t in list(self._restart_tasks.values()) + list(self._bg):
             t.cancel()
         self.monitor.close()
+        self.health.close()
         self.db.close()
 
     def _spawn(self, coro) -> asyncio.Task:
@@ -132,7 +139,8 @@ class Daemon:
         return c
 
     # ------------------------------------------------------------ start
-    async def start(self, c: Container, trace: Trace | None = None, *, reset_restart: bool = True) -> None:
+    async def start(self, c: Container, trace: Trace | None = None, *, reset_restart: bool = True,
+                    restore=None) -> None:
         trace = trace or Trace()
         async with c.lock:
             st = c.state.status
@@ -147,10 +155,10 @@ class Daemon:
                 c.restart_count = 0
                 c.state.manually_stopped = False
                 self._backoff.pop(c.id, None)
-            await self._start_locked(c, trace)
+            await self._start_locked(c, trace, restore)
 
-    async def _start_locked(self, c: Container, trace: Trace) -> None:
-        ctx = StartContext(self, c, trace)
+    async def _start_locked(self, c: Container, trace: Trace, restore=None) -> None:
+        ctx = StartContext(self, c, trace, restore=restore)
         try:
             await run_steps(ctx)
         except DockyardError as e:
@@ -172,6 +180,7 @@ class Daemon:
         self.save(c)
         self.monitor.watch(c.id, ctx.conmon_pid)
         self.event(c, "start")
+        self.health.watch(c)
 
     def _start_failed(self, c: Container, trace: Trace, err: DockyardError, code: int) -> None:
         self.attach.fail_waiters(c.id, err)
@@ -205,6 +214,7 @@ class Daemon:
             c.state.pid = 0
             c.state.finished_at = now_rfc3339()
             c.state.transition(EXITED)
+            self.health.unwatch(c.id)
             await self._cleanup_after_exit(c)
             ran_for = _since(c.state.started_at)
             if c.state.oom_killed:

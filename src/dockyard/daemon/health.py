@@ -1,0 +1,243 @@
+"""Healthchecks: Docker's probe loop, one asyncio task per running container
+that has a healthcheck (no process between probes).
+
+The rules are moby's (daemon/health.go): the first probe one interval after
+start (the start interval while in the start period and still `starting`);
+exit 0 is healthy and clears the failing streak; a failure in the start
+period while `starting` is logged but not counted; `Retries` counted
+failures make it unhealthy; a probe that outlives `Timeout` is killed and
+logged with exit code -1. The last 5 results are kept, output cut at 4 KiB;
+a `health_status: <status>` event marks each change. State.Health is saved
+with the container, so a restarted daemon carries on from it.
+
+Each probe runs the command in the container through the runtime's `exec`
+(a process per probe, off the start path).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import tempfile
+import time
+
+from ..errors import InvalidParameter
+from .container import PAUSED, RUNNING, now_rfc3339
+
+log = logging.getLogger("dockyard.health")
+
+STARTING, HEALTHY, UNHEALTHY, NONE = "starting", "healthy", "unhealthy", "none"
+SECOND = 1_000_000_000
+DEFAULT_INTERVAL = 30 * SECOND
+DEFAULT_TIMEOUT = 30 * SECOND
+DEFAULT_START_INTERVAL = 5 * SECOND
+DEFAULT_RETRIES = 3
+MAX_LOG = 5
+MAX_OUTPUT = 4096
+MIN_DURATION = 1_000_000          # 1ms, Docker's floor for every duration
+
+
+def validate(hc: dict | None) -> None:
+    """Docker's create-time checks (daemon/container.go)."""
+    if not hc:
+        return
+    if not isinstance(hc, dict):
+        raise InvalidParameter("invalid Healthcheck: must be an object")
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        v = hc.get(key) or 0
+        if not isinstance(v, int):
+            raise InvalidParameter(f"invalid Healthcheck {key}: must be an integer of nanoseconds")
+        if v < 0:
+            raise InvalidParameter(f"{key} in Healthcheck cannot be negative")
+        if 0 < v < MIN_DURATION:
+            raise InvalidParameter(f"{key} in Healthcheck cannot be less than 1ms")
+    if (hc.get("Retries") or 0) < 0:
+        raise InvalidParameter("Retries in Healthcheck cannot be negative")
+    test = hc.get("Test")
+    if test is not None and (not isinstance(test, list) or not all(isinstance(x, str) for x in test)):
+        raise InvalidParameter("invalid Healthcheck Test: must be a list of strings")
+
+
+def effective(container_hc: dict | None, image_hc: dict | None) -> dict | None:
+    """The container's healthcheck over the image's (moby's merge); None when
+    there is none or it is disabled (Test ["NONE"])."""
+    hc = dict(image_hc or {})
+    for k, v in (container_hc or {}).items():
+        if v not in (None, 0, []):
+            hc[k] = v
+    test = hc.get("Test") or []
+    if not test or test[0] == "NONE":
+        return None
+    return hc
+
+
+def probe_argv(hc: dict, shell: list[str] | None) -> list[str]:
+    test = hc["Test"]
+    if test[0] == "CMD-SHELL":
+        return list(shell or ["/bin/sh", "-c"]) + [" ".join(test[1:])]
+    if test[0] == "CMD":
+        return list(test[1:])
+    return list(test)                     # Docker treats a bare list as CMD
+
+
+def _go_duration(ns: int) -> str:
+    s = ns / SECOND
+    return f"{s:g}s" if s >= 1 else f"{ns / 1_000_000:g}ms"
+
+
+def _local_rfc3339() -> str:
+    t = time.time()
+    lt = time.localtime(t)
+    off = lt.tm_gmtoff
+    tz = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", lt) + f".{int(t % 1 * 1e9):09d}" + tz
+
+
+class HealthMonitor:
+    def __init__(self, daemon):
+        self.d = daemon
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    def config(self, c) -> dict | None:
+        img = self.d.images.config(c.image) if c.image else {}
+        return effective(c.config.get("Healthcheck"), (img or {}).get("Healthcheck"))
+
+    def watch(self, c, *, fresh: bool = True) -> None:
+        """Start probing `c` (at start: status `starting`, log cleared; after
+        a daemon restart, `fresh=False` keeps what was saved)."""
+        hc = self.config(c)
+        if hc is None:
+            return
+        self.unwatch(c.id)
+        if fresh or not c.state.health:
+            c.state.health = {"Status": STARTING, "FailingStreak": 0, "Log": []}
+            self.d.save(c)
+        self._tasks[c.id] = asyncio.ensure_future(self._loop(c, hc))
+
+    def unwatch(self, cid: str) -> None:
+        t = self._tasks.pop(cid, None)
+        if t is not None:
+            t.cancel()
+
+    def resume(self) -> None:
+        """After a daemon restart: carry on with every running container."""
+        for c in self.d.containers:
+            if c.state.status in (RUNNING, PAUSED) and c.id not in self._tasks:
+                self.watch(c, fresh=False)
+
+    def close(self) -> None:
+        for cid in list(self._tasks):
+            self.unwatch(cid)
+
+    # ------------------------------------------------------------ the loop
+    def _next_interval(self, c, hc: dict) -> float:
+        interval = hc.get("Interval") or DEFAULT_INTERVAL
+        start_period = hc.get("StartPeriod") or 0
+        if start_period and _since(c.state.started_at) < start_period / SECOND \
+                and c.state.health.get("Status") == STARTING:
+            interval = hc.get("StartInterval") or DEFAULT_START_INTERVAL
+        return interval / SECOND
+
+    async def _loop(self, c, hc: dict) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self._next_interval(c, hc))
+                if c.state.status == PAUSED:
+                    continue                         # a frozen container cannot answer
+                if c.state.status != RUNNING:
+                    return
+                result = await self.probe(c, hc)
+                if c.state.status != RUNNING or self._tasks.get(c.id) is not asyncio.current_task():
+                    return
+                self._record(c, hc, result)
+        except asyncio.CancelledError:
+            pass
+        except Exception:                            # a bug here must not kill the daemon
+            log.exception("healthcheck loop of %s failed", c.short_id)
+
+    def _record(self, c, hc: dict, result: dict) -> None:
+        h = c.state.health or {"Status": STARTING, "FailingStreak": 0, "Log": []}
+        old = h.get("Status")
+        if result["ExitCode"] == 0:
+            h["FailingStreak"] = 0
+            h["Status"] = HEALTHY
+        else:
+            count = True
+            start_period = hc.get("StartPeriod") or 0
+            if old == STARTING and start_period and result["_started"] - _unix(c.state.started_at) < start_period / SECOND:
+                count = False
+            if count:
+                h["FailingStreak"] = h.get("FailingStreak", 0) + 1
+                retries = hc.get("Retries") or DEFAULT_RETRIES
+                if h["FailingStreak"] >= retries:
+                    h["Status"] = UNHEALTHY
+        result.pop("_started", None)
+        h["Log"] = (h.get("Log") or [])[-(MAX_LOG - 1):] + [result]
+        c.state.health = h
+        self.d.save(c)
+        if h["Status"] != old:
+            self.d.event(c, "health_status: " + h["Status"])
+
+    async def probe(self, c, hc: dict) -> dict:
+        """Run the check once inside the container: {Start, End, ExitCode, Output}."""
+        timeout_ns = hc.get("Timeout") or DEFAULT_TIMEOUT
+        argv = probe_argv(hc, c.config.get("Shell"))
+        rt = self.d.runtimes.available.get(c.runtime) or self.d.runtimes.get(None)
+        started, start = time.time(), _local_rfc3339()
+        fd, pidfile = tempfile.mkstemp(prefix="health-", dir=self.d.config.exec_root)
+        os.close(fd)
+        os.unlink(pidfile)                  # the runtime wants to create it
+        proc = None
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *rt.argv("exec", "--pid-file", pidfile, c.id, *argv), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout_ns / SECOND)
+                code, output = proc.returncode, out.decode(errors="replace")
+            except asyncio.TimeoutError:
+                _kill_pidfile(pidfile)
+                proc.kill()
+                await proc.wait()
+                code, output = -1, f"Health check exceeded timeout ({_go_duration(timeout_ns)})"
+        except OSError as e:
+            code, output = -1, f"failed to run the health check: {e}"
+        finally:
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            try:
+                os.unlink(pidfile)
+            except OSError:
+                pass
+        return {"Start": start, "End": _local_rfc3339(), "ExitCode": code,
+                "Output": output[:MAX_OUTPUT], "_started": started}
+
+
+def _kill_pidfile(path: str) -> None:
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip() or 0)
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
+def _unix(rfc: str) -> float:
+    from .logs import parse_time
+    try:
+        return parse_time(rfc.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+
+
+def _since(rfc: str) -> float:
+    return time.time() - _unix(rfc)
+
+
+def status(c) -> str:
+    """For `ps` and the `health` filter: starting/healthy/unhealthy, or none."""
+    h = getattr(c.state, "health", None)
+    return h.get("Status", NONE) if h else NONE

@@ -1,0 +1,109 @@
+"""Healthchecks: states, the ps column, events, the log, a daemon restart."""
+from __future__ import annotations
+
+import json
+import time
+
+import docker
+import pytest
+
+from conftest import unique_name
+
+SECOND = 1_000_000_000
+
+
+def _wait_health(daemon, name, want, timeout=20):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        st = json.loads(daemon.docker("inspect", "-f", "{{json .State.Health}}", name).stdout)
+        if st and (not seen or seen[-1] != st["Status"]):
+            seen.append(st["Status"])
+        if st and st["Status"] == want:
+            return st, seen
+        time.sleep(0.2)
+    raise AssertionError(f"{name} never became {want}: saw {seen}")
+
+
+def _ps_status(daemon, name):
+    return daemon.docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Status}}").stdout.strip()
+
+
+def test_cli_starting_healthy_unhealthy(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+                  "--health-retries", "2", "bb", "sh", "-c", "sleep 2; touch /tmp/ok; sleep 100")
+    try:
+        assert _ps_status(daemon, name).endswith("(health: starting)")
+        st, seen = _wait_health(daemon, name, "healthy")
+        assert seen[0] == "starting"
+        assert st["FailingStreak"] == 0 and st["Log"][-1]["ExitCode"] == 0
+        assert _ps_status(daemon, name).endswith("(healthy)")
+        hc = json.loads(daemon.docker("inspect", "-f", "{{json .Config.Healthcheck}}", name).stdout)
+        assert hc["Test"] == ["CMD-SHELL", "test -f /tmp/ok"] and hc["Interval"] == SECOND
+        # break it: the same probe now fails, twice in a row is unhealthy
+        daemon.docker("exec", name, "rm", "/tmp/ok")
+        st, _ = _wait_health(daemon, name, "unhealthy")
+        assert st["FailingStreak"] >= 2 and st["Log"][-1]["ExitCode"] == 1
+        assert len(st["Log"]) <= 5
+        assert _ps_status(daemon, name).endswith("(unhealthy)")
+        ids = daemon.docker("ps", "-q", "--filter", "health=unhealthy", "--filter", f"name={name}").stdout.split()
+        assert len(ids) == 1
+        r = daemon.docker("events", "--filter", f"container={name}", "--filter", "event=health_status",
+                          "--since", "1m", "--until", "0s", "--format", "{{.Action}}")
+        assert r.stdout.split("\n")[:2] == ["health_status: healthy", "health_status: unhealthy"]
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_docker_py_timeout_output_and_no_healthcheck(daemon, bb_image):
+    client = daemon.client()
+    name = unique_name()
+    c = client.containers.run("bb", "sleep 100", detach=True, name=name, healthcheck={
+        "test": ["CMD", "sh", "-c", "echo probing; sleep 5"], "interval": SECOND // 2,
+        "timeout": SECOND // 5, "retries": 1})
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            c.reload()
+            if c.attrs["State"]["Health"]["Status"] == "unhealthy":
+                break
+            time.sleep(0.2)
+        h = c.attrs["State"]["Health"]
+        assert h["Status"] == "unhealthy"
+        assert h["Log"][-1]["ExitCode"] == -1
+        assert h["Log"][-1]["Output"] == "Health check exceeded timeout (200ms)"
+        # the timed-out probe's process was killed, not left in the container
+        top = daemon.docker("exec", name, "ps").stdout
+        assert "sleep 5" not in top
+    finally:
+        c.remove(force=True)
+    c2 = client.containers.run("bb", "true", detach=True, healthcheck={"test": ["NONE"]})
+    c2.wait()
+    c2.reload()
+    assert "Health" not in c2.attrs["State"]
+    c2.remove()
+
+
+def test_bad_healthcheck_is_400(daemon, bb_image):
+    status, body = daemon.api("POST", "/containers/create", {"Image": "bb", "Healthcheck": {
+        "Test": ["CMD", "true"], "Interval": 1000}})
+    assert status == 400 and "cannot be less than 1ms" in json.loads(body)["message"]
+    status, body = daemon.api("POST", "/containers/create", {"Image": "bb", "Healthcheck": {
+        "Test": ["CMD", "true"], "Retries": -1}})
+    assert status == 400 and json.loads(body)["message"] == "Retries in Healthcheck cannot be negative"
+
+
+def test_health_survives_daemon_restart(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+                  "--health-retries", "1", "bb", "sh", "-c", "touch /tmp/ok; sleep 100")
+    try:
+        _wait_health(daemon, name, "healthy")
+        daemon.restart()
+        st = json.loads(daemon.docker("inspect", "-f", "{{json .State.Health}}", name).stdout)
+        assert st["Status"] == "healthy"           # kept across the restart
+        daemon.docker("exec", name, "rm", "/tmp/ok")
+        _wait_health(daemon, name, "unhealthy")    # and probing carries on
+    finally:
+        daemon.docker("rm", "-f", name)
