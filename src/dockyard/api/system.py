@@ -16,14 +16,7 @@ GIT_COMMIT = "dockyard"
 async def ping(req: Request):
     return Response(200, b"OK", content_type="text/plain; charset=utf-8",
                     headers=[("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"),
-                             ("Builder-Version", ""),
-                             # the docker CLI shows `docker checkpoint` only when this says true
-                             ("Docker-Experimental", "true" if await _checkpoint_ok(req) else "false")])
-
-
-async def _checkpoint_ok(req: Request) -> bool:
-    """Checkpoint/restore (Docker's only experimental feature we serve) works here."""
-    return (await req.daemon.criu.get()).usable
+                             ("Builder-Version", "")])
 
 
 @route("GET", "/version")
@@ -33,8 +26,7 @@ async def version(req: Request):
     comps = [{"Name": "Engine", "Version": __version__,
               "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
                           "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": "amd64",
-                          "KernelVersion": uname.release, "Experimental": str(await _checkpoint_ok(req)).lower(),
-                          "BuildTime": ""}}]
+                          "KernelVersion": uname.release, "Experimental": "false", "BuildTime": ""}}]
     for name, rt in rts.items():
         comps.append({"Name": name, "Version": "", "Details": {"Path": rt.binary}})
     return {"Platform": {"Name": "dockyard"}, "Components": comps, "Version": __version__,
@@ -99,7 +91,7 @@ async def info(req: Request):
             "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": None},
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
         "DockerRootDir": d.config.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": await _checkpoint_ok(req), "ServerVersion": __version__,
+        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
         "Runtimes": rts, "DefaultRuntime": d.runtimes.default, "Swarm": {
             "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
             "RemoteManagers": None},
