@@ -105,12 +105,14 @@ async def inspect(req: Request):
 
 @route("POST", "/containers/{id}/start")
 async def start(req: Request):
-    if req.param("checkpoint"):
-        raise InvalidParameter("checkpoint/restore is not supported by this daemon yet "
-                               f"(asked to restore {req.param('checkpoint')!r})")
     trace = Trace()
     c = _lookup(req, trace)
     await req.body()  # Docker < 1.24 sent a HostConfig here; ignored now
+    if req.param("checkpoint"):
+        from ..daemon import checkpoint
+        await checkpoint.restore(req.daemon, c, req.match["id"], req.param("checkpoint"),
+                                 req.param("checkpoint-dir"), trace)
+        return Response(204)
     await req.daemon.start(c, trace)
     return Response(204)
 

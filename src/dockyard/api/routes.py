@@ -1,5 +1,6 @@
 """Importing this module registers every route (one module per resource)."""
 from . import containers, system  # noqa: F401
+from . import checkpoints  # noqa: F401
 from . import events  # noqa: F401
 
 try:

@@ -230,10 +230,15 @@ class _Conn:
             self.writer.write(data)
 
 
+# True once the daemon found a working CRIU (api/system.py learns it on /_ping):
+# the docker CLI offers `docker checkpoint` only when this header says true.
+experimental = False
+
+
 def _common_headers(content_type: str) -> list[tuple[bytes, bytes]]:
     return [(b"Content-Type", content_type.encode()),
             (b"Api-Version", API_VERSION.encode()),
-            (b"Docker-Experimental", b"false"),
+            (b"Docker-Experimental", b"true" if experimental else b"false"),
             (b"Ostype", b"linux"),
             (b"Server", SERVER_HEADER)]
 

@@ -7,6 +7,7 @@ import socket
 import time
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
+from . import server
 from .server import Request, Response, route
 
 GIT_COMMIT = "dockyard"
@@ -14,9 +15,17 @@ GIT_COMMIT = "dockyard"
 
 @route("GET", "/_ping")
 async def ping(req: Request):
+    await _checkpoint_ok(req)   # sets the Docker-Experimental header (server.experimental)
     return Response(200, b"OK", content_type="text/plain; charset=utf-8",
                     headers=[("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"),
                              ("Builder-Version", "")])
+
+
+async def _checkpoint_ok(req: Request) -> bool:
+    """Checkpoint/restore (Docker's only experimental feature we serve) works here."""
+    ok = (await req.daemon.criu.get()).usable
+    server.experimental = ok
+    return ok
 
 
 @route("GET", "/version")
@@ -26,7 +35,8 @@ async def version(req: Request):
     comps = [{"Name": "Engine", "Version": __version__,
               "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
                           "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": "amd64",
-                          "KernelVersion": uname.release, "Experimental": "false", "BuildTime": ""}}]
+                          "KernelVersion": uname.release, "Experimental": str(await _checkpoint_ok(req)).lower(),
+                          "BuildTime": ""}}]
     for name, rt in rts.items():
         comps.append({"Name": name, "Version": "", "Details": {"Path": rt.binary}})
     return {"Platform": {"Name": "dockyard"}, "Components": comps, "Version": __version__,
@@ -91,7 +101,7 @@ async def info(req: Request):
             "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": None},
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
         "DockerRootDir": d.config.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": await _checkpoint_ok(req), "ServerVersion": __version__,
         "Runtimes": rts, "DefaultRuntime": d.runtimes.default, "Swarm": {
             "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
             "RemoteManagers": None},

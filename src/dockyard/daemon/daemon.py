@@ -18,6 +18,7 @@ from ..errors import Conflict, DockyardError, InvalidParameter, NotModified, NoS
 from ..images.service import ImageService
 from ..network.manager import NetworkManager
 from ..runtime import conmon
+from ..runtime.criu import CriuProbe
 from ..runtime.hostfacts import HostFacts
 from ..runtime.runtimes import Runtimes
 from ..store.db import Database
@@ -50,6 +51,7 @@ class DaemonConfig:
     bip: str | None = None
     debug: bool = False
     log_level: str = "info"
+    criu_path: str | None = None     # --criu-path; else criu on PATH, else scripts/install-criu.sh's
 
 
 class Daemon:
@@ -67,6 +69,7 @@ class Daemon:
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
         self.containers = ContainerStore(self.db)
         self.attach = AttachManager()
+        self.criu = CriuProbe(config.criu_path)
         self.events = Events()
         self.health = HealthMonitor(self)
         self.monitor = ExitMonitor(self._on_conmon_exit)
@@ -136,7 +139,8 @@ class Daemon:
         return c
 
     # ------------------------------------------------------------ start
-    async def start(self, c: Container, trace: Trace | None = None, *, reset_restart: bool = True) -> None:
+    async def start(self, c: Container, trace: Trace | None = None, *, reset_restart: bool = True,
+                    restore=None) -> None:
         trace = trace or Trace()
         async with c.lock:
             st = c.state.status
@@ -151,10 +155,10 @@ class Daemon:
                 c.restart_count = 0
                 c.state.manually_stopped = False
                 self._backoff.pop(c.id, None)
-            await self._start_locked(c, trace)
+            await self._start_locked(c, trace, restore)
 
-    async def _start_locked(self, c: Container, trace: Trace) -> None:
-        ctx = StartContext(self, c, trace)
+    async def _start_locked(self, c: Container, trace: Trace, restore=None) -> None:
+        ctx = StartContext(self, c, trace, restore=restore)
         try:
             await run_steps(ctx)
         except DockyardError as e:

@@ -24,6 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("-b", "--bridge", default="dockyard0", help="name of the default bridge")
     p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
+    p.add_argument("--criu-path", default=None, help="CRIU (>= 4.2) for checkpoint/restore (default: criu on PATH)")
     return p.parse_args(argv)
 
 
@@ -58,7 +59,7 @@ async def _serve(args: argparse.Namespace) -> None:
     cfg = DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
                        host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
                        bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
-                       log_level=args.log_level)
+                       log_level=args.log_level, criu_path=args.criu_path)
     daemon = Daemon(cfg)
     await daemon.setup()
     server = ApiServer(daemon)

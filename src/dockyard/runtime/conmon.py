@@ -86,9 +86,13 @@ async def _read_line(fd: int, timeout: float) -> bytes:
 
 
 async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bool, stdin: bool,
-                 no_pivot: bool, log_level: str = "info", timeout: float = 60) -> tuple[int, int]:
-    """Launch conmon, which runs `runtime create`. Returns (container pid,
-    conmon pid). Raises CreateFailed with the runtime's message."""
+                 no_pivot: bool, log_level: str = "info", timeout: float = 60,
+                 restore: str | None = None, runtime_args: list[str] = (), runtime_opts: list[str] = (),
+                 path_env: str | None = None) -> tuple[int, int]:
+    """Launch conmon, which runs `runtime create` (or, given a checkpoint's
+    image dir as `restore`, `runtime restore --detach`: the container then
+    runs already). Returns (container pid, conmon pid). Raises CreateFailed
+    with the runtime's message."""
     for d in (paths.exit_dir, paths.socket_dir):
         os.makedirs(d, exist_ok=True)
     try:
@@ -101,6 +105,12 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
             "-l", f"k8s-file:{paths.log_path}", "--exit-dir", paths.exit_dir,
             "--socket-dir-path", paths.socket_dir, "--persist-dir", paths.bundle,
             "--log-level", log_level]
+    for a in runtime_args:
+        args += ["--runtime-arg", a]
+    if restore:
+        args += ["--restore", restore]
+        for o in runtime_opts:
+            args += [f"--runtime-opt={o}"]
     if tty:
         args.append("-t")
     if stdin:
@@ -108,7 +118,7 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     if no_pivot:
         args.append("--no-pivot")
     r, w = os.pipe()
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "_OCI_SYNCPIPE": str(w)}
+    env = {"PATH": path_env or os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "_OCI_SYNCPIPE": str(w)}
     err = os.open(paths.conmon_err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         proc = await asyncio.create_subprocess_exec(

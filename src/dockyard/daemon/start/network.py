@@ -42,7 +42,9 @@ async def run(ctx: StartContext) -> None:
         c.network = {"Mode": "host", "EtcFiles": ctx.etc_files, "Hostname": hostname}
         return
     netmode = "none" if mode == "none" else "bridge"
-    ep = await asyncio.to_thread(d.networks.connect, c.id, netmode, hostname=hostname)
+    # a restore asks for the address it was checkpointed with (its sockets may be bound to it)
+    ip = ctx.restore.ip if ctx.restore and netmode == "bridge" else None
+    ep = await asyncio.to_thread(d.networks.connect, c.id, netmode, hostname=hostname, ip=ip)
     ctx.endpoint = ep
     ctx.netns = ep.netns_path
     ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""),

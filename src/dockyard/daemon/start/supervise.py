@@ -21,15 +21,21 @@ class RuntimeFailed(SystemError_):
 async def run(ctx: StartContext) -> None:
     d, c = ctx.daemon, ctx.container
     os.makedirs(os.path.dirname(ctx.paths.log_path), exist_ok=True)
+    # from a checkpoint: conmon runs `<runtime> restore` (fresh stdio pipes, same log)
+    restore = ctx.restore.conmon_args(ctx.runtime, ctx.paths.bundle) if ctx.restore else {}
     t0 = time.perf_counter()
     try:
         ctx.pid, ctx.conmon_pid = await conmon.create(
             c.id, c.name, ctx.runtime, ctx.paths, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
-            no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info")
+            no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info", **restore)
     except conmon.CreateFailed as e:
+        if ctx.restore:
+            raise ctx.restore.failed(ctx.paths.bundle, str(e)) from None
         raise RuntimeFailed(str(e)) from None
     # attach clients that came before start get the stream from the first byte
     d.attach.connect_waiters(c, ctx.paths)
+    if ctx.restore:
+        return      # restored: it runs already
     t1 = time.perf_counter()
     await ctx.runtime.start(c.id)
     ctx.trace.detail("supervise", {"conmon+create ms": round((t1 - t0) * 1000, 3),
