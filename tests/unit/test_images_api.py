@@ -128,14 +128,12 @@ def test_load_streams_result_and_errors(api, tmp_path):
         docker.DockerClient(base_url="unix://" + sock, version="1.50").images.load(b"garbage" * 100)
 
 
-def test_pull_only_answers_for_local_images(api, rootfs):
+def test_pull_from_unreachable_registry_is_an_error(api, rootfs):
     _, sock = api
     c = client(sock)
-    with pytest.raises(docker.errors.NotFound) as e:
-        c.pull("bb")
-    assert "No such image: bb:latest (dockyard cannot pull yet" in str(e.value)
-    c.import_image(src=rootfs, repository="bb")
-    assert "Image is up to date for bb:latest" in c.pull("bb")
+    with pytest.raises(docker.errors.APIError) as e:
+        c.pull("127.0.0.1:1/bb")          # nothing listens on port 1
+    assert "127.0.0.1:1" in str(e.value)
 
 
 def test_rmi_conflict_is_409(api, rootfs):

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import tempfile
 from typing import Any, AsyncIterator
 
-from ..errors import DockyardError, InvalidParameter, NotFound, NotImplementedYet
+from ..errors import DockyardError, InvalidParameter, NotImplementedYet
 from ..images.changes import apply_changes
 from ..images.reference import parse_normalized, repo_tag
 from .server import Request, Response, StreamResponse, route
+
+log = logging.getLogger("dockyard.api")
 
 
 def _images(req: Request):
@@ -67,7 +70,7 @@ async def _spool(req: Request) -> str:
 async def create_image(req: Request):
     from_image = req.param("fromImage")
     if from_image:
-        return _pull(req, from_image)
+        return await _pull(req, from_image)
     src = req.param("fromSrc")
     if not src:
         raise InvalidParameter("fromImage or fromSrc is required")
@@ -89,24 +92,80 @@ async def create_image(req: Request):
     return StreamResponse(_lines([{"status": image_id}]))
 
 
-def _pull(req: Request, name: str) -> StreamResponse:
-    """No registry client yet: succeed for an image we already have (so
-    `docker pull`, compose and `--pull=always` work offline), else say why."""
+def _auth(req: Request):
+    from ..images.registry import AuthConfig
+    return AuthConfig.from_header(req.headers.get("x-registry-auth"))
+
+
+def _insecure(req: Request) -> tuple[str, ...]:
+    return tuple(getattr(getattr(req.daemon, "config", None), "insecure_registries", ()) or ())
+
+
+def progress_stream(work, cancel=None, on_success=None) -> StreamResponse:
+    """Run `work(progress)` in a thread, streaming its messages as JSON lines;
+    an error after the first line goes into the stream, as dockerd does."""
+    from ..images.progress import Progress
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue = asyncio.Queue()
+
+    def emit(msg: dict) -> None:
+        loop.call_soon_threadsafe(q.put_nowait, _line(msg))
+
+    def run() -> None:
+        try:
+            work(Progress(emit))
+            if on_success is not None:
+                loop.call_soon_threadsafe(on_success)
+        except DockyardError as e:
+            emit({"errorDetail": {"message": e.message}, "error": e.message})
+        except Exception as e:    # a bug: say so in the stream, keep the daemon up
+            log.exception("progress stream failed")
+            emit({"errorDetail": {"message": str(e)}, "error": str(e)})
+        finally:
+            loop.call_soon_threadsafe(q.put_nowait, None)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        fut = loop.run_in_executor(None, run)
+        try:
+            while True:
+                item = await q.get()
+                if item is None:
+                    break
+                yield item
+        finally:
+            if not fut.done() and cancel is not None:
+                cancel()            # the client went away: stop transfers
+            await asyncio.shield(fut)
+    return StreamResponse(chunks())
+
+
+async def _pull(req: Request, name: str) -> StreamResponse:
+    from ..images.pull import Puller
     ref = parse_normalized(name)
     tag = req.param("tag")
     if tag and ref.digest is None:
-        ref = ref.with_tag(tag)
+        ref = ref.with_tag(tag) if not tag.startswith("sha256:") else \
+            parse_normalized(f"{ref.name}@{tag}")
     ref = ref.with_default_tag()
-    try:
-        img = _images(req).resolve(str(ref))
-    except NotFound:
-        raise NotFound(f"No such image: {ref.familiar()} "
-                       "(dockyard cannot pull yet: import or load it)") from None
-    _event(req, "pull", img.id, ref.familiar())
-    return StreamResponse(_lines([
-        {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest},
-        {"status": f"Status: Image is up to date for {ref.familiar()}"},
-    ]))
+    puller = Puller(_images(req), ref, _auth(req), req.param("platform"), _insecure(req))
+    await asyncio.to_thread(puller.resolve)        # errors here are HTTP errors
+    return progress_stream(puller.run, puller._cancel.set,
+                           lambda: _event(req, "pull", puller.image_id, ref.familiar()))
+
+
+@route("POST", "/images/{name:path}/push")
+async def push_image(req: Request):
+    from ..images.push import Pusher
+    ref = parse_normalized(req.match["name"])
+    if ref.digest:
+        raise InvalidParameter("cannot push a digest reference")
+    tag = req.param("tag")
+    if tag:
+        ref = ref.with_tag(tag)
+    pusher = Pusher(_images(req), ref, _auth(req), _insecure(req))
+    await asyncio.to_thread(pusher.resolve)
+    return progress_stream(pusher.run, pusher._cancel.set,
+                           lambda: [_event(req, "push", i, f"{ref.familiar_name}:{t}") for t, i in pusher.targets])
 
 
 # ---------------------------------------------------------------- load
@@ -211,11 +270,6 @@ async def save_image(req: Request):
     raise NotImplementedYet("docker save is not supported yet")
 
 
-@route("POST", "/images/{name:path}/push")
-async def push_image(req: Request):
-    raise NotImplementedYet("dockyard has no registry client yet: push is not supported")
-
-
 @route("GET", "/images/search")
 async def search_images(req: Request):
-    raise NotImplementedYet("dockyard has no registry client yet: search is not supported")
+    raise NotImplementedYet("image search is not supported: dockyard does not reach Docker Hub's index")

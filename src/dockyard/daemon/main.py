@@ -17,6 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-H", "--host", action="append", default=None,
                    help="daemon socket to listen on (unix://PATH)")
     p.add_argument("--data-root", default="/var/lib/dockyard")
+    p.add_argument("--insecure-registry", action="append", default=[],
+                   help="registry (host[:port] or CIDR) that may be reached over plain HTTP")
     p.add_argument("--exec-root", default="/run/dockyard")
     p.add_argument("-p", "--pidfile", default=None)
     p.add_argument("--default-runtime", default="crun", choices=("crun", "runc"))
@@ -60,6 +62,7 @@ async def _serve(args: argparse.Namespace) -> None:
                        host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
                        bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
                        log_level=args.log_level, criu_path=args.criu_path)
+    cfg.insecure_registries = tuple(args.insecure_registry or ())   # read by images/pull, push
     daemon = Daemon(cfg)
     await daemon.setup()
     server = ApiServer(daemon)

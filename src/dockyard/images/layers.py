@@ -1,6 +1,8 @@
 """Unpacked layers on disk, keyed by chain id and shared between images.
 
   <root>/layers/<chain hex>/diff   one layer's files, an overlay lower dir
+  <root>/layers/<chain hex>/layer.tar   the layer's exact tar (its sha256 is
+                                   the diff id): what save and push send
   <root>/layers/.tmp-*             being unpacked
   <root>/layers/.trash-*           being deleted
 
@@ -37,6 +39,9 @@ CREATE TABLE IF NOT EXISTS unpacked_layers (
     size     INTEGER NOT NULL       -- bytes of file content
 );
 """
+
+
+TAR_NAME = "layer.tar"
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -83,6 +88,10 @@ class LayerStore:
     def diff_dir(self, chain_id: str) -> str:
         return os.path.join(self.dir, _hex(chain_id), "diff")
 
+    def tar_path(self, chain_id: str) -> str:
+        """The layer's original tar; missing for layers stored before it was kept."""
+        return os.path.join(self.dir, _hex(chain_id), TAR_NAME)
+
     def exists(self, chain_id: str) -> bool:
         return self.db.one("SELECT 1 FROM unpacked_layers WHERE chain_id=?", (chain_id,)) is not None
 
@@ -93,7 +102,8 @@ class LayerStore:
         try:
             diff = os.path.join(tmp, "diff")
             os.mkdir(diff, 0o755)
-            result = unpack_layer(src, diff)
+            with open(os.path.join(tmp, TAR_NAME), "wb") as tee:
+                result = unpack_layer(src, diff, tee)
         except BaseException:
             _rmtree(tmp)
             raise

@@ -30,6 +30,7 @@ from ..store.db import Database
 from . import filters as flt
 from .archive import ArchivedImage, SavedArchive, host_arch
 from .changes import apply_changes
+from .distribution import DistributionStore
 from .layers import LayerMissing, LayerStore, StagedLayer, chain_ids
 from .reference import Reference, parse, parse_normalized
 from .reference import repo_tag as parse_repo_tag
@@ -82,6 +83,7 @@ class ImageService:
         os.makedirs(self.tmp_dir, mode=0o700, exist_ok=True)
         self.layers = LayerStore(db, root)
         self.store = ImageStore(db)
+        self.dist = DistributionStore(db)       # RepoDigests, layers' blob digests in registries
         self._lock = threading.RLock()
         # Set by the daemon: the containers created from an image, as ids or
         # as (id, running) pairs; for bare ids `is_running` tells which run.
@@ -104,6 +106,11 @@ class ImageService:
         if _OTHER_DIGEST.match(ref):
             raise NoSuchImage(ref)
         named = parse_normalized(ref)
+        if named.digest is not None:
+            image_id = self.dist.by_digest(f"{named.name}@{named.digest}")
+            img = self._get(image_id) if image_id else None
+            if img is not None:
+                return img
         if named.digest is None:
             image_id = self.store.tagged(str(named.with_default_tag()))
             if image_id:
@@ -155,7 +162,7 @@ class ImageService:
         out = {
             "Id": img.id,
             "RepoTags": self.repo_tags(img.id),
-            "RepoDigests": [],
+            "RepoDigests": [parse(r).familiar() for r in self.dist.repo_digests(img.id)],
             "Parent": "",
             "Comment": c.get("comment", ""),
         }
@@ -193,6 +200,7 @@ class ImageService:
         since = self._filter_time(f, "since")
         until = parse_filter_time(f["until"][-1]) if f.get("until") else None
         tags = self.store.all_tags()
+        digests = self.dist.all_repo_digests()
         out = []
         for img in (self._row_image(r) for r in self.store.all()):
             if before is not None and not img.created_ns < before:
@@ -218,7 +226,7 @@ class ImageService:
                 "Id": img.id,
                 "Labels": labels,
                 "ParentId": "",
-                "RepoDigests": [],
+                "RepoDigests": [parse(r).familiar() for r in digests.get(img.id, [])],
                 "RepoTags": [r.familiar() for r in refs],
                 "SharedSize": -1,
                 "Size": img.size,
@@ -443,6 +451,8 @@ class ImageService:
                         f'conflict: unable to remove repository reference "{ref}" (must force) - '
                         f"container {short_id(users[0][0])} is using its referenced image {short_id(img.id)}")
                 named = parse_normalized(ref).with_default_tag()
+                if named.digest:
+                    self.dist.remove_repo_digest(f"{named.name}@{named.digest}")
                 with self.db.transaction() as conn:
                     ImageStore.delete_tag(conn, str(named))
                 records.append({"Untagged": named.familiar()})

@@ -85,13 +85,16 @@ class _Prefixed:
 class _Hashing:
     """Hashes (and counts) everything read through it."""
 
-    def __init__(self, f):
+    def __init__(self, f, tee: BinaryIO | None = None):
         self._f = f
         self.sha = hashlib.sha256()
+        self._tee = tee
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         self.sha.update(data)
+        if self._tee is not None:
+            self._tee.write(data)
         return data
 
     def drain(self) -> None:
@@ -375,11 +378,13 @@ class _Extractor:
                 os.close(fd)
 
 
-def unpack_layer(src: BinaryIO, dest: str) -> UnpackResult:
+def unpack_layer(src: BinaryIO, dest: str, tee: BinaryIO | None = None) -> UnpackResult:
     """Unpack the (possibly compressed) layer tar `src` into the existing,
-    empty directory `dest`. Raises LayerFormatError for a bad or unsafe
-    archive, SystemError_ when the host fails (disk full...)."""
-    plain = _Hashing(decompressed(src))
+    empty directory `dest`; the plain tar is also written to `tee` if given
+    (kept for save and push, whose digests need the exact bytes). Raises
+    LayerFormatError for a bad or unsafe archive, SystemError_ when the host
+    fails (disk full...)."""
+    plain = _Hashing(decompressed(src), tee)
     ex = _Extractor(dest)
     current = "<archive>"
     try:

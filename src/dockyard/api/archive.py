@@ -1,0 +1,1 @@
+"""Container filesystem routes (docker cp, diff, export, commit): filled in below."""

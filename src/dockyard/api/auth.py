@@ -1,0 +1,16 @@
+"""POST /auth: translate HTTP <-> images/login.py."""
+from __future__ import annotations
+
+import asyncio
+
+from ..images.login import login
+from ..images.registry import AuthConfig
+from .server import Request, route
+
+
+@route("POST", "/auth")
+async def auth(req: Request):
+    body = await req.json(default={})
+    cfg = AuthConfig.from_dict(body if isinstance(body, dict) else {})
+    insecure = tuple(getattr(req.daemon.config, "insecure_registries", ()) or ())
+    return await asyncio.to_thread(login, cfg, insecure)

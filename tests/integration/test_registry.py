@@ -1,0 +1,132 @@
+"""Push and pull against a real Distribution registry (Debian's
+docker-registry) on 127.0.0.1: open, with htpasswd basic auth, and behind
+a bearer-token server."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from registry_util import LocalRegistry, TokenServer
+
+
+@pytest.fixture(scope="module")
+def registry():
+    r = LocalRegistry()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def auth_registry():
+    r = LocalRegistry(users={"alice": "s3cret"})
+    yield r
+    r.stop()
+
+
+def _digest_of(daemon, ref: str) -> list[str]:
+    status, body = daemon.api("GET", f"/images/{ref}/json")
+    assert status == 200, body
+    return json.loads(body)["RepoDigests"]
+
+
+def test_push_rmi_pull_run(daemon, bb_image, registry):
+    ref = f"{registry.host}/app:1"
+    daemon.docker("tag", bb_image, ref)
+    push = daemon.docker("push", ref)
+    assert "Pushed" in push.stdout, push.stdout
+    assert f"The push refers to repository [{registry.host}/app]" in push.stdout
+    assert "1: digest: sha256:" in push.stdout
+    digests = _digest_of(daemon, ref)
+    assert digests and digests[0].startswith(f"{registry.host}/app@sha256:")
+    # a second push sends nothing: the registry has every blob
+    again = daemon.docker("push", ref)
+    assert "Layer already exists" in again.stdout and "Pushed" not in again.stdout
+    # remove every local name, so the layer itself goes, then pull it back
+    daemon.docker("rmi", ref)
+    daemon.docker("rmi", bb_image)
+    assert daemon.api("GET", f"/images/{ref}/json")[0] == 404
+    pull = daemon.docker("pull", ref)
+    assert "Pull complete" in pull.stdout, pull.stdout
+    assert f"Status: Downloaded newer image for {ref}" in pull.stdout
+    assert "Digest: sha256:" in pull.stdout
+    run = daemon.docker("run", "--rm", "--network", "none", ref, "echo", "pulled")
+    assert run.stdout == "pulled\n"
+    # everything present: no download
+    up = daemon.docker("pull", ref)
+    assert f"Status: Image is up to date for {ref}" in up.stdout
+    # by digest
+    digest = _digest_of(daemon, ref)[0].split("@")[1]
+    by_digest = daemon.docker("pull", f"{registry.host}/app@{digest}")
+    assert digest in by_digest.stdout
+    r = daemon.docker("run", "--rm", "--network", "none", f"{registry.host}/app@{digest}", "true")
+    assert r.returncode == 0
+    daemon.docker("tag", ref, bb_image)
+    daemon.docker("rmi", ref)
+
+
+def test_pull_progress_stream(daemon, bb_image, registry):
+    """The raw stream: Docker's JSON messages, per-layer ids and progressDetail."""
+    ref = f"{registry.host}/progress:1"
+    daemon.docker("tag", bb_image, ref)
+    daemon.docker("push", ref)
+    status, body = daemon.api("POST", f"/images/create?fromImage={registry.host}/progress&tag=1")
+    assert status == 200
+    msgs = [json.loads(line) for line in body.splitlines() if line.strip()]
+    assert any(m.get("status") == "Already exists" and len(m.get("id", "")) == 12 for m in msgs), msgs
+    text = json.dumps(msgs)
+    assert "Pulling from progress" in text and "Already exists" in text
+    daemon.docker("rmi", ref)
+
+
+def test_pull_unknown_tag(daemon, registry):
+    r = daemon.docker("pull", f"{registry.host}/app:nope", check=False)
+    assert r.returncode != 0
+    assert f"manifest for {registry.host}/app:nope not found: manifest unknown" in r.stderr, r.stderr
+
+
+def test_push_unknown_image(daemon, registry):
+    r = daemon.docker("push", f"{registry.host}/nothing:1", check=False)
+    assert r.returncode != 0
+    assert "No such image" in r.stderr or "does not exist" in r.stderr, r.stderr
+
+
+def test_login_push_pull_with_htpasswd(daemon, bb_image, auth_registry):
+    host = auth_registry.host
+    ref = f"{host}/secret:1"
+    daemon.docker("tag", bb_image, ref)
+    # without credentials: the registry's refusal
+    r = daemon.docker("push", ref, check=False)
+    assert r.returncode != 0 and ("no basic auth credentials" in r.stderr or "unauthorized" in r.stderr), r.stderr
+    bad = daemon.docker("login", "-u", "alice", "--password-stdin", host, input="wrong\n", check=False)
+    assert bad.returncode != 0
+    assert "401 Unauthorized" in bad.stderr, bad.stderr
+    ok = daemon.docker("login", "-u", "alice", "--password-stdin", host, input="s3cret\n")
+    assert "Login Succeeded" in ok.stdout
+    push = daemon.docker("push", ref)
+    assert "Pushed" in push.stdout
+    daemon.docker("rmi", ref)
+    pull = daemon.docker("pull", ref)
+    assert f"Status: Downloaded newer image for {ref}" in pull.stdout
+    daemon.docker("logout", host)
+    daemon.docker("rmi", ref)
+
+
+def test_bearer_token_flow(daemon, bb_image, registry):
+    tokens = TokenServer(registry.host, {"bob": "pw"})
+    try:
+        ref = f"{tokens.host}/tok:1"
+        daemon.docker("tag", bb_image, ref)
+        bad = daemon.docker("login", "-u", "bob", "--password-stdin", tokens.host, input="nope\n", check=False)
+        assert bad.returncode != 0 and "invalid username or password" in bad.stderr, bad.stderr
+        daemon.docker("login", "-u", "bob", "--password-stdin", tokens.host, input="pw\n")
+        push = daemon.docker("push", ref)
+        assert "1: digest: sha256:" in push.stdout, push.stdout
+        assert any("scope=repository%3Atok%3Apull%2Cpush" in s for s in tokens.scopes), tokens.scopes
+        daemon.docker("rmi", ref)
+        pull = daemon.docker("pull", ref)
+        assert f"Status: Image is up to date for {ref}" in pull.stdout or "Downloaded newer image" in pull.stdout
+        daemon.docker("logout", tokens.host)
+        daemon.docker("rmi", ref)
+    finally:
+        tokens.stop()
