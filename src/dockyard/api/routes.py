@@ -2,9 +2,6 @@
 from . import containers, system  # noqa: F401
 from . import checkpoints  # noqa: F401
 from . import events  # noqa: F401
-from . import networks  # noqa: F401
-from . import container_ops  # noqa: F401
-from . import exec  # noqa: F401
 from . import archive, auth  # noqa: F401
 
 try:
