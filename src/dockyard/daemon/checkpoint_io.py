@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 from typing import AsyncIterator
 
-from ..errors import DockyardError, InvalidParameter, SystemError_
+from ..errors import DockyardError, InvalidParameter, NotFound, SystemError_
 from . import checkpoint as cp
 from .container import Container
 from .rootfs import RootFS
@@ -60,7 +60,7 @@ def _untar_dir(src: str, dest: str) -> None:
 # ---------------------------------------------------------------- export
 
 def _build_export(d, c: Container, path: str, meta: dict, out: str) -> None:
-    manifest = {"Format": FORMAT, "Name": c.name, "Checkpoint": meta,
+    manifest = {"Format": FORMAT, "Name": c.name, "Checkpoint": meta, "ImageRef": c.image_ref,
                 "Create": {**c.config, "Image": c.image, "HostConfig": c.host_config}}
     with tempfile.TemporaryDirectory(dir=_tmpdir(d)) as tmp:
         diff = os.path.join(tmp, ROOTFS_DIFF)
@@ -151,6 +151,22 @@ def _in_bridge_subnet(d, ip: str | None) -> bool:
         return False
 
 
+def _local_image(d, image_id: str | None, ref: str | None) -> str:
+    """The same image by ID (docker save/load keeps it), else by the name it was created from."""
+    found = {}
+    for want in (image_id, ref):
+        if want:
+            try:
+                found[want] = d.images.resolve(want).id
+            except DockyardError:
+                pass
+    if ref in found and (image_id not in found or found[ref] == found[image_id]):
+        return ref            # shown as it was on the first daemon
+    if found:
+        return next(iter(found))
+    raise NotFound(f"image {ref or image_id} of the exported container is not on this daemon: load it first")
+
+
 async def import_(d, body: AsyncIterator[bytes], name: str | None, start: bool = True) -> Container:
     fd, tar_path = tempfile.mkstemp(suffix=".tar", dir=_tmpdir(d))
     try:
@@ -165,6 +181,7 @@ async def import_(d, body: AsyncIterator[bytes], name: str | None, start: bool =
         if meta.get("Runtime"):
             hc["Runtime"] = meta["Runtime"]      # CRIU images restore with the runtime that made them
         create["HostConfig"] = hc
+        create["Image"] = _local_image(d, create.get("Image"), manifest.get("ImageRef"))
         c = d.create(create, name or manifest.get("Name"))
         try:
             await asyncio.to_thread(_lay_out, d, c, tar_path, cp_name, meta)
