@@ -120,7 +120,7 @@ def inspect(d, c: Container, size: bool = False) -> dict:
             "LowerDir": ":".join(d.images.lower_dirs(c.image)) if c.image else "",
             "UpperDir": os.path.join(base, "upper"), "WorkDir": os.path.join(base, "work"),
             "MergedDir": os.path.join(base, "merged")}},
-        "Mounts": [], "Config": c.config, "NetworkSettings": network_settings(d, c),
+        "Mounts": d.volumes.inspect_mounts(c.id), "Config": c.config, "NetworkSettings": network_settings(d, c),
         "StartTrace": c.start_trace or None,
     }
     if size:
@@ -143,4 +143,4 @@ def summary(d, c: Container) -> dict:
             "Command": cmd, "Created": created, "Ports": [], "Labels": c.config.get("Labels") or {},
             "State": c.state.status, "Status": status_text(c),
             "HostConfig": {"NetworkMode": c.network_mode},
-            "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": []}
+            "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": d.volumes.inspect_mounts(c.id)}

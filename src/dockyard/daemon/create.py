@@ -62,6 +62,8 @@ def build_container(daemon, body: dict, name: str) -> Container:
     elif mode not in ("bridge", "host", "none"):
         from ..errors import NotFound
         raise NotFound(f"network {mode} not found")
+    from ..runtime.spec import validate as validate_host_config
+    validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
     hc["Runtime"] = runtime

@@ -65,6 +65,8 @@ class Daemon:
         self.facts = HostFacts.detect()
         self.runtimes = Runtimes(config.exec_root, config.default_runtime)
         self.images = ImageService(self.db, os.path.join(config.data_root, "image"))
+        from ..volumes.service import VolumeService
+        self.volumes = VolumeService(self.db, config.data_root)
         self.images.in_use = self._image_users
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
         self.containers = ContainerStore(self.db)
@@ -127,13 +129,17 @@ class Daemon:
                 if not self.containers.name_taken(name):
                     break
         c = build_container(self, body, name)
+        mounts = self.volumes.plan(c.host_config, c.config, self.images.config(c.image) or {},
+                                   self.containers)   # 400 on a bad mount, before anything is made
         self.containers.add(c)        # reserves the name atomically
         try:
             os.makedirs(self.container_dir(c), mode=0o700, exist_ok=True)
             RootFS(self.config.data_root, c.id).create()
-        except OSError:
+            self.volumes.attach(c.id, mounts)
+        except BaseException:
             self.containers.remove(c)
             shutil.rmtree(self.container_dir(c), ignore_errors=True)
+            RootFS(self.config.data_root, c.id).remove()
             raise
         self.event(c, "create")
         return c
@@ -385,14 +391,15 @@ class Daemon:
                                "attempting removal or force remove")
             c.state.transition(REMOVING)
             self.save(c)
-            await self._remove_files(c)
+            await self._remove_files(c, volumes)
             self.containers.remove(c)
             self.event(c, "destroy")
             self._backoff.pop(c.id, None)
             self.attach.fail_waiters(c.id, NoSuchContainer(c.id))
             c.removed_event.set()
 
-    async def _remove_files(self, c: Container) -> None:
+    async def _remove_files(self, c: Container, volumes: bool = False) -> None:
+        self.volumes.release(c.id, remove_anonymous=volumes)
         RootFS(self.config.data_root, c.id).remove()
         if c.network.get("Mode") in ("bridge", "none"):
             await asyncio.to_thread(self.networks.disconnect, c.id)

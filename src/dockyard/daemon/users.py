@@ -54,3 +54,22 @@ def resolve(user: str, rootfs: str) -> tuple[int, int, list[int]]:
             if len(e) >= 4 and pw_name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
                 extra.append(int(e[2]))
     return uid, gid, extra
+
+
+def group_ids(groups, rootfs: str) -> list[int]:
+    """HostConfig.GroupAdd: gids or group names from the image's /etc/group."""
+    table = None
+    out: list[int] = []
+    for g in groups or ():
+        g = str(g).strip()
+        if g.isdigit():
+            gid = int(g)
+        else:
+            table = table if table is not None else _entries(os.path.join(rootfs, "etc/group"))
+            match = [e for e in table if len(e) >= 3 and e[0] == g and e[2].isdigit()]
+            if not match:
+                raise InvalidParameter(f"Unable to find group {g}: no matching entries in group file")
+            gid = int(match[0][2])
+        if gid not in out:
+            out.append(gid)
+    return out

@@ -13,6 +13,7 @@ import posixpath
 from typing import Iterable, Mapping, Sequence
 
 from dockyard import errors
+from dockyard.runtime import seccomp
 from dockyard.runtime.hostfacts import CAPABILITIES, RLIMITS, HostFacts
 
 OCI_VERSION = "1.0.2"
@@ -57,7 +58,9 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
              etc_mounts: Mapping[str, str], netns: str | None,
              cgroups_path: str, facts: HostFacts,
              user: tuple[int, int, Sequence[int]] = (0, 0, ()),
-             warnings: list[str] | None = None) -> dict:
+             warnings: list[str] | None = None,
+             seccomp_profile: Mapping | None = None,
+             extra_mounts: Sequence[Mapping] = ()) -> dict:
     """Return the OCI spec as a JSON-able dict.
 
     netns: None = a new empty namespace made by the runtime; "host" = the
@@ -116,9 +119,16 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
         spec["hostname"] = hostname
         if config.get("Domainname"):
             spec["domainname"] = config["Domainname"]
-    if not privileged:
+    if not privileged and not _systempaths_unconfined(host_config.get("SecurityOpt")):
         spec["linux"]["maskedPaths"] = list(MASKED_PATHS)
         spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
+    if seccomp_profile:
+        spec["linux"]["seccomp"] = seccomp.to_oci(seccomp_profile, process["capabilities"]["bounding"])
+    if extra_mounts:
+        # user mounts (volumes, binds, tmpfs) replace a default at the same place
+        taken = {m["destination"] for m in extra_mounts}
+        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] not in taken] + \
+            [dict(m) for m in extra_mounts]
     annotations = host_config.get("Annotations")
     if annotations:
         spec["annotations"] = dict(annotations)
@@ -126,6 +136,30 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
     if warnings is not None:
         warnings.extend(notes)
     return spec
+
+
+def validate(host_config: Mapping, facts: HostFacts) -> list[str]:
+    """Docker's create-time checks of HostConfig (capabilities, resources,
+    ulimits, sysctls, namespace modes, seccomp profile): raise what generate()
+    would, so a bad request fails at create with nothing made. Returns the
+    warnings generate() would give."""
+    host_config = host_config or {}
+    notes: list[str] = []
+    privileged = bool(host_config.get("Privileged"))
+    ipc_mode = _namespace_mode(host_config.get("IpcMode"), "IPC",
+                               private=("", "private", "shareable", "none"))
+    _namespace_mode(host_config.get("UTSMode"), "UTS", private=("",))
+    _namespace_mode(host_config.get("PidMode"), "PID", private=("",))
+    _cgroupns_mode(host_config.get("CgroupnsMode"), facts)
+    _capabilities(host_config, facts, privileged, notes)
+    _no_new_privileges(host_config.get("SecurityOpt"))
+    _oom_score_adj(host_config.get("OomScoreAdj"))
+    _resources(host_config, facts, privileged, notes)
+    _rlimits(host_config.get("Ulimits"), facts, notes)
+    net_mode = "host" if (host_config.get("NetworkMode") or "") == "host" else "private"
+    _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode)
+    seccomp.profile_for(host_config.get("SecurityOpt"), privileged)
+    return notes
 
 
 # --- process -----------------------------------------------------------------
@@ -153,6 +187,10 @@ def _no_new_privileges(security_opts: Iterable[str] | None) -> bool:
         if name == "no-new-privileges":
             enabled = value in ("", "true")
     return enabled
+
+
+def _systempaths_unconfined(security_opts: Iterable[str] | None) -> bool:
+    return any(opt.replace(":", "=", 1) == "systempaths=unconfined" for opt in security_opts or ())
 
 
 def _oom_score_adj(value: int | None) -> int:

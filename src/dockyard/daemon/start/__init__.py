@@ -1,6 +1,6 @@
 """The start path, one module per step, each owning its rollback:
 
-    verify → mount → network → spec → bundle → supervise
+    verify → mount → volumes → network → spec → bundle → supervise
 
 Read top to bottom, this is what `POST /containers/{id}/start` does. If a
 step fails, the steps already done are undone in reverse order, so a
@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import time
 
-from . import bundle, mount, network, spec, supervise, verify
+from . import bundle, mount, network, spec, supervise, verify, volumes
 from .context import StartContext, Trace
 
 log = logging.getLogger("dockyard.start")
 
-STEPS = (verify, mount, network, spec, bundle, supervise)
+STEPS = (verify, mount, volumes, network, spec, bundle, supervise)
 
 
 async def run_steps(ctx: StartContext) -> None:

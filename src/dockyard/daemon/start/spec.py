@@ -3,7 +3,7 @@ after checking that the command exists in the rootfs."""
 from __future__ import annotations
 
 from ...errors import InvalidParameter
-from ...runtime import lookpath
+from ...runtime import lookpath, seccomp
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
 from .. import users
@@ -31,12 +31,18 @@ async def run(ctx: StartContext) -> None:
     if bad:
         raise CommandNotRunnable(*bad)
     user = users.resolve(cfg.get("User") or img.get("User") or "", ctx.rootfs)
+    if c.host_config.get("GroupAdd"):
+        extra = users.group_ids(c.host_config["GroupAdd"], ctx.rootfs)
+        user = (user[0], user[1], list(user[2]) + [g for g in extra if g not in user[2]])
     if not cfg.get("WorkingDir") and img.get("WorkingDir"):
         pass  # generate() falls back to the image's WorkingDir
     ctx.spec = generate(container_id=c.id, config=cfg, host_config=c.host_config, image_config=img,
                         rootfs=ctx.rootfs, hostname=hostname, args=args, env=env,
                         etc_mounts=ctx.etc_files, netns=ctx.netns,
-                        cgroups_path=f"/dockyard/{c.id}", facts=d.facts, user=user)
+                        cgroups_path=f"/dockyard/{c.id}", facts=d.facts, user=user,
+                        seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
+                                                            bool(c.host_config.get("Privileged"))),
+                        extra_mounts=ctx.mounts)
 
 
 async def undo(ctx: StartContext) -> None:

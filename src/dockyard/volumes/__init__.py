@@ -1,0 +1,1 @@
+"""Volumes and container mounts (binds, named/anonymous volumes, tmpfs)."""

@@ -1,0 +1,294 @@
+"""Volumes: the `local` driver, their records, and which container uses
+which mount.
+
+A volume is a directory `<data-root>/volumes/<name>/_data`; with driver
+options (`type`, `device`, `o`) that directory is a mount point, mounted on
+first use and unmounted when the volume is removed. Records (volumes, and
+each container's mount points) live in SQLite, so a crash loses neither; a
+volume is in use while any container, running or not, names it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import time
+from typing import Iterable
+
+from .. import linux
+from ..errors import Conflict, InvalidParameter, NotFound
+from . import mountspec
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY, driver TEXT NOT NULL, labels TEXT NOT NULL,
+    options TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS container_mounts (
+    container_id TEXT PRIMARY KEY, mounts TEXT NOT NULL);
+"""
+DRIVER_OPTIONS = ("type", "device", "o", "size")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class VolumeService:
+    def __init__(self, db, data_root: str):
+        self.db = db
+        self.root = os.path.join(data_root, "volumes")
+        os.makedirs(self.root, mode=0o701, exist_ok=True)
+        db.ensure_schema(SCHEMA)
+
+    # ------------------------------------------------------------ records
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, name, "_data")
+
+    def _row(self, name: str):
+        return self.db.one("SELECT * FROM volumes WHERE name=?", (name,))
+
+    def _view(self, row) -> dict:
+        options = json.loads(row["options"])
+        return {"CreatedAt": row["created"], "Driver": row["driver"], "Labels": json.loads(row["labels"]),
+                "Mountpoint": self._path(row["name"]), "Name": row["name"],
+                "Options": options or None, "Scope": "local"}
+
+    def get(self, name: str) -> dict:
+        row = self._row(name)
+        if row is None:
+            raise NotFound(f"get {name}: no such volume")
+        return self._view(row)
+
+    def list(self) -> list[dict]:
+        return [self._view(r) for r in self.db.query("SELECT * FROM volumes ORDER BY name")]
+
+    def create(self, name: str | None = None, driver: str | None = None, options: dict | None = None,
+               labels: dict | None = None) -> dict:
+        driver = driver or "local"
+        if driver != "local":
+            raise NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
+        name = mountspec.validate_name(name) if name else mountspec.anonymous_name()
+        options = {str(k): str(v) for k, v in (options or {}).items()}
+        for key in options:
+            if key not in DRIVER_OPTIONS:
+                raise InvalidParameter(f'create {name}: invalid option key: "{key}"')
+        if options.get("type") and not options.get("device"):
+            raise InvalidParameter(f'create {name}: missing required option: "device"')
+        existing = self._row(name)
+        if existing is not None:
+            return self._view(existing)        # Docker: creating an existing volume is a no-op
+        path = self._path(name)
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        try:
+            self.db.execute("INSERT INTO volumes(name, driver, labels, options, created) VALUES (?,?,?,?,?)",
+                            (name, driver, json.dumps(labels or {}), json.dumps(options), _now()))
+        except Exception:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+            raise
+        return self.get(name)
+
+    def users(self, name: str) -> list[str]:
+        out = []
+        for row in self.db.query("SELECT container_id, mounts FROM container_mounts"):
+            if any(p["Type"] == "volume" and p["Name"] == name for p in json.loads(row["mounts"])):
+                out.append(row["container_id"])
+        return out
+
+    def remove(self, name: str, force: bool = False) -> None:
+        row = self._row(name)
+        if row is None:
+            if force:
+                return
+            raise NotFound(f"get {name}: no such volume")
+        users = self.users(name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        path = self._path(name)
+        linux.umount(path)
+        self.db.execute("DELETE FROM volumes WHERE name=?", (name,))
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+    def prune(self, keep, all_: bool = False) -> dict:
+        deleted, reclaimed = [], 0
+        in_use = set()
+        for row in self.db.query("SELECT mounts FROM container_mounts"):
+            in_use.update(p["Name"] for p in json.loads(row["mounts"]) if p["Type"] == "volume")
+        for vol in self.list():
+            if vol["Name"] in in_use or not keep(vol):
+                continue
+            if not all_ and mountspec.ANONYMOUS_LABEL not in (vol["Labels"] or {}):
+                continue
+            size = _dir_size(vol["Mountpoint"])
+            try:
+                self.remove(vol["Name"])
+            except (Conflict, NotFound):
+                continue
+            deleted.append(vol["Name"])
+            reclaimed += size
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # ------------------------------------------------------------ containers
+    def plan(self, host_config: dict, config: dict, image_config: dict, containers) -> list[dict]:
+        """The new container's mount points (400 on bad input; nothing made)."""
+        sources = []
+        for entry in host_config.get("VolumesFrom") or ():
+            ref, mode = mountspec.parse_volumes_from(entry)
+            other = containers.get(ref)
+            sources.append((self.mounts(other.id), mode))
+        return mountspec.plan(host_config, config, image_config, os.path.exists, sources)
+
+    def attach(self, cid: str, points: list[dict]) -> None:
+        """Record the container's mount points, creating the volumes they name."""
+        made = []
+        try:
+            for p in points:
+                if p["Type"] == "volume" and self._row(p["Name"]) is None:
+                    labels = {mountspec.ANONYMOUS_LABEL: ""} if p.get("Anonymous") else {}
+                    self.create(p["Name"], labels=labels)
+                    made.append(p["Name"])
+            self.db.execute("INSERT OR REPLACE INTO container_mounts(container_id, mounts) VALUES (?,?)",
+                            (cid, json.dumps(points)))
+        except BaseException:
+            for name in made:
+                self.remove(name, force=True)
+            raise
+
+    def mounts(self, cid: str) -> list[dict]:
+        row = self.db.one("SELECT mounts FROM container_mounts WHERE container_id=?", (cid,))
+        return json.loads(row["mounts"]) if row else []
+
+    def inspect_mounts(self, cid: str) -> list[dict]:
+        out = []
+        for p in self.mounts(cid):
+            shown = mountspec.public(p)
+            if p["Type"] == "volume":
+                shown["Source"] = self._path(p["Name"])
+            out.append(shown)
+        return out
+
+    def release(self, cid: str, remove_anonymous: bool) -> None:
+        """The container is gone: forget its mounts; with `rm -v`, remove the
+        anonymous volumes no other container uses."""
+        points = self.mounts(cid)
+        self.db.execute("DELETE FROM container_mounts WHERE container_id=?", (cid,))
+        if not remove_anonymous:
+            return
+        for p in points:
+            if p["Type"] == "volume" and p.get("Anonymous"):
+                try:
+                    self.remove(p["Name"])
+                except (Conflict, NotFound):
+                    pass
+
+    def prepare(self, cid: str, rootfs: str) -> list[dict]:
+        """At start: mount option volumes, create missing `-v` bind sources,
+        copy the image's content into empty volumes; the OCI mounts."""
+        out = []
+        for p in mountspec.depth_sorted(self.mounts(cid)):
+            if p["Type"] == "volume":
+                row = self._row(p["Name"])
+                if row is None:      # removed behind our back (e.g. by hand): make it again
+                    self.create(p["Name"])
+                    row = self._row(p["Name"])
+                source = self._path(p["Name"])
+                self._mount_options(source, json.loads(row["options"]))
+                if p.get("CopyData"):
+                    copy_up(_inside(rootfs, p["Destination"]), source)
+            elif p["Type"] == "bind":
+                source = p["Source"]
+                if p.get("CreateSource") and not os.path.lexists(source):
+                    os.makedirs(source, mode=0o755, exist_ok=True)
+            else:
+                source = "tmpfs"
+            out.append(mountspec.oci_mount(p, source))
+        return out
+
+    def _mount_options(self, path: str, options: dict) -> None:
+        if not options.get("type") or linux.is_mountpoint(path):
+            return
+        data = options.get("o") or ""
+        if options.get("size") and "size=" not in data:
+            data = ",".join(filter(None, [data, "size=" + options["size"]]))
+        flags = 0
+        if "bind" in data.split(","):
+            flags |= linux.MS_BIND
+            data = ",".join(o for o in data.split(",") if o not in ("bind", "rbind"))
+        try:
+            linux.mount(options.get("device") or "none", path, options["type"], flags, data or None)
+        except OSError as e:
+            raise InvalidParameter(f"error while mounting volume '{path}': failed to mount local volume: "
+                                   f"mount {options.get('device')}:{path}, data: {data}: {e.strerror}") from None
+
+
+def _inside(rootfs: str, dest: str) -> str:
+    return os.path.join(rootfs, dest.lstrip("/"))
+
+
+def copy_up(src: str, dst: str) -> None:
+    """Docker's copy-up: an empty volume gets the image's content at its
+    mount point (owners, modes and links kept). Symlinked mount points are
+    not followed out of the rootfs."""
+    try:
+        if os.listdir(dst) or os.path.islink(src) or not os.path.isdir(src):
+            return
+    except OSError:
+        return
+    st = os.lstat(src)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    os.chown(dst, st.st_uid, st.st_gid)
+    _copy_dir(src, dst)
+
+
+def _copy_dir(src: str, dst: str) -> None:
+    for entry in os.scandir(src):
+        s, d = entry.path, os.path.join(dst, entry.name)
+        st = entry.stat(follow_symlinks=False)
+        if entry.is_symlink():
+            os.symlink(os.readlink(s), d)
+        elif entry.is_dir(follow_symlinks=False):
+            os.mkdir(d)
+            _copy_dir(s, d)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(s, d, follow_symlinks=False)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+        else:
+            os.mknod(d, st.st_mode, st.st_rdev)
+        os.lchown(d, st.st_uid, st.st_gid)
+
+
+def _dir_size(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def volume_filters(filters: dict[str, list[str]], users_of) -> "callable":
+    """A predicate for GET /volumes and prune filters: name, driver, label,
+    dangling."""
+    for key in filters:
+        if key not in ("name", "driver", "label", "dangling", "all"):
+            raise InvalidParameter(f"invalid filter '{key}'")
+
+    def keep(vol: dict) -> bool:
+        if "name" in filters and not any(n in vol["Name"] for n in filters["name"]):
+            return False
+        if "driver" in filters and vol["Driver"] not in filters["driver"]:
+            return False
+        for want in filters.get("label", ()):
+            k, eq, v = want.partition("=")
+            labels = vol["Labels"] or {}
+            if k not in labels or (eq and labels[k] != v):
+                return False
+        for d in filters.get("dangling", ()):
+            dangling = d.lower() in ("1", "true")
+            if dangling == bool(users_of(vol["Name"])):
+                return False
+        return True
+    return keep

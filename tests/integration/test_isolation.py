@@ -1,0 +1,209 @@
+"""Security defaults and resource limits, probed from inside containers
+through the real docker CLI, and compared with dockerd when one is reachable
+(DOCKYARD_COMPARE_DOCKERD=unix:///path/to/docker.sock with a busybox image
+named by DOCKYARD_COMPARE_IMAGE, default `busybox`); without one those
+comparisons skip and the values Docker is known to produce are checked."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+DEFAULT_CAPEFF = "00000000a80425fb"      # Docker's default capability set
+
+
+def _status(daemon, image, *flags, keys=("CapEff", "Seccomp", "NoNewPrivs")) -> dict[str, str]:
+    r = daemon.docker("run", "--rm", *flags, image, "cat", "/proc/self/status")
+    out = {}
+    for line in r.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key in keys:
+            out[key] = value.strip()
+    return out
+
+
+def _host_bounding() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    raise AssertionError("no CapBnd")
+
+
+def _dockerd_status(*flags) -> dict[str, str]:
+    host = os.environ.get("DOCKYARD_COMPARE_DOCKERD")
+    if not host or not shutil.which("docker"):
+        pytest.skip("no dockerd to compare with (set DOCKYARD_COMPARE_DOCKERD=unix:///… to compare)")
+    image = os.environ.get("DOCKYARD_COMPARE_IMAGE", "busybox")
+    r = subprocess.run(["docker", "-H", host, "run", "--rm", *flags, image, "cat", "/proc/self/status"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        pytest.skip(f"dockerd at {host} could not run {image}: {r.stderr.strip()}")
+    return {k: v.strip() for k, _, v in (l.partition(":") for l in r.stdout.splitlines())
+            if k in ("CapEff", "Seccomp", "NoNewPrivs")}
+
+
+PROBES = [(), ("--privileged",), ("--cap-drop", "ALL"), ("--cap-add", "SYS_ADMIN"),
+          ("--security-opt", "seccomp=unconfined"), ("--security-opt", "no-new-privileges")]
+
+
+def test_default_caps_and_seccomp(daemon, bb_image):
+    st = _status(daemon, bb_image)
+    assert st["CapEff"] == DEFAULT_CAPEFF
+    assert st["Seccomp"] == "2"
+    assert st["NoNewPrivs"] == "0"
+
+
+def test_privileged_gets_host_caps_and_no_seccomp(daemon, bb_image):
+    st = _status(daemon, bb_image, "--privileged")
+    assert int(st["CapEff"], 16) == _host_bounding()
+    assert st["Seccomp"] == "0"
+
+
+def test_cap_drop_all_and_cap_add(daemon, bb_image):
+    assert _status(daemon, bb_image, "--cap-drop", "ALL")["CapEff"] == "0000000000000000"
+    st = _status(daemon, bb_image, "--cap-drop", "ALL", "--cap-add", "NET_ADMIN")
+    assert int(st["CapEff"], 16) == 1 << 12
+    st = _status(daemon, bb_image, "--cap-add", "SYS_ADMIN")
+    assert int(st["CapEff"], 16) == int(DEFAULT_CAPEFF, 16) | 1 << 21
+    assert st["Seccomp"] == "2"
+
+
+def test_unknown_capability_is_refused(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--cap-add", "BOGUS", bb_image, "true", check=False)
+    assert r.returncode == 125
+    assert "invalid capability: BOGUS" in r.stderr or "invalid capability: CAP_BOGUS" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_seccomp_options(daemon, bb_image, tmp_path):
+    st = _status(daemon, bb_image, "--security-opt", "seccomp=unconfined")
+    assert st["Seccomp"] == "0"
+    st = _status(daemon, bb_image, "--security-opt", "no-new-privileges")
+    assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2"
+    # a custom profile: mkdir refused with EPERM, everything else allowed
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(profile))
+    r = daemon.docker("run", "--rm", "--security-opt", f"seccomp={path}", bb_image,
+                      "sh", "-c", "mkdir /x 2>&1; echo rc=$?", check=False)
+    assert "rc=1" in r.stdout and "not permitted" in r.stdout.lower()
+
+
+def test_bad_seccomp_profile_is_400(daemon, bb_image):
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={not json"]}})
+    if st == 201:
+        cid = json.loads(body)["Id"]
+        st, body = daemon.api("POST", f"/containers/{cid}/start")
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
+    assert st == 400, body
+    assert "seccomp" in json.loads(body)["message"]
+
+
+def test_masked_and_readonly_paths(daemon, bb_image):
+    r = daemon.docker("run", "--rm", bb_image, "sh", "-c",
+                      "cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; "
+                      "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote || echo ro", check=False)
+    assert r.stdout.split() == ["0", "0", "ro"]
+    r = daemon.docker("run", "--rm", "--security-opt", "systempaths=unconfined", bb_image,
+                      "sh", "-c", "grep -c kcore /proc/mounts || true")
+    assert r.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("flags", PROBES, ids=lambda f: " ".join(f) or "default")
+def test_same_as_dockerd(daemon, bb_image, flags):
+    theirs = _dockerd_status(*flags)
+    ours = _status(daemon, bb_image, *flags)
+    if "--privileged" in flags:     # our host may lack caps theirs has
+        ours.pop("CapEff"), theirs.pop("CapEff")
+    assert ours == theirs
+
+
+# ---------------------------------------------------------------- resources
+
+def _cgroup_file(daemon, image, path_v1: str, path_v2: str, *flags) -> str:
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    r = daemon.docker("run", "--rm", *flags, image, "cat", path_v2 if v2 else path_v1)
+    return r.stdout.strip()
+
+
+def test_memory_and_pids_limits(daemon, bb_image):
+    assert _cgroup_file(daemon, bb_image, "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                        "/sys/fs/cgroup/memory.max", "--memory", "32m", "--pids-limit", "20") \
+        == str(32 * 1024 * 1024)
+    assert _cgroup_file(daemon, bb_image, "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max",
+                        "--pids-limit", "20") == "20"
+
+
+def test_fork_bomb_stops_at_pids_limit(daemon, bb_image):
+    # a subshell forks 40 sleepers under a limit of 10: forks fail, the container
+    # survives; counting with a glob needs no fork
+    r = daemon.docker("run", "--rm", "--pids-limit", "10", bb_image, "sh", "-c",
+                      "(for i in $(seq 40); do sleep 5 & done) 2>/dev/null; "
+                      "set -- /proc/[0-9]*; echo $#", check=False)
+    assert r.returncode == 0, r.stderr
+    assert 2 <= int(r.stdout.split()[-1]) <= 10
+
+
+def test_cpu_limits(daemon, bb_image):
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    if v2:
+        out = _cgroup_file(daemon, bb_image, "", "/sys/fs/cgroup/cpu.max", "--cpus", "0.5")
+        assert out == "50000 100000"
+    else:
+        out = _cgroup_file(daemon, bb_image, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "", "--cpus", "0.5")
+        assert out == "50000"
+
+
+def test_ulimit(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--ulimit", "nofile=1024:2048", bb_image,
+                      "sh", "-c", "ulimit -n; ulimit -Hn")
+    assert r.stdout.split() == ["1024", "2048"]
+
+
+def test_resource_errors(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--memory", "1k", bb_image, "true", check=False)
+    assert r.returncode == 125 and "Minimum memory limit allowed is 6MB" in r.stderr
+    r = daemon.docker("run", "--rm", "--cpus", str(os.cpu_count() + 1), bb_image, "true", check=False)
+    assert r.returncode == 125 and "Range of CPUs is from 0.01" in r.stderr
+    assert daemon.docker("ps", "-aq").stdout.strip() == ""
+
+
+def test_oom_kill_is_recorded(daemon, bb_image):
+    name = "oom-" + os.urandom(3).hex()
+    r = daemon.docker("run", "--name", name, "--memory", "16m", "--memory-swap", "16m", bb_image,
+                      "sh", "-c", "x=a; while true; do x=$x$x; done", check=False, timeout=60)
+    try:
+        assert r.returncode == 137
+        state = json.loads(daemon.docker("inspect", name).stdout)[0]["State"]
+        assert state["OOMKilled"] is True
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_read_only_rootfs_with_tmpfs(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--read-only", "--tmpfs", "/run", bb_image, "sh", "-c",
+                      "touch /run/ok && echo run-ok; touch /f 2>&1; true")
+    assert "run-ok" in r.stdout
+    assert "Read-only file system" in r.stdout
+
+
+def test_sysctl_and_shm_size(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--sysctl", "net.ipv4.ip_forward=1", "--shm-size", "8m", bb_image,
+                      "sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; df -k /dev/shm | tail -1")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "1"
+    assert lines[1].split()[1] == "8192"
+    r = daemon.docker("run", "--rm", "--sysctl", "kernel.panic=1", bb_image, "true", check=False)
+    assert r.returncode == 125 and "not allowed" in r.stderr
+
+
+def test_user_and_group_add(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--user", "1000:1000", "--group-add", "27", bb_image, "id")
+    assert r.stdout.startswith("uid=1000 gid=1000")
+    assert "27" in r.stdout

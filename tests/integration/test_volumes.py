@@ -1,0 +1,202 @@
+"""Volumes and mounts through the real docker CLI (and docker-py, our CLI):
+named volumes that outlive containers, anonymous volumes, copy-up, binds,
+tmpfs, --volumes-from, rm -v, in-use refusal, inspect Mounts."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+import pytest
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def _inspect(daemon, ref, kind="container"):
+    return json.loads(daemon.docker(kind, "inspect", ref).stdout)[0]
+
+
+def test_named_volume_outlives_containers(daemon, bb_image):
+    vol, a, b = _name("data"), _name("w"), _name("r")
+    assert daemon.docker("volume", "create", vol).stdout.strip() == vol
+    try:
+        daemon.docker("run", "--name", a, "-v", f"{vol}:/data", bb_image, "sh", "-c", "echo hello > /data/f")
+        r = daemon.docker("run", "--name", b, "-v", f"{vol}:/data", bb_image, "cat", "/data/f")
+        assert r.stdout == "hello\n"
+        r = daemon.docker("volume", "rm", vol, check=False)
+        assert r.returncode != 0 and "volume is in use" in r.stderr
+        mounts = _inspect(daemon, b)["Mounts"]
+        assert mounts == [{"Type": "volume", "Name": vol, "Source": mounts[0]["Source"], "Destination": "/data",
+                           "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}]
+        assert mounts[0]["Source"].endswith(f"/volumes/{vol}/_data")
+        daemon.docker("rm", a, b)
+        assert daemon.docker("volume", "rm", vol).stdout.strip() == vol
+    finally:
+        daemon.docker("rm", "-f", a, b, check=False)
+        daemon.docker("volume", "rm", "-f", vol, check=False)
+    assert vol not in daemon.docker("volume", "ls", "-q").stdout.split()
+
+
+def test_volume_api_shapes_and_errors(daemon):
+    vol = _name("api")
+    st, body = daemon.api("POST", "/volumes/create", {"Name": vol, "Labels": {"k": "v"}})
+    assert st == 201
+    v = json.loads(body)
+    assert v["Name"] == vol and v["Driver"] == "local" and v["Scope"] == "local" and v["Labels"] == {"k": "v"}
+    assert daemon.api("POST", "/volumes/create", {"Name": vol})[0] == 201      # existing: no-op
+    st, body = daemon.api("GET", '/volumes?filters={"label":["k=v"]}')
+    assert [x["Name"] for x in json.loads(body)["Volumes"]] == [vol]
+    st, body = daemon.api("GET", f"/volumes/{vol}x")
+    assert st == 404 and json.loads(body)["message"] == f"get {vol}x: no such volume"
+    st, body = daemon.api("POST", "/volumes/create", {"Name": "bad/name"})
+    assert st == 400 and "includes invalid characters for a local volume name" in json.loads(body)["message"]
+    st, body = daemon.api("POST", "/volumes/create", {"Name": _name("o"), "DriverOpts": {"bogus": "1"}})
+    assert st == 400 and 'invalid option key: "bogus"' in json.loads(body)["message"]
+    assert daemon.api("DELETE", f"/volumes/{vol}")[0] == 204
+    assert daemon.api("DELETE", f"/volumes/{vol}")[0] == 404
+
+
+def test_copy_up_into_new_volume(daemon, bb_image):
+    vol, c = _name("cu"), _name("c")
+    try:
+        # /etc of the image is copied into the new empty volume, ownership and all
+        r = daemon.docker("run", "--name", c, "-v", f"{vol}:/etc", bb_image, "cat", "/etc/passwd")
+        assert "root:" in r.stdout
+        src = _inspect(daemon, vol, "volume")["Mountpoint"]
+        assert os.path.exists(os.path.join(src, "passwd"))
+        # nocopy: an empty volume stays empty
+        vol2 = _name("nc")
+        r = daemon.docker("run", "--rm", "--mount", f"type=volume,source={vol2},target=/etc,volume-nocopy",
+                          bb_image, "ls", "/etc")
+        assert r.stdout == ""
+        daemon.docker("volume", "rm", vol2)
+    finally:
+        daemon.docker("rm", "-f", c, check=False)
+        daemon.docker("volume", "rm", "-f", vol, check=False)
+
+
+def test_anonymous_volumes_and_rm_v(daemon, bb_image):
+    c = _name("anon")
+    daemon.docker("create", "--name", c, "-v", "/scratch", bb_image, "true")
+    mounts = _inspect(daemon, c)["Mounts"]
+    assert len(mounts) == 1 and mounts[0]["Destination"] == "/scratch" and len(mounts[0]["Name"]) == 64
+    anon = mounts[0]["Name"]
+    assert anon in daemon.docker("volume", "ls", "-q").stdout.split()
+    labels = _inspect(daemon, anon, "volume")["Labels"]
+    assert "com.docker.volume.anonymous" in labels
+    daemon.docker("rm", "-v", c)
+    assert anon not in daemon.docker("volume", "ls", "-q").stdout.split()
+    # --rm removes its anonymous volumes too
+    before = set(daemon.docker("volume", "ls", "-q").stdout.split())
+    daemon.docker("run", "--rm", "-v", "/x", bb_image, "true")
+    assert set(daemon.docker("volume", "ls", "-q").stdout.split()) == before
+
+
+def test_volumes_from(daemon, bb_image):
+    src, dst = _name("src"), _name("dst")
+    try:
+        daemon.docker("run", "--name", src, "-v", "/shared", bb_image, "sh", "-c", "echo hi > /shared/f")
+        r = daemon.docker("run", "--name", dst, "--volumes-from", f"{src}:ro", bb_image,
+                          "sh", "-c", "cat /shared/f; touch /shared/g 2>&1; true")
+        assert r.stdout.startswith("hi\n") and "Read-only file system" in r.stdout
+        assert _inspect(daemon, dst)["Mounts"][0]["RW"] is False
+    finally:
+        daemon.docker("rm", "-fv", dst, src, check=False)
+
+
+def test_bind_mounts(daemon, bb_image, tmp_path):
+    host = tmp_path / "x"
+    host.mkdir()
+    (host / "in").write_text("from host\n")
+    r = daemon.docker("run", "--rm", "-v", f"{host}:/x:ro", bb_image, "touch", "/x/f", check=False)
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    r = daemon.docker("run", "--rm", "-v", f"{host}:/x", bb_image, "sh", "-c", "cat /x/in; echo out > /x/out")
+    assert r.stdout == "from host\n" and (host / "out").read_text() == "out\n"
+    # -v creates a missing source, --mount refuses it with Docker's message
+    missing = tmp_path / "made"
+    daemon.docker("run", "--rm", "-v", f"{missing}:/m", bb_image, "true")
+    assert missing.is_dir()
+    gone = tmp_path / "gone"
+    r = daemon.docker("run", "--rm", "--mount", f"type=bind,source={gone},target=/g", bb_image, "true",
+                      check=False)
+    assert r.returncode == 125
+    assert f'invalid mount config for type "bind": bind source path does not exist: {gone}' in r.stderr
+    r = daemon.docker("run", "--rm", "--mount", f"type=bind,source={host},target=/x,readonly", bb_image,
+                      "sh", "-c", "cat /x/in; touch /x/f 2>&1; true")
+    assert "from host" in r.stdout and "Read-only file system" in r.stdout
+
+
+def test_bind_mount_inspect(daemon, bb_image, tmp_path):
+    c = _name("b")
+    daemon.docker("create", "--name", c, "-v", f"{tmp_path}:/h:ro", bb_image, "true")
+    try:
+        assert _inspect(daemon, c)["Mounts"] == [{"Type": "bind", "Source": str(tmp_path), "Destination": "/h",
+                                                  "Mode": "ro", "RW": False, "Propagation": "rprivate",
+                                                  "Name": "", "Driver": ""}]
+    finally:
+        daemon.docker("rm", c)
+
+
+def test_tmpfs_mounts(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--tmpfs", "/t:size=1m", bb_image, "sh", "-c", "df -k /t | tail -1; grep ' /t ' /proc/mounts")
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[1] == "1024"
+    assert "noexec" in lines[1] and "nosuid" in lines[1]
+    r = daemon.docker("run", "--rm", "--mount", "type=tmpfs,target=/u,tmpfs-size=2m", bb_image,
+                      "sh", "-c", "df -k /u | tail -1")
+    assert r.stdout.split()[1] == "2048"
+
+
+def test_tmpfs_volume_driver_options(daemon, bb_image):
+    vol = _name("tv")
+    daemon.docker("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
+                  "--opt", "o=size=3m", vol)
+    try:
+        r = daemon.docker("run", "--rm", "-v", f"{vol}:/v", bb_image, "sh", "-c", "df -k /v | tail -1")
+        assert r.stdout.split()[1] == "3072"
+        assert _inspect(daemon, vol, "volume")["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=3m"}
+    finally:
+        daemon.docker("volume", "rm", vol)
+
+
+def test_bad_mount_specs_make_nothing(daemon, bb_image):
+    before = daemon.docker("ps", "-aq").stdout
+    vols = daemon.docker("volume", "ls", "-q").stdout
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "HostConfig": {"Binds": ["/tmp:relative"]}})
+    assert st == 400 and "mount path must be absolute" in json.loads(body)["message"]
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "HostConfig": {"Binds": ["/tmp:/a", "/tmp:/a"]}})
+    assert st == 400 and json.loads(body)["message"] == "Duplicate mount point: /a"
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "Volumes": {"/anon": {}}, "HostConfig": {"Binds": ["/tmp:/b:bogus"]}})
+    assert st == 400 and json.loads(body)["message"] == "invalid mode: bogus"
+    assert daemon.docker("ps", "-aq").stdout == before
+    assert daemon.docker("volume", "ls", "-q").stdout == vols
+
+
+def test_prune(daemon, bb_image):
+    named, c = _name("keep"), _name("p")
+    daemon.docker("volume", "create", named)
+    daemon.docker("create", "--name", c, "-v", "/anon", bb_image, "true")
+    anon = _inspect(daemon, c)["Mounts"][0]["Name"]
+    daemon.docker("rm", c)                       # without -v: the anonymous volume stays, unused
+    r = daemon.docker("volume", "prune", "-f")
+    assert anon in r.stdout and named not in r.stdout
+    r = daemon.docker("volume", "prune", "-af")
+    assert named in r.stdout
+    assert named not in daemon.docker("volume", "ls", "-q").stdout.split()
+
+
+def test_docker_py_volumes(daemon, bb_image):
+    client = daemon.client()
+    name = _name("py")
+    v = client.volumes.create(name, labels={"a": "b"})
+    assert v.name == name and v.attrs["Labels"] == {"a": "b"}
+    out = client.containers.run(bb_image, ["sh", "-c", "echo py > /v/f; cat /v/f"],
+                                volumes={name: {"bind": "/v", "mode": "rw"}}, remove=True)
+    assert out == b"py\n"
+    assert name in [x.name for x in client.volumes.list()]
+    v.remove()
