@@ -43,7 +43,8 @@ engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
     local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux
-                tini catatonit curl python3-venv docker-registry apache2-utils)
+                tini catatonit curl python3-venv docker-registry apache2-utils
+                golang-github-containers-common)   # /usr/share/containers/seccomp.json
     if ! command -v docker >/dev/null; then
         # Only the client: never a dockerd (see policy-rc.d below).
         case "$(cut -d. -f1 /etc/debian_version)" in
