@@ -1,0 +1,92 @@
+"""`POST /containers/{id}/update`: restart policy and resource limits, live.
+
+Checks and merge rules are moby's (daemon/update.go, container.UpdateContainer):
+only the fields given (non-zero) change; NanoCpus and CpuPeriod/CpuQuota
+exclude each other across updates; a memory limit above the swap limit
+already set needs the swap limit too. The new limits are checked as at
+create (runtime/spec.py), applied to a running container with the runtime's
+`update --resources` (it writes the cgroup v1 or v2 files in the right
+order), and saved only once applied — a failed update changes nothing.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+
+from ..errors import Conflict, InvalidParameter, SystemError_
+from . import restart
+from .container import PAUSED, RUNNING
+
+RESOURCE_KEYS = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
+                 "CpusetCpus", "CpusetMems", "Memory", "MemorySwap", "MemoryReservation", "KernelMemory",
+                 "NanoCpus", "PidsLimit")
+
+
+def _conflict(c, msg: str) -> Conflict:
+    return Conflict(f"Cannot update container {c.id}: {msg}")
+
+
+def merge(c, body: dict) -> dict:
+    """The container's HostConfig with the update applied (not saved)."""
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    hc = copy.deepcopy(c.host_config)
+    cur = c.host_config
+    new = {k: body.get(k) for k in RESOURCE_KEYS if body.get(k) not in (None, 0, "")}
+    for k, v in new.items():
+        if k not in ("CpusetCpus", "CpusetMems") and not isinstance(v, int):
+            raise InvalidParameter(f"invalid {k}: must be an integer")
+    if new.get("NanoCpus") and cur.get("CpuPeriod"):
+        raise _conflict(c, "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set")
+    if new.get("NanoCpus") and cur.get("CpuQuota"):
+        raise _conflict(c, "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set")
+    if new.get("CpuPeriod") and cur.get("NanoCpus"):
+        raise _conflict(c, "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set")
+    if new.get("CpuQuota") and cur.get("NanoCpus"):
+        raise _conflict(c, "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
+    if "Memory" in new and new["Memory"] > int(cur.get("MemorySwap") or 0) and "MemorySwap" not in new:
+        raise _conflict(c, "Memory limit should be smaller than already set memoryswap limit, "
+                           "update the memoryswap at the same time")
+    hc.update(new)
+    policy = body.get("RestartPolicy")
+    if policy and policy.get("Name"):
+        if hc.get("AutoRemove") and policy["Name"] != "no":
+            raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        hc["RestartPolicy"] = restart.validate(policy)
+    return hc
+
+
+def resources(d, hc: dict, notes: list[str]) -> dict:
+    """The OCI `linux.resources` for hc, checked as at create (raises Docker's 400s)."""
+    from ..runtime.spec import _resources
+    res = _resources(hc, d.facts, bool(hc.get("Privileged")), notes)
+    res.pop("devices", None)          # unchanged by an update, and v2 would rebuild its eBPF program
+    return res
+
+
+async def update(d, c, body: dict) -> list[str]:
+    async with c.lock:
+        hc = merge(c, body)
+        notes: list[str] = []
+        res = resources(d, hc, notes)
+        if c.state.status in (RUNNING, PAUSED) and any(k in body for k in RESOURCE_KEYS):
+            await _apply(d, c, res)
+        c.host_config = hc
+        d.save(c)
+    d.event(c, "update")
+    return notes
+
+
+async def _apply(d, c, res: dict) -> None:
+    rt = d.runtimes.available.get(c.runtime) or d.runtimes.get(None)
+    fd, path = tempfile.mkstemp(prefix="update-", suffix=".json", dir=d.config.exec_root)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(res, f)
+        code, out = await rt.run("update", "--resources", path, c.id, check=False)
+    finally:
+        os.unlink(path)
+    if code != 0:
+        raise SystemError_(f"Cannot update container {c.id}: {out}")

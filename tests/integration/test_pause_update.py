@@ -1,0 +1,138 @@
+"""Pause/unpause through the runtime's freezer, and live updates."""
+from __future__ import annotations
+
+import json
+import time
+
+import docker
+import pytest
+
+from conftest import unique_name
+
+
+def _status(daemon, name):
+    return daemon.docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", name).stdout.split()
+
+
+def _cgroup_file(daemon, name, v1, v2):
+    """A file of the container's memory/pids cgroup, v1 or v2."""
+    import os
+    cid = daemon.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    for base in (f"/sys/fs/cgroup/{v1[0]}/dockyard/{cid}/{v1[1]}", f"/sys/fs/cgroup/dockyard/{cid}/{v2}"):
+        if os.path.exists(base):
+            with open(base) as f:
+                return f.read().strip()
+    raise AssertionError(f"no cgroup file for {name}")
+
+
+def test_cli_pause_unpause(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "bb", "sh", "-c", "while true; do date +%s%N > /tmp/t; done")
+    try:
+        daemon.docker("pause", name)
+        assert _status(daemon, name) == ["paused", "true"]
+        ps = daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
+        assert ps.strip().endswith("(Paused)")
+        # frozen: the loop makes no progress
+        r = daemon.docker("exec", name, "true", check=False)
+        assert r.returncode != 0 and "is paused, unpause the container before exec" in r.stderr
+        r = daemon.docker("pause", name, check=False)
+        assert r.returncode != 0 and "is already paused" in r.stderr
+        r = daemon.docker("start", name, check=False)
+        assert r.returncode != 0 and "cannot start a paused container, try unpause instead" in r.stderr
+        daemon.docker("unpause", name)
+        assert _status(daemon, name) == ["running", "false"]
+        r = daemon.docker("unpause", name, check=False)
+        assert r.returncode != 0 and "is not paused" in r.stderr
+        evs = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", f"container={name}",
+                            "--format", "{{.Action}}").stdout.split()
+        assert evs == ["create", "start", "pause", "unpause"]
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_docker_py_pause_then_stop_and_kill(daemon, bb_image):
+    client = daemon.client()
+    c = client.containers.run("bb", "sleep 100", detach=True, name=unique_name())
+    c2 = client.containers.run("bb", "sleep 100", detach=True, name=unique_name())
+    try:
+        c.pause()
+        c.reload()
+        assert c.status == "paused" and c.attrs["State"]["Paused"] is True
+        c.stop(timeout=1)                      # a paused container still stops
+        c.reload()
+        assert c.status == "exited"
+        with pytest.raises(docker.errors.APIError) as e:
+            c.pause()
+        assert e.value.status_code == 409 and f"Container {c.id} is not running" in e.value.explanation
+        c2.pause()
+        c2.kill()
+        assert c2.wait(timeout=10)["StatusCode"] == 137
+    finally:
+        c.remove(force=True)
+        c2.remove(force=True)
+
+
+def test_update_restart_policy_and_limits(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "-m", "64m", "--pids-limit", "50", "bb", "sleep", "100")
+    try:
+        client = daemon.client()
+        c = client.containers.get(name)
+        r = c.update(restart_policy={"Name": "on-failure", "MaximumRetryCount": 3}, mem_limit="32m",
+                     memswap_limit="64m", cpu_shares=512)
+        assert r == {"Warnings": []}
+        c.reload()
+        hc = c.attrs["HostConfig"]
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        assert hc["Memory"] == 32 * 1024 * 1024 and hc["CpuShares"] == 512 and hc["PidsLimit"] == 50
+        assert int(_cgroup_file(daemon, name, ("memory", "memory.limit_in_bytes"), "memory.max")) == 32 << 20
+        assert _cgroup_file(daemon, name, ("pids", "pids.max"), "pids.max") == "50"
+        # the CLI too
+        daemon.docker("update", "--pids-limit", "30", name)
+        assert _cgroup_file(daemon, name, ("pids", "pids.max"), "pids.max") == "30"
+        assert client.api.inspect_container(name)["HostConfig"]["PidsLimit"] == 30
+        # bad input: Docker's errors, nothing changed
+        r = daemon.docker("update", "-m", "128m", name, check=False)
+        assert r.returncode != 0 and "Memory limit should be smaller than already set memoryswap limit" in r.stderr
+        r = daemon.docker("update", "-m", "1m", "--memory-swap", "2m", name, check=False)
+        assert r.returncode != 0 and "Minimum memory limit allowed is 6MB" in r.stderr
+        r = daemon.docker("update", "--restart", "bogus", name, check=False)
+        assert r.returncode != 0
+        assert _cgroup_file(daemon, name, ("pids", "pids.max"), "pids.max") == "30"
+        evs = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", f"container={name}",
+                            "--filter", "event=update", "--format", "{{.Action}}").stdout.split()
+        assert evs == ["update", "update"]
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_update_memory_under_usage_fails(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "-m", "64m", "--memory-swap", "64m", "bb", "sh", "-c",
+                  "dd if=/dev/zero of=/dev/shm/fill bs=1M count=24 2>/dev/null; sleep 100")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if daemon.docker("exec", name, "ls", "/dev/shm/fill", check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        r = daemon.docker("update", "-m", "8m", "--memory-swap", "8m", name, check=False)
+        assert r.returncode != 0 and "Cannot update container" in r.stderr
+        hc = json.loads(daemon.docker("inspect", "-f", "{{json .HostConfig}}", name).stdout)
+        assert hc["Memory"] == 64 << 20           # unchanged
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_update_autoremove_restart_policy_refused(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--rm", "--name", name, "bb", "sleep", "100")
+    try:
+        r = daemon.docker("update", "--restart", "always", name, check=False)
+        assert r.returncode != 0
+        assert "Restart policy cannot be updated because AutoRemove is enabled for the container" in r.stderr
+    finally:
+        daemon.docker("kill", name, check=False)          # --rm removes it
+        daemon.api("POST", f"/containers/{name}/wait?condition=removed")
