@@ -6,6 +6,7 @@ import os
 import shlex
 import time
 
+from ..daemon import networking
 from ..daemon.container import Container
 from ..daemon.logs import parse_time
 
@@ -78,23 +79,10 @@ def network_settings(d, c: Container) -> dict:
     net = c.network or {}
     ep = net.get("Endpoint") or {}
     mode = c.network_mode
-    nets = {}
-    if mode not in ("host", "none") and not mode.startswith("container:"):
-        info = d.networks.default_network_info() if hasattr(d.networks, "default_network_info") else {}
-        nets["bridge"] = {
-            "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": ep.get("MacAddress", ""),
-            "DriverOpts": None, "GwPriority": 0,
-            "NetworkID": ep.get("NetworkID") or info.get("Id", ""), "EndpointID": ep.get("EndpointID", ""),
-            "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
-            "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "DNSNames": None}
-    elif mode in ("host", "none"):
-        nets[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
-                      "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                      "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    nets = {} if mode.startswith("container:") else networking.networks_view(d, c)
     return {"Bridge": "", "SandboxID": c.id if net.get("SandboxKey") else "", "SandboxKey": net.get("SandboxKey", ""),
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "Ports": networking.ports_view(c, d.images.config(c.image) or {}), "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
             "EndpointID": ep.get("EndpointID", ""), "Gateway": ep.get("Gateway", ""),
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ep.get("IPAddress", ""),
             "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "MacAddress": ep.get("MacAddress", ""),
@@ -140,7 +128,7 @@ def summary(d, c: Container) -> dict:
     except ValueError:
         created = 0
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image,
-            "Command": cmd, "Created": created, "Ports": [], "Labels": c.config.get("Labels") or {},
+            "Command": cmd, "Created": created, "Ports": networking.ports_summary(c), "Labels": c.config.get("Labels") or {},
             "State": c.state.status, "Status": status_text(c),
             "HostConfig": {"NetworkMode": c.network_mode},
             "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": d.volumes.inspect_mounts(c.id)}

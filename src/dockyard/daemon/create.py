@@ -59,9 +59,8 @@ def build_container(daemon, body: dict, name: str) -> Container:
         daemon.containers.get(mode.split(":", 1)[1])   # 404 now rather than at start
         if cfg.get("Hostname"):
             raise InvalidParameter("conflicting options: hostname and the network mode")
-    elif mode not in ("bridge", "host", "none"):
-        from ..errors import NotFound
-        raise NotFound(f"network {mode} not found")
+    from .networking import validate as validate_networks
+    validate_networks(daemon, hc, nc, cfg)   # user networks exist, port specs parse
     from ..runtime.spec import validate as validate_host_config
     validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
     runtime = hc.get("Runtime") or daemon.runtimes.default

@@ -81,6 +81,8 @@ class Daemon:
 
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
+        from ..network.dns import DnsService
+        self.networks.dns = DnsService(asyncio.get_running_loop(), self.networks)   # user networks' DNS
         await asyncio.to_thread(self.networks.setup)
         from .recover import recover
         await recover(self)
@@ -91,6 +93,8 @@ class Daemon:
         for t in list(self._restart_tasks.values()) + list(self._bg):
             t.cancel()
         self.monitor.close()
+        if self.networks.dns is not None:
+            self.networks.dns.close_all()
         self.health.close()
         self.db.close()
 
@@ -161,7 +165,12 @@ class Daemon:
                 c.restart_count = 0
                 c.state.manually_stopped = False
                 self._backoff.pop(c.id, None)
-            await self._start_locked(c, trace, restore)
+            try:
+                await self._start_locked(c, trace, restore)
+            except DockyardError:
+                if c.host_config.get("AutoRemove"):   # as dockerd: --rm also covers a failed start
+                    self._spawn(self.remove(c, force=True))
+                raise
 
     async def _start_locked(self, c: Container, trace: Trace, restore=None) -> None:
         ctx = StartContext(self, c, trace, restore=restore)

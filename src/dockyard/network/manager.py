@@ -172,6 +172,8 @@ class NetworkManager:
         """A network by full id, exact name, or unique id prefix (as containers are found)."""
         if not ref:
             raise NotFound("network  not found")
+        if ref == "default":   # NetworkMode "default" (and the CLI's EndpointsConfig key) means bridge
+            ref = "bridge"
         rows = self.store.networks()
         for r in rows:
             if r["id"] == ref:
@@ -352,10 +354,6 @@ class NetworkManager:
         if existing and (net["name"] == "none" or any(ep.network == "none" for ep in existing)):
             raise Forbidden("container cannot be connected to network none and another network")
         config = self.config(net)
-        if ip is not None and net["name"] == "bridge":
-            raise InvalidParameter("user specified IP address is supported on user defined networks only")
-        if aliases and net["name"] == "bridge":
-            raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
         try:
             with contextlib.ExitStack() as undo:
                 ep = self._connect(container_id, net, config, path, hostname, ip, existing, mac, undo)

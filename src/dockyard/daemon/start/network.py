@@ -1,7 +1,7 @@
 """Step 3: networking. bridge/none get a namespace made by the engine (so
 the runtime joins it by path, and checkpoint/restore can keep it); host
 shares the host's; container:<x> joins x's namespace and its /etc files.
-Then /etc/hostname, /etc/hosts and /etc/resolv.conf are written."""
+User networks and published ports: daemon/networking.py. Then /etc/hostname, /etc/hosts and /etc/resolv.conf are written."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +9,7 @@ import os
 import socket
 
 from ...network.etcfiles import write_etc_files
+from .. import networking
 from .context import StartContext
 
 NAME = "network"
@@ -34,37 +35,43 @@ async def run(ctx: StartContext) -> None:
         ctx.netns = "host"
         hostname = cfg.get("Hostname") or socket.gethostname()
         ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""), None,
-                                        extra_hosts=c.host_config.get("ExtraHosts") or [],
+                                        extra_hosts=networking.extra_hosts(d, c, []),
                                         dns=c.host_config.get("Dns") or [],
                                         dns_search=c.host_config.get("DnsSearch") or [],
                                         dns_options=c.host_config.get("DnsOptions") or [],
                                         )
         c.network = {"Mode": "host", "EtcFiles": ctx.etc_files, "Hostname": hostname}
         return
-    netmode = "none" if mode == "none" else "bridge"
     # a restore asks for the address it was checkpointed with (its sockets may be bound to it)
-    ip = ctx.restore.ip if ctx.restore and netmode == "bridge" else None
-    ep = await asyncio.to_thread(d.networks.connect, c.id, netmode, hostname=hostname, ip=ip)
+    ip = getattr(ctx.restore, "ip", None) if ctx.restore else None
+    eps = await asyncio.to_thread(networking.connect_all, d, c, hostname, ip)
+    ep = eps[0]
     ctx.endpoint = ep
     ctx.netns = ep.netns_path
-    ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""),
-                                    ep.ip if netmode == "bridge" else None,
-                                    extra_hosts=c.host_config.get("ExtraHosts") or [],
-                                    dns=c.host_config.get("Dns") or [],
+    c.network = {"Mode": "none" if ep.network == "none" else "bridge", "SandboxKey": ep.netns_path}
+    try:   # a failing step is not undone by the runner: this one rolls itself back
+        await _finish(ctx, eps, hostname)
+    except BaseException:
+        await undo(ctx)
+        raise
+
+
+async def _finish(ctx: StartContext, eps: list, hostname: str) -> None:
+    d, c, cfg, ep = ctx.daemon, ctx.container, ctx.container.config, eps[0]
+    rows = await asyncio.to_thread(networking.publish, d, c, ep, ctx.image_config)
+    user_net = ep.network not in networking.BRIDGE_MODES
+    # user networks: names resolve through the network's DNS server on its gateway
+    dns = c.host_config.get("Dns") or ([ep.gateway] if user_net else [])
+    dns_options = c.host_config.get("DnsOptions") or (["ndots:0"] if user_net else [])
+    ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""), ep.ip,
+                                    extra_hosts=networking.extra_hosts(d, c, eps), dns=dns,
                                     dns_search=c.host_config.get("DnsSearch") or [],
-                                    dns_options=c.host_config.get("DnsOptions") or [])
-    c.network = {"Mode": netmode, "SandboxKey": ep.netns_path, "EtcFiles": ctx.etc_files, "Hostname": hostname,
-                 "Endpoint": _endpoint_dict(ep)}
-
-
-def _endpoint_dict(ep) -> dict:
-    if not getattr(ep, "ip", None):
-        return {}
-    return {"IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "Gateway": ep.gateway, "MacAddress": ep.mac,
-            "NetworkID": ep.network_id, "EndpointID": getattr(ep, "host_veth", ""), "Network": ep.network}
+                                    dns_options=dns_options)
+    c.network = {**c.network, "EtcFiles": ctx.etc_files, "Hostname": hostname,
+                 **networking.record(c, eps, rows)}
 
 
 async def undo(ctx: StartContext) -> None:
     c = ctx.container
-    if c.network.get("Mode") in ("bridge", "none"):
+    if c.network.get("Mode") in ("bridge", "none") or ctx.endpoint is not None:
         await asyncio.to_thread(ctx.daemon.networks.disconnect, c.id)

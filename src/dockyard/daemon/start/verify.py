@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ...errors import InvalidParameter, NotFound
+from ...errors import InvalidParameter
+from ..networking import wanted_networks
 from .context import StartContext
 
 NAME = "verify"
@@ -45,8 +46,8 @@ async def run(ctx: StartContext) -> None:
             raise InvalidParameter(f"cannot join network of a non running container: {target.id}")
         if target.id == c.id:
             raise InvalidParameter("cannot join own network")
-    elif mode not in ("bridge", "default", "host", "none"):
-        raise NotFound(f"network {mode} not found")
+    elif mode != "host":
+        wanted_networks(d, c)   # NotFound if a network was removed since create
 
 
 async def undo(ctx: StartContext) -> None:

@@ -1,0 +1,168 @@
+"""Network routes (`/networks...`): translate HTTP to the network manager and back."""
+from __future__ import annotations
+
+import asyncio
+
+from ..daemon import networking
+from ..errors import InvalidParameter
+from .server import Request, Response, json_response, route
+
+_PREDEFINED_DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
+
+
+def _filters(req: Request) -> dict[str, list[str]]:
+    raw = req.json_param("filters") or {}
+    return {k: (list(v.keys()) if isinstance(v, dict) else list(v)) for k, v in raw.items()}
+
+
+def _labels_match(labels: dict, wanted: list[str], negate: bool = False) -> bool:
+    for want in wanted:
+        k, eq, v = want.partition("=")
+        hit = k in labels and (not eq or labels[k] == v)
+        if hit == negate:
+            return False
+    return True
+
+
+def _view(d, row, containers: bool = True) -> dict:
+    """A network in Docker's JSON shape (inspect; list leaves Containers out... but fills it empty)."""
+    nm = d.networks
+    cfg = nm.config(row)
+    name = row["name"]
+    driver = _PREDEFINED_DRIVERS.get(name, row["driver"]) if name in _PREDEFINED_DRIVERS else row["driver"]
+    if name == "bridge":
+        options = {"com.docker.network.bridge.default_bridge": "true",
+                   "com.docker.network.bridge.enable_icc": "true",
+                   "com.docker.network.bridge.enable_ip_masquerade": "true",
+                   "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                   "com.docker.network.bridge.name": row["bridge"] or "",
+                   "com.docker.network.driver.mtu": "1500"}
+        ipam = {"Driver": "default", "Options": None,
+                "Config": [{"Subnet": row["subnet"], "Gateway": row["gateway"]}] if row["subnet"] else []}
+    elif name in ("host", "none"):
+        options, ipam = {}, {"Driver": "default", "Options": None, "Config": []}
+    else:
+        options, ipam = cfg.get("Options") or {}, cfg.get("IPAM") or {"Driver": "default", "Config": []}
+    out = {"Name": name, "Id": row["id"], "Created": row["created"], "Scope": "local", "Driver": driver,
+           "EnableIPv4": driver == "bridge", "EnableIPv6": False, "IPAM": ipam,
+           "Internal": bool(cfg.get("Internal")), "Attachable": bool(cfg.get("Attachable")), "Ingress": False,
+           "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {}, "Options": options,
+           "Labels": cfg.get("Labels") or {}}
+    if containers:
+        for ep in nm.store.endpoints(network_id=row["id"]):
+            c = d.containers.find(ep.container_id)
+            out["Containers"][ep.container_id] = {
+                "Name": c.name if c is not None else (ep.name or ""), "EndpointID": ep.host_veth or "",
+                "MacAddress": ep.mac or "", "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "",
+                "IPv6Address": ""}
+    return out
+
+
+def _matches(d, row, f: dict[str, list[str]]) -> bool:
+    cfg = d.networks.config(row)
+    if "name" in f and not any(x in row["name"] for x in f["name"]):
+        return False
+    if "id" in f and not any(row["id"].startswith(x) for x in f["id"]):
+        return False
+    if "driver" in f and _view(d, row, False)["Driver"] not in f["driver"]:
+        return False
+    if "label" in f and not _labels_match(cfg.get("Labels") or {}, f["label"]):
+        return False
+    if "scope" in f and "local" not in f["scope"]:
+        return False
+    if "type" in f:
+        builtin = row["name"] in _PREDEFINED_DRIVERS
+        if not any((t == "builtin") == builtin for t in f["type"]):
+            return False
+    if "dangling" in f:
+        used = bool(d.networks.store.endpoints(network_id=row["id"])) or row["name"] in _PREDEFINED_DRIVERS
+        if any(v.lower() in ("true", "1") for v in f["dangling"]) == used:
+            return False
+    return True
+
+
+@route("GET", "/networks")
+async def list_networks(req: Request):
+    d = req.daemon
+    f = _filters(req)
+    for k in f:
+        if k not in ("name", "id", "driver", "label", "scope", "type", "dangling"):
+            raise InvalidParameter(f"invalid filter '{k}'")
+    return [_view(d, row) for row in d.networks.networks() if _matches(d, row, f)]
+
+
+@route("GET", "/networks/{id}")
+async def inspect(req: Request):
+    return _view(req.daemon, req.daemon.networks.find(req.match["id"]))
+
+
+@route("POST", "/networks/create")
+async def create(req: Request):
+    body = await req.json(default=None)
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    name = body.get("Name")
+    if not name or not isinstance(name, str):
+        raise InvalidParameter("network name must not be empty")
+    driver = body.get("Driver") or "bridge"
+    if driver != "bridge":
+        raise InvalidParameter(f"could not find plugin {driver} in v1 plugin registry: plugin not found"
+                               if driver not in ("host", "null") else
+                               f"only one instance of \"{driver}\" network is allowed")
+    if body.get("Scope") not in (None, "", "local"):
+        raise InvalidParameter(f"invalid scope {body['Scope']}: only local networks are supported")
+    for key in ("Options", "Labels", "IPAM"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise InvalidParameter(f"invalid {key}: must be an object")
+    nid = await asyncio.to_thread(
+        req.daemon.networks.create_network, name, internal=bool(body.get("Internal")),
+        attachable=bool(body.get("Attachable")), labels=body.get("Labels"), options=body.get("Options"),
+        ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")))
+    return json_response({"Id": nid, "Warning": ""}, 201)
+
+
+@route("DELETE", "/networks/{id}")
+async def remove(req: Request):
+    await asyncio.to_thread(req.daemon.networks.remove_network, req.match["id"])
+    return Response(204)
+
+
+@route("POST", "/networks/prune")
+async def prune(req: Request):
+    f = _filters(req)
+    for k in f:
+        if k not in ("until", "label", "label!"):
+            raise InvalidParameter(f"invalid filter '{k}'")
+
+    def keep(row, cfg) -> bool:
+        labels = cfg.get("Labels") or {}
+        if not _labels_match(labels, f.get("label", [])):
+            return False
+        return _labels_match(labels, f.get("label!", []), negate=True) if f.get("label!") else True
+
+    deleted = await asyncio.to_thread(networking.prune_networks, req.daemon, keep)
+    return {"NetworksDeleted": deleted or None}
+
+
+async def _container_body(req: Request) -> tuple[dict, object]:
+    body = await req.json(default=None)
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise InvalidParameter("container is required")
+    return body, req.daemon.containers.get(body["Container"])
+
+
+@route("POST", "/networks/{id}/connect")
+async def connect(req: Request):
+    body, c = await _container_body(req)
+    cfg = body.get("EndpointConfig") or {}
+    if not isinstance(cfg, dict):
+        raise InvalidParameter("invalid EndpointConfig: must be an object")
+    await networking.connect_container(req.daemon, c, req.match["id"], cfg)
+    return Response(200)
+
+
+@route("POST", "/networks/{id}/disconnect")
+async def disconnect(req: Request):
+    body, c = await _container_body(req)
+    await networking.disconnect_container(req.daemon, c, req.match["id"], bool(body.get("Force")))
+    return Response(200)

@@ -1,0 +1,290 @@
+"""A container's networks, between the container model and network/:
+which networks it asks for, connecting them at start (and live, for
+`docker network connect`), the ports it publishes, and how that reads in
+inspect."""
+from __future__ import annotations
+
+import asyncio
+
+from ..errors import Forbidden, InvalidParameter, NotFound
+from ..network import ports as portmap
+
+BRIDGE_MODES = ("bridge", "none")
+
+
+def primary_network(c) -> str:
+    """The network the container's eth0 is on: "bridge", "none" or a user network's name/id."""
+    mode = c.network_mode
+    return "bridge" if mode == "default" else mode
+
+
+def endpoints_config(c) -> dict:
+    return (c.networking_config or {}).get("EndpointsConfig") or {}
+
+
+def _ep_cfg(c, d, name: str) -> dict:
+    cfgs = endpoints_config(c)
+    if name in cfgs:
+        return cfgs[name] or {}
+    try:
+        row = d.networks.find(name)
+    except NotFound:
+        return {}
+    for key in (row["name"], row["id"]):
+        if key in cfgs:
+            return cfgs[key] or {}
+    return {}
+
+
+def wanted_networks(d, c) -> list[str]:
+    """The primary network, then every other one in EndpointsConfig, each once (by id)."""
+    out, seen = [], set()
+    for name in [primary_network(c), *endpoints_config(c)]:
+        try:
+            row = d.networks.find(name)
+        except NotFound:
+            raise NotFound(f"network {name} not found") from None
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            out.append(row["name"])
+    return out
+
+
+def validate(d, hc: dict, nc: dict, cfg: dict) -> None:
+    """Create-time checks with Docker's wording; nothing is made here."""
+    mode = hc.get("NetworkMode") or "bridge"
+    eps = (nc or {}).get("EndpointsConfig") or {}
+    if not isinstance(eps, dict):
+        raise InvalidParameter("invalid NetworkingConfig: EndpointsConfig must be an object")
+    for name in [mode, *eps]:
+        if name in ("host", "none") or name.startswith("container:"):
+            continue
+        try:
+            row = d.networks.find(name)
+        except NotFound:
+            # Docker finds a missing network at start ("network X not found"); a 404 from create
+            # would make the docker CLI think the image is missing and try to pull it.
+            continue
+        ep = eps.get(name) or {}
+        ipam = ep.get("IPAMConfig") or {}
+        if (ipam.get("IPv4Address") or ep.get("Aliases")) and row["name"] == "bridge":
+            if ipam.get("IPv4Address"):
+                raise InvalidParameter("user specified IP address is supported on user defined networks only")
+            raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
+                                   "networks")
+    if mode in ("host", "none") or mode.startswith("container:"):
+        if hc.get("PortBindings") or hc.get("PublishAllPorts"):
+            if any((hc.get("PortBindings") or {}).values()) or hc.get("PublishAllPorts"):
+                raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+    exposed = dict(cfg.get("ExposedPorts") or {})
+    portmap.parse(hc.get("PortBindings"), exposed, bool(hc.get("PublishAllPorts")))   # raises on bad specs
+
+
+def _endpoint_dict(ep) -> dict:
+    return {"IPAddress": ep.ip or "", "IPPrefixLen": ep.prefixlen or 0, "Gateway": ep.gateway or "",
+            "MacAddress": ep.mac or "", "NetworkID": ep.network_id, "EndpointID": ep.host_veth or "",
+            "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname}
+
+
+def connect_one(d, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None):
+    """Blocking (run in a thread): attach c to one network, honouring its EndpointSettings."""
+    cfg = cfg if cfg is not None else _ep_cfg(c, d, name)
+    ipam = cfg.get("IPAMConfig") or {}
+    mac = cfg.get("MacAddress") or (c.config.get("MacAddress") if name == primary_network(c) else None)
+    return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
+                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name)
+
+
+def connect_all(d, c, hostname: str, primary_ip: str | None = None) -> list:
+    """Blocking: every wanted network, primary first; undoes the lot if one fails.
+
+    primary_ip: the address a checkpoint was taken with (its sockets may be bound to it)."""
+    eps = []
+    try:
+        for i, name in enumerate(wanted_networks(d, c)):
+            eps.append(connect_one(d, c, name, hostname, ip=primary_ip if i == 0 else None))
+    except BaseException:
+        if eps:
+            d.networks.disconnect(c.id)
+        raise
+    return eps
+
+
+def exposed_ports(c, image_config: dict) -> dict:
+    out = dict((image_config or {}).get("ExposedPorts") or {})
+    out.update(c.config.get("ExposedPorts") or {})
+    return out
+
+
+def publish(d, c, ep, image_config: dict) -> list[tuple]:
+    """Blocking: publish the container's ports to ep's address; [] when it asks for none."""
+    hc = c.host_config
+    bindings = portmap.parse(hc.get("PortBindings"), exposed_ports(c, image_config),
+                             bool(hc.get("PublishAllPorts")))
+    if not bindings:
+        return []
+    if not ep.ip:
+        raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+    return d.networks.publish(c.id, ep.ip, bindings)
+
+
+def record(c, eps: list, rows: list[tuple]) -> dict:
+    """What c.network keeps about the endpoints (inspect reads it without touching the host)."""
+    return {"Endpoint": _endpoint_dict(eps[0]) if eps and eps[0].ip else {},
+            "Networks": {ep.network: _endpoint_dict(ep) for ep in eps},
+            "Ports": [list(r) for r in rows]}
+
+
+def host_gateway(d) -> str:
+    return d.networks.default_network_info()["Gateway"]
+
+
+def extra_hosts(d, c, eps: list) -> list[str]:
+    """--add-host (host-gateway resolved) and legacy --link entries for /etc/hosts."""
+    out = []
+    for e in c.host_config.get("ExtraHosts") or []:
+        sep = "=" if "=" in e else ":"
+        name, _, ip = e.partition(sep)
+        out.append(f"{name}:{host_gateway(d)}" if ip == "host-gateway" else e)
+    if eps and eps[0].network == "bridge":
+        for link in c.host_config.get("Links") or []:
+            target, _, alias = link.partition(":")
+            target = target.strip("/")
+            alias = alias.rsplit("/", 1)[-1] or target
+            try:
+                other = d.containers.get(target)
+            except NotFound:
+                raise InvalidParameter(f"could not get container for {target}") from None
+            ip = ((other.network or {}).get("Endpoint") or {}).get("IPAddress")
+            if not other.state.running or not ip:
+                raise InvalidParameter(f"cannot link to a non running container: /{other.name} AS "
+                                       f"/{c.name}/{alias}")
+            names = " ".join(dict.fromkeys([alias, other.id[:12], other.name]))
+            out.append(f"{names}:{ip}")
+    return out
+
+
+# -- live connect/disconnect (docker network connect/disconnect) ------------
+
+async def connect_container(d, c, network: str, cfg: dict) -> None:
+    row = d.networks.find(network)
+    if row["name"] == "host" or c.network_mode == "host":
+        raise Forbidden("container cannot be disconnected from host network or connected to host network")
+    if c.network_mode.startswith("container:"):
+        raise Forbidden("container sharing network namespace with another container cannot be connected "
+                        "to any other network")
+    async with c.lock:
+        eps = dict(endpoints_config(c))
+        known = [k for k in eps if k in (row["name"], row["id"])]
+        if known or primary_network(c) in (row["name"], row["id"]):
+            if not c.state.running:
+                raise Forbidden(f"endpoint with name {c.name} already exists in network {row['name']}")
+        if c.state.running:
+            hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
+            ep = await asyncio.to_thread(connect_one, d, c, row["name"], hostname, cfg or {})
+            net = dict(c.network)
+            net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
+            c.network = net
+        eps[row["name"]] = cfg or {}
+        c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
+        d.save(c)
+
+
+async def disconnect_container(d, c, network: str, force: bool) -> None:
+    row = d.networks.find(network)
+    async with c.lock:
+        eps = dict(endpoints_config(c))
+        names = (row["name"], row["id"])
+        configured = primary_network(c) in names or any(k in names for k in eps)
+        if c.state.running and d.networks.endpoint(c.id, row["id"]) is not None:
+            await asyncio.to_thread(d.networks.disconnect, c.id, row["id"])
+            net = dict(c.network)
+            net["Networks"] = {k: v for k, v in (net.get("Networks") or {}).items() if k != row["name"]}
+            if (net.get("Endpoint") or {}).get("NetworkID") == row["id"]:
+                net["Endpoint"] = {}
+            c.network = net
+        elif not configured and not force:
+            raise Forbidden(f"container {c.id} is not connected to network {row['name']}")
+        for k in names:
+            eps.pop(k, None)
+        c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
+        if primary_network(c) in names:
+            # Docker leaves such a container with no network to start on; "none" is the honest state
+            c.host_config = {**c.host_config, "NetworkMode": "none"}
+        d.save(c)
+
+
+# -- inspect -----------------------------------------------------------------
+
+def _empty_entry() -> dict:
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+            "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": None}
+
+
+def networks_view(d, c) -> dict:
+    """NetworkSettings.Networks: every configured network, with addresses while running."""
+    net = c.network or {}
+    live = net.get("Networks") or {}
+    if not live and net.get("Endpoint") and net.get("Mode") == "bridge":
+        live = {"bridge": net["Endpoint"]}   # recorded before user networks existed
+    names = [primary_network(c)] + [k for k in endpoints_config(c) if k != primary_network(c)]
+    out = {}
+    for name in names:
+        entry = _empty_entry()
+        cfg = endpoints_config(c).get(name) or {}
+        try:
+            row = d.networks.find(name)
+            key, entry["NetworkID"] = row["name"], row["id"]
+        except NotFound:
+            key = name
+        if cfg.get("IPAMConfig"):
+            entry["IPAMConfig"] = cfg["IPAMConfig"]
+        if cfg.get("Aliases"):
+            entry["Aliases"] = list(cfg["Aliases"])
+        ep = live.get(key) if c.state.running else None
+        if ep:
+            entry.update({"MacAddress": ep.get("MacAddress", ""), "EndpointID": ep.get("EndpointID", ""),
+                          "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
+                          "IPPrefixLen": ep.get("IPPrefixLen", 0)})
+            if key not in BRIDGE_MODES:
+                entry["DNSNames"] = [c.name, c.id[:12], *(ep.get("Aliases") or [])]
+        out[key] = entry
+    return out
+
+
+def ports_view(c, image_config: dict) -> dict:
+    """NetworkSettings.Ports: {"80/tcp": [{"HostIp", "HostPort"}] or None for exposed only}."""
+    if not c.state.running:
+        return {}
+    out: dict = {k: None for k in exposed_ports(c, image_config)}
+    for proto, host_ip, hport, _cip, cport in (c.network or {}).get("Ports") or []:
+        out.setdefault(f"{cport}/{proto}", None)
+        out[f"{cport}/{proto}"] = (out[f"{cport}/{proto}"] or []) + [
+            {"HostIp": host_ip or "0.0.0.0", "HostPort": str(hport)}]
+    return out
+
+
+def ports_summary(c) -> list[dict]:
+    """`docker ps`'s Ports list."""
+    if not c.state.running:
+        return []
+    return [{"IP": host_ip or "0.0.0.0", "PrivatePort": cport, "PublicPort": hport, "Type": proto}
+            for proto, host_ip, hport, _cip, cport in (c.network or {}).get("Ports") or []]
+
+
+# -- networks as a resource ---------------------------------------------------
+
+def prune_networks(d, keep) -> list[str]:
+    """Blocking: remove user networks without active endpoints that `keep(row, config)` selects."""
+    deleted = []
+    for row in d.networks.user_networks():
+        if d.networks.store.endpoints(network_id=row["id"]) or not keep(row, d.networks.config(row)):
+            continue
+        try:
+            d.networks.remove_network(row["id"])
+            deleted.append(row["name"])
+        except Forbidden:   # a container connected meanwhile
+            pass
+    return deleted

@@ -1,0 +1,221 @@
+"""User-defined networks, DNS, connect/disconnect, port publishing: docker CLI and docker-py
+against a real dockyardd. Traffic goes only to loopback and the test's own containers."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import used_ipv4_nets
+
+
+def free_subnet() -> str:
+    used = used_ipv4_nets()
+    for _ in range(200):
+        net = ipaddress.ip_network(f"10.{100 + secrets.randbelow(90)}.{secrets.randbelow(256)}.0/24")
+        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
+            return str(net)
+    raise RuntimeError("no free /24 for a test network")
+
+
+def uname(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(3)}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 10) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def links() -> str:
+    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+
+
+def ports_of(bridge: str) -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+
+
+@pytest.fixture
+def www(daemon, bb_image):
+    """A network with an httpd container `db-XXXX` (alias `data-XXXX`) serving a page."""
+    net, db, alias = uname("app"), uname("db"), uname("data")
+    subnet = free_subnet()
+    daemon.docker("network", "create", "--subnet", subnet, net)
+    daemon.docker("run", "-d", "--network", net, "--network-alias", alias, "--name", db, bb_image,
+                  "sh", "-c", f"mkdir -p /www && echo hello-{db} > /www/index.html && httpd -f -p 80 -h /www")
+    yield {"net": net, "db": db, "alias": alias, "subnet": subnet}
+    daemon.docker("rm", "-f", db, check=False)
+    daemon.docker("network", "rm", net, check=False)
+
+
+def test_containers_reach_each_other_by_name_and_alias(daemon, bb_image, www):
+    for host in (www["db"], www["alias"]):
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "wget", "-qO-", f"http://{host}/")
+        assert r.stdout.strip() == f"hello-{www['db']}"
+    r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "sh", "-c",
+                      f"ping -c1 -W2 {www['db']} && nslookup {www['alias']}")
+    ip = json.loads(daemon.docker("inspect", www["db"]).stdout)[0]["NetworkSettings"]["Networks"][www["net"]]
+    assert ip["IPAddress"] in r.stdout and ipaddress.ip_address(ip["IPAddress"]) in ipaddress.ip_network(
+        www["subnet"])
+    assert www["alias"] in ip["Aliases"]
+
+
+def test_default_bridge_has_no_names_but_links_do(daemon, bb_image):
+    db = uname("srv")
+    daemon.docker("run", "-d", "--name", db, bb_image, "sleep", "60")
+    try:
+        r = daemon.docker("run", "--rm", "--link", f"{db}:dbalias", bb_image, "sh", "-c",
+                          "cat /etc/hosts; ping -c1 -W2 dbalias")
+        assert "dbalias" in r.stdout and " 0% packet loss" in r.stdout
+    finally:
+        daemon.docker("rm", "-f", db)
+
+
+def test_publish_on_loopback_and_docker_port(daemon, bb_image):
+    port = free_port()
+    name = uname("web")
+    daemon.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80", bb_image, "sh", "-c",
+                  "mkdir -p /www && echo published > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/").strip() == "published"
+        assert daemon.docker("port", name).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+        # the port is held: a second container cannot take it, and nothing of it is left behind
+        before = ports_of(daemon.bridge)
+        r = daemon.docker("run", "-d", "-p", f"127.0.0.1:{port}:80", bb_image, "sleep", "5", check=False)
+        assert r.returncode != 0 and "already allocated" in r.stderr
+        assert ports_of(daemon.bridge) == before
+    finally:
+        daemon.docker("rm", "-f", name)
+    daemon.docker("container", "prune", "-f")
+
+
+def test_publish_all_picks_a_free_port(daemon, bb_image):
+    name = uname("pub")
+    daemon.docker("run", "-d", "--name", name, "--expose", "80", "-P", bb_image, "sh", "-c",
+                  "mkdir -p /www && echo any > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        ports = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Ports"]
+        host_port = int(ports["80/tcp"][0]["HostPort"])
+        lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        assert lo <= host_port <= hi
+        assert http_get(f"http://127.0.0.1:{host_port}/").strip() == "any"
+        assert f"0.0.0.0:{host_port}->80/tcp" in daemon.docker("ps", "--filter", f"name={name}").stdout
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_connect_and_disconnect_live(daemon, bb_image, www):
+    name = uname("live")
+    daemon.docker("run", "-d", "--name", name, bb_image, "sleep", "300")
+    try:
+        daemon.docker("network", "connect", "--alias", "late", www["net"], name)
+        out = daemon.docker("exec", name, "ip", "-o", "-4", "addr").stdout
+        assert "eth1" in out
+        r = daemon.docker("exec", name, "wget", "-qO-", f"http://{www['db']}/", check=False)
+        # default bridge container: its resolv.conf is the host's, so reach db by address
+        db_ip = json.loads(daemon.docker("inspect", www["db"]).stdout)[0]["NetworkSettings"]["Networks"][
+            www["net"]]["IPAddress"]
+        r = daemon.docker("exec", name, "wget", "-qO-", f"http://{db_ip}/")
+        assert r.stdout.strip() == f"hello-{www['db']}"
+        net = json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]
+        assert any(v["Name"] == name for v in net["Containers"].values())
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "ping", "-c1", "-W2", "late")
+        assert " 0% packet loss" in r.stdout
+        daemon.docker("network", "disconnect", www["net"], name)
+        assert "eth1" not in daemon.docker("exec", name, "ip", "-o", "link").stdout
+        net = json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]
+        assert not any(v["Name"] == name for v in net["Containers"].values())
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
+def test_internal_network_has_no_route_out(daemon, bb_image):
+    net = uname("int")
+    daemon.docker("network", "create", "--internal", "--subnet", free_subnet(), net)
+    try:
+        r = daemon.docker("run", "--rm", "--network", net, bb_image, "ip", "route")
+        assert "default" not in r.stdout and "dev eth0" in r.stdout
+        gw = json.loads(daemon.docker("network", "inspect", net).stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+        # the bridge answers, nothing beyond it is routed
+        r = daemon.docker("run", "--rm", "--network", net, bb_image, "sh", "-c",
+                          f"ping -c1 -W2 {gw} >/dev/null && echo gw-ok; ping -c1 -W1 192.0.2.1 2>&1", check=False)
+        assert "gw-ok" in r.stdout and "unreachable" in (r.stdout + r.stderr).lower()
+    finally:
+        daemon.docker("network", "rm", net)
+
+
+def test_errors_leave_nothing_behind(daemon, bb_image, www):
+    r = daemon.docker("network", "create", "--subnet", www["subnet"], uname("dup"), check=False)
+    assert r.returncode != 0 and "Pool overlaps with other one on this address space" in r.stderr
+    r = daemon.docker("network", "rm", www["net"], check=False)
+    assert r.returncode != 0 and "has active endpoints" in r.stderr
+    r = daemon.docker("run", "--rm", "--network", "nope-" + uname(""), bb_image, "true", check=False)
+    assert r.returncode != 0 and "not found" in r.stderr
+    bridge = "br-" + json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]["Id"][:12]
+    before = ports_of(bridge)
+    outside = str(ipaddress.ip_network(free_subnet()).network_address + 5)
+    r = daemon.docker("run", "--rm", "--network", www["net"], "--ip", outside, bb_image, "true", check=False)
+    assert r.returncode != 0 and "out of range" in r.stderr
+    assert ports_of(bridge) == before
+    status, body = daemon.api("GET", "/networks/" + uname("missing"))
+    assert status == 404 and b"not found" in body
+    status, body = daemon.api("DELETE", "/networks/bridge")
+    assert status == 403
+
+
+def test_docker_py_network_api(daemon, bb_image):
+    import docker
+    client = daemon.client()
+    subnet = ipaddress.ip_network(free_subnet())
+    name = uname("py")
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+        subnet=str(subnet), gateway=str(subnet.network_address + 1))])
+    net = client.networks.create(name, driver="bridge", ipam=ipam, labels={"t": name})
+    c = client.containers.run(bb_image, ["sleep", "300"], detach=True, name=uname("pyc"))
+    try:
+        static = str(subnet.network_address + 50)
+        net.connect(c, aliases=["pyalias"], ipv4_address=static)
+        net.reload()
+        assert net.attrs["IPAM"]["Config"][0]["Subnet"] == str(subnet)
+        assert net.attrs["Labels"] == {"t": name}
+        entry = net.attrs["Containers"][c.id]
+        assert entry["IPv4Address"] == f"{static}/24"
+        c.reload()
+        assert c.attrs["NetworkSettings"]["Networks"][name]["IPAddress"] == static
+        assert client.networks.get(net.id[:10]).name == name
+        assert name in [n.name for n in client.networks.list(names=[name])]
+        net.disconnect(c)
+    finally:
+        c.remove(force=True)
+    pruned = client.networks.prune(filters={"label": f"t={name}"})
+    assert name in (pruned["NetworksDeleted"] or [])
+    assert {"bridge", "host", "none"} <= {n.name for n in client.networks.list()}
+
+
+def test_everything_is_gone_after_rm_and_prune(daemon, bb_image):
+    net = uname("gone")
+    daemon.docker("network", "create", "--subnet", free_subnet(), net)
+    bridge = "br-" + json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Id"][:12]
+    name = uname("g")
+    daemon.docker("run", "-d", "--network", net, "--name", name, "-p", f"127.0.0.1:{free_port()}:80",
+                  bb_image, "sleep", "300")
+    assert bridge in links()
+    daemon.docker("rm", "-f", name)
+    daemon.docker("network", "prune", "-f")
+    assert bridge not in links()
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert bridge not in tables
+    ports_table = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    assert ":80" not in ports_table or name not in ports_table
