@@ -3,6 +3,7 @@ from . import containers, system  # noqa: F401
 from . import checkpoints  # noqa: F401
 from . import events  # noqa: F401
 from . import networks  # noqa: F401
+from . import container_ops  # noqa: F401
 from . import archive, auth  # noqa: F401
 from . import volumes  # noqa: F401
 
