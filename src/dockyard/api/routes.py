@@ -4,6 +4,7 @@ from . import checkpoints  # noqa: F401
 from . import events  # noqa: F401
 from . import networks  # noqa: F401
 from . import container_ops  # noqa: F401
+from . import system_df, swarm  # noqa: F401
 from . import archive, auth  # noqa: F401
 from . import volumes  # noqa: F401
 

@@ -1,0 +1,61 @@
+"""What `GET /system/df` reports: images with their container counts and
+shared bytes, containers with their writable-layer size, volumes, build
+cache (none: dockyard has no builder). Walking container upper dirs is
+blocking work: callers run `collect` in a thread."""
+from __future__ import annotations
+
+import os
+
+from ..images.usage import layer_usage
+from .daemon import _dir_size
+from .rootfs import RootFS
+
+TYPES = ("container", "image", "volume", "build-cache")
+
+
+def collect(d, types: list[str] | None = None) -> dict:
+    want = set(types or TYPES)
+    out: dict = {}
+    if "image" in want:
+        layers_size, shared = layer_usage(d.db)
+        counts: dict[str, int] = {}
+        for c in d.containers:
+            counts[c.image] = counts.get(c.image, 0) + 1
+        images = d.images.list(all=True)
+        for img in images:
+            img["Containers"] = counts.get(img["Id"], 0)
+            img["SharedSize"] = shared.get(img["Id"], 0)
+        out["LayersSize"] = layers_size
+        out["Images"] = images
+    if "container" in want:
+        out["Containers"] = {c.id: container_size(d, c) for c in d.containers}
+    if "volume" in want:
+        out["Volumes"] = volumes(d)
+    if "build-cache" in want:
+        out["BuildCache"] = []
+    return out
+
+
+def container_size(d, c) -> tuple[int, int]:
+    """(SizeRw, SizeRootFs): the writable layer, and that plus the image."""
+    rw = _dir_size(RootFS(d.config.data_root, c.id).upper)
+    try:
+        image_size = d.images.resolve(c.image).size if c.image else 0
+    except Exception:           # the image was removed under the container
+        image_size = 0
+    return rw, rw + image_size
+
+
+def volumes(d) -> list[dict]:
+    """Volumes with UsageData: bytes under the mountpoint, containers using it."""
+    svc = getattr(d, "volumes", None)
+    if svc is None:
+        return []
+    out = []
+    for v in svc.list():
+        v = dict(v)
+        mp = v.get("Mountpoint") or ""
+        size = _dir_size(mp) if mp and os.path.isdir(mp) else -1
+        v["UsageData"] = {"Size": size, "RefCount": len(svc.users(v["Name"]))}
+        out.append(v)
+    return out

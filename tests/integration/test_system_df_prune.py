@@ -1,0 +1,72 @@
+"""system df, prunes and the swarm stubs."""
+from __future__ import annotations
+
+import json
+
+import docker
+import pytest
+
+from conftest import unique_name
+
+
+def test_df_docker_py_and_cli(daemon, bb_image):
+    client = daemon.client()
+    name = unique_name()
+    c = client.containers.run("bb", "sh -c 'head -c 300000 /dev/zero > /big'", detach=True, name=name)
+    c.wait()
+    try:
+        df = client.df()
+        assert df["LayersSize"] > 0
+        img = next(i for i in df["Images"] if "bb:latest" in (i["RepoTags"] or []))
+        assert img["Containers"] >= 1 and img["SharedSize"] >= 0 and img["Size"] > 0
+        mine = next(x for x in df["Containers"] if x["Id"] == c.id)
+        assert mine["SizeRw"] >= 300000 and mine["SizeRootFs"] >= mine["SizeRw"] + img["Size"]
+        assert mine["Names"] == ["/" + name] and mine["State"] == "exited"
+        assert isinstance(df["Volumes"], list) and df["BuildCache"] == []
+        # ?type= narrows (API 1.42+)
+        st, body = daemon.api("GET", "/v1.50/system/df?type=container")
+        assert st == 200 and set(json.loads(body)) == {"Containers"}
+        out = daemon.docker("system", "df").stdout.splitlines()
+        assert out[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+        assert [l.split()[0] for l in out[1:]] == ["Images", "Containers", "Local", "Build"]
+        row = daemon.docker("system", "df", "--format", "{{json .}}").stdout.splitlines()[1]
+        assert json.loads(row)["Type"] == "Containers" and json.loads(row)["Reclaimable"] != "0B"
+    finally:
+        c.remove()
+
+
+def test_prunes_reclaim_space(daemon, bb_image):
+    client = daemon.client()
+    keep = client.containers.run("bb", "sleep 100", detach=True, name=unique_name())
+    gone = client.containers.run("bb", "sh -c 'head -c 200000 /dev/zero > /f'", detach=True,
+                                 name=unique_name(), labels={"prune": "yes"})
+    other = client.containers.run("bb", "true", detach=True, name=unique_name(), labels={"prune": "no"})
+    gone.wait(), other.wait()
+    try:
+        r = client.containers.prune(filters={"label": "prune=yes"})
+        assert r["ContainersDeleted"] == [gone.id] and r["SpaceReclaimed"] >= 200000
+        r = daemon.docker("system", "prune", "-f").stdout
+        assert other.id in r and "Total reclaimed space:" in r
+        assert [x.id for x in client.containers.list(all=True)] == [keep.id]   # running one stays
+        evs = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", "event=prune",
+                            "--format", "{{.Type}} {{.Action}}").stdout.splitlines()
+        assert "container prune" in evs
+        st, body = daemon.api("POST", "/containers/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D")
+        assert st == 400 and json.loads(body)["message"] == "invalid filter 'bogus'"
+        st, body = daemon.api("POST", "/build/prune")
+        assert st == 200 and json.loads(body) == {"CachesDeleted": None, "SpaceReclaimed": 0}
+    finally:
+        keep.remove(force=True)
+
+
+def test_swarm_routes_answer_not_in_swarm(daemon):
+    client = daemon.client()
+    with pytest.raises(docker.errors.APIError) as e:
+        client.swarm.leave()
+    assert e.value.status_code == 503 and "This node is not part of a swarm" in str(e.value)
+    with pytest.raises(docker.errors.APIError) as e:
+        client.services.list()
+    assert e.value.status_code == 503 and "This node is not a swarm manager" in str(e.value)
+    r = daemon.docker("node", "ls", check=False)
+    assert r.returncode != 0 and "This node is not a swarm manager" in r.stderr
+    assert client.info()["Swarm"]["LocalNodeState"] == "inactive"
