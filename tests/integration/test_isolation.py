@@ -207,3 +207,16 @@ def test_user_and_group_add(daemon, bb_image):
     r = daemon.docker("run", "--rm", "--user", "1000:1000", "--group-add", "27", bb_image, "id")
     assert r.stdout.startswith("uid=1000 gid=1000")
     assert "27" in r.stdout
+
+
+def test_our_cli_isolation_flags(daemon, bb_image):
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    mem = "/sys/fs/cgroup/memory.max" if v2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    r = daemon.dockyard("run", "--rm", "-m", "32m", "--pids-limit", "20", "--ulimit", "nofile=1024:2048",
+                        "--cap-drop", "ALL", "--security-opt", "no-new-privileges", bb_image,
+                        "sh", "-c", f"cat {mem}; ulimit -n; grep -E 'CapEff|NoNewPrivs' /proc/self/status")
+    lines = r.stdout.split()
+    assert lines[:2] == [str(32 << 20), "1024"]
+    assert "0000000000000000" in lines and lines[-1] == "1"
+    r = daemon.dockyard("run", "--rm", "--memory", "1k", bb_image, "true", check=False)
+    assert r.returncode == 125 and "Minimum memory limit allowed is 6MB" in r.stderr

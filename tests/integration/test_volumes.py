@@ -200,3 +200,23 @@ def test_docker_py_volumes(daemon, bb_image):
     assert out == b"py\n"
     assert name in [x.name for x in client.volumes.list()]
     v.remove()
+
+
+def test_our_cli_volume_commands(daemon, bb_image, tmp_path):
+    vol = _name("cli")
+    assert daemon.dockyard("volume", "create", "--label", "x=y", vol).stdout.strip() == vol
+    ls = daemon.dockyard("volume", "ls", "--filter", "label=x=y").stdout.splitlines()
+    assert ls[0].split() == ["DRIVER", "VOLUME", "NAME"] and ls[1].split() == ["local", vol]
+    info = json.loads(daemon.dockyard("volume", "inspect", vol).stdout)[0]
+    assert info["Labels"] == {"x": "y"}
+    assert daemon.dockyard("volume", "inspect", "-f", "{{.Driver}}", vol).stdout.strip() == "local"
+    r = daemon.dockyard("run", "--rm", "-v", f"{vol}:/d", "--mount", f"type=bind,src={tmp_path},dst=/h,readonly",
+                        bb_image, "sh", "-c", "echo v > /d/f && cat /d/f && touch /h/x 2>&1; true")
+    assert r.stdout.startswith("v\n") and "Read-only file system" in r.stdout
+    assert daemon.dockyard("volume", "rm", vol).stdout.strip() == vol
+    r = daemon.dockyard("volume", "rm", vol, check=False)
+    assert r.returncode == 1 and f"get {vol}: no such volume" in r.stderr
+    anon = _name("pr")
+    daemon.dockyard("volume", "create", anon)
+    r = daemon.dockyard("volume", "prune", "-af")
+    assert anon in r.stdout and "Total reclaimed space" in r.stdout

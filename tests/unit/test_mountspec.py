@@ -1,0 +1,105 @@
+"""Mount specs as Docker reads them: -v (Binds), --mount (Mounts), --tmpfs,
+anonymous volumes; and their OCI mounts."""
+from __future__ import annotations
+
+import pytest
+
+from dockyard.errors import InvalidParameter
+from dockyard.volumes import mountspec as ms
+
+
+def test_bind_and_named_volume():
+    p = ms.parse_bind("/host/dir:/ctr:ro")
+    assert (p["Type"], p["Source"], p["Destination"], p["RW"], p["Mode"], p["Propagation"]) == \
+        ("bind", "/host/dir", "/ctr", False, "ro", "rprivate")
+    assert p["CreateSource"] is True
+    p = ms.parse_bind("/h:/c:rw,rshared")
+    assert p["RW"] and p["Propagation"] == "rshared"
+    v = ms.parse_bind("data:/data")
+    assert (v["Type"], v["Name"], v["Mode"], v["RW"], v["CopyData"], v["Anonymous"]) == \
+        ("volume", "data", "z", True, True, False)
+    assert ms.parse_bind("data:/data:nocopy")["CopyData"] is False
+    assert ms.parse_bind("/h/./x/:/c/../d")["Destination"] == "/d"
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("/only", "invalid volume specification: '/only'"),
+    ("a:b:c:d", "invalid volume specification: 'a:b:c:d'"),
+    ("/h:rel", "invalid mount path: 'rel' mount path must be absolute"),
+    ("/h:/", "destination can't be '/'"),
+    ("/h:/c:bogus", "invalid mode: bogus"),
+    ("/h:/c:ro,rw", "invalid mode: ro,rw"),
+    ("bad$name:/c", "includes invalid characters for a local volume name"),
+    ("data:/c:rshared", "propagation is only allowed on bind mounts"),
+])
+def test_bad_binds(spec, message):
+    with pytest.raises(InvalidParameter) as e:
+        ms.parse_bind(spec)
+    assert message in e.value.message
+
+
+def test_mount_objects():
+    exists = lambda p: p == "/there"
+    p = ms.from_mount({"Type": "bind", "Source": "/there", "Target": "/t", "ReadOnly": True,
+                       "BindOptions": {"Propagation": "rslave", "NonRecursive": True}}, exists)
+    assert (p["RW"], p["Propagation"], p["NonRecursive"], p["CreateSource"]) == (False, "rslave", True, False)
+    assert ms.oci_mount(p, "/there") == {"destination": "/t", "type": "bind", "source": "/there",
+                                         "options": ["bind", "rslave", "ro"]}
+    v = ms.from_mount({"Type": "volume", "Target": "/v", "VolumeOptions": {"NoCopy": True}}, exists)
+    assert v["Anonymous"] and len(v["Name"]) == 64 and v["CopyData"] is False and v["Mode"] == ""
+    t = ms.from_mount({"Type": "tmpfs", "Target": "/tmp", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o1777}},
+                      exists)
+    assert t["Tmpfs"] == ["noexec", "nosuid", "nodev", "size=1048576", "mode=1777"]
+
+
+@pytest.mark.parametrize("mount,message", [
+    ({"Type": "bind", "Source": "/missing", "Target": "/t"},
+     'invalid mount config for type "bind": bind source path does not exist: /missing'),
+    ({"Type": "bind", "Target": "/t"}, 'invalid mount config for type "bind": field Source must not be empty'),
+    ({"Type": "bind", "Source": "/there"}, 'invalid mount config for type "bind": field Target must not be empty'),
+    ({"Type": "tmpfs", "Source": "x", "Target": "/t"},
+     'invalid mount config for type "tmpfs": field Source must not be specified'),
+    ({"Type": "volume", "Source": "v", "Target": "t"}, "mount path must be absolute"),
+    ({"Type": "npipe", "Target": "/t"}, "mount type unknown"),
+    ({"Type": "volume", "Target": "/t", "BindOptions": {"Propagation": "shared"}},
+     "field BindOptions must not be specified"),
+])
+def test_bad_mount_objects(mount, message):
+    with pytest.raises(InvalidParameter) as e:
+        ms.from_mount(mount, lambda p: p == "/there")
+    assert message in e.value.message
+
+
+def test_tmpfs_options():
+    assert ms.tmpfs_options("") == ["noexec", "nosuid", "nodev"]
+    assert ms.tmpfs_options("exec,size=64m,mode=755") == ["nosuid", "nodev", "size=64m", "mode=755"]
+    assert ms.tmpfs_options("size=1m,size=2m,ro") == ["noexec", "nosuid", "nodev", "size=2m", "ro"]
+
+
+def test_plan_precedence_and_anonymous():
+    hc = {"Binds": ["/h:/a"], "Tmpfs": {"/run": "size=1m"}}
+    cfg = {"Volumes": {"/a": {}, "/b": {}}}
+    img = {"Volumes": {"/b": {}, "/c": {}}}
+    points = ms.plan(hc, cfg, img, lambda p: True)
+    assert [(p["Destination"], p["Type"], p["Anonymous"]) for p in points] == [
+        ("/a", "bind", False), ("/run", "tmpfs", False), ("/b", "volume", True), ("/c", "volume", True)]
+    with pytest.raises(InvalidParameter, match="Duplicate mount point: /a"):
+        ms.plan({"Binds": ["/h:/a", "vol:/a"]}, {}, {}, lambda p: True)
+
+
+def test_volumes_from_modes():
+    theirs = [ms.parse_bind("vol:/data"), ms.from_tmpfs({"/t": ""})[0],
+              dict(ms.parse_bind("wv:/w"), Anonymous=True)]
+    points = ms.plan({}, {}, {}, lambda p: True, [(theirs, "ro")])
+    assert [(p["Destination"], p["RW"], p["Anonymous"]) for p in points] == [("/data", False, False),
+                                                                             ("/w", False, False)]
+    assert ms.parse_volumes_from("abc:rw") == ("abc", "rw")
+    with pytest.raises(InvalidParameter):
+        ms.parse_volumes_from("abc:zz")
+
+
+def test_depth_sorted_and_public():
+    pts = [ms.parse_bind("/h:/a/b/c"), ms.parse_bind("/h:/a")]
+    assert [p["Destination"] for p in ms.depth_sorted(pts)] == ["/a", "/a/b/c"]
+    assert set(ms.public(pts[0])) == {"Type", "Name", "Source", "Destination", "Driver", "Mode", "RW",
+                                      "Propagation"}

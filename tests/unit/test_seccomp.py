@@ -1,0 +1,107 @@
+"""Docker-format seccomp profiles → OCI, and where the spec carries them."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime import seccomp, spec
+from dockyard.runtime.hostfacts import HostFacts
+
+PROFILE = {
+    "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+    "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+    "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW", "args": [], "includes": {}, "excludes": {}},
+        {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64", "x32"]}},
+        {"names": ["cacheflush"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm", "arm64"]}},
+        {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["bpf"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["newthing"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "6.20"}},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+    ],
+}
+
+
+def _names(oci):
+    return [(tuple(s["names"]), s["action"]) for s in oci["syscalls"]]
+
+
+def test_default_caps_on_amd64():
+    oci = seccomp.to_oci(PROFILE, spec.DEFAULT_CAPABILITIES, machine="x86_64", kernel="6.18.0-1")
+    assert oci["defaultAction"] == "SCMP_ACT_ERRNO" and oci["defaultErrnoRet"] == 38
+    assert oci["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    assert _names(oci) == [(("read", "write"), "SCMP_ACT_ALLOW"), (("arch_prctl",), "SCMP_ACT_ALLOW"),
+                           (("bpf",), "SCMP_ACT_ERRNO"), (("personality",), "SCMP_ACT_ALLOW")]
+    assert oci["syscalls"][2]["errnoRet"] == 1
+    assert oci["syscalls"][3]["args"] == [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]
+
+
+def test_caps_arch_and_kernel_select_rules():
+    oci = seccomp.to_oci(PROFILE, list(spec.DEFAULT_CAPABILITIES) + ["CAP_SYS_ADMIN"],
+                         machine="aarch64", kernel="6.20.1")
+    assert oci["architectures"] == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    assert (("bpf",), "SCMP_ACT_ALLOW") in _names(oci) and (("bpf",), "SCMP_ACT_ERRNO") not in _names(oci)
+    assert (("cacheflush",), "SCMP_ACT_ALLOW") in _names(oci)
+    assert (("newthing",), "SCMP_ACT_ALLOW") in _names(oci)
+    assert (("arch_prctl",), "SCMP_ACT_ALLOW") not in _names(oci)
+
+
+def test_choice_and_profile_for():
+    assert seccomp.choice(["no-new-privileges", "seccomp=unconfined"]) == "unconfined"
+    assert seccomp.choice(["seccomp:unconfined"]) == "unconfined"
+    assert seccomp.profile_for(["seccomp=unconfined"], False) is None
+    assert seccomp.profile_for([], True) is None          # privileged: never filtered
+    assert seccomp.profile_for(['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'], False) == \
+        {"defaultAction": "SCMP_ACT_ALLOW"}
+    with pytest.raises(InvalidParameter, match="Decoding seccomp profile failed"):
+        seccomp.profile_for(["seccomp={nope"], False)
+
+
+@pytest.mark.skipif(not os.path.exists(seccomp.DEFAULT_PROFILE_PATH),
+                    reason="golang-github-containers-common not installed (scripts/install.sh installs it)")
+def test_shipped_default_profile_maps():
+    oci = seccomp.to_oci(seccomp.default_profile(), spec.DEFAULT_CAPABILITIES, machine="x86_64")
+    allowed = {n for s in oci["syscalls"] if s["action"] == "SCMP_ACT_ALLOW" and not s.get("args")
+               for n in s["names"]}
+    assert {"read", "execve", "clone", "arch_prctl"} <= allowed
+    assert not {"kexec_load", "init_module", "bpf"} & allowed
+
+
+def _generate(host_config, **kw):
+    return spec.generate(container_id="c" * 64, config={}, host_config=host_config, image_config={},
+                         rootfs="/r", hostname="h", args=["sh"], env=[], etc_mounts={"/etc/hosts": "/x/hosts"},
+                         netns=None, cgroups_path="/dockyard/c", facts=HostFacts(), **kw)
+
+
+def test_spec_carries_seccomp_and_user_mounts():
+    s = _generate({}, seccomp_profile=PROFILE)
+    assert s["linux"]["seccomp"]["defaultErrnoRet"] == 38
+    assert "seccomp" not in _generate({})["linux"]
+    mounts = [{"destination": "/etc/hosts", "type": "bind", "source": "/mine", "options": ["rbind", "rprivate"]},
+              {"destination": "/data", "type": "bind", "source": "/v", "options": ["rbind", "rprivate", "ro"]}]
+    s = _generate({}, extra_mounts=mounts)
+    hosts = [m for m in s["mounts"] if m["destination"] == "/etc/hosts"]
+    assert hosts == [mounts[0]]
+    assert s["mounts"][-1] == mounts[1]
+
+
+def test_systempaths_unconfined_drops_masks():
+    assert "maskedPaths" in _generate({})["linux"]
+    s = _generate({"SecurityOpt": ["systempaths=unconfined"]})
+    assert "maskedPaths" not in s["linux"] and "readonlyPaths" not in s["linux"]
+
+
+def test_validate_raises_at_create():
+    facts = HostFacts(ncpus=2)
+    assert spec.validate({"Memory": 32 << 20}, facts) == []
+    for hc, msg in (({"Memory": 1024}, "Minimum memory limit allowed is 6MB"),
+                    ({"CapAdd": ["BOGUS"]}, "invalid capability: BOGUS"),
+                    ({"NanoCpus": 3_000_000_000}, "Range of CPUs"),
+                    ({"Sysctls": {"kernel.panic": "1"}}, "not allowed"),
+                    ({"SecurityOpt": ["seccomp=[1"]}, "Decoding seccomp profile failed")):
+        with pytest.raises(InvalidParameter, match=msg):
+            spec.validate(hc, facts)
