@@ -1,1 +1,108 @@
-"""Container filesystem routes (docker cp, diff, export, commit): filled in below."""
+"""Container filesystem routes: archive (docker cp), export, changes
+(docker diff) and commit. Translation only: the work is in
+daemon/archive.py, daemon/fsview.py and daemon/commit.py."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from ..daemon import archive
+from ..daemon.fsview import clean, container_root
+from ..errors import InvalidParameter
+from .images import _spool
+from .server import Request, Response, StreamResponse, route
+from .tarstream import thread_body
+
+
+def _container(req: Request, key: str = "id"):
+    return req.daemon.containers.get(req.match[key] if key == "id" else (req.param(key) or ""))
+
+
+def _path(req: Request) -> str:
+    p = req.param("path")
+    if not p:
+        raise InvalidParameter("path cannot be empty")
+    return clean(p)
+
+
+def _streamed(cm, produce) -> StreamResponse:
+    """A tar body produced inside an entered container_root context, left when done."""
+    body = thread_body(produce)
+
+    async def chunks():
+        try:
+            async for chunk in body:
+                yield chunk
+        finally:
+            await cm.__aexit__(None, None, None)
+    return chunks()
+
+
+@route("GET", "/containers/{id}/archive")
+async def get_archive(req: Request):
+    c = _container(req)
+    path = _path(req)
+    cm = container_root(req.daemon, c)
+    root = await cm.__aenter__()
+    try:
+        doc = await asyncio.to_thread(archive.stat_path, root, path, req.match["id"])
+    except BaseException:
+        await cm.__aexit__(None, None, None)
+        raise
+    header = [("X-Docker-Container-Path-Stat", archive.stat_header(doc))]
+    if req.method == "HEAD":
+        await cm.__aexit__(None, None, None)
+        return Response(200, b"", headers=header)
+    chunks = _streamed(cm, lambda out: archive.get_tar(root, path, req.match["id"], out))
+    return StreamResponse(chunks, content_type="application/x-tar", headers=header)
+
+
+@route("PUT", "/containers/{id}/archive")
+async def put_archive(req: Request):
+    c = _container(req)
+    path = _path(req)
+    if c.host_config.get("ReadonlyRootfs"):
+        raise InvalidParameter("container rootfs is marked read-only")
+    tmp = await _spool(req)
+    try:
+        async with container_root(req.daemon, c) as root:
+            dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"])
+            with open(tmp, "rb") as f:
+                await asyncio.to_thread(archive.put_tar, dest, f, req.bool_param("noOverwriteDirNonDir"),
+                                        req.bool_param("copyUIDGID"))
+    finally:
+        os.unlink(tmp)
+    req.daemon.event(c, "extract-to-dir")
+    return Response(200, b"")
+
+
+@route("GET", "/containers/{id}/export")
+async def export(req: Request):
+    c = _container(req)
+    cm = container_root(req.daemon, c)
+    root = await cm.__aenter__()
+    req.daemon.event(c, "export")
+    return StreamResponse(_streamed(cm, lambda out: archive.export_tar(root, out)),
+                          content_type="application/x-tar")
+
+
+@route("GET", "/containers/{id}/changes")
+async def changes(req: Request):
+    from ..daemon.rootfs import RootFS
+    c = _container(req)
+    upper = RootFS(req.daemon.config.data_root, c.id).upper
+    lowers = req.daemon.images.lower_dirs(c.image)
+    return await asyncio.to_thread(archive.changes, upper, lowers)
+
+
+@route("POST", "/commit")
+async def commit(req: Request):
+    from ..daemon.commit import commit as do_commit
+    c = _container(req, "container")
+    body = await req.json(default=None)
+    image_id = await do_commit(req.daemon, c, repo=req.param("repo") or "", tag=req.param("tag") or "",
+                               comment=req.param("comment") or "", author=req.param("author") or "",
+                               changes=req.params("changes"), pause=req.bool_param("pause", True),
+                               config=body if isinstance(body, dict) else None)
+    return Response(201, (json.dumps({"Id": image_id}) + "\n").encode())

@@ -262,12 +262,23 @@ async def prune_images(req: Request):
 
 @route("GET", "/images/get")
 async def save_images(req: Request):
-    raise NotImplementedYet("docker save is not supported yet")
+    return await _save(req, req.params("names"))
 
 
 @route("GET", "/images/{name:path}/get")
 async def save_image(req: Request):
-    raise NotImplementedYet("docker save is not supported yet")
+    return await _save(req, [req.match["name"]])
+
+
+async def _save(req: Request, names: list[str]) -> StreamResponse:
+    from ..images import save
+    from .tarstream import thread_body
+    if not names:
+        raise InvalidParameter("no images given to save")
+    entries = await asyncio.to_thread(save.plan, _images(req), names)   # unknown names: 404 here
+    for e in entries:
+        _event(req, "save", e.image_id, e.refs[0].familiar() if e.refs else e.image_id)
+    return StreamResponse(thread_body(lambda out: save.write(entries, out)), content_type="application/x-tar")
 
 
 @route("GET", "/images/search")

@@ -1,0 +1,97 @@
+"""`docker commit`: a new image = the container's image + one layer made
+from its upper dir (archive.layer_tar), with the container's config and
+Dockerfile-style `changes` applied. The layer is staged and verified like
+any other (layers.stage keeps its exact tar), and the image is recorded
+in one transaction: an error leaves no image and no layer behind.
+A running container is paused meanwhile unless pause=false, so the layer
+is a consistent snapshot."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import json
+import os
+import tempfile
+
+from .. import __version__
+from ..images.archive import host_arch
+from ..images.changes import apply_changes
+from ..images.reference import repo_tag
+from ..images.times import format_ns, now_ns
+from . import archive
+from .container import RUNNING
+from .rootfs import RootFS
+
+# The container config keys an image config carries (what dockerd writes on commit).
+_IMAGE_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+               "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+               "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels",
+               "StopSignal", "StopTimeout", "Shell")
+
+
+async def commit(daemon, c, repo: str = "", tag: str = "", comment: str = "", author: str = "",
+                 changes: list[str] | None = None, pause: bool = True, config: dict | None = None) -> str:
+    ref = repo_tag(repo, tag or None) if repo else None          # bad names fail first
+    base = {k: copy.deepcopy(c.config.get(k)) for k in _IMAGE_KEYS if k in c.config}
+    if config:
+        base.update({k: v for k, v in config.items() if v not in (None, "", [], {})})
+    cfg = apply_changes(list(changes or []), base)                # so do bad changes
+    paused = False
+    if pause and c.state.status == RUNNING:
+        from .pause import pause as do_pause
+        await do_pause(daemon, c)
+        paused = True
+    try:
+        image_id = await asyncio.to_thread(_commit, daemon, c, ref, cfg, comment, author)
+    finally:
+        if paused:
+            from .pause import unpause
+            await unpause(daemon, c)
+    daemon.event(c, "commit", comment=comment)
+    return image_id
+
+
+def _commit(daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
+    images = daemon.images
+    parent = images.store.get(c.image)
+    if parent is None:
+        from ..errors import NoSuchImage
+        raise NoSuchImage(c.image)
+    pdoc = json.loads(parent.config)
+    upper = RootFS(daemon.config.data_root, c.id).upper
+    fd, tmp = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=images.tmp_dir)
+    staged = None
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            archive.layer_tar(upper, f)
+            f.seek(0)
+            staged = images.layers.stage(f)
+        diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or []) + [staged.diff_id]
+        created = format_ns(now_ns())
+        hist = {"created": created}
+        if author:
+            hist["author"] = author
+        cmd = (c.config.get("Entrypoint") or []) + (c.config.get("Cmd") or [])
+        hist["created_by"] = " ".join(cmd)
+        if comment:
+            hist["comment"] = comment
+        doc = {"architecture": pdoc.get("architecture") or host_arch()}
+        if author:
+            doc["author"] = author
+        if comment:
+            doc["comment"] = comment
+        doc.update({"config": cfg, "container": c.id, "created": created,
+                    "docker_version": __version__,
+                    "history": list(pdoc.get("history") or []) + [hist],
+                    "os": pdoc.get("os") or "linux",
+                    "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+        raw = json.dumps(doc, separators=(",", ":")).encode()
+        image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        staged_list = [None] * (len(diff_ids) - 1) + [staged]
+        images._commit(raw, image_id, diff_ids, staged_list, [ref] if ref else [])
+        staged = staged_list[-1]          # None once installed
+        return image_id
+    finally:
+        images.layers.discard(staged)
+        os.unlink(tmp)
