@@ -219,3 +219,78 @@ def test_everything_is_gone_after_rm_and_prune(daemon, bb_image):
     assert bridge not in tables
     ports_table = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     assert ":80" not in ports_table or name not in ports_table
+
+
+def test_run_flags_static_ip_mac_hostname_dns_and_hosts(daemon, bb_image, www):
+    subnet = ipaddress.ip_network(www["subnet"])
+    ip, mac = str(subnet.network_address + 77), "02:42:ac:11:00:99"
+    r = daemon.docker("run", "--rm", "--network", www["net"], "--ip", ip, "--mac-address", mac,
+                      "--hostname", "box", "--domainname", "example.test", "--add-host", "gw:host-gateway",
+                      "--add-host", "pinned:10.1.2.3", "--dns-search", "corp.test", "--dns-option", "ndots:2",
+                      bb_image, "sh", "-c", "ip -o -4 addr show eth0; ip link show eth0; hostname; "
+                      "cat /etc/hosts /etc/resolv.conf")
+    out = r.stdout
+    assert f"inet {ip}/24" in out and mac in out
+    gateway = str(subnet.network_address + 1)
+    default_gw = json.loads(daemon.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+    assert f"{default_gw}\tgw" in out and "10.1.2.3\tpinned" in out
+    assert f"{ip}\tbox.example.test box" in out
+    assert f"nameserver {gateway}" in out and "search corp.test" in out and "options ndots:2" in out
+    # --dns on the default bridge is written as given
+    r = daemon.docker("run", "--rm", "--dns", "10.9.9.9", bb_image, "cat", "/etc/resolv.conf")
+    assert "nameserver 10.9.9.9" in r.stdout
+
+
+def test_icc_false_isolates_containers_but_not_the_gateway(daemon, bb_image):
+    net = uname("icc")
+    subnet = ipaddress.ip_network(free_subnet())
+    daemon.docker("network", "create", "--subnet", str(subnet), "-o", "com.docker.network.bridge.enable_icc=false",
+                  net)
+    peer = uname("p")
+    try:
+        daemon.docker("run", "-d", "--network", net, "--name", peer, bb_image, "sleep", "300")
+        peer_ip = str(subnet.network_address + 2)
+        r = daemon.docker("run", "--rm", "--network", net, bb_image, "sh", "-c",
+                          f"ping -c1 -W2 {subnet.network_address + 1} >/dev/null && echo gw-ok; "
+                          f"ping -c1 -W1 {peer_ip} >/dev/null && echo peer-ok", check=False)
+        assert "gw-ok" in r.stdout and "peer-ok" not in r.stdout
+    finally:
+        daemon.docker("rm", "-f", peer)
+        daemon.docker("network", "rm", net)
+
+
+def test_our_cli_network_commands_and_port(daemon, bb_image):
+    net, name = uname("cli"), uname("cp")
+    subnet = free_subnet()
+    nid = daemon.dockyard("network", "create", "--subnet", subnet, "--label", "k=v", net).stdout.strip()
+    assert len(nid) == 64
+    assert net in daemon.dockyard("network", "ls").stdout
+    assert daemon.dockyard("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+                           net).stdout.strip() == subnet
+    port = free_port()
+    daemon.dockyard("run", "-d", "--name", name, "--network", net, "--network-alias", "cli-alias",
+                    "-p", f"127.0.0.1:{port}:80", bb_image, "sleep", "300")
+    try:
+        assert daemon.dockyard("port", name).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+        assert daemon.dockyard("port", name, "80").stdout.strip() == f"127.0.0.1:{port}"
+        r = daemon.dockyard("run", "--rm", "--network", net, bb_image, "ping", "-c1", "-W2", "cli-alias")
+        assert " 0% packet loss" in r.stdout
+        r = daemon.dockyard("network", "rm", net, check=False)
+        assert r.returncode != 0 and "active endpoints" in r.stderr
+    finally:
+        daemon.dockyard("rm", "-f", name)
+    assert daemon.dockyard("network", "rm", net).stdout.strip() == net
+
+
+def test_networks_and_published_ports_survive_a_daemon_restart(daemon, bb_image, www):
+    port = free_port()
+    name = uname("rs")
+    daemon.docker("run", "-d", "--name", name, "--network", www["net"], "-p", f"127.0.0.1:{port}:80", bb_image,
+                  "sh", "-c", "mkdir -p /www && echo again > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        daemon.restart()
+        assert http_get(f"http://127.0.0.1:{port}/").strip() == "again"
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "wget", "-qO-", f"http://{name}/")
+        assert r.stdout.strip() == "again"
+    finally:
+        daemon.docker("rm", "-f", name)

@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from pyroute2 import NetlinkError
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_ERROR
-from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_SETLINK
+from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
@@ -151,9 +151,14 @@ class Rtnl:
         self._request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
 
     def isolate_bridge_port(self, index: int) -> None:
-        """Mark a bridge port isolated: it reaches the bridge (gateway) but no other isolated port."""
+        """Mark a bridge port isolated: it reaches the bridge (gateway) but no other isolated port.
+
+        As `ip link set X type bridge_slave isolated on`: bridge slave data in IFLA_LINKINFO.
+        """
         msg = ifinfmsg()
-        msg["family"] = socket.AF_BRIDGE
         msg["index"] = index
-        msg["attrs"] = [("IFLA_PROTINFO", {"attrs": [("IFLA_BRPORT_ISOLATED", 1)]})]
-        self._request(msg, RTM_SETLINK)
+        msg["attrs"] = [("IFLA_LINKINFO", {"attrs": [
+            ("IFLA_INFO_SLAVE_KIND", "bridge"),
+            ("IFLA_INFO_SLAVE_DATA", {"attrs": [("IFLA_BRPORT_ISOLATED", 1)]}),
+        ]})]
+        self._request(msg, RTM_NEWLINK)
