@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidParameter, NotFound, NotImplementedYet, SystemError_
@@ -101,23 +102,26 @@ async def create(d, c: Container, ref: str, name: str | None, custom_dir: str | 
         os.mkdir(images, 0o700)
         os.mkdir(work, 0o700)
         # Freeze first: CRIU otherwise waits ~100 ms on the v1 freezer.
-        paused_here = c.state.status == RUNNING and (await rt.run("pause", c.id, check=False))[0] == 0
+        freezer = rtc.freezer_of(c.state.pid) if c.state.status == RUNNING else None
+        paused_here = bool(freezer) and rtc.freeze(freezer)
         was_stopped = c.state.manually_stopped
         if exit_:
             c.state.manually_stopped = True    # the restart policy must not bring it back
             d.save(c)
+        t0 = time.perf_counter()
         try:
             await rtc.checkpoint(rt, criu, c.id, images, work, leave_running=not exit_)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             if paused_here:
-                await rt.run("resume", c.id, check=False)
+                rtc.thaw(freezer)
             if exit_:
                 c.state.manually_stopped = was_stopped
                 d.save(c)
             raise
+        t1 = time.perf_counter()
         if paused_here and not exit_:
-            await rt.run("resume", c.id, check=False)
+            rtc.thaw(freezer)
         ep = c.network.get("Endpoint") or {}
         write_meta(target, {"Name": name, "ContainerID": c.id, "Created": now_rfc3339(), "Runtime": rt.name,
                             "IPAddress": ep.get("IPAddress", ""), "Exit": exit_, "CriuVersion": criu.version})
@@ -128,6 +132,8 @@ async def create(d, c: Container, ref: str, name: str | None, custom_dir: str | 
             await asyncio.wait_for(exited.wait(), 30)
         except asyncio.TimeoutError:
             log.warning("%s: no exit seen 30 s after its checkpoint", c.short_id)
+    log.info("checkpoint %s of %s: %s %.1f ms, exit recorded %.1f ms later", name, c.short_id, rt.name,
+             (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
     _event(d, c, "checkpoint")
     return target
 
@@ -171,9 +177,8 @@ class Restore:
     def conmon_args(self, rt, bundle: str) -> dict:
         work = self.work_dir(bundle)
         os.makedirs(work, mode=0o700, exist_ok=True)
-        env = rtc.env_for(self.criu)["PATH"]
         return {"restore": self.image_dir, "runtime_args": rtc.global_args(rt, self.criu),
-                "runtime_opts": rtc.restore_opts(work), "path_env": env}
+                "runtime_opts": rtc.restore_opts(work), "extra_env": rtc.criu_env(self.criu)}
 
     def failed(self, bundle: str, message: str) -> SystemError_:
         detail = rtc.log_tail(self.work_dir(bundle), "restore.log") or message

@@ -71,7 +71,7 @@ class Daemon:
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
         self.containers = ContainerStore(self.db)
         self.attach = AttachManager()
-        self.criu = CriuProbe(config.criu_path)
+        self.criu = CriuProbe(config.criu_path, config.exec_root)
         self.events = Events()
         self.health = HealthMonitor(self)
         self.monitor = ExitMonitor(self._on_conmon_exit)

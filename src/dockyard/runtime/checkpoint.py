@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 from functools import lru_cache
 
 from ..errors import NotImplementedYet, SystemError_
@@ -39,13 +40,70 @@ def unsupported_reason(rt: Runtime) -> str:
     return ""
 
 
+def freezer_of(pid: int) -> str | None:
+    """The file that freezes the container's cgroup: v1 freezer.state or v2
+    cgroup.freeze. Freezing by a write (not `runtime pause`, a subprocess)
+    before the dump spares CRIU its ~100 ms wait on the v1 freezer."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if "freezer" in ctrls.split(","):
+            return os.path.join("/sys/fs/cgroup/freezer" + path, "freezer.state")
+    for line in lines:
+        if line.startswith("0::"):
+            p = os.path.join("/sys/fs/cgroup" + line[3:], "cgroup.freeze")
+            return p if os.path.exists(p) else None
+    return None
+
+
+def _write(path: str, value: str) -> bool:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+        return True
+    except OSError:
+        return False
+
+
+def freeze(path: str, timeout: float = 2.0) -> bool:
+    v1 = path.endswith("freezer.state")
+    if not _write(path, "FROZEN" if v1 else "1"):
+        return False
+    if v1:     # v1 freezes asynchronously: FREEZING until every task stopped
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with open(path) as f:
+                if f.read().strip() == "FROZEN":
+                    return True
+            time.sleep(0.001)
+        thaw(path)
+        return False
+    return True
+
+
+def thaw(path: str) -> None:
+    _write(path, "THAWED" if path.endswith("freezer.state") else "0")
+
+
 def global_args(rt: Runtime, criu: Criu) -> list[str]:
     return ["--criu", criu.path] if rt.name == "runc" else []
 
 
-def env_for(criu: Criu) -> dict[str, str]:
+def criu_env(criu: Criu) -> dict[str, str]:
+    """What the runtime (and the criu it runs) needs in its environment."""
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-    return {**os.environ, "PATH": os.path.dirname(criu.path) + ":" + path}
+    env = {"PATH": os.path.dirname(criu.path) + ":" + path}
+    if criu.config:
+        env["CRIU_CONFIG_FILE"] = criu.config
+    return env
+
+
+def env_for(criu: Criu) -> dict[str, str]:
+    return {**os.environ, **criu_env(criu)}
 
 
 def restore_opts(work_dir: str) -> list[str]:

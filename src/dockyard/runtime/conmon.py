@@ -88,7 +88,7 @@ async def _read_line(fd: int, timeout: float) -> bytes:
 async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bool, stdin: bool,
                  no_pivot: bool, log_level: str = "info", timeout: float = 60,
                  restore: str | None = None, runtime_args: list[str] = (), runtime_opts: list[str] = (),
-                 path_env: str | None = None) -> tuple[int, int]:
+                 extra_env: dict[str, str] | None = None) -> tuple[int, int]:
     """Launch conmon, which runs `runtime create` (or, given a checkpoint's
     image dir as `restore`, `runtime restore --detach`: the container then
     runs already). Returns (container pid, conmon pid). Raises CreateFailed
@@ -118,7 +118,8 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     if no_pivot:
         args.append("--no-pivot")
     r, w = os.pipe()
-    env = {"PATH": path_env or os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "_OCI_SYNCPIPE": str(w)}
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **(extra_env or {}),
+           "_OCI_SYNCPIPE": str(w)}
     err = os.open(paths.conmon_err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         proc = await asyncio.create_subprocess_exec(

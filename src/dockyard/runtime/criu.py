@@ -25,6 +25,7 @@ class Criu:
     path: str = ""
     version: str = ""
     reason: str = ""          # why it cannot be used; "" when usable
+    config: str = ""          # CRIU_CONFIG_FILE for the runtime's criu (see CONFIG)
 
     @property
     def usable(self) -> bool:
@@ -88,14 +89,38 @@ async def discover(configured: str | None) -> Criu:
     return first
 
 
+# Lock the container's network with nftables, not iptables: unlocking after a
+# --leave-running dump or a restore costs ~10 ms instead of ~70 ms of
+# iptables-restore. runc runs `criu swrk`, which takes no options but reads
+# the file named by CRIU_CONFIG_FILE (the runtime passes its env on).
+CONFIG = "network-lock nftables\n"
+
+
+def write_config(directory: str) -> str:
+    path = os.path.join(directory, "criu.conf")
+    os.makedirs(directory, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(CONFIG)
+    os.replace(tmp, path)
+    return path
+
+
 class CriuProbe:
     """The daemon's one CRIU lookup: run on first use, then cached."""
 
-    def __init__(self, configured: str | None):
+    def __init__(self, configured: str | None, config_dir: str | None = None):
         self.configured = configured
+        self.config_dir = config_dir
         self._task: asyncio.Task | None = None
+
+    async def _discover(self) -> Criu:
+        c = await discover(self.configured)
+        if c.usable and self.config_dir:
+            c.config = write_config(self.config_dir)
+        return c
 
     async def get(self) -> Criu:
         if self._task is None:
-            self._task = asyncio.ensure_future(discover(self.configured))
+            self._task = asyncio.ensure_future(self._discover())
         return await asyncio.shield(self._task)
