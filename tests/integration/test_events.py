@@ -100,3 +100,31 @@ def test_dropped_client_costs_nothing(daemon, bb_image):
     while listeners() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert listeners() == 0
+
+
+def test_network_and_volume_events(daemon, bb_image):
+    client = daemon.client()
+    since = int(time.time()) - 1
+    net, vol, name = unique_name(), unique_name(), unique_name()
+    n = client.networks.create(net)
+    v = client.volumes.create(vol)
+    c = client.containers.create("bb", "true", name=name, volumes=[f"{vol}:/data"])
+    n.connect(c)
+    n.disconnect(c)
+    c.start()
+    c.wait()
+    c.remove()
+    n.remove()
+    v.remove()
+    evs = list(client.events(decode=True, since=since, until=int(time.time()) + 1,
+                             filters={"type": ["network", "volume"]}))
+    got = [(e["Type"], e["Action"]) for e in evs
+           if e["Actor"]["ID"] in (n.id, vol)]
+    assert got == [("network", "create"), ("volume", "create"), ("network", "connect"),
+                   ("network", "disconnect"), ("volume", "mount"), ("volume", "unmount"),
+                   ("network", "destroy"), ("volume", "destroy")]
+    connect = next(e for e in evs if e["Action"] == "connect" and e["Actor"]["ID"] == n.id)
+    assert connect["Actor"]["Attributes"] == {"container": c.id, "name": net, "type": "bridge"}
+    mount = next(e for e in evs if e["Action"] == "mount")
+    assert mount["Actor"]["Attributes"]["destination"] == "/data"
+    assert mount["Actor"]["Attributes"]["container"] == c.id

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..daemon import resource_events
 from ..errors import InvalidParameter
 from ..volumes.service import volume_filters
 from .server import Request, Response, json_response, route
@@ -29,6 +30,7 @@ async def create(req: Request):
         raise InvalidParameter("invalid JSON: expected an object")
     vol = req.daemon.volumes.create(body.get("Name") or None, body.get("Driver") or None,
                                     body.get("DriverOpts") or {}, body.get("Labels") or {})
+    resource_events.volume(req.daemon, vol["Name"], "create", driver=vol.get("Driver", "local"))
     return json_response(vol, 201)
 
 
@@ -50,4 +52,5 @@ async def inspect(req: Request):
 @route("DELETE", "/volumes/{name}")
 async def remove(req: Request):
     await asyncio.to_thread(req.daemon.volumes.remove, req.match["name"], req.bool_param("force"))
+    resource_events.volume(req.daemon, req.match["name"], "destroy")
     return Response(204)

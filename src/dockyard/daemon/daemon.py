@@ -24,6 +24,7 @@ from ..runtime.runtimes import Runtimes
 from ..store.db import Database
 from . import ids, names, restart, signals
 from .attach import AttachManager
+from . import resource_events
 from .events import Events
 from .health import HealthMonitor
 from .container import (CREATED, DEAD, EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, Container,
@@ -194,6 +195,7 @@ class Daemon:
         c.start_trace = trace.to_api()
         self.save(c)
         self.monitor.watch(c.id, ctx.conmon_pid)
+        resource_events.volume_mounts(self, c, "mount")
         self.event(c, "start")
         self.health.watch(c)
 
@@ -235,6 +237,7 @@ class Daemon:
             if c.state.oom_killed:
                 self.event(c, "oom")
             self.event(c, "die", exitCode=c.state.exit_code, execDuration=int(ran_for))
+            resource_events.volume_mounts(self, c, "unmount")
             policy = c.restart_policy
             again = restart.should_restart(policy, c.state.exit_code, c.restart_count, c.state.manually_stopped)
             if again:

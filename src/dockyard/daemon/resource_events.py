@@ -1,0 +1,34 @@
+"""Network and volume events in Docker's shapes (Actor.ID is the network id
+or the volume name), so the routes and the start path each emit in one line."""
+from __future__ import annotations
+
+
+def network(d, row, action: str, container_id: str | None = None) -> None:
+    attrs = {"name": row["name"], "type": "bridge" if row["name"] not in ("host", "none") else row["name"]}
+    if container_id:
+        attrs["container"] = container_id
+    d.events.emit("network", action, row["id"], attrs)
+
+
+def volume(d, name: str, action: str, **attrs) -> None:
+    attrs.setdefault("driver", "local")
+    d.events.emit("volume", action, name, attrs)
+
+
+def volume_mounts(d, c, action: str) -> None:
+    """`mount` at start / `unmount` at exit, for each named or anonymous volume of c."""
+    svc = getattr(d, "volumes", None)
+    if svc is None:
+        return
+    try:
+        points = svc.mounts(c.id)
+    except Exception:          # events must never break a start or an exit
+        return
+    for p in points:
+        if p.get("Type") != "volume" or not p.get("Name"):
+            continue
+        if action == "mount":
+            volume(d, p["Name"], "mount", container=c.id, destination=p.get("Destination", ""),
+                   propagation=p.get("Propagation", ""), **{"read/write": str(bool(p.get("RW", True))).lower()})
+        else:
+            volume(d, p["Name"], "unmount", container=c.id)
