@@ -43,7 +43,10 @@ def test_prunes_reclaim_space(daemon, bb_image):
     other = client.containers.run("bb", "true", detach=True, name=unique_name(), labels={"prune": "no"})
     gone.wait(), other.wait()
     try:
-        r = client.containers.prune(filters={"label": "prune=yes"})
+        assert client.containers.prune(filters={"until": "1h"})["ContainersDeleted"] is None  # all newer
+        r = daemon.docker("container", "prune", "-f", "--filter", "until=soon", check=False)
+        assert r.returncode != 0 and "invalid until filter: soon" in r.stderr
+        r = client.containers.prune(filters={"label": "prune=yes", "until": "0s"})
         assert r["ContainersDeleted"] == [gone.id] and r["SpaceReclaimed"] >= 200000
         r = daemon.docker("system", "prune", "-f").stdout
         assert other.id in r and "Total reclaimed space:" in r

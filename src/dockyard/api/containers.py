@@ -176,6 +176,13 @@ async def prune(req: Request):
     for k in f:
         if k not in ("until", "label", "label!"):
             raise InvalidParameter(f"invalid filter '{k}'")
+    from ..images.times import parse_filter_time
+    limits = []
+    for until in f.get("until", []):          # unix time, RFC 3339 or a duration back from now (Docker's)
+        try:
+            limits.append(parse_filter_time(until) / 1e9)
+        except ValueError:
+            raise InvalidParameter(f"invalid until filter: {until}") from None
 
     def keep(c) -> bool:
         labels = c.config.get("Labels") or {}
@@ -187,11 +194,7 @@ async def prune(req: Request):
             k, eq, v = want.partition("=")
             if k in labels and (not eq or labels[k] == v):
                 return False
-        for until in f.get("until", []):
-            try:
-                limit = float(until)
-            except ValueError:
-                raise InvalidParameter(f"invalid until filter: {until}") from None
+        for limit in limits:
             if logfile.parse_time(c.created.replace("Z", "+00:00")) > limit:
                 return False
         return True
