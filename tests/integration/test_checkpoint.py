@@ -184,9 +184,9 @@ def test_leave_running_ls_and_rm(daemon, bb_image):
         assert daemon.docker("checkpoint", "ls", name).stdout.split() == ["CHECKPOINT", "NAME", "cp1", "cp2"]
         daemon.docker("checkpoint", "rm", name, "cp1")
         assert daemon.docker("checkpoint", "ls", name).stdout.split() == ["CHECKPOINT", "NAME", "cp2"]
-        # a checkpoint of a running container restores after a stop
+        # a checkpoint of a running container restores after a stop (our CLI this time)
         daemon.docker("stop", "-t", "0", name)
-        daemon.docker("start", "--checkpoint", "cp2", name)
+        daemon.dockyard("start", "--checkpoint", "cp2", name)
         assert _inspect(daemon, name)["State"]["Running"] is True
     finally:
         daemon.docker("rm", "-f", name, check=False)

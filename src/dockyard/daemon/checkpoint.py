@@ -196,8 +196,8 @@ async def restore(d, c: Container, ref: str, name: str | None, custom_dir: str |
     rt = _runtime(d, c)
     if meta.get("Runtime") and meta["Runtime"] != rt.name:
         raise InvalidParameter(f"checkpoint {name} was made with {meta['Runtime']}; this container runs {rt.name}")
+    # the start emits Docker's `start` event; Docker has no restore event
     await d.start(c, trace, restore=Restore(name, os.path.join(path, IMAGES), meta.get("IPAddress") or None, criu))
-    _event(d, c, "restore")
 
 
 def _event(d, c: Container, action: str) -> None:
