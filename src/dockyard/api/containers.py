@@ -10,7 +10,8 @@ from ..daemon.start import Trace
 from ..errors import InvalidParameter
 from . import container_views as views
 from .server import Request, Response, StreamResponse, json_response, route
-from .streams import STDERR, STDOUT, content_type, frame, pump_attach, wait_client_read_head
+from .streams import (STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
+                      wait_client_read_head)
 
 
 def _lookup(req: Request, trace: Trace | None = None):
@@ -235,13 +236,18 @@ async def logs(req: Request):
 async def attach(req: Request):
     c = _lookup(req)
     d = req.daemon
+    from ..errors import Conflict
     if c.state.status in ("removing", "dead"):
-        from ..errors import Conflict
         raise Conflict(f"container {c.id} is marked for removal and cannot be attached")
+    if c.state.status == "paused":
+        raise Conflict("You cannot attach to a paused container, unpause it first")
+    try:
+        detach_keys = parse_detach_keys(req.param("detachKeys") or "ctrl-p,ctrl-q")
+    except ValueError as e:
+        raise InvalidParameter(f"Invalid detach keys ({req.param('detachKeys')}) provided: {e}") from None
     want_stdin = req.bool_param("stdin") and bool(c.config.get("OpenStdin"))
     want_out, want_err = req.bool_param("stdout"), req.bool_param("stderr")
     stream, with_logs = req.bool_param("stream"), req.bool_param("logs")
-    detach = (req.param("detachKeys") or "ctrl-p,ctrl-q")
     tty = c.tty
     reader, writer, _early = await req.hijack(content_type(tty, req.api_at_least("1.42")))
     await wait_client_read_head(writer)
@@ -270,8 +276,11 @@ async def attach(req: Request):
                 d.attach.cancel(c.id, fut)
         if sock is None:
             return
+        if _early and want_stdin:
+            await asyncio.get_running_loop().sock_sendall(sock, _early)
         await pump_attach(sock, reader, writer, tty=tty, want_stdout=want_out, want_stderr=want_err,
-                          want_stdin=want_stdin, detach_keys=_detach_bytes(detach))
+                          want_stdin=want_stdin, detach_keys=detach_keys,
+                          close_stdin=bool(c.config.get("StdinOnce")))
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
@@ -281,18 +290,11 @@ async def attach(req: Request):
             pass
 
 
-def _detach_bytes(spec: str) -> bytes:
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip()
-        if key.startswith("ctrl-") and len(key) == 6:
-            ch = key[5]
-            if ch == "@":
-                out.append(0)
-            elif ch.isalpha():
-                out.append(ord(ch.lower()) - ord("a") + 1)
-            elif ch in "[\\]^_":
-                out.append(ord(ch) - 64)
-        elif len(key) == 1:
-            out += key.encode()
-    return bytes(out)
+@route("POST", "/containers/{id}/resize")
+async def resize(req: Request):
+    from ..daemon.tty import resize_container
+    h, w = req.int_param("h"), req.int_param("w")
+    if h is None or w is None:
+        raise InvalidParameter("resize requires h and w")
+    resize_container(req.daemon, _lookup(req), h, w)
+    return Response(200, b"", content_type="text/plain")

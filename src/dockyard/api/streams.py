@@ -49,9 +49,12 @@ async def wait_client_read_head(writer: asyncio.StreamWriter, cap: float = 0.05)
 
 async def pump_attach(sock: socket.socket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                       tty: bool, want_stdout: bool, want_stderr: bool, want_stdin: bool,
-                      detach_keys: bytes = b"\x10\x11") -> None:
+                      detach_keys: bytes = b"\x10\x11", close_stdin: bool = False) -> bool:
     """Copy conmon → client (framed unless tty) and client → conmon (stdin)
-    until the container's output ends or the client goes away."""
+    until the container's output ends or the client goes away. Returns True
+    when the client detached with the detach keys. With close_stdin, the
+    client's half-close is passed on (conmon then closes the process's
+    stdin, unless it was told to leave it open)."""
     loop = asyncio.get_running_loop()
 
     async def out() -> None:
@@ -75,6 +78,11 @@ async def pump_attach(sock: socket.socket, reader: asyncio.StreamReader, writer:
         while True:
             data = await reader.read(32768)
             if not data:
+                if close_stdin:
+                    try:
+                        sock.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
                 return  # half-close: stdin EOF; keep streaming output
             if tty and detach_keys:
                 data = held + data
@@ -100,13 +108,38 @@ async def pump_attach(sock: socket.socket, reader: asyncio.StreamReader, writer:
                 await out_task     # stdin closed: drain the output until the end
             elif in_task in done:
                 in_task.result()   # detach or client error
-    except (_Detached, ConnectionError):
+    except _Detached:
+        return True
+    except ConnectionError:
         pass
     finally:
         for t in (out_task, in_task):
             if t is not None and not t.done():
                 t.cancel()
         sock.close()
+    return False
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's --detach-keys: comma-separated `ctrl-<x>` or single chars."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5]
+            if ch == "@":
+                out.append(0)
+            elif ch.isalpha():
+                out.append(ord(ch.lower()) - ord("a") + 1)
+            elif ch in "[\\]^_":
+                out.append(ord(ch) - 64)
+            else:
+                raise ValueError(f"Unknown character: '{ch}'")
+        elif len(key) == 1:
+            out += key.encode()
+        else:
+            raise ValueError(f"Unknown character: '{key}'")
+    return bytes(out)
 
 
 class _Detached(Exception):

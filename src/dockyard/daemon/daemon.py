@@ -73,6 +73,8 @@ class Daemon:
         self.containers = ContainerStore(self.db)
         self.attach = AttachManager()
         self.criu = CriuProbe(config.criu_path, config.exec_root)
+        from .exec import ExecManager
+        self.execs = ExecManager(self)
         self.events = Events()
         self.health = HealthMonitor(self)
         self.monitor = ExitMonitor(self._on_conmon_exit)
@@ -408,7 +410,10 @@ class Daemon:
             self.event(c, "destroy")
             self._backoff.pop(c.id, None)
             self.attach.fail_waiters(c.id, NoSuchContainer(c.id))
+            self.execs.forget_container(c.id)
             c.removed_event.set()
+        # an image removed with `rmi -f` while this container used it goes now
+        await asyncio.to_thread(self.images.collect_garbage)
 
     async def _remove_files(self, c: Container, volumes: bool = False) -> None:
         self.volumes.release(c.id, remove_anonymous=volumes)

@@ -88,7 +88,7 @@ async def _read_line(fd: int, timeout: float) -> bytes:
 async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bool, stdin: bool,
                  no_pivot: bool, log_level: str = "info", timeout: float = 60,
                  restore: str | None = None, runtime_args: list[str] = (), runtime_opts: list[str] = (),
-                 extra_env: dict[str, str] | None = None) -> tuple[int, int]:
+                 extra_env: dict[str, str] | None = None, stdin_once: bool = False) -> tuple[int, int]:
     """Launch conmon, which runs `runtime create` (or, given a checkpoint's
     image dir as `restore`, `runtime restore --detach`: the container then
     runs already). Returns (container pid, conmon pid). Raises CreateFailed
@@ -114,7 +114,8 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     if tty:
         args.append("-t")
     if stdin:
-        args += ["-i", "--leave-stdin-open"]
+        # StdinOnce (docker run -i): the first attached client's EOF closes stdin
+        args += ["-i"] if stdin_once else ["-i", "--leave-stdin-open"]
     if no_pivot:
         args.append("--no-pivot")
     r, w = os.pipe()

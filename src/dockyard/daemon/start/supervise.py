@@ -27,7 +27,8 @@ async def run(ctx: StartContext) -> None:
     try:
         ctx.pid, ctx.conmon_pid = await conmon.create(
             c.id, c.name, ctx.runtime, ctx.paths, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
-            no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info", **restore)
+            no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info",
+            stdin_once=bool(c.config.get("StdinOnce")), **restore)
     except conmon.CreateFailed as e:
         if ctx.restore:
             raise ctx.restore.failed(ctx.paths.bundle, str(e)) from None

@@ -1,0 +1,90 @@
+"""Exec routes: create, start (hijacked like attach), resize, inspect."""
+from __future__ import annotations
+
+import asyncio
+
+from ..daemon.exec import StartFailed
+from ..errors import InvalidParameter
+from .server import Request, Response, json_response, route
+from .streams import STDOUT, content_type, frame, parse_detach_keys, pump_attach, wait_client_read_head
+
+# after the output ends, how long to wait for conmon's exit report before
+# answering anyway (the CLI inspects the exit code right after)
+_EXIT_GRACE = 5.0
+
+
+@route("POST", "/containers/{id}/exec")
+async def create(req: Request):
+    c = req.daemon.containers.get(req.match["id"])
+    body = await req.json(default=None)
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid exec config: want a JSON object")
+    ex = req.daemon.execs.create(c, body)
+    return json_response({"Id": ex.id}, 201)
+
+
+@route("POST", "/exec/{id}/start")
+async def start(req: Request):
+    d = req.daemon
+    ex = d.execs.get(req.match["id"])
+    body = await req.json(default={}) or {}
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid exec start config: want a JSON object")
+    c = d.containers.get(ex.container_id)
+    tty = body.get("Tty")
+    size = body.get("ConsoleSize")
+    size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 and all(size) else None
+    if body.get("Detach"):
+        try:
+            await d.execs.start(ex, c, attach=False, tty=None if tty is None else bool(tty), console_size=size)
+        except StartFailed as e:
+            raise InvalidParameter(str(e)) from None
+        return Response(200, b"", content_type="text/plain")
+    try:
+        sock = await d.execs.start(ex, c, attach=True, tty=None if tty is None else bool(tty), console_size=size)
+        failed = None
+    except StartFailed as e:
+        sock, failed = None, e
+    reader, writer, early = await req.hijack(content_type(ex.tty, req.api_at_least("1.42")))
+    try:
+        await wait_client_read_head(writer)
+        if failed is not None:
+            msg = (str(failed) + "\r\n").encode()
+            writer.write(msg if ex.tty else frame(STDOUT, msg))
+            await writer.drain()
+            return
+        if early and ex.attach_stdin:
+            await asyncio.get_running_loop().sock_sendall(sock, early)
+        detached = await pump_attach(sock, reader, writer, tty=ex.tty, want_stdout=ex.attach_stdout,
+                                     want_stderr=ex.attach_stderr, want_stdin=ex.attach_stdin,
+                                     detach_keys=parse_detach_keys(ex.detach_keys or "ctrl-p,ctrl-q"),
+                                     close_stdin=True)
+        if not detached:
+            try:
+                await asyncio.wait_for(ex.done.wait(), _EXIT_GRACE)
+            except asyncio.TimeoutError:
+                pass
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        if sock is not None:
+            sock.close()
+        try:
+            writer.close()
+        except Exception:
+            pass
+
+
+@route("POST", "/exec/{id}/resize")
+async def resize(req: Request):
+    ex = req.daemon.execs.get(req.match["id"])
+    h, w = req.int_param("h"), req.int_param("w")
+    if h is None or w is None:
+        raise InvalidParameter("resize requires h and w")
+    req.daemon.execs.resize(ex, h, w)
+    return Response(200, b"", content_type="text/plain")
+
+
+@route("GET", "/exec/{id}/json")
+async def inspect(req: Request):
+    return req.daemon.execs.get(req.match["id"]).to_api()

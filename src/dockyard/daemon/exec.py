@@ -1,0 +1,364 @@
+"""Exec: run another process in a running container, supervised by its own
+conmon (`conmon --exec`), so it needs no Python process and its stdio works
+exactly like the container's (attach socket, ctl fifo for resize).
+
+Pipes to conmon (podman's protocol, conmon --api-version 1):
+- _OCI_STARTPIPE: conmon blocks on one read before forking; with
+  --exec-attach its child blocks on a second read before `runtime exec`,
+  so we connect to the attach socket first and lose no output.
+- _OCI_ATTACHPIPE: conmon writes {"data": 0} once the attach socket listens.
+- _OCI_SYNCPIPE: {"data": pid} once the process runs (or a negative value
+  and the runtime's message), then {"data": exit status} when it ends.
+
+Exec sessions live in memory: a daemon restart forgets them (the processes
+finish under conmon as usual).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+
+from ..errors import Conflict, InvalidParameter, NotFound
+from ..runtime import conmon, lookpath
+from . import users
+from .attach import open_socket
+from .ids import new_id
+from .tty import write_ctl
+
+log = logging.getLogger("dockyard.exec")
+
+
+class NoSuchExec(NotFound):
+    def __init__(self, ref: str):
+        super().__init__(f"No such exec instance: {ref}")
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    workdir: str = ""
+    privileged: bool = False
+    tty: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    detach_keys: str = ""
+    console_size: tuple[int, int] | None = None
+    running: bool = False
+    started: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    dir: str = ""
+    done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def to_api(self) -> dict:
+        return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+                "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0], "arguments": self.cmd[1:],
+                                  "privileged": self.privileged, "user": self.user},
+                "OpenStdin": self.attach_stdin, "OpenStderr": self.attach_stderr,
+                "OpenStdout": self.attach_stdout, "CanRemove": False,
+                "ContainerID": self.container_id, "DetachKeys": self.detach_keys, "Pid": self.pid}
+
+
+class StartFailed(Exception):
+    """`runtime exec` refused; message is Docker's, exit_code 126/127."""
+
+    def __init__(self, message: str, exit_code: int = 126):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def check_running(c) -> None:
+    """Docker's 409s for exec into a container that cannot take one."""
+    st = c.state.status
+    if st == "paused":
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+    if st == "restarting":
+        raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
+    if st != "running":
+        raise Conflict(f"Container {c.id} is not running")
+
+
+def _parse_size(v) -> tuple[int, int] | None:
+    if not v:
+        return None
+    try:
+        h, w = int(v[0]), int(v[1])
+    except (TypeError, ValueError, IndexError):
+        raise InvalidParameter("invalid ConsoleSize: want [height, width]") from None
+    return (h, w) if h > 0 and w > 0 else None
+
+
+class ExecManager:
+    def __init__(self, daemon) -> None:
+        self.d = daemon
+        self._execs: dict[str, Exec] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # ---------------------------------------------------------------- create
+    def create(self, c, body: dict) -> Exec:
+        check_running(c)
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+            raise InvalidParameter("No exec command specified")
+        env = body.get("Env") or []
+        if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
+            raise InvalidParameter("invalid Env: want a list of strings")
+        for e in env:
+            if not e.split("=", 1)[0]:
+                raise InvalidParameter(f"invalid environment variable: {e}")
+        ex = Exec(id=new_id(), container_id=c.id, cmd=list(cmd), env=list(env),
+                  user=body.get("User") or "", workdir=body.get("WorkingDir") or "",
+                  privileged=bool(body.get("Privileged")), tty=bool(body.get("Tty")),
+                  attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
+                  attach_stderr=bool(body.get("AttachStderr")), detach_keys=body.get("DetachKeys") or "",
+                  console_size=_parse_size(body.get("ConsoleSize")))
+        if ex.workdir and not ex.workdir.startswith("/"):
+            raise InvalidParameter(f"the working directory '{ex.workdir}' is invalid, it needs to be an absolute path")
+        self._execs[ex.id] = ex
+        return ex
+
+    def get(self, ref: str) -> Exec:
+        ex = self._execs.get(ref)
+        if ex is None:
+            raise NoSuchExec(ref)
+        return ex
+
+    def ids_for(self, cid: str) -> list[str]:
+        return [e.id for e in self._execs.values() if e.container_id == cid]
+
+    def forget_container(self, cid: str) -> None:
+        for eid in self.ids_for(cid):
+            self._execs.pop(eid, None)
+
+    # ---------------------------------------------------------------- start
+    async def start(self, ex: Exec, c, *, attach: bool, tty: bool | None = None,
+                    console_size: tuple[int, int] | None = None) -> socket.socket | None:
+        """Run the process. With attach, returns the connected attach socket
+        (output from the first byte). Raises StartFailed when the runtime
+        refuses (the exec is then finished with that exit code)."""
+        if ex.started:
+            raise Conflict(f"Error: Exec command {ex.id} is already running" if ex.running
+                           else f"Error: Exec command {ex.id} has already run")
+        check_running(c)
+        if tty is not None:
+            ex.tty = tty
+        if console_size:
+            ex.console_size = console_size
+        ex.started = ex.running = True
+        try:
+            return await self._launch(ex, c, attach)
+        except StartFailed as e:
+            self._finish(ex, e.exit_code)
+            raise
+        except BaseException:
+            self._finish(ex, 126)
+            raise
+
+    def _process_spec(self, ex: Exec, c, paths) -> dict:
+        with open(os.path.join(paths.bundle, "config.json")) as f:
+            spec = json.load(f)
+        proc = dict(spec["process"])
+        rootfs = spec["root"]["path"]
+        if not os.path.isabs(rootfs):
+            rootfs = os.path.join(paths.bundle, rootfs)
+        env = _merge_env(proc.get("env") or [], ex.env)
+        bad = lookpath.check(rootfs, ex.cmd[0], env)
+        if bad:
+            code, msg = bad
+            raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown",
+                              code)
+        proc["args"] = ex.cmd
+        proc["env"] = env
+        proc["terminal"] = ex.tty
+        proc.pop("consoleSize", None)
+        if ex.tty and ex.console_size:
+            proc["consoleSize"] = {"height": ex.console_size[0], "width": ex.console_size[1]}
+        if ex.workdir:
+            proc["cwd"] = ex.workdir
+        if ex.user:
+            try:
+                uid, gid, extra = users.resolve(ex.user, rootfs)
+            except InvalidParameter as e:
+                raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown")
+            proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
+        if ex.privileged:
+            caps = sorted(self.d.facts.bounding)
+            proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps,
+                                    "inheritable": [], "ambient": []}
+        return proc
+
+    async def _launch(self, ex: Exec, c, attach: bool) -> socket.socket | None:
+        paths = self.d.paths(c)
+        rt = self.d.runtimes.available.get(c.runtime) or self.d.runtimes.get(None)
+        proc = self._process_spec(ex, c, paths)
+        ex.dir = os.path.join(paths.bundle, "exec", ex.id[:12])
+        os.makedirs(ex.dir, mode=0o700, exist_ok=True)
+        spec_path = os.path.join(ex.dir, "process.json")
+        with open(spec_path, "w") as f:
+            json.dump(proc, f)
+        os.makedirs(paths.socket_dir, exist_ok=True)
+        args = [conmon.CONMON, "--api-version", "1", "-c", c.id, "-u", ex.id, "-n", c.name,
+                "-r", rt.path, "--runtime-arg", "--root", "--runtime-arg", rt.root,
+                "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-l", "none",
+                "--exit-dir", ex.dir, "--socket-dir-path", paths.socket_dir,
+                "-e", "--exec-process-spec", spec_path, "--log-level", "info"]
+        if ex.tty:
+            args.append("-t")
+        if attach and ex.attach_stdin:
+            args.append("-i")
+        sync_r, sync_w = os.pipe()
+        fds = [sync_w]
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "_OCI_SYNCPIPE": str(sync_w)}
+        start_r = start_w = att_r = att_w = -1
+        if attach:
+            args.append("--exec-attach")
+            start_r, start_w = os.pipe()
+            att_r, att_w = os.pipe()
+            fds += [start_r, att_w]
+            env.update(_OCI_STARTPIPE=str(start_r), _OCI_ATTACHPIPE=str(att_w))
+        sock = None
+        try:
+            err = os.open(os.path.join(ex.dir, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                p = await asyncio.create_subprocess_exec(
+                    *args, pass_fds=fds, env=env, stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True)
+            finally:
+                os.close(err)
+                for fd in fds:
+                    os.close(fd)
+                start_r = att_w = -1
+            if attach:
+                os.write(start_w, b"0")          # conmon may fork now
+            await p.wait()                        # the first conmon exits after forking
+            if attach:
+                line = await conmon._read_line(att_r, 30)
+                if not line:
+                    raise StartFailed(_err_text(ex.dir) or "conmon exited before the exec session was ready")
+                sock = open_socket(conmon.Paths(ex.dir, ex.dir, paths.socket_dir, "").attach_socket(ex.id))
+                os.write(start_w, b"0")          # child may run `runtime exec` now
+            lines = _Lines(sync_r)
+            first = await lines.next(60)
+            pid = int(first.get("data", -1)) if first else -1
+            if pid <= 0:
+                msg = (first or {}).get("message") or _err_text(ex.dir) or "runtime exec failed"
+                raise StartFailed(f"OCI runtime exec failed: {msg.strip()}: unknown",
+                                  127 if "not found" in msg else 126)
+            ex.pid = pid
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            os.close(sync_r)
+            raise
+        finally:
+            for fd in (start_w, att_r):
+                if fd >= 0:
+                    os.close(fd)
+        t = asyncio.ensure_future(self._wait_exit(ex, lines))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return sock
+
+    async def _wait_exit(self, ex: Exec, lines: "_Lines") -> None:
+        code = None
+        try:
+            msg = await lines.next(None)
+            if msg is not None:
+                code = int(msg.get("data", 255))
+        except (ValueError, OSError):
+            pass
+        finally:
+            os.close(lines.fd)
+            if code is None:   # conmon died without a word: its exit file, else unknown
+                code = conmon.read_exit_code(conmon.Paths(ex.dir, ex.dir, "", ""), ex.container_id)
+            self._finish(ex, 255 if code is None else code)
+
+    def _finish(self, ex: Exec, code: int) -> None:
+        ex.exit_code = code
+        ex.running = False
+        ex.pid = 0
+        if ex.dir:
+            shutil.rmtree(ex.dir, ignore_errors=True)
+        ex.done.set()
+
+    # ---------------------------------------------------------------- resize
+    def resize(self, ex: Exec, h: int, w: int) -> None:
+        if not ex.running:
+            raise Conflict(f"Exec {ex.id} is not running")   # Docker: "... is not running"
+        if not ex.tty:
+            return   # Docker: a no-op for a process without a TTY
+        write_ctl(ex.dir, h, w)
+
+
+def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+    out: dict[str, str] = {}
+    for e in base + extra:
+        k, _, _v = e.partition("=")
+        out[k] = e
+    return list(out.values())
+
+
+def _err_text(d: str) -> str:
+    try:
+        with open(os.path.join(d, "conmon.err"), errors="replace") as f:
+            return f.read().strip()[-500:]
+    except OSError:
+        return ""
+
+
+class _Lines:
+    """JSON lines from a conmon pipe, keeping what one read brought beyond
+    the first line (a fast exit sends pid and status together)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+        self.eof = False
+        os.set_blocking(fd, False)
+
+    async def next(self, timeout: float | None) -> dict | None:
+        """The next message; None on EOF."""
+        while b"\n" not in self.buf and not self.eof:
+            await self._fill(timeout)
+        if b"\n" in self.buf:
+            line, _, rest = bytes(self.buf).partition(b"\n")
+            self.buf = bytearray(rest)
+        else:
+            line, self.buf = bytes(self.buf), bytearray()
+        line = line.strip()
+        return json.loads(line) if line else None
+
+    async def _fill(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def readable() -> None:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.eof = True
+            self.buf.extend(chunk)
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(self.fd, readable)
+        try:
+            await asyncio.wait_for(done, timeout)
+        finally:
+            loop.remove_reader(self.fd)
