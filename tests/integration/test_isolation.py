@@ -220,3 +220,64 @@ def test_our_cli_isolation_flags(daemon, bb_image):
     assert "0000000000000000" in lines and lines[-1] == "1"
     r = daemon.dockyard("run", "--rm", "--memory", "1k", bb_image, "true", check=False)
     assert r.returncode == 125 and "Minimum memory limit allowed is 6MB" in r.stderr
+
+
+def test_info_lists_seccomp(daemon):
+    r = daemon.docker("info", "--format", "{{json .SecurityOptions}}")
+    assert "name=seccomp,profile=builtin" in json.loads(r.stdout)
+
+
+def test_devices(daemon, bb_image):
+    # /dev/full is not one of the defaults Docker gives a container as /dev/xfull
+    r = daemon.docker("run", "--rm", "--device", "/dev/full:/dev/xfull", bb_image,
+                      "sh", "-c", "ls -l /dev/xfull; echo x > /dev/xfull; echo rc=$?")
+    assert r.stdout.startswith("c") and "1,   7" in r.stdout and "rc=1" in r.stdout
+    assert "No space left on device" in r.stderr
+    # read-only permission: the device cgroup allows a read open, refuses a write open
+    if os.path.exists("/dev/net/tun"):
+        r = daemon.docker("run", "--rm", "--device", "/dev/net/tun:/dev/xt:r", bb_image,
+                          "sh", "-c", "head -c0 /dev/xt && echo read-ok; echo x > /dev/xt; echo rc=$?", check=False)
+        assert "read-ok" in r.stdout and "rc=1" in r.stdout and "Operation not permitted" in r.stderr
+    r = daemon.docker("run", "--rm", "--device", "/dev/nope-" + os.urandom(2).hex(), bb_image, "true", check=False)
+    assert r.returncode != 0 and "error gathering device information" in r.stderr
+    # privileged: the host's devices appear
+    r = daemon.docker("run", "--rm", "--privileged", bb_image, "ls", "/dev")
+    assert set(os.listdir("/dev")) & {"loop0", "kmsg", "mem"} <= set(r.stdout.split())
+
+
+def test_device_cgroup_rule(daemon, bb_image):
+    # mknod is allowed by the default rules, but opening the node (tun, 10:200) needs a rule
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("no /dev/net/tun on this host")
+    script = "mknod /tmp/t c 10 200 && head -c0 /tmp/t && echo opened || echo denied"
+    assert daemon.docker("run", "--rm", bb_image, "sh", "-c", script).stdout.strip() == "denied"
+    r = daemon.docker("run", "--rm", "--device-cgroup-rule", "c 10:200 r", bb_image, "sh", "-c", script)
+    assert r.stdout.strip() == "opened"
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "HostConfig": {"DeviceCgroupRules": ["x 1:11 r"]}})
+    assert st == 400 and "invalid device cgroup rule format" in json.loads(body)["message"]
+
+
+def test_init_runs_as_pid1(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--init", bb_image, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.stdout.startswith("/sbin/docker-init -- sh")
+    r = daemon.docker("run", "--rm", bb_image, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.stdout.startswith("sh -c")
+
+
+def test_ipc_and_pid_from_another_container(daemon, bb_image):
+    donor = "donor-" + os.urandom(3).hex()
+    daemon.docker("run", "-d", "--name", donor, "--ipc", "shareable", bb_image, "sleep", "60")
+    try:
+        r = daemon.docker("run", "--rm", "--pid", f"container:{donor}", bb_image, "ps", "-o", "comm")
+        assert "sleep" in r.stdout.split()
+        mine = daemon.docker("run", "--rm", "--ipc", f"container:{donor}", bb_image,
+                             "readlink", "/proc/self/ns/ipc").stdout.strip()
+        pid = json.loads(daemon.docker("inspect", donor).stdout)[0]["State"]["Pid"]
+        assert mine == os.readlink(f"/proc/{pid}/ns/ipc")
+        r = daemon.docker("run", "--rm", "--ipc", "host", bb_image, "readlink", "/proc/self/ns/ipc")
+        assert r.stdout.strip() == os.readlink("/proc/self/ns/ipc")
+        r = daemon.docker("run", "--rm", "--uts", "host", bb_image, "hostname")
+        assert r.stdout.strip() == os.uname().nodename
+    finally:
+        daemon.docker("rm", "-f", donor)

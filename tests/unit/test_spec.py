@@ -19,12 +19,12 @@ ETC = {"/etc/resolv.conf": "/c/resolv.conf", "/etc/hostname": "/c/hostname", "/e
 
 
 def make(host_config=None, config=None, facts=FACTS, netns="/run/dockyard/netns/abc",
-         warnings=None, image_config=None):
+         warnings=None, image_config=None, join=None):
     return generate(container_id="abc123", config=config or {}, host_config=host_config or {},
                     image_config=image_config or {}, rootfs="/var/lib/dockyard/abc/merged",
                     hostname="abc123", args=["/bin/sh"], env=["PATH=/bin"], etc_mounts=ETC,
                     netns=netns, cgroups_path="/dockyard/abc123", facts=facts,
-                    user=(1000, 1000, [1000, 10]), warnings=warnings)
+                    user=(1000, 1000, [1000, 10]), warnings=warnings, join=join)
 
 
 def caps(spec):
@@ -259,8 +259,12 @@ def test_host_pid_and_uts():
     spec = make({"PidMode": "host", "UTSMode": "host"})
     assert "pid" not in namespaces(spec) and "uts" not in namespaces(spec)
     assert "hostname" not in spec
-    with pytest.raises(errors.NotImplementedYet):
+    with pytest.raises(errors.InvalidParameter):      # the start step resolves the donor
         make({"PidMode": "container:other"})
+    joined = make({"PidMode": "container:other", "IpcMode": "container:other"},
+                  join={"pid": "/proc/7/ns/pid", "ipc": "/proc/7/ns/ipc", "shm": "/proc/7/root/dev/shm"})
+    assert namespaces(joined)["pid"] == "/proc/7/ns/pid" and namespaces(joined)["ipc"] == "/proc/7/ns/ipc"
+    assert [m["source"] for m in joined["mounts"] if m["destination"] == "/dev/shm"] == ["/proc/7/root/dev/shm"]
     with pytest.raises(errors.InvalidParameter):
         make({"IpcMode": "sideways"})
 

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping, Sequence
 
 from dockyard import errors
 from dockyard.runtime import seccomp
+from dockyard.runtime.devices import cgroup_rules
 from dockyard.runtime.hostfacts import CAPABILITIES, RLIMITS, HostFacts
 
 OCI_VERSION = "1.0.2"
@@ -60,7 +61,10 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
              user: tuple[int, int, Sequence[int]] = (0, 0, ()),
              warnings: list[str] | None = None,
              seccomp_profile: Mapping | None = None,
-             extra_mounts: Sequence[Mapping] = ()) -> dict:
+             extra_mounts: Sequence[Mapping] = (),
+             devices: Sequence[Mapping] = (),
+             device_rules: Sequence[Mapping] = (),
+             join: Mapping[str, str] | None = None) -> dict:
     """Return the OCI spec as a JSON-able dict.
 
     netns: None = a new empty namespace made by the runtime; "host" = the
@@ -74,6 +78,7 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
     config = config or {}
     host_config = host_config or {}
     image_config = image_config or {}
+    join = join or {}
     notes: list[str] = []
     privileged = bool(host_config.get("Privileged"))
     ipc_mode = _namespace_mode(host_config.get("IpcMode"), "IPC",
@@ -96,15 +101,15 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
             "oomScoreAdj": _oom_score_adj(host_config.get("OomScoreAdj")),
         },
         "root": {"path": rootfs, "readonly": bool(host_config.get("ReadonlyRootfs"))},
-        "mounts": _mounts(host_config, etc_mounts, privileged, ipc_mode),
+        "mounts": _mounts(host_config, etc_mounts, privileged, ipc_mode, join),
         "linux": {
             "resources": _resources(host_config, facts, privileged, notes),
             "cgroupsPath": cgroups_path,
-            "namespaces": _namespaces(netns, ipc_mode, uts_mode, pid_mode, cgroupns_mode),
-            # The runtime creates null, zero, tty, ptmx & co. Privileged
-            # containers do not get the host's devices yet: listing them
-            # needs a /dev scan, which does not belong in a pure function.
-            "devices": [],
+            "namespaces": _namespaces(netns, ipc_mode, uts_mode, pid_mode, cgroupns_mode, join),
+            # The runtime creates null, zero, tty, ptmx & co; `devices` are
+            # the --device ones (or all of the host's for --privileged),
+            # read from /dev by the caller (runtime/devices.py).
+            "devices": [dict(d) for d in devices],
             "sysctl": _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode),
         },
     }
@@ -122,6 +127,9 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
     if not privileged and not _systempaths_unconfined(host_config.get("SecurityOpt")):
         spec["linux"]["maskedPaths"] = list(MASKED_PATHS)
         spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
+    if not privileged:
+        spec["linux"]["resources"]["devices"] += [dict(r) for r in device_rules] + \
+            cgroup_rules(host_config.get("DeviceCgroupRules"))
     if seccomp_profile:
         spec["linux"]["seccomp"] = seccomp.to_oci(seccomp_profile, process["capabilities"]["bounding"])
     if extra_mounts:
@@ -159,6 +167,7 @@ def validate(host_config: Mapping, facts: HostFacts) -> list[str]:
     net_mode = "host" if (host_config.get("NetworkMode") or "") == "host" else "private"
     _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode)
     seccomp.profile_for(host_config.get("SecurityOpt"), privileged)
+    cgroup_rules(host_config.get("DeviceCgroupRules"))
     return notes
 
 
@@ -286,7 +295,7 @@ def _show(value: int) -> str:
 # --- mounts --------------------------------------------------------------------
 
 def _mounts(host_config: Mapping, etc_mounts: Mapping[str, str], privileged: bool,
-            ipc_mode: str) -> list[dict]:
+            ipc_mode: str, join: Mapping[str, str]) -> list[dict]:
     # HostConfig.Binds / Mounts / Tmpfs are not handled here yet.
     sys_ro = [] if privileged else ["ro"]
     mounts = [
@@ -300,6 +309,8 @@ def _mounts(host_config: Mapping, etc_mounts: Mapping[str, str], privileged: boo
     ]
     if ipc_mode == "host":
         mounts.append(_mount("/dev/shm", "bind", "/dev/shm", ["rbind", "rprivate"]))
+    elif ipc_mode == "container" and join.get("shm"):    # the donor's /dev/shm, when kept on the host
+        mounts.append(_mount("/dev/shm", "bind", join["shm"], ["rbind", "rprivate"]))
     elif (host_config.get("IpcMode") or "") != "none":
         shm_size = int(host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
         mounts.append(_mount("/dev/shm", "tmpfs", "shm",
@@ -321,8 +332,8 @@ def _namespace_mode(value: str | None, what: str, private: tuple[str, ...]) -> s
         return "private"
     if value == "host":
         return "host"
-    if value.startswith("container:"):
-        raise errors.NotImplementedYet(f"{what} mode {value} is not supported yet")
+    if value.startswith("container:") and what in ("IPC", "PID") and len(value) > len("container:"):
+        return "container"    # joined by path: `join` names the namespace files
     raise errors.InvalidParameter(f"invalid {what} mode: {value}")
 
 
@@ -335,7 +346,8 @@ def _cgroupns_mode(value: str | None, facts: HostFacts) -> str:
     raise errors.InvalidParameter(f"invalid cgroup namespace mode: {value}")
 
 
-def _namespaces(netns: str | None, ipc: str, uts: str, pid: str, cgroupns: str) -> list[dict]:
+def _namespaces(netns: str | None, ipc: str, uts: str, pid: str, cgroupns: str,
+                join: Mapping[str, str]) -> list[dict]:
     namespaces = [{"type": "mount"}]
     if netns is None:
         namespaces.append({"type": "network"})
@@ -344,6 +356,10 @@ def _namespaces(netns: str | None, ipc: str, uts: str, pid: str, cgroupns: str) 
     for kind, mode in (("uts", uts), ("pid", pid), ("ipc", ipc), ("cgroup", cgroupns)):
         if mode == "private":
             namespaces.append({"type": kind})
+        elif mode == "container":
+            if kind not in join:
+                raise errors.InvalidParameter(f"no {kind} namespace given to join")
+            namespaces.append({"type": kind, "path": join[kind]})
     return namespaces
 
 

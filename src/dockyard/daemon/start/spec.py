@@ -2,8 +2,8 @@
 after checking that the command exists in the rootfs."""
 from __future__ import annotations
 
-from ...errors import InvalidParameter
-from ...runtime import lookpath, seccomp
+from ...errors import Conflict, InvalidParameter
+from ...runtime import devices, initbin, lookpath, seccomp
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
 from .. import users
@@ -36,13 +36,39 @@ async def run(ctx: StartContext) -> None:
         user = (user[0], user[1], list(user[2]) + [g for g in extra if g not in user[2]])
     if not cfg.get("WorkingDir") and img.get("WorkingDir"):
         pass  # generate() falls back to the image's WorkingDir
+    mounts = ctx.mounts
+    if c.host_config.get("Init"):
+        args, mounts = initbin.wrap(args, mounts)
+    devs, dev_rules = devices.requested(c.host_config.get("Devices"))
+    if c.host_config.get("Privileged"):
+        devs = devices.host_devices()
     ctx.spec = generate(container_id=c.id, config=cfg, host_config=c.host_config, image_config=img,
                         rootfs=ctx.rootfs, hostname=hostname, args=args, env=env,
                         etc_mounts=ctx.etc_files, netns=ctx.netns,
                         cgroups_path=f"/dockyard/{c.id}", facts=d.facts, user=user,
                         seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
                                                             bool(c.host_config.get("Privileged"))),
-                        extra_mounts=ctx.mounts)
+                        extra_mounts=mounts, devices=devs, device_rules=dev_rules,
+                        join=_donor_namespaces(d, c))
+
+
+def _donor_namespaces(d, c) -> dict:
+    """--ipc/--pid container:X: the namespace files of X (running)."""
+    join = {}
+    for kind, key in (("ipc", "IpcMode"), ("pid", "PidMode")):
+        mode = c.host_config.get(key) or ""
+        if not mode.startswith("container:"):
+            continue
+        donor = d.containers.get(mode.split(":", 1)[1])
+        if not donor.state.running or not donor.state.pid:
+            raise Conflict(f"cannot join {kind.upper()} of a non running container: {donor.id}")
+        if kind == "ipc" and (donor.host_config.get("IpcMode") or "") not in ("shareable", "host"):
+            raise InvalidParameter(f"cannot join IPC of container {donor.id}: non-shareable IPC "
+                                   "(hint: use IpcMode:shareable for the donor container)")
+        # SysV IPC and mqueues are shared; /dev/shm is not: the donor's is a
+        # tmpfs inside its own mount namespace, which cannot be bind-mounted
+        join[kind] = f"/proc/{donor.state.pid}/ns/{kind}"
+    return join
 
 
 async def undo(ctx: StartContext) -> None:
