@@ -7,6 +7,8 @@ import json
 import secrets
 import socket
 import subprocess
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -34,8 +36,16 @@ def free_port() -> int:
 
 
 def http_get(url: str, timeout: float = 10) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
+    """GET, retrying while the server in a just-started container is not listening yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.read().decode()
+        except urllib.error.URLError as e:
+            if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def links() -> str:
@@ -55,6 +65,10 @@ def www(daemon, bb_image):
     daemon.docker("network", "create", "--subnet", subnet, net)
     daemon.docker("run", "-d", "--network", net, "--network-alias", alias, "--name", db, bb_image,
                   "sh", "-c", f"mkdir -p /www && echo hello-{db} > /www/index.html && httpd -f -p 80 -h /www")
+    ip = json.loads(daemon.docker("inspect", db).stdout)[0]["NetworkSettings"]["Networks"][net]["IPAddress"]
+    # ready when it answers by address (names are what the tests check)
+    daemon.docker("run", "--rm", "--network", net, bb_image, "sh", "-c",
+                  f"for i in $(seq 100); do wget -qO- http://{ip}/ >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1")
     yield {"net": net, "db": db, "alias": alias, "subnet": subnet}
     daemon.docker("rm", "-f", db, check=False)
     daemon.docker("network", "rm", net, check=False)
@@ -294,3 +308,19 @@ def test_networks_and_published_ports_survive_a_daemon_restart(daemon, bb_image,
         assert r.stdout.strip() == "again"
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_networks_are_isolated_from_each_other(daemon, bb_image, www):
+    other = uname("iso")
+    daemon.docker("network", "create", "--subnet", free_subnet(), other)
+    try:
+        db_ip = json.loads(daemon.docker("inspect", www["db"]).stdout)[0]["NetworkSettings"]["Networks"][
+            www["net"]]["IPAddress"]
+        r = daemon.docker("run", "--rm", "--network", other, bb_image, "sh", "-c",
+                          f"ping -c1 -W1 {db_ip} >/dev/null && echo crossed || echo blocked")
+        assert r.stdout.strip() == "blocked"
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "sh", "-c",
+                          f"ping -c1 -W2 {db_ip} >/dev/null && echo reached")
+        assert r.stdout.strip() == "reached"
+    finally:
+        daemon.docker("network", "rm", other)

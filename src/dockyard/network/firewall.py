@@ -63,7 +63,8 @@ def network_table(owner: str, bridge: str) -> str:
     return f"{table_name(owner)}-net-{bridge}"
 
 
-def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool) -> str:
+def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool,
+                    isolate_from: tuple[str, ...] = ()) -> str:
     """A user network's rules, replaced atomically like the default bridge's.
 
     Internal: no masquerade, and nothing forwarded in or out of the bridge.
@@ -78,6 +79,14 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
                  f'    oifname "{bridge}" iifname != "{bridge}" drop',
                  "  }"]
     else:
+        # Docker's isolation between networks: nothing is forwarded between this bridge and the
+        # daemon's other bridges (`isolate_from`: names or nft wildcards such as "br-*").
+        body += ["  chain forward {",
+                 "    type filter hook forward priority filter; policy accept;"]
+        for other in isolate_from:
+            body += [f'    iifname "{bridge}" oifname "{other}" oifname != "{bridge}" drop',
+                     f'    oifname "{bridge}" iifname "{other}" iifname != "{bridge}" drop']
+        body += ["  }"]
         body += ["  chain postrouting {",
                  "    type nat hook postrouting priority srcnat; policy accept;",
                  f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"',
@@ -86,9 +95,10 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
     return "\n".join(body) + "\n"
 
 
-def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool) -> None:
+def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool,
+                    isolate_from: tuple[str, ...] = ()) -> None:
     from dockyard.network import nft
-    nft.run(network_ruleset(table, bridge, subnet, internal))
+    nft.run(network_ruleset(table, bridge, subnet, internal, isolate_from))
 
 
 def remove_network(table: str) -> None:

@@ -262,7 +262,8 @@ class NetworkManager:
             idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gateway}/{subnet.prefixlen}"))
             ipr.link("set", index=idx, ifalias=self.bridge_alias())
         internal = bool(config.get("Internal"))
-        firewall.install_network(firewall.network_table(self.bridge, bridge), bridge, subnet, internal)
+        firewall.install_network(firewall.network_table(self.bridge, bridge), bridge, subnet, internal,
+                                 isolate_from=(self.bridge, "br-*"))
         if not internal:
             firewall.install_forward_accept(bridge)
             _route_localnet(bridge)
