@@ -103,3 +103,20 @@ def test_depth_sorted_and_public():
     assert [p["Destination"] for p in ms.depth_sorted(pts)] == ["/a", "/a/b/c"]
     assert set(ms.public(pts[0])) == {"Type", "Name", "Source", "Destination", "Driver", "Mode", "RW",
                                       "Propagation"}
+
+
+def test_copy_up_source_stays_inside_rootfs(tmp_path):
+    from dockyard.volumes.service import _inside, copy_up
+    root = tmp_path / "root"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "f").write_text("x")
+    (root / "abs").symlink_to("/real")              # absolute link: resolved in the rootfs
+    (root / "up").symlink_to("../../../../..")      # climbing out stops at the rootfs
+    assert _inside(str(root), "/abs") == str(root / "real")
+    assert _inside(str(root), "/up/real") == str(root / "real")
+    assert _inside(str(root), "/up/etc") == str(root / "etc")
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    copy_up(_inside(str(root), "/abs"), str(vol))
+    assert (vol / "f").read_text() == "x"
+    copy_up(_inside(str(root), "/up/etc"), str(vol / "nothing-here"))   # missing source: no-op

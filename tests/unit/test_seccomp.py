@@ -105,3 +105,13 @@ def test_validate_raises_at_create():
                     ({"SecurityOpt": ["seccomp=[1"]}, "Decoding seccomp profile failed")):
         with pytest.raises(InvalidParameter, match=msg):
             spec.validate(hc, facts)
+
+
+def test_security_opt_keys():
+    facts = HostFacts()
+    for ok in (["no-new-privileges"], ["no-new-privileges=true"], ["no-new-privileges:false"],
+               ["apparmor=unconfined"], ["label=disable"], ["systempaths=unconfined"], ["seccomp=unconfined"]):
+        spec.validate({"SecurityOpt": ok}, facts)
+    for bad in (["bogus=1"], ["nonsense"], ["systempaths=confined"], ["no-new-privileges=maybe"]):
+        with pytest.raises(InvalidParameter, match="invalid --security-opt"):
+            spec.validate({"SecurityOpt": bad}, facts)

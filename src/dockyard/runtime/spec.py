@@ -166,9 +166,30 @@ def validate(host_config: Mapping, facts: HostFacts) -> list[str]:
     _rlimits(host_config.get("Ulimits"), facts, notes)
     net_mode = "host" if (host_config.get("NetworkMode") or "") == "host" else "private"
     _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode)
+    _check_security_opts(host_config.get("SecurityOpt"))
     seccomp.profile_for(host_config.get("SecurityOpt"), privileged)
     cgroup_rules(host_config.get("DeviceCgroupRules"))
     return notes
+
+
+# moby daemon.parseSecurityOpt's keys; apparmor and label are accepted and
+# have no effect here (no AppArmor, no SELinux on the hosts we run on)
+_SECURITY_OPT_KEYS = ("seccomp", "apparmor", "label", "no-new-privileges", "systempaths", "writable-cgroups")
+
+
+def _check_security_opts(opts: Iterable[str] | None) -> None:
+    for opt in opts or ():
+        if opt == "no-new-privileges":
+            continue
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")    # the pre-1.12 form
+        if not sep or key not in _SECURITY_OPT_KEYS:
+            raise errors.InvalidParameter(f'invalid --security-opt 2: "{opt}"')
+        if key == "systempaths" and value != "unconfined":
+            raise errors.InvalidParameter(f'invalid --security-opt 2: "{opt}"')
+        if key in ("no-new-privileges", "writable-cgroups") and value not in ("true", "false"):
+            raise errors.InvalidParameter(f'invalid --security-opt 2: "{opt}"')
 
 
 # --- process -----------------------------------------------------------------

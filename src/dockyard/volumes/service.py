@@ -222,15 +222,38 @@ class VolumeService:
 
 
 def _inside(rootfs: str, dest: str) -> str:
-    return os.path.join(rootfs, dest.lstrip("/"))
+    """`dest` inside the rootfs with symlinks resolved as the container would
+    see them, so an image's `/data -> /etc` never reaches the host's /etc."""
+    parts = [p for p in dest.split("/") if p]
+    resolved, hops = "", 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, part)
+        full = os.path.join(rootfs, candidate)
+        if os.path.islink(full):
+            hops += 1
+            if hops > 40:
+                raise InvalidParameter(f"too many levels of symbolic links at {dest}")
+            target = os.readlink(full)
+            if target.startswith("/"):
+                resolved = ""
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        resolved = candidate
+    return os.path.join(rootfs, resolved)
 
 
 def copy_up(src: str, dst: str) -> None:
     """Docker's copy-up: an empty volume gets the image's content at its
     mount point (owners, modes and links kept). Symlinked mount points are
-    not followed out of the rootfs."""
+    resolved inside the rootfs by the caller (`_inside`)."""
     try:
-        if os.listdir(dst) or os.path.islink(src) or not os.path.isdir(src):
+        if os.listdir(dst) or not os.path.isdir(src):
             return
     except OSError:
         return
