@@ -362,9 +362,21 @@ def parse_ip_link_json(text: str) -> list[tuple[str, bool, str | None]]:
             for l in links if "ifname" in l]
 
 
+def user_network_bridges(text: str, scope: Scope) -> set[str]:
+    """Bridges of the daemon's user-defined networks (br-*): they carry the
+    alias `dockyard-net:<its bridge>` (network/manager.py)."""
+    try:
+        links = json.loads(text or "[]")
+    except ValueError:
+        return set()
+    return {l["ifname"] for l in links if l.get("ifalias") == f"dockyard-net:{scope.bridge}"}
+
+
 def collect_links(scope: Scope) -> set:
-    return {(name,) for name, is_bridge, master in parse_ip_link_json(_run("ip", "-d", "-j", "link", "show"))
-            if link_is_ours(name, scope, is_bridge, master)}
+    text = _run("ip", "-d", "-j", "link", "show")
+    user_bridges = user_network_bridges(text, scope)
+    return {(name,) for name, is_bridge, master in parse_ip_link_json(text)
+            if link_is_ours(name, scope, is_bridge, master) or name in user_bridges or master in user_bridges}
 
 
 def collect_nft(scope: Scope) -> set:

@@ -298,3 +298,10 @@ def test_check_and_reap_real_objects(tmp_path):
         if not had_filter and "\n-A " not in rules:   # iptables -A made it, nobody uses it
             subprocess.run(["nft", "delete", "table", "ip", "filter"], capture_output=True)
         leaks.remove_tree(str(base))
+
+
+def test_user_network_bridges_are_found_by_their_alias():
+    s = leaks.Scope(roots=("/tmp/dyt1a2b3c",), bridge="dyt1a2b3c")
+    text = ('[{"ifname": "br-0123456789ab", "ifalias": "dockyard-net:dyt1a2b3c"},'
+            ' {"ifname": "br-ffffffffffff", "ifalias": "dockyard-net:dytffffff"}, {"ifname": "eth0"}]')
+    assert leaks.user_network_bridges(text, s) == {"br-0123456789ab"}
