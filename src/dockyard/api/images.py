@@ -125,7 +125,8 @@ def progress_stream(work, cancel=None, on_success=None) -> StreamResponse:
             loop.call_soon_threadsafe(q.put_nowait, None)
 
     async def chunks() -> AsyncIterator[bytes]:
-        fut = loop.run_in_executor(None, run)
+        from .tarstream import LONG_POOL
+        fut = loop.run_in_executor(LONG_POOL, run)
         try:
             while True:
                 item = await q.get()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Callable
 
 _QUEUE = 16          # chunks in flight
+# Transfers last as long as the client reads: they get their own threads so
+# they never starve the default executor the rest of the daemon relies on.
+LONG_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="transfer")
 _CHUNK = 256 * 1024
 
 
@@ -27,7 +31,15 @@ class _PipeWriter:
     def flush(self) -> None:
         if self.buf:
             chunk, self.buf = bytes(self.buf), bytearray()
-            asyncio.run_coroutine_threadsafe(self.q.put(chunk), self.loop).result()
+            fut = asyncio.run_coroutine_threadsafe(self.q.put(chunk), self.loop)
+            while True:
+                try:
+                    fut.result(timeout=1.0)
+                    return
+                except TimeoutError:
+                    if self.gone.is_set() or self.loop.is_closed():   # client or daemon gone
+                        fut.cancel()
+                        raise BrokenPipeError("client went away") from None
 
     def tell(self) -> int:           # tarfile asks in stream mode only for bookkeeping
         return 0
@@ -51,7 +63,7 @@ def thread_body(produce: Callable[[object], None]) -> AsyncIterator[bytes]:
             asyncio.run_coroutine_threadsafe(q.put(None), loop)
 
     async def chunks() -> AsyncIterator[bytes]:
-        fut = loop.run_in_executor(None, run)
+        fut = loop.run_in_executor(LONG_POOL, run)
         try:
             while True:
                 item = await q.get()
