@@ -128,3 +128,27 @@ def test_network_and_volume_events(daemon, bb_image):
     mount = next(e for e in evs if e["Action"] == "mount")
     assert mount["Actor"]["Attributes"]["destination"] == "/data"
     assert mount["Actor"]["Attributes"]["container"] == c.id
+
+
+def test_exec_and_resize_events(daemon, bb_image):
+    client = daemon.client()
+    name = unique_name()
+    since = int(time.time()) - 1
+    c = client.containers.run("bb", "sleep 100", detach=True, name=name, tty=True)
+    try:
+        code, out = c.exec_run(["sh", "-c", "exit 4"])
+        assert code == 4
+        c.resize(30, 100)
+        evs = list(client.events(decode=True, since=since, until=int(time.time()) + 1,
+                                 filters={"container": name}))
+        acts = [e["Action"] for e in evs]
+        assert acts[:2] == ["create", "start"]
+        assert acts[2:5] == ["exec_create: sh -c exit 4", "exec_start: sh -c exit 4", "exec_die"]
+        die = evs[4]["Actor"]["Attributes"]
+        assert die["exitCode"] == "4" and die["execID"] and die["name"] == name
+        assert acts[5] == "resize" and evs[5]["Actor"]["Attributes"]["height"] == "30"
+        fuzzy = list(client.events(decode=True, since=since, until=int(time.time()) + 1,
+                                   filters={"container": name, "event": "exec_start"}))
+        assert [e["Action"] for e in fuzzy] == ["exec_start: sh -c exit 4"]
+    finally:
+        c.remove(force=True)

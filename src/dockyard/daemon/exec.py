@@ -127,6 +127,7 @@ class ExecManager:
         if ex.workdir and not ex.workdir.startswith("/"):
             raise InvalidParameter(f"the working directory '{ex.workdir}' is invalid, it needs to be an absolute path")
         self._execs[ex.id] = ex
+        self.d.event(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
         return ex
 
     def get(self, ref: str) -> Exec:
@@ -158,7 +159,9 @@ class ExecManager:
             ex.console_size = console_size
         ex.started = ex.running = True
         try:
-            return await self._launch(ex, c, attach)
+            sock = await self._launch(ex, c, attach)
+            self.d.event(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
+            return sock
         except StartFailed as e:
             self._finish(ex, e.exit_code)
             raise
@@ -292,6 +295,9 @@ class ExecManager:
         if ex.dir:
             shutil.rmtree(ex.dir, ignore_errors=True)
         ex.done.set()
+        c = self.d.containers.find(ex.container_id)
+        if c is not None:
+            self.d.event(c, "exec_die", execID=ex.id, exitCode=code)
 
     # ---------------------------------------------------------------- resize
     def resize(self, ex: Exec, h: int, w: int) -> None:

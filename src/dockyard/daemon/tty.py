@@ -31,3 +31,4 @@ def resize_container(daemon, c, h: int, w: int) -> None:
     if not c.tty:
         return   # Docker: a no-op for a container without a TTY
     write_ctl(daemon.paths(c).bundle, h, w)
+    daemon.event(c, "resize", height=h, width=w)
