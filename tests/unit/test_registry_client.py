@@ -199,3 +199,39 @@ def test_unknown_tag_is_the_registrys_message(svc):
     finally:
         reg.stop()
     assert str(e.value) == f"manifest for {reg.host}/app:nope not found: manifest unknown: manifest unknown"
+
+
+def test_index_resolves_to_the_requested_platform(svc):
+    reg = FakeRegistry(LAYER)
+    other = json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:" + "0" * 64, "size": 1},
+                        "layers": []}).encode()
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [
+                            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                             "digest": _sha(other), "size": len(other),
+                             "platform": {"os": "linux", "architecture": "s390x"}},
+                            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                             "digest": _sha(reg.manifest), "size": len(reg.manifest),
+                             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                        ]}).encode()
+    handler = reg.server.RequestHandlerClass
+    orig = handler.do_GET
+
+    def do_GET(self):
+        if self.path == "/v2/app/manifests/multi":
+            return self._send(200, index, "application/vnd.oci.image.index.v1+json")
+        if self.path == f"/v2/app/manifests/{_sha(reg.manifest)}":
+            return self._send(200, reg.manifest, "application/vnd.docker.distribution.manifest.v2+json")
+        return orig(self)
+    handler.do_GET = do_GET
+    try:
+        p = Puller(svc, parse_normalized(f"{reg.host}/app:multi"), AuthConfig(), platform="linux/arm64")
+        p.resolve()
+        p.run(Progress(lambda m: None))
+        assert p.manifest_digest == _sha(index)           # RepoDigests name the index, as in Docker
+        with pytest.raises(NotFound) as e:
+            Puller(svc, parse_normalized(f"{reg.host}/app:multi"), AuthConfig(), platform="linux/riscv64").resolve()
+        assert "no matching manifest for linux/riscv64" in str(e.value)
+    finally:
+        reg.stop()
+    assert svc.resolve(f"{reg.host}/app:multi").diff_ids == [_sha(LAYER)]
