@@ -281,3 +281,34 @@ def test_ipc_and_pid_from_another_container(daemon, bb_image):
         assert r.stdout.strip() == os.uname().nodename
     finally:
         daemon.docker("rm", "-f", donor)
+
+
+def test_more_cgroup_limits(daemon, bb_image):
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    flags = ["--cpu-shares", "512", "--cpuset-cpus", "0", "--memory", "64m", "--memory-reservation", "32m",
+             "--cpu-quota", "20000", "--cpu-period", "50000"]
+    if v2:
+        files = ["cpuset.cpus", "memory.low", "cpu.max"]
+        want = ["0", str(32 << 20), "20000 50000"]
+    else:
+        flags += ["--oom-kill-disable"]
+        files = ["cpu/cpu.shares", "cpuset/cpuset.cpus", "memory/memory.soft_limit_in_bytes",
+                 "cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us", "memory/memory.oom_control"]
+        want = ["512", "0", str(32 << 20), "20000", "50000", "oom_kill_disable 1"]
+    script = "; ".join(f"head -n1 /sys/fs/cgroup/{f}" for f in files)
+    r = daemon.docker("run", "--rm", *flags, bb_image, "sh", "-c", script)
+    assert r.stdout.splitlines() == want
+
+
+def test_cgroupns_and_named_user(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "--cgroupns", "private", bb_image, "cat", "/proc/self/cgroup")
+    assert all(line.endswith(":/") for line in r.stdout.splitlines() if line)
+    r = daemon.docker("run", "--rm", "--cgroupns", "host", bb_image, "cat", "/proc/self/cgroup")
+    assert any("/dockyard/" in line for line in r.stdout.splitlines())
+    passwd = daemon.docker("run", "--rm", bb_image, "cat", "/etc/passwd").stdout
+    if "nobody:" not in passwd:
+        pytest.skip("the busybox image has no nobody user")
+    r = daemon.docker("run", "--rm", "--user", "nobody", bb_image, "id", "-u")
+    assert r.stdout.strip() == passwd.split("nobody:")[1].split(":")[1]
+    r = daemon.docker("run", "--rm", "--user", "no-such-user", bb_image, "id", check=False)
+    assert r.returncode != 0 and "unable to find user no-such-user" in r.stderr

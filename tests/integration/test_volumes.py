@@ -220,3 +220,15 @@ def test_our_cli_volume_commands(daemon, bb_image, tmp_path):
     daemon.dockyard("volume", "create", anon)
     r = daemon.dockyard("volume", "prune", "-af")
     assert anon in r.stdout and "Total reclaimed space" in r.stdout
+
+
+def test_bind_type_local_volume(daemon, bb_image, tmp_path):
+    vol = _name("bv")
+    (tmp_path / "seed").write_text("seed\n")
+    daemon.docker("volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", f"device={tmp_path}", vol)
+    try:
+        r = daemon.docker("run", "--rm", "-v", f"{vol}:/b", bb_image, "sh", "-c", "cat /b/seed; echo new > /b/new")
+        assert r.stdout == "seed\n" and (tmp_path / "new").read_text() == "new\n"
+    finally:
+        daemon.docker("volume", "rm", vol)
+    assert not any(str(tmp_path) in line for line in open("/proc/self/mountinfo"))
