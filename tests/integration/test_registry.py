@@ -65,6 +65,17 @@ def test_push_rmi_pull_run(daemon, bb_image, registry):
     daemon.docker("rmi", ref)
 
 
+def test_push_to_another_repository_mounts_the_blob(daemon, bb_image, registry):
+    a, b = f"{registry.host}/mount-a:1", f"{registry.host}/mount-b:1"
+    daemon.docker("tag", bb_image, a)
+    daemon.docker("tag", bb_image, b)
+    daemon.docker("push", a)
+    out = daemon.docker("push", b).stdout
+    assert "Mounted from " in out or "Layer already exists" in out, out
+    assert "Pushed" not in out
+    daemon.docker("rmi", a, b)
+
+
 def test_pull_progress_stream(daemon, bb_image, registry):
     """The raw stream: Docker's JSON messages, per-layer ids and progressDetail."""
     ref = f"{registry.host}/progress:1"
