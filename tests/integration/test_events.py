@@ -48,7 +48,8 @@ def test_docker_cli_since_until_lists_finished_container(daemon, bb_image):
     daemon.docker("rm", name)
     r = daemon.docker("events", "--filter", f"container={name}", "--since", "1m", "--until", "0s",
                       "--format", "{{.Action}}", timeout=20)
-    assert r.stdout.split() == ["create", "start", "die", "destroy"]
+    # an attached `docker run` attaches before it starts, as with Docker
+    assert r.stdout.split() == ["create", "attach", "start", "die", "destroy"]
     r = daemon.docker("events", "--filter", f"container={name}", "--since", "1m", "--until", "0s",
                       "--format", "{{json .}}", timeout=20)
     first = json.loads(r.stdout.splitlines()[0])
@@ -150,5 +151,27 @@ def test_exec_and_resize_events(daemon, bb_image):
         fuzzy = list(client.events(decode=True, since=since, until=int(time.time()) + 1,
                                    filters={"container": name, "event": "exec_start"}))
         assert [e["Action"] for e in fuzzy] == ["exec_start: sh -c exit 4"]
+    finally:
+        c.remove(force=True)
+
+
+def test_attach_and_detach_events(daemon, bb_image):
+    client = daemon.client()
+    name = unique_name()
+    since = int(time.time()) - 1
+    c = client.containers.run("bb", "sh", detach=True, name=name, tty=True, stdin_open=True)
+    try:
+        sock = client.api.attach_socket(c.id, params={"stdin": 1, "stdout": 1, "stream": 1})
+        raw = getattr(sock, "_sock", sock)
+        raw.sendall(b"\x10\x11")                  # ctrl-p ctrl-q
+        raw.settimeout(10)
+        while raw.recv(4096):
+            pass                                   # the daemon closes the stream on detach
+        sock.close()
+        evs = list(client.events(decode=True, since=since, until=int(time.time()) + 1,
+                                 filters={"container": name}))
+        assert [e["Action"] for e in evs] == ["create", "start", "attach", "detach"]
+        c.reload()
+        assert c.status == "running"
     finally:
         c.remove(force=True)

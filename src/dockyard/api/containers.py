@@ -251,6 +251,7 @@ async def attach(req: Request):
     tty = c.tty
     reader, writer, _early = await req.hijack(content_type(tty, req.api_at_least("1.42")))
     await wait_client_read_head(writer)
+    d.event(c, "attach")
     try:
         if with_logs:
             async for e in logfile.follow(d.paths(c).log_path, stdout=want_out, stderr=want_err):
@@ -278,9 +279,11 @@ async def attach(req: Request):
             return
         if _early and want_stdin:
             await asyncio.get_running_loop().sock_sendall(sock, _early)
-        await pump_attach(sock, reader, writer, tty=tty, want_stdout=want_out, want_stderr=want_err,
+        detached = await pump_attach(sock, reader, writer, tty=tty, want_stdout=want_out, want_stderr=want_err,
                           want_stdin=want_stdin, detach_keys=detach_keys,
                           close_stdin=bool(c.config.get("StdinOnce")))
+        if detached:
+            d.event(c, "detach")
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
