@@ -324,3 +324,29 @@ def test_networks_are_isolated_from_each_other(daemon, bb_image, www):
         assert r.stdout.strip() == "reached"
     finally:
         daemon.docker("network", "rm", other)
+
+
+def test_after_a_crash_missing_rules_come_back(daemon, bb_image, www):
+    port = free_port()
+    keep = uname("keep")
+    daemon.docker("run", "-d", "--name", keep, "--network", www["net"], "-p", f"127.0.0.1:{port}:80", bb_image,
+                  "sh", "-c", "mkdir -p /www && echo kept > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/").strip() == "kept"
+        daemon.kill9()
+        # host state lost while the daemon was down: its NAT, network and port tables
+        from dockyard.network import firewall
+        tables = [t for t in subprocess.run(["nft", "list", "tables", "ip"], capture_output=True,
+                                            text=True).stdout.split()
+                  if t.startswith(firewall.table_name(daemon.bridge))]
+        assert len(tables) >= 3
+        for t in tables:
+            subprocess.run(["nft", "delete", "table", "ip", t], check=True)
+        daemon.start()
+        listed = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True).stdout.split()
+        assert set(tables) <= set(listed)
+        assert http_get(f"http://127.0.0.1:{port}/").strip() == "kept"
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "wget", "-qO-", f"http://{keep}/")
+        assert r.stdout.strip() == "kept"
+    finally:
+        daemon.docker("rm", "-f", keep, check=False)
