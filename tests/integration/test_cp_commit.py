@@ -89,6 +89,13 @@ def test_cp_running_container_and_path_safety(daemon, bb_image, tmp_path):
         assert not os.path.exists(f"/tmp/{name}-outside")
         assert not os.path.exists(f"/tmp/{name}-climb")
         assert status == 400 and b"outside" in body, (status, body)
+        # commit while it runs: paused meanwhile, running again after
+        repo = _name("live")
+        daemon.docker("commit", name, f"{repo}:1")
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "running"
+        got = daemon.docker("run", "--rm", "--network", "none", f"{repo}:1", "cat", "/tmp/f")
+        assert got.stdout == "live\n"
+        daemon.docker("rmi", f"{repo}:1")
         # HEAD: the stat header the CLI reads
         status, _ = daemon.api("HEAD", f"/containers/{name}/archive?path=/tmp/f")
         assert status == 200
