@@ -175,3 +175,13 @@ def test_attach_and_detach_events(daemon, bb_image):
         assert c.status == "running"
     finally:
         c.remove(force=True)
+
+
+def test_history_survives_a_daemon_restart(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("create", "--name", name, "bb", "true")
+    daemon.restart()
+    r = daemon.docker("events", "--filter", f"container={name}", "--since", "5m", "--until", "0s",
+                      "--format", "{{.Action}}")
+    assert r.stdout.split() == ["create"]
+    daemon.docker("rm", name)

@@ -81,3 +81,23 @@ def test_image_and_label_filters():
     assert not ef.matches(c, {"label": ["app=db"]})
     assert ef.matches(c, {"type": ["container"], "label": ["app=web"]})
     assert not ef.matches(c, {"type": ["network"]})
+
+
+def test_history_persists_and_is_compacted(tmp_path):
+    path = str(tmp_path / "events.jsonl")
+
+    async def go():
+        bus = Events(history=4, path=path)
+        for i in range(9):
+            bus.emit("container", "start", f"id{i}")
+        bus.close()
+        with open(path, "ab") as f:
+            f.write(b'{"Type": "contai')          # a line cut short by a crash
+        again = Events(history=4, path=path)
+        ids = [e["Actor"]["ID"] for e in again.history()]
+        again.emit("container", "die", "id9")
+        again.close()
+        return ids, sum(1 for _ in open(path))
+    ids, lines = asyncio.run(go())
+    assert ids == ["id5", "id6", "id7", "id8"]
+    assert lines == 5                                # compacted at load, then one appended

@@ -75,7 +75,7 @@ class Daemon:
         self.criu = CriuProbe(config.criu_path, config.exec_root)
         from .exec import ExecManager
         self.execs = ExecManager(self)
-        self.events = Events()
+        self.events = Events(path=os.path.join(config.data_root, "events.jsonl"))   # kept across restarts
         self.health = HealthMonitor(self)
         self.monitor = ExitMonitor(self._on_conmon_exit)
         self._backoff: dict[str, restart.Backoff] = {}
@@ -99,6 +99,7 @@ class Daemon:
         if self.networks.dns is not None:
             self.networks.dns.close_all()
         self.health.close()
+        self.events.close()
         self.db.close()
 
     def _spawn(self, coro) -> asyncio.Task:

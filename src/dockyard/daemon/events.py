@@ -4,11 +4,18 @@
 history (256, as Docker's) for `since` in the past, and hands it to every
 live subscriber's queue. A subscriber whose queue fills (a client that stopped
 reading) is dropped rather than letting memory grow: emit never blocks.
+
+With a `path`, the history is also appended there (one JSON line per event,
+no fsync: losing the last events in a host crash is acceptable) and read
+back at start, so `--since` reaches across a daemon restart. The file is
+compacted to the last `history` events once it holds twice that many.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
+import os
 import time
 
 HISTORY = 256
@@ -34,10 +41,57 @@ class Subscription:
 
 
 class Events:
-    def __init__(self, history: int = HISTORY):
+    def __init__(self, history: int = HISTORY, path: str | None = None):
         self._history: collections.deque[dict] = collections.deque(maxlen=history)
         self._subs: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._path = path
+        self._fd = -1
+        self._lines = 0
+        if path:
+            self._load()
+
+    # ------------------------------------------------------------ persistence
+    def _load(self) -> None:
+        try:
+            with open(self._path, "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:              # at most 2 x history: compacted beyond that
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue            # a line cut short by a crash
+            if isinstance(ev, dict) and "timeNano" in ev:
+                self._history.append(ev)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite the file with just the in-memory history (atomically)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+        tmp = self._path + ".tmp"
+        with open(tmp, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.writelines(json.dumps(ev) + "\n" for ev in self._history)
+        os.replace(tmp, self._path)
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._lines = len(self._history)
+
+    def _persist(self, ev: dict) -> None:
+        try:
+            os.write(self._fd, json.dumps(ev).encode() + b"\n")
+            self._lines += 1
+            if self._lines >= 2 * self._history.maxlen:
+                self._compact()
+        except OSError:
+            pass                    # a full disk must not stop containers from starting
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop subscribers live on; emits from other threads are handed to it."""
@@ -69,6 +123,8 @@ class Events:
 
     def _publish(self, ev: dict) -> None:
         self._history.append(ev)
+        if self._fd >= 0:
+            self._persist(ev)
         for sub in list(self._subs):
             try:
                 sub.queue.put_nowait(ev)
