@@ -181,3 +181,24 @@ def test_image_prune_frees_layers(daemon, ctr):
     out = daemon.docker("image", "prune", "-f")
     assert "Total reclaimed space" in out.stdout
     assert set(os.listdir(layers_dir)) == before
+
+
+def test_save_here_load_into_a_second_dockyardd(daemon, ctr, tmp_path, tmp_path_factory):
+    """The archive carries everything: a daemon that never saw the image loads and runs it."""
+    from conftest import Daemon, shut_down
+    repo = _name("moved")
+    daemon.docker("commit", "-c", 'CMD ["cat", "/data/new.txt"]', ctr, f"{repo}:1")
+    image_id = json.loads(daemon.docker("inspect", f"{repo}:1").stdout)[0]["Id"]
+    tar = tmp_path / "m.tar"
+    daemon.docker("save", "-o", str(tar), f"{repo}:1")
+    other = Daemon(log_path=tmp_path_factory.mktemp("second") / "dockyardd.log")
+    try:
+        other.start()
+        out = other.docker("load", "-i", str(tar))
+        assert f"Loaded image: {repo}:1" in out.stdout
+        assert json.loads(other.docker("inspect", f"{repo}:1").stdout)[0]["Id"] == image_id
+        assert other.docker("run", "--rm", "--network", "none", f"{repo}:1").stdout == "hello\n"
+    finally:
+        errors, _ = shut_down(other, None, False)
+        assert not errors, errors
+    daemon.docker("rmi", f"{repo}:1")
