@@ -66,9 +66,10 @@ def build_container(daemon, body: dict, name: str) -> Container:
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
     hc["Runtime"] = runtime
-    # Reported as json-file: that is the driver whose semantics `docker logs` gives here (clients such
-    # as docker-py only read logs back for json-file/journald/local). Stored in conmon's k8s-file format.
-    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    # json-file/local are stored in conmon's k8s-file format and rotated by the daemon (daemon/logconfig.py)
+    from .logconfig import resolve as resolve_log_config
+    hc["LogConfig"] = resolve_log_config(hc.get("LogConfig"), getattr(daemon.config, "log_driver", "json-file"),
+                                         getattr(daemon.config, "log_opts", None))
     cid = ids.new_id()
     if not cfg.get("Hostname") and not mode.startswith("container:"):
         cfg["Hostname"] = cid[:12]

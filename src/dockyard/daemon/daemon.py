@@ -53,6 +53,7 @@ class DaemonConfig:
     debug: bool = False
     log_level: str = "info"
     criu_path: str | None = None     # --criu-path; else criu on PATH, else scripts/install-criu.sh's
+    userns_remap: str = ""           # --userns-remap: default | user[:group] (runtime/userns.py)
 
 
 class Daemon:
@@ -68,6 +69,13 @@ class Daemon:
         self.images = ImageService(self.db, os.path.join(config.data_root, "image"))
         from ..volumes.service import VolumeService
         self.volumes = VolumeService(self.db, config.data_root)
+        self.remap = None
+        if config.userns_remap:
+            from ..runtime.userns import Remap
+            self.remap = Remap(config.userns_remap, config.data_root)
+            self.volumes.owner = self.remap.owner
+            # the remapped root must reach its /etc/hosts & co under containers/<id>
+            os.chmod(os.path.join(config.data_root, "containers"), 0o711)
         self.images.in_use = self._image_users
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
         self.containers = ContainerStore(self.db)
@@ -75,6 +83,8 @@ class Daemon:
         self.criu = CriuProbe(config.criu_path, config.exec_root)
         from .exec import ExecManager
         self.execs = ExecManager(self)
+        from .logrotate import LogRotator
+        self.logrotate = LogRotator(self)
         self.events = Events(path=os.path.join(config.data_root, "events.jsonl"))   # kept across restarts
         self.health = HealthMonitor(self)
         self.monitor = ExitMonitor(self._on_conmon_exit)
@@ -89,6 +99,7 @@ class Daemon:
         await asyncio.to_thread(self.networks.setup)
         from .recover import recover
         await recover(self)
+        self.logrotate.start()
         self.health.resume()
 
     async def shutdown(self) -> None:
@@ -96,6 +107,7 @@ class Daemon:
         for t in list(self._restart_tasks.values()) + list(self._bg):
             t.cancel()
         self.monitor.close()
+        self.logrotate.close()
         if self.networks.dns is not None:
             self.networks.dns.close_all()
         self.health.close()

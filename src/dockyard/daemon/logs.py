@@ -1,7 +1,12 @@
-"""Reading a container's log (conmon's k8s-file format).
+"""Reading a container's log (conmon's k8s-file format), across the files
+rotation left (`ctr.log.N` oldest … `ctr.log.1`, then `ctr.log`).
 
 Each line: `<RFC3339Nano time> <stdout|stderr> <F|P> <content>`; P marks a
-partial line (no newline yet), F the end of one."""
+partial line (no newline yet), F the end of one.
+
+Files are read through open descriptors and followed by inode: a rotation
+renames the file we are reading, conmon may append to it until it reopens,
+and only then is it final (see daemon/logrotate.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +33,11 @@ class Entry:
         t = self.time
         if t.endswith("+00:00"):
             return t[:-6] + "Z"
-        return t
+        # conmon writes local time with an offset: convert, keeping the nanoseconds
+        main, _, rest = t.partition(".")
+        frac = rest[:9]
+        base = _dt.datetime.fromisoformat(main + rest[len(frac):]).astimezone(_dt.timezone.utc)
+        return base.strftime("%Y-%m-%dT%H:%M:%S") + "." + frac + "Z"
 
 
 def parse_time(t: str) -> float:
@@ -79,59 +88,209 @@ def _select(entries: Iterator[Entry], stdout: bool, stderr: bool, since: float |
         yield e
 
 
-def _tail(entries: list[Entry], n: int) -> list[Entry]:
-    """The last n lines (a line may span partial entries)."""
-    if n < 0:
-        return entries
-    if n == 0:
+READ_BLOCK = 1 << 20
+
+
+def log_files(path: str) -> list[str]:
+    """Existing files of one log, oldest first."""
+    d, base = os.path.split(path)
+    try:
+        names = os.listdir(d or ".")
+    except FileNotFoundError:
         return []
-    count = 0
-    i = len(entries)
-    while i > 0:
-        if not entries[i - 1].partial:
-            count += 1
-            if count > n:
+    nums = sorted((int(n[len(base) + 1:]) for n in names
+                   if n.startswith(base + ".") and n[len(base) + 1:].isdigit()), reverse=True)
+    out = [f"{path}.{n}" for n in nums]
+    if base in names:
+        out.append(path)
+    return out
+
+
+def open_all(path: str) -> list:
+    """Open every file of the log, oldest first, as one consistent set: opened
+    newest first (the direction rotation moves files), retried if a rotation
+    moved one under us."""
+    for _ in range(5):
+        files = []
+        seen = set()
+        ok = True
+        for p in reversed(log_files(path)):
+            try:
+                f = open(p, "rb")
+            except FileNotFoundError:
+                ok = False
                 break
-        i -= 1
-    return entries[i:]
+            ino = os.fstat(f.fileno()).st_ino
+            if ino in seen:
+                f.close()
+                ok = False
+                break
+            seen.add(ino)
+            files.append(f)
+        if ok:
+            return list(reversed(files))
+        for f in files:
+            f.close()
+    return list(reversed(files))
+
+
+def _count_tail_start(files: list, n: int, stdout: bool, stderr: bool) -> tuple[int, int]:
+    """(file index, offset) where the last n selected lines begin, reading
+    backwards block by block (a 100 MB log is not read for --tail 10)."""
+    count = 0
+    for i in range(len(files) - 1, -1, -1):
+        f = files[i]
+        end = os.fstat(f.fileno()).st_size
+        pos = end
+        carry = b""
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            f.seek(pos)
+            block = f.read(step) + carry
+            lines = block.split(b"\n")
+            carry = lines[0] if pos > 0 else b""
+            body = lines[1:] if pos > 0 else lines
+            # offsets of each line start within the file
+            off = pos + (len(lines[0]) + 1 if pos > 0 else 0)
+            starts = []
+            for l in body:
+                starts.append((off, l))
+                off += len(l) + 1
+            for start, l in reversed(starts):
+                if not l:
+                    continue
+                e = parse_line(l)
+                if e is None or e.partial:
+                    continue
+                if (e.stream == "stdout" and not stdout) or (e.stream == "stderr" and not stderr):
+                    continue
+                count += 1
+                if count > n:
+                    return i, start + len(l) + 1
+    return 0, 0
+
+
+def _entries(chunk: bytes) -> list[Entry]:
+    return [e for e in (parse_line(l) for l in chunk.split(b"\n") if l) if e]
+
+
+class _Reader:
+    """Reads whole lines from one open file from an offset."""
+
+    def __init__(self, f, pos: int = 0):
+        self.f = f
+        self.pos = pos
+        self.buf = b""
+
+    @property
+    def ino(self) -> int:
+        return os.fstat(self.f.fileno()).st_ino
+
+    def read(self) -> bytes | None:
+        """Whole lines read now (None when nothing new)."""
+        self.f.seek(self.pos)
+        chunk = self.f.read(READ_BLOCK)
+        if not chunk:
+            return None
+        self.pos += len(chunk)
+        data = self.buf + chunk
+        cut = data.rfind(b"\n") + 1
+        self.buf = data[cut:]
+        return data[:cut]
+
+
+async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, since: float | None = None,
+                  until: float | None = None, follow: bool = False,
+                  running: Callable[[], bool] = lambda: False,
+                  exited: Callable[[], asyncio.Event] | None = None) -> AsyncIterator[list[Entry]]:
+    """Lists of entries of the log in order; with follow, keep going until
+    the container stops."""
+    files = open_all(path)
+    try:
+        start_i, start_off = (0, 0)
+        if tail == 0:
+            start_i = max(0, len(files) - 1)
+            start_off = os.fstat(files[-1].fileno()).st_size if files else 0
+        elif tail > 0:
+            start_i, start_off = _count_tail_start(files, tail, stdout, stderr)
+        for f in files[:start_i]:
+            f.close()
+        queue = files[start_i:]
+        cur = _Reader(queue.pop(0), start_off) if queue else None
+        while True:
+            alive = follow and running()   # checked before reading: a stop after this read is drained next turn
+            while cur is not None:
+                data = cur.read()
+                if data is None:
+                    if not queue:
+                        break
+                    cur.f.close()
+                    cur = _Reader(queue.pop(0))
+                    continue
+                selected = list(_select(iter(_entries(data)), stdout, stderr, since, until))
+                if selected:
+                    yield selected
+                await asyncio.sleep(0)
+            if not follow:
+                return
+            if _replaced(path, cur):
+                # conmon reopened: our file is final. Drain it, then read the newer ones.
+                if cur is not None:
+                    while (data := cur.read()) is not None:
+                        selected = list(_select(iter(_entries(data)), stdout, stderr, since, until))
+                        if selected:
+                            yield selected
+                queue = _files_after(path, cur)
+                files.extend(queue)
+                if cur is not None:
+                    cur.f.close()
+                cur = _Reader(queue.pop(0)) if queue else None
+                continue
+            if not alive:
+                return
+            if until is not None and until <= time.time():
+                return
+            ev = exited() if exited else None
+            try:
+                if ev is not None:
+                    await asyncio.wait_for(ev.wait(), 0.05)
+                else:
+                    await asyncio.sleep(0.05)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        for f in files:
+            f.close()
+
+
+def _replaced(path: str, cur: "_Reader | None") -> bool:
+    """ctr.log now is another file than ours (after a rotation, or it appeared)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False   # mid-rotation: conmon still writes to the renamed file
+    return cur is None or st.st_ino != cur.ino
+
+
+def _files_after(path: str, cur: "_Reader | None") -> list:
+    """The log's files newer than ours, oldest first, opened."""
+    files = open_all(path)
+    if cur is None:
+        return files
+    inos = [os.fstat(f.fileno()).st_ino for f in files]
+    i = inos.index(cur.ino) if cur.ino in inos else -1   # ours deleted (max-file): take what is left
+    for f in files[:i + 1]:
+        f.close()
+    return files[i + 1:]
 
 
 async def follow(path: str, *, stdout: bool, stderr: bool, tail: int = -1, since: float | None = None,
                  until: float | None = None, follow: bool = False,
                  running: Callable[[], bool] = lambda: False,
                  exited: Callable[[], asyncio.Event] | None = None) -> AsyncIterator[Entry]:
-    """Entries of the log; with follow, keep going until the container stops."""
-    pos = 0
-    buf = b""
-    first = True
-    while True:
-        alive = follow and running()   # checked before reading: a stop after this read is drained next turn
-        try:
-            with open(path, "rb") as f:
-                f.seek(pos)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
-            pos += len(chunk)
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            entries = [e for e in (parse_line(l) for l in lines if l) if e]
-            selected = list(_select(iter(entries), stdout, stderr, since, until))
-            if first:
-                selected = _tail(selected, tail)
-            for e in selected:
-                yield e
-        first = False
-        if not alive:
-            return
-        if until is not None and until <= time.time():
-            return
-        ev = exited() if exited else None
-        try:
-            if ev is not None:
-                await asyncio.wait_for(ev.wait(), 0.1)
-            else:
-                await asyncio.sleep(0.1)
-        except asyncio.TimeoutError:
-            pass
+    """Entries of the log one by one (see `batches`)."""
+    async for batch in batches(path, stdout=stdout, stderr=stderr, tail=tail, since=since, until=until,
+                               follow=follow, running=running, exited=exited):
+        for e in batch:
+            yield e

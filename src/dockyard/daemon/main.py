@@ -26,7 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("-b", "--bridge", default="dockyard0", help="name of the default bridge")
     p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
+    p.add_argument("--log-driver", default="json-file", help="default log driver (json-file, local, none)")
+    p.add_argument("--log-opt", action="append", default=[], help="default log driver option (max-size=10m)")
     p.add_argument("--criu-path", default=None, help="CRIU (>= 4.2) for checkpoint/restore (default: criu on PATH)")
+    p.add_argument("--userns-remap", default="", help="user/group for user namespaces (default | user[:group])")
     return p.parse_args(argv)
 
 
@@ -52,6 +55,23 @@ def _lock_data_root(data_root: str) -> int:
     return fd
 
 
+def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
+    """--log-driver/--log-opt, checked at start as Docker does."""
+    from ..errors import DockyardError
+    from .logconfig import resolve
+    parsed = {}
+    for o in opts:
+        k, eq, v = o.partition("=")
+        if not eq:
+            raise SystemExit(f"dockyardd: invalid --log-opt {o!r}: want key=value")
+        parsed[k] = v
+    try:
+        resolve({"Type": driver, "Config": parsed})
+    except DockyardError as e:
+        raise SystemExit(f"dockyardd: {e.message}") from None
+    return driver, parsed
+
+
 async def _serve(args: argparse.Namespace) -> None:
     from ..api import routes  # noqa: F401  (registers the routes)
     from ..api.server import ApiServer
@@ -61,8 +81,9 @@ async def _serve(args: argparse.Namespace) -> None:
     cfg = DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
                        host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
                        bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
-                       log_level=args.log_level, criu_path=args.criu_path)
+                       log_level=args.log_level, criu_path=args.criu_path, userns_remap=args.userns_remap)
     cfg.insecure_registries = tuple(args.insecure_registry or ())   # read by images/pull, push
+    cfg.log_driver, cfg.log_opts = _log_defaults(args.log_driver, args.log_opt)   # read by create
     daemon = Daemon(cfg)
     await daemon.setup()
     server = ApiServer(daemon)

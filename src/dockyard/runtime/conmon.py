@@ -88,7 +88,8 @@ async def _read_line(fd: int, timeout: float) -> bytes:
 async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bool, stdin: bool,
                  no_pivot: bool, log_level: str = "info", timeout: float = 60,
                  restore: str | None = None, runtime_args: list[str] = (), runtime_opts: list[str] = (),
-                 extra_env: dict[str, str] | None = None, stdin_once: bool = False) -> tuple[int, int]:
+                 extra_env: dict[str, str] | None = None, stdin_once: bool = False,
+                 keep_log: bool = True) -> tuple[int, int]:
     """Launch conmon, which runs `runtime create` (or, given a checkpoint's
     image dir as `restore`, `runtime restore --detach`: the container then
     runs already). Returns (container pid, conmon pid). Raises CreateFailed
@@ -102,7 +103,7 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     args = [CONMON, "--api-version", "1", "-c", cid, "-u", cid[:12], "-n", name,
             "-r", runtime.path, "--runtime-arg", "--root", "--runtime-arg", runtime.root,
             "-b", paths.bundle, "-p", paths.pidfile, "-P", paths.conmon_pidfile,
-            "-l", f"k8s-file:{paths.log_path}", "--exit-dir", paths.exit_dir,
+            "-l", f"k8s-file:{paths.log_path}" if keep_log else "none", "--exit-dir", paths.exit_dir,
             "--socket-dir-path", paths.socket_dir, "--persist-dir", paths.bundle,
             "--log-level", log_level]
     for a in runtime_args:
@@ -114,7 +115,7 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     if tty:
         args.append("-t")
     if stdin:
-        # StdinOnce (docker run -i): the first attached client's EOF closes stdin
+        # StdinOnce without a TTY (docker run -i): the attached client's EOF closes stdin
         args += ["-i"] if stdin_once else ["-i", "--leave-stdin-open"]
     if no_pivot:
         args.append("--no-pivot")

@@ -28,7 +28,8 @@ async def run(ctx: StartContext) -> None:
         ctx.pid, ctx.conmon_pid = await conmon.create(
             c.id, c.name, ctx.runtime, ctx.paths, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
             no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info",
-            stdin_once=bool(c.config.get("StdinOnce")), **restore)
+            stdin_once=bool(c.config.get("StdinOnce")) and not c.tty,
+            keep_log=(c.host_config.get("LogConfig") or {}).get("Type") != "none", **restore)
     except conmon.CreateFailed as e:
         if ctx.restore:
             raise ctx.restore.failed(ctx.paths.bundle, str(e)) from None

@@ -1,0 +1,89 @@
+"""Log drivers: which are accepted, their options, and the rotation limits
+they imply.
+
+All file drivers are written by conmon in its k8s-file format (one line per
+chunk: time, stream, partial flag, bytes) and rotated by the daemon
+(daemon/logrotate.py); `none` tells conmon to keep nothing. `json-file` and
+`local` differ only in their defaults here: rotation is on for both unless
+configured (Docker's `local` defaults, 20 MB x 5 files).
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import InvalidParameter
+
+FILE_DRIVERS = ("json-file", "local", "k8s-file")
+DRIVERS = FILE_DRIVERS + ("none",)
+DEFAULT_MAX_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_FILE = 5
+
+_OPTS = {
+    "json-file": {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
+    "local": {"max-size", "max-file", "compress"},
+    "k8s-file": {"max-size", "max-file"},
+    "none": set(),
+}
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def parse_size(v: str) -> int:
+    """Docker's RAMInBytes: "10m", "1.5g", "512k", "100" (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)(?:[iI]?[bB])?\s*", v or "")
+    if not m:
+        raise InvalidParameter(f"invalid size: '{v}'")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def resolve(log_config: dict | None, default_driver: str = "json-file",
+            default_opts: dict | None = None) -> dict:
+    """The LogConfig a container keeps: its driver (or the daemon's), its
+    options validated as Docker does at create time."""
+    lc = log_config or {}
+    driver = lc.get("Type") or default_driver or "json-file"
+    opts = lc.get("Config")
+    if not lc.get("Type") and not opts:
+        opts = dict(default_opts or {}) if driver == (default_driver or "json-file") else {}
+    opts = {str(k): str(v) for k, v in (opts or {}).items()}
+    if driver not in DRIVERS:
+        raise InvalidParameter(f"logger: no log driver named '{driver}' is registered")
+    for k in opts:
+        if k not in _OPTS[driver]:
+            raise InvalidParameter(f"unknown log opt '{k}' for {driver} log driver")
+    limits(driver, opts)   # validates sizes and counts
+    return {"Type": driver, "Config": opts}
+
+
+def limits(driver: str, opts: dict) -> tuple[int, int]:
+    """(max bytes per file, files kept); (0, 1) means no rotation."""
+    if driver not in FILE_DRIVERS:
+        return 0, 1
+    size = DEFAULT_MAX_SIZE
+    files = DEFAULT_MAX_FILE
+    if "max-size" in opts:
+        size = -1 if opts["max-size"] == "-1" else parse_size(opts["max-size"])
+        if size == 0:
+            raise InvalidParameter("max-size must be a positive number")
+        if "max-file" not in opts:
+            files = 1
+    if "max-file" in opts:
+        try:
+            files = int(opts["max-file"])
+        except ValueError:
+            raise InvalidParameter(f"invalid value for max-file: {opts['max-file']!r}") from None
+        if files < 1:
+            raise InvalidParameter("max-file cannot be less than 1")
+        if "max-size" in opts and size < 0 and files > 1:
+            raise InvalidParameter("max-file can only be set if max-size is set")
+    if size < 0:
+        return 0, 1
+    return size, files
+
+
+def container_limits(c) -> tuple[int, int]:
+    lc = c.host_config.get("LogConfig") or {}
+    return limits(lc.get("Type") or "json-file", lc.get("Config") or {})
+
+
+def is_none(c) -> bool:
+    return (c.host_config.get("LogConfig") or {}).get("Type") == "none"
