@@ -36,6 +36,7 @@ async def commit(daemon, c, repo: str = "", tag: str = "", comment: str = "", au
     base = {k: copy.deepcopy(c.config.get(k)) for k in _IMAGE_KEYS if k in c.config}
     if config:
         base.update({k: v for k, v in config.items() if v not in (None, "", [], {})})
+    base["Image"] = c.image                                        # the parent, by id, as dockerd records it
     cfg = apply_changes(list(changes or []), base)                # so do bad changes
     paused = False
     if pause and c.state.status == RUNNING:
@@ -72,8 +73,7 @@ def _commit(daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
         hist = {"created": created}
         if author:
             hist["author"] = author
-        cmd = (c.config.get("Entrypoint") or []) + (c.config.get("Cmd") or [])
-        hist["created_by"] = " ".join(cmd)
+        hist["created_by"] = " ".join(c.config.get("Cmd") or [])      # moby: Cmd only
         if comment:
             hist["comment"] = comment
         doc = {"architecture": pdoc.get("architecture") or host_arch()}
