@@ -106,17 +106,19 @@ async def info(req: Request):
             "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
             "RemoteManagers": None},
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
-        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": _security_options(facts), "CDISpecDirs": [], "Warnings": list(d.runtimes.notes),
+        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": _security_options(d), "CDISpecDirs": [], "Warnings": list(d.runtimes.notes),
         "DockyardExecRoot": d.config.exec_root,
     }
 
 
-def _security_options(facts) -> list[str]:
+def _security_options(d) -> list[str]:
     """As `docker info` lists them: seccomp (Debian's profile as the builtin
     one), cgroupns on v2. AppArmor is not listed: dockyard loads no AppArmor
     profile (see README)."""
     from ..runtime import seccomp
     opts = ["name=seccomp,profile=builtin"] if seccomp.exists() else []
-    if facts.cgroup_version == "v2":
+    if getattr(d, "remap", None) is not None:
+        opts.append("name=userns")
+    if d.facts.cgroup_version == "v2":
         opts.append("name=cgroupns")
     return opts

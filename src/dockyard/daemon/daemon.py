@@ -107,6 +107,8 @@ class Daemon:
         for t in list(self._restart_tasks.values()) + list(self._bg):
             t.cancel()
         self.monitor.close()
+        if self.remap is not None:
+            self.remap.release()     # running overlays keep their layers; new starts remount them
         self.logrotate.close()
         if self.networks.dns is not None:
             self.networks.dns.close_all()

@@ -64,7 +64,8 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
              extra_mounts: Sequence[Mapping] = (),
              devices: Sequence[Mapping] = (),
              device_rules: Sequence[Mapping] = (),
-             join: Mapping[str, str] | None = None) -> dict:
+             join: Mapping[str, str] | None = None,
+             id_mappings: tuple[list, list] | None = None) -> dict:
     """Return the OCI spec as a JSON-able dict.
 
     netns: None = a new empty namespace made by the runtime; "host" = the
@@ -110,7 +111,8 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
             # the --device ones (or all of the host's for --privileged),
             # read from /dev by the caller (runtime/devices.py).
             "devices": [dict(d) for d in devices],
-            "sysctl": _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode),
+            "sysctl": _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode,
+                               defaults=not id_mappings),
         },
     }
     process = spec["process"]
@@ -130,6 +132,9 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
     if not privileged:
         spec["linux"]["resources"]["devices"] += [dict(r) for r in device_rules] + \
             cgroup_rules(host_config.get("DeviceCgroupRules"))
+    if id_mappings:
+        spec["linux"]["namespaces"].append({"type": "user"})
+        spec["linux"]["uidMappings"], spec["linux"]["gidMappings"] = id_mappings
     if seccomp_profile:
         spec["linux"]["seccomp"] = seccomp.to_oci(seccomp_profile, process["capabilities"]["bounding"])
     if extra_mounts:
@@ -386,8 +391,11 @@ def _namespaces(netns: str | None, ipc: str, uts: str, pid: str, cgroupns: str,
 
 # --- sysctls -------------------------------------------------------------------
 
-def _sysctls(requested: Mapping[str, str] | None, net_mode: str, ipc_mode: str) -> dict:
-    sysctls = dict(DEFAULT_NET_SYSCTLS) if net_mode == "private" else {}
+def _sysctls(requested: Mapping[str, str] | None, net_mode: str, ipc_mode: str,
+             defaults: bool = True) -> dict:
+    # defaults=False in a user namespace: the engine's netns is not owned by
+    # it, so the runtime could not write net.* there
+    sysctls = dict(DEFAULT_NET_SYSCTLS) if net_mode == "private" and defaults else {}
     for key, value in (requested or {}).items():
         if key.startswith("net."):
             if net_mode == "host":

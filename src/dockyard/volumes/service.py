@@ -40,6 +40,7 @@ class VolumeService:
         self.root = os.path.join(data_root, "volumes")
         os.makedirs(self.root, mode=0o701, exist_ok=True)
         db.ensure_schema(SCHEMA)
+        self.owner: tuple[int, int] | None = None     # the remapped root, with --userns-remap
 
     # ------------------------------------------------------------ records
     def _path(self, name: str) -> str:
@@ -80,6 +81,8 @@ class VolumeService:
             return self._view(existing)        # Docker: creating an existing volume is a no-op
         path = self._path(name)
         os.makedirs(path, mode=0o755, exist_ok=True)
+        if self.owner:
+            os.chown(path, *self.owner)
         try:
             self.db.execute("INSERT INTO volumes(name, driver, labels, options, created) VALUES (?,?,?,?,?)",
                             (name, driver, json.dumps(labels or {}), json.dumps(options), _now()))

@@ -3,7 +3,7 @@ after checking that the command exists in the rootfs."""
 from __future__ import annotations
 
 from ...errors import Conflict, InvalidParameter
-from ...runtime import devices, initbin, lookpath, seccomp
+from ...runtime import devices, initbin, lookpath, seccomp, userns
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
 from .. import users
@@ -39,6 +39,10 @@ async def run(ctx: StartContext) -> None:
     mounts = ctx.mounts
     if c.host_config.get("Init"):
         args, mounts = initbin.wrap(args, mounts)
+    remap = userns.for_container(d, c)
+    if remap is not None and c.host_config.get("Privileged"):
+        raise InvalidParameter("privileged mode is incompatible with user namespaces.  You must run the "
+                               "container in the host namespace when running privileged mode")
     devs, dev_rules = devices.requested(c.host_config.get("Devices"))
     if c.host_config.get("Privileged"):
         devs = devices.host_devices()
@@ -49,7 +53,7 @@ async def run(ctx: StartContext) -> None:
                         seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
                                                             bool(c.host_config.get("Privileged"))),
                         extra_mounts=mounts, devices=devs, device_rules=dev_rules,
-                        join=_donor_namespaces(d, c))
+                        join=_donor_namespaces(d, c), id_mappings=remap.idmap.spec() if remap else None)
 
 
 def _donor_namespaces(d, c) -> dict:

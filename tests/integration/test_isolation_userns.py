@@ -1,0 +1,69 @@
+"""`dockyardd --userns-remap default`: container root is an unprivileged
+host uid; image layers are idmapped (not copied), volumes owned by the
+remapped root."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import pytest
+
+from conftest import Daemon, leaks, shut_down
+
+
+def _subid(path: str, name: str) -> int:
+    with open(path) as f:
+        for line in f:
+            parts = line.strip().split(":")
+            if parts[0] == name:
+                return int(parts[1])
+    raise AssertionError(f"{name} not in {path}")
+
+
+@pytest.fixture(scope="module")
+def daemon(request, tmp_path_factory):
+    """This module's own dockyardd, started with --userns-remap default."""
+    cfg = request.config
+    d = Daemon(runtime=cfg.getoption("dockyard_runtime"), extra_args=("--userns-remap", "default"),
+               log_path=tmp_path_factory.mktemp("dockyardd") / "dockyardd.log")
+    before = None if cfg.getoption("no_leak_check") else leaks.snapshot(d.scope)
+    ok = False
+    try:
+        d.start()
+        yield d
+        ok = True
+    finally:
+        errors, notes = shut_down(d, before, cfg.getoption("strict_shutdown"))
+        for n in notes:
+            warnings.warn(n, stacklevel=1)
+        if errors and ok:
+            pytest.fail("teardown of the userns dockyardd:\n" + "\n".join(errors), pytrace=False)
+
+
+def test_root_is_remapped(daemon, bb_image):
+    base = _subid("/etc/subuid", "dockremap")
+    r = daemon.docker("run", "--rm", bb_image, "sh", "-c",
+                      "id -u; cat /proc/self/uid_map; stat -c %u /etc/passwd; touch /etc/new && echo wrote")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", str(base), "65536"]
+    assert lines[2] == "0"                      # the image's root-owned files look root-owned inside
+    assert lines[3] == "wrote"
+    cid = daemon.docker("run", "-d", bb_image, "sleep", "30").stdout.strip()
+    try:
+        pid = json.loads(daemon.docker("inspect", cid).stdout)[0]["State"]["Pid"]
+        assert os.stat(f"/proc/{pid}").st_uid == base     # seen from the host: an unprivileged uid
+    finally:
+        daemon.docker("rm", "-f", cid)
+    info = json.loads(daemon.docker("info", "--format", "{{json .SecurityOptions}}").stdout)
+    assert "name=userns" in info
+
+
+def test_volume_writable_and_privileged_refused(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "-v", "/data", bb_image, "sh", "-c", "echo x > /data/f && cat /data/f")
+    assert r.stdout == "x\n"
+    r = daemon.docker("run", "--rm", "--privileged", bb_image, "true", check=False)
+    assert r.returncode != 0 and "privileged mode is incompatible with user namespaces" in r.stderr
+    r = daemon.docker("run", "--rm", "--userns", "host", bb_image, "cat", "/proc/self/uid_map")
+    assert r.stdout.split() == ["0", "0", "4294967295"]
