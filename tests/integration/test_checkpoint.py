@@ -321,3 +321,34 @@ def _cmdline_has(pid: str, needle: str) -> bool:
             return needle.encode() in f.read()
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------- CRIU unusable: reported, refused, nothing else changes
+
+def test_unusable_criu_is_reported_and_refused(daemon2, busybox_tar):
+    """Last in the module: restarts the second daemon with a CRIU that is not there."""
+    if daemon2.api("GET", "/images/bb/json")[0] != 200:
+        daemon2.docker("import", str(busybox_tar), "bb")
+    saved = daemon2.extra_args
+    daemon2.extra_args = saved + ("--criu-path", "/nonexistent/criu")
+    daemon2.restart()
+    name = _name("nocriu")
+    try:
+        conn = _conftest()._UnixHTTPConnection(daemon2.sock, 10)
+        try:
+            conn.request("GET", "/_ping")
+            assert conn.getresponse().getheader("Docker-Experimental") == "false"
+        finally:
+            conn.close()
+        assert daemon2.docker("info", "--format", "{{json .ExperimentalBuild}}").stdout.strip() == "false"
+        daemon2.docker("run", "-d", "--name", name, "bb", "sleep", "1000")
+        st, msg = _error(daemon2, "POST", f"/containers/{name}/checkpoints", {"CheckpointID": "c1"})
+        assert st == 501 and "checkpoint/restore is not available" in msg and "/nonexistent/criu" in msg
+        st, msg = _error(daemon2, "POST", f"/containers/{name}/start?checkpoint=c1")
+        assert st == 501
+        assert _inspect(daemon2, name)["State"]["Running"] is True
+        assert daemon2.api("GET", f"/containers/{name}/checkpoints") == (200, b"[]\n")
+    finally:
+        daemon2.docker("rm", "-f", name, check=False)
+        daemon2.extra_args = saved
+        daemon2.restart()
