@@ -350,3 +350,36 @@ def test_after_a_crash_missing_rules_come_back(daemon, bb_image, www):
         assert r.stdout.strip() == "kept"
     finally:
         daemon.docker("rm", "-f", keep, check=False)
+
+
+def test_two_networks_at_create_and_published_port_range_seen_from_another_network(daemon, bb_image, www):
+    """A container on two networks (NetworkingConfig) answers on both; its port, published from a
+    host-port range, is reached through DNAT from a container on the default bridge (as another host)."""
+    second = uname("two")
+    daemon.docker("network", "create", "--subnet", free_subnet(), second)
+    name = uname("dual")
+    lo = free_port()
+    try:
+        body = {"Image": bb_image, "Cmd": ["sh", "-c", "mkdir -p /www && echo dual > /www/index.html && "
+                                           "httpd -f -p 80 -h /www"],
+                "ExposedPorts": {"80/tcp": {}},
+                "HostConfig": {"NetworkMode": www["net"],
+                               "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": f"{lo}-{lo + 5}"}]}},
+                "NetworkingConfig": {"EndpointsConfig": {www["net"]: {}, second: {"Aliases": ["second-alias"]}}}}
+        status, out = daemon.api("POST", f"/containers/create?name={name}", body)
+        assert status == 201, out
+        daemon.docker("start", name)
+        info = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]
+        assert set(info["Networks"]) == {www["net"], second}
+        host_port = int(info["Ports"]["80/tcp"][0]["HostPort"])
+        assert lo <= host_port <= lo + 5
+        out = daemon.docker("run", "--rm", "--network", second, bb_image, "sh", "-c",
+                            "for i in $(seq 100); do wget -qO- http://second-alias/ && exit 0; sleep 0.05; done; "
+                            "exit 1").stdout
+        assert out.strip() == "dual"
+        gw = json.loads(daemon.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+        r = daemon.docker("run", "--rm", bb_image, "wget", "-qO-", f"http://{gw}:{host_port}/")
+        assert r.stdout.strip() == "dual"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+        daemon.docker("network", "rm", second)

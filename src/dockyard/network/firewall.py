@@ -82,7 +82,8 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
         # Docker's isolation between networks: nothing is forwarded between this bridge and the
         # daemon's other bridges (`isolate_from`: names or nft wildcards such as "br-*").
         body += ["  chain forward {",
-                 "    type filter hook forward priority filter; policy accept;"]
+                 "    type filter hook forward priority filter; policy accept;",
+                 "    ct status dnat accept"]   # published ports are for everyone, as from another host
         for other in isolate_from:
             body += [f'    iifname "{bridge}" oifname "{other}" oifname != "{bridge}" drop',
                      f'    oifname "{bridge}" iifname "{other}" iifname != "{bridge}" drop']
