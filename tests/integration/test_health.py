@@ -107,3 +107,23 @@ def test_health_survives_daemon_restart(daemon, bb_image):
         _wait_health(daemon, name, "unhealthy")    # and probing carries on
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_image_healthcheck_merged_and_overridable(daemon, bb_image, busybox_tar):
+    img = unique_name()
+    daemon.docker("import", "--change", "HEALTHCHECK --interval=1s --retries=1 CMD test -f /tmp/ok",
+                  "--change", 'CMD ["sh", "-c", "touch /tmp/ok; sleep 100"]', str(busybox_tar), img)
+    a, b = unique_name(), unique_name()
+    try:
+        daemon.docker("run", "-d", "--name", a, "--health-timeout", "5s", img)
+        hc = json.loads(daemon.docker("inspect", "-f", "{{json .Config.Healthcheck}}", a).stdout)
+        assert hc["Test"] == ["CMD-SHELL", "test -f /tmp/ok"] and hc["Interval"] == SECOND
+        assert hc["Timeout"] == 5 * SECOND                     # ours over the image's, field by field
+        _wait_health(daemon, a, "healthy")
+        daemon.docker("run", "-d", "--name", b, "--no-healthcheck", img)
+        assert "Health" not in json.loads(daemon.docker("inspect", "-f", "{{json .State}}", b).stdout)
+        assert daemon.docker("ps", "--filter", f"name={b}", "--format", "{{.Status}}").stdout.strip().startswith("Up")
+        assert "(" not in daemon.docker("ps", "--filter", f"name={b}", "--format", "{{.Status}}").stdout
+    finally:
+        daemon.docker("rm", "-f", a, b)
+        daemon.docker("rmi", img)

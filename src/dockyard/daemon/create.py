@@ -78,6 +78,9 @@ def build_container(daemon, body: dict, name: str) -> Container:
         cfg.setdefault(k, None)
     cfg.setdefault("Labels", {})
     image_cfg = daemon.images.config(img.id) or {}
+    from .health import merge as merge_healthcheck
+    if image_cfg.get("Healthcheck"):       # Docker shows the image's healthcheck in Config
+        cfg["Healthcheck"] = merge_healthcheck(cfg.get("Healthcheck"), image_cfg["Healthcheck"])
     labels = dict(image_cfg.get("Labels") or {})
     labels.update(cfg.get("Labels") or {})
     cfg["Labels"] = labels

@@ -59,13 +59,21 @@ def validate(hc: dict | None) -> None:
         raise InvalidParameter("invalid Healthcheck Test: must be a list of strings")
 
 
-def effective(container_hc: dict | None, image_hc: dict | None) -> dict | None:
-    """The container's healthcheck over the image's (moby's merge); None when
-    there is none or it is disabled (Test ["NONE"])."""
-    hc = dict(image_hc or {})
+def merge(container_hc: dict | None, image_hc: dict | None) -> dict | None:
+    """The container's healthcheck over the image's, field by field (moby's
+    merge at create, so inspect shows the result)."""
+    if not image_hc:
+        return container_hc
+    hc = dict(image_hc)
     for k, v in (container_hc or {}).items():
         if v not in (None, 0, []):
             hc[k] = v
+    return hc
+
+
+def effective(container_hc: dict | None, image_hc: dict | None = None) -> dict | None:
+    """The healthcheck to run; None when there is none or it is disabled (Test ["NONE"])."""
+    hc = merge(container_hc, image_hc) or {}
     test = hc.get("Test") or []
     if not test or test[0] == "NONE":
         return None
@@ -100,8 +108,8 @@ class HealthMonitor:
         self._tasks: dict[str, asyncio.Task] = {}
 
     def config(self, c) -> dict | None:
-        img = self.d.images.config(c.image) if c.image else {}
-        return effective(c.config.get("Healthcheck"), (img or {}).get("Healthcheck"))
+        # the image's healthcheck was merged into Config at create: no image lookup at start
+        return effective(c.config.get("Healthcheck"))
 
     def watch(self, c, *, fresh: bool = True) -> None:
         """Start probing `c` (at start: status `starting`, log cleared; after
