@@ -174,7 +174,9 @@ def test_counter_continues_and_published_port_answers_after_restore(daemon, bb_i
 
 def test_leave_running_ls_and_rm(daemon, bb_image):
     name = _name("lr")
-    daemon.docker("run", "-d", "--name", name, bb_image, "sh", "-c", COUNTER)
+    # a named volume and a bind mount: runc hands them to CRIU as external mounts
+    daemon.docker("run", "-d", "--name", name, "-v", f"{name}:/data", "-v", "/etc/hostname:/hn:ro", bb_image,
+                  "sh", "-c", f"echo kept > /data/f; {COUNTER}")
     try:
         daemon.docker("checkpoint", "create", "--leave-running", name, "cp1")
         daemon.docker("checkpoint", "create", "--leave-running", name, "cp2")
@@ -188,8 +190,10 @@ def test_leave_running_ls_and_rm(daemon, bb_image):
         daemon.docker("stop", "-t", "0", name)
         daemon.dockyard("start", "--checkpoint", "cp2", name)
         assert _inspect(daemon, name)["State"]["Running"] is True
+        assert daemon.docker("exec", name, "cat", "/data/f").stdout == "kept\n"
     finally:
-        daemon.docker("rm", "-f", name, check=False)
+        daemon.docker("rm", "-f", "-v", name, check=False)
+        daemon.docker("volume", "rm", name, check=False)
 
 
 def test_custom_checkpoint_dir(daemon, bb_image, tmp_path):
