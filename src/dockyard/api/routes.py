@@ -6,6 +6,7 @@ from . import networks  # noqa: F401
 from . import container_ops  # noqa: F401
 from . import system_df, swarm  # noqa: F401
 from . import exec  # noqa: F401
+from . import stats  # noqa: F401
 from . import archive, auth  # noqa: F401
 from . import volumes  # noqa: F401
 
