@@ -1,0 +1,346 @@
+"""A small Engine API client: HTTP/1.1 over a unix socket, stdlib only.
+
+Written on the raw socket rather than `http.client` because importing
+`http.client` costs ~35 ms (it pulls in `email.parser` and `ssl`) and the
+CLI must start fast; the hijacked attach stream also needs the raw socket
+anyway. JSON is imported lazily, only by calls that need it.
+
+One connection per request: unix-socket connects are cheap, and it lets a
+caller hold a streaming response (wait, logs -f) while making other calls.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+from . import API_VERSION, __version__
+
+DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
+USER_AGENT = f"Dockyard-Client/{__version__} (linux)"
+_CHUNK = 65536
+_MAX_HEAD = 64 * 1024
+
+
+class DaemonError(Exception):
+    """The daemon answered with an error status (its `message` is shown)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ConnectError(Exception):
+    """The daemon could not be reached at all."""
+
+
+def default_host() -> str:
+    return os.environ.get("DOCKYARD_HOST") or DEFAULT_HOST
+
+
+def socket_path(host: str) -> str:
+    """`unix:///run/x.sock` (or a bare path) → the socket's filesystem path."""
+    if host.startswith("unix://"):
+        path = host[len("unix://"):]
+    elif host.startswith("/"):
+        path = host
+    else:
+        raise ConnectError(f"unsupported host {host!r}: only unix:///path sockets are supported")
+    if not path:
+        raise ConnectError(f"invalid host {host!r}: empty socket path")
+    return path
+
+
+# ---------------------------------------------------------------- encoding
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def quote(text: str, safe: bytes = b"") -> str:
+    """Percent-encode (urllib.parse costs an import we can skip)."""
+    out = []
+    for byte in text.encode():
+        if byte in _UNRESERVED or byte in safe:
+            out.append(chr(byte))
+        else:
+            out.append("%%%02X" % byte)
+    return "".join(out)
+
+
+def encode_query(query: dict[str, Any] | None) -> str:
+    """Docker-style query: True → 1, None/False-y flags omitted by caller,
+    lists repeat the key (e.g. several `changes=`)."""
+    if not query:
+        return ""
+    parts = []
+    for key, value in query.items():
+        if value is None:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if item is True:
+                item = "1"
+            elif item is False:
+                item = "0"
+            parts.append(f"{quote(key)}={quote(str(item))}")
+    return "?" + "&".join(parts) if parts else ""
+
+
+# ---------------------------------------------------------------- responses
+
+class _Reader:
+    """Buffered reads from a socket, keeping what was read past a boundary."""
+
+    def __init__(self, sock: socket.socket, initial: bytes = b""):
+        self.sock = sock
+        self.buf = bytearray(initial)
+
+    def fill(self) -> bool:
+        data = self.sock.recv(_CHUNK)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def read_until(self, marker: bytes, limit: int) -> bytes:
+        while True:
+            at = self.buf.find(marker)
+            if at >= 0:
+                line = bytes(self.buf[:at])
+                del self.buf[:at + len(marker)]
+                return line
+            if len(self.buf) > limit:
+                raise ConnectError("malformed response from daemon: header too long")
+            if not self.fill():
+                raise ConnectError("daemon closed the connection unexpectedly")
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self.fill():
+                raise ConnectError("daemon closed the connection mid-response")
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_some(self, n: int = _CHUNK) -> bytes:
+        if not self.buf:
+            self.fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def take_buffered(self) -> bytes:
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+
+class Response:
+    """Status and headers are read at once; the body is read on demand,
+    either whole (`read`, `json`) or as it arrives (`chunks`)."""
+
+    def __init__(self, sock: socket.socket, method: str):
+        self.sock = sock
+        self._reader = _Reader(sock)
+        status_line = self._reader.read_until(b"\r\n", _MAX_HEAD).decode("latin-1")
+        try:
+            _, code, *reason = status_line.split(" ", 2)
+            self.status = int(code)
+        except ValueError:
+            raise ConnectError(f"malformed response from daemon: {status_line!r}") from None
+        self.reason = reason[0] if reason else ""
+        self.headers: dict[str, str] = {}
+        while True:
+            line = self._reader.read_until(b"\r\n", _MAX_HEAD).decode("latin-1")
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self._no_body = method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200
+        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        length = self.headers.get("content-length")
+        self._remaining = int(length) if length is not None and not self._chunked else None
+        self._done = self._no_body
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body, piece by piece as the daemon sends it."""
+        try:
+            if self._done:
+                return
+            if self._chunked:
+                yield from self._chunked_body()
+            elif self._remaining is not None:
+                while self._remaining > 0:
+                    data = self._reader.read_some(min(self._remaining, _CHUNK))
+                    if not data:
+                        raise ConnectError("daemon closed the connection mid-response")
+                    self._remaining -= len(data)
+                    yield data
+            else:
+                while True:
+                    data = self._reader.read_some()
+                    if not data:
+                        break
+                    yield data
+            self._done = True
+        finally:
+            if self._done:
+                self.close()
+
+    def _chunked_body(self) -> Iterator[bytes]:
+        reader = self._reader
+        while True:
+            size_line = reader.read_until(b"\r\n", 1024).split(b";")[0].strip()
+            size = int(size_line, 16)
+            if size == 0:
+                # trailers, then the blank line that ends the message
+                while reader.read_until(b"\r\n", _MAX_HEAD):
+                    pass
+                return
+            while size > 0:
+                data = reader.read_some(min(size, _CHUNK))
+                if not data:
+                    raise ConnectError("daemon closed the connection mid-response")
+                size -= len(data)
+                yield data
+            reader.read_exact(2)
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def json(self) -> object:
+        import json
+        raw = self.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def error_message(resp: Response) -> str:
+    """Docker's error bodies are `{"message": ...}`; fall back to the text."""
+    import json
+    raw = resp.read()
+    try:
+        message = json.loads(raw).get("message")
+        if message:
+            return message
+    except (ValueError, AttributeError):
+        pass
+    text = raw.decode(errors="replace").strip()
+    return text or f"{resp.status} {resp.reason}".strip()
+
+
+# ---------------------------------------------------------------- client
+
+class Client:
+    def __init__(self, host: str | None = None, version: str = API_VERSION):
+        self.host = host or default_host()
+        self.version = version
+
+    def _connect(self) -> socket.socket:
+        path = socket_path(self.host)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except PermissionError:
+            sock.close()
+            raise ConnectError(
+                "permission denied while trying to connect to the dockyard daemon socket at "
+                f"{self.host}") from None
+        except OSError:
+            sock.close()
+            raise ConnectError(
+                f"Cannot connect to the dockyard daemon at {self.host}. "
+                "Is the dockyard daemon running?") from None
+        return sock
+
+    def _send(self, sock: socket.socket, method: str, path: str, query: dict | None,
+              body: object, headers: dict[str, str] | None) -> None:
+        target = f"/v{self.version}{quote(path, safe=b'/:@')}{encode_query(query)}"
+        head = {"Host": "dockyard", "User-Agent": USER_AGENT}
+        payload: bytes | None = None
+        stream: object = None
+        if isinstance(body, (dict, list)):
+            import json
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            head["Content-Type"] = "application/json"
+        elif isinstance(body, (bytes, bytearray)):
+            payload = bytes(body)
+        elif body is not None:
+            stream = body
+        if headers:
+            head.update(headers)
+        if stream is not None:
+            head["Transfer-Encoding"] = "chunked"
+        elif method in ("POST", "PUT") or payload is not None:
+            head["Content-Length"] = str(len(payload or b""))
+        lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in head.items()]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (payload or b""))
+        if stream is not None:
+            _send_chunked(sock, stream)
+
+    def open(self, method: str, path: str, query: dict | None = None, body: object = None,
+             headers: dict[str, str] | None = None) -> Response:
+        """Send a request and read the response head; never raises on status."""
+        sock = self._connect()
+        try:
+            self._send(sock, method, path, query, body, headers)
+            return Response(sock, method)
+        except BrokenPipeError:
+            # the daemon answered (likely an error) before taking the whole upload
+            return Response(sock, method)
+        except BaseException:
+            sock.close()
+            raise
+
+    def call(self, method: str, path: str, query: dict | None = None, body: object = None,
+             headers: dict[str, str] | None = None) -> Response:
+        """Like `open`, but an error status raises DaemonError."""
+        resp = self.open(method, path, query, body, headers)
+        if resp.status >= 400:
+            message = error_message(resp)
+            raise DaemonError(resp.status, message)
+        return resp
+
+    def json(self, method: str, path: str, query: dict | None = None, body: object = None) -> object:
+        return self.call(method, path, query, body).json()
+
+    def get(self, path: str, query: dict | None = None) -> object:
+        return self.json("GET", path, query)
+
+    def post(self, path: str, query: dict | None = None, body: object = None) -> object:
+        return self.json("POST", path, query, body)
+
+    def hijack(self, path: str, query: dict | None = None) -> tuple[socket.socket, bytes, str]:
+        """POST with `Upgrade: tcp`; after `101 UPGRADED` the socket is a raw
+        stream. Returns (socket, bytes already read past the head, content type)."""
+        sock = self._connect()
+        try:
+            self._send(sock, "POST", path, query, None,
+                       {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "text/plain"})
+            resp = Response(sock, "POST")
+            if resp.status >= 400:
+                raise DaemonError(resp.status, error_message(resp))
+            if resp.status not in (101, 200):
+                raise ConnectError(f"unexpected response to attach: {resp.status} {resp.reason}")
+            return sock, resp._reader.take_buffered(), resp.content_type
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _send_chunked(sock: socket.socket, stream) -> None:
+    while True:
+        data = stream.read(_CHUNK)
+        if not data:
+            break
+        sock.sendall(b"%X\r\n" % len(data) + data + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
