@@ -1,0 +1,252 @@
+"""`dockyard` entry point: global flags, command lookup, error reporting.
+
+Commands live in small modules imported only when run, so `--help` and
+simple commands start fast: the table below names each command's module
+and function as strings.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from .flags import HelpRequested, UsageError
+
+PROG = "dockyard"
+
+# command → (module, function, summary)
+COMMANDS = {
+    "run": ("run", "run", "Create and run a new container from an image"),
+    "create": ("run", "create", "Create a new container"),
+    "start": ("run", "start", "Start one or more stopped containers"),
+    "stop": ("lifecycle", "stop", "Stop one or more running containers"),
+    "kill": ("lifecycle", "kill", "Kill one or more running containers"),
+    "restart": ("lifecycle", "restart", "Restart one or more containers"),
+    "rm": ("lifecycle", "rm", "Remove one or more containers"),
+    "wait": ("lifecycle", "wait", "Block until one or more containers stop, then print their exit codes"),
+    "rename": ("lifecycle", "rename", "Rename a container"),
+    "ps": ("ps", "ps", "List containers"),
+    "logs": ("logs", "logs", "Fetch the logs of a container"),
+    "inspect": ("inspect", "inspect", "Return low-level information on Docker objects"),
+    "trace": ("trace", "trace", "Show the timed steps of a container's last start"),
+    "checkpoint": ("checkpoint", "main", "Manage checkpoints (create, ls, rm, export, import)"),
+    "volume": ("volumes", "main", "Manage volumes"),
+    "network": ("networks", "main", "Manage networks"),
+    "port": ("port", "port", "List port mappings or a specific mapping for the container"),
+    "images": ("images", "images", "List images"),
+    "tag": ("images", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "rmi": ("images", "rmi", "Remove one or more images"),
+    "import": ("image_io", "import_", "Import the contents from a tarball to create a filesystem image"),
+    "load": ("image_io", "load", "Load an image from a tar archive or STDIN"),
+    "pull": ("registry", "pull", "Download an image from a registry"),
+    "push": ("registry", "push", "Upload an image to a registry"),
+    "login": ("registry", "login", "Log in to a registry"),
+    "logout": ("registry", "logout", "Log out from a registry"),
+    "save": ("image_cmds", "save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "history": ("image_cmds", "history", "Show the history of an image"),
+    "commit": ("fs_cmds", "commit", "Create a new image from a container's changes"),
+    "diff": ("fs_cmds", "diff", "Inspect changes to files or directories on a container's filesystem"),
+    "export": ("fs_cmds", "export", "Export a container's filesystem as a tar archive"),
+    "cp": ("fs_cmds", "cp", "Copy files/folders between a container and the local filesystem"),
+    "version": ("system", "version", "Show the dockyard version information"),
+    "events": ("events", "events", "Get real time events from the server"),
+    "pause": ("steer", "pause", "Pause all processes within one or more containers"),
+    "unpause": ("steer", "unpause", "Unpause all processes within one or more containers"),
+    "update": ("steer", "update", "Update configuration of one or more containers"),
+    "info": ("system", "info", "Display system-wide information"),
+}
+
+# management commands: `dockyard container ls` → ps, etc.
+GROUPS = {
+    "container": {
+        "ls": "ps", "list": "ps", "ps": "ps", "rm": "rm", "remove": "rm", "run": "run",
+        "create": "create", "start": "start", "stop": "stop", "kill": "kill",
+        "restart": "restart", "inspect": ("inspect", "container"), "logs": "logs",
+        "wait": "wait", "rename": "rename", "prune": ("lifecycle", "prune"), "trace": "trace",
+        "pause": "pause", "unpause": "unpause", "update": "update", "port": "port",
+        "commit": "commit", "diff": "diff", "export": "export", "cp": "cp",
+    },
+    "image": {
+        "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
+        "import": "import", "load": "load", "inspect": ("inspect", "image"),
+        "pull": "pull", "push": "push", "save": "save", "history": "history",
+        "prune": ("image_cmds", "prune"),
+    },
+    "system": {"info": "info", "version": "version", "events": "events",
+               "df": ("disk", "df"), "prune": ("disk", "prune")},
+}
+# summaries of group entries that are not top-level commands
+SUB_SUMMARIES = {("disk", "df"): "Show docker disk usage", ("disk", "prune"): "Remove unused data",
+                 ("image_cmds", "prune"): "Remove unused images"}
+GROUP_SUMMARIES = {"container": "Manage containers", "image": "Manage images", "system": "Manage Dockyard"}
+
+
+class Cli:
+    """What every command gets: the host to talk to and how to print."""
+
+    def __init__(self, host: str | None, command_path: str):
+        self.host = host
+        self.command_path = command_path      # "dockyard container ls", for messages
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from ..client import Client
+            self._client = Client(self.host)
+        return self._client
+
+    def out(self, text: str = "") -> None:
+        sys.stdout.write(text + "\n")
+
+    def err(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+
+def _usage() -> str:
+    width = max(len(n) for n in list(COMMANDS) + list(GROUPS)) + 2
+    lines = [
+        f"\nUsage:  {PROG} [OPTIONS] COMMAND\n",
+        "A Docker-compatible container engine\n",
+        "Commands:",
+    ]
+    lines += [f"  {name.ljust(width)}{summary}" for name, (_, _, summary) in COMMANDS.items()]
+    lines += ["", "Management Commands:"]
+    lines += [f"  {name.ljust(width)}{GROUP_SUMMARIES[name]}" for name in GROUPS]
+    lines += [
+        "", "Global Options:",
+        "  -H, --host string   Daemon socket to connect to (default $DOCKYARD_HOST or",
+        "                      unix:///run/dockyard/dockyard.sock)",
+        "  -v, --version       Print version information and quit",
+        "  -h, --help          Print usage",
+        "",
+        f"Run '{PROG} COMMAND --help' for more information on a command.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _group_usage(group: str) -> str:
+    subs = GROUPS[group]
+    width = max(len(n) for n in subs) + 2
+    lines = [f"\nUsage:  {PROG} {group} COMMAND\n", GROUP_SUMMARIES[group] + "\n", "Commands:"]
+    for name, target in subs.items():
+        if target == ("lifecycle", "prune"):
+            summary = "Remove all stopped containers"
+        elif target in SUB_SUMMARIES:
+            summary = SUB_SUMMARIES[target]
+        elif isinstance(target, tuple):
+            summary = f"Display detailed information on one or more {target[1]}s"
+        else:
+            summary = COMMANDS[target][2]
+        lines.append(f"  {name.ljust(width)}{summary}")
+    lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command."]
+    return "\n".join(lines) + "\n"
+
+
+def _split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Global flags come before the command: -H/--host, -v/--version, -h/--help."""
+    host = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-H", "--host"):
+            if i + 1 >= len(argv):
+                raise UsageError(f"flag needs an argument: {arg}")
+            host = argv[i + 1]
+            i += 2
+        elif arg.startswith("--host="):
+            host = arg.split("=", 1)[1]
+            i += 1
+        elif arg.startswith("-H") and len(arg) > 2:
+            host = arg[2:].lstrip("=")
+            i += 1
+        elif arg in ("-D", "--debug"):
+            i += 1
+        elif arg.startswith("-") and arg not in ("-v", "--version", "-h", "--help"):
+            raise UsageError(f"unknown flag: {arg}\n\nUsage:  {PROG} [OPTIONS] COMMAND [ARG...]\n\n"
+                             f"Run '{PROG} --help' for more information")
+        else:
+            break
+    return host, argv[i:]
+
+
+def _resolve(rest: list[str]) -> tuple[tuple[str, str] | None, str, list[str]]:
+    """argv after globals → ((module, function), shown command path, args)."""
+    name = rest[0]
+    if name in GROUPS:
+        if len(rest) < 2 or rest[1] in ("-h", "--help"):
+            return None, f"{PROG} {name}", []
+        target = GROUPS[name].get(rest[1])
+        if target is None:
+            raise UsageError(f"{PROG}: unknown command: {PROG} {name} {rest[1]}\n\n"
+                             f"Usage:  {PROG} {name}\n\nRun '{PROG} {name} --help' for more information",
+                             code=1)
+        path = f"{PROG} {name} {rest[1]}"
+        if isinstance(target, tuple):
+            module, arg = target
+            if module == "inspect":  # `container inspect` / `image inspect` fix the type
+                return ("inspect", "inspect"), path, ["--type", arg] + rest[2:]
+            return (module, arg), path, rest[2:]
+        module, function, _ = COMMANDS[target]
+        return (module, function), path, rest[2:]
+    if name not in COMMANDS:
+        raise UsageError(f"{PROG}: unknown command: {PROG} {name}\n\n"
+                         f"Run '{PROG} --help' for more information", code=1)
+    module, function, _ = COMMANDS[name]
+    return (module, function), f"{PROG} {name}", rest[1:]
+
+
+def run(argv: list[str]) -> int:
+    try:
+        host, rest = _split_globals(argv)
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            sys.stdout.write(_usage())
+            return 0
+        if rest[0] in ("-v", "--version"):
+            from .. import __version__
+            sys.stdout.write(f"Dockyard version {__version__}\n")
+            return 0
+        target, path, args = _resolve(rest)
+        if target is None:
+            sys.stdout.write(_group_usage(rest[0]))
+            return 0
+        import importlib
+        module = importlib.import_module(f"{__package__}.{target[0]}")
+        handler = getattr(module, target[1])
+        return handler(Cli(host, path), args) or 0
+    except HelpRequested as req:
+        sys.stdout.write(req.args[0] if req.args else "")
+        return 0
+    except UsageError as err:
+        sys.stderr.write(err.message + "\n")
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # e.g. `dockyard ps | head -1`; keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:  # noqa: BLE001 — the client's errors, printed docker's way
+        return _report(err)
+
+
+def _report(err: Exception) -> int:
+    from ..client import ConnectError, DaemonError
+    if isinstance(err, DaemonError):
+        sys.stderr.write(f"Error response from daemon: {err.message}\n")
+        return 1
+    if isinstance(err, ConnectError):
+        sys.stderr.write(f"{err}\n")
+        return 1
+    from .template import TemplateError
+    if isinstance(err, TemplateError):
+        sys.stderr.write(f"template parsing error: {err}\n")
+        return 1
+    raise err
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
