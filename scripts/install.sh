@@ -42,7 +42,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok instal
 engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
-    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux
+    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps
                 tini catatonit curl python3-venv docker-registry apache2-utils
                 golang-github-containers-common)   # /usr/share/containers/seccomp.json
     if ! command -v docker >/dev/null; then
