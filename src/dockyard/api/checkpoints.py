@@ -14,8 +14,9 @@ async def create(req: Request):
     body = await req.json(default=None) or {}
     if not isinstance(body, dict):
         raise InvalidParameter("checkpoint options must be a JSON object")
+    # moby: an absent Exit is false, i.e. leave running (the docker CLI always sends it)
     await checkpoint.create(req.daemon, c, req.match["id"], body.get("CheckpointID"), body.get("CheckpointDir"),
-                            exit_=bool(body.get("Exit", True)))
+                            exit_=bool(body.get("Exit", False)))
     return Response(201)
 
 

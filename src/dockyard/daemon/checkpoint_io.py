@@ -120,7 +120,9 @@ def _read_manifest(tar_path: str) -> dict:
             manifest = json.load(f)
     except (tarfile.TarError, KeyError, ValueError, OSError, TypeError):
         raise InvalidParameter(f"not a dockyard checkpoint export (no readable {MANIFEST})") from None
-    if not isinstance(manifest, dict) or manifest.get("Format") != FORMAT or not isinstance(manifest.get("Create"), dict):
+    if not isinstance(manifest, dict):
+        raise InvalidParameter(f"not a dockyard checkpoint export ({MANIFEST} is not an object)")
+    if manifest.get("Format") != FORMAT or not isinstance(manifest.get("Create"), dict):
         raise InvalidParameter(f"unsupported checkpoint export (format {manifest.get('Format')!r})")
     return manifest
 
