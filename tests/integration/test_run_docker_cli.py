@@ -62,7 +62,7 @@ def test_detached_lifecycle_prefixes_and_stop(daemon, bb_image):
         assert pid > 0 and os.path.exists(f"/proc/{pid}")
         assert _inspect(daemon, cid[:4])["Id"] == cid
         steps = [s["Step"] for s in info["StartTrace"]["Steps"]]
-        assert steps == ["lookup", "verify", "mount", "network", "spec", "bundle", "supervise"]
+        assert steps == ["lookup", "verify", "mount", "volumes", "network", "spec", "bundle", "supervise"]
         # a prefix shared by two containers is refused, never guessed
         ids = [cid]
         for i in range(40):
