@@ -42,6 +42,10 @@ def test_dockyard_system_df_and_prune(daemon, bb_image):
     theirs = {l.split()[0]: l for l in daemon.docker("system", "df").stdout.splitlines()[1:]}
     assert ours["Images"].split() == theirs["Images"].split()
     assert ours["Containers"].split()[:2] == theirs["Containers"].split()[:2]
+    def tables(out):       # section titles and column headers of `system df -v`
+        return [l.split() for l in out.splitlines() if l.endswith(":") or l.startswith(("REPOSITORY", "CONTAINER ID",
+                                                                                     "VOLUME NAME", "CACHE ID"))]
+    assert tables(daemon.dockyard("system", "df", "-v").stdout) == tables(daemon.docker("system", "df", "-v").stdout)
     r = daemon.dockyard("system", "prune", "-f").stdout
     assert "Deleted Containers:" in r and "Total reclaimed space:" in r
     assert daemon.docker("ps", "-aq", "--filter", f"name={name}").stdout == ""

@@ -76,20 +76,21 @@ def df(cli, argv: list[str]) -> int:
 def _verbose(cli, du: dict) -> None:
     from .formatting import short_id, tabulate
     cli.out("Images space usage:\n")
-    lines = ["REPOSITORY\tTAG\tIMAGE ID\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
+    from .formatting import ago
+    lines = ["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
     for i in du.get("Images") or []:
         for tag in i.get("RepoTags") or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            lines.append(f"{repo}\t{t}\t{short_id(i['Id'])}\t{human_size(i['Size'], 4)}\t"
+            lines.append(f"{repo}\t{t}\t{short_id(i['Id'])}\t{ago(i['Created'])}\t{human_size(i['Size'], 4)}\t"
                          f"{human_size(i['SharedSize'], 4)}\t{human_size(i['Size'] - i['SharedSize'], 4)}\t"
                          f"{i['Containers']}")
     for line in tabulate(lines):
         cli.out(line)
     cli.out("\nContainers space usage:\n")
     lines = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
-    from .formatting import ago
     for c in du.get("Containers") or []:
-        lines.append(f"{short_id(c['Id'])}\t{c['Image']}\t\"{c['Command'][:20]}\"\t0\t"
+        vols = sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")
+        lines.append(f"{short_id(c['Id'])}\t{c['Image']}\t\"{c['Command'][:20]}\"\t{vols}\t"
                      f"{human_size(c.get('SizeRw') or 0, 4)}\t{ago(c['Created'])}\t{c['Status']}\t"
                      f"{c['Names'][0].lstrip('/')}")
     for line in tabulate(lines):
@@ -102,6 +103,7 @@ def _verbose(cli, du: dict) -> None:
     for line in tabulate(lines):
         cli.out(line)
     cli.out("\nBuild cache usage: 0B\n")
+    cli.out("CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED")
 
 
 def _confirm(all_images: bool, volumes: bool) -> bool:
