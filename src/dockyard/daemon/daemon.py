@@ -94,6 +94,7 @@ class Daemon:
 
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
+        self.criu.start()     # `criu check` runs beside the network set-up
         from ..network.dns import DnsService
         self.networks.dns = DnsService(asyncio.get_running_loop(), self.networks)   # user networks' DNS
         await asyncio.to_thread(self.networks.setup)

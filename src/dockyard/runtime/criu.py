@@ -120,7 +120,11 @@ class CriuProbe:
             c.config = write_config(self.config_dir)
         return c
 
-    async def get(self) -> Criu:
+    def start(self) -> None:
+        """Begin the lookup now (at daemon set-up), so the first /_ping need not wait for it."""
         if self._task is None:
             self._task = asyncio.ensure_future(self._discover())
+
+    async def get(self) -> Criu:
+        self.start()
         return await asyncio.shield(self._task)
