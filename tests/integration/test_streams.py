@@ -1,0 +1,356 @@
+"""Streams (issue 4): interactive run/attach with a TTY, exec, logs with
+rotation, stats and top — through the real docker CLI (under a pty where a
+terminal matters), docker-py and raw API calls."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import struct
+import time
+
+import pexpect
+import pytest
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def web(daemon, busybox_tar):
+    if daemon.api("GET", "/images/bb/json")[0] != 200:
+        daemon.docker("import", str(busybox_tar), "bb")
+    name = _name("web")
+    daemon.docker("run", "-d", "--name", name, "bb", "sleep", "100000")
+    yield name
+    daemon.docker("rm", "-f", name, check=False)
+
+
+def _spawn(daemon, *args, rows=24, cols=80):
+    return pexpect.spawn("docker", ["-H", daemon.host, *args], env=daemon.env,
+                         dimensions=(rows, cols), timeout=15)
+
+
+# ------------------------------------------------------------------ TTY: run -it, resize, detach, attach
+
+def test_run_it_prompt_size_resize_detach_and_reattach(daemon, bb_image):
+    name = _name("it")
+    p = _spawn(daemon, "run", "-it", "--name", name, bb_image, "sh", rows=30, cols=90)
+    try:
+        p.expect("# ")
+        p.sendline("stty size")
+        p.expect(r"(\d+) (\d+)\r\n")
+        assert p.match.group(0).strip() == b"30 90"
+        p.setwinsize(44, 132)
+        # SIGWINCH reaches the CLI, which resizes; poll the shell until it sees it
+        for _ in range(50):
+            p.sendline("stty size")
+            p.expect(r"(\d+) (\d+)\r\n")
+            if p.match.group(0).strip() == b"44 132":
+                break
+        assert p.match.group(0).strip() == b"44 132"
+        p.sendline("sleep 300 & jobs")        # job control works with a real tty
+        p.expect(r"\[1\]\+? +Running")
+        p.send("\x10\x11")                    # ctrl-p ctrl-q
+        p.expect(pexpect.EOF)
+        p.close()
+        assert p.exitstatus == 0
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+
+        a = _spawn(daemon, "attach", name, rows=25, cols=81)
+        a.sendline("echo back-$((40+2))")
+        a.expect("back-42")
+        a.sendline("stty size")
+        a.expect(r"25 81\r\n")
+        a.sendline("exit 3")
+        a.expect(pexpect.EOF)
+        a.close()
+        assert a.exitstatus == 3
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_start_ai_and_detach_keys_flag(daemon, bb_image):
+    name = _name("sai")
+    daemon.docker("create", "-it", "--name", name, bb_image, "sh")
+    p = _spawn(daemon, "start", "-ai", "--detach-keys", "ctrl-x,x", name)
+    try:
+        p.expect("# ")
+        p.sendline("echo started-$((1+1))")
+        p.expect("started-2")
+        p.send("\x18x")
+        p.expect(pexpect.EOF)
+        p.close()
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_resize_errors(daemon, bb_image, web):
+    name = _name("stopped")
+    daemon.docker("create", "--name", name, bb_image, "true")
+    try:
+        st, body = daemon.api("POST", f"/containers/{name}/resize?h=10&w=10")
+        assert st == 409 and "is not running" in json.loads(body)["message"]
+        # Docker: resizing a running container without a TTY is a no-op
+        assert daemon.api("POST", f"/containers/{web}/resize?h=10&w=10")[0] == 200
+        st, body = daemon.api("POST", f"/containers/{web}/resize?h=x&w=10")
+        assert st == 400
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_stdin_half_close_and_sig_proxy(daemon, bb_image):
+    r = daemon.docker("run", "--rm", "-i", bb_image, "sh", "-c", "cat; echo done", input="piped\n")
+    assert r.stdout == "piped\ndone\n"
+
+
+# ------------------------------------------------------------------ exec
+
+def test_exec_it_echo_pid_exit_codes_and_detach(daemon, web):
+    p = _spawn(daemon, "exec", "-it", web, "sh", "-c", "echo pid=$$; stty size", rows=33, cols=101)
+    p.expect(r"pid=(\d+)\r\n")
+    assert int(p.match.group(1)) > 1
+    p.expect(r"33 101\r\n")
+    p.expect(pexpect.EOF)
+    p.close()
+    assert p.exitstatus == 0
+
+    assert daemon.docker("exec", web, "false", check=False).returncode == 1
+    assert daemon.docker("exec", web, "sh", "-c", "exit 42", check=False).returncode == 42
+    r = daemon.docker("exec", web, "sh", "-c", "echo out; echo err >&2")
+    assert (r.stdout, r.stderr) == ("out\n", "err\n")
+
+    # -d returns while the process still runs: it is in `top` right after
+    daemon.docker("exec", "-d", web, "sleep", "5")
+    top = daemon.docker("top", web).stdout
+    assert "sleep 5" in top
+
+
+def test_exec_flags_env_user_workdir_stdin(daemon, web):
+    r = daemon.docker("exec", "-e", "FOO=bar", "-u", "nobody", "-w", "/tmp", web,
+                      "sh", "-c", 'echo "$FOO $(id -u) $(pwd)"')
+    assert r.stdout == "bar 65534 /tmp\n"
+    r = daemon.docker("exec", "-i", web, "sh", "-c", "cat; echo eof", input="one\ntwo\n")
+    assert r.stdout == "one\ntwo\neof\n"
+    r = daemon.docker("exec", web, "no-such-binary", check=False)
+    assert r.returncode == 127
+    assert "executable file not found" in r.stderr + r.stdout
+
+
+def test_exec_api_errors_and_inspect(daemon, bb_image, web):
+    st, body = daemon.api("GET", "/exec/deadbeef/json")
+    assert st == 404 and json.loads(body)["message"] == "No such exec instance: deadbeef"
+    st, _ = daemon.api("POST", "/exec/deadbeef/resize?h=1&w=1")
+    assert st == 404
+    stopped = _name("stopped")
+    daemon.docker("create", "--name", stopped, bb_image, "true")
+    try:
+        st, body = daemon.api("POST", f"/containers/{stopped}/exec", {"Cmd": ["true"]})
+        assert st == 409 and "is not running" in json.loads(body)["message"]
+    finally:
+        daemon.docker("rm", "-f", stopped, check=False)
+    st, body = daemon.api("POST", f"/containers/{web}/exec", {"Cmd": []})
+    assert st == 400
+    st, body = daemon.api("POST", f"/containers/{web}/exec", {"Cmd": ["sh", "-c", "exit 5"], "AttachStdout": True})
+    assert st == 201
+    eid = json.loads(body)["Id"]
+    st, body = daemon.api("GET", f"/exec/{eid}/json")
+    info = json.loads(body)
+    assert info["Running"] is False and info["ExitCode"] is None
+    assert info["ProcessConfig"]["entrypoint"] == "sh" and info["ProcessConfig"]["arguments"] == ["-c", "exit 5"]
+    assert daemon.api("POST", f"/exec/{eid}/start", {"Detach": True})[0] == 200
+    for _ in range(100):
+        info = json.loads(daemon.api("GET", f"/exec/{eid}/json")[1])
+        if not info["Running"] and info["ExitCode"] is not None:
+            break
+        time.sleep(0.05)
+    assert info["ExitCode"] == 5
+    st, body = daemon.api("POST", f"/exec/{eid}/start", {"Detach": True})
+    assert st == 409
+
+
+def test_docker_py_exec_run(daemon, web):
+    c = daemon.client().containers.get(web)
+    r = c.exec_run(["sh", "-c", "echo o; echo e >&2; exit 4"], demux=True)
+    assert r.exit_code == 4
+    assert r.output == (b"o\n", b"e\n")
+    r = c.exec_run("sh -c 'echo tty'", tty=True)
+    assert r.exit_code == 0 and r.output == b"tty\r\n"
+    r = c.exec_run(["sh", "-c", "for i in 1 2 3; do echo $i; done"], stream=True)
+    assert b"".join(r.output) == b"1\n2\n3\n"
+    r = c.exec_run(["sh", "-c", "echo a; echo b >&2"], stream=True, demux=True)
+    got = list(r.output)
+    assert b"".join(o for o, _ in got if o) == b"a\n" and b"".join(e for _, e in got if e) == b"b\n"
+
+
+# ------------------------------------------------------------------ attach via docker-py
+
+def test_docker_py_attach_socket(daemon, bb_image):
+    name = _name("cat")
+    client = daemon.client()
+    c = client.containers.run(bb_image, ["cat"], name=name, stdin_open=True, detach=True)
+    try:
+        s = c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+        sock = s._sock
+        sock.sendall(b"ping\n")
+        sock.settimeout(10)
+        buf = b""
+        while len(buf) < 8 + 5:
+            chunk = sock.recv(4096)
+            assert chunk
+            buf += chunk
+        kind, length = struct.unpack(">BxxxL", buf[:8])
+        assert (kind, buf[8:8 + length]) == (1, b"ping\n")
+        sock.close()
+        s.close()
+    finally:
+        c.remove(force=True)
+
+
+# ------------------------------------------------------------------ logs
+
+def test_logs_since_tail_timestamps_and_follow(daemon, bb_image):
+    name = _name("lg")
+    daemon.docker("run", "-d", "--name", name, bb_image, "sh", "-c",
+                  "for i in 1 2 3 4 5; do echo early$i; echo err$i >&2; done; "
+                  "sleep 3; for i in 1 2 3 4; do echo late$i; done; sleep 2")
+    try:
+        time.sleep(3.5)
+        r = daemon.docker("logs", "--since", "2s", "--tail", "3", "-t", name)
+        lines = r.stdout.splitlines()
+        assert [l.split(" ", 1)[1] for l in lines] == ["late2", "late3", "late4"]
+        assert all(l.split(" ", 1)[0].endswith("Z") for l in lines)
+        r = daemon.docker("logs", name)
+        assert r.stdout.splitlines()[:5] == [f"early{i}" for i in range(1, 6)]
+        assert r.stderr.splitlines() == [f"err{i}" for i in range(1, 6)]
+        # -f ends by itself when the container exits
+        r = daemon.docker("logs", "-f", "--tail", "1", name, timeout=20)
+        assert r.stdout == "late4\n"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_docker_py_logs_follow_since_until_tail(daemon, bb_image):
+    client = daemon.client()
+    c = client.containers.run(bb_image, ["sh", "-c", "echo a; sleep 1.5; echo b; echo c; sleep 1"], detach=True)
+    try:
+        streamed = b"".join(c.logs(stream=True, follow=True))
+        assert streamed == b"a\nb\nc\n"
+        assert c.logs(tail=1) == b"c\n"
+        t_mid = json.loads(daemon.docker("inspect", c.id).stdout)[0]["State"]["StartedAt"]
+        logs_ts = c.logs(timestamps=True).decode().splitlines()
+        ts_b = logs_ts[1].split(" ")[0]
+        from dockyard.daemon.logs import parse_time
+        tb = parse_time(ts_b.replace("Z", "+00:00"))
+        assert c.logs(since=tb - 0.5) == b"b\nc\n"
+        assert c.logs(until=tb - 0.5) == b"a\n"
+        assert t_mid
+    finally:
+        c.remove(force=True)
+
+
+def test_logs_100mb_byte_exact_in_order(daemon, bb_image):
+    """Every byte arrives, in order, stdout and stderr apart; the log also
+    rotates several times on the way (30 MB files)."""
+    name = _name("big")
+    n = 100_000
+    script = ("awk 'BEGIN{p=sprintf(\"%991s\",\"\"); for(i=0;i<" + str(n) + ";i++){printf \"%08d%s\\n\", i, p};"
+              " print \"tail-on-stderr\" > \"/dev/stderr\"}'")
+    daemon.docker("run", "--name", name, "--log-opt", "max-size=30m", "--log-opt", "max-file=10",
+                  bb_image, "sh", "-c", script, timeout=120)
+    try:
+        r = daemon.docker("logs", name, text=False, timeout=120)
+        pad = b" " * 991
+        expected = b"".join(b"%08d%s\n" % (i, pad) for i in range(n))
+        assert len(r.stdout) == len(expected) == 100_000_000
+        assert hashlib.sha256(r.stdout).hexdigest() == hashlib.sha256(expected).hexdigest()
+        assert r.stderr == b"tail-on-stderr\n"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_rotation_keeps_max_file_and_shows_newest(daemon, bb_image):
+    name = _name("rot")
+    daemon.docker("run", "--name", name, "--log-opt", "max-size=1m", "--log-opt", "max-file=3", bb_image,
+                  "sh", "-c", "i=0; while [ $i -lt 100000 ]; do echo \"line $i $(printf '%80s' x)\"; "
+                  "i=$((i+1)); done", timeout=120)
+    try:
+        info = json.loads(daemon.docker("inspect", name).stdout)[0]
+        assert info["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "1m"}}
+        logdir = os.path.dirname(info["LogPath"])
+        files = [f for f in os.listdir(logdir) if f.startswith(os.path.basename(info["LogPath"]))]
+        assert 1 <= len(files) <= 3
+        out = daemon.docker("logs", name).stdout.splitlines()
+        assert out[-1].startswith("line 99999 ")
+        nums = [int(l.split()[1]) for l in out]
+        assert nums == list(range(nums[0], 100000))   # a contiguous run ending at the newest line
+        assert nums[0] > 0                            # older lines were rotated away
+        assert daemon.docker("logs", "--tail", "2", name).stdout.splitlines()[0].startswith("line 99998 ")
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+def test_log_driver_none_and_bad_opts(daemon, bb_image):
+    name = _name("nolog")
+    daemon.docker("run", "--name", name, "--log-driver", "none", bb_image, "echo", "hi")
+    try:
+        r = daemon.docker("logs", name, check=False)
+        assert r.returncode != 0 and "does not support reading" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+    r = daemon.docker("create", "--log-opt", "bogus=1", bb_image, "true", check=False)
+    assert r.returncode != 0 and "unknown log opt 'bogus' for json-file log driver" in r.stderr
+    r = daemon.docker("create", "--log-driver", "nosuch", bb_image, "true", check=False)
+    assert r.returncode != 0 and "no log driver named 'nosuch'" in r.stderr
+    r = daemon.docker("create", "--log-opt", "max-file=0", bb_image, "true", check=False)
+    assert r.returncode != 0 and "max-file cannot be less than 1" in r.stderr
+
+
+# ------------------------------------------------------------------ stats and top
+
+def test_stats_no_stream_and_docker_py(daemon, web):
+    r = daemon.docker("stats", "--no-stream", web)
+    header, row = r.stdout.splitlines()[:2]
+    for col in ("CPU %", "MEM USAGE / LIMIT", "PIDS"):
+        assert col in header
+    assert web in row
+    cells = row.split()
+    assert cells[-1].isdigit() and int(cells[-1]) >= 1     # PIDs
+    assert "/" in row and "%" in row
+    s = daemon.client().containers.get(web).stats(stream=False)
+    assert s["name"] == "/" + web
+    assert s["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+    assert s["cpu_stats"]["system_cpu_usage"] > s["precpu_stats"]["system_cpu_usage"] > 0
+    assert s["memory_stats"]["usage"] > 0 and s["memory_stats"]["limit"] > 0
+    assert s["memory_stats"]["stats"]
+    assert s["pids_stats"]["current"] >= 1
+    assert "eth0" in s["networks"] and s["networks"]["eth0"]["rx_bytes"] >= 0
+    one = daemon.client().api.stats(web, stream=False, one_shot=True)
+    assert one["preread"] == "0001-01-01T00:00:00Z"
+    # streaming: two readings, the second with the first as precpu
+    it = daemon.client().api.stats(web, decode=True, stream=True)
+    a, b = next(it), next(it)
+    assert b["precpu_stats"]["cpu_usage"]["total_usage"] == a["cpu_stats"]["cpu_usage"]["total_usage"]
+
+
+def test_top(daemon, bb_image, web):
+    r = daemon.docker("top", web)
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:2] == ["UID", "PID"]
+    assert any("sleep 100000" in l for l in lines[1:])
+    r = daemon.docker("top", web, "-o", "pid,comm")
+    assert r.stdout.split()[:2] == ["PID", "COMMAND"] and "sleep" in r.stdout
+    st, body = daemon.api("GET", f"/containers/{web}/top?ps_args=aux")
+    top = json.loads(body)
+    assert "COMMAND" in top["Titles"] and any("sleep" in p[-1] for p in top["Processes"])
+    stopped = _name("stopped")
+    daemon.docker("create", "--name", stopped, bb_image, "true")
+    try:
+        st, body = daemon.api("GET", f"/containers/{stopped}/top")
+        assert st == 409 and "is not running" in json.loads(body)["message"]
+    finally:
+        daemon.docker("rm", "-f", stopped, check=False)
