@@ -133,8 +133,7 @@ def test_bind_mount_inspect(daemon, bb_image, tmp_path):
     daemon.docker("create", "--name", c, "-v", f"{tmp_path}:/h:ro", bb_image, "true")
     try:
         assert _inspect(daemon, c)["Mounts"] == [{"Type": "bind", "Source": str(tmp_path), "Destination": "/h",
-                                                  "Mode": "ro", "RW": False, "Propagation": "rprivate",
-                                                  "Name": "", "Driver": ""}]
+                                                  "Mode": "ro", "RW": False, "Propagation": "rprivate"}]
     finally:
         daemon.docker("rm", c)
 
@@ -232,3 +231,21 @@ def test_bind_type_local_volume(daemon, bb_image, tmp_path):
     finally:
         daemon.docker("volume", "rm", vol)
     assert not any(str(tmp_path) in line for line in open("/proc/self/mountinfo"))
+
+
+def test_mount_inspect_shapes_and_volume_options(daemon, bb_image):
+    c, vol = _name("ms"), _name("mv")
+    daemon.docker("create", "--name", c, "--tmpfs", "/hidden", "--mount", "type=tmpfs,target=/shown",
+                  "--mount", f"type=volume,src={vol},dst=/v,volume-label=k=v,volume-opt=type=tmpfs,"
+                  "volume-opt=device=tmpfs", bb_image, "true")
+    try:
+        mounts = {m["Destination"]: m for m in _inspect(daemon, c)["Mounts"]}
+        assert set(mounts) == {"/shown", "/v"}
+        assert mounts["/shown"] == {"Type": "tmpfs", "Source": "", "Destination": "/shown", "Mode": "",
+                                    "RW": True, "Propagation": ""}
+        assert mounts["/v"]["Mode"] == "z" and mounts["/v"]["Name"] == vol
+        v = _inspect(daemon, vol, "volume")
+        assert v["Labels"] == {"k": "v"} and v["Options"] == {"type": "tmpfs", "device": "tmpfs"}
+    finally:
+        daemon.docker("rm", c)
+        daemon.docker("volume", "rm", vol)

@@ -46,7 +46,11 @@ def test_mount_objects():
     assert ms.oci_mount(p, "/there") == {"destination": "/t", "type": "bind", "source": "/there",
                                          "options": ["bind", "rslave", "ro"]}
     v = ms.from_mount({"Type": "volume", "Target": "/v", "VolumeOptions": {"NoCopy": True}}, exists)
-    assert v["Anonymous"] and len(v["Name"]) == 64 and v["CopyData"] is False and v["Mode"] == ""
+    assert v["Anonymous"] and len(v["Name"]) == 64 and v["CopyData"] is False and v["Mode"] == "z"
+    v = ms.from_mount({"Type": "volume", "Source": "named", "Target": "/v", "VolumeOptions": {
+        "Labels": {"a": "b"}, "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs"}}}},
+        exists)
+    assert v["VolumeLabels"] == {"a": "b"} and v["VolumeOptions"] == {"type": "tmpfs", "device": "tmpfs"}
     t = ms.from_mount({"Type": "tmpfs", "Target": "/tmp", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o1777}},
                       exists)
     assert t["Tmpfs"] == ["noexec", "nosuid", "nodev", "size=1048576", "mode=1777"]
@@ -101,8 +105,9 @@ def test_volumes_from_modes():
 def test_depth_sorted_and_public():
     pts = [ms.parse_bind("/h:/a/b/c"), ms.parse_bind("/h:/a")]
     assert [p["Destination"] for p in ms.depth_sorted(pts)] == ["/a", "/a/b/c"]
-    assert set(ms.public(pts[0])) == {"Type", "Name", "Source", "Destination", "Driver", "Mode", "RW",
-                                      "Propagation"}
+    assert set(ms.public(pts[0])) == {"Type", "Source", "Destination", "Mode", "RW", "Propagation"}
+    assert set(ms.public(ms.parse_bind("vol:/v"))) == {"Type", "Name", "Source", "Destination", "Driver",
+                                                        "Mode", "RW", "Propagation"}
 
 
 def test_copy_up_source_stays_inside_rootfs(tmp_path):

@@ -7,7 +7,9 @@ asks for, which the caller passes in as `exists`.
 A mount point is a plain dict (persisted as JSON with the container):
 Type, Name, Source, Destination, Driver, Mode, RW, Propagation (Docker's
 inspect `Mounts` keys) plus our own Anonymous, CopyData, NonRecursive,
-Tmpfs (the tmpfs mount options), CreateSource.
+Tmpfs (the tmpfs mount options), CreateSource, Hidden (`--tmpfs` mounts,
+which Docker does not list in Mounts), VolumeLabels/VolumeOptions (for a
+volume `--mount` creates).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from ..errors import InvalidParameter
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
-_INTERNAL = ("Anonymous", "CopyData", "NonRecursive", "Tmpfs", "CreateSource")
+_INTERNAL = ("Anonymous", "CopyData", "NonRecursive", "Tmpfs", "CreateSource", "Hidden",
+             "VolumeLabels", "VolumeOptions")
 
 
 def validate_name(name: str) -> str:
@@ -40,14 +43,16 @@ def anonymous_name() -> str:
 def _point(type_: str, destination: str, **kw) -> dict:
     point = {"Type": type_, "Name": "", "Source": "", "Destination": destination, "Driver": "",
              "Mode": "", "RW": True, "Propagation": "", "Anonymous": False, "CopyData": False,
-             "NonRecursive": False, "Tmpfs": [], "CreateSource": False}
+             "NonRecursive": False, "Tmpfs": [], "CreateSource": False, "Hidden": False,
+             "VolumeLabels": {}, "VolumeOptions": {}}
     point.update(kw)
     return point
 
 
 def public(point: Mapping) -> dict:
-    """The mount as `docker inspect` shows it."""
-    return {k: v for k, v in point.items() if k not in _INTERNAL}
+    """The mount as `docker inspect` shows it (Name and Driver are omitempty)."""
+    return {k: v for k, v in point.items()
+            if k not in _INTERNAL and not (k in ("Name", "Driver") and not v)}
 
 
 def _check_destination(dest: str, type_: str, spec: str | None = None) -> str:
@@ -151,8 +156,10 @@ def from_mount(m: Mapping, exists: Callable[[str], bool]) -> dict:
         anonymous = not source
         if source:
             validate_name(source)
-        return _point("volume", dest, Name=source or anonymous_name(), Driver="local",
-                      RW=not read_only, Anonymous=anonymous, CopyData=not opts.get("NoCopy"))
+        return _point("volume", dest, Name=source or anonymous_name(), Driver="local", Mode="z",
+                      RW=not read_only, Anonymous=anonymous, CopyData=not opts.get("NoCopy"),
+                      VolumeLabels=dict(opts.get("Labels") or {}),
+                      VolumeOptions=dict((opts.get("DriverConfig") or {}).get("Options") or {}))
     if source:
         fail("field Source must not be specified")
     if m.get("BindOptions") or m.get("VolumeOptions"):
@@ -198,7 +205,7 @@ def from_tmpfs(tmpfs: Mapping[str, str] | None) -> list[dict]:
     out = []
     for dest, options in (tmpfs or {}).items():
         dest = _check_destination(dest, "tmpfs")
-        out.append(_point("tmpfs", dest, Tmpfs=tmpfs_options(options or "")))
+        out.append(_point("tmpfs", dest, Tmpfs=tmpfs_options(options or ""), Hidden=True))
     return out
 
 

@@ -147,8 +147,10 @@ class VolumeService:
         try:
             for p in points:
                 if p["Type"] == "volume" and self._row(p["Name"]) is None:
-                    labels = {mountspec.ANONYMOUS_LABEL: ""} if p.get("Anonymous") else {}
-                    self.create(p["Name"], labels=labels)
+                    labels = dict(p.get("VolumeLabels") or {})
+                    if p.get("Anonymous"):
+                        labels[mountspec.ANONYMOUS_LABEL] = ""
+                    self.create(p["Name"], options=p.get("VolumeOptions") or {}, labels=labels)
                     made.append(p["Name"])
             self.db.execute("INSERT OR REPLACE INTO container_mounts(container_id, mounts) VALUES (?,?)",
                             (cid, json.dumps(points)))
@@ -164,6 +166,8 @@ class VolumeService:
     def inspect_mounts(self, cid: str) -> list[dict]:
         out = []
         for p in self.mounts(cid):
+            if p.get("Hidden"):
+                continue
             shown = mountspec.public(p)
             if p["Type"] == "volume":
                 shown["Source"] = self._path(p["Name"])
