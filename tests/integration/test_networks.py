@@ -383,3 +383,19 @@ def test_two_networks_at_create_and_published_port_range_seen_from_another_netwo
     finally:
         daemon.docker("rm", "-f", name, check=False)
         daemon.docker("network", "rm", second)
+
+
+def test_connect_while_stopped_applies_at_start_and_rename_is_resolved(daemon, bb_image, www):
+    name, new = uname("st"), uname("rn")
+    daemon.docker("create", "--name", name, bb_image, "sleep", "300")
+    try:
+        daemon.docker("network", "connect", "--alias", "stopped-alias", www["net"], name)
+        daemon.docker("start", name)
+        nets = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"]
+        assert set(nets) == {"bridge", www["net"]} and nets[www["net"]]["IPAddress"]
+        daemon.docker("rename", name, new)
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "sh", "-c",
+                          f"ping -c1 -W2 {new} >/dev/null && ping -c1 -W2 stopped-alias >/dev/null && echo both")
+        assert r.stdout.strip() == "both"
+    finally:
+        daemon.docker("rm", "-f", new, name, check=False)

@@ -97,6 +97,7 @@ class Daemon:
         self.criu.start()     # `criu check` runs beside the network set-up
         from ..network.dns import DnsService
         self.networks.dns = DnsService(asyncio.get_running_loop(), self.networks)   # user networks' DNS
+        self.networks.container_name = lambda cid: getattr(self.containers.find(cid), "name", None)
         await asyncio.to_thread(self.networks.setup)
         from .recover import recover
         await recover(self)

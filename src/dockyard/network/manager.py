@@ -119,7 +119,8 @@ class NetworkManager:
         self.ports_table = firewall.table_name(bridge) + "-ports"
         self.dns = None            # network.dns.DnsService, set by the daemon once its loop runs
         self._held: dict[str, list[socket.socket]] = {}   # published host ports, per container
-        self._names: dict[str, dict[str, list[str]]] = {}   # DNS cache per network id
+        self._names: dict[str, list] = {}   # DNS entries per network id
+        self.container_name: Callable[[str], str | None] | None = None   # set by the daemon
         # Docker's predefined networks without host state, so their ids exist from the start.
         self.store.save_network("none", "null")
         self.store.save_network("host", "host")
@@ -299,24 +300,33 @@ class NetworkManager:
         self._names.pop(row["id"], None)
 
     # -- DNS -------------------------------------------------------------
+    def _dns_entries(self, network_id: str) -> list[tuple[str, str, list[str]]]:
+        """(ip, container id, aliases) of the network's endpoints, cached until connect/disconnect."""
+        entries = self._names.get(network_id)
+        if entries is None:
+            entries = [(ep.ip, ep.container_id, [ep.name or "", *ep.alias_list])
+                       for ep in self.store.endpoints(network_id=network_id) if ep.ip]
+            self._names[network_id] = entries
+        return entries
+
+    def _current_name(self, container_id: str, recorded: str) -> str:
+        # the container's name now (a rename shows at once), else the one recorded at connect
+        name = self.container_name(container_id) if self.container_name is not None else None
+        return name or recorded
+
     def dns_names(self, network_id: str) -> dict[str, list[str]]:
-        """lower-case name -> addresses, for the network's DNS server (cached until connect/disconnect)."""
-        names = self._names.get(network_id)
-        if names is None:
-            names = {}
-            for ep in self.store.endpoints(network_id=network_id):
-                if not ep.ip:
-                    continue
-                for n in [ep.name or "", ep.container_id[:12], *ep.alias_list]:
-                    if n:
-                        names.setdefault(n.lower().rstrip("."), []).append(ep.ip)
-            self._names[network_id] = names
+        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS."""
+        names: dict[str, list[str]] = {}
+        for ip, cid, (recorded, *aliases) in self._dns_entries(network_id):
+            for n in (self._current_name(cid, recorded), cid[:12], *aliases):
+                if n:
+                    names.setdefault(n.lower().rstrip("."), []).append(ip)
         return names
 
     def dns_reverse(self, network_id: str, ip: str) -> str | None:
-        for ep in self.store.endpoints(network_id=network_id):
-            if ep.ip == ip:
-                return ep.name or ep.container_id[:12]
+        for addr, cid, (recorded, *_aliases) in self._dns_entries(network_id):
+            if addr == ip:
+                return self._current_name(cid, recorded) or cid[:12]
         return None
 
     # -- per container ---------------------------------------------------
