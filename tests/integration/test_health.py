@@ -31,16 +31,20 @@ def _ps_status(daemon, name):
 
 def test_cli_starting_healthy_unhealthy(daemon, bb_image):
     name = unique_name()
-    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
-                  "--health-retries", "2", "bb", "sh", "-c", "sleep 2; touch /tmp/ok; sleep 100")
+    # failures in the start period do not count while starting; probes there come every start interval
+    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "300ms",
+                  "--health-retries", "2", "--health-start-period", "10s", "--health-start-interval", "200ms",
+                  "bb", "sh", "-c", "sleep 1; touch /tmp/ok; sleep 100")
     try:
         assert _ps_status(daemon, name).endswith("(health: starting)")
         st, seen = _wait_health(daemon, name, "healthy")
         assert seen[0] == "starting"
         assert st["FailingStreak"] == 0 and st["Log"][-1]["ExitCode"] == 0
+        assert any(e["ExitCode"] == 1 for e in st["Log"])      # failed probes before, not counted
         assert _ps_status(daemon, name).endswith("(healthy)")
         hc = json.loads(daemon.docker("inspect", "-f", "{{json .Config.Healthcheck}}", name).stdout)
-        assert hc["Test"] == ["CMD-SHELL", "test -f /tmp/ok"] and hc["Interval"] == SECOND
+        assert hc["Test"] == ["CMD-SHELL", "test -f /tmp/ok"] and hc["Interval"] == 300_000_000
+        assert hc["StartPeriod"] == 10 * SECOND and hc["StartInterval"] == 200_000_000
         # break it: the same probe now fails, twice in a row is unhealthy
         daemon.docker("exec", name, "rm", "/tmp/ok")
         st, _ = _wait_health(daemon, name, "unhealthy")
@@ -96,7 +100,7 @@ def test_bad_healthcheck_is_400(daemon, bb_image):
 
 def test_health_survives_daemon_restart(daemon, bb_image):
     name = unique_name()
-    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "300ms",
                   "--health-retries", "1", "bb", "sh", "-c", "touch /tmp/ok; sleep 100")
     try:
         _wait_health(daemon, name, "healthy")
