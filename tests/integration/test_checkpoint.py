@@ -255,6 +255,11 @@ def test_export_and_import_to_a_second_daemon(daemon, daemon2, bb_image, busybox
             first = _numbers(daemon2, cid)[0]
             assert first > last - 1, f"restarted from scratch: first={first}, checkpointed at {last}"
             assert daemon2.docker("exec", cid, "cat", "/marker").stdout == "moved\n"
+            # a restored container is re-adopted like any other after a daemon restart
+            daemon2.restart()
+            n = _numbers(daemon2, cid)[-1]
+            _wait(lambda: _numbers(daemon2, cid)[-1] > n + 1, "the counter after a daemon restart")
+            assert _inspect(daemon2, cid)["State"]["Running"] is True
             # the first daemon's container is untouched (stopped, restorable)
             assert _inspect(daemon, name)["State"]["Status"] == "exited"
         finally:
