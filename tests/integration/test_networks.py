@@ -399,3 +399,19 @@ def test_connect_while_stopped_applies_at_start_and_rename_is_resolved(daemon, b
         assert r.stdout.strip() == "both"
     finally:
         daemon.docker("rm", "-f", new, name, check=False)
+
+
+def test_ps_filters_network_publish_expose(daemon, bb_image, www):
+    name = uname("flt")
+    daemon.docker("run", "-d", "--name", name, "--network", www["net"], "-p", f"127.0.0.1:{free_port()}:80",
+                  "--expose", "7000/udp", bb_image, "sleep", "300")
+    try:
+        def ps(*filters):
+            args = [a for f in filters for a in ("--filter", f)]
+            return daemon.docker("ps", "--format", "{{.Names}}", *args).stdout.split()
+        assert name in ps(f"network={www['net']}") and www["db"] in ps(f"network={www['net']}")
+        assert name not in ps("network=bridge")
+        assert ps(f"name={name}", "publish=80") == [name] and ps(f"name={name}", "publish=81") == []
+        assert ps(f"name={name}", "expose=7000/udp") == [name]
+    finally:
+        daemon.docker("rm", "-f", name)

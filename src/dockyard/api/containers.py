@@ -8,6 +8,7 @@ import time
 from ..daemon import logs as logfile
 from ..daemon.start import Trace
 from ..errors import InvalidParameter
+from ..daemon import networking
 from . import container_views as views
 from .server import Request, Response, StreamResponse, json_response, route
 from .streams import (STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
@@ -37,6 +38,11 @@ _LIST_FILTERS = {"id", "name", "status", "label", "ancestor", "exited", "before"
 def _matches(d, c, f: dict[str, list[str]]) -> bool:
     if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
         return False
+    if "network" in f and not networking.on_network(d, c, f["network"]):
+        return False
+    for key in ("publish", "expose"):
+        if key in f and not networking.has_port(c, d.images.config(c.image) or {}, f[key], key == "publish"):
+            return False
     if "name" in f and not any(x.lstrip("/") in c.name for x in f["name"]):
         return False
     if "status" in f and c.state.status not in f["status"]:

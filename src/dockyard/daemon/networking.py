@@ -288,3 +288,26 @@ def prune_networks(d, keep) -> list[str]:
         except Forbidden:   # a container connected meanwhile
             pass
     return deleted
+
+
+# -- `ps` filters ---------------------------------------------------------------
+
+def on_network(d, c, wanted: list[str]) -> bool:
+    """`--filter network=X`: X (name or id) is one of the container's networks."""
+    ids = set()
+    for name in [primary_network(c), *endpoints_config(c)]:
+        try:
+            row = d.networks.find(name)
+        except NotFound:
+            continue
+        ids |= {row["name"], row["id"]}
+    return any(w in ids or any(i.startswith(w) for i in ids if len(i) == 64) for w in wanted)
+
+
+def has_port(c, image_config: dict, wanted: list[str], published: bool) -> bool:
+    """`--filter publish=80[/tcp]` (a published container port) / `expose=80[/tcp]`."""
+    if published:
+        have = {f"{r[4]}/{r[0]}" for r in (c.network or {}).get("Ports") or []} if c.state.running else set()
+    else:
+        have = set(exposed_ports(c, image_config))
+    return any((w if "/" in w else f"{w}/tcp") in have for w in wanted)
