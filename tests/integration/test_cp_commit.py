@@ -197,7 +197,10 @@ def test_save_here_load_into_a_second_dockyardd(daemon, ctr, tmp_path, tmp_path_
         out = other.docker("load", "-i", str(tar))
         assert f"Loaded image: {repo}:1" in out.stdout
         assert json.loads(other.docker("inspect", f"{repo}:1").stdout)[0]["Id"] == image_id
-        assert other.docker("run", "--rm", "--network", "none", f"{repo}:1").stdout == "hello\n"
+        # not --rm: `docker rm` returns only once the runtime deleted the container (and its cgroup)
+        ran = other.docker("run", "--name", "moved", "--network", "none", f"{repo}:1")
+        assert ran.stdout == "hello\n"
+        other.docker("rm", "moved")
     finally:
         errors, _ = shut_down(other, None, False)
         assert not errors, errors
