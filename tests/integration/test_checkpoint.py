@@ -247,7 +247,7 @@ def test_export_and_import_to_a_second_daemon(daemon, daemon2, bb_image, busybox
         daemon.dockyard("checkpoint", "create", name, "mig")
         last = _numbers(daemon, name)[-1]
         daemon.dockyard("checkpoint", "export", name, "mig", "-o", str(tar))
-        cid = daemon2.dockyard("checkpoint", "import", str(tar)).stdout.strip()
+        cid = daemon2.dockyard("run", "--restore", str(tar)).stdout.strip()   # = `checkpoint import`
         try:
             info = _inspect(daemon2, cid)
             assert info["Name"] == "/" + name and info["State"]["Running"] is True

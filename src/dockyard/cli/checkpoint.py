@@ -24,6 +24,12 @@ IMPORT = Command("[OPTIONS] FILE", "Create a container from an exported checkpoi
     Flag("no-start", help="Create the container and file the checkpoint, but do not restore it"),
 ], min_args=1, max_args=1)
 
+RUN_RESTORE = Command("--restore FILE [--name NAME]", "Run a container exported with `checkpoint export`, "
+                      "restored where it was checkpointed", [
+                          Flag("restore", kind=STRING, help="The exported checkpoint (tar)"),
+                          Flag("name", kind=STRING, help="Name of the new container (default: the exported one's)"),
+                      ], max_args=0)
+
 SUBS = {"create": "create", "ls": "ls", "list": "ls", "rm": "rm", "remove": "rm",
         "export": "export", "import": "import_"}
 
@@ -102,3 +108,11 @@ def import_(cli, argv: list[str]) -> int:
         info = cli.client.json("POST", "/containers/restore", query, f)
     cli.out(info["Id"])
     return 0
+
+
+def run_restore(cli, argv: list[str]) -> int:
+    """`dockyard run --restore FILE [--name NAME]`: `checkpoint import` by another name."""
+    opts, _ = RUN_RESTORE.parse(argv, "dockyard run")
+    if not opts.restore:
+        raise UsageError("flag needs an argument: --restore", code=125)
+    return import_(cli, ([f"--name={opts.name}"] if opts.name else []) + [opts.restore])

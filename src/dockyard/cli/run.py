@@ -74,6 +74,9 @@ def _start(cli, container_id: str, checkpoint: dict | None = None) -> None:
 
 
 def run(cli, argv: list[str]) -> int:
+    if argv[:1] == ["--restore"] or argv[:1] and argv[0].startswith("--restore="):
+        from .checkpoint import run_restore   # a container moved from another daemon
+        return run_restore(cli, argv)
     opts, args = RUN.parse(argv, cli.command_path)
     try:
         container_id = _create(cli, opts, args)
