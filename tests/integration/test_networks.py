@@ -415,3 +415,15 @@ def test_ps_filters_network_publish_expose(daemon, bb_image, www):
         assert ps(f"name={name}", "expose=7000/udp") == [name]
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_network_events(daemon, bb_image):
+    import time as _time
+    since = str(int(_time.time()) - 1)
+    net = uname("ev")
+    daemon.docker("network", "create", "--subnet", free_subnet(), net)
+    daemon.docker("network", "rm", net)
+    until = str(int(_time.time()) + 1)
+    out = daemon.docker("events", "--since", since, "--until", until, "--filter", "type=network",
+                        "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout.split("\n")
+    assert f"create {net}" in out and f"destroy {net}" in out

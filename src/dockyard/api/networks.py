@@ -115,7 +115,7 @@ async def create(req: Request):
         if body.get(key) is not None and not isinstance(body[key], dict):
             raise InvalidParameter(f"invalid {key}: must be an object")
     nid = await asyncio.to_thread(
-        req.daemon.networks.create_network, name, internal=bool(body.get("Internal")),
+        networking.create_network, req.daemon, name, internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")), labels=body.get("Labels"), options=body.get("Options"),
         ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")))
     resource_events.network(req.daemon, {"id": nid, "name": name}, "create")
@@ -125,7 +125,7 @@ async def create(req: Request):
 @route("DELETE", "/networks/{id}")
 async def remove(req: Request):
     row = req.daemon.networks.find(req.match["id"])
-    await asyncio.to_thread(req.daemon.networks.remove_network, req.match["id"])
+    await asyncio.to_thread(networking.remove_network, req.daemon, req.match["id"])
     resource_events.network(req.daemon, row, "destroy")
     return Response(204)
 

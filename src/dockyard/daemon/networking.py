@@ -188,6 +188,7 @@ async def connect_container(d, c, network: str, cfg: dict) -> None:
         eps[row["name"]] = cfg or {}
         c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
         d.save(c)
+    _emit(d, "connect", row, container=c.id)
 
 
 async def disconnect_container(d, c, network: str, force: bool) -> None:
@@ -212,6 +213,7 @@ async def disconnect_container(d, c, network: str, force: bool) -> None:
             # Docker leaves such a container with no network to start on; "none" is the honest state
             c.host_config = {**c.host_config, "NetworkMode": "none"}
         d.save(c)
+    _emit(d, "disconnect", row, container=c.id)
 
 
 # -- inspect -----------------------------------------------------------------
@@ -283,7 +285,7 @@ def prune_networks(d, keep) -> list[str]:
         if d.networks.store.endpoints(network_id=row["id"]) or not keep(row, d.networks.config(row)):
             continue
         try:
-            d.networks.remove_network(row["id"])
+            remove_network(d, row["id"])
             deleted.append(row["name"])
         except Forbidden:   # a container connected meanwhile
             pass
@@ -311,3 +313,24 @@ def has_port(c, image_config: dict, wanted: list[str], published: bool) -> bool:
     else:
         have = set(exposed_ports(c, image_config))
     return any((w if "/" in w else f"{w}/tcp") in have for w in wanted)
+
+
+# -- network verbs with their events ------------------------------------------------
+
+def _emit(d, action: str, row, **extra) -> None:
+    events = getattr(d, "events", None)
+    if events is not None:
+        events.emit("network", action, row["id"], {"name": row["name"], "type": row["driver"], **extra})
+
+
+def create_network(d, name: str, **kw) -> str:
+    """Blocking: make the network, then tell `docker events`."""
+    nid = d.networks.create_network(name, **kw)
+    _emit(d, "create", d.networks.find(nid))
+    return nid
+
+
+def remove_network(d, ref: str) -> None:
+    row = d.networks.find(ref)
+    d.networks.remove_network(row["id"])
+    _emit(d, "destroy", row)
