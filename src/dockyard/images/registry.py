@@ -28,7 +28,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DockyardError, InvalidParameter, NotFound, SystemError_
+from ..errors import DockyardError, InvalidParameter, NotFound
 
 DEFAULT_REGISTRY_HOST = "registry-1.docker.io"
 INDEX_SERVER = "https://index.docker.io/v1/"
@@ -362,16 +362,3 @@ def _network_error(method: str, url: str, e: Exception) -> RegistryError:
 
 def repo_scope(path: str, actions: str) -> str:
     return f"repository:{path}:{actions}"
-
-
-def error_code(body: bytes) -> str:
-    try:
-        errs = json.loads(body).get("errors") or []
-        return errs[0].get("code", "") if errs else ""
-    except (ValueError, AttributeError, TypeError):
-        return ""
-
-
-__all__ = ["AuthConfig", "Registry", "RegistryError", "Unauthorized", "parse_challenges",
-           "registry_host", "is_insecure", "is_loopback", "repo_scope", "MANIFEST_ACCEPT",
-           "SystemError_", "INDEX_SERVER"]
