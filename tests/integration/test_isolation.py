@@ -312,3 +312,13 @@ def test_cgroupns_and_named_user(daemon, bb_image):
     assert r.stdout.strip() == passwd.split("nobody:")[1].split(":")[1]
     r = daemon.docker("run", "--rm", "--user", "no-such-user", bb_image, "id", check=False)
     assert r.returncode != 0 and "unable to find user no-such-user" in r.stderr
+
+
+def test_blkio_weight_applied_or_dropped(daemon, bb_image):
+    from dockyard.runtime.hostfacts import HostFacts
+    r = daemon.docker("run", "--rm", "--blkio-weight", "300", bb_image, "true", check=False)
+    assert r.returncode == 0, r.stderr          # applied where supported, else dropped as Docker does
+    if HostFacts.detect().blkio_weight and not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        f = "blkio.weight" if os.path.exists("/sys/fs/cgroup/blkio/blkio.weight") else "blkio.bfq.weight"
+        out = daemon.docker("run", "--rm", "--blkio-weight", "300", bb_image, "cat", f"/sys/fs/cgroup/blkio/{f}")
+        assert "300" in out.stdout

@@ -115,3 +115,11 @@ def test_security_opt_keys():
     for bad in (["bogus=1"], ["nonsense"], ["systempaths=confined"], ["no-new-privileges=maybe"]):
         with pytest.raises(InvalidParameter, match="invalid --security-opt"):
             spec.validate({"SecurityOpt": bad}, facts)
+
+
+def test_blkio_weight_dropped_without_support():
+    notes = spec.validate({"BlkioWeight": 300}, HostFacts(blkio_weight=False))
+    assert notes == ["Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."]
+    assert spec.validate({"BlkioWeight": 300}, HostFacts(blkio_weight=True)) == []
+    with pytest.raises(InvalidParameter, match="Range of blkio weight"):
+        spec.validate({"BlkioWeight": 5}, HostFacts())

@@ -53,6 +53,9 @@ class HostFacts:
     ramdisk: bool = False
     # Whether the memory controller can limit swap (memsw / swap.max).
     swap_limit: bool = True
+    # Whether the io/blkio controller takes a weight (CFQ/BFQ): without it
+    # --blkio-weight is dropped with Docker's warning.
+    blkio_weight: bool = True
 
     @classmethod
     def detect(cls) -> "HostFacts":
@@ -64,6 +67,7 @@ class HostFacts:
             ncpus=len(os.sched_getaffinity(0)) or os.cpu_count() or 1,
             ramdisk=bool(os.environ.get("DOCKYARD_RAMDISK")),
             swap_limit=_has_swap_limit(version),
+            blkio_weight=_has_blkio_weight(version),
         )
 
 
@@ -85,6 +89,14 @@ def _read_hard_rlimits() -> dict[str, int | None]:
         hard = resource.getrlimit(which)[1]
         limits[name] = None if hard == resource.RLIM_INFINITY else hard
     return limits
+
+
+def _has_blkio_weight(version: str) -> bool:
+    if version == "v2":
+        return any(os.path.exists(os.path.join("/sys/fs/cgroup/init.scope", f))
+                   for f in ("io.weight", "io.bfq.weight")) or os.path.exists("/sys/fs/cgroup/io.bfq.weight")
+    return any(os.path.exists(os.path.join("/sys/fs/cgroup/blkio", f))
+               for f in ("blkio.weight", "blkio.bfq.weight"))
 
 
 def _has_swap_limit(version: str) -> bool:

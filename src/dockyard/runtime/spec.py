@@ -431,7 +431,11 @@ def _resources(host_config: Mapping, facts: HostFacts, privileged: bool,
     if weight:
         if not 10 <= weight <= 1000:
             raise errors.InvalidParameter("Range of blkio weight is from 10 to 1000")
-        resources["blockIO"] = {"weight": weight}
+        if facts.blkio_weight:
+            resources["blockIO"] = {"weight": weight}
+        else:
+            notes.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+                         "Weight discarded.")
     return resources
 
 
