@@ -1,4 +1,4 @@
-"""Pause/unpause through the runtime's freezer, and live updates."""
+"""Pause/unpause through the runtime's freezer, and live updates (docker CLI, docker-py, our CLI)."""
 from __future__ import annotations
 
 import json
@@ -136,3 +136,30 @@ def test_update_autoremove_restart_policy_refused(daemon, bb_image):
     finally:
         daemon.docker("kill", name, check=False)          # --rm removes it
         daemon.api("POST", f"/containers/{name}/wait?condition=removed")
+
+
+def test_dockyard_events_pause_update(daemon, bb_image):
+    name = unique_name()
+    daemon.dockyard("run", "-d", "--name", name, "bb", "sleep", "100")
+    try:
+        assert daemon.dockyard("pause", name).stdout == name + "\n"
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "paused"
+        r = daemon.dockyard("pause", name, check=False)
+        assert r.returncode == 1 and "is already paused" in r.stderr
+        assert daemon.dockyard("unpause", name).stdout == name + "\n"
+        assert daemon.dockyard("update", "--restart", "on-failure:2", "--cpu-shares", "256", name).stdout == name + "\n"
+        hc = json.loads(daemon.docker("inspect", "-f", "{{json .HostConfig}}", name).stdout)
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2} and hc["CpuShares"] == 256
+        r = daemon.dockyard("update", name, check=False)
+        assert r.returncode != 0 and "you must provide one or more flags" in r.stderr
+        out = daemon.dockyard("events", "--since", "1m", "--until", "0s", "--filter", f"container={name}",
+                              "--format", "{{.Action}}").stdout.split()
+        assert out == ["create", "start", "pause", "unpause", "update"]
+        line = daemon.dockyard("events", "--since", "1m", "--until", "0s", "--filter", f"container={name}",
+                               "--filter", "event=pause").stdout.strip()
+        assert f" container pause {daemon.docker('inspect', '-f', '{{.Id}}', name).stdout.strip()} (" in line
+        assert f"name={name}" in line
+        r = daemon.dockyard("events", "--filter", "nope=1", "--until", "0s", check=False)
+        assert r.returncode != 0 and "invalid filter 'nope'" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", name)

@@ -1,4 +1,4 @@
-"""system df, prunes and the swarm stubs."""
+"""system df, prunes and the swarm stubs (docker CLI, docker-py, our CLI)."""
 from __future__ import annotations
 
 import json
@@ -73,3 +73,21 @@ def test_swarm_routes_answer_not_in_swarm(daemon):
     r = daemon.docker("node", "ls", check=False)
     assert r.returncode != 0 and "This node is not a swarm manager" in r.stderr
     assert client.info()["Swarm"]["LocalNodeState"] == "inactive"
+
+
+def test_dockyard_system_df_and_prune(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "--name", name, "bb", "sh", "-c", "head -c 100000 /dev/zero > /f")
+    out = daemon.dockyard("system", "df").stdout.splitlines()
+    assert out[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    ours = {l.split()[0]: l for l in out[1:]}
+    theirs = {l.split()[0]: l for l in daemon.docker("system", "df").stdout.splitlines()[1:]}
+    assert ours["Images"].split() == theirs["Images"].split()
+    assert ours["Containers"].split()[:2] == theirs["Containers"].split()[:2]
+    def tables(out):       # section titles and column headers of `system df -v`
+        return [l.split() for l in out.splitlines() if l.endswith(":") or l.startswith(("REPOSITORY", "CONTAINER ID",
+                                                                                     "VOLUME NAME", "CACHE ID"))]
+    assert tables(daemon.dockyard("system", "df", "-v").stdout) == tables(daemon.docker("system", "df", "-v").stdout)
+    r = daemon.dockyard("system", "prune", "-f").stdout
+    assert "Deleted Containers:" in r and "Total reclaimed space:" in r
+    assert daemon.docker("ps", "-aq", "--filter", f"name={name}").stdout == ""
