@@ -102,7 +102,7 @@ async def create(req: Request):
     if body is None:
         raise InvalidParameter("Config cannot be empty in order to create a container")
     c = req.daemon.create(body, req.param("name"))
-    return json_response({"Id": c.id, "Warnings": []}, 201)
+    return json_response({"Id": c.id, "Warnings": getattr(c, "create_warnings", None) or []}, 201)
 
 
 @route("GET", "/containers/{id}/json")

@@ -62,7 +62,7 @@ def build_container(daemon, body: dict, name: str) -> Container:
     from .networking import validate as validate_networks
     validate_networks(daemon, hc, nc, cfg)   # user networks exist, port specs parse
     from ..runtime.spec import validate as validate_host_config
-    validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
+    warnings = validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
     hc["Runtime"] = runtime
@@ -84,5 +84,7 @@ def build_container(daemon, body: dict, name: str) -> Container:
     labels = dict(image_cfg.get("Labels") or {})
     labels.update(cfg.get("Labels") or {})
     cfg["Labels"] = labels
-    return Container(id=cid, name=name, created=now_rfc3339(), image=img.id, image_ref=image_ref,
-                     config=cfg, host_config=hc, networking_config=nc, runtime=runtime)
+    c = Container(id=cid, name=name, created=now_rfc3339(), image=img.id, image_ref=image_ref,
+                  config=cfg, host_config=hc, networking_config=nc, runtime=runtime)
+    c.create_warnings = warnings      # for the create response only (not persisted)
+    return c
