@@ -322,3 +322,14 @@ def test_blkio_weight_applied_or_dropped(daemon, bb_image):
         f = "blkio.weight" if os.path.exists("/sys/fs/cgroup/blkio/blkio.weight") else "blkio.bfq.weight"
         out = daemon.docker("run", "--rm", "--blkio-weight", "300", bb_image, "cat", f"/sys/fs/cgroup/blkio/{f}")
         assert "300" in out.stdout
+
+
+def test_ulimit_above_host_hard_limit_is_clamped_with_warning(daemon, bb_image):
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("nofile is unlimited here: nothing to clamp")
+    r = daemon.docker("run", "--rm", "--ulimit", f"nofile={hard + 1000}:{hard + 1000}", bb_image,
+                      "sh", "-c", "ulimit -Hn")
+    assert r.stdout.strip() == str(hard)
+    assert f"hard limit {hard + 1000} exceeds the host's hard limit {hard}" in r.stderr
