@@ -25,11 +25,11 @@ def _labels_match(labels: dict, wanted: list[str], negate: bool = False) -> bool
 
 
 def _view(d, row, containers: bool = True) -> dict:
-    """A network in Docker's JSON shape (inspect; list leaves Containers out... but fills it empty)."""
+    """A network in Docker's JSON shape, with its endpoints when `containers`."""
     nm = d.networks
     cfg = nm.config(row)
     name = row["name"]
-    driver = _PREDEFINED_DRIVERS.get(name, row["driver"]) if name in _PREDEFINED_DRIVERS else row["driver"]
+    driver = _PREDEFINED_DRIVERS.get(name, row["driver"])
     if name == "bridge":
         options = {"com.docker.network.bridge.default_bridge": "true",
                    "com.docker.network.bridge.enable_icc": "true",
@@ -88,7 +88,9 @@ async def list_networks(req: Request):
     for k in f:
         if k not in ("name", "id", "driver", "label", "scope", "type", "dangling"):
             raise InvalidParameter(f"invalid filter '{k}'")
-    return [_view(d, row) for row in d.networks.networks() if _matches(d, row, f)]
+    # Containers stays empty in lists since API 1.28, as in dockerd
+    return [_view(d, row, containers=not req.api_at_least("1.28")) for row in d.networks.networks()
+            if _matches(d, row, f)]
 
 
 @route("GET", "/networks/{id}")

@@ -72,10 +72,9 @@ def validate(d, hc: dict, nc: dict, cfg: dict) -> None:
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
-    if mode in ("host", "none") or mode.startswith("container:"):
-        if hc.get("PortBindings") or hc.get("PublishAllPorts"):
-            if any((hc.get("PortBindings") or {}).values()) or hc.get("PublishAllPorts"):
-                raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+    publishing = any((hc.get("PortBindings") or {}).values()) or hc.get("PublishAllPorts")
+    if publishing and (mode in ("host", "none") or mode.startswith("container:")):
+        raise InvalidParameter("conflicting options: port publishing and the container type network mode")
     exposed = dict(cfg.get("ExposedPorts") or {})
     portmap.parse(hc.get("PortBindings"), exposed, bool(hc.get("PublishAllPorts")))   # raises on bad specs
 

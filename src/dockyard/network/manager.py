@@ -191,7 +191,7 @@ class NetworkManager:
 
     def create_network(self, name: str, *, internal: bool = False, attachable: bool = False,
                        labels: dict | None = None, options: dict | None = None, ipam: dict | None = None,
-                       enable_ipv6: bool = False, check_duplicate: bool = True) -> str:
+                       enable_ipv6: bool = False) -> str:
         """Make a bridge network: bridge, NAT table, DNS listener; all or nothing."""
         options = {str(k): str(v) for k, v in (options or {}).items()}
         if enable_ipv6:
