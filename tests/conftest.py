@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+import pyroute2.config.log  # noqa: F401  (it sets its logger to level 0 on import)
 logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug logs dump every netlink message
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"

@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     level = logging.DEBUG if args.debug or args.log_level == "debug" else getattr(
         logging, {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level.upper(), args.log_level.upper()))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    import pyroute2.config.log  # noqa: F401  (it sets its logger to level 0 on import)
     logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug dumps every netlink message
     if os.geteuid() != 0:
         raise SystemExit("dockyardd: must run as root")
