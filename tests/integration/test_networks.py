@@ -105,6 +105,8 @@ def test_publish_on_loopback_and_docker_port(daemon, bb_image):
     try:
         assert http_get(f"http://127.0.0.1:{port}/").strip() == "published"
         assert daemon.docker("port", name).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+        daemon.docker("restart", "-t", "0", name)   # ports go with the old start and come back with the new
+        assert http_get(f"http://127.0.0.1:{port}/").strip() == "published"
         # the port is held: a second container cannot take it, and nothing of it is left behind
         before = ports_of(daemon.bridge)
         r = daemon.docker("run", "-d", "-p", f"127.0.0.1:{port}:80", bb_image, "sleep", "5", check=False)
@@ -427,3 +429,17 @@ def test_network_events(daemon, bb_image):
     out = daemon.docker("events", "--since", since, "--until", until, "--filter", "type=network",
                         "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout.split("\n")
     assert f"create {net}" in out and f"destroy {net}" in out
+
+
+def test_network_without_subnet_gets_a_free_one(daemon, bb_image):
+    net = uname("auto")
+    daemon.docker("network", "create", net)
+    try:
+        subnet = ipaddress.ip_network(json.loads(daemon.docker("network", "inspect", net).stdout)[0]["IPAM"][
+            "Config"][0]["Subnet"])
+        default = json.loads(daemon.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+        assert not subnet.overlaps(ipaddress.ip_network(default))
+        r = daemon.docker("run", "--rm", "--network", net, bb_image, "ip", "-o", "-4", "addr", "show", "eth0")
+        assert str(subnet.network_address + 2) in r.stdout
+    finally:
+        daemon.docker("network", "rm", net)
