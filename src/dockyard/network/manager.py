@@ -141,7 +141,10 @@ class NetworkManager:
             from dockyard.network import nft
             nft.run(ports.ruleset(self.ports_table))
             for row in self.user_networks():
-                self._ensure_user_network(row)
+                try:
+                    self._ensure_user_network(row)
+                except (DockyardError, NetlinkError, OSError) as e:   # one broken network must not stop the daemon
+                    log.error("could not restore network %s (%s): %s", row["name"], row["bridge"], e)
         os.makedirs(self.netns_dir, exist_ok=True)
 
     def _choose_subnet(self, ipr: IPRoute) -> tuple[IPv4Network, IPv4Address]:
