@@ -105,6 +105,22 @@ def test_cp_running_container_and_path_safety(daemon, bb_image, tmp_path):
         daemon.docker("rm", "-f", name)
 
 
+def test_cp_reaches_into_volumes(daemon, bb_image, tmp_path):
+    name, vol = _name("cpvol"), _name("vol")
+    daemon.docker("create", "--name", name, "--network", "none", "-v", f"{vol}:/data", bb_image, "true")
+    try:
+        (tmp_path / "v.txt").write_text("in volume\n")
+        daemon.docker("cp", str(tmp_path / "v.txt"), f"{name}:/data/")
+        got = daemon.docker("run", "--rm", "--network", "none", "-v", f"{vol}:/data", bb_image, "cat", "/data/v.txt")
+        assert got.stdout == "in volume\n"
+        daemon.docker("cp", f"{name}:/data/v.txt", str(tmp_path / "back.txt"))
+        assert (tmp_path / "back.txt").read_text() == "in volume\n"
+        assert "/data/v.txt" not in daemon.docker("diff", name).stdout     # not in the container's layer
+    finally:
+        daemon.docker("rm", "-f", "-v", name, check=False)
+        daemon.docker("volume", "rm", vol, check=False)
+
+
 def test_noOverwriteDirNonDir(daemon, ctr):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:

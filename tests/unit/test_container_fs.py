@@ -91,3 +91,18 @@ def test_go_file_mode():
     st = os.lstat("/")
     assert archive.go_mode(st) & (1 << 31)
     assert archive.go_mode(st) & 0o777 == stat.S_IMODE(st.st_mode) & 0o777
+
+
+def test_resolve_continues_into_mounts(tmp_path):
+    from dockyard.daemon.fsview import resolve
+    root, vol = tmp_path / "root", tmp_path / "vol"
+    (root / "data").mkdir(parents=True)
+    (vol / "sub").mkdir(parents=True)
+    os.symlink("/data/sub", root / "shortcut")
+    os.symlink("../../etc", vol / "up")
+    mounts = {"/data": str(vol)}
+    r = str(root)
+    assert resolve(r, "/data/sub/f", mounts=mounts) == (str(vol / "sub" / "f"), "/data/sub/f")
+    assert resolve(r, "/shortcut/f", mounts=mounts) == (str(vol / "sub" / "f"), "/data/sub/f")
+    assert resolve(r, "/data/up/passwd", mounts=mounts) == (os.path.join(r, "etc", "passwd"), "/etc/passwd")
+    assert resolve(r, "/data", mounts=mounts) == (str(vol), "/data")

@@ -8,7 +8,7 @@ import json
 import os
 
 from ..daemon import archive
-from ..daemon.fsview import clean, container_root
+from ..daemon.fsview import clean, container_root, mount_sources
 from ..errors import InvalidParameter
 from .images import _spool
 from .server import Request, Response, StreamResponse, route
@@ -43,10 +43,11 @@ def _streamed(cm, produce) -> StreamResponse:
 async def get_archive(req: Request):
     c = _container(req)
     path = _path(req)
+    mounts = mount_sources(req.daemon, c)
     cm = container_root(req.daemon, c)
     root = await cm.__aenter__()
     try:
-        doc = await asyncio.to_thread(archive.stat_path, root, path, req.match["id"])
+        doc = await asyncio.to_thread(archive.stat_path, root, path, req.match["id"], mounts)
     except BaseException:
         await cm.__aexit__(None, None, None)
         raise
@@ -54,7 +55,7 @@ async def get_archive(req: Request):
     if req.method == "HEAD":
         await cm.__aexit__(None, None, None)
         return Response(200, b"", headers=header)
-    chunks = _streamed(cm, lambda out: archive.get_tar(root, path, req.match["id"], out))
+    chunks = _streamed(cm, lambda out: archive.get_tar(root, path, req.match["id"], out, mounts))
     return StreamResponse(chunks, content_type="application/x-tar", headers=header)
 
 
@@ -64,10 +65,11 @@ async def put_archive(req: Request):
     path = _path(req)
     if c.host_config.get("ReadonlyRootfs"):
         raise InvalidParameter("container rootfs is marked read-only")
+    mounts = mount_sources(req.daemon, c)
     tmp = await _spool(req)
     try:
         async with container_root(req.daemon, c) as root:
-            dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"])
+            dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"], mounts)
             with open(tmp, "rb") as f:
                 await asyncio.to_thread(archive.put_tar, dest, f, req.bool_param("noOverwriteDirNonDir"),
                                         req.bool_param("copyUIDGID"))

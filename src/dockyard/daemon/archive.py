@@ -28,7 +28,7 @@ from ..errors import InvalidParameter, NotFound
 from ..images.times import format_ns
 from ..images.unpack import LayerFormatError, _Extractor, _lstat, clean_name
 from ..images.whiteouts import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, is_whiteout
-from .fsview import container_path, scoped
+from .fsview import resolve, scoped
 
 # Go os.FileMode bits
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE = 1 << 31, 1 << 27, 1 << 26, 1 << 25
@@ -67,10 +67,10 @@ def _not_found(path: str, cname: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container {cname}")
 
 
-def stat_path(root: str, path: str, cname: str) -> dict:
+def stat_path(root: str, path: str, cname: str, mounts: dict[str, str] | None = None) -> dict:
     """containerStatPath: lstat of the path (its parents' links followed);
     linkTarget is where a symlink leads, as a container path."""
-    host = scoped(root, path, follow_last=False)
+    host = scoped(root, path, follow_last=False, mounts=mounts)
     try:
         st = os.lstat(host)
     except FileNotFoundError:
@@ -79,7 +79,7 @@ def stat_path(root: str, path: str, cname: str) -> dict:
         raise _not_found(path, cname) from None
     link = ""
     if stat.S_ISLNK(st.st_mode):
-        link = container_path(root, scoped(root, path, follow_last=True))
+        link = resolve(root, path, follow_last=True, mounts=mounts)[1]
     name = posixpath.basename(path.rstrip("/")) or "/"
     return {"name": name, "size": st.st_size, "mode": go_mode(st),
             "mtime": format_ns(st.st_mtime_ns), "linkTarget": link}
@@ -118,9 +118,9 @@ def add_tree(tf: tarfile.TarFile, path: str, arcname: str, skip=None) -> None:
             add_tree(tf, os.path.join(path, name), child, skip)
 
 
-def get_tar(root: str, path: str, cname: str, out: BinaryIO) -> None:
+def get_tar(root: str, path: str, cname: str, out: BinaryIO, mounts: dict[str, str] | None = None) -> None:
     """containerArchivePath: the tar of `path`, rebased to its base name."""
-    host = scoped(root, path, follow_last=False)
+    host = scoped(root, path, follow_last=False, mounts=mounts)
     if not os.path.lexists(host):
         raise _not_found(path, cname)
     base = posixpath.basename(path.rstrip("/")) if not path.endswith("/.") else "."
@@ -148,9 +148,9 @@ def export_tar(root: str, out: BinaryIO) -> None:
 
 # ---------------------------------------------------------------- writing
 
-def check_put_target(root: str, path: str, cname: str) -> str:
+def check_put_target(root: str, path: str, cname: str, mounts: dict[str, str] | None = None) -> str:
     """The directory to extract into; Docker's errors for a missing or non-directory one."""
-    host = scoped(root, path, follow_last=True)
+    host = scoped(root, path, follow_last=True, mounts=mounts)
     try:
         st = os.stat(host)
     except (FileNotFoundError, NotADirectoryError):

@@ -42,32 +42,61 @@ async def container_root(daemon, c) -> AsyncIterator[str]:
             await asyncio.to_thread(rootfs.unmount)
 
 
-def scoped(root: str, path: str, follow_last: bool = True) -> str:
-    """The host path of container path `path` under `root`, every symlink
-    resolved inside `root` (an absolute link target restarts at `root`, `..`
-    stops at it). With follow_last=False the last component is not followed.
-    The result may not exist (its parent does, or ENOENT is raised later)."""
+def mount_sources(daemon, c) -> dict[str, str]:
+    """Container path -> host path of its bind mounts and volumes: what cp
+    reads and writes there (the rootfs only has the empty mount point)."""
+    volumes = getattr(daemon, "volumes", None)
+    if volumes is None:
+        return {}
+    out = {}
+    for m in volumes.inspect_mounts(c.id):
+        if m.get("Type") in ("bind", "volume") and m.get("Source") and m.get("Destination"):
+            out["/" + m["Destination"].strip("/")] = m["Source"]
+    return out
+
+
+def resolve(root: str, path: str, follow_last: bool = True,
+            mounts: dict[str, str] | None = None) -> tuple[str, str]:
+    """(host path, container path) of container path `path` under `root`,
+    every symlink resolved as the container sees it: an absolute target
+    restarts at the container's `/`, `..` never climbs above it, and a
+    mount point in `mounts` continues in that mount's host source. With
+    follow_last=False the last component is not followed. The result may
+    not exist."""
+    mounts = mounts or {}
     todo = [p for p in path.split("/") if p not in ("", ".")]
-    done: list[str] = []
+    base, prefix, done = root, [], []        # prefix: container components where `base` sits
     hops = 0
     while todo:
         part = todo.pop(0)
         if part == "..":
             if done:
                 done.pop()
+            elif prefix:                     # out of a mount: on from its parent, in the rootfs
+                todo[:0] = prefix[:-1]
+                base, prefix = root, []
             continue
-        cur = os.path.join(root, *done, part)
+        cur = os.path.join(base, *done, part)
         if (todo or follow_last) and os.path.islink(cur):
             hops += 1
             if hops > _MAX_HOPS:
                 raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
             target = os.readlink(cur)
             if target.startswith("/"):
-                done = []
+                base, prefix, done = root, [], []
             todo[:0] = [p for p in target.split("/") if p not in ("", ".")]
             continue
         done.append(part)
-    return os.path.join(root, *done) if done else root
+        src = mounts.get("/" + "/".join(prefix + done))
+        if src is not None:
+            base, prefix, done = src, prefix + done, []
+    host = os.path.join(base, *done) if done else base
+    return host, "/" + "/".join(prefix + done)
+
+
+def scoped(root: str, path: str, follow_last: bool = True, mounts: dict[str, str] | None = None) -> str:
+    """The host path of `resolve`."""
+    return resolve(root, path, follow_last, mounts)[0]
 
 
 def container_path(root: str, host_path: str) -> str:
