@@ -122,3 +122,20 @@ def test_port_command_output():
     assert mappings(p, None) == ["80/tcp -> 127.0.0.1:8080", "443/tcp -> 0.0.0.0:32768"]
     assert mappings(p, "80") == ["127.0.0.1:8080"]
     assert mappings(p, "9/udp") == []
+
+
+def test_run_network_flags_make_dockers_create_body():
+    from dockyard.cli import runconfig
+    from dockyard.cli.run import RUN
+    opts, args = RUN.parse(["--network", "app", "--network-alias", "db", "--ip", "10.5.0.9", "--mac-address",
+                            "02:42:ac:11:00:99", "--expose", "7000-7001/udp", "--dns-search", "corp",
+                            "--dns-option", "ndots:2", "--domainname", "ex.test", "--link", "a:b", "img"],
+                           "dockyard run")
+    b = runconfig.build_create_body(opts, args, {})
+    ep = b["NetworkingConfig"]["EndpointsConfig"]["app"]
+    assert ep["Aliases"] == ["db"] and ep["IPAMConfig"] == {"IPv4Address": "10.5.0.9"}
+    assert ep["MacAddress"] == "02:42:ac:11:00:99" and b["HostConfig"]["NetworkMode"] == "app"
+    assert {"7000/udp", "7001/udp"} <= set(b["ExposedPorts"])
+    hc = b["HostConfig"]
+    assert hc["DnsSearch"] == ["corp"] and hc["DnsOptions"] == ["ndots:2"] and hc["Links"] == ["a:b"]
+    assert b["Domainname"] == "ex.test"
