@@ -123,3 +123,15 @@ def test_blkio_weight_dropped_without_support():
     assert spec.validate({"BlkioWeight": 300}, HostFacts(blkio_weight=True)) == []
     with pytest.raises(InvalidParameter, match="Range of blkio weight"):
         spec.validate({"BlkioWeight": 5}, HostFacts())
+
+
+def test_apparmor_choice():
+    from dockyard.runtime import apparmor
+    assert apparmor.choose([], False, enabled=False) is None          # host without AppArmor: nothing
+    assert apparmor.choose(["apparmor=custom"], False, enabled=False) is None
+    assert apparmor.choose([], False, enabled=True) == "docker-default"
+    assert apparmor.choose([], True, enabled=True) == "unconfined"
+    assert apparmor.choose(["apparmor=custom"], True, enabled=True) == "custom"
+    assert "profile docker-default flags=(attach_disconnected,mediate_deleted)" in apparmor.TEMPLATE
+    assert _generate({}, apparmor_profile="docker-default")["process"]["apparmorProfile"] == "docker-default"
+    assert "apparmorProfile" not in _generate({})["process"]

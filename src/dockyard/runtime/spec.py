@@ -65,7 +65,8 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
              devices: Sequence[Mapping] = (),
              device_rules: Sequence[Mapping] = (),
              join: Mapping[str, str] | None = None,
-             id_mappings: tuple[list, list] | None = None) -> dict:
+             id_mappings: tuple[list, list] | None = None,
+             apparmor_profile: str | None = None) -> dict:
     """Return the OCI spec as a JSON-able dict.
 
     netns: None = a new empty namespace made by the runtime; "host" = the
@@ -132,6 +133,8 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
     if not privileged:
         spec["linux"]["resources"]["devices"] += [dict(r) for r in device_rules] + \
             cgroup_rules(host_config.get("DeviceCgroupRules"))
+    if apparmor_profile:
+        process["apparmorProfile"] = apparmor_profile
     if id_mappings:
         spec["linux"]["namespaces"].append({"type": "user"})
         spec["linux"]["uidMappings"], spec["linux"]["gidMappings"] = id_mappings

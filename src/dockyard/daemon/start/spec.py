@@ -2,8 +2,10 @@
 after checking that the command exists in the rootfs."""
 from __future__ import annotations
 
+import os
+
 from ...errors import Conflict, InvalidParameter
-from ...runtime import devices, initbin, lookpath, seccomp, userns
+from ...runtime import apparmor, devices, initbin, lookpath, seccomp, userns
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
 from .. import users
@@ -53,7 +55,10 @@ async def run(ctx: StartContext) -> None:
                         seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
                                                             bool(c.host_config.get("Privileged"))),
                         extra_mounts=mounts, devices=devs, device_rules=dev_rules,
-                        join=_donor_namespaces(d, c), id_mappings=remap.idmap.spec() if remap else None)
+                        join=_donor_namespaces(d, c), id_mappings=remap.idmap.spec() if remap else None,
+                        apparmor_profile=apparmor.profile_for(
+                            c.host_config.get("SecurityOpt"), bool(c.host_config.get("Privileged")),
+                            os.path.join(d.config.exec_root, "apparmor")))
 
 
 def _donor_namespaces(d, c) -> dict:
