@@ -182,6 +182,9 @@ def test_oom_kill_is_recorded(daemon, bb_image):
         assert r.returncode == 137
         state = json.loads(daemon.docker("inspect", name).stdout)[0]["State"]
         assert state["OOMKilled"] is True
+        r = daemon.docker("events", "--since", "0", "--until", "0s", "--filter", f"container={name}",
+                          "--format", "{{.Action}}", timeout=20)
+        assert "oom" in r.stdout.split() and "die" in r.stdout.split()
     finally:
         daemon.docker("rm", "-f", name, check=False)
 
