@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..daemon import networking, resource_events
+from ..daemon import networking
 from ..errors import InvalidParameter
 from .server import Request, Response, json_response, route
 
@@ -120,15 +120,12 @@ async def create(req: Request):
         networking.create_network, req.daemon, name, internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")), labels=body.get("Labels"), options=body.get("Options"),
         ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")))
-    resource_events.network(req.daemon, {"id": nid, "name": name}, "create")
     return json_response({"Id": nid, "Warning": ""}, 201)
 
 
 @route("DELETE", "/networks/{id}")
 async def remove(req: Request):
-    row = req.daemon.networks.find(req.match["id"])
     await asyncio.to_thread(networking.remove_network, req.daemon, req.match["id"])
-    resource_events.network(req.daemon, row, "destroy")
     return Response(204)
 
 
@@ -163,14 +160,11 @@ async def connect(req: Request):
     if not isinstance(cfg, dict):
         raise InvalidParameter("invalid EndpointConfig: must be an object")
     await networking.connect_container(req.daemon, c, req.match["id"], cfg)
-    resource_events.network(req.daemon, req.daemon.networks.find(req.match["id"]), "connect", c.id)
     return Response(200)
 
 
 @route("POST", "/networks/{id}/disconnect")
 async def disconnect(req: Request):
     body, c = await _container_body(req)
-    row = req.daemon.networks.find(req.match["id"])
     await networking.disconnect_container(req.daemon, c, req.match["id"], bool(body.get("Force")))
-    resource_events.network(req.daemon, row, "disconnect", c.id)
     return Response(200)

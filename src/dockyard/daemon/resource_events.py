@@ -1,13 +1,7 @@
-"""Network and volume events in Docker's shapes (Actor.ID is the network id
-or the volume name), so the routes and the start path each emit in one line."""
+"""Volume events in Docker's shapes (Actor.ID is the volume name), so the
+routes and the start path each emit in one line. (Network events are emitted
+by daemon/networking.py.)"""
 from __future__ import annotations
-
-
-def network(d, row, action: str, container_id: str | None = None) -> None:
-    attrs = {"name": row["name"], "type": "bridge" if row["name"] not in ("host", "none") else row["name"]}
-    if container_id:
-        attrs["container"] = container_id
-    d.events.emit("network", action, row["id"], attrs)
 
 
 def volume(d, name: str, action: str, **attrs) -> None:
