@@ -141,3 +141,22 @@ def test_bearer_token_flow(daemon, bb_image, registry):
         daemon.docker("rmi", ref)
     finally:
         tokens.stop()
+
+
+def test_digest_references_like_docker(daemon, bb_image, registry):
+    """rmi of the last tag also untags the repository's digests; an image pulled only
+    by digest is not dangling, so prune keeps it."""
+    ref = f"{registry.host}/digests:1"
+    daemon.docker("tag", bb_image, ref)
+    daemon.docker("push", ref)
+    digest = _digest_of(daemon, ref)[0]
+    out = daemon.docker("rmi", ref).stdout
+    assert f"Untagged: {ref}" in out and f"Untagged: {digest}" in out, out
+    daemon.docker("pull", digest)
+    assert daemon.api("GET", f"/images/{digest}/json")[0] == 200
+    daemon.docker("image", "prune", "-f")
+    assert daemon.api("GET", f"/images/{digest}/json")[0] == 200
+    listed = json.loads(daemon.api("GET", "/images/json")[1])
+    assert any(digest in (i.get("RepoDigests") or []) for i in listed)
+    out = daemon.docker("rmi", digest).stdout
+    assert f"Untagged: {digest}" in out

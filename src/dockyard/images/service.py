@@ -215,11 +215,11 @@ class ImageService:
             refs = [parse(r) for r in tags.get(img.id, [])]
             if "reference" in f:
                 refs = [r for r in refs if any(flt.reference_match(p, r) for p in f["reference"])]
-            if not refs:
+            if not refs and not ("reference" not in f and digests.get(img.id)):
                 if dangling is False or "reference" in f:
                     continue
             elif dangling:
-                continue
+                continue           # a digest reference (pulled by digest) is not dangling either
             out.append({
                 "Containers": -1,
                 "Created": img.created_ns // 1_000_000_000,
@@ -456,16 +456,29 @@ class ImageService:
                 with self.db.transaction() as conn:
                     ImageStore.delete_tag(conn, str(named))
                 records.append({"Untagged": named.familiar()})
-                if self.store.tags_of(img.id):
+                if not named.digest and not any(parse(r).name == named.name for r in self.store.tags_of(img.id)):
+                    # moby: with the repository's last tag go its digest references
+                    for d in self.dist.repo_digests(img.id):
+                        if parse(d).name == named.name and self.dist.remove_repo_digest(d):
+                            records.append({"Untagged": parse(d).familiar()})
+                if self.store.tags_of(img.id) or self.dist.repo_digests(img.id):
                     return records
                 self._delete(img, records, users, force, trash, quiet=True)
                 return records
-            if len(refs) == 1:
-                # An id with one tag: that tag goes too, unless a container objects.
-                self._check_conflict(img.id, users, refs, force, active_reference=False)
+            digests = self.dist.repo_digests(img.id)
+            if len(refs) <= 1 and (refs or digests) and \
+                    len({parse(r).name for r in refs + digests}) == 1:
+                # An id with one tag (and digests) of one repository: they go too,
+                # unless a container objects (moby's isSingleReference).
+                self._check_conflict(img.id, users, refs + digests, force, active_reference=False)
                 with self.db.transaction() as conn:
-                    ImageStore.delete_tag(conn, refs[0])
-                records.append({"Untagged": parse(refs[0]).familiar()})
+                    for r in refs:
+                        ImageStore.delete_tag(conn, r)
+                for r in refs:
+                    records.append({"Untagged": parse(r).familiar()})
+                for d in digests:
+                    self.dist.remove_repo_digest(d)
+                    records.append({"Untagged": parse(d).familiar()})
             self._delete(img, records, users, force, trash, quiet=False)
             return records
 
@@ -502,8 +515,9 @@ class ImageService:
         untagging by name, an image a container still uses stays (dangling)
         without an error. Returns the bytes freed."""
         refs = self.store.tags_of(img.id)
+        digests = self.dist.repo_digests(img.id)
         try:
-            self._check_conflict(img.id, users, refs, force)
+            self._check_conflict(img.id, users, refs + digests, force)
         except _DeleteConflict as c:
             if quiet and (refs or c.used):
                 return 0
@@ -512,6 +526,9 @@ class ImageService:
             for r in refs:
                 ImageStore.delete_tag(conn, r)
                 records.append({"Untagged": parse(r).familiar()})
+            for d in digests:
+                conn.execute("DELETE FROM repo_digests WHERE ref=?", (d,))
+                records.append({"Untagged": parse(d).familiar()})
             if users:
                 # forced past stopped containers: they keep config and layers
                 ImageStore.mark_removed(conn, img.id)
@@ -545,9 +562,10 @@ class ImageService:
         reclaimed = 0
         with self._lock:
             tags = self.store.all_tags()
+            digests = self.dist.all_repo_digests()
             for row in self.store.all():
                 img = self._row_image(row)
-                if dangling_only and tags.get(img.id):
+                if dangling_only and (tags.get(img.id) or digests.get(img.id)):
                     continue
                 if until is not None and not img.created_ns < until:
                     continue
