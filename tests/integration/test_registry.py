@@ -160,3 +160,16 @@ def test_digest_references_like_docker(daemon, bb_image, registry):
     assert any(digest in (i.get("RepoDigests") or []) for i in listed)
     out = daemon.docker("rmi", digest).stdout
     assert f"Untagged: {digest}" in out
+
+
+def test_pull_all_tags(daemon, bb_image, registry):
+    repo = f"{registry.host}/alltags"
+    for t in ("a", "b"):
+        daemon.docker("tag", bb_image, f"{repo}:{t}")
+        daemon.docker("push", f"{repo}:{t}")
+        daemon.docker("rmi", f"{repo}:{t}")
+    out = daemon.docker("pull", "-a", repo).stdout
+    assert f"Status: Downloaded newer image for {repo}" in out, out
+    for t in ("a", "b"):
+        assert daemon.api("GET", f"/images/{repo}:{t}/json")[0] == 200
+        daemon.docker("rmi", f"{repo}:{t}")

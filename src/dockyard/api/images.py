@@ -142,16 +142,17 @@ def progress_stream(work, cancel=None, on_success=None) -> StreamResponse:
 
 async def _pull(req: Request, name: str) -> StreamResponse:
     from ..images.pull import Puller
+    from ..images.pull import AllTagsPuller
     ref = parse_normalized(name)
     tag = req.param("tag")
     if tag and ref.digest is None:
         ref = ref.with_tag(tag) if not tag.startswith("sha256:") else \
             parse_normalized(f"{ref.name}@{tag}")
-    ref = ref.with_default_tag()
-    puller = Puller(_images(req), ref, _auth(req), req.param("platform"), _insecure(req))
+    kind = Puller if ref.tag or ref.digest else AllTagsPuller     # no tag at all: `pull -a`
+    puller = kind(_images(req), ref, _auth(req), req.param("platform"), _insecure(req))
     await asyncio.to_thread(puller.resolve)        # errors here are HTTP errors
     return progress_stream(puller.run, puller._cancel.set,
-                           lambda: _event(req, "pull", puller.image_id, ref.familiar()))
+                           lambda: _event(req, "pull", puller.image_id, puller.ref.familiar()))
 
 
 @route("POST", "/images/{name:path}/push")
@@ -256,7 +257,12 @@ async def remove_image(req: Request):
 
 @route("POST", "/images/prune")
 async def prune_images(req: Request):
-    return await asyncio.to_thread(_images(req).prune, req.json_param("filters"))
+    report = await asyncio.to_thread(_images(req).prune, req.json_param("filters"))
+    for item in report.get("ImagesDeleted") or []:
+        if item.get("Deleted"):
+            _event(req, "delete", item["Deleted"])
+    req.daemon.events.emit("image", "prune", "", {"reclaimed": report.get("SpaceReclaimed") or 0})
+    return report
 
 
 # ---------------------------------------------------------------- not yet

@@ -351,3 +351,56 @@ class _BlobReader:
 
     def close(self) -> None:
         self.resp.close()
+
+
+class AllTagsPuller:
+    """`docker pull -a`: every tag of the repository, one after another
+    (the API's fromImage without a tag)."""
+
+    def __init__(self, images, ref: Reference, auth: AuthConfig, platform: str | None = None,
+                 insecure: tuple[str, ...] = ()):
+        self.images, self.ref, self.auth = images, ref, auth
+        self.platform, self.insecure = platform, insecure
+        self.tags: list[str] = []
+        self.image_id = ""
+        self._cancel = threading.Event()
+
+    def resolve(self) -> None:
+        first = Puller(self.images, self.ref.with_tag("latest"), self.auth, self.platform, self.insecure)
+        first.registry.ping(first.scope)
+        r = first.registry.request("GET", f"/v2/{self.ref.path}/tags/list", scope=first.scope)
+        try:
+            doc = json.loads(r.read(_MAX_MANIFEST) or b"{}")
+        except ValueError:
+            doc = {}
+        finally:
+            r.close()
+        self.tags = sorted(t for t in doc.get("tags") or [] if isinstance(t, str))
+        if not self.tags:
+            raise NotFound(f"no tags found for {self.ref.familiar_name}")
+
+    def run(self, progress: Progress) -> None:
+        for tag in self.tags:
+            if self._cancel.is_set():
+                raise SystemError_("pull cancelled")
+            p = Puller(self.images, self.ref.with_tag(tag), self.auth, self.platform, self.insecure)
+            p._cancel = self._cancel
+            p.resolve()
+            p.run(_Quiet(progress))
+            self.image_id = p.image_id
+        progress.status(f"Status: Downloaded newer image for {self.ref.familiar_name}")
+
+
+class _Quiet:
+    """Passes a pull's messages on except its final "Status:" line (all-tags prints one)."""
+
+    def __init__(self, inner: Progress):
+        self.inner = inner
+
+    def status(self, status: str, id: str | None = None) -> None:
+        if id is None and status.startswith("Status: "):
+            return
+        self.inner.status(status, id)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
