@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import docker
 import pytest
@@ -53,7 +54,7 @@ def test_prunes_reclaim_space(daemon, bb_image):
         assert [x.id for x in client.containers.list(all=True)] == [keep.id]   # running one stays
         evs = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", "event=prune",
                             "--format", "{{.Type}} {{.Action}}").stdout.splitlines()
-        assert "container prune" in evs
+        assert {"container prune", "network prune", "image prune"} <= set(evs)   # docker system prune's
         st, body = daemon.api("POST", "/containers/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D")
         assert st == 400 and json.loads(body)["message"] == "invalid filter 'bogus'"
         st, body = daemon.api("POST", "/build/prune")
@@ -91,3 +92,17 @@ def test_dockyard_system_df_and_prune(daemon, bb_image):
     r = daemon.dockyard("system", "prune", "-f").stdout
     assert "Deleted Containers:" in r and "Total reclaimed space:" in r
     assert daemon.docker("ps", "-aq", "--filter", f"name={name}").stdout == ""
+
+
+def test_volume_prune_events(daemon):
+    client = daemon.client()
+    since = int(time.time()) - 1
+    vol = unique_name()
+    client.volumes.create(vol)
+    r = client.volumes.prune(filters={"all": "true", "label": "none-such"})
+    assert not r.get("VolumesDeleted")
+    r = client.volumes.prune(filters={"all": "true"})
+    assert vol in r["VolumesDeleted"]
+    evs = [(e["Action"], e["Actor"]["ID"]) for e in client.events(
+        decode=True, since=since, until=int(time.time()) + 1, filters={"type": "volume"})]
+    assert evs[0] == ("create", vol) and ("destroy", vol) in evs and evs[-1] == ("prune", "")

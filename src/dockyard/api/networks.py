@@ -143,6 +143,7 @@ async def prune(req: Request):
         return _labels_match(labels, f.get("label!", []), negate=True) if f.get("label!") else True
 
     deleted = await asyncio.to_thread(networking.prune_networks, req.daemon, keep)
+    req.daemon.events.emit("network", "prune", "", {"reclaimed": 0})     # as dockerd: nothing to count
     return {"NetworksDeleted": deleted or None}
 
 

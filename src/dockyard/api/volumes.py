@@ -41,7 +41,11 @@ async def prune(req: Request):
     all_ = any(x.lower() in ("1", "true") for x in f.pop("all", []))
     if "dangling" in f:
         raise InvalidParameter("invalid filter 'dangling'")
-    return await asyncio.to_thread(vols.prune, volume_filters(f, vols.users), all_)
+    report = await asyncio.to_thread(vols.prune, volume_filters(f, vols.users), all_)
+    for name in report.get("VolumesDeleted") or []:
+        resource_events.volume(req.daemon, name, "destroy")
+    req.daemon.events.emit("volume", "prune", "", {"reclaimed": report.get("SpaceReclaimed") or 0})
+    return report
 
 
 @route("GET", "/volumes/{name}")
