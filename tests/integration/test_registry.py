@@ -99,7 +99,7 @@ def test_pull_unknown_tag(daemon, registry):
 def test_push_unknown_image(daemon, registry):
     r = daemon.docker("push", f"{registry.host}/nothing:1", check=False)
     assert r.returncode != 0
-    assert "No such image" in r.stderr or "does not exist" in r.stderr, r.stderr
+    assert f"An image does not exist locally with the tag: {registry.host}/nothing" in r.stderr, r.stderr
 
 
 def test_login_push_pull_with_htpasswd(daemon, bb_image, auth_registry):

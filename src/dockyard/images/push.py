@@ -22,7 +22,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import DockyardError, NoSuchImage, SystemError_
+from ..errors import DockyardError, NoSuchImage, NotFound, SystemError_
 from .distribution import DistributionStore
 from .progress import Progress
 from .reference import Reference, parse
@@ -65,7 +65,7 @@ class Pusher:
         if self.ref.tag:
             image_id = self.images.store.tagged(str(self.ref))
             if not image_id:
-                raise NoSuchImage(self.ref.familiar())
+                raise NotFound(f"An image does not exist locally with the tag: {self.ref.familiar_name}")
             self.targets = [(self.ref.tag, image_id)]
         else:
             for image_id, refs in self.images.store.all_tags().items():
@@ -75,7 +75,7 @@ class Pusher:
                         self.targets.append((p.tag, image_id))
             self.targets.sort()
             if not self.targets:
-                raise NoSuchImage(self.ref.familiar_name)
+                raise NotFound(f"An image does not exist locally with the tag: {self.ref.familiar_name}")
         self.registry.ping(self.scope)
 
     # ------------------------------------------------------------ phase 2
