@@ -38,6 +38,8 @@ def test_cli_pause_unpause(daemon, bb_image):
         assert r.returncode != 0 and "is paused, unpause the container before exec" in r.stderr
         r = daemon.docker("pause", name, check=False)
         assert r.returncode != 0 and "is already paused" in r.stderr
+        st, body = daemon.api("POST", f"/containers/{name}/attach?stream=1&stdout=1")
+        assert st == 409 and json.loads(body)["message"] == "You cannot attach to a paused container, unpause it first"
         r = daemon.docker("start", name, check=False)
         assert r.returncode != 0 and "cannot start a paused container, try unpause instead" in r.stderr
         daemon.docker("unpause", name)
