@@ -131,3 +131,16 @@ def test_image_healthcheck_merged_and_overridable(daemon, bb_image, busybox_tar)
     finally:
         daemon.docker("rm", "-f", a, b)
         daemon.docker("rmi", img)
+
+
+def test_probe_runs_with_the_containers_env_workdir_and_user(daemon, bb_image):
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000",
+                  "--health-cmd", 'echo "$FOO $(pwd) $(id -u):$(id -g)"', "--health-interval", "300ms",
+                  "bb", "sleep", "100")
+    try:
+        st, _ = _wait_health(daemon, name, "healthy")
+        assert st["Log"][-1]["Output"] == "bar /tmp 1000:1000\n"
+    finally:
+        daemon.docker("rm", "-f", name)
+

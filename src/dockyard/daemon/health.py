@@ -16,6 +16,7 @@ Each probe runs the command in the container through the runtime's `exec`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -187,6 +188,19 @@ class HealthMonitor:
         if h["Status"] != old:
             self.d.event(c, "health_status: " + h["Status"])
 
+    def _process_args(self, c) -> list[str]:
+        """The probe runs as the container's process does (moby: the exec gets
+        Config.User and WorkingDir); the runtime's exec takes env and
+        capabilities from the spec but not these two."""
+        proc = _spec_process(self.d.paths(c).bundle)
+        args = []
+        if proc.get("cwd"):
+            args += ["--cwd", proc["cwd"]]
+        user = proc.get("user") or {}
+        if user.get("uid") or user.get("gid"):
+            args += ["--user", f"{user.get('uid', 0)}:{user.get('gid', 0)}"]
+        return args
+
     async def probe(self, c, hc: dict) -> dict:
         """Run the check once inside the container: {Start, End, ExitCode, Output}."""
         timeout_ns = hc.get("Timeout") or DEFAULT_TIMEOUT
@@ -199,7 +213,8 @@ class HealthMonitor:
         proc = None
         try:
             proc = await asyncio.create_subprocess_exec(
-                *rt.argv("exec", "--pid-file", pidfile, c.id, *argv), stdin=asyncio.subprocess.DEVNULL,
+                *rt.argv("exec", "--pid-file", pidfile, *self._process_args(c), c.id, *argv),
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
             try:
                 out, _ = await asyncio.wait_for(proc.communicate(), timeout_ns / SECOND)
@@ -221,6 +236,14 @@ class HealthMonitor:
                 pass
         return {"Start": start, "End": _local_rfc3339(), "ExitCode": code,
                 "Output": output[:MAX_OUTPUT], "_started": started}
+
+
+def _spec_process(bundle: str) -> dict:
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            return json.load(f).get("process") or {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _kill_pidfile(path: str) -> None:
