@@ -249,3 +249,22 @@ def test_mount_inspect_shapes_and_volume_options(daemon, bb_image):
     finally:
         daemon.docker("rm", c)
         daemon.docker("volume", "rm", vol)
+
+
+def test_mounts_recorded_at_start_when_create_did_not(daemon, bb_image):
+    """A crash between create's name reservation and its mount records loses
+    nothing: start records them (here the record is removed by hand)."""
+    import sqlite3
+    c = _name("crash")
+    daemon.docker("create", "--name", c, "-v", "/anon", bb_image, "sh", "-c", "echo ok > /anon/f; cat /anon/f")
+    cid = _inspect(daemon, c)["Id"]
+    db = sqlite3.connect(str(daemon.data_root / "dockyard.db"))
+    with db:
+        db.execute("DELETE FROM container_mounts WHERE container_id=?", (cid,))
+    db.close()
+    try:
+        assert _inspect(daemon, c)["Mounts"] == []
+        assert daemon.docker("start", "-a", c).stdout == "ok\n"
+        assert [m["Destination"] for m in _inspect(daemon, c)["Mounts"]] == ["/anon"]
+    finally:
+        daemon.docker("rm", "-v", c)

@@ -163,6 +163,16 @@ class VolumeService:
         row = self.db.one("SELECT mounts FROM container_mounts WHERE container_id=?", (cid,))
         return json.loads(row["mounts"]) if row else []
 
+    def ensure(self, c, image_config: dict, containers) -> list[dict]:
+        """The container's mount points; recorded now if create did not get
+        to it (a crash between reserving the name and recording mounts)."""
+        row = self.db.one("SELECT mounts FROM container_mounts WHERE container_id=?", (c.id,))
+        if row is not None:
+            return json.loads(row["mounts"])
+        points = self.plan(c.host_config, c.config, image_config, containers)
+        self.attach(c.id, points)
+        return points
+
     def inspect_mounts(self, cid: str) -> list[dict]:
         out = []
         for p in self.mounts(cid):
@@ -188,11 +198,11 @@ class VolumeService:
                 except (Conflict, NotFound):
                     pass
 
-    def prepare(self, cid: str, rootfs: str) -> list[dict]:
+    def prepare(self, points: list[dict], rootfs: str) -> list[dict]:
         """At start: mount option volumes, create missing `-v` bind sources,
         copy the image's content into empty volumes; the OCI mounts."""
         out = []
-        for p in mountspec.depth_sorted(self.mounts(cid)):
+        for p in mountspec.depth_sorted(points):
             if p["Type"] == "volume":
                 row = self._row(p["Name"])
                 if row is None:      # removed behind our back (e.g. by hand): make it again

@@ -13,10 +13,10 @@ NAME = "volumes"
 
 
 async def run(ctx: StartContext) -> None:
-    volumes = ctx.daemon.volumes
-    if not volumes.mounts(ctx.container.id):
-        return
-    ctx.mounts = await asyncio.to_thread(volumes.prepare, ctx.container.id, ctx.rootfs)
+    d = ctx.daemon
+    points = d.volumes.ensure(ctx.container, ctx.image_config, d.containers)
+    if points:
+        ctx.mounts = await asyncio.to_thread(d.volumes.prepare, points, ctx.rootfs)
 
 
 async def undo(ctx: StartContext) -> None:
