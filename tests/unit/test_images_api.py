@@ -117,10 +117,14 @@ def test_load_streams_result_and_errors(api, tmp_path):
     daemon, sock = api
     c = client(sock)
     tar = docker_save([([LAYER], {"Cmd": ["x"], "Labels": {"k": "v"}}, ["loaded:1", "loaded:2"])])
-    assert list(c.load_image(tar)) == [{"stream": "Loaded image: loaded:1\n"},
-                                       {"stream": "Loaded image: loaded:2\n"}]
+    msgs = list(c.load_image(tar))
+    assert [m for m in msgs if "stream" in m] == [{"stream": "Loaded image: loaded:1\n"},
+                                                  {"stream": "Loaded image: loaded:2\n"}]
+    assert msgs[0]["status"] == "Loading layer" and msgs[0]["progressDetail"]["total"] > 0   # not ?quiet
+    assert list(c.load_image(tar, quiet=True)) == [{"stream": "Loaded image: loaded:1\n"},
+                                                   {"stream": "Loaded image: loaded:2\n"}]
     image_id = daemon.images.resolve("loaded:1").id
-    assert daemon.events.seen == [("image", "load", image_id, {"k": "v", "name": image_id})]
+    assert daemon.events.seen == [("image", "load", image_id, {"k": "v", "name": image_id})] * 2   # two loads
     assert c.inspect_image("loaded:1")["Config"]["Cmd"] == ["x"]
     [err] = list(c.load_image(b"this is no archive" * 100))
     assert "invalid image archive" in err["error"] and err["errorDetail"]["message"] == err["error"]

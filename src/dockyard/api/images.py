@@ -175,6 +175,8 @@ async def push_image(req: Request):
 @route("POST", "/images/load")
 async def load_images(req: Request):
     path = await _spool(req)
+    if not req.bool_param("quiet"):
+        return _load_with_progress(req, path)       # the docker CLI on a terminal
     try:
         lines = await asyncio.to_thread(_images(req).load, path)
         out = [{"stream": line + "\n"} for line in lines]
@@ -184,6 +186,22 @@ async def load_images(req: Request):
     finally:
         os.unlink(path)
     return StreamResponse(_lines(out))
+
+
+def _load_with_progress(req: Request, path: str) -> StreamResponse:
+    """"Loading layer" per layer, then the lines, like dockerd without ?quiet."""
+    done: list[str] = []
+
+    def work(p) -> None:
+        try:
+            lines = _images(req).load(path, lambda diff_id, size: p.update(
+                diff_id.split(":", 1)[-1][:12], "Loading layer", size, size, force=True))
+        finally:
+            os.unlink(path)
+        done.extend(lines)
+        for line in lines:
+            p.message({"stream": line + "\n"})
+    return progress_stream(work, on_success=lambda: _load_events(req, done))
 
 
 def _load_events(req: Request, lines: list[str]) -> None:

@@ -299,17 +299,19 @@ class ImageService:
                 self.layers.discard(s)
         return image_id
 
-    def load(self, tar_path: str) -> list[str]:
+    def load(self, tar_path: str, progress: Callable[[str, int], None] | None = None) -> list[str]:
         """`docker load`: a docker-save or OCI-layout archive (possibly
         compressed). Returns the lines Docker prints ("Loaded image: ...").
-        Each image is stored whole or not at all."""
+        Each image is stored whole or not at all. `progress(diff id, size)`
+        is told of each layer unpacked."""
         lines: list[str] = []
         with self._plain_copy(tar_path) as plain, SavedArchive(plain) as archive:
             for item in archive.images():
-                lines += self._load_one(archive, item)
+                lines += self._load_one(archive, item, progress)
         return lines
 
-    def _load_one(self, archive: SavedArchive, item: ArchivedImage) -> list[str]:
+    def _load_one(self, archive: SavedArchive, item: ArchivedImage,
+                  progress: Callable[[str, int], None] | None = None) -> list[str]:
         image_id = _sha256(item.config)
         try:
             doc = json.loads(item.config)
@@ -332,6 +334,8 @@ class ImageService:
                     with archive.open(member) as f:
                         s = self.layers.stage(f)
                     staged.append(s)
+                    if progress is not None:
+                        progress(s.diff_id, os.path.getsize(os.path.join(s.path, "layer.tar")))
                     if s.diff_id != diff_ids[i]:
                         raise InvalidParameter(f"invalid diffID for layer {i}: expected "
                                                f"{diff_ids[i]!r}, got {s.diff_id!r}")
