@@ -41,6 +41,9 @@ class VolumeService:
         os.makedirs(self.root, mode=0o701, exist_ok=True)
         db.ensure_schema(SCHEMA)
         self.owner: tuple[int, int] | None = None     # the remapped root, with --userns-remap
+        for leftover in os.listdir(self.root):            # removals a crash interrupted
+            if leftover.startswith(".trash-"):
+                shutil.rmtree(os.path.join(self.root, leftover), ignore_errors=True)
 
     # ------------------------------------------------------------ records
     def _path(self, name: str) -> str:
@@ -109,8 +112,16 @@ class VolumeService:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         path = self._path(name)
         linux.umount(path)
+        # out of the way first (atomic), then the record, then the data: a
+        # crash in between never lets a new volume of this name see old data
+        trash = os.path.join(self.root, f".trash-{name}-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.rename(os.path.dirname(path), trash)
+        except FileNotFoundError:
+            trash = ""
         self.db.execute("DELETE FROM volumes WHERE name=?", (name,))
-        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        if trash:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def prune(self, keep, all_: bool = False) -> dict:
         deleted, reclaimed = [], 0
@@ -209,6 +220,10 @@ class VolumeService:
                     self.create(p["Name"])
                     row = self._row(p["Name"])
                 source = self._path(p["Name"])
+                if not os.path.isdir(source):     # its removal was cut short by a crash
+                    os.makedirs(source, mode=0o755)
+                    if self.owner:
+                        os.chown(source, *self.owner)
                 self._mount_options(source, json.loads(row["options"]))
                 if p.get("CopyData"):
                     copy_up(_inside(rootfs, p["Destination"]), source)
