@@ -139,7 +139,6 @@ def test_connect_and_disconnect_live(daemon, bb_image, www):
         daemon.docker("network", "connect", "--alias", "late", www["net"], name)
         out = daemon.docker("exec", name, "ip", "-o", "-4", "addr").stdout
         assert "eth1" in out
-        r = daemon.docker("exec", name, "wget", "-qO-", f"http://{www['db']}/", check=False)
         # default bridge container: its resolv.conf is the host's, so reach db by address
         db_ip = json.loads(daemon.docker("inspect", www["db"]).stdout)[0]["NetworkSettings"]["Networks"][
             www["net"]]["IPAddress"]
@@ -443,3 +442,20 @@ def test_network_without_subnet_gets_a_free_one(daemon, bb_image):
         assert str(subnet.network_address + 2) in r.stdout
     finally:
         daemon.docker("network", "rm", net)
+
+
+def test_hairpin_a_container_reaches_published_ports_through_the_host(daemon, bb_image, www):
+    name = uname("hp")
+    port = free_port()
+    daemon.docker("run", "-d", "--name", name, "--network", www["net"], "-p", f"{port}:80", bb_image, "sh", "-c",
+                  "mkdir -p /www && echo hairpin > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        gw = str(ipaddress.ip_network(www["subnet"]).network_address + 1)
+        http_get(f"http://127.0.0.1:{port}/")   # up
+        # a neighbour on the same bridge, and the container itself, through the host's address
+        r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "wget", "-qO-", f"http://{gw}:{port}/")
+        assert r.stdout.strip() == "hairpin"
+        r = daemon.docker("exec", name, "wget", "-qO-", f"http://{gw}:{port}/")
+        assert r.stdout.strip() == "hairpin"
+    finally:
+        daemon.docker("rm", "-f", name)

@@ -42,6 +42,12 @@ def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> subpr
     return proc
 
 
+def _hairpin(bridge: str, subnet: IPv4Network) -> str:
+    """A container reaching a published port of its own bridge through a host address: the
+    reply must come back through the host's conntrack, so the source becomes the gateway."""
+    return f'ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade'
+
+
 def nat_ruleset(bridge: str, subnet: IPv4Network) -> str:
     table = table_name(bridge)
     # Declaring then deleting the table first makes the load idempotent and
@@ -53,6 +59,7 @@ def nat_ruleset(bridge: str, subnet: IPv4Network) -> str:
         f"  chain postrouting {{\n"
         f"    type nat hook postrouting priority srcnat; policy accept;\n"
         f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"\n'
+        f'    {_hairpin(bridge, subnet)}\n'
         f"  }}\n"
         f"}}\n"
     )
@@ -91,6 +98,7 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
         body += ["  chain postrouting {",
                  "    type nat hook postrouting priority srcnat; policy accept;",
                  f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"',
+                 f"    {_hairpin(bridge, subnet)}",
                  "  }"]
     body.append("}")
     return "\n".join(body) + "\n"

@@ -429,7 +429,7 @@ class NetworkManager:
                 host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac)
                 undo.callback(_quietly, _delete_link, host_veth)
                 if isolate:
-                    host.isolate_bridge_port(host.link_index(host_veth))
+                    host.set_bridge_port(name=host_veth, isolated=True)
 
             if first:
                 def plumb() -> None:   # runs in the new namespace's own thread
@@ -546,6 +546,10 @@ class NetworkManager:
                 rows.append((b.proto, b.host_ip, port, container_ip, b.container_port))
             self.store.save_ports(container_id, rows)
             try:
+                ep = self.store.endpoint(container_id)
+                if ep is not None and ep.host_veth:   # hairpin: see Rtnl.set_bridge_port
+                    with Rtnl() as host:
+                        host.set_bridge_port(name=ep.host_veth, hairpin=True)
                 ports.add_elements(self.ports_table, rows)
             except Exception:
                 self.store.forget_ports(container_id)

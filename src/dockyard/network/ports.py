@@ -12,8 +12,9 @@ containers) and from output (the host itself, including 127.0.0.1).
 the kernel will only route out of a bridge with route_localnet=1 on it (set
 on dockyard's own bridges), and the postrouting masquerade of DNATed
 loopback sources gives the container a source it can answer. Hairpin
-(a container reaching its own published port through the host) is not
-handled.
+(a container reaching a published port of its own bridge through a host
+address): the network's NAT table masquerades DNATed traffic that leaves by
+the bridge it came in by, and the container's port gets the hairpin flag.
 
 Each published host port is also bound (not listened on) by the daemon, so
 no other program can take it and a port already taken fails the start with

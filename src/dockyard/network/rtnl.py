@@ -151,15 +151,19 @@ class Rtnl:
         msg["attrs"] = [("RTA_GATEWAY", str(gateway)), ("RTA_OIF", oif)]
         self._request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
 
-    def isolate_bridge_port(self, index: int) -> None:
-        """Mark a bridge port isolated: it reaches the bridge (gateway) but no other isolated port.
+    def set_bridge_port(self, index: int = 0, name: str | None = None, *, isolated: bool = False,
+                        hairpin: bool = False) -> None:
+        """Bridge port flags, as `ip link set X type bridge_slave isolated on hairpin on`.
 
-        As `ip link set X type bridge_slave isolated on`: bridge slave data in IFLA_LINKINFO.
+        isolated: reaches the bridge (gateway) but no other isolated port (icc=false).
+        hairpin: frames may leave by the port they came in, so a container reaches its
+        own published port through a host address.
         """
+        data = ([("IFLA_BRPORT_ISOLATED", 1)] if isolated else []) + ([("IFLA_BRPORT_MODE", 1)] if hairpin else [])
         msg = ifinfmsg()
         msg["index"] = index
-        msg["attrs"] = [("IFLA_LINKINFO", {"attrs": [
+        msg["attrs"] = ([("IFLA_IFNAME", name)] if name and not index else []) + [("IFLA_LINKINFO", {"attrs": [
             ("IFLA_INFO_SLAVE_KIND", "bridge"),
-            ("IFLA_INFO_SLAVE_DATA", {"attrs": [("IFLA_BRPORT_ISOLATED", 1)]}),
+            ("IFLA_INFO_SLAVE_DATA", {"attrs": data}),
         ]})]
         self._request(msg, RTM_NEWLINK)
