@@ -274,8 +274,11 @@ def test_ipc_and_pid_from_another_container(daemon, bb_image):
     try:
         r = daemon.docker("run", "--rm", "--pid", f"container:{donor}", bb_image, "ps", "-o", "comm")
         assert "sleep" in r.stdout.split()
-        mine = daemon.docker("run", "--rm", "--ipc", f"container:{donor}", bb_image,
-                             "readlink", "/proc/self/ns/ipc").stdout.strip()
+        daemon.docker("exec", donor, "sh", "-c", "echo shared > /dev/shm/x")
+        r = daemon.docker("run", "--rm", "--ipc", f"container:{donor}", bb_image,
+                          "sh", "-c", "readlink /proc/self/ns/ipc; cat /dev/shm/x")
+        mine, shared = r.stdout.split()
+        assert shared == "shared"
         pid = json.loads(daemon.docker("inspect", donor).stdout)[0]["State"]["Pid"]
         assert mine == os.readlink(f"/proc/{pid}/ns/ipc")
         r = daemon.docker("run", "--rm", "--ipc", "host", bb_image, "readlink", "/proc/self/ns/ipc")

@@ -277,6 +277,8 @@ class Daemon:
         rt = self.runtimes.available.get(c.runtime) or self.runtimes.get(None)
         await rt.run("delete", "--force", c.id, check=False)
         RootFS(self.config.data_root, c.id).unmount()
+        from ..volumes import shm
+        shm.unmount(self.config.exec_root, c.id)     # --ipc shareable's /dev/shm
         if c.network.get("Mode") in ("bridge", "none"):
             await asyncio.to_thread(self.networks.disconnect, c.id)
         paths = self.paths(c)

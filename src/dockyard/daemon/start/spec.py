@@ -8,6 +8,7 @@ from ...errors import Conflict, InvalidParameter
 from ...runtime import apparmor, devices, initbin, lookpath, seccomp, userns
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
+from ...volumes import shm
 from .. import users
 from .context import StartContext
 
@@ -74,9 +75,9 @@ def _donor_namespaces(d, c) -> dict:
         if kind == "ipc" and (donor.host_config.get("IpcMode") or "") not in ("shareable", "host"):
             raise InvalidParameter(f"cannot join IPC of container {donor.id}: non-shareable IPC "
                                    "(hint: use IpcMode:shareable for the donor container)")
-        # SysV IPC and mqueues are shared; /dev/shm is not: the donor's is a
-        # tmpfs inside its own mount namespace, which cannot be bind-mounted
         join[kind] = f"/proc/{donor.state.pid}/ns/{kind}"
+        if kind == "ipc" and (donor.host_config.get("IpcMode") or "") == "shareable":
+            join["shm"] = shm.path(d.config.exec_root, donor.id)    # its /dev/shm, kept on the host
     return join
 
 

@@ -1,23 +1,28 @@
 """Step 2b: the container's mounts (named and anonymous volumes, binds,
 tmpfs), after the rootfs is mounted so an empty new volume can be filled
 with the image's content (copy-up). The OCI mounts go to the spec step.
-Nothing to undo: volume mounts outlive a start (unmounted on volume rm),
-created bind sources stay (as with Docker)."""
+Undo only unmounts a shareable /dev/shm: volume mounts outlive a start
+(unmounted on volume rm), created bind sources stay (as with Docker)."""
 from __future__ import annotations
 
 import asyncio
 
+from ...volumes import shm
 from .context import StartContext
 
 NAME = "volumes"
 
 
 async def run(ctx: StartContext) -> None:
-    d = ctx.daemon
-    points = d.volumes.ensure(ctx.container, ctx.image_config, d.containers)
+    d, c = ctx.daemon, ctx.container
+    points = d.volumes.ensure(c, ctx.image_config, d.containers)
     if points:
         ctx.mounts = await asyncio.to_thread(d.volumes.prepare, points, ctx.rootfs)
+    if (c.host_config.get("IpcMode") or "") == "shareable":
+        source = shm.mount(d.config.exec_root, c.id, int(c.host_config.get("ShmSize") or 0))
+        ctx.mounts = [m for m in ctx.mounts if m["destination"] != "/dev/shm"] + [shm.oci_mount(source)]
 
 
 async def undo(ctx: StartContext) -> None:
     ctx.mounts = []
+    shm.unmount(ctx.daemon.config.exec_root, ctx.container.id)
