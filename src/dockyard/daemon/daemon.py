@@ -214,6 +214,7 @@ class Daemon:
         c.start_trace = trace.to_api()
         self.save(c)
         self.monitor.watch(c.id, ctx.conmon_pid)
+        self.logrotate.watch(c)
         resource_events.volume_mounts(self, c, "mount")
         self.event(c, "start")
         self.health.watch(c)

@@ -251,6 +251,10 @@ class ExecManager:
                 if not line:
                     raise StartFailed(_err_text(ex.dir) or "conmon exited before the exec session was ready")
                 sock = open_socket(conmon.Paths(ex.dir, ex.dir, paths.socket_dir, "").attach_socket(ex.id))
+                if ex.tty and ex.console_size:
+                    # crun ignores process.consoleSize on exec: queue the size with conmon,
+                    # which applies it the moment it receives the pty
+                    write_ctl(ex.dir, *ex.console_size)
                 os.write(start_w, b"0")          # child may run `runtime exec` now
             lines = _Lines(sync_r)
             first = await lines.next(60)

@@ -24,6 +24,7 @@ import struct
 import time
 
 from .logconfig import container_limits
+from .logs import ends_partial, mark_mid_line_head
 
 log = logging.getLogger("dockyard.logrotate")
 
@@ -48,15 +49,22 @@ def rotate_files(path: str, max_file: int) -> None:
         # keep one file: the current one goes away once conmon reopened
         os.replace(path, rotated(path, 1))
         return
-    try:
-        os.unlink(rotated(path, max_file - 1))
-    except FileNotFoundError:
-        pass
+    drop(path, rotated(path, max_file - 1), rotated(path, max_file - 2))
     for n in range(max_file - 2, -1, -1):
         try:
             os.rename(rotated(path, n), rotated(path, n + 1))
         except FileNotFoundError:
             pass
+
+
+def drop(path: str, old: str, following: str) -> None:
+    """Delete the oldest file; if a line ran from it into the next, note that
+    the next starts mid-line so readers skip the orphaned rest."""
+    if not os.path.exists(old):
+        return
+    if ends_partial(old):
+        mark_mid_line_head(path, following)
+    os.unlink(old)
 
 
 def request_reopen(bundle: str) -> bool:
@@ -127,11 +135,20 @@ class LogRotator:
                 self._pending.pop(cid, None)
         watched = set(self._wd.values())
         for cid, c in want.items():
-            if cid not in watched and self._fd >= 0:
-                wd = _libc.inotify_add_watch(self._fd, self.d.container_dir(c).encode(), IN_MODIFY)
-                if wd >= 0:
-                    self._wd[wd] = cid
+            if cid not in watched:
+                self._add_watch(c)
             self.check(c)
+
+    def watch(self, c) -> None:
+        """A container just started: watch its log from the first byte."""
+        if container_limits(c)[0] > 0 and c.id not in self._wd.values():
+            self._add_watch(c)
+
+    def _add_watch(self, c) -> None:
+        if self._fd >= 0:
+            wd = _libc.inotify_add_watch(self._fd, self.d.container_dir(c).encode(), IN_MODIFY)
+            if wd >= 0:
+                self._wd[wd] = c.id
 
     # -- inotify
     def _on_events(self) -> None:
@@ -180,8 +197,8 @@ class LogRotator:
             return
         if self._pending.pop(c.id, None) is not None and max_file <= 1:
             try:
-                os.unlink(rotated(path, 1))
-            except FileNotFoundError:
+                drop(path, rotated(path, 1), path)
+            except OSError:
                 pass
         if st.st_size < max_size:
             return

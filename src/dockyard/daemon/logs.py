@@ -106,6 +106,61 @@ def log_files(path: str) -> list[str]:
     return out
 
 
+def ends_partial(path: str) -> bool:
+    """Whether the file's last entry is a partial (P) one: the line goes on
+    in the next file."""
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(max(0, end - 65536))
+            tail = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    except OSError:
+        return False
+    e = parse_line(tail) if tail else None
+    return bool(e and e.partial)
+
+
+def _heads_path(path: str) -> str:
+    d, base = os.path.split(path)
+    return os.path.join(d, f".{base}.heads")
+
+
+def mid_line_heads(path: str) -> set[int]:
+    """Inodes of log files that start in the middle of a line whose start was
+    rotated away (recorded by the rotator when it deleted that file)."""
+    try:
+        with open(_heads_path(path)) as f:
+            return {int(x) for x in f.read().split()}
+    except (OSError, ValueError):
+        return set()
+
+
+def mark_mid_line_head(path: str, next_file: str) -> None:
+    try:
+        ino = os.stat(next_file).st_ino
+    except OSError:
+        return
+    live = set()
+    for p in log_files(path):
+        try:
+            live.add(os.stat(p).st_ino)
+        except OSError:
+            pass
+    inos = (mid_line_heads(path) & live) | {ino}
+    tmp = _heads_path(path) + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(" ".join(map(str, sorted(inos))))
+    os.replace(tmp, _heads_path(path))
+
+
+def _skip_continuation(entries: list[Entry]) -> list[Entry]:
+    """Drop the leading rest of a line whose start is gone."""
+    for i, e in enumerate(entries):
+        if not e.partial:
+            return entries[i + 1:]
+    return []
+
+
 def open_all(path: str) -> list:
     """Open every file of the log, oldest first, as one consistent set: opened
     newest first (the direction rotation moves files), retried if a rotation
@@ -218,6 +273,8 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
             f.close()
         queue = files[start_i:]
         cur = _Reader(queue.pop(0), start_off) if queue else None
+        # reading the oldest file from its start: it may begin mid-line (see mark_mid_line_head)
+        skip_head = cur is not None and start_off == 0 and start_i == 0 and cur.ino in mid_line_heads(path)
         while True:
             alive = follow and running()   # checked before reading: a stop after this read is drained next turn
             while cur is not None:
@@ -228,7 +285,10 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
                     cur.f.close()
                     cur = _Reader(queue.pop(0))
                     continue
-                selected = list(_select(iter(_entries(data)), stdout, stderr, since, until))
+                entries = _entries(data)
+                if skip_head:
+                    entries, skip_head = _skip_continuation(entries), False
+                selected = list(_select(iter(entries), stdout, stderr, since, until))
                 if selected:
                     yield selected
                 await asyncio.sleep(0)
