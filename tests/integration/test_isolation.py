@@ -339,3 +339,13 @@ def test_ulimit_above_host_hard_limit_is_clamped_with_warning(daemon, bb_image):
                       "sh", "-c", "ulimit -Hn")
     assert r.stdout.strip() == str(hard)
     assert f"hard limit {hard + 1000} exceeds the host's hard limit {hard}" in r.stderr
+
+
+def test_cap_add_all_and_caps_the_host_lacks(daemon, bb_image):
+    st = _status(daemon, bb_image, "--cap-add", "ALL")
+    assert int(st["CapEff"], 16) == _host_bounding()
+    if _host_bounding() >> 24 & 1:
+        pytest.skip("this host has CAP_SYS_RESOURCE: nothing to leave out")
+    r = daemon.docker("run", "--rm", "--cap-add", "SYS_RESOURCE", bb_image, "grep", "CapEff", "/proc/self/status")
+    assert int(r.stdout.split()[1], 16) == int(DEFAULT_CAPEFF, 16)        # started, without it
+    assert "capabilities not available on this host were not added: CAP_SYS_RESOURCE" in r.stderr
