@@ -168,6 +168,9 @@ def test_internal_network_has_no_route_out(daemon, bb_image):
         r = daemon.docker("run", "--rm", "--network", net, bb_image, "sh", "-c",
                           f"ping -c1 -W2 {gw} >/dev/null && echo gw-ok; ping -c1 -W1 192.0.2.1 2>&1", check=False)
         assert "gw-ok" in r.stdout and "unreachable" in (r.stdout + r.stderr).lower()
+        # its DNS server answers for the network, and forwards nothing (SERVFAIL at once)
+        r = daemon.docker("run", "--rm", "--network", net, bb_image, "nslookup", "outside.invalid", check=False)
+        assert r.returncode != 0 and "SERVFAIL" in (r.stdout + r.stderr)
     finally:
         daemon.docker("network", "rm", net)
 

@@ -4,7 +4,8 @@ One UDP socket per network, bound to <gateway>:53 and served on the
 daemon's event loop. It answers A (and empty AAAA) for the names of
 containers on that network (name, short id, aliases), PTR for their
 addresses, and forwards every other question to the host's resolvers,
-relaying the answer unchanged (SERVFAIL if none answers).
+relaying the answer unchanged (SERVFAIL if none answers); on Internal
+networks nothing is forwarded.
 """
 from __future__ import annotations
 
@@ -135,8 +136,11 @@ class _Server(asyncio.DatagramProtocol):
             out = None
         if out is not None:
             self.transport.sendto(out, addr)
-        elif parse_question(data) is not None:
-            self.service.spawn(self._forward(data, addr))
+        elif (q := parse_question(data)) is not None:
+            if nm.dns_forwards(self.network_id):
+                self.service.spawn(self._forward(data, addr))
+            else:   # internal networks keep their questions to themselves
+                self.transport.sendto(reply(data, q[4], [], rcode=2), addr)
 
     async def _forward(self, data: bytes, addr) -> None:
         loop = asyncio.get_running_loop()

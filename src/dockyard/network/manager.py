@@ -326,6 +326,11 @@ class NetworkManager:
                     names.setdefault(n.lower().rstrip("."), []).append(ip)
         return names
 
+    def dns_forwards(self, network_id: str) -> bool:
+        """Whether other names are forwarded to the host's resolvers: not from Internal networks."""
+        row = self.store.network_by_id(network_id)
+        return row is not None and not self.config(row).get("Internal")
+
     def dns_reverse(self, network_id: str, ip: str) -> str | None:
         for addr, cid, (recorded, *_aliases) in self._dns_entries(network_id):
             if addr == ip:
