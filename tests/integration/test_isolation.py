@@ -285,6 +285,11 @@ def test_ipc_and_pid_from_another_container(daemon, bb_image):
         assert r.stdout.strip() == os.readlink("/proc/self/ns/ipc")
         r = daemon.docker("run", "--rm", "--uts", "host", bb_image, "hostname")
         assert r.stdout.strip() == os.uname().nodename
+        r = daemon.docker("run", "--rm", "--pid", "host", bb_image, "readlink", "/proc/self/ns/pid")
+        assert r.stdout.strip() == os.readlink("/proc/self/ns/pid")
+        r = daemon.docker("run", "--rm", "--sysctl", "kernel.shm_rmid_forced=1", bb_image,
+                          "cat", "/proc/sys/kernel/shm_rmid_forced")
+        assert r.stdout.strip() == "1"
     finally:
         daemon.docker("rm", "-f", donor)
 
