@@ -415,8 +415,8 @@ class Daemon:
             except asyncio.TimeoutError:
                 raise DockyardError(f"could not kill running container {c.id}, cannot remove") from None
         async with c.lock:
-            if c.state.status == REMOVING:
-                raise Conflict(f"removal of container {c.id} is already in progress")
+            # the removal may have happened while we waited for the lock
+            # (--rm removes a container as soon as it exits): done, then
             if c.id not in {x.id for x in self.containers}:
                 return
             self._cancel_restart(c)
