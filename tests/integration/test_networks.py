@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -224,20 +225,39 @@ def test_docker_py_network_api(daemon, bb_image):
 
 
 def test_everything_is_gone_after_rm_and_prune(daemon, bb_image):
+    from dockyard.network import firewall
     net = uname("gone")
     daemon.docker("network", "create", "--subnet", free_subnet(), net)
-    bridge = "br-" + json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Id"][:12]
+    nid = json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Id"]
+    bridge = "br-" + nid[:12]
     name = uname("g")
-    daemon.docker("run", "-d", "--network", net, "--name", name, "-p", f"127.0.0.1:{free_port()}:80",
+    port = free_port()
+    daemon.docker("run", "-d", "--network", net, "--name", name, "-p", f"127.0.0.1:{port}:80",
                   bb_image, "sleep", "300")
-    assert bridge in links()
+    info = json.loads(daemon.docker("inspect", name).stdout)[0]
+    veth, ip = info["NetworkSettings"]["Networks"][net]["EndpointID"], info["NetworkSettings"]["Networks"][net][
+        "IPAddress"]
+    ports_table = firewall.table_name(daemon.bridge) + "-ports"
+
+    def ports_rules() -> str:
+        return subprocess.run(["nft", "list", "table", "ip", ports_table], capture_output=True, text=True).stdout
+
+    assert bridge in links() and veth in ports_of(bridge) and f"{ip} . 80" in ports_rules()
+    assert os.listdir(daemon.exec_root / "netns") == [info["Id"]]
     daemon.docker("rm", "-f", name)
     daemon.docker("network", "prune", "-f")
-    assert bridge not in links()
+    # the kernel deletes a namespace's veth pair when it frees the namespace, a moment later
+    for _ in range(100):
+        if veth not in links():
+            break
+        time.sleep(0.05)
+    assert bridge not in links() and veth not in links()
+    assert os.listdir(daemon.exec_root / "netns") == []
+    assert str(port) not in ports_rules() and ip not in ports_rules()
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert bridge not in tables
-    ports_table = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
-    assert ":80" not in ports_table or name not in ports_table
+    with socket.socket() as s:   # the held host port is free again
+        s.bind(("127.0.0.1", port))
 
 
 def test_run_flags_static_ip_mac_hostname_dns_and_hosts(daemon, bb_image, www):
