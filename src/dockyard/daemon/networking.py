@@ -73,7 +73,8 @@ def validate(d, hc: dict, nc: dict, cfg: dict) -> None:
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
     publishing = any((hc.get("PortBindings") or {}).values()) or hc.get("PublishAllPorts")
-    if publishing and (mode in ("host", "none") or mode.startswith("container:")):
+    # as dockerd: an error only when sharing another container's namespace; host and none ignore them
+    if publishing and mode.startswith("container:"):
         raise InvalidParameter("conflicting options: port publishing and the container type network mode")
     exposed = dict(cfg.get("ExposedPorts") or {})
     portmap.parse(hc.get("PortBindings"), exposed, bool(hc.get("PublishAllPorts")))   # raises on bad specs
@@ -120,10 +121,8 @@ def publish(d, c, ep, image_config: dict) -> list[tuple]:
     hc = c.host_config
     bindings = portmap.parse(hc.get("PortBindings"), exposed_ports(c, image_config),
                              bool(hc.get("PublishAllPorts")))
-    if not bindings:
+    if not bindings or not ep.ip:   # network none: nothing to publish to
         return []
-    if not ep.ip:
-        raise InvalidParameter("conflicting options: port publishing and the container type network mode")
     return d.networks.publish(c.id, ep.ip, bindings)
 
 
