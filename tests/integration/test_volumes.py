@@ -268,3 +268,22 @@ def test_mounts_recorded_at_start_when_create_did_not(daemon, bb_image):
         assert [m["Destination"] for m in _inspect(daemon, c)["Mounts"]] == ["/anon"]
     finally:
         daemon.docker("rm", "-v", c)
+
+
+def test_volume_subpath(daemon, bb_image):
+    vol = _name("sp")
+    daemon.docker("run", "--rm", "-v", f"{vol}:/v", bb_image, "sh", "-c",
+                  "mkdir -p /v/sub && echo in-sub > /v/sub/f && ln -s / /v/out")
+    try:
+        r = daemon.docker("run", "--rm", "--mount", f"type=volume,src={vol},dst=/s,volume-subpath=sub",
+                          bb_image, "cat", "/s/f")
+        assert r.stdout == "in-sub\n"
+        # a link inside the volume resolves inside it, never to the host's /
+        r = daemon.docker("run", "--rm", "--mount", f"type=volume,src={vol},dst=/s,volume-subpath=out",
+                          bb_image, "ls", "/s")
+        assert set(r.stdout.split()) == {"sub", "out"}
+        r = daemon.docker("run", "--rm", "--mount", f"type=volume,src={vol},dst=/s,volume-subpath=nope",
+                          bb_image, "true", check=False)
+        assert r.returncode != 0 and "no such file or directory" in r.stderr
+    finally:
+        daemon.docker("volume", "rm", vol)

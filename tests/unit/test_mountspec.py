@@ -125,3 +125,13 @@ def test_copy_up_source_stays_inside_rootfs(tmp_path):
     copy_up(_inside(str(root), "/abs"), str(vol))
     assert (vol / "f").read_text() == "x"
     copy_up(_inside(str(root), "/up/etc"), str(vol / "nothing-here"))   # missing source: no-op
+
+
+def test_volume_subpath():
+    p = ms.from_mount({"Type": "volume", "Source": "vol", "Target": "/v",
+                       "VolumeOptions": {"Subpath": "a/./b"}}, lambda p: True)
+    assert p["Subpath"] == "a/b" and p["CopyData"] is False
+    for bad in ("/abs", "../up", "a/../../b"):
+        with pytest.raises(InvalidParameter, match="subpath must be a relative path"):
+            ms.from_mount({"Type": "volume", "Source": "vol", "Target": "/v",
+                           "VolumeOptions": {"Subpath": bad}}, lambda p: True)

@@ -24,7 +24,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 _INTERNAL = ("Anonymous", "CopyData", "NonRecursive", "Tmpfs", "CreateSource", "Hidden",
-             "VolumeLabels", "VolumeOptions")
+             "VolumeLabels", "VolumeOptions", "Subpath")
 
 
 def validate_name(name: str) -> str:
@@ -44,7 +44,7 @@ def _point(type_: str, destination: str, **kw) -> dict:
     point = {"Type": type_, "Name": "", "Source": "", "Destination": destination, "Driver": "",
              "Mode": "", "RW": True, "Propagation": "", "Anonymous": False, "CopyData": False,
              "NonRecursive": False, "Tmpfs": [], "CreateSource": False, "Hidden": False,
-             "VolumeLabels": {}, "VolumeOptions": {}}
+             "VolumeLabels": {}, "VolumeOptions": {}, "Subpath": ""}
     point.update(kw)
     return point
 
@@ -156,9 +156,14 @@ def from_mount(m: Mapping, exists: Callable[[str], bool]) -> dict:
         anonymous = not source
         if source:
             validate_name(source)
+        subpath = opts.get("Subpath") or ""
+        if subpath and (subpath.startswith("/") or ".." in subpath.split("/")):
+            fail(f"subpath must be a relative path within the volume: {subpath}")
         return _point("volume", dest, Name=source or anonymous_name(), Driver="local", Mode="z",
-                      RW=not read_only, Anonymous=anonymous, CopyData=not opts.get("NoCopy"),
+                      RW=not read_only, Anonymous=anonymous,
+                      CopyData=not opts.get("NoCopy") and not subpath,   # no copy-up into a subpath
                       VolumeLabels=dict(opts.get("Labels") or {}),
+                      Subpath=posixpath.normpath(subpath) if subpath else "",
                       VolumeOptions=dict((opts.get("DriverConfig") or {}).get("Options") or {}))
     if source:
         fail("field Source must not be specified")

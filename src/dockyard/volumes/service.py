@@ -227,6 +227,10 @@ class VolumeService:
                 self._mount_options(source, json.loads(row["options"]))
                 if p.get("CopyData"):
                     copy_up(_inside(rootfs, p["Destination"]), source)
+                if p.get("Subpath"):     # resolved inside the volume: links cannot lead out
+                    source = _inside(source, p["Subpath"])
+                    if not os.path.exists(source):
+                        raise InvalidParameter(f"cannot access path {source}: no such file or directory")
             elif p["Type"] == "bind":
                 source = p["Source"]
                 if p.get("CreateSource") and not os.path.lexists(source):
