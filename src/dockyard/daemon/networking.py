@@ -171,6 +171,10 @@ async def connect_container(d, c, network: str, cfg: dict) -> None:
     if c.network_mode.startswith("container:"):
         raise Forbidden("container sharing network namespace with another container cannot be connected "
                         "to any other network")
+    if row["name"] == "bridge" and (cfg or {}).get("Aliases"):
+        raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
+    if row["name"] == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
+        raise InvalidParameter("user specified IP address is supported on user defined networks only")
     async with c.lock:
         eps = dict(endpoints_config(c))
         known = [k for k in eps if k in (row["name"], row["id"])]

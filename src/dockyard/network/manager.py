@@ -371,7 +371,8 @@ class NetworkManager:
             raise Forbidden(f"endpoint with name {name or container_id[:12]} already exists in network "
                             f"{net['name']}")
         if existing and (net["name"] == "none" or any(ep.network == "none" for ep in existing)):
-            raise Forbidden("container cannot be connected to network none and another network")
+            raise Forbidden("container cannot be connected to multiple networks with one of the networks in "
+                            "private (none) mode")
         config = self.config(net)
         try:
             with contextlib.ExitStack() as undo:
