@@ -46,6 +46,17 @@ def test_cp_out_of_a_stopped_container(daemon, ctr, tmp_path):
                          capture_output=True, env=daemon.env, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
         assert tf.getnames() == ["new.txt"]
+    # "/." copies the directory's contents, into a new or an existing directory
+    daemon.docker("cp", f"{ctr}:/data/.", str(tmp_path / "contents"))
+    assert (tmp_path / "contents" / "new.txt").read_text() == "hello\n"
+    (tmp_path / "existing").mkdir()
+    daemon.docker("cp", f"{ctr}:/data/.", str(tmp_path / "existing"))
+    assert (tmp_path / "existing" / "new.txt").read_text() == "hello\n"
+    # a symlink is copied as a link, or followed with -L
+    daemon.docker("cp", f"{ctr}:/data/link", str(tmp_path / "l1"))
+    assert os.readlink(tmp_path / "l1") == "/etc/passwd"
+    daemon.docker("cp", "-L", f"{ctr}:/data/link", str(tmp_path / "l2"))
+    assert (tmp_path / "l2").read_text().endswith("changed\n")
     r = daemon.docker("cp", f"{ctr}:/nope", str(tmp_path / "x"), check=False)
     assert r.returncode != 0 and "Could not find the file /nope in container" in r.stderr
     # nothing stays mounted

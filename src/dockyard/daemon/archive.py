@@ -126,13 +126,11 @@ def get_tar(root: str, path: str, cname: str, out: BinaryIO, mounts: dict[str, s
     base = posixpath.basename(path.rstrip("/")) if not path.endswith("/.") else "."
     if path.rstrip("/") == "":
         base = "."
+    # a directory's entries are "<base>", "<base>/…"; for ".../." that is ".", "./…"
+    # (moby's TarResourceRebaseOpts with IncludeSourceDir), which the CLI renames
     tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
     try:
-        if base == "." and os.path.isdir(host):
-            for name in sorted(os.listdir(host)):
-                add_tree(tf, os.path.join(host, name), name)
-        else:
-            add_tree(tf, host, base)
+        add_tree(tf, host, base)
     finally:
         tf.close()
 
