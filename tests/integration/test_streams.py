@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import struct
+import sys
 import time
 
 import pexpect
@@ -359,3 +360,40 @@ def test_top(daemon, bb_image, web):
         assert st == 409 and "is not running" in json.loads(body)["message"]
     finally:
         daemon.docker("rm", "-f", stopped, check=False)
+
+
+# ------------------------------------------------------------------ our CLI
+
+def test_dockyard_cli_exec_attach_stats_top(daemon, bb_image, web):
+    r = daemon.dockyard("exec", "-e", "A=1", "-w", "/tmp", "-u", "nobody", web,
+                        "sh", "-c", 'echo "$A $(pwd) $(id -u)"; echo err >&2; exit 3', check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (3, "1 /tmp 65534\n", "err\n")
+    assert daemon.dockyard("exec", "-i", web, "cat", input="piped\n").stdout == "piped\n"
+    daemon.dockyard("exec", "-d", web, "sleep", "4")
+    assert "sleep 4" in daemon.dockyard("top", web).stdout
+    out = daemon.dockyard("stats", "--no-stream", web).stdout.splitlines()
+    assert out[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and web in out[1] and "%" in out[1]
+
+    exe = os.path.join(os.path.dirname(sys.executable), "dockyard")
+    p = pexpect.spawn(exe, ["exec", "-it", web, "sh"], env=daemon.env, dimensions=(30, 90), timeout=15)
+    p.expect("# ")
+    p.sendline('until [ "$(stty size)" = "30 90" ]; do :; done; echo ok-$((1+1))')
+    p.expect("ok-2")
+    p.sendline("exit 4")
+    p.expect(pexpect.EOF)
+    p.close()
+    assert p.exitstatus == 4
+
+    name = _name("att")
+    daemon.docker("run", "-dit", "--name", name, bb_image, "sh")
+    try:
+        a = pexpect.spawn(exe, ["attach", name], env=daemon.env, dimensions=(25, 80), timeout=15)
+        a.sendline("echo in-$((2+3))")
+        a.expect("in-5")
+        a.send("\x10\x11")
+        a.expect(pexpect.EOF)
+        a.close()
+        assert a.exitstatus == 0
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
