@@ -67,8 +67,26 @@ def test_shipped_default_profile_maps():
     oci = seccomp.to_oci(seccomp.default_profile(), spec.DEFAULT_CAPABILITIES, machine="x86_64")
     allowed = {n for s in oci["syscalls"] if s["action"] == "SCMP_ACT_ALLOW" and not s.get("args")
                for n in s["names"]}
-    assert {"read", "execve", "clone", "arch_prctl"} <= allowed
-    assert not {"kexec_load", "init_module", "bpf"} & allowed
+    assert {"read", "execve", "arch_prctl", "ptrace"} <= allowed
+    # Docker's rules, not Podman's looser ones: no mounts, namespaces or keyrings
+    # without CAP_SYS_ADMIN, clone only without namespace flags, clone3 ENOSYS
+    assert not {"kexec_load", "init_module", "bpf", "mount", "unshare", "setns", "fsopen", "keyctl",
+                "add_key", "clone", "clone3", "reboot", "syslog"} & allowed
+    clone = [s for s in oci["syscalls"] if s["names"] == ["clone"]]
+    assert clone == [{"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+        {"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]
+    assert {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38} in oci["syscalls"]
+    admin = seccomp.to_oci(seccomp.default_profile(), list(spec.DEFAULT_CAPABILITIES) + ["CAP_SYS_ADMIN"],
+                           machine="x86_64")
+    allowed = {n for s in admin["syscalls"] if s["action"] == "SCMP_ACT_ALLOW" and not s.get("args")
+               for n in s["names"]}
+    assert {"mount", "unshare", "setns", "clone", "clone3", "bpf", "syslog"} <= allowed
+    assert "keyctl" not in allowed
+    # a custom profile is taken as given
+    custom = seccomp.to_oci({"defaultAction": "SCMP_ACT_ERRNO",
+                             "syscalls": [{"names": ["keyctl", "mount"], "action": "SCMP_ACT_ALLOW"}]},
+                            spec.DEFAULT_CAPABILITIES)
+    assert custom["syscalls"] == [{"names": ["keyctl", "mount"], "action": "SCMP_ACT_ALLOW"}]
 
 
 def _generate(host_config, **kw):

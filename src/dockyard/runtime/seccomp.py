@@ -2,7 +2,12 @@
 
 The default profile is the one Debian ships in golang-github-containers-common
 (/usr/share/containers/seccomp.json, the containers/common copy of Docker's
-profile: same format, same default action). `to_oci` does what moby's
+profile: same format, same default action). That copy is looser than
+Docker's where Podman wants nested containers (mount, unshare, setns, the new
+mount API, keyctl, clone with namespace flags); `_tighten` takes those back
+to Docker's rules (moby profiles/seccomp/default_linux.go): allowed only with
+the capability Docker ties them to, clone without namespace flags, clone3
+ENOSYS, the keyring calls refused. `to_oci` does what moby's
 profiles/seccomp.setupSeccomp does: keeps the rules whose `includes` match the
 container (its capabilities, the native architecture, the kernel) and whose
 `excludes` do not, and maps the architecture to its sub-architectures.
@@ -31,6 +36,22 @@ _ARCH_ALIASES = {"x86": "386", "x32": "amd64"}
 
 _default_cache: dict | None = None
 
+DOCKER_COMPAT = "dockyardDockerCompat"     # marks the default profile: tighten it like Docker's
+# Docker allows these only with the capability named (any of several)
+DOCKER_GATED = {
+    ("CAP_SYS_ADMIN",): ("mount", "umount", "umount2", "unshare", "setns", "pivot_root", "fsconfig",
+                         "fsmount", "fsopen", "fspick", "mount_setattr", "move_mount", "open_tree",
+                         "quotactl", "quotactl_fd", "setdomainname", "sethostname", "bpf",
+                         "perf_event_open", "lookup_dcookie", "fanotify_init"),
+    ("CAP_SYS_ADMIN", "CAP_SYSLOG"): ("syslog",),
+    ("CAP_SYS_BOOT",): ("reboot",),
+    ("CAP_SYS_NICE",): ("get_mempolicy", "mbind", "set_mempolicy"),
+}
+DOCKER_BLOCKED = ("add_key", "keyctl", "request_key")
+# CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP: clone without them
+CLONE_NAMESPACE_FLAGS = 2114060288
+ENOSYS = 38
+
 
 def default_profile() -> dict | None:
     """The host's default profile, parsed once; None when the file is missing
@@ -40,6 +61,7 @@ def default_profile() -> dict | None:
         try:
             with open(DEFAULT_PROFILE_PATH) as f:
                 _default_cache = json.load(f)
+            _default_cache[DOCKER_COMPAT] = True
         except (OSError, ValueError):
             _default_cache = {}
     return _default_cache or None
@@ -104,8 +126,34 @@ def to_oci(profile: Mapping, caps: Iterable[str], machine: str | None = None,
             oci["args"] = [{"index": a["index"], "value": a.get("value", 0),
                             "valueTwo": a.get("valueTwo", 0), "op": a["op"]} for a in rule["args"]]
         syscalls.append(oci)
-    out["syscalls"] = syscalls
+    out["syscalls"] = _tighten(syscalls, caps, machine) if profile.get(DOCKER_COMPAT) else syscalls
     return out
+
+
+def _tighten(syscalls: list[dict], caps: set[str], machine: str) -> list[dict]:
+    """The default profile's rules brought to Docker's for these caps."""
+    drop = set(DOCKER_BLOCKED)
+    for needed, names in DOCKER_GATED.items():
+        if not any(c in caps for c in needed):
+            drop.update(names)
+    extra = []
+    if "CAP_SYS_ADMIN" not in caps:
+        drop.update(("clone", "clone3"))
+        flags_arg = 1 if machine.startswith("s390") else 0     # s390 swaps clone's first two args
+        extra = [{"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{"index": flags_arg, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0,
+                            "op": "SCMP_CMP_MASKED_EQ"}]},
+                 # glibc falls back to clone when clone3 is "not implemented"
+                 {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}]
+    out = []
+    for rule in syscalls:
+        if rule["action"] == "SCMP_ACT_ALLOW":
+            names = [n for n in rule["names"] if n not in drop]
+            if not names:
+                continue
+            rule = dict(rule, names=names)
+        out.append(rule)
+    return out + extra
 
 
 def _applies(rule: Mapping, caps: set[str], go_arch: str, kernel: str) -> bool:
