@@ -168,6 +168,10 @@ def test_commit_then_run_the_new_image(daemon, ctr):
     assert first.endswith("|snap"), hist.stdout
     inspect = json.loads(daemon.docker("inspect", f"{repo}:v1").stdout)[0]
     assert inspect["Author"] == "me" and len(inspect["RootFS"]["Layers"]) == 2
+    parent = json.loads(daemon.docker("inspect", "bb").stdout)[0]["Id"]
+    assert inspect["Parent"] == parent
+    ids = daemon.docker("history", "-q", "--no-trunc", f"{repo}:v1").stdout.split()
+    assert ids == [cid, parent], ids          # the parent's entry is named, as in Docker
     daemon.docker("rmi", f"{repo}:v1")
 
 

@@ -91,6 +91,7 @@ def _commit(daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
         staged_list = [None] * (len(diff_ids) - 1) + [staged]
         images._commit(raw, image_id, diff_ids, staged_list, [ref] if ref else [])
         staged = staged_list[-1]          # None once installed
+        images.dist.set_parent(image_id, parent.id)
         return image_id
     finally:
         images.layers.discard(staged)

@@ -16,6 +16,10 @@ CREATE TABLE IF NOT EXISTS repo_digests (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS repo_digests_by_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS image_parents (  -- docker commit's parent, for history and inspect
+    image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    parent   TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS layer_digests (
     diff_id  TEXT NOT NULL,             -- sha256 of the plain tar
     repo     TEXT NOT NULL,             -- host/path of the repository
@@ -54,6 +58,18 @@ class DistributionStore:
 
     def remove_repo_digest(self, ref: str) -> bool:
         return self.db.execute("DELETE FROM repo_digests WHERE ref=?", (ref,)).rowcount > 0
+
+    def set_parent(self, image_id: str, parent: str) -> None:
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone():
+                conn.execute("INSERT OR REPLACE INTO image_parents (image_id, parent) VALUES (?,?)",
+                             (image_id, parent))
+
+    def parent(self, image_id: str) -> str | None:
+        """The parent image id, if it is still here."""
+        r = self.db.one("SELECT p.parent FROM image_parents p JOIN images i ON i.id = p.parent "
+                        "WHERE p.image_id=?", (image_id,))
+        return r["parent"] if r else None
 
     def add_layer(self, diff_id: str, repo: str, digest: str, size: int, media: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO layer_digests (diff_id, repo, digest, size, media) "

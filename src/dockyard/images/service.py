@@ -163,7 +163,7 @@ class ImageService:
             "Id": img.id,
             "RepoTags": self.repo_tags(img.id),
             "RepoDigests": [parse(r).familiar() for r in self.dist.repo_digests(img.id)],
-            "Parent": "",
+            "Parent": self.dist.parent(img.id) or "",
             "Comment": c.get("comment", ""),
         }
         if c.get("created"):
@@ -268,6 +268,18 @@ class ImageService:
         if out:
             out[0]["Id"] = img.id
             out[0]["Tags"] = self.repo_tags(img.id) or None
+        # a committed image's older entries belong to its parent: name them, as moby does
+        parent, seen = self.dist.parent(img.id), {img.id}
+        while parent and parent not in seen:
+            seen.add(parent)
+            pimg = self._get(parent)
+            if pimg is None:
+                break
+            n = len(pimg.config.get("history") or pimg.diff_ids)
+            if 0 < n <= len(out):
+                out[len(out) - n]["Id"] = parent
+                out[len(out) - n]["Tags"] = self.repo_tags(parent) or None
+            parent = self.dist.parent(parent)
         return out
 
     # ================================================================ adding images
