@@ -165,3 +165,18 @@ def test_detach_keys():
         parse_detach_keys("ctrl-1")
     with pytest.raises(ValueError):
         parse_detach_keys("abc")
+
+
+def test_render_fast_path_matches_entries(tmp_path):
+    from dockyard.api.streams import frame
+    data = (_line(1) + _line(2) + _line(3, "stderr") + _line(4, flag="P", text="pa") + _line(5, text="rt") +
+            _line(6, "stderr", text=""))
+    framed = logs.render(data, stdout=True, stderr=True, framed=True, frame=frame)
+    assert framed == (frame(1, b"line1\nline2\n") + frame(2, b"line3\n") + frame(1, b"part\n") + frame(2, b"\n"))
+    assert logs.render(data, stdout=True, stderr=False, framed=False, frame=frame) == b"line1\nline2\npart\n"
+    p = tmp_path / "ctr.log"
+    p.write_bytes(data)
+
+    async def go():
+        return b"".join([b async for b in logs.batches(str(p), stdout=True, stderr=True, raw=True)])
+    assert asyncio.run(go()) == data

@@ -225,13 +225,17 @@ async def logs(req: Request):
     if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
         from ..errors import NotImplementedYet
         raise NotImplementedYet("configured logging driver does not support reading")
-    batches = logfile.batches(d.paths(c).log_path, stdout=stdout, stderr=stderr, tail=n,
-                              since=logfile.parse_since(req.param("since")),
-                              until=logfile.parse_since(req.param("until")),
+    since, until = logfile.parse_since(req.param("since")), logfile.parse_since(req.param("until"))
+    fast = since is None and until is None and not stamps
+    batches = logfile.batches(d.paths(c).log_path, stdout=stdout, stderr=stderr, tail=n, since=since, until=until,
                               follow=req.bool_param("follow"), running=lambda: c.state.running,
-                              exited=lambda: c.exit_event)
+                              exited=lambda: c.exit_event, raw=fast)
 
     async def body():
+        if fast:
+            async for data in batches:
+                yield logfile.render(data, stdout=stdout, stderr=stderr, framed=not tty, frame=frame)
+            return
         # one write per batch (up to a read block): a 100 MB log is not a million tiny chunks
         async for batch in batches:
             out = []

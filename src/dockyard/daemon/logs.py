@@ -153,6 +153,53 @@ def mark_mid_line_head(path: str, next_file: str) -> None:
     os.replace(tmp, _heads_path(path))
 
 
+def _cut_continuation(data: bytes) -> bytes:
+    """Raw lines after the first full (F) entry: see _skip_continuation."""
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        e = parse_line(data[pos:end])
+        pos = end + 1
+        if e is not None and not e.partial:
+            return data[pos:]
+    return b""
+
+
+def render(data: bytes, *, stdout: bool, stderr: bool, framed: bool, frame: Callable[[int, bytes], bytes]) -> bytes:
+    """Whole k8s-file lines → what `docker logs` sends, without an object per
+    line; runs of one stream go out as one frame (the bytes each stream
+    carries are the same)."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    run_stream = 0
+    for line in data.split(b"\n"):
+        parts = line.split(b" ", 3)
+        if len(parts) < 3:
+            continue
+        s = parts[1]
+        if s == b"stdout":
+            if not stdout:
+                continue
+            kind = 1
+        elif s == b"stderr":
+            if not stderr:
+                continue
+            kind = 2
+        else:
+            continue
+        if framed and kind != run_stream and run:
+            out.append(frame(run_stream, b"".join(run)))
+            run = []
+        run_stream = kind
+        run.append(parts[3] if len(parts) == 4 else b"")
+        if parts[2] != b"P":
+            run.append(b"\n")
+    if run:
+        out.append(frame(run_stream, b"".join(run)) if framed else b"".join(run))
+    return b"".join(out)
+
+
 def _skip_continuation(entries: list[Entry]) -> list[Entry]:
     """Drop the leading rest of a line whose start is gone."""
     for i, e in enumerate(entries):
@@ -258,9 +305,11 @@ class _Reader:
 async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, since: float | None = None,
                   until: float | None = None, follow: bool = False,
                   running: Callable[[], bool] = lambda: False,
-                  exited: Callable[[], asyncio.Event] | None = None) -> AsyncIterator[list[Entry]]:
+                  exited: Callable[[], asyncio.Event] | None = None,
+                  raw: bool = False) -> AsyncIterator[list[Entry]]:
     """Lists of entries of the log in order; with follow, keep going until
-    the container stops."""
+    the container stops. With raw (no since/until), whole k8s-file lines as
+    bytes instead, for `render` (the fast path of a plain `docker logs`)."""
     files = open_all(path)
     try:
         start_i, start_off = (0, 0)
@@ -285,6 +334,13 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
                     cur.f.close()
                     cur = _Reader(queue.pop(0))
                     continue
+                if raw:
+                    if skip_head:
+                        data, skip_head = _cut_continuation(data), False
+                    if data:
+                        yield data
+                    await asyncio.sleep(0)
+                    continue
                 entries = _entries(data)
                 if skip_head:
                     entries, skip_head = _skip_continuation(entries), False
@@ -298,6 +354,9 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
                 # conmon reopened: our file is final. Drain it, then read the newer ones.
                 if cur is not None:
                     while (data := cur.read()) is not None:
+                        if raw:
+                            yield data
+                            continue
                         selected = list(_select(iter(_entries(data)), stdout, stderr, since, until))
                         if selected:
                             yield selected
