@@ -406,8 +406,23 @@ def cgroup_dirs(base: str = CGROUP_ROOT) -> set[str]:
     return out
 
 
+def cgroup_of_other_run(path: str, scope: Scope) -> bool:
+    """/dockyard/<id> of a container another test daemon beside ours holds
+    (its data root, a dyt* sibling of ours, has that container)."""
+    cid = os.path.basename(path.rstrip("/"))
+    for r in scope.roots:
+        parent, mine = os.path.split(r.rstrip("/"))
+        try:
+            siblings = [n for n in os.listdir(parent) if n.startswith("dyt") and n != mine]
+        except OSError:
+            continue
+        if any(os.path.exists(os.path.join(parent, n, "data", "containers", cid)) for n in siblings):
+            return True
+    return False
+
+
 def collect_cgroups(scope: Scope) -> set:
-    return {(p,) for p in cgroup_dirs()}
+    return {(p,) for p in cgroup_dirs() if not cgroup_of_other_run(p, scope)}
 
 
 def state_cgroup_paths(text: str) -> list[str]:

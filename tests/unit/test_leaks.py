@@ -305,3 +305,12 @@ def test_user_network_bridges_are_found_by_their_alias():
     text = ('[{"ifname": "br-0123456789ab", "ifalias": "dockyard-net:dyt1a2b3c"},'
             ' {"ifname": "br-ffffffffffff", "ifalias": "dockyard-net:dytffffff"}, {"ifname": "eth0"}]')
     assert leaks.user_network_bridges(text, s) == {"br-0123456789ab"}
+
+
+def test_cgroups_of_containers_another_run_holds_are_not_ours(tmp_path):
+    mine, other = tmp_path / "dyt111111", tmp_path / "dyt222222"
+    (other / "data" / "containers" / ("b" * 64)).mkdir(parents=True)
+    mine.mkdir()
+    s = leaks.Scope(roots=(str(mine),), bridge="dyt111111")
+    assert leaks.cgroup_of_other_run("/sys/fs/cgroup/pids/dockyard/" + "b" * 64, s)
+    assert not leaks.cgroup_of_other_run("/sys/fs/cgroup/pids/dockyard/" + "a" * 64, s)

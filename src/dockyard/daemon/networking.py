@@ -110,6 +110,16 @@ def connect_all(d, c, hostname: str, primary_ip: str | None = None) -> list:
     return eps
 
 
+def attach(d, c, hostname: str, primary_ip: str | None, image_config: dict) -> tuple[list, list[tuple]]:
+    """Blocking: connect_all, then publish; all undone if any part fails."""
+    eps = connect_all(d, c, hostname, primary_ip)
+    try:
+        return eps, publish(d, c, eps[0], image_config)
+    except BaseException:
+        d.networks.disconnect(c.id)
+        raise
+
+
 def exposed_ports(c, image_config: dict) -> dict:
     out = dict((image_config or {}).get("ExposedPorts") or {})
     out.update(c.config.get("ExposedPorts") or {})

@@ -44,21 +44,21 @@ async def run(ctx: StartContext) -> None:
         return
     # a restore asks for the address it was checkpointed with (its sockets may be bound to it)
     ip = getattr(ctx.restore, "ip", None) if ctx.restore else None
-    eps = await asyncio.to_thread(networking.connect_all, d, c, hostname, ip)
+    # one worker-thread hop for namespace, endpoints and ports; it undoes its own part if it fails
+    eps, rows = await asyncio.to_thread(networking.attach, d, c, hostname, ip, ctx.image_config)
     ep = eps[0]
     ctx.endpoint = ep
     ctx.netns = ep.netns_path
     c.network = {"Mode": "none" if ep.network == "none" else "bridge", "SandboxKey": ep.netns_path}
     try:   # a failing step is not undone by the runner: this one rolls itself back
-        await _finish(ctx, eps, hostname)
+        _finish(ctx, eps, rows, hostname)
     except BaseException:
         await undo(ctx)
         raise
 
 
-async def _finish(ctx: StartContext, eps: list, hostname: str) -> None:
+def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
     d, c, cfg, ep = ctx.daemon, ctx.container, ctx.container.config, eps[0]
-    rows = await asyncio.to_thread(networking.publish, d, c, ep, ctx.image_config)
     user_net = ep.network not in networking.BRIDGE_MODES
     # user networks: names resolve through the network's DNS server on its gateway
     dns = c.host_config.get("Dns") or ([ep.gateway] if user_net else [])
