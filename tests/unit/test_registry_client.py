@@ -235,3 +235,13 @@ def test_index_resolves_to_the_requested_platform(svc):
     finally:
         reg.stop()
     assert svc.resolve(f"{reg.host}/app:multi").diff_ids == [_sha(LAYER)]
+
+
+def test_where_a_reference_is_pulled_from():
+    from dockyard.images.registry import registry_host
+    r = parse_normalized("127.0.0.1:5000/team/app:1")
+    assert (registry_host(r.domain), r.path, r.tag) == ("127.0.0.1:5000", "team/app", "1")
+    r = parse_normalized("busybox")
+    assert (registry_host(r.domain), r.path) == ("registry-1.docker.io", "library/busybox")
+    r = parse_normalized("localhost:5000/x@sha256:" + "b" * 64)
+    assert registry_host(r.domain) == "localhost:5000" and r.digest == "sha256:" + "b" * 64
