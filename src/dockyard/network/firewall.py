@@ -140,21 +140,33 @@ def _iptables() -> str | None:
 
 
 def forward_policy() -> str | None:
-    """Policy of iptables' filter FORWARD chain, or None if there is none.
+    """Policy of iptables' filter FORWARD chain, or None if there is none."""
+    return chain_policy("FORWARD")
 
-    Listing does not create the table (iptables-nft), so this is side-effect free.
-    """
+
+def chain_policy(chain: str) -> str | None:
+    """Policy of a filter-table chain, or None. Listing does not create the table (iptables-nft)."""
     ipt = _iptables()
     if ipt is None:
         return None
-    proc = _run([ipt, "-w", "-S", "FORWARD"], check=False)
-    if proc.returncode != 0:
-        return None
-    for line in proc.stdout.splitlines():
+    proc = _run([ipt, "-w", "-S", chain], check=False)
+    for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
         parts = line.split()
-        if parts[:2] == ["-P", "FORWARD"] and len(parts) == 3:
+        if parts[:2] == ["-P", chain] and len(parts) == 3:
             return parts[2]
     return None
+
+
+def install_dns_accept(bridge: str) -> bool:
+    """Where INPUT drops by default, let the bridge's containers reach the network's DNS server
+    (udp/53 on the host side of the bridge); tagged like the FORWARD accepts and removed with them."""
+    if chain_policy("INPUT") != "DROP":
+        return False
+    rule = ["-i", bridge, "-p", "udp", "--dport", "53", "-m", "comment", "--comment", rule_comment(bridge),
+            "-j", "ACCEPT"]
+    if _run([_iptables(), "-w", "-C", "INPUT", *rule], check=False).returncode != 0:
+        _run([_iptables(), "-w", "-I", "INPUT", "1", *rule])
+    return True
 
 
 def install_forward_accept(bridge: str) -> bool:

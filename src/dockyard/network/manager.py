@@ -272,6 +272,7 @@ class NetworkManager:
             firewall.install_forward_accept(bridge)
             _route_localnet(bridge)
         if self.dns is not None:
+            firewall.install_dns_accept(bridge)
             self.dns.listen(row["id"], str(gateway))
 
     def _remove_host_state(self, bridge: str, network_id: str | None) -> None:
