@@ -173,3 +173,21 @@ def test_pull_all_tags(daemon, bb_image, registry):
     for t in ("a", "b"):
         assert daemon.api("GET", f"/images/{repo}:{t}/json")[0] == 200
         daemon.docker("rmi", f"{repo}:{t}")
+
+
+def test_docker_py_push_pull_with_auth_config(daemon, bb_image, auth_registry):
+    c = daemon.client()
+    repo = f"{auth_registry.host}/dockerpy"
+    c.images.get(bb_image).tag(repo, "7")
+    creds = {"username": "alice", "password": "s3cret"}
+    msgs = list(c.images.push(repo, "7", stream=True, decode=True, auth_config=creds))
+    assert any(m.get("aux", {}).get("Digest", "").startswith("sha256:") for m in msgs), msgs
+    assert not any("error" in m for m in msgs)
+    c.images.remove(f"{repo}:7")
+    img = c.images.pull(repo, tag="7", auth_config=creds)
+    assert f"{repo}:7" in img.tags
+    import docker
+    with pytest.raises(docker.errors.APIError) as e:
+        c.images.pull(repo, tag="7", auth_config={"username": "alice", "password": "bad"})
+    assert e.value.status_code == 401
+    c.images.remove(f"{repo}:7")
