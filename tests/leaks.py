@@ -421,8 +421,15 @@ def cgroup_of_other_run(path: str, scope: Scope) -> bool:
     return False
 
 
+def cgroup_of_other_parent(path: str, scope: Scope) -> bool:
+    """Under another test daemon's --cgroup-parent (dockyard-dyt*, not ours)."""
+    return any(part.startswith("dockyard-dyt") and part != f"dockyard-{scope.bridge}"
+               for part in path.split("/"))
+
+
 def collect_cgroups(scope: Scope) -> set:
-    return {(p,) for p in cgroup_dirs() if not cgroup_of_other_run(p, scope)}
+    return {(p,) for p in cgroup_dirs()
+            if not cgroup_of_other_parent(p, scope) and not cgroup_of_other_run(p, scope)}
 
 
 def state_cgroup_paths(text: str) -> list[str]:

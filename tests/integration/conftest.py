@@ -186,6 +186,9 @@ class Daemon:
                 "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "--pidfile", str(self.pidfile), "--default-runtime", self.runtime,
                 "--bridge", self.bridge, "--bip", self.bip, "--log-level", "debug",
+                # containers' cgroups under a parent of this daemon's own, so the
+                # leak check never mistakes another test run's for ours
+                "--cgroup-parent", f"dockyard-{self.bridge}",
                 *self.extra_args]
 
     @property

@@ -52,6 +52,7 @@ class DaemonConfig:
     bip: str | None = None
     debug: bool = False
     log_level: str = "info"
+    cgroup_parent: str = "dockyard"  # --cgroup-parent: containers live at /<parent>/<id>
     criu_path: str | None = None     # --criu-path; else criu on PATH, else scripts/install-criu.sh's
     userns_remap: str = ""           # --userns-remap: default | user[:group] (runtime/userns.py)
 
@@ -289,7 +290,7 @@ class Daemon:
                 os.unlink(p)
             except OSError:
                 pass
-        remove_cgroup_parent()
+        remove_cgroup_parent(self.config.cgroup_parent)
         c.conmon_pid = 0
 
     async def _restart_later(self, c: Container, delay: float) -> None:
@@ -486,7 +487,7 @@ def _dir_size(path: str) -> int:
     return total
 
 
-def remove_cgroup_parent() -> None:
+def remove_cgroup_parent(parent: str = "dockyard") -> None:
     """The runtime removes the container's cgroup; the `dockyard` parent it
     made is ours to remove once empty (rmdir fails while others live)."""
     base = "/sys/fs/cgroup"
@@ -495,7 +496,7 @@ def remove_cgroup_parent() -> None:
     except OSError:
         return
     for h in hierarchies + [base]:
-        p = os.path.join(h, "dockyard")
+        p = os.path.join(h, parent)
         if os.path.isdir(p):
             try:
                 os.rmdir(p)

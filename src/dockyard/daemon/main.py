@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
     p.add_argument("--log-driver", default="json-file", help="default log driver (json-file, local, none)")
     p.add_argument("--log-opt", action="append", default=[], help="default log driver option (max-size=10m)")
+    p.add_argument("--cgroup-parent", default="dockyard",
+                   help="parent cgroup of containers (under each hierarchy; removed when empty)")
     p.add_argument("--criu-path", default=None, help="CRIU (>= 4.2) for checkpoint/restore (default: criu on PATH)")
     p.add_argument("--userns-remap", default="", help="user/group for user namespaces (default | user[:group])")
     return p.parse_args(argv)
@@ -81,7 +83,7 @@ async def _serve(args: argparse.Namespace) -> None:
     cfg = DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
                        host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
                        bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
-                       log_level=args.log_level, criu_path=args.criu_path, userns_remap=args.userns_remap)
+                       log_level=args.log_level, criu_path=args.criu_path, cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap)
     cfg.insecure_registries = tuple(args.insecure_registry or ())   # read by images/pull, push
     cfg.log_driver, cfg.log_opts = _log_defaults(args.log_driver, args.log_opt)   # read by create
     daemon = Daemon(cfg)

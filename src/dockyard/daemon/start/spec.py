@@ -52,7 +52,7 @@ async def run(ctx: StartContext) -> None:
     ctx.spec = generate(container_id=c.id, config=cfg, host_config=c.host_config, image_config=img,
                         rootfs=ctx.rootfs, hostname=hostname, args=args, env=env,
                         etc_mounts=ctx.etc_files, netns=ctx.netns,
-                        cgroups_path=f"/dockyard/{c.id}", facts=d.facts, user=user,
+                        cgroups_path=f"/{d.config.cgroup_parent}/{c.id}", facts=d.facts, user=user,
                         seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
                                                             bool(c.host_config.get("Privileged"))),
                         extra_mounts=mounts, devices=devs, device_rules=dev_rules,
