@@ -38,7 +38,7 @@ TOP = Command("CONTAINER [ps OPTIONS]", "Display the running processes of a cont
 # ------------------------------------------------------------------ exec
 
 def exec_(cli, argv: list[str]) -> int:
-    from .attach import _RawTerminal, terminal_size
+    from .attach import terminal_size
     opts, args = EXEC.parse(argv, cli.command_path)
     name, cmd = args[0], args[1:]
     client = cli.client
@@ -132,6 +132,26 @@ def _pump_output(sock, leftover: bytes, tty: bool) -> None:
         stdcopy.copy(chunks(), lambda b: write_all(1, b), lambda b: write_all(2, b))
 
 
+class _RawTerminal:
+    """Raw mode while a TTY session runs; TCSANOW, not tty.setraw's default
+    TCSAFLUSH, so keys typed while we connected are not thrown away."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.saved = None
+
+    def __enter__(self) -> "_RawTerminal":
+        import termios
+        import tty
+        self.saved = termios.tcgetattr(self.fd)
+        tty.setraw(self.fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import termios
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
 class _Winch:
     """Forward terminal resizes (SIGWINCH) while a TTY session runs."""
 
@@ -159,7 +179,7 @@ class _Winch:
 # ------------------------------------------------------------------ attach
 
 def attach(cli, argv: list[str]) -> int:
-    from .attach import _RawTerminal, terminal_size, wait_exit_code
+    from .attach import terminal_size, wait_exit_code
     opts, (name,) = ATTACH.parse(argv, cli.command_path)
     client = cli.client
     info = client.get(f"/containers/{name}/json")
