@@ -129,6 +129,16 @@ def test_cp_reaches_into_volumes(daemon, bb_image, tmp_path):
         assert "/data/v.txt" not in daemon.docker("diff", name).stdout     # not in the container's layer
     finally:
         daemon.docker("rm", "-f", "-v", name, check=False)
+    # a read-only bind mount is refused, and nothing reaches its host directory
+    ro_src = tmp_path / "ro"
+    ro_src.mkdir()
+    daemon.docker("create", "--name", name, "--network", "none", "-v", f"{ro_src}:/ro:ro", bb_image, "true")
+    try:
+        r = daemon.docker("cp", str(tmp_path / "v.txt"), f"{name}:/ro/", check=False)
+        assert r.returncode != 0 and "mounted volume is marked read-only" in r.stderr, r.stderr
+        assert list(ro_src.iterdir()) == []
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
         daemon.docker("volume", "rm", vol, check=False)
 
 

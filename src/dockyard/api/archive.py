@@ -8,7 +8,7 @@ import json
 import os
 
 from ..daemon import archive
-from ..daemon.fsview import clean, container_root, mount_sources
+from ..daemon.fsview import clean, container_root, mount_sources, read_only_mounts
 from ..errors import InvalidParameter
 from .images import _spool
 from .server import Request, Response, StreamResponse, route
@@ -63,13 +63,13 @@ async def get_archive(req: Request):
 async def put_archive(req: Request):
     c = _container(req)
     path = _path(req)
-    if c.host_config.get("ReadonlyRootfs"):
-        raise InvalidParameter("container rootfs is marked read-only")
     mounts = mount_sources(req.daemon, c)
+    read_only = read_only_mounts(req.daemon, c)
     tmp = await _spool(req)
     try:
         async with container_root(req.daemon, c) as root:
-            dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"], mounts)
+            dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"], mounts,
+                                           read_only, bool(c.host_config.get("ReadonlyRootfs")))
             with open(tmp, "rb") as f:
                 await asyncio.to_thread(archive.put_tar, dest, f, req.bool_param("noOverwriteDirNonDir"),
                                         req.bool_param("copyUIDGID"))

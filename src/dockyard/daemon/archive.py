@@ -24,11 +24,11 @@ import stat
 import tarfile
 from typing import BinaryIO
 
-from ..errors import InvalidParameter, NotFound
+from ..errors import InvalidParameter, NotFound, SystemError_
 from ..images.times import format_ns
 from ..images.unpack import LayerFormatError, _Extractor, _lstat, clean_name
 from ..images.whiteouts import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, is_whiteout
-from .fsview import resolve, scoped
+from .fsview import mount_of, resolve, scoped
 
 # Go os.FileMode bits
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE = 1 << 31, 1 << 27, 1 << 26, 1 << 25
@@ -146,9 +146,16 @@ def export_tar(root: str, out: BinaryIO) -> None:
 
 # ---------------------------------------------------------------- writing
 
-def check_put_target(root: str, path: str, cname: str, mounts: dict[str, str] | None = None) -> str:
-    """The directory to extract into; Docker's errors for a missing or non-directory one."""
-    host = scoped(root, path, follow_last=True, mounts=mounts)
+def check_put_target(root: str, path: str, cname: str, mounts: dict[str, str] | None = None,
+                     read_only: set[str] = frozenset(), rootfs_read_only: bool = False) -> str:
+    """The directory to extract into; Docker's errors for a missing or
+    non-directory one, a read-only volume, or a read-only rootfs."""
+    host, cpath = resolve(root, path, follow_last=True, mounts=mounts)
+    mount = mount_of(cpath, list((mounts or {}).keys()) + list(read_only))
+    if mount is not None and mount in read_only:
+        raise InvalidParameter("mounted volume is marked read-only")
+    if mount is None and rootfs_read_only:
+        raise InvalidParameter("container rootfs is marked read-only")
     try:
         st = os.stat(host)
     except (FileNotFoundError, NotADirectoryError):
@@ -174,6 +181,8 @@ def put_tar(dest: str, src: BinaryIO, no_overwrite_dir_non_dir: bool, copy_uid_g
                                .replace("outside the layer", "outside the destination")) from None
     except (tarfile.TarError, EOFError) as e:
         raise InvalidParameter(f"invalid tar archive: {e}") from None
+    except OSError as e:            # disk full, a read-only place, a name too long...
+        raise SystemError_(f"extracting archive: {e.strerror or e}") from None
     finally:
         ex.close()
 

@@ -55,6 +55,25 @@ def mount_sources(daemon, c) -> dict[str, str]:
     return out
 
 
+def read_only_mounts(daemon, c) -> set[str]:
+    """Destinations of the container's read-only mounts (cp must not write there)."""
+    volumes = getattr(daemon, "volumes", None)
+    if volumes is None:
+        return set()
+    return {"/" + m["Destination"].strip("/") for m in volumes.inspect_mounts(c.id)
+            if m.get("Destination") and m.get("RW") is False}
+
+
+def mount_of(cpath: str, dests) -> str | None:
+    """The deepest of `dests` that contains container path `cpath`."""
+    best = None
+    for d in dests:
+        if cpath == d or cpath.startswith(d.rstrip("/") + "/"):
+            if best is None or len(d) > len(best):
+                best = d
+    return best
+
+
 def resolve(root: str, path: str, follow_last: bool = True,
             mounts: dict[str, str] | None = None) -> tuple[str, str]:
     """(host path, container path) of container path `path` under `root`,
