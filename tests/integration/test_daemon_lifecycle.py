@@ -113,3 +113,19 @@ def test_logs_follow_tail_timestamps(daemon, bb_image):
     lines = r.stdout.splitlines()
     assert len(lines) == 2 and lines[1].endswith(" last") and lines[0].startswith("20") and "Z " in lines[0]
     daemon.docker("rm", "talker")
+
+
+def test_container_frozen_by_a_cut_short_checkpoint_is_thawed(daemon, bb_image):
+    from dockyard.runtime.checkpoint import freeze, freezer_of
+    daemon.docker("run", "-d", "--name", "icy", bb_image, "sleep", "1000")
+    try:
+        pid = _inspect(daemon, "icy")["State"]["Pid"]
+        path = freezer_of(pid)
+        assert path and freeze(path)
+        daemon.kill9()        # as if the daemon died mid-checkpoint
+        daemon.start()
+        with open(path) as f:
+            assert f.read().strip() in ("THAWED", "0")
+        assert daemon.docker("exec", "icy", "true").returncode == 0
+    finally:
+        daemon.docker("rm", "-f", "icy")

@@ -35,6 +35,8 @@ async def recover(d) -> None:
             if pid and conmon.pid_alive(pid) and conmon.is_conmon_for(pid, c.id):
                 live.add(c.id)
                 d.monitor.watch(c.id, pid)
+                if st == RUNNING:
+                    _thaw_if_frozen(c)
                 log.info("re-adopted %s (conmon %d)", c.short_id, pid)
                 continue
             log.info("%s exited while the daemon was down", c.short_id)
@@ -60,6 +62,23 @@ async def recover(d) -> None:
             await d.start(c, reset_restart=False)
         except Exception as e:   # a container that cannot start must not stop the daemon
             log.warning("restart policy: could not start %s: %s", c.short_id, e)
+
+
+def _thaw_if_frozen(c) -> None:
+    """A checkpoint freezes the cgroup before the dump; a daemon that died
+    in between left a `running` container frozen. Thaw it."""
+    from ..runtime.checkpoint import freezer_of, thaw
+    path = freezer_of(c.state.pid) if c.state.pid else None
+    if not path:
+        return
+    try:
+        with open(path) as f:
+            frozen = f.read().strip() in ("FROZEN", "FREEZING", "1")
+    except OSError:
+        return
+    if frozen:
+        log.info("thawing %s, frozen by a checkpoint cut short", c.short_id)
+        thaw(path)
 
 
 async def _undo_half_start(d, c) -> None:
