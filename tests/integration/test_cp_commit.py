@@ -78,6 +78,7 @@ def test_cp_running_container_and_path_safety(daemon, bb_image, tmp_path):
     name = _name("cprun")
     daemon.docker("run", "-d", "--name", name, "--network", "none", bb_image, "sleep", "300")
     try:
+        assert daemon.docker("diff", name).stdout == ""      # the runtime's mount targets are not changes
         (tmp_path / "f").write_text("live\n")
         daemon.docker("cp", str(tmp_path / "f"), f"{name}:/tmp/f")
         daemon.docker("cp", f"{name}:/tmp/f", str(tmp_path / "back"))
