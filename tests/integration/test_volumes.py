@@ -287,3 +287,14 @@ def test_volume_subpath(daemon, bb_image):
         assert r.returncode != 0 and "no such file or directory" in r.stderr
     finally:
         daemon.docker("volume", "rm", vol)
+
+
+def test_failed_start_with_rm_removes_its_anonymous_volumes(daemon, bb_image):
+    before = set(daemon.docker("volume", "ls", "-q").stdout.split())
+    r = daemon.docker("run", "--rm", "-v", "/anon", bb_image, "no-such-command", check=False)
+    assert r.returncode == 127
+    import time
+    deadline = time.monotonic() + 10       # the daemon removes it right after answering the start
+    while time.monotonic() < deadline and set(daemon.docker("volume", "ls", "-q").stdout.split()) != before:
+        time.sleep(0.1)
+    assert set(daemon.docker("volume", "ls", "-q").stdout.split()) == before

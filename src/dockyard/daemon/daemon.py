@@ -190,7 +190,7 @@ class Daemon:
                 await self._start_locked(c, trace, restore)
             except DockyardError:
                 if c.host_config.get("AutoRemove"):   # as dockerd: --rm also covers a failed start
-                    self._spawn(self.remove(c, force=True))
+                    self._spawn(self.remove(c, force=True, volumes=True))
                 raise
 
     async def _start_locked(self, c: Container, trace: Trace, restore=None) -> None:
