@@ -306,6 +306,11 @@ def test_more_cgroup_limits(daemon, bb_image):
         files = ["cpu/cpu.shares", "cpuset/cpuset.cpus", "memory/memory.soft_limit_in_bytes",
                  "cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us", "memory/memory.oom_control"]
         want = ["512", "0", str(32 << 20), "20000", "50000", "oom_kill_disable 1"]
+    swap_file = "memory.swap.max" if v2 else "memory/memory.memsw.limit_in_bytes"
+    if os.path.exists("/sys/fs/cgroup/" + ("init.scope/" if v2 else "") + swap_file):
+        flags += ["--memory-swap", "96m"]
+        files.append(swap_file)
+        want.append(str(32 << 20) if v2 else str(96 << 20))     # v2 counts swap alone: 96m - 64m
     script = "; ".join(f"head -n1 /sys/fs/cgroup/{f}" for f in files)
     r = daemon.docker("run", "--rm", *flags, bb_image, "sh", "-c", script)
     assert r.stdout.splitlines() == want
