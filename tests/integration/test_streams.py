@@ -399,3 +399,35 @@ def test_dockyard_cli_exec_attach_stats_top(daemon, bb_image, web):
         assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
     finally:
         daemon.docker("rm", "-f", name, check=False)
+
+
+def test_clients_that_vanish_mid_stream_leave_nothing_stuck(daemon, bb_image):
+    """logs -f, attach and exec clients killed mid-stream: the container keeps
+    running and writing, the daemon keeps answering, a new reader sees all."""
+    import subprocess
+    name = _name("chatty")
+    daemon.docker("run", "-d", "--name", name, bb_image, "sh", "-c",
+                  "i=0; while :; do echo tick$i; i=$((i+1)); usleep 2000; done")
+    try:
+        env = daemon.env
+        docker = ["docker", "-H", daemon.host]
+        procs = [subprocess.Popen([*docker, "logs", "-f", name], env=env, stdout=subprocess.PIPE),
+                 subprocess.Popen([*docker, "attach", "--no-stdin", name], env=env, stdout=subprocess.PIPE),
+                 subprocess.Popen([*docker, "exec", name, "sh", "-c", "while :; do echo x; done"], env=env,
+                                  stdout=subprocess.PIPE)]
+        for p in procs:
+            assert p.stdout.read(64)          # streaming
+        for p in procs:
+            p.kill()
+            p.wait()
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+        n1 = int(daemon.docker("logs", "--tail", "1", name).stdout.strip()[4:])
+        # the container still writes: a later line appears (no sleep-based timing assertion)
+        p = subprocess.Popen([*docker, "logs", "-f", "--tail", "0", name], env=env, stdout=subprocess.PIPE)
+        line = p.stdout.readline()
+        p.kill()
+        p.wait()
+        assert int(line.strip()[4:]) > n1
+        assert daemon.docker("exec", name, "true").returncode == 0
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
