@@ -139,3 +139,41 @@ def test_run_network_flags_make_dockers_create_body():
     hc = b["HostConfig"]
     assert hc["DnsSearch"] == ["corp"] and hc["DnsOptions"] == ["ndots:2"] and hc["Links"] == ["a:b"]
     assert b["Domainname"] == "ex.test"
+
+
+# -- planning a user network -----------------------------------------------------
+
+def _plan(name="app", taken=(), **body):
+    from dockyard.network import usernets
+    return usernets.plan(name, taken=[IPv4Network(t) for t in taken],
+                         pick_subnet=lambda: IPv4Network("172.30.0.0/16"), **body)
+
+
+def test_plan_defaults_and_explicit_pool():
+    p = _plan()
+    assert str(p.subnet) == "172.30.0.0/16" and str(p.gateway) == "172.30.0.1"
+    assert p.bridge == "br-" + p.id[:12] and p.config["EnableICC"] is True
+    p = _plan(ipam={"Config": [{"Subnet": "10.7.0.0/24", "Gateway": "10.7.0.254", "IPRange": "10.7.0.128/25"}]},
+              options={"com.docker.network.bridge.name": "mybr0", "com.docker.network.bridge.enable_icc": "false"},
+              internal=True, labels={"a": "b"})
+    assert p.bridge == "mybr0" and p.config["EnableICC"] is False and p.config["Internal"] is True
+    assert p.config["IPAM"]["Config"] == [{"Subnet": "10.7.0.0/24", "Gateway": "10.7.0.254",
+                                           "IPRange": "10.7.0.128/25"}]
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24"}]}, "taken": ["10.1.0.0/16"]}, "Pool overlaps"),
+    ({"ipam": {"Config": [{"Subnet": "10.1.0.5/24"}]}}, "host bits"),
+    ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1"}]}}, "gateway"),
+    ({"ipam": {"Config": [{"Gateway": "10.2.0.1"}]}}, "need a subnet"),
+    ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24", "IPRange": "10.9.0.0/25"}]}}, "not within"),
+    ({"enable_ipv6": True}, "IPv6"),
+    ({"options": {"com.docker.network.bridge.name": "way-too-long-bridge-name"}}, "invalid bridge name"),
+])
+def test_plan_refusals(kwargs, error):
+    from dockyard.errors import DockyardError
+    taken = kwargs.pop("taken", ())
+    with pytest.raises(DockyardError, match=error):
+        _plan(taken=taken, **kwargs)
+    with pytest.raises(DockyardError, match="pre-defined"):
+        _plan("host")

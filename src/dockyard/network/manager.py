@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Callable, Iterator
 
@@ -23,9 +22,10 @@ from pyroute2 import IPRoute, NetlinkError
 
 from dockyard.errors import (Conflict, DockyardError, Forbidden, InvalidParameter, NotFound, SystemError_,
                              Unavailable)
-from dockyard.network import firewall, links, netns, ports
+from dockyard.network import firewall, links, netns, ports, usernets
 from dockyard.network.endpoint import Endpoint
-from dockyard.network.ipam import AddressPool, mac_for, parse_bip
+from dockyard.network.ipam import mac_for, parse_bip
+from dockyard.network.publisher import Publisher
 from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
 from dockyard.network.subnets import pick_free_subnet
@@ -35,12 +35,12 @@ __all__ = ["NetworkManager", "Endpoint"]
 log = logging.getLogger(__name__)
 
 MODES = ("bridge", "none")
-PREDEFINED = ("bridge", "host", "none")
+PREDEFINED = usernets.PREDEFINED
 VETH_PREFIX = "dy"
 # Serialises subnet choice between daemons on one host (e.g. parallel tests):
 # the first creates its bridge, so the next one sees that route and moves on.
 HOST_LOCK = "/run/lock/dockyard-network.lock"
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_IFNAME = usernets.IFNAME
 
 
 @contextlib.contextmanager
@@ -118,7 +118,7 @@ class NetworkManager:
         self.store = NetworkStore(db)
         self.ports_table = firewall.table_name(bridge) + "-ports"
         self.dns = None            # network.dns.DnsService, set by the daemon once its loop runs
-        self._held: dict[str, list[socket.socket]] = {}   # published host ports, per container
+        self.publisher = Publisher(self.store, self.ports_table)
         self._names: dict[str, list] = {}   # DNS entries per network id
         self.container_name: Callable[[str], str | None] | None = None   # set by the daemon
         # Docker's predefined networks without host state, so their ids exist from the start.
@@ -192,71 +192,28 @@ class NetworkManager:
             raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches found based on ID prefix)")
         raise NotFound(f"network {ref} not found")
 
-    def create_network(self, name: str, *, internal: bool = False, attachable: bool = False,
-                       labels: dict | None = None, options: dict | None = None, ipam: dict | None = None,
-                       enable_ipv6: bool = False) -> str:
-        """Make a bridge network: bridge, NAT table, DNS listener; all or nothing."""
-        options = {str(k): str(v) for k, v in (options or {}).items()}
-        if enable_ipv6:
-            raise InvalidParameter("IPv6 networks are not supported by this daemon")
-        if name in PREDEFINED:
-            raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+    def create_network(self, name: str, **body) -> str:
+        """Make a bridge network (usernets.plan's keywords): bridge, rules, DNS listener; all or nothing."""
         if self.store.network(name) is not None:
             raise Conflict(f"network with name {name} already exists")
-        pools = list((ipam or {}).get("Config") or [])
-        if len(pools) > 1:
-            raise InvalidParameter("only one IPv4 pool (IPAM Config entry) per network is supported")
-        pool = pools[0] if pools else {}
-        network_id = secrets.token_hex(32)
-        bridge = options.get("com.docker.network.bridge.name") or f"br-{network_id[:12]}"
-        if not _IFNAME.match(bridge):
-            raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
-        icc = options.get("com.docker.network.bridge.enable_icc", "true").lower() not in ("false", "0")
-        with _host_lock():
+        with _host_lock():   # subnet choice sees every other daemon's bridges
             with IPRoute() as ipr:
-                if links.index_of(ipr, bridge) is not None:
-                    raise Conflict(f"bridge {bridge} already exists on the host")
-                subnet, gateway, ip_range = self._pool(ipr, pool)
-            config = {"Internal": bool(internal), "Attachable": bool(attachable), "Labels": labels or {},
-                      "Options": options, "EnableICC": icc,
-                      "IPAM": {"Driver": (ipam or {}).get("Driver") or "default",
-                               "Options": (ipam or {}).get("Options") or None,
-                               "Config": [{k: v for k, v in (("Subnet", str(subnet)), ("Gateway", str(gateway)),
-                                                              ("IPRange", ip_range)) if v}]}}
+                taken = [IPv4Network(r["subnet"]) for r in self.store.networks() if r["subnet"]]
+                p = usernets.plan(name, taken=taken,
+                                  pick_subnet=lambda: pick_free_subnet(links.host_ipv4_networks(ipr) + taken),
+                                  **body)
+                if links.index_of(ipr, p.bridge) is not None:
+                    raise Conflict(f"bridge {p.bridge} already exists on the host")
+            row = {"id": p.id, "name": name, "bridge": p.bridge, "subnet": str(p.subnet), "gateway": str(p.gateway)}
             try:
                 with contextlib.ExitStack() as undo:
-                    row = {"id": network_id, "name": name, "bridge": bridge, "subnet": str(subnet),
-                           "gateway": str(gateway)}
-                    undo.callback(_quietly, self._remove_host_state, bridge, network_id)
-                    self._ensure_user_network(row, config)
-                    self.store.create_network(network_id, name, bridge, str(subnet), str(gateway), config)
+                    undo.callback(_quietly, self._remove_host_state, p.bridge, p.id)
+                    self._ensure_user_network(row, p.config)
+                    self.store.create_network(p.id, name, p.bridge, str(p.subnet), str(p.gateway), p.config)
                     undo.pop_all()
             except (NetlinkError, OSError) as e:
                 raise SystemError_(f"creating network {name}: {e}") from e
-        return network_id
-
-    def _pool(self, ipr: IPRoute, pool: dict) -> tuple[IPv4Network, IPv4Address, str | None]:
-        others = [IPv4Network(r["subnet"]) for r in self.store.networks() if r["subnet"]]
-        if pool.get("Subnet"):
-            try:
-                subnet = IPv4Network(pool["Subnet"], strict=False)
-            except ValueError as e:
-                raise InvalidParameter(f"invalid subnet {pool['Subnet']}: {e}") from None
-            if str(subnet) != pool["Subnet"] and "/" in pool["Subnet"]:
-                raise InvalidParameter(f"invalid subnet {pool['Subnet']}: host bits set (did you mean {subnet}?)")
-            if any(subnet.overlaps(o) for o in others):
-                raise Forbidden("Pool overlaps with other one on this address space")
-        else:
-            if pool.get("IPRange") or pool.get("Gateway"):
-                raise InvalidParameter("gateway and ip-range need a subnet")
-            subnet = pick_free_subnet(links.host_ipv4_networks(ipr) + others)
-        try:
-            gateway = IPv4Address(pool["Gateway"]) if pool.get("Gateway") else subnet.network_address + 1
-            ip_range = str(IPv4Network(pool["IPRange"], strict=False)) if pool.get("IPRange") else None
-        except ValueError as e:
-            raise InvalidParameter(f"invalid IPAM config: {e}") from None
-        AddressPool(subnet, gateway, (), ip_range)   # validates size, gateway and range positions
-        return subnet, gateway, ip_range
+        return p.id
 
     def _ensure_user_network(self, row, config: dict | None = None) -> None:
         """Host state of one user network: bridge with our alias, rules, DNS listener (idempotent)."""
@@ -520,65 +477,17 @@ class NetworkManager:
     def endpoints(self, container_id: str) -> list[Endpoint]:
         return self.store.endpoints(container_id=container_id)
 
-    # -- published ports -------------------------------------------------
+    # -- published ports (network/publisher.py) ---------------------------
     def publish(self, container_id: str, container_ip: str, bindings: list) -> list[tuple]:
-        """Hold the host ports and add the DNAT elements; all or nothing.
-
-        Returns rows (proto, host_ip, host_port, container_ip, container_port).
-        """
-        held: list[socket.socket] = []
-        rows: list[tuple] = []
-        taken = {(r["proto"], r["host_port"]) for r in self.store.ports()}
-        lo, hi = ports.ephemeral_range()
-        try:
-            for b in bindings:
-                if b.host_port:
-                    candidates = range(b.host_port, b.host_port_end + 1)
-                else:
-                    candidates = range(lo, hi + 1)
-                for port in candidates:
-                    if (b.proto, port) in taken:
-                        continue
-                    s = ports.hold(b.proto, b.host_ip, port)
-                    if s is not None:
-                        break
-                else:
-                    where = f"{b.host_ip or '0.0.0.0'}:{b.host_port}" if b.host_port else "the ephemeral range"
-                    if b.host_port and b.host_port == b.host_port_end:
-                        raise InvalidParameter(f"driver failed programming external connectivity: Bind for "
-                                               f"{where} failed: port is already allocated")
-                    raise InvalidParameter(f"no free host port for {b.container_port}/{b.proto} in {where}")
-                held.append(s)
-                taken.add((b.proto, port))
-                rows.append((b.proto, b.host_ip, port, container_ip, b.container_port))
-            self.store.save_ports(container_id, rows)
-            try:
-                ep = self.store.endpoint(container_id)
-                if ep is not None and ep.host_veth:   # hairpin: see Rtnl.set_bridge_port
-                    with Rtnl() as host:
-                        host.set_bridge_port(name=ep.host_veth, hairpin=True)
-                ports.add_elements(self.ports_table, rows)
-            except Exception:
-                self.store.forget_ports(container_id)
-                raise
-        except BaseException:
-            for s in held:
-                s.close()
-            raise
-        self._held[container_id] = held
-        return rows
+        """Hold the host ports and add the DNAT elements; all or nothing."""
+        ep = self.store.endpoint(container_id)
+        return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None)
 
     def published(self, container_id: str) -> list[tuple]:
-        return [(r["proto"], r["host_ip"], r["host_port"], r["container_ip"], r["container_port"])
-                for r in self.store.ports(container_id)]
+        return self.publisher.published(container_id)
 
     def unpublish(self, container_id: str) -> None:
-        rows = self.published(container_id)
-        if rows:
-            ports.delete_elements(self.ports_table, rows)
-            self.store.forget_ports(container_id)
-        for s in self._held.pop(container_id, []):
-            s.close()
+        self.publisher.unpublish(container_id)
 
     def reconcile(self, live_container_ids: set[str]) -> None:
         """After a crash: drop every namespace, veth and address not owned by a live container.
@@ -589,21 +498,13 @@ class NetworkManager:
         endpoints = self.store.endpoints()
         for cid in {ep.container_id for ep in endpoints} - live:
             self.disconnect(cid)
-        for r in self.store.ports():
-            if r["container_id"] not in live:
-                self.store.forget_ports(r["container_id"])
         for owner in self.store.allocation_owners() - live:
             self.store.release_ips(owner)
         if os.path.isdir(self.netns_dir):
             for name in os.listdir(self.netns_dir):
                 if name not in live:
                     netns.remove(os.path.join(self.netns_dir, name))
-        # live containers' published ports: rules back (setup made the table afresh), ports held again
-        for cid in live:
-            rows = self.published(cid)
-            if rows:
-                ports.add_elements(self.ports_table, rows)
-                self._held[cid] = [s for s in (ports.hold(r[0], r[1], r[2]) for r in rows) if s is not None]
+        self.publisher.restore(live)
         live_veths = {ep.host_veth for ep in endpoints if ep.container_id in live}
         known = {r["bridge"] for r in self.store.networks() if r["bridge"]}
         with IPRoute() as ipr:
