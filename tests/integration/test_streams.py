@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import secrets
-import socket
 import struct
 import sys
 import time

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 
-from .flags import INT, LIST, STRING, Command, Flag, UsageError
+from .flags import LIST, STRING, Command, Flag, UsageError
 
 EXEC = Command("[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container", [
     Flag("detach", "d", help="Detached mode: run command in the background"),
@@ -179,7 +179,7 @@ class _Winch:
 # ------------------------------------------------------------------ attach
 
 def attach(cli, argv: list[str]) -> int:
-    from .attach import terminal_size, wait_exit_code
+    from .attach import _SignalProxy, terminal_size, wait_exit_code
     opts, (name,) = ATTACH.parse(argv, cli.command_path)
     client = cli.client
     info = client.get(f"/containers/{name}/json")
@@ -212,6 +212,8 @@ def attach(cli, argv: list[str]) -> int:
             if tty:
                 stack.enter_context(_Winch(lambda h, w: client.call("POST", f"/containers/{cid}/resize",
                                                                     {"h": h, "w": w}).close()))
+            elif opts.sig_proxy:
+                stack.enter_context(_SignalProxy(client, cid, cli.err))
             _pump_output(sock, leftover, tty)
         sock.close()
         after = client.get(f"/containers/{cid}/json").get("State") or {}
