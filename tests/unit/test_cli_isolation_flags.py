@@ -87,3 +87,11 @@ def test_run_flags_reach_host_config():
     hc = build_create_body(opts, args, environ={})["HostConfig"]
     assert (hc["Memory"], hc["PidsLimit"], hc["MemorySwappiness"]) == (0, 0, -1)
     assert "Mounts" not in hc and "Ulimits" in hc and hc["Ulimits"] == []
+
+
+def test_relative_bind_sources_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cmd = Command("[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run", RUN_FLAGS, min_args=1, interspersed=False)
+    opts, args = cmd.parse(["-v", "./data:/d:ro", "-v", "named:/n", "bb"], "dockyard run")
+    hc = build_create_body(opts, args, environ={})["HostConfig"]
+    assert hc["Binds"] == [f"{tmp_path}/data:/d:ro", "named:/n"]

@@ -187,6 +187,10 @@ def apply(opts, config: dict, host: dict) -> None:
     """Fill Config/HostConfig from the flags above (zero values left as docker sends them)."""
     if not hasattr(opts, "security_opt"):     # a command without these flags
         return
+    if host.get("Binds"):     # docker's CLI makes `./dir:/x` and `../dir:/x` absolute
+        import os
+        host["Binds"] = [os.path.abspath(b.split(":", 1)[0]) + ":" + b.split(":", 1)[1]
+                         if b.startswith(".") and ":" in b else b for b in host["Binds"]]
     if opts.mount:
         host["Mounts"] = [parse_mount(m) for m in opts.mount]
     if opts.volumes_from:
