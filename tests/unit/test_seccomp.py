@@ -153,3 +153,11 @@ def test_apparmor_choice():
     assert "profile docker-default flags=(attach_disconnected,mediate_deleted)" in apparmor.TEMPLATE
     assert _generate({}, apparmor_profile="docker-default")["process"]["apparmorProfile"] == "docker-default"
     assert "apparmorProfile" not in _generate({})["process"]
+
+
+def test_oom_kill_disable_per_cgroup_version():
+    v1, v2 = HostFacts(cgroup_version="v1"), HostFacts(cgroup_version="v2")
+    assert spec.validate({"OomKillDisable": True, "Memory": 64 << 20}, v1) == []
+    assert spec.validate({"OomKillDisable": True, "Memory": 64 << 20}, v2) == [
+        "Your kernel does not support OomKillDisable. OomKillDisable discarded."]
+    assert "no memory limit is set" in spec.validate({"OomKillDisable": True}, v1)[0]

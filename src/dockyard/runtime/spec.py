@@ -481,8 +481,14 @@ def _memory(host_config: Mapping, facts: HostFacts, notes: list[str]) -> dict:
                 f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
         if facts.cgroup_version == "v1":      # v2 has no per-cgroup swappiness
             memory["swappiness"] = int(swappiness)
-    if host_config.get("OomKillDisable") and limit > 0:
-        memory["disableOOMKiller"] = True
+    if host_config.get("OomKillDisable"):
+        if facts.cgroup_version == "v2":       # no such knob on v2: Docker drops it too
+            notes.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+        elif limit > 0:
+            memory["disableOOMKiller"] = True
+        else:
+            notes.append("OOM killer is disabled for the container, but no memory limit is set, "
+                         "this can result in the system running out of resources.")
     return memory
 
 
