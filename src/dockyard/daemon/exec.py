@@ -58,6 +58,7 @@ class Exec:
     exit_code: int | None = None
     pid: int = 0
     dir: str = ""
+    socket_link: str = ""
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def to_api(self) -> dict:
@@ -212,6 +213,7 @@ class ExecManager:
         with open(spec_path, "w") as f:
             json.dump(proc, f)
         os.makedirs(paths.socket_dir, exist_ok=True)
+        ex.socket_link = os.path.join(paths.socket_dir, ex.id)
         args = [conmon.CONMON, "--api-version", "1", "-c", c.id, "-u", ex.id, "-n", c.name,
                 "-r", rt.path, "--runtime-arg", "--root", "--runtime-arg", rt.root,
                 "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-l", "none",
@@ -298,6 +300,11 @@ class ExecManager:
         ex.pid = 0
         if ex.dir:
             shutil.rmtree(ex.dir, ignore_errors=True)
+        if ex.socket_link:
+            try:   # conmon's link to the attach socket (it removes it itself unless killed)
+                os.unlink(ex.socket_link)
+            except OSError:
+                pass
         ex.done.set()
         c = self.d.containers.find(ex.container_id)
         if c is not None:
