@@ -135,3 +135,13 @@ def test_volume_subpath():
         with pytest.raises(InvalidParameter, match="subpath must be a relative path"):
             ms.from_mount({"Type": "volume", "Source": "vol", "Target": "/v",
                            "VolumeOptions": {"Subpath": bad}}, lambda p: True)
+
+
+def test_only_the_local_volume_driver():
+    from dockyard.errors import NotFound
+    with pytest.raises(NotFound, match='plugin "flocker" not found'):
+        ms.plan({"VolumeDriver": "flocker", "Binds": ["v1:/v"]}, {}, {}, lambda p: True)
+    with pytest.raises(NotFound, match='plugin "nfs" not found'):
+        ms.from_mount({"Type": "volume", "Source": "vol", "Target": "/v",
+                       "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}}, lambda p: True)
+    assert ms.plan({"VolumeDriver": "local", "Binds": ["vol:/v"]}, {}, {}, lambda p: True)[0]["Name"] == "vol"

@@ -161,3 +161,9 @@ def test_oom_kill_disable_per_cgroup_version():
     assert spec.validate({"OomKillDisable": True, "Memory": 64 << 20}, v2) == [
         "Your kernel does not support OomKillDisable. OomKillDisable discarded."]
     assert "no memory limit is set" in spec.validate({"OomKillDisable": True}, v1)[0]
+
+
+def test_userns_mode_values():
+    spec.validate({"UsernsMode": "host"}, HostFacts())
+    with pytest.raises(InvalidParameter, match="invalid USER mode: private"):
+        spec.validate({"UsernsMode": "private"}, HostFacts())

@@ -175,6 +175,8 @@ def validate(host_config: Mapping, facts: HostFacts) -> list[str]:
     net_mode = "host" if (host_config.get("NetworkMode") or "") == "host" else "private"
     _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode)
     _check_security_opts(host_config.get("SecurityOpt"))
+    if (host_config.get("UsernsMode") or "") not in ("", "host"):
+        raise errors.InvalidParameter(f"invalid USER mode: {host_config['UsernsMode']}")
     seccomp.profile_for(host_config.get("SecurityOpt"), privileged)
     cgroup_rules(host_config.get("DeviceCgroupRules"))
     return notes

@@ -18,7 +18,7 @@ import re
 import secrets
 from typing import Callable, Iterable, Mapping
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, NotFound
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -152,7 +152,7 @@ def from_mount(m: Mapping, exists: Callable[[str], bool]) -> dict:
         opts = m.get("VolumeOptions") or {}
         driver = ((opts.get("DriverConfig") or {}).get("Name")) or "local"
         if driver != "local":
-            raise InvalidParameter(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
+            raise NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
         anonymous = not source
         if source:
             validate_name(source)
@@ -222,6 +222,9 @@ def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
     Binds and Mounts, then Tmpfs, then --volumes-from, then anonymous
     volumes for Config.Volumes and the image's VOLUMEs not covered yet.
     `volumes_from` gives (the other container's mount points, mode)."""
+    driver = host_config.get("VolumeDriver") or "local"
+    if driver != "local":
+        raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
     points: list[dict] = []
     taken: set[str] = set()
 
