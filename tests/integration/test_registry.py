@@ -191,3 +191,44 @@ def test_docker_py_push_pull_with_auth_config(daemon, bb_image, auth_registry):
         c.images.pull(repo, tag="7", auth_config={"username": "alice", "password": "bad"})
     assert e.value.status_code == 401
     c.images.remove(f"{repo}:7")
+
+
+def test_pulled_layers_save_and_push_elsewhere_unchanged(daemon, bb_image, registry, tmp_path):
+    """A pulled layer keeps the registry's blob: saving it gives the exact tar
+    (same image id after load), pushing it to another registry sends the same blob."""
+    src = f"{registry.host}/keep:1"
+    daemon.docker("tag", bb_image, src)
+    daemon.docker("push", src)
+    daemon.docker("rmi", src, bb_image)                   # layer gone: the pull below fetches it
+    daemon.docker("pull", src)
+    image_id = json.loads(daemon.api("GET", f"/images/{src}/json")[1])["Id"]
+    blob = json.loads(daemon.api("GET", f"/images/{src}/json")[1])["RootFS"]["Layers"][0]
+    tar = tmp_path / "k.tar"
+    daemon.docker("save", "-o", str(tar), src)
+    daemon.docker("rmi", src)
+    daemon.docker("load", "-i", str(tar))
+    assert json.loads(daemon.api("GET", f"/images/{src}/json")[1])["Id"] == image_id
+    daemon.docker("rmi", src)
+    daemon.docker("pull", src)                             # the gzip blob again
+    other = LocalRegistry()
+    try:
+        dst = f"{other.host}/keep:1"
+        daemon.docker("tag", src, dst)
+        daemon.docker("push", dst)
+        m_src = json.loads(_manifest(registry.host, "keep", "1"))
+        m_dst = json.loads(_manifest(other.host, "keep", "1"))
+        assert m_src["layers"][0]["digest"] == m_dst["layers"][0]["digest"]
+        daemon.docker("rmi", dst)
+    finally:
+        other.stop()
+    daemon.docker("tag", src, bb_image)
+    daemon.docker("rmi", src)
+    assert blob.startswith("sha256:")
+
+
+def _manifest(host: str, repo: str, tag: str) -> bytes:
+    import urllib.request
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req) as r:
+        return r.read()

@@ -163,7 +163,11 @@ def test_pull_verifies_and_records(svc):
         reg.stop()
     img = svc.resolve(f"{reg.host}/app:1")
     assert img.diff_ids == [_sha(LAYER)]
-    assert os.path.exists(svc.layers.tar_path(img.diff_ids[0]))
+    # the blob is kept as the registry had it; save reads the plain tar back out of it
+    assert open(svc.layers.blob_path(img.diff_ids[0]), "rb").read() == reg.blob
+    f, size = svc.layers.open_tar(img.diff_ids[0])
+    with f:
+        assert f.read() == LAYER and size == len(LAYER)
     statuses = [m.get("status") for m in msgs]
     assert "Pull complete" in statuses and statuses[-1].startswith("Status: Downloaded newer image")
     assert svc.inspect(f"{reg.host}/app:1")["RepoDigests"] == [f"{reg.host}/app@{_sha(reg.manifest)}"]

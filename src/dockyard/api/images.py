@@ -303,7 +303,9 @@ async def _save(req: Request, names: list[str]) -> StreamResponse:
     entries = await asyncio.to_thread(save.plan, _images(req), names)   # unknown names: 404 here
     for e in entries:
         _event(req, "save", e.image_id, e.refs[0].familiar() if e.refs else e.image_id)
-    return StreamResponse(thread_body(lambda out: save.write(entries, out)), content_type="application/x-tar")
+    layers = _images(req).layers
+    return StreamResponse(thread_body(lambda out: save.write(layers, entries, out)),
+                          content_type="application/x-tar")
 
 
 @route("GET", "/images/search")

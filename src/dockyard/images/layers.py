@@ -3,6 +3,10 @@
   <root>/layers/<chain hex>/diff   one layer's files, an overlay lower dir
   <root>/layers/<chain hex>/layer.tar   the layer's exact tar (its sha256 is
                                    the diff id): what save and push send
+  <root>/layers/<chain hex>/layer.tar.gz  instead, for a pulled layer: the blob
+                                   exactly as the registry had it (push sends
+                                   it as is, save gunzips it); tar-size holds
+                                   the plain tar's length
   <root>/layers/.tmp-*             being unpacked
   <root>/layers/.trash-*           being deleted
 
@@ -42,6 +46,8 @@ CREATE TABLE IF NOT EXISTS unpacked_layers (
 
 
 TAR_NAME = "layer.tar"
+BLOB_NAME = "layer.tar.gz"
+SIZE_NAME = "tar-size"
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -72,6 +78,7 @@ class StagedLayer:
     path: str        # the .tmp- dir; its diff/ holds the files
     diff_id: str
     size: int
+    tar_size: int = 0
 
 
 class LayerStore:
@@ -96,18 +103,48 @@ class LayerStore:
         return self.db.one("SELECT 1 FROM unpacked_layers WHERE chain_id=?", (chain_id,)) is not None
 
     # -- adding
-    def stage(self, src: BinaryIO) -> StagedLayer:
-        """Unpack `src` into a fresh .tmp- dir (no lock needed: nobody else sees it)."""
+    def stage(self, src: BinaryIO, keep_tar: bool = True) -> StagedLayer:
+        """Unpack `src` into a fresh .tmp- dir (no lock needed: nobody else
+        sees it), keeping the plain tar unless the caller keeps the blob
+        (`keep_blob`)."""
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.dir)
         try:
             diff = os.path.join(tmp, "diff")
             os.mkdir(diff, 0o755)
-            with open(os.path.join(tmp, TAR_NAME), "wb") as tee:
-                result = unpack_layer(src, diff, tee)
+            if keep_tar:
+                with open(os.path.join(tmp, TAR_NAME), "wb") as tee:
+                    result = unpack_layer(src, diff, tee)
+            else:
+                result = unpack_layer(src, diff)
+            with open(os.path.join(tmp, SIZE_NAME), "w") as f:
+                f.write(str(result.tar_size))
         except BaseException:
             _rmtree(tmp)
             raise
-        return StagedLayer(tmp, result.diff_id, result.size)
+        return StagedLayer(tmp, result.diff_id, result.size, result.tar_size)
+
+    def keep_blob(self, staged: StagedLayer, blob_path: str) -> None:
+        """Keep a pulled layer's blob (gzip) instead of its plain tar."""
+        os.rename(blob_path, os.path.join(staged.path, BLOB_NAME))
+
+    def open_tar(self, chain_id: str) -> tuple[BinaryIO, int]:
+        """The layer's exact plain tar as a stream, and its length."""
+        d = os.path.join(self.dir, _hex(chain_id))
+        plain = os.path.join(d, TAR_NAME)
+        if os.path.exists(plain):
+            return open(plain, "rb"), os.path.getsize(plain)
+        import gzip
+        with open(os.path.join(d, SIZE_NAME)) as f:
+            size = int(f.read().strip())
+        return gzip.open(os.path.join(d, BLOB_NAME), "rb"), size
+
+    def has_tar(self, chain_id: str) -> bool:
+        d = os.path.join(self.dir, _hex(chain_id))
+        return os.path.exists(os.path.join(d, TAR_NAME)) or (
+            os.path.exists(os.path.join(d, BLOB_NAME)) and os.path.exists(os.path.join(d, SIZE_NAME)))
+
+    def blob_path(self, chain_id: str) -> str:
+        return os.path.join(self.dir, _hex(chain_id), BLOB_NAME)
 
     def discard(self, staged: StagedLayer | None) -> None:
         if staged is not None:

@@ -21,6 +21,9 @@ import hashlib
 import http.client
 import json
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,9 +31,10 @@ from dataclasses import dataclass
 from ..errors import DockyardError, InvalidParameter, NotFound, SystemError_
 from .archive import INDEX_TYPES, MANIFEST_TYPES, host_arch
 from .distribution import DistributionStore
-from .layers import LayerMissing, StagedLayer, chain_ids
+from .layers import TAR_NAME, LayerMissing, StagedLayer, chain_ids
 from .progress import Progress
 from .reference import Reference
+from .unpack import decompressed
 from .registry import MANIFEST_ACCEPT, AuthConfig, Registry, RegistryError, registry_host, repo_scope
 
 log = logging.getLogger("dockyard.images")
@@ -272,16 +276,28 @@ class Puller:
             progress.status("Pull complete", lay.short)
 
     def _fetch(self, lay: _Layer, progress: Progress) -> StagedLayer:
-        reader = _BlobReader(self, lay, progress)
+        # the blob as downloaded is kept (push sends it as is, save gunzips it)
+        fd, blob = tempfile.mkstemp(prefix="blob-", dir=self.images.tmp_dir)
         try:
-            staged = self.images.layers.stage(reader)
+            with os.fdopen(fd, "wb") as sink:
+                reader = _BlobReader(self, lay, progress, sink)
+                try:
+                    staged = self.images.layers.stage(reader, keep_tar=False)
+                    try:
+                        reader.finish()
+                    except BaseException:
+                        self.images.layers.discard(staged)
+                        raise
+                finally:
+                    reader.close()
             try:
-                reader.finish()
+                self._keep(blob, staged)
             except BaseException:
                 self.images.layers.discard(staged)
                 raise
         finally:
-            reader.close()
+            if os.path.exists(blob):
+                os.unlink(blob)
         try:
             progress.status("Verifying Checksum", lay.short)
             progress.status("Download complete", lay.short)
@@ -294,15 +310,28 @@ class Puller:
             raise
         return staged
 
+    def _keep(self, blob: str, staged: StagedLayer) -> None:
+        with open(blob, "rb") as f:
+            head = f.read(2)
+        layers = self.images.layers
+        if head == b"\x1f\x8b":
+            layers.keep_blob(staged, blob)
+            return
+        tar = os.path.join(staged.path, TAR_NAME)
+        with open(blob, "rb") as src, open(tar, "wb") as out:    # plain, or bzip2/xz: keep it plain
+            shutil.copyfileobj(decompressed(src), out, _CHUNK)
+
 
 class _BlobReader:
-    """A layer blob as a file: hashes what passes, reports progress,
-    resumes a dropped connection with a Range request, stops on cancel."""
+    """A layer blob as a file: hashes what passes (and copies it to `sink`),
+    reports progress, resumes a dropped connection with a Range request,
+    stops on cancel."""
 
-    def __init__(self, puller: Puller, lay: _Layer, progress: Progress):
+    def __init__(self, puller: Puller, lay: _Layer, progress: Progress, sink=None):
         self.p = puller
         self.lay = lay
         self.progress = progress
+        self.sink = sink
         self.sha = hashlib.sha256()
         self.offset = 0
         self.retries = 0
@@ -320,6 +349,8 @@ class _BlobReader:
                 self._reopen(e)
         if data:
             self.sha.update(data)
+            if self.sink is not None:
+                self.sink.write(data)
             self.offset += len(data)
             self.progress.update(self.lay.short, "Downloading", self.offset, self.lay.size)
         elif self.lay.size and self.offset < self.lay.size:

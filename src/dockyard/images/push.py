@@ -166,10 +166,14 @@ class Pusher:
                 return
             self._cancel_upload(r.header("Location"))
         path = self.images.layers.tar_path(lay.chain_id)
-        if not os.path.exists(path):
+        blob = self.images.layers.blob_path(lay.chain_id)
+        if os.path.exists(path):
+            lay.digest, lay.size = self._upload_layer(path, lay, progress)
+        elif os.path.exists(blob):              # pulled: the registry's own gzip blob, as is
+            lay.digest, lay.size = self._upload_layer(blob, lay, progress, compress=False)
+        else:
             raise SystemError_(f"layer {lay.diff_id}: its tar was not kept (stored by an older "
                                "dockyard); load or pull the image again to push it")
-        lay.digest, lay.size = self._upload_layer(path, lay, progress)
         self.dist.add_layer(lay.diff_id, self.repo, lay.digest, lay.size, LAYER_GZIP)
         progress.status("Pushed", lay.short)
 
@@ -200,14 +204,15 @@ class Pusher:
         except DockyardError:
             pass
 
-    def _upload_layer(self, tar_path: str, lay: _Layer, progress: Progress) -> tuple[str, int]:
+    def _upload_layer(self, tar_path: str, lay: _Layer, progress: Progress,
+                      compress: bool = True) -> tuple[str, int]:
         loc = self._start_upload()
         total = os.path.getsize(tar_path)
         sha = hashlib.sha256()
         sent = [0]
 
         def body():
-            comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)     # gzip wrapper, mtime 0
+            comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compress else None   # gzip, mtime 0
             done = 0
             with open(tar_path, "rb") as f:
                 while True:
@@ -217,13 +222,13 @@ class Pusher:
                     if not chunk:
                         break
                     done += len(chunk)
-                    out = comp.compress(chunk)
+                    out = comp.compress(chunk) if comp else chunk
                     if out:
                         sha.update(out)
                         sent[0] += len(out)
                         yield out
                     progress.update(lay.short, "Pushing", done, total)
-            out = comp.flush()
+            out = comp.flush() if comp else b""
             sha.update(out)
             sent[0] += len(out)
             yield out

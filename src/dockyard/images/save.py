@@ -33,7 +33,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 class _Entry:
     image_id: str
     config: bytes
-    layers: list[tuple[str, str]]            # (diff id, tar path), base first
+    layers: list[tuple[str, str]]            # (diff id, chain id), base first
     created: int
     refs: list[Reference] = field(default_factory=list)
 
@@ -46,9 +46,9 @@ def plan(images, names: list[str]) -> list[_Entry]:
         e = entries.get(img.id)
         if e is None:
             chains = images.store.chain_ids(img.id)
-            layers = [(d, images.layers.tar_path(c)) for d, c in zip(img.diff_ids, chains)]
-            for d, path in layers:
-                if not os.path.exists(path):
+            layers = list(zip(img.diff_ids, chains))
+            for d, c in layers:
+                if not images.layers.has_tar(c):
                     raise SystemError_(f"layer {d} of {name}: its tar was not kept (stored by an older "
                                        "dockyard); load or pull the image again to save it")
             e = entries[img.id] = _Entry(img.id, images.store.get(img.id).config, layers,
@@ -86,7 +86,7 @@ def _safe_tag(name: str) -> str:
         return ""
 
 
-def write(entries: list[_Entry], out: BinaryIO) -> None:
+def write(layer_store, entries: list[_Entry], out: BinaryIO) -> None:
     """Stream the archive to `out` (a pipe: written in order, never sought)."""
     tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
     written: set[str] = set()
@@ -106,14 +106,14 @@ def write(entries: list[_Entry], out: BinaryIO) -> None:
     index, manifest_json, repositories = [], [], {}
     for e in entries:
         layer_descs = []
-        for diff_id, path in e.layers:
+        for diff_id, chain in e.layers:
             hexd = diff_id.split(":", 1)[1]
-            size = os.path.getsize(path)
-            if hexd not in written:
-                written.add(hexd)
-                ti = tarfile.TarInfo(f"blobs/sha256/{hexd}")
-                ti.size, ti.mode, ti.mtime = size, 0o444, e.created
-                with open(path, "rb") as f:
+            f, size = layer_store.open_tar(chain)
+            with f:
+                if hexd not in written:
+                    written.add(hexd)
+                    ti = tarfile.TarInfo(f"blobs/sha256/{hexd}")
+                    ti.size, ti.mode, ti.mtime = size, 0o444, e.created
                     tf.addfile(ti, f)
             layer_descs.append({"mediaType": OCI_LAYER, "digest": diff_id, "size": size})
         cfg_hex = e.image_id.split(":", 1)[1]

@@ -59,6 +59,7 @@ class LayerFormatError(InvalidParameter):
 class UnpackResult:
     diff_id: str     # "sha256:<hex>" of the uncompressed tar stream
     size: int        # bytes of regular file content
+    tar_size: int = 0   # bytes of the uncompressed tar stream
 
 
 # ---------------------------------------------------------------- streams
@@ -89,10 +90,12 @@ class _Hashing:
         self._f = f
         self.sha = hashlib.sha256()
         self._tee = tee
+        self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         self.sha.update(data)
+        self.count += len(data)
         if self._tee is not None:
             self._tee.write(data)
         return data
@@ -406,4 +409,4 @@ def unpack_layer(src: BinaryIO, dest: str, tee: BinaryIO | None = None) -> Unpac
         raise LayerFormatError(f"invalid layer archive: {current}: {e.strerror}") from None
     finally:
         ex.close()
-    return UnpackResult("sha256:" + plain.sha.hexdigest(), ex.size)
+    return UnpackResult("sha256:" + plain.sha.hexdigest(), ex.size, plain.count)
