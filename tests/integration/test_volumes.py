@@ -298,3 +298,17 @@ def test_failed_start_with_rm_removes_its_anonymous_volumes(daemon, bb_image):
     while time.monotonic() < deadline and set(daemon.docker("volume", "ls", "-q").stdout.split()) != before:
         time.sleep(0.1)
     assert set(daemon.docker("volume", "ls", "-q").stdout.split()) == before
+
+
+def test_ps_filter_volume(daemon, bb_image, tmp_path):
+    vol, a, b = _name("pf"), _name("a"), _name("b")
+    daemon.docker("create", "--name", a, "-v", f"{vol}:/data", bb_image, "true")
+    daemon.docker("create", "--name", b, "-v", f"{tmp_path}:/h", bb_image, "true")
+    try:
+        names = lambda ref: daemon.docker("ps", "-a", "--filter", f"volume={ref}", "--format", "{{.Names}}").stdout.split()
+        assert names(vol) == [a]
+        assert names("/data") == [a]
+        assert names(str(tmp_path)) == [b]
+    finally:
+        daemon.docker("rm", a, b)
+        daemon.docker("volume", "rm", vol)

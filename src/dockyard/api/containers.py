@@ -45,6 +45,8 @@ def _matches(d, c, f: dict[str, list[str]]) -> bool:
             return False
     if "name" in f and not any(x.lstrip("/") in c.name for x in f["name"]):
         return False
+    if "volume" in f and not d.volumes.uses(c.id, f["volume"]):
+        return False
     if "status" in f and c.state.status not in f["status"]:
         return False
     if "exited" in f:

@@ -184,6 +184,14 @@ class VolumeService:
         self.attach(c.id, points)
         return points
 
+    def uses(self, cid: str, refs: list[str]) -> bool:
+        """`ps --filter volume=X`: X names one of its volumes, or a mount's
+        destination or bind source."""
+        for p in self.mounts(cid):
+            if p.get("Name") in refs or p["Destination"] in refs or (p["Type"] == "bind" and p["Source"] in refs):
+                return True
+        return False
+
     def inspect_mounts(self, cid: str) -> list[dict]:
         out = []
         for p in self.mounts(cid):
