@@ -312,3 +312,20 @@ def test_ps_filter_volume(daemon, bb_image, tmp_path):
     finally:
         daemon.docker("rm", a, b)
         daemon.docker("volume", "rm", vol)
+
+
+def test_volumes_survive_a_daemon_restart(daemon, bb_image):
+    vol, c = _name("rs"), _name("rc")
+    daemon.docker("run", "--name", c, "-v", f"{vol}:/d", bb_image, "sh", "-c", "echo kept > /d/f")
+    daemon.restart()
+    try:
+        assert vol in daemon.docker("volume", "ls", "-q").stdout.split()
+        assert _inspect(daemon, c)["Mounts"][0]["Name"] == vol
+        r = daemon.docker("volume", "rm", vol, check=False)
+        assert "volume is in use" in r.stderr                 # still known to be in use
+        daemon.docker("rm", c)
+        r = daemon.docker("run", "--rm", "-v", f"{vol}:/d", bb_image, "cat", "/d/f")
+        assert r.stdout == "kept\n"
+    finally:
+        daemon.docker("rm", "-f", c, check=False)
+        daemon.docker("volume", "rm", "-f", vol, check=False)
