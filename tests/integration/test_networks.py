@@ -483,3 +483,9 @@ def test_hairpin_a_container_reaches_published_ports_through_the_host(daemon, bb
         assert r.stdout.strip() == "hairpin"
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_mac_address_on_the_default_bridge(daemon, bb_image):
+    mac = "02:42:ac:11:00:42"
+    r = daemon.docker("run", "--rm", "--mac-address", mac, bb_image, "ip", "link", "show", "eth0")
+    assert mac in r.stdout

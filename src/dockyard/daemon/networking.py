@@ -30,7 +30,8 @@ def _ep_cfg(c, d, name: str) -> dict:
         row = d.networks.find(name)
     except NotFound:
         return {}
-    for key in (row["name"], row["id"]):
+    # the docker CLI keys the default network's settings (e.g. --mac-address) as "default"
+    for key in (row["name"], row["id"], *(("default",) if row["name"] == "bridge" else ())):
         if key in cfgs:
             return cfgs[key] or {}
     return {}
@@ -86,11 +87,13 @@ def _endpoint_dict(ep) -> dict:
             "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname}
 
 
-def connect_one(d, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None):
+def connect_one(d, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None,
+                primary: bool = False):
     """Blocking (run in a thread): attach c to one network, honouring its EndpointSettings."""
     cfg = cfg if cfg is not None else _ep_cfg(c, d, name)
     ipam = cfg.get("IPAMConfig") or {}
-    mac = cfg.get("MacAddress") or (c.config.get("MacAddress") if name == primary_network(c) else None)
+    # Config.MacAddress: where API < 1.44 clients put the primary network's MAC
+    mac = cfg.get("MacAddress") or (c.config.get("MacAddress") if primary else None)
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
                               aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name)
 
@@ -102,7 +105,7 @@ def connect_all(d, c, hostname: str, primary_ip: str | None = None) -> list:
     eps = []
     try:
         for i, name in enumerate(wanted_networks(d, c)):
-            eps.append(connect_one(d, c, name, hostname, ip=primary_ip if i == 0 else None))
+            eps.append(connect_one(d, c, name, hostname, ip=primary_ip if i == 0 else None, primary=i == 0))
     except BaseException:
         if eps:
             d.networks.disconnect(c.id)
