@@ -489,3 +489,20 @@ def test_mac_address_on_the_default_bridge(daemon, bb_image):
     mac = "02:42:ac:11:00:42"
     r = daemon.docker("run", "--rm", "--mac-address", mac, bb_image, "ip", "link", "show", "eth0")
     assert mac in r.stdout
+
+
+def test_disconnecting_the_first_network_keeps_the_others_for_the_next_start(daemon, bb_image, www):
+    other = uname("sec")
+    daemon.docker("network", "create", "--subnet", free_subnet(), other)
+    name = uname("dc")
+    daemon.docker("run", "-d", "--name", name, "--network", other, bb_image, "sleep", "300")
+    try:
+        daemon.docker("network", "connect", www["net"], name)
+        daemon.docker("network", "disconnect", other, name)
+        daemon.docker("restart", "-t", "0", name)
+        nets = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"]
+        assert list(nets) == [www["net"]] and nets[www["net"]]["IPAddress"]
+        assert "eth0" in daemon.docker("exec", name, "ip", "-o", "-4", "addr").stdout
+    finally:
+        daemon.docker("rm", "-f", name)
+        daemon.docker("network", "rm", other)

@@ -225,8 +225,9 @@ async def disconnect_container(d, c, network: str, force: bool) -> None:
             eps.pop(k, None)
         c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
         if primary_network(c) in names:
-            # Docker leaves such a container with no network to start on; "none" is the honest state
-            c.host_config = {**c.host_config, "NetworkMode": "none"}
+            # its next start puts eth0 on a network it still has, or on none
+            rest = [k for k in eps if k != "default"]
+            c.host_config = {**c.host_config, "NetworkMode": rest[0] if rest else "none"}
         d.save(c)
     _emit(d, "disconnect", row, container=c.id)
 
@@ -256,6 +257,8 @@ def networks_view(d, c) -> dict:
             key, entry["NetworkID"] = row["name"], row["id"]
         except NotFound:
             key = name
+        if key in out:   # the same network under another key (e.g. the CLI's "default")
+            continue
         if cfg.get("IPAMConfig"):
             entry["IPAMConfig"] = cfg["IPAMConfig"]
         if cfg.get("Aliases"):
