@@ -104,7 +104,7 @@ def test_resize_errors(daemon, bb_image, web):
         daemon.docker("rm", "-f", name, check=False)
 
 
-def test_stdin_half_close_and_sig_proxy(daemon, bb_image):
+def test_stdin_half_close(daemon, bb_image):
     r = daemon.docker("run", "--rm", "-i", bb_image, "sh", "-c", "cat; echo done", input="piped\n")
     assert r.stdout == "piped\ndone\n"
 
@@ -430,3 +430,23 @@ def test_clients_that_vanish_mid_stream_leave_nothing_stuck(daemon, bb_image):
         assert daemon.docker("exec", name, "true").returncode == 0
     finally:
         daemon.docker("rm", "-f", name, check=False)
+
+
+def test_sig_proxy_and_privileged_exec(daemon, bb_image, web):
+    import signal
+    import subprocess
+    p = subprocess.Popen(["docker", "-H", daemon.host, "run", "--rm", bb_image, "sh", "-c",
+                          'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done'],
+                         env=daemon.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGTERM)          # the CLI forwards it (--sig-proxy, default on)
+        assert p.stdout.readline() == "got-term\n"
+        assert p.wait(30) == 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+    # privileged exec gets the full capability set; a plain one does not
+    plain = daemon.docker("exec", web, "grep", "CapEff", "/proc/self/status").stdout.split()[1]
+    priv = daemon.docker("exec", "--privileged", web, "grep", "CapEff", "/proc/self/status").stdout.split()[1]
+    assert int(priv, 16) > int(plain, 16)
