@@ -18,7 +18,8 @@ def _cgroup_file(daemon, name, v1, v2):
     """A file of the container's memory/pids cgroup, v1 or v2."""
     import os
     cid = daemon.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
-    for base in (f"/sys/fs/cgroup/{v1[0]}/dockyard/{cid}/{v1[1]}", f"/sys/fs/cgroup/dockyard/{cid}/{v2}"):
+    parent = f"dockyard-{daemon.bridge}"   # the test daemon's --cgroup-parent
+    for base in (f"/sys/fs/cgroup/{v1[0]}/{parent}/{cid}/{v1[1]}", f"/sys/fs/cgroup/{parent}/{cid}/{v2}"):
         if os.path.exists(base):
             with open(base) as f:
                 return f.read().strip()
