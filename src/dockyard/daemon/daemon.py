@@ -92,6 +92,7 @@ class Daemon:
         self._backoff: dict[str, restart.Backoff] = {}
         self._restart_tasks: dict[str, asyncio.Task] = {}
         self._bg: set[asyncio.Task] = set()
+        self._busy_cgroups: set[str] = set()   # exited containers whose cgroups could not go yet
 
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
@@ -109,6 +110,9 @@ class Daemon:
         """Leave containers running (conmon keeps them); just stop watching."""
         for t in list(self._restart_tasks.values()) + list(self._bg):
             t.cancel()
+        for cid in list(self._busy_cgroups):   # one last try; recover() sweeps the rest
+            remove_container_cgroups(self.config.cgroup_parent, cid)
+        remove_cgroup_parent(self.config.cgroup_parent)
         self.monitor.close()
         if self.remap is not None:
             self.remap.release()     # running overlays keep their layers; new starts remount them
@@ -290,8 +294,22 @@ class Daemon:
                 os.unlink(p)
             except OSError:
                 pass
+        if not remove_container_cgroups(self.config.cgroup_parent, c.id):
+            # zombies the host's init has not reaped yet keep the cgroup busy
+            self._busy_cgroups.add(c.id)
+            self._spawn(self._remove_cgroups_later(c.id))
         remove_cgroup_parent(self.config.cgroup_parent)
         c.conmon_pid = 0
+
+    async def _remove_cgroups_later(self, cid: str, tries: int = 50) -> None:
+        parent = self.config.cgroup_parent
+        for _ in range(tries):
+            await asyncio.sleep(0.1)
+            if remove_container_cgroups(parent, cid):
+                self._busy_cgroups.discard(cid)
+                remove_cgroup_parent(parent)
+                return
+        log.warning("cgroups of %s are still busy; the next daemon start removes them", cid[:12])
 
     async def _restart_later(self, c: Container, delay: float) -> None:
         try:
@@ -485,6 +503,26 @@ def _dir_size(path: str) -> int:
             except OSError:
                 pass
     return total
+
+
+def _cgroup_hierarchies(base: str = "/sys/fs/cgroup") -> list[str]:
+    try:
+        return [os.path.join(base, d) for d in os.listdir(base)] + [base]
+    except OSError:
+        return []
+
+
+def remove_container_cgroups(parent: str, cid: str) -> bool:
+    """rmdir what the runtime should have removed; True when none is left."""
+    left = False
+    for h in _cgroup_hierarchies():
+        p = os.path.join(h, parent, cid)
+        if os.path.isdir(p):
+            try:
+                os.rmdir(p)
+            except OSError:
+                left = True
+    return not left
 
 
 def remove_cgroup_parent(parent: str = "dockyard") -> None:

@@ -57,11 +57,28 @@ async def recover(d) -> None:
             if c.state.status == EXITED:
                 to_restart.append(c)
     await asyncio.to_thread(d.networks.reconcile, live)
+    _sweep_cgroups(d.config.cgroup_parent, live)
     for c in to_restart:
         try:
             await d.start(c, reset_restart=False)
         except Exception as e:   # a container that cannot start must not stop the daemon
             log.warning("restart policy: could not start %s: %s", c.short_id, e)
+
+
+def _sweep_cgroups(parent: str, live: set[str]) -> None:
+    """Empty container cgroups left by a crash (or still busy at the last
+    shutdown): remove those of containers that are not running."""
+    from .daemon import _cgroup_hierarchies, remove_cgroup_parent, remove_container_cgroups
+    stale = set()
+    for h in _cgroup_hierarchies():
+        try:
+            stale.update(n for n in os.listdir(os.path.join(h, parent))
+                         if len(n) == 64 and n not in live and os.path.isdir(os.path.join(h, parent, n)))
+        except OSError:
+            continue
+    for cid in stale:
+        remove_container_cgroups(parent, cid)
+    remove_cgroup_parent(parent)
 
 
 def _thaw_if_frozen(c) -> None:
