@@ -450,3 +450,25 @@ def test_sig_proxy_and_privileged_exec(daemon, bb_image, web):
     plain = daemon.docker("exec", web, "grep", "CapEff", "/proc/self/status").stdout.split()[1]
     priv = daemon.docker("exec", "--privileged", web, "grep", "CapEff", "/proc/self/status").stdout.split()[1]
     assert int(priv, 16) > int(plain, 16)
+
+
+def test_follow_across_many_rotations_loses_nothing(daemon, bb_image):
+    """`logs -f` attached before the container writes: 50 000 lines through
+    ~25 rotations arrive complete and in order."""
+    import subprocess
+    name = _name("rotf")
+    n = 50_000
+    # the follower starts while the container runs (Docker does not follow a stopped one);
+    # whenever it starts, it reads the kept files first, then follows
+    daemon.docker("run", "-d", "--name", name, "--log-opt", "max-size=256k", "--log-opt", "max-file=100", bb_image,
+                  "sh", "-c", "sleep 1; awk 'BEGIN{for(i=0;i<%d;i++) printf \"%%d %%90s\\n\", i, \"x\"}'" % n)
+    try:
+        p = subprocess.Popen(["docker", "-H", daemon.host, "logs", "-f", name], env=daemon.env,
+                             stdout=subprocess.PIPE)
+        out, _ = p.communicate(timeout=60)
+        nums = [int(l.split()[0]) for l in out.decode().splitlines()]
+        assert nums == list(range(n))
+        logdir = os.path.dirname(json.loads(daemon.docker("inspect", name).stdout)[0]["LogPath"])
+        assert len([f for f in os.listdir(logdir) if f.startswith("ctr.log.")]) >= 10   # it did rotate
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
