@@ -281,7 +281,7 @@ class Daemon:
     async def _cleanup_after_exit(self, c: Container) -> None:
         """Undo the start path: runtime state, rootfs, network, bundle."""
         rt = self.runtimes.available.get(c.runtime) or self.runtimes.get(None)
-        await rt.run("delete", "--force", c.id, check=False)
+        await rt.delete_exited(c.id, lambda: remove_container_cgroups(self.config.cgroup_parent, c.id))
         RootFS(self.config.data_root, c.id).unmount()
         from ..volumes import shm
         shm.unmount(self.config.exec_root, c.id)     # --ipc shareable's /dev/shm

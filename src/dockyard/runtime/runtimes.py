@@ -92,6 +92,40 @@ class Runtime:
         os.unlink(fifo)
 
 
+    async def delete_exited(self, cid: str, remove_cgroups) -> None:
+        """`<runtime> delete` for a container whose processes are all gone,
+        without the process: what delete does then is remove the cgroups and
+        the state dir. Anything unexpected falls back to the real command."""
+        state = os.path.join(self.root, cid)
+        pid = _state_pid(state)
+        if pid is None or _alive(pid) or not remove_cgroups():
+            await self.run("delete", "--force", cid, check=False)
+            return
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _state_pid(state_dir: str) -> int | None:
+    """The init pid recorded by crun (`status`) or runc (`state.json`)."""
+    import json
+    for name, key in (("status", "pid"), ("state.json", "init_process_pid")):
+        try:
+            with open(os.path.join(state_dir, name)) as f:
+                return int(json.load(f)[key])
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Runtimes:
     """The runtimes this daemon can use, resolved once at start-up."""
 
