@@ -180,3 +180,17 @@ def test_render_fast_path_matches_entries(tmp_path):
     async def go():
         return b"".join([b async for b in logs.batches(str(p), stdout=True, stderr=True, raw=True)])
     assert asyncio.run(go()) == data
+
+
+def test_without_follow_lines_written_meanwhile_are_not_included(tmp_path):
+    p = tmp_path / "ctr.log"
+    p.write_bytes(_line(1) + _line(2) + _line(3))
+
+    async def go():
+        got = []
+        async for batch in logs.batches(str(p), stdout=True, stderr=True, tail=1):
+            with open(p, "ab") as f:        # the container keeps writing while we answer
+                f.write(_line(4))
+            got += [e.data for e in batch]
+        return got
+    assert asyncio.run(go()) == [b"line3\n"]

@@ -280,9 +280,10 @@ def _entries(chunk: bytes) -> list[Entry]:
 class _Reader:
     """Reads whole lines from one open file from an offset."""
 
-    def __init__(self, f, pos: int = 0):
+    def __init__(self, f, pos: int = 0, end: int | None = None):
         self.f = f
         self.pos = pos
+        self.end = end      # without follow: the size when we opened it (a snapshot)
         self.buf = b""
 
     @property
@@ -292,7 +293,8 @@ class _Reader:
     def read(self) -> bytes | None:
         """Whole lines read now (None when nothing new)."""
         self.f.seek(self.pos)
-        chunk = self.f.read(READ_BLOCK)
+        want = READ_BLOCK if self.end is None else min(READ_BLOCK, self.end - self.pos)
+        chunk = self.f.read(want) if want > 0 else b""
         if not chunk:
             return None
         self.pos += len(chunk)
@@ -321,7 +323,12 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
         for f in files[:start_i]:
             f.close()
         queue = files[start_i:]
-        cur = _Reader(queue.pop(0), start_off) if queue else None
+        # without follow, read what the files held now: a writer's later lines are not in this answer
+        ends = {id(f): (None if follow else os.fstat(f.fileno()).st_size) for f in queue}
+        cur = None
+        if queue:
+            first = queue.pop(0)
+            cur = _Reader(first, start_off, ends[id(first)])
         # reading the oldest file from its start: it may begin mid-line (see mark_mid_line_head)
         skip_head = cur is not None and start_off == 0 and start_i == 0 and cur.ino in mid_line_heads(path)
         while True:
@@ -332,7 +339,8 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
                     if not queue:
                         break
                     cur.f.close()
-                    cur = _Reader(queue.pop(0))
+                    nxt = queue.pop(0)
+                    cur = _Reader(nxt, 0, ends.get(id(nxt)))
                     continue
                 if raw:
                     if skip_head:
