@@ -2,9 +2,11 @@
 
 crun 1.8 refuses to create containers on a cgroup-v1 hybrid host whose
 /sys/fs/cgroup/unified/cgroup.controllers is not empty. We handle that by
-running crun through a tiny shell wrapper that enters a private mount
-namespace where that file reads empty; runc needs nothing. When crun
-cannot work at all (binary missing, no `unshare`) we fall back to runc.
+running crun through a tiny helper (crun_hybrid.c, compiled once per boot;
+a shell script with `unshare` where there is no compiler) that enters a
+private mount namespace where that file reads empty; runc needs nothing.
+When crun cannot work at all (binary missing, no `unshare`) we fall back
+to runc.
 """
 from __future__ import annotations
 
@@ -126,6 +128,31 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _compile_crun_hybrid(crun: str, bin_dir: str) -> str | None:
+    """Build runtime/crun_hybrid.c once per exec root (a tmpfs: once per
+    boot); None when there is no compiler or the build fails."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    src = os.path.join(os.path.dirname(__file__), "crun_hybrid.c")
+    if not cc or not os.path.exists(src):
+        return None
+    import hashlib
+    import subprocess
+    with open(src, "rb") as f:
+        tag = hashlib.sha256(f.read() + crun.encode()).hexdigest()[:12]
+    out = os.path.join(bin_dir, f"crun-hybrid-{tag}")
+    if os.access(out, os.X_OK):
+        return out
+    os.makedirs(bin_dir, mode=0o700, exist_ok=True)
+    tmp = f"{out}.{os.getpid()}.tmp"
+    r = subprocess.run([cc, "-O2", "-o", tmp, f'-DCRUN_PATH="{crun}"', src],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if r.returncode != 0:
+        log.warning("could not build the crun hybrid-cgroup helper: %s", r.stderr.strip()[-300:])
+        return None
+    os.replace(tmp, out)
+    return out
+
+
 class Runtimes:
     """The runtimes this daemon can use, resolved once at start-up."""
 
@@ -165,14 +192,18 @@ class Runtimes:
         return Runtime(name, binary, path, root)
 
     def _write_crun_wrapper(self, crun: str, unshare: str) -> str:
-        empty = os.path.join(self.exec_root, "empty")
-        open(empty, "a").close()
+        """The compiled helper (crun_hybrid.c: no process of its own), else
+        a shell script doing the same with unshare, sh and mount."""
+        compiled = _compile_crun_hybrid(crun, os.path.join(self.exec_root, "bin"))
+        if compiled:
+            return compiled
+        self.notes.append("no C compiler: crun runs through a shell wrapper (unshare+sh+mount per call)")
         wrapper = os.path.join(self.exec_root, "crun-hybrid")
         script = ("#!/bin/sh\n"
                   "# crun refuses hybrid cgroups while unified/cgroup.controllers is non-empty:\n"
                   "# run it in a private mount namespace where that file reads empty.\n"
                   f"exec {unshare} -m --propagation private /bin/sh -c "
-                  f"'mount --bind {empty} {HYBRID_CONTROLLERS} && exec {crun} \"$@\"' crun \"$@\"\n")
+                  f"'mount --bind /dev/null {HYBRID_CONTROLLERS} && exec {crun} \"$@\"' crun \"$@\"\n")
         tmp = wrapper + ".tmp"
         with open(tmp, "w") as f:
             f.write(script)
