@@ -9,6 +9,7 @@ import time
 from ..daemon import networking
 from ..daemon.container import Container
 from ..daemon.logs import parse_time
+from ..units import human_duration
 
 
 def _ago(rfc: str) -> str:
@@ -18,33 +19,6 @@ def _ago(rfc: str) -> str:
         return ""
     return human_duration(secs)
 
-
-def human_duration(secs: float) -> str:
-    """Go's units.HumanDuration, as docker ps prints it."""
-    s = int(secs)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def status_text(c: Container) -> str:
@@ -112,7 +86,7 @@ def inspect(d, c: Container, size: bool = False) -> dict:
         "StartTrace": c.start_trace or None,
     }
     if size:
-        from ..daemon.daemon import _dir_size
+        from ..fsutil import dir_size as _dir_size
         out["SizeRw"] = _dir_size(os.path.join(base, "upper"))
         out["SizeRootFs"] = out["SizeRw"]
     return out

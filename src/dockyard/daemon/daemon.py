@@ -21,6 +21,7 @@ from ..runtime import conmon
 from ..runtime.criu import CriuProbe
 from ..runtime.hostfacts import HostFacts
 from ..runtime.runtimes import Runtimes
+from ..fsutil import dir_size as _dir_size
 from ..store.db import Database
 from . import ids, names, restart, signals
 from .attach import AttachManager
@@ -493,16 +494,6 @@ def _since(rfc: str) -> float:
     except ValueError:
         return 0.0
 
-
-def _dir_size(path: str) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _cgroup_hierarchies(base: str = "/sys/fs/cgroup") -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ..images.usage import layer_usage
-from .daemon import _dir_size
+from ..fsutil import dir_size as _dir_size
 from .rootfs import RootFS
 
 TYPES = ("container", "image", "volume", "build-cache")

@@ -19,6 +19,7 @@ from typing import Iterable
 from .. import linux
 from ..errors import Conflict, InvalidParameter, NotFound
 from . import mountspec
+from ..fsutil import dir_size as _dir_size
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -324,16 +325,6 @@ def _copy_dir(src: str, dst: str) -> None:
             os.mknod(d, st.st_mode, st.st_rdev)
         os.lchown(d, st.st_uid, st.st_gid)
 
-
-def _dir_size(path: str) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def volume_filters(filters: dict[str, list[str]], users_of) -> "callable":
