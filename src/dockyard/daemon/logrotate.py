@@ -202,10 +202,15 @@ class LogRotator:
                 pass
         if st.st_size < max_size:
             return
+        try:   # conmon must be there to reopen: never rotate under a conmon that has exited
+            ctl = os.open(os.path.join(paths.bundle, "ctl"), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return
         try:
             rotate_files(path, max_file)
+            self._pending[c.id] = now
+            os.write(ctl, f"{REOPEN} 0 0\n".encode())
         except OSError as e:
             log.warning("rotating %s failed: %s", path, e)
-            return
-        self._pending[c.id] = now
-        request_reopen(paths.bundle)
+        finally:
+            os.close(ctl)

@@ -359,8 +359,11 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
             if not follow:
                 return
             if _replaced(path, cur):
-                # conmon reopened: our file is final. Drain it, then read the newer ones.
-                if cur is not None:
+                # a newer file exists, so ours is final: drain it, then read the newer ones
+                queue = _files_after(path, cur)
+                if not queue:
+                    pass   # a rename raced our look: ours is still the newest, keep reading it
+                elif cur is not None:
                     while (data := cur.read()) is not None:
                         if raw:
                             yield data
@@ -368,12 +371,12 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
                         selected = list(_select(iter(_entries(data)), stdout, stderr, since, until))
                         if selected:
                             yield selected
-                queue = _files_after(path, cur)
-                files.extend(queue)
-                if cur is not None:
-                    cur.f.close()
-                cur = _Reader(queue.pop(0)) if queue else None
-                continue
+                if queue:
+                    files.extend(queue)
+                    if cur is not None:
+                        cur.f.close()
+                    cur = _Reader(queue.pop(0))
+                    continue
             if not alive:
                 return
             if until is not None and until <= time.time():
@@ -392,12 +395,17 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
 
 
 def _replaced(path: str, cur: "_Reader | None") -> bool:
-    """ctr.log now is another file than ours (after a rotation, or it appeared)."""
+    """Whether a newer file than ours exists. Only the newest file can still
+    grow (mid-rotation, conmon writes to the renamed ctr.log.1 until it
+    reopens), so ours is then final."""
+    names = log_files(path)
+    if not names:
+        return False
     try:
-        st = os.stat(path)
+        newest = os.stat(names[-1]).st_ino
     except FileNotFoundError:
-        return False   # mid-rotation: conmon still writes to the renamed file
-    return cur is None or st.st_ino != cur.ino
+        return False   # renamed under us: look again next turn
+    return cur is None or newest != cur.ino
 
 
 def _files_after(path: str, cur: "_Reader | None") -> list:
