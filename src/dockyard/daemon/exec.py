@@ -218,6 +218,8 @@ class ExecManager:
                 "-r", rt.path, "--runtime-arg", "--root", "--runtime-arg", rt.root,
                 "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-l", "none",
                 "--exit-dir", ex.dir, "--socket-dir-path", paths.socket_dir,
+                # conmon writes an `oom` marker into its persist dir (its cwd by default)
+                "--persist-dir", ex.dir,
                 "-e", "--exec-process-spec", spec_path, "--log-level", "info"]
         if ex.tty:
             args.append("-t")

@@ -125,7 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug dumps every netlink message
     if os.geteuid() != 0:
         raise SystemExit("dockyardd: must run as root")
-    lock = _lock_data_root(os.path.abspath(args.data_root))
+    args.data_root, args.exec_root = os.path.abspath(args.data_root), os.path.abspath(args.exec_root)
+    if args.pidfile:
+        args.pidfile = os.path.abspath(args.pidfile)
+    if args.host:
+        args.host = ["unix://" + os.path.abspath(_socket_path(h)) for h in args.host]
+    lock = _lock_data_root(args.data_root)
+    os.chdir("/")   # a daemon holds no directory busy (conmon and runtimes inherit the cwd)
     try:
         asyncio.run(_serve(args))
     finally:
