@@ -236,13 +236,15 @@ def open_all(path: str) -> list:
     return list(reversed(files))
 
 
-def _count_tail_start(files: list, n: int, stdout: bool, stderr: bool) -> tuple[int, int]:
+def _count_tail_start(files: list, n: int, stdout: bool, stderr: bool,
+                      sizes: list[int] | None = None) -> tuple[int, int]:
     """(file index, offset) where the last n selected lines begin, reading
-    backwards block by block (a 100 MB log is not read for --tail 10)."""
+    backwards block by block (a 100 MB log is not read for --tail 10).
+    `sizes` is the snapshot to count back from (the file may be growing)."""
     count = 0
     for i in range(len(files) - 1, -1, -1):
         f = files[i]
-        end = os.fstat(f.fileno()).st_size
+        end = sizes[i] if sizes is not None else os.fstat(f.fileno()).st_size
         pos = end
         carry = b""
         while pos > 0:
@@ -314,17 +316,19 @@ async def batches(path: str, *, stdout: bool, stderr: bool, tail: int = -1, sinc
     bytes instead, for `render` (the fast path of a plain `docker logs`)."""
     files = open_all(path)
     try:
+        # one snapshot of the sizes: --tail counts back from it, and without
+        # follow the answer ends at it (a writer's later lines are not in it)
+        sizes = [os.fstat(f.fileno()).st_size for f in files]
         start_i, start_off = (0, 0)
         if tail == 0:
             start_i = max(0, len(files) - 1)
-            start_off = os.fstat(files[-1].fileno()).st_size if files else 0
+            start_off = sizes[-1] if files else 0
         elif tail > 0:
-            start_i, start_off = _count_tail_start(files, tail, stdout, stderr)
+            start_i, start_off = _count_tail_start(files, tail, stdout, stderr, sizes)
+        ends = {id(f): (None if follow else size) for f, size in zip(files, sizes)}
         for f in files[:start_i]:
             f.close()
         queue = files[start_i:]
-        # without follow, read what the files held now: a writer's later lines are not in this answer
-        ends = {id(f): (None if follow else os.fstat(f.fileno()).st_size) for f in queue}
         cur = None
         if queue:
             first = queue.pop(0)
