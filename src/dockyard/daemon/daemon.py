@@ -257,6 +257,7 @@ class Daemon:
             c.state.pid = 0
             c.state.finished_at = now_rfc3339()
             c.state.transition(EXITED)
+            self.save(c)   # the exit code is on disk before cleanup consumes conmon's exit file
             self.health.unwatch(c.id)
             await self._cleanup_after_exit(c)
             ran_for = _since(c.state.started_at)
