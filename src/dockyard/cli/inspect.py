@@ -37,6 +37,30 @@ def pretty_json(objects: list) -> str:
     return json.dumps(objects, indent=4, ensure_ascii=False)
 
 
+def inspect_by_path(cli, path_prefix: str, names: list[str], fmt: str | None) -> int:
+    """`network inspect` / `volume inspect`: GET {path_prefix}/{name} for each
+    name, printed as a JSON array or through --format; a 404 is reported
+    and the others still printed, as docker does."""
+    tmpl = template.parse(fmt) if fmt else None
+    found, failed = [], False
+    for name in names:
+        try:
+            obj = cli.client.get(f"{path_prefix}/{name}")
+        except DaemonError as err:
+            if err.status != 404:
+                raise
+            cli.err(f"Error response from daemon: {err.message}")
+            failed = True
+            continue
+        if tmpl is not None:
+            cli.out(tmpl.execute(obj))
+        else:
+            found.append(obj)
+    if tmpl is None:
+        cli.out(pretty_json(found))
+    return 1 if failed else 0
+
+
 def inspect(cli, argv: list[str]) -> int:
     opts, names = INSPECT.parse(argv, cli.command_path)
     if opts.type and opts.type not in _KINDS:

@@ -120,27 +120,8 @@ def ls(cli, argv: list[str]) -> int:
 
 def inspect(cli, argv: list[str]) -> int:
     opts, names = INSPECT.parse(argv, cli.command_path)
-    from ..client import DaemonError
-    from . import template
-    from .inspect import pretty_json
-    tmpl = template.parse(opts.format) if opts.format else None
-    found, failed = [], False
-    for name in names:
-        try:
-            net = cli.client.get(f"/networks/{name}")
-        except DaemonError as err:
-            if err.status != 404:
-                raise
-            cli.err(f"Error response from daemon: {err.message}")
-            failed = True
-            continue
-        if tmpl is not None:
-            cli.out(tmpl.execute(net))
-        else:
-            found.append(net)
-    if tmpl is None:
-        cli.out(pretty_json(found))
-    return 1 if failed else 0
+    from .inspect import inspect_by_path
+    return inspect_by_path(cli, "/networks", names, opts.format)
 
 
 def rm(cli, argv: list[str]) -> int:
