@@ -43,8 +43,11 @@ engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
     local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps
-                tini catatonit curl python3-venv docker-registry apache2-utils
-                golang-github-containers-common)   # /usr/share/containers/seccomp.json
+                curl python3-venv)
+    # Optional: features and tests that need them say so when they are absent
+    # (a Debian release may lack one; the rest still installs).
+    local optional=(tini catatonit docker-registry apache2-utils
+                    golang-github-containers-common)   # /usr/share/containers/seccomp.json
     if ! command -v docker >/dev/null; then
         # Only the client: never a dockerd (see policy-rc.d below).
         case "$(cut -d. -f1 /etc/debian_version)" in
@@ -54,6 +57,18 @@ install_packages() {
     fi
     local missing=() p
     for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
+    local opt_missing=()
+    for p in "${optional[@]}"; do installed "$p" || opt_missing+=("$p"); done
+    if [ ${#opt_missing[@]} -gt 0 ]; then
+        apt-get update -q >/dev/null || true
+        for p in "${opt_missing[@]}"; do
+            if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+                missing+=("$p")
+            else
+                echo "install.sh: optional package $p is not available on this Debian; skipping it" >&2
+            fi
+        done
+    fi
     if [ ${#missing[@]} -eq 0 ]; then
         say "Debian packages: all there"
         return
