@@ -50,7 +50,8 @@ class _ArgCmp(ctypes.Structure):
 
 
 _lib = None
-_cache: dict[str, str | None] = {}
+_cache: dict[str, str | None] = {}      # sha256 of the section's JSON -> base64 program
+_CACHE_MAX = 64
 
 
 def _libseccomp():
@@ -168,6 +169,8 @@ def annotation_for(section: Mapping | None) -> str | None:
         return None
     key = hashlib.sha256(json.dumps(section, sort_keys=True).encode()).hexdigest()
     if key not in _cache:
+        if len(_cache) >= _CACHE_MAX:            # many one-off custom profiles: stay bounded
+            del _cache[next(iter(_cache))]
         try:
             _cache[key] = base64.b64encode(compile_section(section)).decode()
         except (Unsupported, OSError, ValueError, TypeError, AttributeError) as e:
