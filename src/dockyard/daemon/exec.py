@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..runtime import conmon, lookpath
-from . import users
+from . import exec_events, users
 from .attach import open_socket
 from .ids import new_id
 from .tty import write_ctl
@@ -128,7 +128,7 @@ class ExecManager:
         if ex.workdir and not ex.workdir.startswith("/"):
             raise InvalidParameter(f"the working directory '{ex.workdir}' is invalid, it needs to be an absolute path")
         self._execs[ex.id] = ex
-        self.d.event(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
+        exec_events.created(self.d, c, ex.id, ex.cmd)
         return ex
 
     def get(self, ref: str) -> Exec:
@@ -161,7 +161,7 @@ class ExecManager:
         ex.started = ex.running = True
         try:
             sock = await self._launch(ex, c, attach)
-            self.d.event(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
+            exec_events.started(self.d, c, ex.id, ex.cmd)
             return sock
         except StartFailed as e:
             self._finish(ex, e.exit_code)
@@ -310,7 +310,7 @@ class ExecManager:
         ex.done.set()
         c = self.d.containers.find(ex.container_id)
         if c is not None:
-            self.d.event(c, "exec_die", execID=ex.id, exitCode=code)
+            exec_events.died(self.d, c, ex.id, code)
 
     # ---------------------------------------------------------------- resize
     def resize(self, ex: Exec, h: int, w: int) -> None:

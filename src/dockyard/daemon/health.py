@@ -11,7 +11,9 @@ a `health_status: <status>` event marks each change. State.Health is saved
 with the container, so a restarted daemon carries on from it.
 
 Each probe runs the command in the container through the runtime's `exec`
-(a process per probe, off the start path).
+(a process per probe, off the start path). As in Docker, a probe is an exec:
+it emits exec_create, exec_start and exec_die (exec_events.py) before the
+health_status event its result may cause.
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ import tempfile
 import time
 
 from ..errors import InvalidParameter
+from . import exec_events
 from .container import PAUSED, RUNNING, now_rfc3339
+from .ids import new_id
 
 log = logging.getLogger("dockyard.health")
 
@@ -210,6 +214,9 @@ class HealthMonitor:
         fd, pidfile = tempfile.mkstemp(prefix="health-", dir=self.d.config.exec_root)
         os.close(fd)
         os.unlink(pidfile)                  # the runtime wants to create it
+        exec_id = new_id()
+        exec_events.created(self.d, c, exec_id, argv)
+        exec_events.started(self.d, c, exec_id, argv)
         proc = None
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -234,6 +241,9 @@ class HealthMonitor:
                 os.unlink(pidfile)
             except OSError:
                 pass
+            # a probe cut short by `rm -f` ends silently: no event after destroy
+            if self.d.containers.find(c.id) is not None:
+                exec_events.died(self.d, c, exec_id, _exec_status(proc))
         return {"Start": start, "End": _local_rfc3339(), "ExitCode": code,
                 "Output": output[:MAX_OUTPUT], "_started": started}
 
@@ -244,6 +254,15 @@ def _spec_process(bundle: str) -> dict:
             return json.load(f).get("process") or {}
     except (OSError, ValueError):
         return {}
+
+
+def _exec_status(proc) -> int:
+    """exec_die's exitCode: the process's status, 128+signal when killed
+    (a timed-out probe is 137, as in Docker); 126 when it never ran (moby's
+    code for an exec that failed to start)."""
+    if proc is None or proc.returncode is None:
+        return 126
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
 
 
 def _kill_pidfile(path: str) -> None:
