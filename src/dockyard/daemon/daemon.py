@@ -115,6 +115,7 @@ class Daemon:
             remove_container_cgroups(self.config.cgroup_parent, cid)
         remove_cgroup_parent(self.config.cgroup_parent)
         self.monitor.close()
+        self.execs.close()
         if self.remap is not None:
             self.remap.release()     # running overlays keep their layers; new starts remount them
         self.logrotate.close()

@@ -10,8 +10,10 @@ Pipes to conmon (podman's protocol, conmon --api-version 1):
 - _OCI_SYNCPIPE: {"data": pid} once the process runs (or a negative value
   and the runtime's message), then {"data": exit status} when it ends.
 
-Exec sessions live in memory: a daemon restart forgets them (the processes
-finish under conmon as usual).
+Exec sessions are kept in the daemon's store (exec_store.py) and survive a
+daemon restart or crash: a still-running exec is watched again through a
+pidfd on its conmon, one that ended meanwhile gets the exit code conmon
+wrote into its exit dir (kept until that code is on disk).
 """
 from __future__ import annotations
 
@@ -21,16 +23,20 @@ import logging
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..runtime import conmon, lookpath
 from . import exec_events, users
 from .attach import open_socket
+from .exec_store import GC_INTERVAL, ExecStore, collectable, from_record, recovery_verdict
 from .ids import new_id
 from .tty import write_ctl
 
 log = logging.getLogger("dockyard.exec")
+
+EXIT_UNKNOWN = -1   # conmon gone without recording an exit code
 
 
 class NoSuchExec(NotFound):
@@ -59,6 +65,8 @@ class Exec:
     pid: int = 0
     dir: str = ""
     socket_link: str = ""
+    created_at: float = 0.0
+    finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def to_api(self) -> dict:
@@ -102,8 +110,12 @@ def _parse_size(v) -> tuple[int, int] | None:
 class ExecManager:
     def __init__(self, daemon) -> None:
         self.d = daemon
+        self.store = ExecStore(daemon.db)
         self._execs: dict[str, Exec] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._watched: dict[str, int] = {}   # exec id -> pidfd of a re-adopted exec's conmon
+        for eid, cid, rec in self.store.load():
+            self._execs[eid] = Exec(**from_record(eid, cid, rec))
 
     # ---------------------------------------------------------------- create
     def create(self, c, body: dict) -> Exec:
@@ -124,9 +136,10 @@ class ExecManager:
                   privileged=bool(body.get("Privileged")), tty=bool(body.get("Tty")),
                   attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
                   attach_stderr=bool(body.get("AttachStderr")), detach_keys=body.get("DetachKeys") or "",
-                  console_size=_parse_size(body.get("ConsoleSize")))
+                  console_size=_parse_size(body.get("ConsoleSize")), created_at=time.time())
         if ex.workdir and not ex.workdir.startswith("/"):
             raise InvalidParameter(f"the working directory '{ex.workdir}' is invalid, it needs to be an absolute path")
+        self.store.add(ex)
         self._execs[ex.id] = ex
         exec_events.created(self.d, c, ex.id, ex.cmd)
         return ex
@@ -141,8 +154,11 @@ class ExecManager:
         return [e.id for e in self._execs.values() if e.container_id == cid]
 
     def forget_container(self, cid: str) -> None:
+        """The container is removed: so are its execs (as dockerd)."""
         for eid in self.ids_for(cid):
             self._execs.pop(eid, None)
+            self._unwatch(eid)
+        self.store.delete_for_container(cid)
 
     # ---------------------------------------------------------------- start
     async def start(self, ex: Exec, c, *, attach: bool, tty: bool | None = None,
@@ -161,6 +177,7 @@ class ExecManager:
         ex.started = ex.running = True
         try:
             sock = await self._launch(ex, c, attach)
+            self.store.save(ex)   # running, with its pid (no await before: its exit is saved after)
             exec_events.started(self.d, c, ex.id, ex.cmd)
             return sock
         except StartFailed as e:
@@ -207,7 +224,7 @@ class ExecManager:
         paths = self.d.paths(c)
         rt = self.d.runtimes.available.get(c.runtime) or self.d.runtimes.get(None)
         proc = self._process_spec(ex, c, paths)
-        ex.dir = os.path.join(paths.bundle, "exec", ex.id[:12])
+        ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
         spec_path = os.path.join(ex.dir, "process.json")
         with open(spec_path, "w") as f:
@@ -216,7 +233,8 @@ class ExecManager:
         ex.socket_link = os.path.join(paths.socket_dir, ex.id)
         args = [conmon.CONMON, "--api-version", "1", "-c", c.id, "-u", ex.id, "-n", c.name,
                 "-r", rt.path, "--runtime-arg", "--root", "--runtime-arg", rt.root,
-                "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-l", "none",
+                "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-P", os.path.join(ex.dir, "conmon.pid"),
+                "-l", "none",
                 "--exit-dir", ex.dir, "--socket-dir-path", paths.socket_dir,
                 # conmon writes an `oom` marker into its persist dir (its cwd by default)
                 "--persist-dir", ex.dir,
@@ -293,13 +311,15 @@ class ExecManager:
         finally:
             os.close(lines.fd)
             if code is None:   # conmon died without a word: its exit file, else unknown
-                code = conmon.read_exit_code(conmon.Paths(ex.dir, ex.dir, "", ""), ex.container_id)
-            self._finish(ex, 255 if code is None else code)
+                code = _exit_code(ex)
+            self._finish(ex, EXIT_UNKNOWN if code is None else code)
 
     def _finish(self, ex: Exec, code: int) -> None:
         ex.exit_code = code
         ex.running = False
         ex.pid = 0
+        ex.finished_at = time.time()
+        self.store.save(ex)   # on disk before the exit file goes
         if ex.dir:
             shutil.rmtree(ex.dir, ignore_errors=True)
         if ex.socket_link:
@@ -312,6 +332,83 @@ class ExecManager:
         if c is not None:
             exec_events.died(self.d, c, ex.id, code)
 
+    # ---------------------------------------------------------------- daemon start
+    def recover(self) -> None:
+        """Re-adopt the execs the previous daemon left. Runs before containers
+        are recovered: the cleanup of a container that exited meanwhile removes
+        its bundle, and with it its execs' exit files."""
+        for ex in list(self._execs.values()):
+            c = self.d.containers.find(ex.container_id)
+            if c is None:   # the row outlived its container (foreign keys off)
+                self._execs.pop(ex.id, None)
+                self.store.delete([ex.id])
+                continue
+            if ex.exit_code is not None:
+                continue
+            paths = self.d.paths(c)
+            ex.dir = _exec_dir(paths, ex.id)
+            ex.socket_link = os.path.join(paths.socket_dir, ex.id)
+            have_dir = os.path.isdir(ex.dir)
+            code = _exit_code(ex) if have_dir else None
+            pid = conmon.conmon_pid(conmon.Paths(ex.dir, ex.dir, "", "")) if have_dir else 0
+            alive = conmon.pid_alive(pid) and conmon.is_conmon_for(pid, ex.id)
+            verdict = recovery_verdict(ex.started, have_dir, code, alive)
+            if verdict == "keep":
+                ex.dir = ex.socket_link = ""
+                continue
+            ex.started = True
+            if verdict == "watch":
+                ex.running = True
+                self._watch(ex, pid)
+                log.info("re-adopted exec %s of %s (conmon %d)", ex.id[:12], c.short_id, pid)
+                continue
+            log.info("exec %s of %s ended while the daemon was down (exit code %s)", ex.id[:12],
+                     c.short_id, "unknown" if code is None else code)
+            self._finish(ex, EXIT_UNKNOWN if code is None else code)
+        self.d._spawn(self._collect_garbage())
+
+    def _watch(self, ex: Exec, conmon_pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(conmon_pid)
+        except OSError:
+            loop.call_soon(self._conmon_exited, ex)   # gone already
+            return
+        self._watched[ex.id] = fd
+        loop.add_reader(fd, self._conmon_exited, ex)
+
+    def _unwatch(self, eid: str) -> None:
+        fd = self._watched.pop(eid, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
+    def _conmon_exited(self, ex: Exec) -> None:
+        """A re-adopted exec's conmon exited, right after it wrote the exit file."""
+        self._unwatch(ex.id)
+        if ex.running:
+            code = _exit_code(ex)
+            self._finish(ex, EXIT_UNKNOWN if code is None else code)
+
+    def close(self) -> None:
+        for eid in list(self._watched):
+            self._unwatch(eid)
+
+    async def _collect_garbage(self) -> None:
+        """moby's execCommandGC: finished sessions go after 5 to 10 minutes."""
+        while True:
+            await asyncio.sleep(GC_INTERVAL)
+            now = time.time()
+            gone = []
+            for ex in list(self._execs.values()):
+                c = self.d.containers.find(ex.container_id)
+                if collectable(ex, c is not None and c.state.running, now):
+                    gone.append(ex.id)
+                    self._execs.pop(ex.id, None)
+            if gone:
+                self.store.delete(gone)
+                log.debug("dropped %d finished exec sessions", len(gone))
+
     # ---------------------------------------------------------------- resize
     def resize(self, ex: Exec, h: int, w: int) -> None:
         if not ex.running:
@@ -319,6 +416,16 @@ class ExecManager:
         if not ex.tty:
             return   # Docker: a no-op for a process without a TTY
         write_ctl(ex.dir, h, w)
+
+
+def _exec_dir(paths, eid: str) -> str:
+    """The exec's conmon dir (bundle, exit file, pidfiles, ctl fifo)."""
+    return os.path.join(paths.bundle, "exec", eid[:12])
+
+
+def _exit_code(ex: Exec) -> int | None:
+    """What the exec's conmon wrote into its exit dir (the file is named by container id)."""
+    return conmon.read_exit_code(conmon.Paths(ex.dir, ex.dir, "", ""), ex.container_id) if ex.dir else None
 
 
 def _merge_env(base: list[str], extra: list[str]) -> list[str]:

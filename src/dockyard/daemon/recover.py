@@ -7,6 +7,8 @@
 - half-done operations are rolled back: a start that never reached
   `running` (bundle, mount, netns, runtime state, conmon), a remove that
   never finished;
+- exec sessions are re-adopted (daemon/exec.py) or get the exit code
+  their conmon wrote meanwhile;
 - network objects of containers that are gone are reconciled away;
 - restart policies `always` / `unless-stopped` bring stopped containers back.
 """
@@ -25,6 +27,7 @@ log = logging.getLogger("dockyard.recover")
 
 
 async def recover(d) -> None:
+    d.execs.recover()   # first: a container cleaned up below takes its execs' exit files along
     live: set[str] = set()
     to_restart = []
     for c in d.containers:
