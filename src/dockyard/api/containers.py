@@ -228,7 +228,11 @@ async def logs(req: Request):
         from ..errors import NotImplementedYet
         raise NotImplementedYet("configured logging driver does not support reading")
     since, until = logfile.parse_since(req.param("since")), logfile.parse_since(req.param("until"))
-    fast = since is None and until is None and not stamps
+    details = b""
+    if req.bool_param("details"):
+        from ..daemon.logattrs import for_container as log_details
+        details = log_details(d, c)   # "k=v,… " before each line, as Docker's --details
+    fast = since is None and until is None and not stamps and not details
     batches = logfile.batches(d.paths(c).log_path, stdout=stdout, stderr=stderr, tail=n, since=since, until=until,
                               follow=req.bool_param("follow"), running=lambda: c.state.running,
                               exited=lambda: c.exit_event, raw=fast)
@@ -242,7 +246,7 @@ async def logs(req: Request):
         async for batch in batches:
             out = []
             for e in batch:
-                data = e.data
+                data = details + e.data if details else e.data
                 if stamps:
                     data = e.docker_time().encode() + b" " + data
                 out.append(data if tty else frame(STDOUT if e.stream == "stdout" else STDERR, data))

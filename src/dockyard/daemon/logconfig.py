@@ -51,6 +51,8 @@ def resolve(log_config: dict | None, default_driver: str = "json-file",
         if k not in _OPTS[driver]:
             raise InvalidParameter(f"unknown log opt '{k}' for {driver} log driver")
     limits(driver, opts)   # validates sizes and counts
+    from .logattrs import check as check_attr_opts
+    check_attr_opts(opts)  # regexes and the tag template (`docker logs --details`: daemon/logattrs.py)
     return {"Type": driver, "Config": opts}
 
 
