@@ -167,3 +167,34 @@ def test_udp_random_port_on_loopback_survives_restart(daemon, bb_image):
             r.close()
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_udp_flow_started_before_the_publish_reaches_the_container(daemon, bb_image):
+    """A client that was already sending to the host port before the container published it
+    (the kernel then keeps an un-NATed conntrack entry for its flow) reaches the container."""
+    hp = free_port()
+    name = uname("udpe")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.3)
+        s.connect(("127.0.0.1", hp))
+        s.send(b"early")   # nothing there yet: refused, but the flow is tracked
+        with pytest.raises((TimeoutError, socket.timeout, ConnectionRefusedError)):
+            s.recv(2048)
+        daemon.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{hp}:5353/udp", bb_image, "sleep", "300")
+        try:
+            r = Responder(daemon, name, 5353)
+            try:
+                for _ in range(20):
+                    s.send(b"same-flow")
+                    try:
+                        got = s.recv(2048)
+                        break
+                    except (TimeoutError, socket.timeout, ConnectionRefusedError):
+                        continue
+                else:
+                    raise AssertionError("the flow started before the publish never reached the container")
+                assert got == b"5353 same-flow"
+            finally:
+                r.close()
+        finally:
+            daemon.docker("rm", "-f", name)

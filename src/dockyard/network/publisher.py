@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from dockyard.errors import InvalidParameter
-from dockyard.network import ports
+from dockyard.network import conntrack, ports
 from dockyard.network.rtnl import Rtnl
 
 
@@ -46,6 +46,7 @@ class Publisher:
                     with Rtnl() as host:
                         host.set_bridge_port(name=host_veth, hairpin=True)
                 ports.add_elements(self.table, rows)
+                conntrack.forget_udp(rows)   # flows that predate the DNAT would bypass it
             except Exception:
                 self.store.forget_ports(container_id)
                 raise
@@ -78,4 +79,5 @@ class Publisher:
             rows = self.published(cid)
             if rows:
                 ports.add_elements(self.table, rows)
+                conntrack.forget_udp(rows)
                 self._held[cid] = [s for s in (ports.hold(r[0], r[1], r[2]) for r in rows) if s is not None]
