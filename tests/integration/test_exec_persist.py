@@ -152,3 +152,25 @@ def test_execs_go_with_their_container(daemon, bb_image):
         assert st == 404 and json.loads(body)["message"] == f"No such exec instance: {eid}"
     daemon.restart()
     assert daemon.api("GET", f"/exec/{done}/json")[0] == 404
+
+
+def test_oom_markers_land_in_conmon_dirs_not_in_the_daemon_cwd(daemon, bb_image):
+    """conmon 2.1 writes an `oom` file into its --persist-dir and into its
+    cwd: both must be its own dir (the daemon works from /)."""
+    name = _name("xo")
+    daemon.docker("run", "-d", "--name", name, "--memory", "16m", "--memory-swap", "16m", bb_image,
+                  "sleep", "100000")
+    try:
+        cid = daemon.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        bundle = daemon.exec_root / "c" / cid
+        watcher = _exec(daemon, name, "sleep 1000")
+        exec_dir = bundle / "exec" / watcher[:12]
+        assert os.readlink(f"/proc/{_exec_conmon_pid(daemon, cid, watcher)}/cwd") == str(exec_dir)
+        with open(bundle / "conmon.pid") as f:
+            assert os.readlink(f"/proc/{int(f.read())}/cwd") == str(bundle)
+        assert os.readlink(f"/proc/{daemon.proc.pid}/cwd") == "/"
+        hog = _exec(daemon, name, "tail /dev/zero")   # buffers an endless line: OOM-killed
+        assert _until_done(daemon, hog)["ExitCode"] == 137
+        assert (exec_dir / "oom").exists()              # the watcher's conmon saw the OOM too
+    finally:
+        daemon.docker("rm", "-f", name)

@@ -236,7 +236,7 @@ class ExecManager:
                 "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-P", os.path.join(ex.dir, "conmon.pid"),
                 "-l", "none",
                 "--exit-dir", ex.dir, "--socket-dir-path", paths.socket_dir,
-                # conmon writes an `oom` marker into its persist dir (its cwd by default)
+                # conmon writes an `oom` marker into its persist dir (and its cwd, set below)
                 "--persist-dir", ex.dir,
                 "-e", "--exec-process-spec", spec_path, "--log-level", "info"]
         if ex.tty:
@@ -259,7 +259,8 @@ class ExecManager:
             try:
                 p = await asyncio.create_subprocess_exec(
                     *args, pass_fds=fds, env=env, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True)
+                    stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True,
+                    cwd=ex.dir)   # conmon 2.1 writes `oom` into its cwd as well as its --persist-dir
             finally:
                 os.close(err)
                 for fd in fds:

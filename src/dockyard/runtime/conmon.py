@@ -126,7 +126,8 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     try:
         proc = await asyncio.create_subprocess_exec(
             *args, pass_fds=(w,), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True)
+            stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True,
+            cwd=paths.bundle)   # conmon 2.1 writes its `oom` marker into its cwd too, besides --persist-dir
     finally:
         os.close(w)
         os.close(err)
