@@ -60,9 +60,12 @@ install_packages() {
     local opt_missing=()
     for p in "${optional[@]}"; do installed "$p" || opt_missing+=("$p"); done
     if [ ${#opt_missing[@]} -gt 0 ]; then
-        apt-get update -q >/dev/null || true
+        apt-get update -q >/dev/null || echo "install.sh: apt-get update failed; optional packages are judged by the old lists" >&2
         for p in "${opt_missing[@]}"; do
-            if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            # Not `apt-cache … | grep -q`: grep quits at the first match,
+            # apt-cache dies of SIGPIPE, and pipefail calls that a miss.
+            local policy_out; policy_out=$(apt-cache policy "$p" 2>/dev/null || true)
+            if grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
                 missing+=("$p")
             else
                 echo "install.sh: optional package $p is not available on this Debian; skipping it" >&2

@@ -1,7 +1,6 @@
 """Docker-format seccomp profiles → OCI, and where the spec carries them."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -61,8 +60,18 @@ def test_choice_and_profile_for():
         seccomp.profile_for(["seccomp={nope"], False)
 
 
-@pytest.mark.skipif(not os.path.exists(seccomp.DEFAULT_PROFILE_PATH),
-                    reason="golang-github-containers-common not installed (scripts/install.sh installs it)")
+def test_bundled_profile_when_the_host_has_none(monkeypatch, tmp_path):
+    # Without Debian's containers-common a container must still be filtered
+    monkeypatch.setattr(seccomp, "DEFAULT_PROFILE_PATH", str(tmp_path / "absent.json"))
+    monkeypatch.setattr(seccomp, "_default_cache", None)
+    profile = seccomp.default_profile()
+    assert profile and profile[seccomp.DOCKER_COMPAT]
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    monkeypatch.setattr(seccomp, "BUNDLED_PROFILE_PATH", str(tmp_path / "absent-too.json"))
+    monkeypatch.setattr(seccomp, "_default_cache", None)
+    assert seccomp.default_profile() is None
+
+
 def test_shipped_default_profile_maps():
     oci = seccomp.to_oci(seccomp.default_profile(), spec.DEFAULT_CAPABILITIES, machine="x86_64")
     allowed = {n for s in oci["syscalls"] if s["action"] == "SCMP_ACT_ALLOW" and not s.get("args")

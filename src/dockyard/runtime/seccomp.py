@@ -23,6 +23,9 @@ from typing import Iterable, Mapping
 from .. import errors
 
 DEFAULT_PROFILE_PATH = "/usr/share/containers/seccomp.json"
+# The same file (containers-common 0.50.1, Apache-2.0) shipped with dockyard:
+# without the Debian package, containers still get Docker's filter, never none.
+BUNDLED_PROFILE_PATH = os.path.join(os.path.dirname(__file__), "seccomp_default.json")
 
 # uname -m → (Go arch name used in includes/excludes, libseccomp arch)
 _NATIVE = {
@@ -54,16 +57,21 @@ ENOSYS = 38
 
 
 def default_profile() -> dict | None:
-    """The host's default profile, parsed once; None when the file is missing
-    (the daemon then runs containers without seccomp and says so in /info)."""
+    """The default profile, parsed once: the host's copy (kept current by
+    Debian), else the one bundled with dockyard; None only when both are
+    unreadable (the daemon then runs containers without seccomp and says so
+    in /info)."""
     global _default_cache
     if _default_cache is None:
-        try:
-            with open(DEFAULT_PROFILE_PATH) as f:
-                _default_cache = json.load(f)
+        _default_cache = {}
+        for path in (DEFAULT_PROFILE_PATH, BUNDLED_PROFILE_PATH):
+            try:
+                with open(path) as f:
+                    _default_cache = json.load(f)
+            except (OSError, ValueError):
+                continue
             _default_cache[DOCKER_COMPAT] = True
-        except (OSError, ValueError):
-            _default_cache = {}
+            break
     return _default_cache or None
 
 
