@@ -469,6 +469,8 @@ def test_follow_across_many_rotations_loses_nothing(daemon, bb_image):
         nums = [int(l.split()[0]) for l in out.decode().splitlines()]
         assert nums == list(range(n))
         logdir = os.path.dirname(json.loads(daemon.docker("inspect", name).stdout)[0]["LogPath"])
-        assert len([f for f in os.listdir(logdir) if f.startswith("ctr.log.")]) >= 10   # it did rotate
+        # it did rotate, many times: ~8 MB at 256k is ~30 files when the daemon keeps up;
+        # a busy daemon rotates later (a file overshoots max-size, see logrotate.py)
+        assert len([f for f in os.listdir(logdir) if f.startswith("ctr.log.")]) >= 5
     finally:
         daemon.docker("rm", "-f", name, check=False)
