@@ -33,6 +33,11 @@ def test_log_config_defaults_and_validation():
     # the daemon's default driver and options apply when the container names none
     assert logconfig.resolve({}, "local", {"max-size": "5m"}) == {"Type": "local", "Config": {"max-size": "5m"}}
     assert logconfig.resolve({"Type": "json-file"}, "local", {"max-size": "5m"})["Config"] == {}
+    # same driver as the daemon's, named or not: its options fill in what the container leaves out
+    daemon_opts = {"max-size": "5m", "max-file": "2"}
+    assert logconfig.resolve({"Type": "local"}, "local", daemon_opts)["Config"] == daemon_opts
+    assert logconfig.resolve({"Config": {"max-file": "3"}}, "local", daemon_opts)["Config"] == {
+        "max-size": "5m", "max-file": "3"}
     with pytest.raises(InvalidParameter, match="unknown log opt 'bogus' for json-file log driver"):
         logconfig.resolve({"Type": "json-file", "Config": {"bogus": "1"}})
     with pytest.raises(InvalidParameter, match="no log driver named 'nope'"):
@@ -43,6 +48,28 @@ def test_log_config_defaults_and_validation():
         logconfig.resolve({"Type": "local", "Config": {"max-size": "ten"}})
     assert logconfig.parse_size("1.5g") == int(1.5 * 1024 ** 3)
     assert logconfig.parse_size("512KB") == 512 * 1024
+
+
+def test_log_opts_every_driver_takes_and_local_refuses_like_docker():
+    # moby's built-in options (mode, max-buffer-size) go with any driver, validated as Docker does
+    for driver in ("json-file", "local"):
+        opts = {"mode": "non-blocking", "max-buffer-size": "4m"}
+        assert logconfig.resolve({"Type": driver, "Config": opts})["Config"] == opts
+    assert logconfig.resolve({"Type": "local", "Config": {"mode": "blocking"}})["Config"] == {"mode": "blocking"}
+    with pytest.raises(InvalidParameter, match="^logger: logging mode not supported: fast$"):
+        logconfig.resolve({"Type": "json-file", "Config": {"mode": "fast"}})
+    with pytest.raises(InvalidParameter, match="only supported with 'mode=non-blocking'"):
+        logconfig.resolve({"Type": "json-file", "Config": {"max-buffer-size": "4m"}})
+    with pytest.raises(InvalidParameter, match="^error parsing option max-buffer-size"):
+        logconfig.resolve({"Type": "local", "Config": {"mode": "non-blocking", "max-buffer-size": "lots"}})
+    # Docker's local driver (API <= 1.50) takes max-size, max-file, compress only; its own wording
+    for opt in ("labels", "env", "tag", "bogus"):
+        with pytest.raises(InvalidParameter, match=f"^unknown log opt '{opt}' for log driver local$"):
+            logconfig.resolve({"Type": "local", "Config": {opt: "x"}})
+    # `none` validates nothing (moby returns before any check)
+    assert logconfig.resolve({"Type": "none", "Config": {"max-size": "x"}}) == {
+        "Type": "none", "Config": {"max-size": "x"}}
+    assert logconfig.limits("none", {"max-size": "x"}) == (0, 1)
 
 
 # ---------------------------------------------------------------- rotation

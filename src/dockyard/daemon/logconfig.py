@@ -24,6 +24,7 @@ _OPTS = {
     "k8s-file": {"max-size", "max-file"},
     "none": set(),
 }
+_BUILTIN = ("mode", "max-buffer-size")   # moby's builtInLogOpts, valid with every driver
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
 
 
@@ -38,22 +39,47 @@ def parse_size(v: str) -> int:
 def resolve(log_config: dict | None, default_driver: str = "json-file",
             default_opts: dict | None = None) -> dict:
     """The LogConfig a container keeps: its driver (or the daemon's), its
-    options validated as Docker does at create time."""
+    options validated as Docker does at create time. As moby's
+    mergeAndVerifyLogConfig: with the daemon's driver (named or not), each
+    daemon option the container does not set is added."""
     lc = log_config or {}
-    driver = lc.get("Type") or default_driver or "json-file"
-    opts = lc.get("Config")
-    if not lc.get("Type") and not opts:
-        opts = dict(default_opts or {}) if driver == (default_driver or "json-file") else {}
-    opts = {str(k): str(v) for k, v in (opts or {}).items()}
+    default_driver = default_driver or "json-file"
+    driver = lc.get("Type") or default_driver
+    opts = {str(k): str(v) for k, v in (lc.get("Config") or {}).items()}
+    if driver == default_driver:
+        for k, v in (default_opts or {}).items():
+            opts.setdefault(str(k), str(v))
+    if driver == "none":
+        return {"Type": driver, "Config": opts}   # Docker validates no option of `none`
+    _check_builtin(opts)
     if driver not in DRIVERS:
         raise InvalidParameter(f"logger: no log driver named '{driver}' is registered")
     for k in opts:
-        if k not in _OPTS[driver]:
-            raise InvalidParameter(f"unknown log opt '{k}' for {driver} log driver")
+        if k not in _OPTS[driver] and k not in _BUILTIN:
+            # each driver words it its own way in moby
+            raise InvalidParameter(f"unknown log opt '{k}' for log driver local" if driver == "local"
+                                   else f"unknown log opt '{k}' for {driver} log driver")
     limits(driver, opts)   # validates sizes and counts
     from .logattrs import check as check_attr_opts
     check_attr_opts(opts)  # regexes and the tag template (`docker logs --details`: daemon/logattrs.py)
     return {"Type": driver, "Config": opts}
+
+
+def _check_builtin(opts: dict) -> None:
+    """moby's options for every driver: `mode` (blocking | non-blocking) and
+    `max-buffer-size` (non-blocking only). Accepted and validated as Docker
+    does; they change nothing here, since conmon writes the file itself and a
+    container never waits for a log reader in either mode."""
+    mode = opts.get("mode", "")
+    if mode not in ("", "blocking", "non-blocking"):
+        raise InvalidParameter(f"logger: logging mode not supported: {mode}")
+    if "max-buffer-size" in opts:
+        if mode != "non-blocking":
+            raise InvalidParameter("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
+        try:
+            parse_size(opts["max-buffer-size"])
+        except InvalidParameter as e:
+            raise InvalidParameter(f"error parsing option max-buffer-size: {e.message}") from None
 
 
 def limits(driver: str, opts: dict) -> tuple[int, int]:
