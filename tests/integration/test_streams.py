@@ -105,6 +105,21 @@ def test_resize_errors(daemon, bb_image, web):
         daemon.docker("rm", "-f", name, check=False)
 
 
+def test_attach_to_stopped_container_refused(daemon, bb_image):
+    """Both CLIs refuse with Docker's message (the check is the client's, as in
+    Docker: the API's attach to a created/exited container waits for its start,
+    which `start -a` relies on)."""
+    name = _name("stopped")
+    daemon.docker("create", "-it", "--name", name, bb_image, "sh")
+    try:
+        for run in (daemon.docker, daemon.dockyard):
+            r = run("attach", name, check=False, timeout=20)
+            assert r.returncode == 1 and "You cannot attach to a stopped container, start it first" in r.stderr
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "created"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
 def test_stdin_half_close(daemon, bb_image):
     r = daemon.docker("run", "--rm", "-i", bb_image, "sh", "-c", "cat; echo done", input="piped\n")
     assert r.stdout == "piped\ndone\n"
