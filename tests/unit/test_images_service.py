@@ -271,6 +271,25 @@ def test_remove_conflicts_with_containers(svc, root, hook):
     assert {"Deleted": image_id} in svc.remove(image_id, force=True)
 
 
+def test_remove_by_a_tag_that_is_also_an_id_prefix(svc, root):
+    """A name that is also a prefix of the image's id (1 in 256 for `bb`, which
+    made the test above flaky) is taken as the name, as resolve() takes it: only
+    that tag goes, with a removal by name's conflicts (moby's ImageDelete would
+    treat it as an id: "referenced in multiple repositories", "must be forced")."""
+    image_id = import_bb(svc, root, "bb")
+    name, short, cid = image_id[7:9], image_id[7:19], "c0ffee" * 10 + "abcd"
+    svc.tag("bb", name)
+    svc.in_use = lambda iid: [(cid, False)] if iid == image_id else []
+    assert svc.remove(name) == [{"Untagged": f"{name}:latest"}]
+    svc.tag("bb", name)
+    assert svc.remove("bb") == [{"Untagged": "bb:latest"}]
+    with pytest.raises(Conflict) as e:                 # its last tag, a stopped container uses it
+        svc.remove(name)
+    assert e.value.message == (f'conflict: unable to remove repository reference "{name}" (must force) - '
+                               f"container {cid[:12]} is using its referenced image {short}")
+    assert svc.remove(name, force=True) == [{"Untagged": f"{name}:latest"}, {"Deleted": image_id}]
+
+
 def test_force_removed_image_stays_for_its_stopped_containers(svc, root):
     """As in Docker, `rmi -f` past a stopped container deletes the image for
     users, while the container keeps its config and layers and can start."""

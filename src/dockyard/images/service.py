@@ -460,7 +460,7 @@ class ImageService:
             records: list[dict] = []
             refs = self.store.tags_of(img.id)
             users = self._users(img.id)
-            if not _is_id_prefix(img.id, ref):
+            if not _is_id_prefix(img.id, ref) or self._is_tag_of(ref, img.id):
                 # A name was given: drop that tag; the image goes only with its last tag.
                 if not force and len(refs) == 1 and users:
                     raise Conflict(
@@ -497,6 +497,19 @@ class ImageService:
                     records.append({"Untagged": parse(d).familiar()})
             self._delete(img, records, users, force, trash, quiet=False)
             return records
+
+    def _is_tag_of(self, ref: str, image_id: str) -> bool:
+        """Did `ref` find the image through a tag? moby's ImageDelete asks only
+        isImageIDPrefix, so there `rmi bb` of an image tagged `bb` whose id
+        happens to start with "bb" is taken as a removal by id (other conflicts,
+        other messages). resolve() lets a tag win over an id prefix, so rmi does too."""
+        if _FULL_ID.match(ref):
+            return False
+        try:
+            named = parse_normalized(ref)
+        except InvalidParameter:
+            return False
+        return named.digest is None and self.store.tagged(str(named.with_default_tag())) == image_id
 
     def _users(self, image_id: str) -> list[tuple[str, bool]]:
         """(container id, running) for each container using the image."""
