@@ -1,6 +1,7 @@
 """Registry client pieces: auth header and challenge parsing, insecure
 hosts, and pull against an in-process fake registry (a corrupted blob is
-refused and leaves nothing; a dropped connection resumes with Range)."""
+refused and leaves nothing; a dropped connection resumes with Range; one
+that cannot resume leaves nothing and the next pull starts clean)."""
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,7 @@ from dockyard.errors import InvalidParameter, NotFound
 from dockyard.images.progress import Progress, bar, human
 from dockyard.images.pull import Puller, parse_platform
 from dockyard.images.reference import parse_normalized
-from dockyard.images.registry import AuthConfig, is_insecure, is_loopback, parse_challenges
+from dockyard.images.registry import AuthConfig, RegistryError, is_insecure, is_loopback, parse_challenges
 from dockyard.images.service import ImageService
 from dockyard.store.db import Database
 from test_images_tars import entry, make_tar
@@ -71,10 +72,12 @@ def _sha(b: bytes) -> str:
 
 
 class FakeRegistry:
-    def __init__(self, layer_tar: bytes, corrupt: bool = False, cut_after: int | None = None):
+    def __init__(self, layer_tar: bytes, corrupt: bool = False, cut_after: int | None = None,
+                 cut_ranges: bool = False):
         self.blob = gzip.compress(layer_tar, mtime=0)
         self.served = self.blob if not corrupt else self.blob[:-8] + b"\x00" * 8
         self.cut_after = cut_after
+        self.cut_ranges = cut_ranges      # every resume is cut too: the pull gives up
         self.ranges: list[str] = []
         cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                           "rootfs": {"type": "layers", "diff_ids": [_sha(layer_tar)]}}).encode()
@@ -110,6 +113,9 @@ class FakeRegistry:
                         self.send_response(206)
                         self.send_header("Content-Length", str(len(body)))
                         self.end_headers()
+                        if outer.cut_ranges:
+                            self.close_connection = True
+                            return
                         self.wfile.write(body)
                         return
                     if outer.cut_after is not None:
@@ -169,6 +175,13 @@ def test_pull_verifies_and_records(svc):
     with f:
         assert f.read() == LAYER and size == len(LAYER)
     statuses = [m.get("status") for m in msgs]
+    short = _sha(reg.blob)[7:19]
+    downloading = [m for m in msgs if m.get("status") == "Downloading"]
+    assert downloading and all(m["id"] == short for m in downloading), msgs     # one line per layer
+    assert downloading[0]["progressDetail"]["total"] == len(reg.blob)
+    assert 0 < downloading[0]["progressDetail"]["current"] <= len(reg.blob)
+    assert downloading[0]["progress"].startswith("[")
+    assert {"status": "Pull complete", "progressDetail": {}, "id": short} in msgs
     assert "Pull complete" in statuses and statuses[-1].startswith("Status: Downloaded newer image")
     assert svc.inspect(f"{reg.host}/app:1")["RepoDigests"] == [f"{reg.host}/app@{_sha(reg.manifest)}"]
 
@@ -183,6 +196,29 @@ def test_corrupted_layer_is_refused_and_leaves_nothing(svc):
     with pytest.raises(NotFound):
         svc.resolve(f"{reg.host}/app:1")
     assert [n for n in os.listdir(svc.layers.dir)] == []
+    assert os.listdir(svc.tmp_dir) == []
+
+
+def test_interrupted_pull_leaves_nothing_then_restarts_cleanly(svc):
+    reg = FakeRegistry(LAYER, cut_after=100, cut_ranges=True)
+    try:
+        with pytest.raises(RegistryError) as e:
+            _pull(svc, reg.host)
+        assert "downloading sha256:" in str(e.value), e.value
+        assert len(reg.ranges) == 5                       # resumed, then gave up
+        with pytest.raises(NotFound):
+            svc.resolve(f"{reg.host}/app:1")
+        assert os.listdir(svc.layers.dir) == [] and os.listdir(svc.tmp_dir) == []
+        assert svc.list() == []
+        reg.cut_after, reg.cut_ranges = None, False       # the registry is well again
+        msgs = _pull(svc, reg.host)
+    finally:
+        reg.stop()
+    assert msgs[-1]["status"] == f"Status: Downloaded newer image for {reg.host}/app:1"
+    assert svc.resolve(f"{reg.host}/app:1").diff_ids == [_sha(LAYER)]
+    f, _ = svc.layers.open_tar(_sha(LAYER))
+    with f:
+        assert f.read() == LAYER
 
 
 def test_dropped_connection_resumes_with_range(svc):
