@@ -160,6 +160,22 @@ def test_old_api_versions_see_none_tags_and_virtual_size(api, rootfs):
     assert client(sock).images()[0]["RepoTags"] == []
 
 
+def test_search_is_501_and_unknown_image_404(api):
+    """No outside network: `docker search` gets a 501 with the reason; a local
+    image that does not exist is Docker's 404 'No such image: X'."""
+    _, sock = api
+    c = client(sock)
+    with pytest.raises(docker.errors.APIError) as e:
+        c.search("busybox")
+    assert e.value.status_code == 501 and "image search is not supported" in str(e.value)
+    for call in (lambda: c.inspect_image("nope:1"), lambda: c.history("nope"), lambda: c.get_image("nope:2")):
+        with pytest.raises(docker.errors.ImageNotFound) as e:
+            r = call()
+            if hasattr(r, "__next__"):
+                next(r)
+        assert e.value.status_code == 404 and "No such image: nope:" in str(e.value)
+
+
 def test_bad_filters_are_400(api):
     _, sock = api
     with pytest.raises(docker.errors.APIError) as e:
