@@ -208,9 +208,15 @@ def test_save_load_round_trip(daemon, ctr, tmp_path):
     daemon.docker("rmi", f"{repo}:1")
 
 
+def _du(path: str) -> int:
+    return sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(path) for f in files)
+
+
 def test_image_prune_frees_layers(daemon, ctr):
     layers_dir = os.path.join(daemon.data_root, "image", "layers")
     before = set(os.listdir(layers_dir))
+    du_before = _du(os.path.join(daemon.data_root, "image"))
+    df_before = json.loads(daemon.api("GET", "/system/df")[1])["LayersSize"]
     repo = _name("dangling")
     daemon.docker("commit", ctr, f"{repo}:1")
     assert len(set(os.listdir(layers_dir)) - before) == 1
@@ -218,11 +224,15 @@ def test_image_prune_frees_layers(daemon, ctr):
     daemon.docker("rmi", f"{repo}:1", f"{repo}:2")
     assert set(os.listdir(layers_dir)) == before
     # a dangling one: commit without a name
-    daemon.docker("commit", ctr)
+    image_id = daemon.docker("commit", ctr).stdout.strip()
     assert len(set(os.listdir(layers_dir)) - before) == 1
+    assert _du(os.path.join(daemon.data_root, "image")) > du_before
     out = daemon.docker("image", "prune", "-f")
-    assert "Total reclaimed space" in out.stdout
+    assert "Total reclaimed space" in out.stdout and f"deleted: {image_id}" in out.stdout, out.stdout
     assert set(os.listdir(layers_dir)) == before
+    # disk usage is back to what it was (files under image/, and what system df counts)
+    assert _du(os.path.join(daemon.data_root, "image")) == du_before
+    assert json.loads(daemon.api("GET", "/system/df")[1])["LayersSize"] == df_before
 
 
 def test_save_here_load_into_a_second_dockyardd(daemon, ctr, tmp_path, tmp_path_factory):
