@@ -342,6 +342,54 @@ def test_load_docker_save(svc, root, layout):
     assert svc.lower_dirs(untagged["Id"])[1] == lowers[1]
 
 
+def test_save_writes_dockerd_25_layout(svc, root, tmp_path_factory):
+    """What dockerd 25+ writes and loads: an OCI layout (oci-layout, index.json with
+    containerd's name annotations, blobs/sha256/<hex> named by their content's
+    digest) plus manifest.json and repositories over the same blobs; layers are the
+    diff-id tars, so a second store loads the same image ids."""
+    import io
+    import tarfile
+    from dockyard.images import save
+    tar = docker_save([([LAYER_A, LAYER_B], {"Cmd": ["sh"]}, ["one:latest"]),
+                       ([LAYER_A, LAYER_C], {}, ["reg.io:5000/two:v1"])], layout="legacy")
+    svc.load(write(root, "in.tar", tar))
+    ids = {r: svc.resolve(r).id for r in ("one:latest", "reg.io:5000/two:v1")}
+    out = io.BytesIO()
+    save.write(svc.layers, save.plan(svc, ["one", "reg.io:5000/two:v1"]), out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+        files = {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
+        names = tf.getnames()
+    blobs = [n for n in files if n.startswith("blobs/sha256/")]
+    assert all(n == "blobs/sha256/" + hashlib.sha256(files[n]).hexdigest() for n in blobs)
+    assert len(blobs) == len(set(names) & set(blobs)) == len([n for n in names if n.startswith("blobs/sha256/")])
+    assert json.loads(files["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads(files["index.json"])
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [m["annotations"] for m in index["manifests"]] == [
+        {"io.containerd.image.name": "docker.io/library/one:latest", "org.opencontainers.image.ref.name": "latest"},
+        {"io.containerd.image.name": "reg.io:5000/two:v1", "org.opencontainers.image.ref.name": "v1"}]
+    for desc, (ref, image_id) in zip(index["manifests"], ids.items()):
+        blob = files["blobs/sha256/" + desc["digest"][7:]]
+        assert len(blob) == desc["size"] and desc["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+        m = json.loads(blob)
+        assert m["config"]["digest"] == image_id and len(files["blobs/sha256/" + image_id[7:]]) == m["config"]["size"]
+        assert [l["digest"] for l in m["layers"]] == svc.resolve(ref).diff_ids
+        assert all(len(files["blobs/sha256/" + l["digest"][7:]]) == l["size"] for l in m["layers"])
+    assert files["blobs/sha256/" + sha256(LAYER_A)[7:]] == LAYER_A            # shared layer, stored once
+    assert json.loads(files["manifest.json"]) == [
+        {"Config": f"blobs/sha256/{ids['one:latest'][7:]}", "RepoTags": ["one:latest"],
+         "Layers": [f"blobs/sha256/{sha256(l)[7:]}" for l in (LAYER_A, LAYER_B)]},
+        {"Config": f"blobs/sha256/{ids['reg.io:5000/two:v1'][7:]}", "RepoTags": ["reg.io:5000/two:v1"],
+         "Layers": [f"blobs/sha256/{sha256(l)[7:]}" for l in (LAYER_A, LAYER_C)]}]
+    assert json.loads(files["repositories"]) == {"one": {"latest": sha256(LAYER_B)[7:]},
+                                                 "reg.io:5000/two": {"v1": sha256(LAYER_C)[7:]}}
+    other_root = tmp_path_factory.mktemp("other")
+    other = service(other_root)
+    assert other.load(write(other_root, "s.tar", out.getvalue())) == [
+        "Loaded image: one:latest", "Loaded image: reg.io:5000/two:v1"]
+    assert {r: other.resolve(r).id for r in ids} == ids
+
+
 def test_load_gzip_layers_repositories_file_and_compressed_archive(svc, root):
     import gzip
     tar = docker_save([([LAYER_A], {}, ["legacy:v1"])], repositories=True, gzip_layers=True)
