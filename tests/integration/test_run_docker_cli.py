@@ -1,16 +1,35 @@
 """The foundation's acceptance, through the real docker CLI against dockyardd."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import subprocess
 import time
+import urllib.parse
 
 import pytest
 
 
 def _inspect(daemon, ref):
     return json.loads(daemon.docker("inspect", ref).stdout)[0]
+
+
+def _host_objects(daemon, cid, veths=None):
+    """What a running container has on the host: mounts naming it, its netns
+    file, the veths on the daemon's bridge (or, given names, those of them
+    still there), its cgroups under the daemon's --cgroup-parent."""
+    mounts = [l for l in open("/proc/self/mountinfo") if cid in l]
+    netns = [p for p in [os.path.join(daemon.exec_root, "netns", cid)] if os.path.exists(p)]
+    if veths is None:
+        out = subprocess.run(["ip", "-o", "link", "show", "master", daemon.bridge],
+                             capture_output=True, text=True).stdout
+        veths = [l.split(":")[1].strip().split("@")[0] for l in out.splitlines()]
+    else:
+        veths = [v for v in veths if os.path.exists(f"/sys/class/net/{v}")]
+    cgroups = glob.glob(f"/sys/fs/cgroup/*/dockyard-{daemon.bridge}/{cid}")
+    return {"mounts": mounts, "netns": netns, "veths": veths, "cgroups": cgroups}
 
 
 def test_version_and_info(daemon):
@@ -46,7 +65,12 @@ def test_run_echo_exit_codes_and_missing_command(daemon, bb_image):
     assert st["ExitCode"] == 127 and st["Status"] == "created" and "executable file not found" in st["Error"]
     trace = _inspect(daemon, "nocmd")["StartTrace"]
     assert trace["FailedStep"] == "spec" and not trace["Ok"]
-    daemon.docker("rm", "ex3", "nocmd")
+    # a file that is there but not executable (busybox image: /etc/passwd is 0644)
+    r = daemon.docker("run", "--name", "noexec", bb_image, "/etc/passwd", check=False)
+    assert r.returncode == 126
+    assert 'exec: "/etc/passwd": permission denied' in r.stderr
+    assert _inspect(daemon, "noexec")["State"]["ExitCode"] == 126
+    daemon.docker("rm", "ex3", "nocmd", "noexec")
     # the failed start left nothing mounted
     assert not [l for l in open("/proc/self/mountinfo") if str(daemon.base) in l and "overlay" in l]
 
@@ -54,6 +78,8 @@ def test_run_echo_exit_codes_and_missing_command(daemon, bb_image):
 def test_detached_lifecycle_prefixes_and_stop(daemon, bb_image):
     cid = daemon.docker("run", "-d", "--name", "web", bb_image, "sleep", "1000").stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{64}", cid)
+    made = _host_objects(daemon, cid)
+    assert made["mounts"] and made["netns"] and made["veths"] and made["cgroups"], made
     try:
         assert "web" in daemon.docker("ps").stdout
         info = _inspect(daemon, "web")
@@ -88,6 +114,9 @@ def test_detached_lifecycle_prefixes_and_stop(daemon, bb_image):
     assert r.returncode != 0
     assert not os.path.exists(os.path.join(daemon.data_root, "containers", cid))
     assert not os.path.exists(os.path.join(daemon.exec_root, "c", cid))
+    assert not os.path.exists(os.path.join(daemon.data_root, "overlay", cid))
+    gone = _host_objects(daemon, cid, veths=made["veths"])
+    assert not any(gone.values()), gone
 
 
 def test_errors_match_docker(daemon, bb_image):
@@ -107,6 +136,20 @@ def test_errors_match_docker(daemon, bb_image):
         assert st == 400 and "Invalid container name" in json.loads(body)["message"]
         st, body = daemon.api("POST", "/containers/create", {"Image": "nosuchimage"})
         assert st == 404 and json.loads(body)["message"].startswith("No such image")
+        # fields of the wrong type or value: 400, nothing created
+        n = len(json.loads(daemon.api("GET", "/containers/json?all=1")[1]))
+        for bad, words in (({"Image": "bb", "Cmd": 5}, "invalid Cmd"),
+                           ({"Image": "bb", "Env": "A=1"}, "invalid Env"),
+                           ({"Image": "bb", "HostConfig": []}, "HostConfig"),
+                           ({"Image": "bb", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}},
+                            "invalid restart policy")):
+            st, body = daemon.api("POST", "/containers/create", bad)
+            assert st == 400 and words in json.loads(body)["message"], (bad, st, body)
+        assert len(json.loads(daemon.api("GET", "/containers/json?all=1")[1])) == n
+        st, body = daemon.api("GET", "/containers/json?filters=" + urllib.parse.quote('{"bogus":["x"]}'))
+        assert st == 400 and "invalid filter 'bogus'" in json.loads(body)["message"]
+        st, body = daemon.api("POST", "/containers/busy/wait?condition=sometime")
+        assert st == 400 and "invalid condition" in json.loads(body)["message"]
     finally:
         daemon.docker("rm", "-f", "busy")
     daemon.docker("create", "--name", "idle", bb_image, "true")
@@ -178,6 +221,21 @@ def test_daemon_crash_keeps_containers(daemon, bb_image):
     assert "before" in daemon.docker("logs", "survivor").stdout
     q = _inspect(daemon, "quitter")["State"]
     assert q["Status"] == "exited" and q["ExitCode"] == 7
-    daemon.docker("stop", "-t", "1", "survivor")
-    assert _inspect(daemon, "survivor")["State"]["Running"] is False
+    # wait and stop on the re-adopted container: the daemon learns its exit
+    waiter = subprocess.Popen(["docker", "-H", daemon.host, "wait", "survivor"], env=daemon.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        assert waiter.poll() is None          # it is still running: wait blocks
+        t0 = time.monotonic()
+        daemon.docker("stop", "-t", "1", "survivor")
+        assert time.monotonic() - t0 < 8
+        out, err = waiter.communicate(timeout=10)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+    assert waiter.returncode == 0 and out.strip() == "137", err
+    st = _inspect(daemon, "survivor")["State"]
+    assert st["Running"] is False and st["ExitCode"] == 137
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     daemon.docker("rm", "survivor", "quitter")

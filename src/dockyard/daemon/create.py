@@ -39,8 +39,10 @@ def build_container(daemon, body: dict, name: str) -> Container:
     image_ref = body.get("Image")
     if not image_ref or not isinstance(image_ref, str):
         raise InvalidParameter("Config cannot be empty in order to create a container")
-    hc = body.pop("HostConfig", None) or {}
-    nc = body.pop("NetworkingConfig", None) or {}
+    hc = body.pop("HostConfig", None)
+    nc = body.pop("NetworkingConfig", None)
+    hc = {} if hc is None else hc    # null is "none given"; [] or "" is a wrong type, not an empty object
+    nc = {} if nc is None else nc
     if not isinstance(hc, dict) or not isinstance(nc, dict):
         raise InvalidParameter("invalid JSON: HostConfig and NetworkingConfig must be objects")
     cfg = dict(body)
