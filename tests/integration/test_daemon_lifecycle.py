@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import docker
 import pytest
@@ -66,8 +67,9 @@ def test_sigterm_leaves_containers_running_and_restart_adopts(daemon, bb_image):
 
 
 def test_half_done_start_is_rolled_back_on_daemon_start(daemon, bb_image):
-    """A crash between mount and running leaves a mounted rootfs and a
-    bundle; the next daemon start must undo them."""
+    """A crash between mount and running leaves a mounted rootfs, a
+    bundle, a pinned netns and cgroups; the next daemon start must undo
+    them (the veth side: test_network_lowlevel's reconcile test)."""
     cid = daemon.docker("create", "--name", "half", bb_image, "true").stdout.strip()
     daemon.stop()
     merged = daemon.data_root / "overlay" / cid / "merged"
@@ -75,15 +77,32 @@ def test_half_done_start_is_rolled_back_on_daemon_start(daemon, bb_image):
     bundle.mkdir(parents=True)
     (bundle / "config.json").write_text("{}")
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(merged)], check=True)
+    # ... a pinned network namespace and the container's (empty) cgroups
+    netns = daemon.exec_root / "netns" / cid
+    netns.parent.mkdir(exist_ok=True)
+    netns.touch()
+    subprocess.run(["unshare", f"--net={netns}", "true"], check=True)
+    cgroups = [Path(h) / f"dockyard-{daemon.bridge}" / cid
+               for h in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified")
+               if os.path.isdir(h)]
+    for cg in cgroups:
+        cg.mkdir(parents=True)
+    assert os.path.ismount(netns) and cgroups
     try:
         daemon.start()
         assert not os.path.ismount(merged)
         assert not bundle.exists()
+        assert not os.path.ismount(netns) and not netns.exists()
+        assert not [cg for cg in cgroups if cg.exists()]
         assert _inspect(daemon, "half")["State"]["Status"] == "created"
         assert daemon.docker("start", "-a", "half").returncode == 0
     finally:
-        if os.path.ismount(merged):
-            subprocess.run(["umount", "-l", str(merged)])
+        for m in (merged, netns):
+            if os.path.ismount(m):
+                subprocess.run(["umount", "-l", str(m)])
+        for cg in cgroups:
+            if cg.exists():
+                cg.rmdir()
     daemon.docker("rm", "half")
 
 

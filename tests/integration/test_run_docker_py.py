@@ -1,6 +1,9 @@
 """The foundation through docker-py (version negotiated automatically)."""
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import docker
 import pytest
 
@@ -47,7 +50,7 @@ def test_lifecycle_and_errors(daemon, bb_image):
         client.containers.get(c.id)
 
 
-def test_restart_policy_and_wait_conditions(daemon, bb_image):
+def test_wait_empty_logs_and_prune(daemon, bb_image):
     client = daemon.client()
     c = client.containers.create("bb", ["sh", "-c", "exit 5"])
     try:
@@ -57,6 +60,43 @@ def test_restart_policy_and_wait_conditions(daemon, bb_image):
         assert logs == b""
         pruned = client.containers.prune()
         assert c.id in (pruned.get("ContainersDeleted") or [])
+    finally:
+        try:
+            c.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def test_wait_conditions_and_list_filters(daemon, bb_image):
+    client, other = daemon.client(), daemon.client()   # the waits block on their own connections
+    c = client.containers.create("bb", ["sh", "-c", "sleep 1; exit 4"])
+    ids = lambda *f: daemon.docker("ps", "-a", "-q", "--no-trunc",
+                                   *[a for x in f for a in ("--filter", x)]).stdout.split()
+    try:
+        assert c.wait(timeout=5)["StatusCode"] == 0          # not-running, and it never ran
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            nxt = pool.submit(other.containers.get(c.id).wait, condition="next-exit", timeout=30)
+            time.sleep(0.5)
+            assert not nxt.done()                             # created: waits for an exit to come
+            c.start()
+            assert nxt.result(30)["StatusCode"] == 4
+        assert c.wait(timeout=5)["StatusCode"] == 4          # exited: at once
+        assert c.id in ids("status=exited") and c.id in ids("exited=4") and c.id in ids("ancestor=bb")
+        assert c.id not in ids("status=running") and c.id not in ids("exited=3")
+        assert ids(f"id={c.id[:10]}") == [c.id]
+        assert c.id not in daemon.docker("ps", "-q", "--no-trunc").stdout.split()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            nxt = pool.submit(other.containers.get(c.id).wait, condition="next-exit", timeout=30)
+            time.sleep(0.5)
+            assert not nxt.done()                             # exited: waits for the next run's exit
+            c.start()
+            assert nxt.result(30)["StatusCode"] == 4
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            gone = pool.submit(other.containers.get(c.id).wait, condition="removed", timeout=30)
+            time.sleep(0.5)
+            assert not gone.done()                            # stopped but there: waits for rm
+            c.remove()
+            assert gone.result(30)["StatusCode"] == 4
     finally:
         try:
             c.remove(force=True)

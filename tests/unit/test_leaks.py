@@ -254,6 +254,7 @@ def test_check_and_reap_real_objects(tmp_path):
     """Make one leak of most kinds, see check() find exactly those, reap()
     remove them and a second check() come back clean."""
     name = "dyt" + secrets.token_hex(3)
+    veth = "dy" + secrets.token_hex(4)
     base = Path("/tmp") / name
     base.mkdir()
     scope = leaks.Scope(roots=(str(base),), bridge=name)
@@ -269,26 +270,43 @@ def test_check_and_reap_real_objects(tmp_path):
         subprocess.run(["nft", "add", "table", "inet", f"dockyard_{name}"], check=True)
         subprocess.run(["iptables", "-A", "FORWARD", "-i", name, "-j", "ACCEPT"], check=True)
         cgdir.mkdir()
+        # A container's veth pair (dockyard names host ends dy + hex), its
+        # pinned netns under the roots, and one in /run/netns.
+        subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p"], check=True)
+        (base / "ns").touch()
+        subprocess.run(["unshare", f"--net={base}/ns", "true"], check=True)
+        subprocess.run(["ip", "netns", "add", name], check=True)
         # A process "of the daemon": its command line names the root.
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"{base}/exec"])
         time.sleep(0.1)
 
         found = leaks.check(before, scope)
-        assert found["mounts"] == [(f"{base}/m", "tmpfs", "tmpfs")]
-        assert found["links"] == [(name,)]
+        assert found["mounts"] == [(f"{base}/m", "tmpfs", "tmpfs"), (f"{base}/ns", "nsfs", "nsfs")]
+        assert found["links"] == sorted([(name,), (veth,), (veth + "p",)])
+        assert {(f"{base}/ns",), (f"/run/netns/{name}",)} <= set(found["nsfs"])
+        assert (name,) in found["netns"]
         assert found["nft"] == [("table", "inet", f"dockyard_{name}")]
         assert [i[2] for i in found["iptables"]] == [f"-A FORWARD -i {name} -j ACCEPT"]
         assert (str(cgdir),) in found["cgroups"]
         assert [p[0] for p in found["processes"]] == [proc.pid]
-        assert "nsfs" not in found and "netns" not in found
 
+        # other runs on this host may pin namespaces meanwhile: reap only ours
+        found["nsfs"] = [n for n in found["nsfs"] if n[0] in (f"{base}/ns", f"/run/netns/{name}")]
+        found["netns"] = [(name,)]
         assert leaks.reap(found, scope) == []
         assert proc.wait(5) == -9
-        assert leaks.check(before, scope) == {}
+        left = leaks.check(before, scope)
+        left["nsfs"] = [n for n in left.get("nsfs", ()) if name in n[0]]
+        left["netns"] = [n for n in left.get("netns", ()) if n == (name,)]
+        assert {k: v for k, v in left.items() if v} == {}
+        assert not os.path.exists(f"/run/netns/{name}") and not os.path.exists(f"/sys/class/net/{veth}")
     finally:
         if proc and proc.poll() is None:
             proc.kill()
         subprocess.run(["umount", "-l", str(base / "m")], capture_output=True)
+        subprocess.run(["umount", "-l", str(base / "ns")], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
         subprocess.run(["ip", "link", "del", name], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", f"dockyard_{name}"], capture_output=True)
         subprocess.run(["iptables", "-D", "FORWARD", "-i", name, "-j", "ACCEPT"], capture_output=True)
