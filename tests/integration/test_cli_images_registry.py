@@ -40,6 +40,11 @@ def test_login_push_pull_with_our_cli(daemon, bb_image, registry, cli_env):
     daemon.dockyard("rmi", ref, env=cli_env)
     pull = daemon.dockyard("pull", ref, env=cli_env)
     assert pull.stdout.splitlines()[-1] == ref and "Status: Downloaded newer image" in pull.stdout
+    [repo_digest] = json.loads(daemon.api("GET", f"/images/{ref}/json")[1])["RepoDigests"]
+    repo, tag = ref.rsplit(":", 1)
+    listed = daemon.dockyard("images", "--digests", repo, env=cli_env).stdout.splitlines()
+    assert listed[0].split() == ["REPOSITORY", "TAG", "DIGEST", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert listed[1].split()[:3] == [repo, tag, repo_digest.split("@")[1]], listed
     out = daemon.dockyard("logout", registry.host, env=cli_env)
     assert "Removing login credentials" in out.stdout
     r = daemon.dockyard("pull", f"{registry.host}/cli-nothing:1", env=cli_env, check=False)
@@ -69,8 +74,12 @@ def test_fs_commands_with_our_cli(daemon, bb_image, tmp_path):
         daemon.dockyard("rmi", f"{repo}:1")
         assert f"Loaded image: {repo}:1" in daemon.dockyard("load", "-i", str(tmp_path / "s.tar")).stdout
         daemon.dockyard("rmi", f"{repo}:1")
-        daemon.dockyard("commit", name)                        # dangling
+        dangling = daemon.dockyard("commit", name).stdout.strip()
+        listed = daemon.dockyard("images", "-a", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split()
+        assert dangling in listed, listed
+        assert dangling not in daemon.dockyard("images", "-q", "--no-trunc", "--filter", "dangling=false").stdout
         out = daemon.dockyard("image", "prune", "-f").stdout
-        assert "Deleted Images:" in out and "Total reclaimed space" in out
+        assert "Deleted Images:" in out and "Total reclaimed space" in out and f"deleted: {dangling}" in out, out
+        assert dangling not in daemon.dockyard("images", "-a", "-q", "--no-trunc").stdout
     finally:
         daemon.dockyard("rm", "-f", name, check=False)
