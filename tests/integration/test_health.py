@@ -60,6 +60,23 @@ def test_cli_starting_healthy_unhealthy(daemon, bb_image):
         daemon.docker("rm", "-f", name)
 
 
+def test_acceptance_command_starting_healthy_unhealthy(daemon, bb_image):
+    """The issue's command as written: default retries (3), no start period."""
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+                  "bb", "sh", "-c", "sleep 3; touch /tmp/ok; sleep 100")
+    try:
+        assert _ps_status(daemon, name).endswith("(health: starting)")
+        st, seen = _wait_health(daemon, name, "healthy")
+        assert seen[0] == "starting" and st["Log"][-1]["ExitCode"] == 0
+        assert _ps_status(daemon, name).endswith("(healthy)")
+        daemon.docker("exec", name, "rm", "/tmp/ok")
+        st, _ = _wait_health(daemon, name, "unhealthy")
+        assert st["FailingStreak"] >= 3 and _ps_status(daemon, name).endswith("(unhealthy)")
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
 def test_docker_py_timeout_output_and_no_healthcheck(daemon, bb_image):
     client = daemon.client()
     name = unique_name()
@@ -76,7 +93,9 @@ def test_docker_py_timeout_output_and_no_healthcheck(daemon, bb_image):
         h = c.attrs["State"]["Health"]
         assert h["Status"] == "unhealthy"
         assert h["Log"][-1]["ExitCode"] == -1
-        assert h["Log"][-1]["Output"] == "Health check exceeded timeout (200ms)"
+        # moby keeps what the probe printed before the timeout (when it got that far)
+        assert h["Log"][-1]["Output"] in ("Health check exceeded timeout (200ms)",
+                                          "Health check exceeded timeout (200ms): probing\n")
         # the timed-out probe's process was killed, not left in the container
         top = daemon.docker("exec", name, "ps").stdout
         assert "sleep 5" not in top
@@ -87,6 +106,15 @@ def test_docker_py_timeout_output_and_no_healthcheck(daemon, bb_image):
     c2.reload()
     assert "Health" not in c2.attrs["State"]
     c2.remove()
+    # a Test list without CMD/CMD-SHELL first is no healthcheck at all (moby's getProbe)
+    c3 = client.containers.run("bb", "sleep 100", detach=True, healthcheck={"test": ["true"], "interval": SECOND // 5})
+    try:
+        time.sleep(0.6)
+        c3.reload()
+        assert c3.attrs["Config"]["Healthcheck"]["Test"] == ["true"]      # kept as given, as Docker does
+        assert "Health" not in c3.attrs["State"] and c3.status == "running"
+    finally:
+        c3.remove(force=True)
 
 
 def test_bad_healthcheck_is_400(daemon, bb_image):

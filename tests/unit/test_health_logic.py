@@ -1,6 +1,9 @@
 """Healthcheck config merge, validation and probe command."""
 from __future__ import annotations
 
+import asyncio
+import types
+
 import pytest
 
 from dockyard.daemon import health
@@ -22,6 +25,67 @@ def test_probe_argv():
     assert health.probe_argv({"Test": ["CMD-SHELL", "test -f /x"]}, None) == ["/bin/sh", "-c", "test -f /x"]
     assert health.probe_argv({"Test": ["CMD-SHELL", "x"]}, ["/bin/ash", "-c"]) == ["/bin/ash", "-c", "x"]
     assert health.probe_argv({"Test": ["CMD", "curl", "-f", "x"]}, None) == ["curl", "-f", "x"]
+    # moby appends Test[1:] to the shell, unjoined: the 2nd arg is the script's $0
+    assert health.probe_argv({"Test": ["CMD-SHELL", "echo $0-$1", "a", "b"]}, None) == \
+        ["/bin/sh", "-c", "echo $0-$1", "a", "b"]
+
+
+def test_test_list_without_a_known_type_runs_nothing():
+    """moby's getProbe: only CMD and CMD-SHELL run; NONE, an unknown first
+    word (a bare command list) or an empty Test mean no healthcheck; a
+    container's empty Test takes the image's (field-by-field merge)."""
+    image = {"Test": ["CMD", "img-check"], "Interval": 10 * S}
+    assert health.effective({"Test": ["curl", "-f", "x"]}) is None
+    assert health.effective({"Test": ["cmd", "x"]}) is None           # case matters
+    assert health.effective({"Test": []}) is None
+    assert health.effective({"Test": [], "Retries": 7}, image) == {**image, "Retries": 7}
+    assert health.effective({"Test": ["NONE"], "Interval": S}, image) is None
+
+
+def test_go_duration_wording():
+    assert [health._go_duration(n) for n in (200_000_000, S, 1_500_000_000, 90 * S, 7200 * S, 1_500_000)] == \
+        ["200ms", "1s", "1.5s", "1m30s", "2h0m0s", "1.5ms"]
+
+
+class _D:
+    """What HealthMonitor.probe touches; the 'runtime' drops the container ID
+    and execs the probe's argv, so the argv really runs."""
+
+    def __init__(self, tmp_path):
+        self.config = types.SimpleNamespace(exec_root=str(tmp_path))
+        # called with: exec --pid-file FILE ID ARGV...
+        rt = types.SimpleNamespace(argv=lambda *a: ["/bin/sh", "-c", 'shift 4; exec "$@"', "rt", *a])
+        self.runtimes = types.SimpleNamespace(available={}, get=lambda name: rt)
+        self.containers = types.SimpleNamespace(find=lambda cid: object())
+
+    def paths(self, c):
+        return types.SimpleNamespace(bundle="/nonexistent")
+
+    def event(self, c, action, **attrs):
+        pass
+
+
+def _probe(tmp_path, hc):
+    c = types.SimpleNamespace(id="c" * 64, runtime="crun", config={})
+    return asyncio.run(health.HealthMonitor(_D(tmp_path)).probe(c, hc))
+
+
+def test_cmd_shell_with_several_args_runs_as_dockers(tmp_path):
+    res = _probe(tmp_path, {"Test": ["CMD-SHELL", "echo $0-$1", "a", "b"]})
+    assert (res["ExitCode"], res["Output"]) == (0, "a-b\n")
+
+
+def test_probe_output_cut_at_4096_bytes_with_dots(tmp_path):
+    res = _probe(tmp_path, {"Test": ["CMD-SHELL", "head -c 10000 /dev/zero | tr '\\0' a; exit 1"]})
+    assert res["ExitCode"] == 1 and res["Output"] == "a" * 4096 + "..."
+    res = _probe(tmp_path, {"Test": ["CMD-SHELL", "head -c 4096 /dev/zero | tr '\\0' a"]})
+    assert res["Output"] == "a" * 4096                                 # exactly the limit: no dots
+
+
+def test_timed_out_probe_keeps_what_it_said(tmp_path):
+    res = _probe(tmp_path, {"Test": ["CMD-SHELL", "echo partial; exec sleep 5"], "Timeout": S // 2})
+    assert res["ExitCode"] == -1
+    assert res["Output"] == "Health check exceeded timeout (500ms): partial\n"
 
 
 @pytest.mark.parametrize("hc, msg", [

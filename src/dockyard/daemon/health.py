@@ -76,27 +76,43 @@ def merge(container_hc: dict | None, image_hc: dict | None) -> dict | None:
     return hc
 
 
+PROBE_TYPES = ("CMD", "CMD-SHELL")
+
+
 def effective(container_hc: dict | None, image_hc: dict | None = None) -> dict | None:
-    """The healthcheck to run; None when there is none or it is disabled (Test ["NONE"])."""
+    """The healthcheck to run; None when there is none, it is disabled
+    (Test ["NONE"]) or its Test does not start with CMD or CMD-SHELL (moby's
+    getProbe: an unknown type is logged and nothing runs, no State.Health)."""
     hc = merge(container_hc, image_hc) or {}
     test = hc.get("Test") or []
     if not test or test[0] == "NONE":
+        return None
+    if test[0] not in PROBE_TYPES:
+        log.warning("unknown healthcheck type %r (expected 'CMD'): not run", test[0])
         return None
     return hc
 
 
 def probe_argv(hc: dict, shell: list[str] | None) -> list[str]:
+    """moby's cmdProbe: Test[1:], after the container's Shell (default
+    /bin/sh -c) for CMD-SHELL. The arguments are not joined: a CMD-SHELL
+    with several gets the first as the script, the rest as $0, $1…"""
     test = hc["Test"]
     if test[0] == "CMD-SHELL":
-        return list(shell or ["/bin/sh", "-c"]) + [" ".join(test[1:])]
-    if test[0] == "CMD":
-        return list(test[1:])
-    return list(test)                     # Docker treats a bare list as CMD
+        return list(shell or ["/bin/sh", "-c"]) + list(test[1:])
+    return list(test[1:])
 
 
 def _go_duration(ns: int) -> str:
-    s = ns / SECOND
-    return f"{s:g}s" if s >= 1 else f"{ns / 1_000_000:g}ms"
+    """Go's time.Duration.String(): 200ms, 1.5s, 1m30s, 2h0m0s."""
+    if ns < SECOND:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size or unit == "ns":
+                return f"{ns / size:.9f}".rstrip("0").rstrip(".") + unit
+    h, rest = divmod(ns, 3600 * SECOND)
+    m, rest = divmod(rest, 60 * SECOND)
+    sec = f"{rest / SECOND:.9f}".rstrip("0").rstrip(".") + "s"
+    return f"{h}h{m}m{sec}" if h else f"{m}m{sec}" if m else sec
 
 
 def _local_rfc3339() -> str:
@@ -223,14 +239,17 @@ class HealthMonitor:
                 *rt.argv("exec", "--pid-file", pidfile, *self._process_args(c), c.id, *argv),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            out = _LimitedBuffer()
             try:
-                out, _ = await asyncio.wait_for(proc.communicate(), timeout_ns / SECOND)
-                code, output = proc.returncode, out.decode(errors="replace")
+                await asyncio.wait_for(asyncio.gather(out.drain(proc.stdout), proc.wait()), timeout_ns / SECOND)
+                code, output = proc.returncode, str(out)
             except asyncio.TimeoutError:
                 _kill_pidfile(pidfile)
                 proc.kill()
                 await proc.wait()
                 code, output = -1, f"Health check exceeded timeout ({_go_duration(timeout_ns)})"
+                if str(out):                 # moby keeps what the probe said before it was cut
+                    output += ": " + str(out)
         except OSError as e:
             code, output = -1, f"failed to run the health check: {e}"
         finally:
@@ -245,7 +264,26 @@ class HealthMonitor:
             if self.d.containers.find(c.id) is not None:
                 exec_events.died(self.d, c, exec_id, _exec_status(proc))
         return {"Start": start, "End": _local_rfc3339(), "ExitCode": code,
-                "Output": output[:MAX_OUTPUT], "_started": started}
+                "Output": output, "_started": started}
+
+
+class _LimitedBuffer:
+    """moby's limitedBuffer: the first MAX_OUTPUT bytes of the probe's output,
+    "..." appended when more was said (and read, so the probe never blocks)."""
+
+    def __init__(self):
+        self.buf, self.truncated = bytearray(), False
+
+    async def drain(self, stream) -> None:
+        while chunk := await stream.read(65536):
+            keep = MAX_OUTPUT - len(self.buf)
+            if keep > 0:
+                self.buf += chunk[:keep]
+            if keep < len(chunk):
+                self.truncated = True
+
+    def __str__(self) -> str:
+        return self.buf.decode(errors="replace") + ("..." if self.truncated else "")
 
 
 def _spec_process(bundle: str) -> dict:
