@@ -79,6 +79,19 @@ def test_future_until_ends_the_stream(daemon, bb_image):
     assert evs == [] and time.time() >= int(t0) + 2 - 0.05
 
 
+def test_past_until_returns_at_once(daemon, bb_image):
+    """`until` in the past: the matching history, then the end of the reply, no waiting."""
+    client = daemon.client()
+    name = unique_name()
+    client.containers.create("bb", "true", name=name).remove()
+    time.sleep(1.1)                 # the events are now a whole second in the past
+    t0 = time.monotonic()
+    evs = list(client.events(decode=True, since=int(time.time()) - 60, until=int(time.time()) - 1,
+                             filters={"container": name}))
+    assert [e["Action"] for e in evs] == ["create", "destroy"]
+    assert time.monotonic() - t0 < 1.0           # not one poll of the live stream
+
+
 def test_invalid_filter_is_400(daemon):
     status, body = daemon.api("GET", "/events?filters=" + urllib.parse.quote(json.dumps({"bogus": ["x"]})))
     assert status == 400 and json.loads(body)["message"] == "invalid filter 'bogus'"

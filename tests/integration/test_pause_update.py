@@ -34,7 +34,8 @@ def test_cli_pause_unpause(daemon, bb_image):
         assert _status(daemon, name) == ["paused", "true"]
         ps = daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
         assert ps.strip().endswith("(Paused)")
-        # frozen: the loop makes no progress
+        # frozen by the runtime's freezer (v1 freezer.state, v2 cgroup.freeze)
+        assert _cgroup_file(daemon, name, ("freezer", "freezer.state"), "cgroup.freeze") in ("FROZEN", "1")
         r = daemon.docker("exec", name, "true", check=False)
         assert r.returncode != 0 and "is paused, unpause the container before exec" in r.stderr
         r = daemon.docker("pause", name, check=False)
@@ -45,6 +46,7 @@ def test_cli_pause_unpause(daemon, bb_image):
         assert r.returncode != 0 and "cannot start a paused container, try unpause instead" in r.stderr
         daemon.docker("unpause", name)
         assert _status(daemon, name) == ["running", "false"]
+        assert _cgroup_file(daemon, name, ("freezer", "freezer.state"), "cgroup.freeze") in ("THAWED", "0")
         r = daemon.docker("unpause", name, check=False)
         assert r.returncode != 0 and "is not paused" in r.stderr
         evs = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", f"container={name}",
