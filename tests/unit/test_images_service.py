@@ -516,6 +516,27 @@ def test_prune_removes_unused_dangling_images(svc, root):
     assert report["SpaceReclaimed"] == 0
 
 
+
+def test_prune_until_and_label_filters(svc, root):
+    import time
+    one = import_bb(svc, root, None, ["LABEL x=1"])
+    two = import_bb(svc, root, None, ["LABEL x=2"])
+    bare = import_bb(svc, root, None, ["CMD bare"])
+    assert svc.prune({"label": ["x=1"]})["ImagesDeleted"] == [{"Deleted": one}]
+    assert svc.prune({"label!": ["x"]})["ImagesDeleted"] == [{"Deleted": bare}]
+    assert svc.prune({"until": ["1h"]})["ImagesDeleted"] is None          # created less than an hour ago
+    assert svc.list(filters={"until": ["1h"]}) == []
+    gone = svc.prune({"until": [str(time.time() + 60)]})
+    assert gone["ImagesDeleted"][0] == {"Deleted": two} and svc.list() == []
+    assert len(gone["ImagesDeleted"]) == 2 and gone["SpaceReclaimed"] > 0   # and the last image's layer
+    for bad, msg in (("soon", "invalid value for 'until' filter"),           # 400s, not 500s
+                     ("1h|2h", "more than one until filter specified")):
+        with pytest.raises(InvalidParameter, match=msg):
+            svc.prune({"until": bad.split("|")})
+    with pytest.raises(InvalidParameter, match="invalid value for 'until' filter"):
+        svc.list(filters={"until": ["soon"]})
+
+
 # ---------------------------------------------------------------- crash leftovers
 
 def test_startup_sweeps_unfinished_layers(root):

@@ -198,7 +198,7 @@ class ImageService:
         dangling = flt.bool_filter(f, "dangling")
         before = self._filter_time(f, "before")
         since = self._filter_time(f, "since")
-        until = parse_filter_time(f["until"][-1]) if f.get("until") else None
+        until = _until(f)
         tags = self.store.all_tags()
         digests = self.dist.all_repo_digests()
         out = []
@@ -575,7 +575,9 @@ class ImageService:
         unused images with dangling=false)."""
         f = flt.normalize(filters, flt.PRUNE_FILTERS)
         dangling_only = flt.bool_filter(f, "dangling") is not False
-        until = parse_filter_time(f["until"][-1]) if f.get("until") else None
+        if len(f.get("until") or []) > 1:
+            raise InvalidParameter("more than one until filter specified")
+        until = _until(f)
         deleted: list[dict] = []
         reclaimed = 0
         trash: list[str] = []
@@ -617,6 +619,16 @@ class _DeleteConflict(Conflict):
         how = "cannot be forced" if hard else "must be forced"
         super().__init__(f"conflict: unable to delete {short_id(image_id)} ({how}) - {what}")
         self.used = used
+
+
+def _until(f: dict) -> int | None:
+    """The `until` filter in ns; a bad value is a 400 as in moby, not a 500."""
+    if not f.get("until"):
+        return None
+    try:
+        return parse_filter_time(f["until"][-1])
+    except ValueError as e:
+        raise InvalidParameter(f"invalid value for 'until' filter: {e}") from None
 
 
 def _is_id_prefix(image_id: str, ref: str) -> bool:
