@@ -94,3 +94,21 @@ def test_meta_round_trip_and_corrupt(tmp_path):
     (tmp_path / cp.META).write_text(json.dumps([1, 2]))
     with pytest.raises(InvalidParameter):
         cp.read_meta(str(tmp_path))
+
+
+def _fake_crun(tmp_path, features: str) -> str:
+    path = tmp_path / "crun"
+    path.write_text(f'#!/bin/sh\necho "crun version 1.8.1"\necho "{features}"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_crun_without_criu_is_refused_naming_runc(tmp_path):
+    from dockyard.runtime import checkpoint as rtc
+    (tmp_path / "a").mkdir()
+    plain = types.SimpleNamespace(name="crun", binary=_fake_crun(tmp_path / "a", "+SYSTEMD +SECCOMP +YAJL"))
+    assert "built without CRIU" in rtc.unsupported_reason(plain) and "--runtime runc" in rtc.unsupported_reason(plain)
+    (tmp_path / "b").mkdir()
+    with_criu = types.SimpleNamespace(name="crun", binary=_fake_crun(tmp_path / "b", "+SYSTEMD +CRIU +YAJL"))
+    assert rtc.unsupported_reason(with_criu) == ""
+    assert rtc.unsupported_reason(types.SimpleNamespace(name="runc", binary="/nonexistent/runc")) == ""
