@@ -120,13 +120,14 @@ def test_attach_to_stopped_container_refused(daemon, bb_image):
         daemon.docker("rm", "-f", name, check=False)
 
 
-def _raw_attach(daemon, target: str, version: str, upgrade: bool) -> tuple[list[str], bytes]:
+def _raw_attach(daemon, target: str, version: str, upgrade: bool,
+                connection: bool = True) -> tuple[list[str], bytes]:
     """POST .../attach?logs=1&stdout=1 on a bare socket: (head lines, all the bytes after the head)."""
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(daemon.sock)
-    hdrs = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else ""
+    hdrs = ("Connection: Upgrade\r\n" if connection else "") + "Upgrade: tcp\r\n" if upgrade else ""
     s.sendall(f"POST /{version}/containers/{target}/attach?logs=1&stdout=1 HTTP/1.1\r\nHost: docker\r\n"
               f"Content-Length: 0\r\n{hdrs}\r\n".encode())
     data = b""
@@ -141,9 +142,9 @@ def _raw_attach(daemon, target: str, version: str, upgrade: bool) -> tuple[list[
 
 
 def test_hijack_head_and_content_type_by_tty_and_api_version(daemon, bb_image):
-    """Docker's hijack: 101 UPGRADED + Upgrade: tcp when asked (else 200), multiplexed-stream
-    content type without a TTY from API 1.42 (raw-stream before, framed all the same), raw
-    bytes with a TTY."""
+    """Docker's hijack: 101 UPGRADED + Upgrade: tcp for a request with an Upgrade header (else
+    200 saying raw-stream), multiplexed-stream content type without a TTY from API 1.42
+    (raw-stream before, framed all the same), raw bytes with a TTY."""
     plain, tty = _name("hjp"), _name("hjt")
     daemon.docker("run", "--name", plain, bb_image, "echo", "hi")
     daemon.docker("run", "-t", "--name", tty, bb_image, "echo", "hi")
@@ -161,8 +162,12 @@ def test_hijack_head_and_content_type_by_tty_and_api_version(daemon, bb_image):
         assert head[0] == "HTTP/1.1 101 UPGRADED"
         assert "content-type: application/vnd.docker.raw-stream" in [h.lower() for h in head]
         assert body == b"hi\r\n"
+        # moby looks at the Upgrade header only
+        head, body = _raw_attach(daemon, plain, "v1.44", upgrade=True, connection=False)
+        assert head[0] == "HTTP/1.1 101 UPGRADED" and body == b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
         head, body = _raw_attach(daemon, plain, "v1.44", upgrade=False)
         assert head[0] == "HTTP/1.1 200 OK" and body == b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
+        assert "content-type: application/vnd.docker.raw-stream" in [h.lower() for h in head]
     finally:
         daemon.docker("rm", "-f", plain, tty, check=False)
 

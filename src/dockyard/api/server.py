@@ -188,23 +188,25 @@ class Request:
     async def hijack(self, content_type: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
         """Take the connection over (attach, exec start).
 
-        Returns (reader, writer, already_read). Clients that asked to
-        upgrade get `101 UPGRADED`; older ones a bare 200 head."""
+        Returns (reader, writer, already_read). As moby: a client that sent
+        an `Upgrade` header gets `101 UPGRADED` with the stream's content
+        type; one that did not gets a bare 200 head saying raw-stream (the
+        stream is framed all the same without a TTY). The head is written
+        raw: h11 is done with this connection, and would refuse a 101 to a
+        request without `Connection: Upgrade`, which moby does not ask for."""
         await self.body()
         self.hijacked = True
         c = self._conn
-        upgrade = "upgrade" in self.headers.get("connection", "").lower()
-        if upgrade:
-            c.send(h11.InformationalResponse(status_code=101, reason=b"UPGRADED", headers=[
-                (b"Content-Type", content_type.encode()),
-                (b"Connection", b"Upgrade"), (b"Upgrade", b"tcp"),
-                (b"Api-Version", API_VERSION.encode()), (b"Server", SERVER_HEADER)]))
+        if "upgrade" in self.headers:
+            head = (b"HTTP/1.1 101 UPGRADED\r\nContent-Type: " + content_type.encode() +
+                    b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
         else:
-            c.writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() +
-                           b"\r\nApi-Version: " + API_VERSION.encode() + b"\r\n\r\n")
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+        c.writer.write(head + b"Api-Version: " + API_VERSION.encode() + b"\r\nServer: " + SERVER_HEADER +
+                       b"\r\n\r\n")
         await c.writer.drain()
-        trailing = bytes(c.h11.trailing_data[0]) if upgrade else b""
-        return c.reader, c.writer, trailing
+        # what the client sent after its request (stdin typed early) is in h11's buffer
+        return c.reader, c.writer, bytes(c.h11.trailing_data[0])
 
 
 # ---------------------------------------------------------------- connection
