@@ -168,6 +168,51 @@ def test_exec_and_resize_events(daemon, bb_image):
         c.remove(force=True)
 
 
+def _subsequence(want, got):
+    it = iter(got)
+    return all(any(g == w or g.startswith(w + " ") for g in it) for w in want)
+
+
+def test_container_and_image_actions_emit_dockers_events(daemon, bb_image, tmp_path):
+    """kill (with its signal), top, cp out/in, rename, commit, export, restart, stop
+    on a container; tag, save, untag, load, import, delete on images (docker CLI)."""
+    name, img, tag = unique_name(), unique_name(), unique_name()
+    daemon.docker("run", "-d", "--name", name, "bb", "sleep", "100")
+    cid = daemon.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    (tmp_path / "in.txt").write_text("x")
+    try:
+        daemon.docker("kill", "-s", "USR1", name)          # PID 1 without a handler: ignored, still running
+        daemon.docker("top", name)
+        daemon.docker("cp", f"{name}:/etc/hostname", str(tmp_path / "out"))
+        daemon.docker("cp", str(tmp_path / "in.txt"), f"{name}:/tmp/")
+        daemon.docker("rename", name, name + "2")
+        daemon.docker("commit", name + "2", img)
+        daemon.docker("export", "-o", str(tmp_path / "fs.tar"), name + "2")
+        daemon.docker("restart", "-t", "1", name + "2")
+        daemon.docker("stop", "-t", "1", name + "2")
+    finally:
+        daemon.docker("rm", "-f", name + "2", name, check=False)
+    daemon.docker("tag", "bb", tag)
+    daemon.docker("save", "-o", str(tmp_path / "img.tar"), tag)
+    daemon.docker("rmi", tag)
+    daemon.docker("load", "-i", str(tmp_path / "img.tar"))
+    daemon.docker("import", str(tmp_path / "fs.tar"), tag + "-imp")
+    daemon.docker("rmi", tag, tag + "-imp", img)
+    out = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", f"container={cid}",
+                        "--format", "{{.Action}} {{.Actor.Attributes.signal}}", timeout=20).stdout
+    acts = [l.replace("<no value>", "").strip() for l in out.splitlines()]
+    assert _subsequence(["create", "start", "kill 10", "top", "archive-path", "extract-to-dir", "rename",
+                         "commit", "export", "kill 15", "die", "stop", "start", "restart",
+                         "kill 15", "die", "stop", "destroy"], acts), acts
+    out = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter", "type=image",
+                        "--format", "{{.Action}} {{.Actor.Attributes.name}}", timeout=20).stdout
+    acts = [l.replace("<no value>", "").strip() for l in out.splitlines()]
+    # as moby: tag and save name the reference; untag, load and delete name the image ID
+    bb_id = daemon.docker("inspect", "-f", "{{.Id}}", "bb").stdout.strip()
+    assert _subsequence([f"tag {tag}:latest", f"save {tag}:latest", f"untag {bb_id}", f"load {bb_id}",
+                         "import", "untag", "delete"], acts), acts
+
+
 def test_attach_and_detach_events(daemon, bb_image):
     client = daemon.client()
     name = unique_name()

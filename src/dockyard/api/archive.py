@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 
-from ..daemon import archive
+from ..daemon import archive, users
 from ..daemon.fsview import clean, container_root, mount_sources, read_only_mounts
 from ..errors import InvalidParameter
 from .images import _spool
@@ -56,7 +56,24 @@ async def get_archive(req: Request):
         await cm.__aexit__(None, None, None)
         return Response(200, b"", headers=header)
     chunks = _streamed(cm, lambda out: archive.get_tar(root, path, req.match["id"], out, mounts))
+    req.daemon.event(c, "archive-path")       # moby's event for a copy out (`docker cp CTR:path`)
     return StreamResponse(chunks, content_type="application/x-tar", headers=header)
+
+
+def _cp_owner(req: Request, c, root: str) -> tuple[int, int] | None:
+    """cp -a into a container with a user: its files become that user's, as in
+    moby (tarCopyOptions). moby looks the name up on the host; we use the
+    container's /etc/passwd and /etc/group, as its processes do."""
+    user = c.config.get("User")
+    if not user:
+        try:
+            user = req.daemon.images.config(c.image).get("User")
+        except Exception:   # noqa: BLE001 - the image may be gone: no user then
+            user = ""
+    if not user:
+        return None
+    uid, gid, _ = users.resolve(user, root)
+    return uid, gid
 
 
 @route("PUT", "/containers/{id}/archive")
@@ -70,9 +87,11 @@ async def put_archive(req: Request):
         async with container_root(req.daemon, c) as root:
             dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"], mounts,
                                            read_only, bool(c.host_config.get("ReadonlyRootfs")))
+            copy_ids = req.bool_param("copyUIDGID")
+            owner = _cp_owner(req, c, root) if copy_ids else None
             with open(tmp, "rb") as f:
                 await asyncio.to_thread(archive.put_tar, dest, f, req.bool_param("noOverwriteDirNonDir"),
-                                        req.bool_param("copyUIDGID"))
+                                        copy_ids, owner)
     finally:
         os.unlink(tmp)
     req.daemon.event(c, "extract-to-dir")
