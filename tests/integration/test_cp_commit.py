@@ -143,6 +143,32 @@ def test_cp_reaches_into_volumes(daemon, bb_image, tmp_path):
         daemon.docker("volume", "rm", vol, check=False)
 
 
+def test_cp_archive_mode_ownership(daemon, bb_image, tmp_path):
+    """Into a container: root's files, or with -a the source's ids; with -a into a
+    container that has a user, that user's (resolved in the container's passwd)."""
+    src = tmp_path / "owned.txt"
+    src.write_text("x\n")
+    os.chown(src, 1234, 1235)
+    plain, user = _name("cpown"), _name("cpuser")
+    daemon.docker("create", "--name", plain, "--network", "none", bb_image, "true")
+    daemon.docker("create", "--name", user, "--network", "none", "--user", "nobody", bb_image, "true")
+    try:
+        def owner(name, path):
+            raw = subprocess.run(["docker", "-H", daemon.host, "cp", f"{name}:{path}", "-"],
+                                 capture_output=True, env=daemon.env, check=True).stdout
+            with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+                m = tf.getmembers()[0]
+                return m.uid, m.gid
+        daemon.docker("cp", str(src), f"{plain}:/root.txt")
+        daemon.docker("cp", "-a", str(src), f"{plain}:/kept.txt")
+        daemon.docker("cp", "-a", str(src), f"{user}:/user.txt")
+        assert owner(plain, "/root.txt") == (0, 0)
+        assert owner(plain, "/kept.txt") == (1234, 1235)
+        assert owner(user, "/user.txt") == (65534, 65534)        # busybox's nobody:nogroup
+    finally:
+        daemon.docker("rm", "-f", plain, user, check=False)
+
+
 def test_noOverwriteDirNonDir(daemon, ctr):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:

@@ -64,6 +64,10 @@ def test_put_tar_ownership(tmp_path):
     archive.put_tar(str(tmp_path), _tar(_file("a")), False, False)
     archive.put_tar(str(tmp_path), _tar(_file("b")), False, True)
     assert os.lstat(tmp_path / "a").st_uid == 0 and os.lstat(tmp_path / "b").st_uid == 1234
+    archive.put_tar(str(tmp_path), _tar(_file("c")), False, True, owner=(42, 43))    # cp -a, Config.User
+    archive.put_tar(str(tmp_path), _tar(_file("d")), False, False, owner=(42, 43))   # no -a: root
+    assert (os.lstat(tmp_path / "c").st_uid, os.lstat(tmp_path / "c").st_gid) == (42, 43)
+    assert os.lstat(tmp_path / "d").st_uid == 0
 
 
 def test_changes_and_layer_tar(tmp_path):

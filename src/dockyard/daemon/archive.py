@@ -165,12 +165,18 @@ def check_put_target(root: str, path: str, cname: str, mounts: dict[str, str] | 
     return host
 
 
-def put_tar(dest: str, src: BinaryIO, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> None:
+def put_tar(dest: str, src: BinaryIO, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool,
+            owner: tuple[int, int] | None = None) -> None:
+    """Unpack a `docker cp` archive at `dest`. Entries belong to the container's
+    root, or with `copy_uid_gid` (cp -a) keep the archive's ids, unless `owner`
+    (the container's Config.User, as moby does for cp -a) is given."""
     ex = _Extractor(dest)
     try:
         with tarfile.open(fileobj=src, mode="r|*", encoding="utf-8", errors="surrogateescape") as tf:
             for m in tf:
-                if not copy_uid_gid:
+                if copy_uid_gid and owner is not None:
+                    m.uid, m.gid = owner
+                elif not copy_uid_gid:
                     m.uid = m.gid = 0          # owned by the container's root, as Docker does
                 if no_overwrite_dir_non_dir:
                     _check_overwrite(ex, m)
