@@ -214,6 +214,9 @@ def test_docker_py_network_api(daemon, bb_image):
         assert entry["IPv4Address"] == f"{static}/24"
         c.reload()
         assert c.attrs["NetworkSettings"]["Networks"][name]["IPAddress"] == static
+        assert "pyalias" in c.attrs["NetworkSettings"]["Networks"][name]["Aliases"]
+        r = daemon.docker("run", "--rm", "--network", name, bb_image, "ping", "-c1", "-W2", "pyalias")
+        assert f"({static})" in r.stdout and " 0% packet loss" in r.stdout
         assert client.networks.get(net.id[:10]).name == name
         assert name in [n.name for n in client.networks.list(names=[name])]
         net.disconnect(c)
@@ -243,6 +246,8 @@ def test_everything_is_gone_after_rm_and_prune(daemon, bb_image):
         return subprocess.run(["nft", "list", "table", "ip", ports_table], capture_output=True, text=True).stdout
 
     assert bridge in links() and veth in ports_of(bridge) and f"{ip} . 80" in ports_rules()
+    net_table = firewall.network_table(daemon.bridge, bridge)
+    assert net_table in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert os.listdir(daemon.exec_root / "netns") == [info["Id"]]
     daemon.docker("rm", "-f", name)
     daemon.docker("network", "prune", "-f")
@@ -255,7 +260,7 @@ def test_everything_is_gone_after_rm_and_prune(daemon, bb_image):
     assert os.listdir(daemon.exec_root / "netns") == []
     assert str(port) not in ports_rules() and ip not in ports_rules()
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    assert bridge not in tables
+    assert bridge not in tables and net_table not in tables
     with socket.socket() as s:   # the held host port is free again
         s.bind(("127.0.0.1", port))
 
@@ -506,3 +511,94 @@ def test_disconnecting_the_first_network_keeps_the_others_for_the_next_start(dae
     finally:
         daemon.docker("rm", "-f", name)
         daemon.docker("network", "rm", other)
+
+
+def test_bad_input_statuses_and_a_failed_start_leaves_nothing_half_made(daemon, bb_image, www):
+    """Issue 3's 'Bad input' over the raw API (Docker's status and wording), and a start that fails
+    after its address and veth were made (host port taken by a program that is not dockyard)
+    gives back the veth, the address, the netns and the held ports, and adds no DNAT element."""
+    from dockyard.network import firewall
+    dup, v6, missing = uname("dup"), uname("v6"), uname("missing")
+    status, body = daemon.api("POST", "/networks/create",
+                              {"Name": dup, "IPAM": {"Config": [{"Subnet": www["subnet"]}]}})
+    assert status == 403 and b"Pool overlaps with other one on this address space" in body
+    status, body = daemon.api("DELETE", f"/networks/{www['net']}")
+    assert status == 403 and f"error while removing network: network {www['net']} ".encode() in body
+    assert b"has active endpoints" in body
+    status, body = daemon.api("GET", f"/networks/{missing}")
+    assert (status, json.loads(body)["message"]) == (404, f"network {missing} not found")
+    # IPv4 only: an IPv6 network is refused, not made IPv4-only behind the user's back
+    status, body = daemon.api("POST", "/networks/create", {"Name": v6, "EnableIPv6": True})
+    assert status == 400 and b"IPv6 networks are not supported" in body
+    r = daemon.docker("network", "create", "--ipv6", v6, check=False)
+    assert r.returncode != 0 and "IPv6 networks are not supported" in r.stderr
+    names = daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert dup not in names and v6 not in names
+    # invalid port specs: 400 at create, no container
+    for bad in ({"80/tcp": [{"HostPort": "99999"}]}, {"80/sctp": [{}]}, {"x/tcp": [{}]},
+                {"80/tcp": [{"HostPort": "90-80"}]}):
+        name = uname("badp")
+        status, body = daemon.api("POST", f"/containers/create?name={name}",
+                                  {"Image": bb_image, "Cmd": ["true"], "HostConfig": {"PortBindings": bad}})
+        assert status == 400 and b"invalid" in body, (bad, body)
+        assert daemon.docker("inspect", name, check=False).returncode != 0
+
+    bridge = "br-" + json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]["Id"][:12]
+    ports_table = firewall.table_name(daemon.bridge) + "-ports"
+
+    def state():
+        net = json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]
+        rules = subprocess.run(["nft", "list", "table", "ip", ports_table], capture_output=True, text=True).stdout
+        return (ports_of(bridge), sorted(os.listdir(daemon.exec_root / "netns")), sorted(net["Containers"]),
+                rules)
+
+    before = state()
+    subnet = ipaddress.ip_network(www["subnet"])
+    used = {str(subnet.network_address + 1)} | {v["IPv4Address"].split("/")[0]
+                                                for v in json.loads(daemon.docker(
+                                                    "network", "inspect", www["net"]).stdout)[0][
+                                                    "Containers"].values()}
+    lowest_free = next(str(h) for h in subnet.hosts() if str(h) not in used)
+    name = uname("taken")
+    with socket.socket() as other:   # a host program listening on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        try:
+            # 80 (a random host port, held first) then 81 (taken): the held one is let go
+            r = daemon.docker("run", "-d", "--name", name, "--network", www["net"], "-p", "127.0.0.1::80",
+                              "-p", f"127.0.0.1:{port}:81", bb_image, "sleep", "300", check=False)
+            assert r.returncode != 0 and f"127.0.0.1:{port} failed: port is already allocated" in r.stderr
+            assert state() == before
+            assert json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Ports"] in ({}, None)
+        finally:
+            daemon.docker("rm", "-f", name, check=False)
+    # the address the failed start had is free again: the next container gets the lowest free one
+    r = daemon.docker("run", "--rm", "--network", www["net"], bb_image, "ip", "-o", "-4", "addr", "show", "eth0")
+    assert f"inet {lowest_free}/" in r.stdout
+    with socket.socket() as s:   # the port it held is free again
+        s.bind(("127.0.0.1", port))
+
+
+def test_network_prune_until_keeps_newer_networks(daemon, bb_image):
+    label = uname("pr")
+    net = uname("until")
+    daemon.docker("network", "create", "--subnet", free_subnet(), "--label", label, net)
+    try:
+        created = json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Created"]
+        assert created
+        old = str(int(time.time()) - 3600)
+        out = daemon.docker("network", "prune", "-f", "--filter", f"until={old}", "--filter",
+                            f"label={label}").stdout
+        assert net not in out
+        assert daemon.docker("network", "inspect", net, check=False).returncode == 0
+        out = daemon.docker("network", "prune", "-f", "--filter", "until=1h", "--filter", f"label={label}").stdout
+        assert net not in out   # a duration back from now: created an hour ago at most
+        r = daemon.docker("network", "prune", "-f", "--filter", "until=yesterday", check=False)
+        assert r.returncode != 0 and "invalid until filter" in r.stderr
+        out = daemon.docker("network", "prune", "-f", "--filter", f"until={int(time.time()) + 5}", "--filter",
+                            f"label={label}").stdout
+        assert net in out
+        assert daemon.docker("network", "inspect", net, check=False).returncode != 0
+    finally:
+        daemon.docker("network", "rm", net, check=False)
