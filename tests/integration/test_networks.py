@@ -602,3 +602,25 @@ def test_network_prune_until_keeps_newer_networks(daemon, bb_image):
         assert daemon.docker("network", "inspect", net, check=False).returncode != 0
     finally:
         daemon.docker("network", "rm", net, check=False)
+
+
+def test_bridge_name_option_and_predefined_networks_cannot_go(daemon, bb_image):
+    br, net, name = "dyn" + secrets.token_hex(4), uname("brn"), uname("b")
+    daemon.docker("network", "create", "--subnet", free_subnet(), "-o", f"com.docker.network.bridge.name={br}", net)
+    try:
+        assert br in links()
+        daemon.docker("run", "-d", "--name", name, "--network", net, bb_image, "sleep", "300")
+        veth = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"][net]["EndpointID"]
+        assert ports_of(br) == [veth]
+        opts = json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Options"]
+        assert opts["com.docker.network.bridge.name"] == br
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+        daemon.docker("network", "rm", net, check=False)
+    assert br not in links()
+    for predefined in ("bridge", "host", "none"):
+        status, body = daemon.api("DELETE", f"/networks/{predefined}")
+        assert status == 403 and b"pre-defined network and cannot be removed" in body
+        r = daemon.docker("network", "rm", predefined, check=False)
+        assert r.returncode != 0 and "cannot be removed" in r.stderr
+    assert {"bridge", "host", "none"} <= set(daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split())
