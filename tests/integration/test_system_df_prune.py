@@ -63,6 +63,35 @@ def test_prunes_reclaim_space(daemon, bb_image):
         keep.remove(force=True)
 
 
+def test_image_prune_filters(daemon, bb_image):
+    """dangling=false prunes unused tagged images too, narrowed by label and until;
+    an image a container uses stays; Docker's reply shape and 400s."""
+    client = daemon.client()
+    tag = unique_name()
+    made = {}
+    for k in ("a", "b"):
+        c = client.containers.run("bb", f"sh -c 'head -c 150000 /dev/urandom > /{k}'", detach=True)
+        c.wait()
+        made[k] = c.commit(f"{tag}-{k}", "latest", changes=[f"LABEL pr={tag}-{k}"]).id
+        c.remove()
+    user = client.containers.create(f"{tag}-b", "true")           # b is in use
+    try:
+        r = client.images.prune(filters={"dangling": False, "label": f"pr={tag}-a", "until": "1h"})
+        assert r == {"ImagesDeleted": None, "SpaceReclaimed": 0}    # made just now: not before 1h ago
+        r = client.images.prune(filters={"dangling": False, "label": f"pr={tag}-a"})
+        assert {"Untagged": f"{tag}-a:latest"} in r["ImagesDeleted"] and {"Deleted": made["a"]} in r["ImagesDeleted"]
+        assert r["SpaceReclaimed"] >= 150000
+        r = client.images.prune(filters={"dangling": False, "label": f"pr={tag}-b"})
+        assert r["ImagesDeleted"] is None and client.images.get(f"{tag}-b").id == made["b"]
+        st, body = daemon.api("POST", "/images/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D")
+        assert st == 400 and json.loads(body)["message"] == "invalid filter 'bogus'"
+        st, body = daemon.api("POST", "/images/prune?filters=%7B%22until%22%3A%5B%22soon%22%5D%7D")
+        assert st == 400 and "until" in json.loads(body)["message"]
+    finally:
+        user.remove()
+        client.images.remove(f"{tag}-b")
+
+
 def test_swarm_routes_answer_not_in_swarm(daemon):
     client = daemon.client()
     with pytest.raises(docker.errors.APIError) as e:
