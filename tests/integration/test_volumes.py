@@ -27,6 +27,8 @@ def test_named_volume_outlives_containers(daemon, bb_image):
         assert r.stdout == "hello\n"
         r = daemon.docker("volume", "rm", vol, check=False)
         assert r.returncode != 0 and "volume is in use" in r.stderr
+        st, body = daemon.api("DELETE", f"/volumes/{vol}")
+        assert st == 409 and "volume is in use" in json.loads(body)["message"]
         mounts = _inspect(daemon, b)["Mounts"]
         assert mounts == [{"Type": "volume", "Name": vol, "Source": mounts[0]["Source"], "Destination": "/data",
                            "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}]
@@ -75,6 +77,26 @@ def test_copy_up_into_new_volume(daemon, bb_image):
     finally:
         daemon.docker("rm", "-f", c, check=False)
         daemon.docker("volume", "rm", "-f", vol, check=False)
+
+
+def test_image_volume_is_anonymous_and_copied_up(daemon, bb_image):
+    """An image's VOLUME gets an anonymous volume holding the image's content
+    there (copy-up), removed by rm -v."""
+    src, image, c = _name("iv"), _name("ivimg"), _name("ivc")
+    daemon.docker("run", "--name", src, bb_image, "sh", "-c", "mkdir /seed && echo from-image > /seed/f")
+    try:
+        daemon.docker("commit", "--change", 'VOLUME ["/seed"]', src, image)
+        r = daemon.docker("run", "--name", c, image, "sh", "-c", "cat /seed/f; echo more > /seed/g")
+        assert r.stdout == "from-image\n"
+        mounts = _inspect(daemon, c)["Mounts"]
+        assert [(m["Type"], m["Destination"], len(m["Name"])) for m in mounts] == [("volume", "/seed", 64)]
+        data = _inspect(daemon, mounts[0]["Name"], "volume")["Mountpoint"]
+        assert sorted(os.listdir(data)) == ["f", "g"]
+        daemon.docker("rm", "-v", c)
+        assert mounts[0]["Name"] not in daemon.docker("volume", "ls", "-q").stdout.split()
+    finally:
+        daemon.docker("rm", "-fv", c, src, check=False)
+        daemon.docker("rmi", image, check=False)
 
 
 def test_anonymous_volumes_and_rm_v(daemon, bb_image):
@@ -126,6 +148,53 @@ def test_bind_mounts(daemon, bb_image, tmp_path):
     r = daemon.docker("run", "--rm", "--mount", f"type=bind,source={host},target=/x,readonly", bb_image,
                       "sh", "-c", "cat /x/in; touch /x/f 2>&1; true")
     assert "from host" in r.stdout and "Read-only file system" in r.stdout
+
+
+def test_bind_propagation(daemon, bb_image, tmp_path):
+    """rslave: a mount made on the host under a shared source after the start
+    reaches the container (the default rprivate does not); rshared: one made
+    in the container reaches the host; a source that is not shared/slave is
+    refused with moby's wording."""
+    import subprocess
+    shared, private = tmp_path / "shared", tmp_path / "private"
+    made = []
+    try:
+        for path, kind in ((shared, "--make-shared"), (private, "--make-private")):
+            path.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "dy-prop", str(path)], check=True)
+            made.append(path)
+            subprocess.run(["mount", kind, str(path)], check=True)
+        (shared / "sub").mkdir()
+        seen = {}
+        for prop in ("rslave", "rprivate"):
+            cid = daemon.docker("run", "-d", "--mount", f"type=bind,src={shared},dst=/x,bind-propagation={prop}",
+                                bb_image, "sleep", "60").stdout.strip()
+            try:
+                subprocess.run(["mount", "-t", "tmpfs", "dy-prop-sub", str(shared / "sub")], check=True)
+                (shared / "sub" / "marker").write_text("m")
+                seen[prop] = daemon.docker("exec", cid, "ls", "/x/sub").stdout.split()
+            finally:
+                subprocess.run(["umount", str(shared / "sub")])
+                daemon.docker("rm", "-f", cid)
+        assert seen == {"rslave": ["marker"], "rprivate": []}
+        # rshared: a mount the container makes reaches the host
+        cid = daemon.docker("run", "-d", "--privileged", "-v", f"{shared}:/x:rshared", bb_image, "sh", "-c",
+                            "mkdir /x/up && mount -t tmpfs dy-prop-up /x/up && touch /x/up/y && sleep 60").stdout.strip()
+        try:
+            import time
+            deadline = time.monotonic() + 10
+            while not (shared / "up" / "y").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (shared / "up" / "y").exists()
+        finally:
+            daemon.docker("rm", "-f", cid)
+        for prop, kind in (("rslave", "shared or slave"), ("rshared", "shared")):
+            r = daemon.docker("run", "--rm", "-v", f"{private}:/p:{prop}", bb_image, "true", check=False)
+            assert r.returncode != 0
+            assert f"path {private} is mounted on {private} but it is not a {kind} mount" in r.stderr
+    finally:
+        for path in reversed(made):
+            subprocess.run(["umount", "-R", str(path)])
 
 
 def test_bind_mount_inspect(daemon, bb_image, tmp_path):

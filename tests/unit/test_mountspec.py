@@ -145,3 +145,24 @@ def test_only_the_local_volume_driver():
         ms.from_mount({"Type": "volume", "Source": "vol", "Target": "/v",
                        "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}}, lambda p: True)
     assert ms.plan({"VolumeDriver": "local", "Binds": ["vol:/v"]}, {}, {}, lambda p: True)[0]["Name"] == "vol"
+
+
+def test_bind_propagation_needs_a_shared_or_slave_source():
+    from dockyard.volumes import propagation
+    info = ("27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+            "50 27 0:40 / /srv/shared rw shared:7 - tmpfs t rw\n"
+            "51 27 0:41 / /srv/slave rw master:7 - tmpfs t rw\n"
+            "52 27 0:42 / /srv/with\\040space rw shared:9 - tmpfs t rw\n")
+    bind = lambda src, prop: {"type": "bind", "source": src, "options": ["rbind", prop]}
+    assert propagation.source_mount("/srv/shared/a/b", info) == ("/srv/shared", ["shared:7"])
+    assert propagation.source_mount("/srv/sharedx", info) == ("/", [])
+    assert propagation.source_mount("/srv/with space/x", info) == ("/srv/with space", ["shared:9"])
+    assert propagation.rootfs_propagation([bind("/srv/x", "rprivate")], info) is None
+    assert propagation.rootfs_propagation([{"type": "tmpfs", "options": ["rshared"]}], info) is None
+    assert propagation.rootfs_propagation([bind("/srv/slave/d", "rslave")], info) == "rslave"
+    assert propagation.rootfs_propagation([bind("/srv/shared", "rslave"), bind("/srv/shared", "rshared")],
+                                          info) == "rshared"
+    with pytest.raises(InvalidParameter, match="path /srv/slave is mounted on /srv/slave but it is not a shared mount"):
+        propagation.rootfs_propagation([bind("/srv/slave", "shared")], info)
+    with pytest.raises(InvalidParameter, match="path /srv/p is mounted on / but it is not a shared or slave mount"):
+        propagation.rootfs_propagation([bind("/srv/p", "rslave")], info)

@@ -36,3 +36,18 @@ def test_state_pid_reads_crun_and_runc_state(tmp_path):
     assert runtimes._state_pid(str(runc)) == 456
     assert runtimes._state_pid(str(tmp_path / "none")) is None
     assert runtimes._alive(os.getpid())
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not runtimes.hybrid_needs_mask() or not shutil.which("unshare"),
+                    reason="needs root on a cgroup-v1 hybrid host")
+def test_shell_wrapper_masks_the_controllers_file_only_inside(tmp_path, monkeypatch):
+    """The no-compiler fallback: `cat` in place of crun reads the file empty
+    inside the wrapper's namespace, while the host's copy is unchanged."""
+    monkeypatch.setattr(runtimes, "_compile_crun_hybrid", lambda crun, bin_dir: None)
+    rt = runtimes.Runtimes.__new__(runtimes.Runtimes)
+    rt.exec_root, rt.notes = str(tmp_path), []
+    wrapper = rt._write_crun_wrapper(shutil.which("cat"), shutil.which("unshare"))
+    r = subprocess.run([wrapper, runtimes.HYBRID_CONTROLLERS], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    with open(runtimes.HYBRID_CONTROLLERS) as f:
+        assert f.read().strip()

@@ -19,7 +19,8 @@
 #ifndef CRUN_PATH
 #define CRUN_PATH "/usr/bin/crun"
 #endif
-#define CONTROLLERS "/sys/fs/cgroup/unified/cgroup.controllers"
+#define UNIFIED "/sys/fs/cgroup/unified"
+#define CONTROLLERS UNIFIED "/cgroup.controllers"
 
 static int fail(const char *what)
 {
@@ -32,9 +33,11 @@ int main(int argc, char **argv)
     (void) argc;
     if (unshare(CLONE_NEWNS) < 0)
         return fail("unshare");
-    /* keep the masking mount out of the host's namespace */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        return fail("make / private");
+    /* keep the masking mount out of the host's namespace: only the unified
+     * mount is made private here; the rest keeps the host's propagation, so
+     * a container's rslave/rshared binds still see (and make) host mounts */
+    if (mount(NULL, UNIFIED, NULL, MS_PRIVATE, NULL) < 0)
+        return fail("make " UNIFIED " private");
     if (mount("/dev/null", CONTROLLERS, NULL, MS_BIND, NULL) < 0)
         return fail("mask " CONTROLLERS);
     argv[0] = "crun";

@@ -201,9 +201,11 @@ class Runtimes:
         wrapper = os.path.join(self.exec_root, "crun-hybrid")
         script = ("#!/bin/sh\n"
                   "# crun refuses hybrid cgroups while unified/cgroup.controllers is non-empty:\n"
-                  "# run it in a private mount namespace where that file reads empty.\n"
-                  f"exec {unshare} -m --propagation private /bin/sh -c "
-                  f"'mount --bind /dev/null {HYBRID_CONTROLLERS} && exec {crun} \"$@\"' crun \"$@\"\n")
+                  "# run it in its own mount namespace where that file reads empty (only the\n"
+                  "# unified mount is made private: binds keep the host's propagation).\n"
+                  f"exec {unshare} -m --propagation unchanged /bin/sh -c "
+                  f"'mount --make-private {os.path.dirname(HYBRID_CONTROLLERS)} && "
+                  f"mount --bind /dev/null {HYBRID_CONTROLLERS} && exec {crun} \"$@\"' crun \"$@\"\n")
         tmp = wrapper + ".tmp"
         with open(tmp, "w") as f:
             f.write(script)

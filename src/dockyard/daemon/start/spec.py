@@ -8,7 +8,7 @@ from ...errors import Conflict, InvalidParameter
 from ...runtime import apparmor, devices, initbin, lookpath, seccomp, seccomp_bpf, userns
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
-from ...volumes import shm
+from ...volumes import propagation, shm
 from .. import users
 from .context import StartContext
 
@@ -60,6 +60,9 @@ async def run(ctx: StartContext) -> None:
                         apparmor_profile=apparmor.profile_for(
                             c.host_config.get("SecurityOpt"), bool(c.host_config.get("Privileged")),
                             os.path.join(d.config.exec_root, "apparmor")))
+    root_propagation = propagation.rootfs_propagation(ctx.spec.get("mounts") or ())
+    if root_propagation:
+        ctx.spec["linux"]["rootfsPropagation"] = root_propagation
     if getattr(ctx.runtime, "name", None) == "crun":
         _precompiled_seccomp(ctx.spec)
 
