@@ -94,15 +94,36 @@ def test_seccomp_options(daemon, bb_image, tmp_path):
     assert "rc=1" in r.stdout and "not permitted" in r.stdout.lower()
 
 
-def test_bad_seccomp_profile_is_400(daemon, bb_image):
+def test_bad_input_is_400_at_create_and_makes_nothing(daemon, bb_image, tmp_path):
+    """The issue's bad-input list over the API: each is refused by create itself
+    (not at start) with a 400 and Docker's wording, and leaves no container and
+    no volume behind (the body also asks for an anonymous volume)."""
+    gone = tmp_path / "gone"
+    cases = [
+        ({"Memory": 1024}, "Minimum memory limit allowed is 6MB"),
+        ({"CapAdd": ["BOGUS"]}, "invalid capability: BOGUS"),
+        ({"NanoCpus": (os.cpu_count() + 1) * 10**9},
+         f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only {os.cpu_count()} CPUs available"),
+        ({"SecurityOpt": ["seccomp={not json"]}, "Decoding seccomp profile failed: "),
+        ({"SecurityOpt": ['seccomp="a string"']},
+         "Decoding seccomp profile failed: the profile must be a JSON object"),
+        ({"Mounts": [{"Type": "bind", "Source": str(gone), "Target": "/g"}]},
+         f'invalid mount config for type "bind": bind source path does not exist: {gone}'),
+    ]
+    containers = daemon.docker("ps", "-aq").stdout
+    volumes = daemon.docker("volume", "ls", "-q").stdout
+    for hc, message in cases:
+        st, body = daemon.api("POST", "/containers/create", {
+            "Image": bb_image, "Cmd": ["true"], "Volumes": {"/anon": {}}, "HostConfig": hc})
+        assert st == 400, (hc, body)
+        assert json.loads(body)["message"].startswith(message), (hc, body)
+    # the JSON decoder's own complaint follows the prefix
     st, body = daemon.api("POST", "/containers/create", {
-        "Image": bb_image, "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={not json"]}})
-    if st == 201:
-        cid = json.loads(body)["Id"]
-        st, body = daemon.api("POST", f"/containers/{cid}/start")
-        daemon.api("DELETE", f"/containers/{cid}?force=1")
-    assert st == 400, body
-    assert "seccomp" in json.loads(body)["message"]
+        "Image": bb_image, "HostConfig": {"SecurityOpt": ["seccomp={not json"]}})
+    assert len(json.loads(body)["message"]) > len("Decoding seccomp profile failed: ")
+    assert daemon.docker("ps", "-aq").stdout == containers
+    assert daemon.docker("volume", "ls", "-q").stdout == volumes
+    assert not gone.exists()
 
 
 def test_masked_and_readonly_paths(daemon, bb_image):

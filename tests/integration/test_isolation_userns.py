@@ -54,6 +54,13 @@ def test_root_is_remapped(daemon, bb_image):
     try:
         pid = json.loads(daemon.docker("inspect", cid).stdout)[0]["State"]["Pid"]
         assert os.stat(f"/proc/{pid}").st_uid == base     # seen from the host: an unprivileged uid
+        # the layers are idmapped mounts of the one unpacked copy, not chowned copies
+        idmapped = str(daemon.data_root / "idmapped") + "/"
+        with open("/proc/self/mountinfo") as f:
+            layer_mounts = [line.split() for line in f if line.split()[4].startswith(idmapped)]
+        assert layer_mounts and all("idmapped" in m[5].split(",") for m in layer_mounts)
+        owners = {os.stat(p).st_uid for p in (daemon.data_root / "image").glob("layers/*/diff/etc/passwd")}
+        assert owners == {0}
     finally:
         daemon.docker("rm", "-f", cid)
     info = json.loads(daemon.docker("info", "--format", "{{json .SecurityOptions}}").stdout)

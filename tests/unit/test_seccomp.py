@@ -176,3 +176,16 @@ def test_userns_mode_values():
     spec.validate({"UsernsMode": "host"}, HostFacts())
     with pytest.raises(InvalidParameter, match="invalid USER mode: private"):
         spec.validate({"UsernsMode": "private"}, HostFacts())
+
+
+def test_memory_knobs_per_cgroup_version():
+    """What differs on cgroup v2 (not testable on this v1-hybrid host):
+    swappiness has no v2 knob and is dropped, the limits are the same OCI
+    values (the runtime writes memory.max/memory.low/memory.swap.max)."""
+    hc = {"Memory": 64 << 20, "MemoryReservation": 32 << 20, "MemorySwap": 96 << 20, "MemorySwappiness": 10}
+    v1 = HostFacts(cgroup_version="v1", swap_limit=True)
+    v2 = HostFacts(cgroup_version="v2", swap_limit=True)
+    m1, m2 = spec._memory(hc, v1, []), spec._memory(hc, v2, [])
+    assert m1 == {**m2, "swappiness": 10}
+    assert (m2["limit"], m2["reservation"], m2["swap"]) == (64 << 20, 32 << 20, 96 << 20)
+    assert "swappiness" not in m2
