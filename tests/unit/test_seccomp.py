@@ -67,9 +67,11 @@ def test_bundled_profile_when_the_host_has_none(monkeypatch, tmp_path):
     profile = seccomp.default_profile()
     assert profile and profile[seccomp.DOCKER_COMPAT]
     assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert seccomp.exists()                 # /info still lists seccomp
     monkeypatch.setattr(seccomp, "BUNDLED_PROFILE_PATH", str(tmp_path / "absent-too.json"))
     monkeypatch.setattr(seccomp, "_default_cache", None)
     assert seccomp.default_profile() is None
+    assert not seccomp.exists()             # and says so when there is none
 
 
 def test_shipped_default_profile_maps():

@@ -199,4 +199,6 @@ def profile_for(security_opts: Iterable[str] | None, privileged: bool) -> dict |
 
 
 def exists() -> bool:
-    return os.path.exists(DEFAULT_PROFILE_PATH)
+    """A default profile is in use (the host's or the bundled copy): /info's
+    `name=seccomp,profile=builtin`."""
+    return default_profile() is not None
