@@ -148,6 +148,17 @@ def test_bind_mounts(daemon, bb_image, tmp_path):
     r = daemon.docker("run", "--rm", "--mount", f"type=bind,source={host},target=/x,readonly", bb_image,
                       "sh", "-c", "cat /x/in; touch /x/f 2>&1; true")
     assert "from host" in r.stdout and "Read-only file system" in r.stdout
+    # a command that only the bind provides runs (start and exec); the image has no /x
+    (host / "prog").write_text("#!/bin/sh\necho prog-ran\n")
+    (host / "prog").chmod(0o755)
+    r = daemon.docker("run", "--rm", "-v", f"{host}:/x:ro", bb_image, "/x/prog")
+    assert r.stdout == "prog-ran\n"
+    name = "bindexec-" + host.parent.name[-12:]
+    daemon.docker("run", "-d", "--name", name, "-v", f"{host}:/x:ro", bb_image, "sleep", "60")
+    try:
+        assert daemon.docker("exec", name, "/x/prog").stdout == "prog-ran\n"
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
 
 
 def test_bind_propagation(daemon, bb_image, tmp_path):

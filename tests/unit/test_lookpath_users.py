@@ -37,6 +37,15 @@ def test_lookpath(tmp_path):
     assert lookpath.check(r, "escape", env)[0] == 127
 
 
+def test_lookpath_leaves_mounted_paths_to_the_runtime(tmp_path):
+    # a bind or volume covers these in the container: the rootfs cannot tell
+    r = _rootfs(tmp_path)
+    assert lookpath.check(r, "/host/usr/bin/x", [], ["/host/usr"]) is None
+    assert lookpath.check(r, "tool", ["PATH=/usr/bin:/opt/tools"], ["/opt/tools/"]) is None
+    # a mount elsewhere, or one whose name only shares a prefix, changes nothing
+    assert lookpath.check(r, "/host/usr/bin/x", [], ["/data", "/host/us"])[0] == 127
+
+
 def test_users(tmp_path):
     r = _rootfs(tmp_path)
     assert users.resolve("", r) == (0, 0, [])

@@ -195,7 +195,7 @@ class ExecManager:
         if not os.path.isabs(rootfs):
             rootfs = os.path.join(paths.bundle, rootfs)
         env = _merge_env(proc.get("env") or [], ex.env)
-        bad = lookpath.check(rootfs, ex.cmd[0], env)
+        bad = lookpath.check(rootfs, ex.cmd[0], env, [m["destination"] for m in spec.get("mounts") or []])
         if bad:
             code, msg = bad
             raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown",

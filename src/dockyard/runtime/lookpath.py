@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Iterable
 
 _MAX_LINKS = 40
 
@@ -43,15 +44,21 @@ def resolve(rootfs: str, path: str) -> str | None:
     return os.path.join(rootfs, *cur)
 
 
-def check(rootfs: str, cmd: str, env: list[str]) -> tuple[int, str] | None:
-    """None if `cmd` would exec; else (exit code, Docker's error message)."""
+def check(rootfs: str, cmd: str, env: list[str], mounted: Iterable[str] = ()) -> tuple[int, str] | None:
+    """None if `cmd` would exec; else (exit code, Docker's error message).
+    `mounted`: the container's mount destinations. A candidate under one is
+    not in the rootfs we can see (a bind or volume covers it there): the
+    runtime decides, as it does in Docker."""
     if "/" in cmd:
         candidates = [cmd if cmd.startswith("/") else "/" + cmd]
     else:
         path = next((e[5:] for e in env if e.startswith("PATH=")), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         candidates = [os.path.join(d or "/", cmd) for d in path.split(":")]
+    covers = [m.rstrip("/") + "/" for m in mounted]
     denied = False
     for cand in candidates:
+        if any(os.path.normpath(cand).startswith(m) for m in covers):
+            return None
         host = resolve(rootfs, cand)
         if host is None:
             continue
