@@ -68,7 +68,8 @@ def service(monkeypatch):
             q = dns.parse_question(data)
             upstream.sendto(dns.reply(data, q[4], [(dns.QTYPE_A, socket.inet_aton("192.0.2.7"))]), addr)
 
-    threading.Thread(target=resolve, daemon=True).start()
+    resolver = threading.Thread(target=resolve, daemon=True)
+    resolver.start()
     monkeypatch.setattr(dns, "upstream_servers", lambda: [upstream_ip])
     loop = asyncio.new_event_loop()
     runner = threading.Thread(target=loop.run_forever, daemon=True)
@@ -82,6 +83,7 @@ def service(monkeypatch):
         runner.join(5)
         loop.close()
         stop.set()
+        resolver.join(5)   # before the close: a recvfrom on a closed socket is EBADF
         upstream.close()
 
 
