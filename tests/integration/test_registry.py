@@ -31,6 +31,9 @@ def _digest_of(daemon, ref: str) -> list[str]:
 
 
 def test_push_rmi_pull_run(daemon, bb_image, registry):
+    import time
+    import urllib.parse
+    t0 = int(time.time()) - 1
     ref = f"{registry.host}/app:1"
     daemon.docker("tag", bb_image, ref)
     push = daemon.docker("push", ref)
@@ -61,6 +64,14 @@ def test_push_rmi_pull_run(daemon, bb_image, registry):
     assert digest in by_digest.stdout
     r = daemon.docker("run", "--rm", "--network", "none", f"{registry.host}/app@{digest}", "true")
     assert r.returncode == 0
+    # Docker's image events for both transfers, named by the repository
+    flt = urllib.parse.quote(json.dumps({"type": ["image"], "event": ["push", "pull"]}))
+    st, body = daemon.api("GET", f"/events?since={t0}&until={int(time.time()) + 1}&filters={flt}")
+    assert st == 200
+    seen = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+    acts = [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in seen]
+    assert ("push", ref) in acts and ("pull", ref) in acts, acts
+    assert all(e["Type"] == "image" and e["scope"] == "local" for e in seen)
     daemon.docker("tag", ref, bb_image)
     daemon.docker("rmi", ref)
 
