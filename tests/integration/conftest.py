@@ -361,12 +361,13 @@ def _daemon_scope(fixture_name: str, config: pytest.Config) -> str:
     return config.getoption("daemon_scope")
 
 
-@pytest.fixture(scope=_daemon_scope)
-def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """A running dockyardd (see the module doc and `Daemon`)."""
+def running_daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, *,
+                   runtime: str | None = None, extra_args: tuple[str, ...] = (), label: str = "dockyardd"):
+    """Body of a daemon fixture (`yield from` it): a started dockyardd, shut
+    down afterwards with the leak check; teardown errors fail the module."""
     cfg = request.config
-    d = Daemon(runtime=cfg.getoption("dockyard_runtime"),
-               log_path=tmp_path_factory.mktemp("dockyardd") / "dockyardd.log")
+    d = Daemon(runtime=runtime or cfg.getoption("dockyard_runtime"), extra_args=extra_args,
+               log_path=tmp_path_factory.mktemp(label) / "dockyardd.log")
     before = None if cfg.getoption("no_leak_check") else leaks.snapshot(d.scope)
     ok = False
     try:
@@ -375,7 +376,7 @@ def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         ok = True
     finally:
         errors, notes = shut_down(d, before, cfg.getoption("strict_shutdown"))
-        where = f"{request.node.nodeid or 'session'} (log: {d.log_path})"
+        where = f"{request.node.nodeid or 'session'} ({label}, log: {d.log_path})"
         for n in notes:
             warnings.warn(f"{where}: {n}", stacklevel=1)
         if errors:
@@ -383,6 +384,12 @@ def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             if ok:
                 pytest.fail(text, pytrace=False)
             warnings.warn(text, stacklevel=1)   # do not hide the error that got us here
+
+
+@pytest.fixture(scope=_daemon_scope)
+def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A running dockyardd (see the module doc and `Daemon`)."""
+    yield from running_daemon(request, tmp_path_factory)
 
 
 @pytest.fixture

@@ -59,30 +59,11 @@ def _runtime(default: str) -> str:
     return "runc"
 
 
-def _start_daemon(request, tmp_path_factory, name: str):
-    ct = _conftest()
-    cfg = request.config
-    d = ct.Daemon(runtime=_runtime(cfg.getoption("dockyard_runtime")),
-                  log_path=tmp_path_factory.mktemp(name) / "dockyardd.log")
-    before = None if cfg.getoption("no_leak_check") else ct.leaks.snapshot(d.scope)
-    return ct, d, before
-
-
 def _daemon_fixture(name: str):
     @pytest.fixture(scope="module")
     def fixture(request, tmp_path_factory):
-        ct, d, before = _start_daemon(request, tmp_path_factory, name)
-        ok = False
-        try:
-            d.start()
-            yield d
-            ok = True
-        finally:
-            errors, _notes = ct.shut_down(d, before, request.config.getoption("strict_shutdown"))
-            if errors:
-                text = f"teardown of {name} ({d.log_path}):\n" + "\n".join(errors)
-                if ok:
-                    pytest.fail(text, pytrace=False)
+        runtime = _runtime(request.config.getoption("dockyard_runtime"))
+        yield from _conftest().running_daemon(request, tmp_path_factory, runtime=runtime, label=name)
     return fixture
 
 

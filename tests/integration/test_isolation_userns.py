@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 
 import pytest
 
-from conftest import Daemon, leaks, shut_down
+from conftest import running_daemon
 
 
 def _subid(path: str, name: str) -> int:
@@ -24,21 +23,8 @@ def _subid(path: str, name: str) -> int:
 @pytest.fixture(scope="module")
 def daemon(request, tmp_path_factory):
     """This module's own dockyardd, started with --userns-remap default."""
-    cfg = request.config
-    d = Daemon(runtime=cfg.getoption("dockyard_runtime"), extra_args=("--userns-remap", "default"),
-               log_path=tmp_path_factory.mktemp("dockyardd") / "dockyardd.log")
-    before = None if cfg.getoption("no_leak_check") else leaks.snapshot(d.scope)
-    ok = False
-    try:
-        d.start()
-        yield d
-        ok = True
-    finally:
-        errors, notes = shut_down(d, before, cfg.getoption("strict_shutdown"))
-        for n in notes:
-            warnings.warn(n, stacklevel=1)
-        if errors and ok:
-            pytest.fail("teardown of the userns dockyardd:\n" + "\n".join(errors), pytrace=False)
+    yield from running_daemon(request, tmp_path_factory, label="dockyardd-userns",
+                              extra_args=("--userns-remap", "default"))
 
 
 def test_root_is_remapped(daemon, bb_image):

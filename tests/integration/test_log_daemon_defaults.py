@@ -6,32 +6,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import warnings
 
 import pytest
 
-from conftest import Daemon, leaks, shut_down
+from conftest import running_daemon
 
 
 @pytest.fixture(scope="module")
 def daemon(request, tmp_path_factory):
     """This module's own dockyardd, with a non-default log driver and options."""
-    cfg = request.config
-    d = Daemon(runtime=cfg.getoption("dockyard_runtime"),
-               extra_args=("--log-driver", "local", "--log-opt", "max-size=64k", "--log-opt", "max-file=2"),
-               log_path=tmp_path_factory.mktemp("dockyardd") / "dockyardd.log")
-    before = None if cfg.getoption("no_leak_check") else leaks.snapshot(d.scope)
-    ok = False
-    try:
-        d.start()
-        yield d
-        ok = True
-    finally:
-        errors, notes = shut_down(d, before, cfg.getoption("strict_shutdown"))
-        for n in notes:
-            warnings.warn(n, stacklevel=1)
-        if errors and ok:
-            pytest.fail("teardown of the log-defaults dockyardd:\n" + "\n".join(errors), pytrace=False)
+    yield from running_daemon(request, tmp_path_factory, label="dockyardd-logdefaults",
+                              extra_args=("--log-driver", "local", "--log-opt", "max-size=64k",
+                                          "--log-opt", "max-file=2"))
 
 
 def _log_config(daemon, name: str) -> dict:
