@@ -185,13 +185,9 @@ async def prune(req: Request):
     for k in f:
         if k not in ("until", "label", "label!"):
             raise InvalidParameter(f"invalid filter '{k}'")
-    from ..images.times import parse_filter_time
-    limits = []
-    for until in f.get("until", []):          # unix time, RFC 3339 or a duration back from now (Docker's)
-        try:
-            limits.append(parse_filter_time(until) / 1e9)
-        except ValueError:
-            raise InvalidParameter(f"invalid until filter: {until}") from None
+    from ..images.times import until_limits
+    # unix time, RFC 3339 or a duration back from now (Docker's), in seconds
+    limits = [ns / 1e9 for ns in until_limits(f.get("until", []))]
 
     def keep(c) -> bool:
         labels = c.config.get("Labels") or {}

@@ -5,7 +5,7 @@ import asyncio
 
 from ..daemon import networking
 from ..errors import InvalidParameter
-from ..images.times import parse_filter_time, parse_ns
+from ..images.times import parse_ns, until_limits
 from .server import Request, Response, json_response, route
 
 _PREDEFINED_DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
@@ -137,12 +137,7 @@ async def prune(req: Request):
         if k not in ("until", "label", "label!"):
             raise InvalidParameter(f"invalid filter '{k}'")
 
-    limits = []
-    for until in f.get("until", []):     # unix time, RFC 3339 or a duration back from now (Docker's)
-        try:
-            limits.append(parse_filter_time(until))
-        except ValueError:
-            raise InvalidParameter(f"invalid until filter: {until}") from None
+    limits = until_limits(f.get("until", []))   # unix time, RFC 3339 or a duration back from now (Docker's)
 
     def keep(row, cfg) -> bool:
         if any(parse_ns(row["created"]) > limit for limit in limits):   # as moby: created after until stays

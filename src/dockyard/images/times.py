@@ -82,3 +82,16 @@ def parse_filter_time(text: str, now: float | None = None) -> int:
         raise ValueError(f"failed to parse value as time or duration: {text!r}") from None
     base = time.time_ns() if now is None else int(now * 1_000_000_000)
     return base - dur
+
+
+def until_limits(values: list[str]) -> list[int]:
+    """The prune routes' `until` filter values in ns; a bad one is Docker's
+    400 `invalid until filter: X`."""
+    from ..errors import InvalidParameter
+    out = []
+    for v in values:
+        try:
+            out.append(parse_filter_time(v))
+        except ValueError:
+            raise InvalidParameter(f"invalid until filter: {v}") from None
+    return out
