@@ -9,7 +9,7 @@ import os
 
 from ..daemon import archive, users
 from ..daemon.fsview import clean, container_root, mount_sources, read_only_mounts
-from ..errors import InvalidParameter
+from ..errors import DockyardError, InvalidParameter
 from .images import _spool
 from .server import Request, Response, StreamResponse, route
 from .tarstream import thread_body
@@ -68,7 +68,7 @@ def _cp_owner(req: Request, c, root: str) -> tuple[int, int] | None:
     if not user:
         try:
             user = req.daemon.images.config(c.image).get("User")
-        except Exception:   # noqa: BLE001 - the image may be gone: no user then
+        except DockyardError:   # the image may be gone: no user then
             user = ""
     if not user:
         return None
