@@ -1,5 +1,4 @@
-"""fsview.scoped (symlinks resolved inside the container root), cp's
-extraction safety, diff kinds and the commit layer's whiteouts."""
+"""fsview.clean, cp's extraction safety, diff kinds and the commit layer's whiteouts."""
 from __future__ import annotations
 
 import io
@@ -10,22 +9,8 @@ import tarfile
 import pytest
 
 from dockyard.daemon import archive
-from dockyard.daemon.fsview import clean, scoped
+from dockyard.daemon.fsview import clean
 from dockyard.errors import InvalidParameter
-
-
-def test_scoped_keeps_links_inside(tmp_path):
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    os.symlink("/", root / "up")
-    os.symlink("../../../..", root / "etc" / "climb")
-    os.symlink("/etc", root / "abs")
-    r = str(root)
-    assert scoped(r, "/up/etc") == os.path.join(r, "etc")
-    assert scoped(r, "/etc/climb/etc/x") == os.path.join(r, "etc", "x")
-    assert scoped(r, "/abs/../etc") == os.path.join(r, "etc")
-    assert scoped(r, "/abs", follow_last=False) == os.path.join(r, "abs")
-    assert scoped(r, "/abs", follow_last=True) == os.path.join(r, "etc")
 
 
 def test_clean_keeps_trailing_meaning():
@@ -97,16 +82,20 @@ def test_go_file_mode():
     assert archive.go_mode(st) & 0o777 == stat.S_IMODE(st.st_mode) & 0o777
 
 
-def test_resolve_continues_into_mounts(tmp_path):
-    from dockyard.daemon.fsview import resolve
+def test_lookup_continues_into_mounts(tmp_path):
+    from dockyard.inroot import Root
     root, vol = tmp_path / "root", tmp_path / "vol"
     (root / "data").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("p")
     (vol / "sub").mkdir(parents=True)
+    (vol / "sub" / "f").write_text("f")
     os.symlink("/data/sub", root / "shortcut")
     os.symlink("../../etc", vol / "up")
-    mounts = {"/data": str(vol)}
-    r = str(root)
-    assert resolve(r, "/data/sub/f", mounts=mounts) == (str(vol / "sub" / "f"), "/data/sub/f")
-    assert resolve(r, "/shortcut/f", mounts=mounts) == (str(vol / "sub" / "f"), "/data/sub/f")
-    assert resolve(r, "/data/up/passwd", mounts=mounts) == (os.path.join(r, "etc", "passwd"), "/etc/passwd")
-    assert resolve(r, "/data", mounts=mounts) == (str(vol), "/data")
+    with Root(str(root), {"/data": str(vol)}) as r:
+        for path, cpath in (("/data/sub/f", "/data/sub/f"), ("/shortcut/f", "/data/sub/f"),
+                            ("/data/up/passwd", "/etc/passwd"), ("/data", "/data")):
+            with r.lookup(path) as found:
+                assert found.exists and found.cpath == cpath, path
+        assert r.read_file("/shortcut/f") == b"f"
+        assert r.read_file("/data/up/passwd") == b"p"

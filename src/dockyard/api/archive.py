@@ -10,6 +10,7 @@ import os
 from ..daemon import archive, users
 from ..daemon.fsview import clean, container_root, mount_sources, read_only_mounts
 from ..errors import DockyardError, InvalidParameter
+from ..inroot import Root
 from .images import _spool
 from .server import Request, Response, StreamResponse, route
 from .tarstream import thread_body
@@ -26,8 +27,9 @@ def _path(req: Request) -> str:
     return clean(p)
 
 
-def _streamed(cm, produce) -> StreamResponse:
-    """A tar body produced inside an entered container_root context, left when done."""
+def _streamed(cm, root: Root | None, produce) -> StreamResponse:
+    """A tar body produced inside an entered container_root context (and an
+    open Root), both left when done."""
     body = thread_body(produce)
 
     async def chunks():
@@ -35,6 +37,8 @@ def _streamed(cm, produce) -> StreamResponse:
             async for chunk in body:
                 yield chunk
         finally:
+            if root is not None:
+                root.close()
             await cm.__aexit__(None, None, None)
     return chunks()
 
@@ -45,17 +49,22 @@ async def get_archive(req: Request):
     path = _path(req)
     mounts = mount_sources(req.daemon, c)
     cm = container_root(req.daemon, c)
-    root = await cm.__aenter__()
+    root_dir = await cm.__aenter__()
+    root = None
     try:
-        doc = await asyncio.to_thread(archive.stat_path, root, path, req.match["id"], mounts)
+        root = Root(root_dir, mounts)
+        doc = await asyncio.to_thread(archive.stat_path, root, path, req.match["id"])
     except BaseException:
+        if root is not None:
+            root.close()
         await cm.__aexit__(None, None, None)
         raise
     header = [("X-Docker-Container-Path-Stat", archive.stat_header(doc))]
     if req.method == "HEAD":
+        root.close()
         await cm.__aexit__(None, None, None)
         return Response(200, b"", headers=header)
-    chunks = _streamed(cm, lambda out: archive.get_tar(root, path, req.match["id"], out, mounts))
+    chunks = _streamed(cm, root, lambda out: archive.get_tar(root, path, req.match["id"], out))
     req.daemon.event(c, "archive-path")       # moby's event for a copy out (`docker cp CTR:path`)
     return StreamResponse(chunks, content_type="application/x-tar", headers=header)
 
@@ -84,14 +93,12 @@ async def put_archive(req: Request):
     read_only = read_only_mounts(req.daemon, c)
     tmp = await _spool(req)
     try:
-        async with container_root(req.daemon, c) as root:
-            dest = await asyncio.to_thread(archive.check_put_target, root, path, req.match["id"], mounts,
-                                           read_only, bool(c.host_config.get("ReadonlyRootfs")))
+        async with container_root(req.daemon, c) as root_dir:
             copy_ids = req.bool_param("copyUIDGID")
-            owner = _cp_owner(req, c, root) if copy_ids else None
-            with open(tmp, "rb") as f:
-                await asyncio.to_thread(archive.put_tar, dest, f, req.bool_param("noOverwriteDirNonDir"),
-                                        copy_ids, owner)
+            owner = _cp_owner(req, c, root_dir) if copy_ids else None
+            await asyncio.to_thread(archive.put_path, root_dir, mounts, path, req.match["id"], read_only,
+                                    bool(c.host_config.get("ReadonlyRootfs")), tmp,
+                                    req.bool_param("noOverwriteDirNonDir"), copy_ids, owner)
     finally:
         os.unlink(tmp)
     req.daemon.event(c, "extract-to-dir")
@@ -104,7 +111,7 @@ async def export(req: Request):
     cm = container_root(req.daemon, c)
     root = await cm.__aenter__()
     req.daemon.event(c, "export")
-    return StreamResponse(_streamed(cm, lambda out: archive.export_tar(root, out)),
+    return StreamResponse(_streamed(cm, None, lambda out: archive.export_tar(root, out)),
                           content_type="application/x-tar")
 
 

@@ -1,10 +1,12 @@
 """What `docker cp`, `docker export`, `docker diff` and `docker commit` do
-to a container's files, given its root as a host path (fsview.py).
+to a container's files, given its root (fsview.py) held as an fd
+(inroot.Root): every path inside is resolved and used on file descriptors,
+never walked again as a host path string (the CVE-2018-15664 race).
 
 - stat: the `X-Docker-Container-Path-Stat` document (mode in Go's
   os.FileMode bits, which the CLI decodes);
 - get_tar: a tar of one path, entries named from the path's base name;
-- put_tar: a tar extracted under a directory with the layer unpacker
+- put_tar: a tar extracted under a directory fd with the layer unpacker
   (unpack.py), so `..` names, absolute names and symlinks met on the way
   never lead outside that directory, hence never outside the container;
 - export_tar: the whole root;
@@ -26,14 +28,14 @@ from typing import BinaryIO
 
 from ..errors import InvalidParameter, NotFound, SystemError_
 from ..images.times import format_ns
-from ..images.unpack import LayerFormatError, _Extractor, _lstat, clean_name
+from ..images.unpack import Extractor, LayerFormatError, clean_name, lstat_at
 from ..images.whiteouts import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, is_whiteout
-from .fsview import mount_of, resolve, scoped
+from ..inroot import O_PATH, Found, Root, lstat_beneath, readlink_fd, reopen
+from .fsview import mount_of
 
 # Go os.FileMode bits
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE = 1 << 31, 1 << 27, 1 << 26, 1 << 25
 _GO_SOCKET, _GO_SETUID, _GO_SETGID, _GO_CHARDEV, _GO_STICKY = 1 << 24, 1 << 23, 1 << 22, 1 << 21, 1 << 20
-_CHUNK = 1 << 20
 
 INIT_PATHS = {"etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", ".dockerenv"}
 INIT_TREES = ("dev", "proc", "sys")
@@ -67,19 +69,31 @@ def _not_found(path: str, cname: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container {cname}")
 
 
-def stat_path(root: str, path: str, cname: str, mounts: dict[str, str] | None = None) -> dict:
+def _lookup(root: Root, path: str, cname: str, follow_last: bool) -> Found:
+    try:
+        found = root.lookup(path, follow_last)
+    except (FileNotFoundError, NotADirectoryError):
+        raise _not_found(path, cname) from None
+    except OSError as e:
+        raise InvalidParameter(f"{path}: {e.strerror}") from None
+    if not found.exists:
+        raise _not_found(path, cname)
+    return found
+
+
+def stat_path(root: Root, path: str, cname: str) -> dict:
     """containerStatPath: lstat of the path (its parents' links followed);
     linkTarget is where a symlink leads, as a container path."""
-    host = scoped(root, path, follow_last=False, mounts=mounts)
-    try:
-        st = os.lstat(host)
-    except FileNotFoundError:
-        raise _not_found(path, cname) from None
-    except NotADirectoryError:
-        raise _not_found(path, cname) from None
-    link = ""
-    if stat.S_ISLNK(st.st_mode):
-        link = resolve(root, path, follow_last=True, mounts=mounts)[1]
+    with _lookup(root, path, cname, follow_last=False) as found:
+        st = os.fstat(found.fd)
+        link = ""
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                with root.lookup(path, follow_last=True) as target:
+                    link = target.cpath
+            except OSError:         # leads nowhere (a missing dir, a loop): the link as written
+                link = posixpath.normpath(posixpath.join(posixpath.dirname(found.cpath),
+                                                         readlink_fd(found.fd)))
     name = posixpath.basename(path.rstrip("/")) or "/"
     return {"name": name, "size": st.st_size, "mode": go_mode(st),
             "mtime": format_ns(st.st_mtime_ns), "linkTarget": link}
@@ -90,87 +104,151 @@ def stat_header(doc: dict) -> str:
 
 
 # ---------------------------------------------------------------- reading
+#
+# Every walk below holds file descriptors: a child is opened O_PATH|O_NOFOLLOW
+# relative to its directory's fd and used through that fd, so a container
+# that swaps a directory for a symlink mid-walk gets the symlink archived as a
+# symlink, never followed on the host.
 
-def _tarinfo(tf: tarfile.TarFile, path: str, arcname: str) -> tarfile.TarInfo | None:
-    ti = tf.gettarinfo(path, arcname)
-    if ti is None:
-        return None                     # a socket: tar has no type for it
+_TYPES = ((stat.S_ISREG, tarfile.REGTYPE), (stat.S_ISDIR, tarfile.DIRTYPE), (stat.S_ISLNK, tarfile.SYMTYPE),
+          (stat.S_ISFIFO, tarfile.FIFOTYPE), (stat.S_ISCHR, tarfile.CHRTYPE), (stat.S_ISBLK, tarfile.BLKTYPE))
+
+
+def _tarinfo(tf: tarfile.TarFile, fd: int, st: os.stat_result, arcname: str) -> tarfile.TarInfo | None:
+    """TarFile.gettarinfo from an fd and its stat: hard links as links, a
+    socket left out (tar has no type for it)."""
+    kind = next((t for test, t in _TYPES if test(st.st_mode)), None)
+    if kind is None:
+        return None
+    ti = tarfile.TarInfo(arcname)
+    ti.type = kind
+    if kind == tarfile.REGTYPE:
+        inode = (st.st_ino, st.st_dev)
+        if st.st_nlink > 1 and inode in tf.inodes and arcname != tf.inodes[inode]:
+            ti.type, ti.linkname = tarfile.LNKTYPE, tf.inodes[inode]
+        else:
+            ti.size = st.st_size
+            if st.st_nlink > 1:
+                tf.inodes[inode] = arcname
+    elif kind == tarfile.SYMTYPE:
+        ti.linkname = readlink_fd(fd)
+    elif kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    ti.mode = stat.S_IMODE(st.st_mode)
+    ti.uid, ti.gid = st.st_uid, st.st_gid
+    ti.mtime = st.st_mtime
     ti.uname = ti.gname = ""
     return ti
 
 
-def add_tree(tf: tarfile.TarFile, path: str, arcname: str, skip=None) -> None:
-    """Add `path` (not following it if it is a link) and, for a directory,
-    everything below it, in sorted order; hard links as links."""
-    ti = _tarinfo(tf, path, arcname)
+def _add(tf: tarfile.TarFile, fd: int, arcname: str, skip=None, layer: bool = False) -> None:
+    """Add what O_PATH fd `fd` is and, for a directory, everything below it,
+    in sorted order. `layer`: overlay whiteouts and opaque dirs as `.wh.` entries."""
+    st = os.fstat(fd)
+    if layer and is_whiteout(st):
+        ti = tarfile.TarInfo(posixpath.join(posixpath.dirname(arcname), WHITEOUT_PREFIX + posixpath.basename(arcname)))
+        ti.mtime = int(st.st_mtime)
+        tf.addfile(ti)
+        return
+    ti = _tarinfo(tf, fd, st, arcname)
     if ti is None:
         return
-    if ti.isreg():
-        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as f:
+    if ti.type == tarfile.REGTYPE:
+        with os.fdopen(reopen(fd, os.O_RDONLY), "rb") as f:
             tf.addfile(ti, f)
-    else:
-        tf.addfile(ti)
+        return
+    tf.addfile(ti)
     if ti.isdir():
-        for name in sorted(os.listdir(path)):
-            child = f"{arcname}/{name}" if arcname else name
-            if skip and skip(child):
-                continue
-            add_tree(tf, os.path.join(path, name), child, skip)
+        dfd = reopen(fd, os.O_RDONLY)
+        try:
+            if layer and _opaque(dfd):
+                tf.addfile(tarfile.TarInfo(f"{arcname}/{OPAQUE_MARKER}"))
+            _add_children(tf, dfd, arcname, skip, layer)
+        finally:
+            os.close(dfd)
 
 
-def get_tar(root: str, path: str, cname: str, out: BinaryIO, mounts: dict[str, str] | None = None) -> None:
+def _add_children(tf: tarfile.TarFile, dfd: int, arcname: str, skip=None, layer: bool = False) -> None:
+    for name in sorted(os.listdir(dfd)):
+        child = f"{arcname}/{name}" if arcname else name
+        if skip and skip(child):
+            continue
+        try:
+            cfd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        except FileNotFoundError:
+            continue                    # gone since the listing
+        try:
+            _add(tf, cfd, child, skip, layer)
+        finally:
+            os.close(cfd)
+
+
+def _opaque(dfd: int) -> bool:
+    try:
+        return os.getxattr(dfd, OPAQUE_XATTR) == b"y"
+    except OSError:
+        return False
+
+
+def get_tar(root: Root, path: str, cname: str, out: BinaryIO) -> None:
     """containerArchivePath: the tar of `path`, rebased to its base name."""
-    host = scoped(root, path, follow_last=False, mounts=mounts)
-    if not os.path.lexists(host):
-        raise _not_found(path, cname)
+    found = _lookup(root, path, cname, follow_last=False)
     base = posixpath.basename(path.rstrip("/")) if not path.endswith("/.") else "."
     if path.rstrip("/") == "":
         base = "."
     # a directory's entries are "<base>", "<base>/…"; for ".../." that is ".", "./…"
     # (moby's TarResourceRebaseOpts with IncludeSourceDir), which the CLI renames
-    tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
     try:
-        add_tree(tf, host, base)
+        tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+        try:
+            _add(tf, found.fd, base)
+        finally:
+            tf.close()
     finally:
-        tf.close()
+        found.close()
+
+
+def _tar_of_dir(path: str, out: BinaryIO, skip=None, layer: bool = False) -> None:
+    """The entries below directory `path` (trusted: the daemon's own) as a tar."""
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+        try:
+            _add_children(tf, dfd, "", skip, layer)
+        finally:
+            tf.close()
+    finally:
+        os.close(dfd)
 
 
 def export_tar(root: str, out: BinaryIO) -> None:
-    tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
-    try:
-        for name in sorted(os.listdir(root)):
-            add_tree(tf, os.path.join(root, name), name)
-    finally:
-        tf.close()
+    _tar_of_dir(root, out)
 
 
 # ---------------------------------------------------------------- writing
 
-def check_put_target(root: str, path: str, cname: str, mounts: dict[str, str] | None = None,
-                     read_only: set[str] = frozenset(), rootfs_read_only: bool = False) -> str:
-    """The directory to extract into; Docker's errors for a missing or
-    non-directory one, a read-only volume, or a read-only rootfs."""
-    host, cpath = resolve(root, path, follow_last=True, mounts=mounts)
-    mount = mount_of(cpath, list((mounts or {}).keys()) + list(read_only))
-    if mount is not None and mount in read_only:
-        raise InvalidParameter("mounted volume is marked read-only")
-    if mount is None and rootfs_read_only:
-        raise InvalidParameter("container rootfs is marked read-only")
-    try:
-        st = os.stat(host)
-    except (FileNotFoundError, NotADirectoryError):
-        raise _not_found(path, cname) from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise InvalidParameter("extraction point is not a directory")
-    return host
+def check_put_target(root: Root, path: str, cname: str, read_only: set[str] = frozenset(),
+                     rootfs_read_only: bool = False) -> int:
+    """A directory fd to extract into (the caller closes it); Docker's errors
+    for a missing or non-directory one, a read-only volume, or a read-only rootfs."""
+    with _lookup(root, path, cname, follow_last=True) as found:
+        mount = mount_of(found.cpath, list(root.mounts) + list(read_only))
+        if mount is not None and mount in read_only:
+            raise InvalidParameter("mounted volume is marked read-only")
+        if mount is None and rootfs_read_only:
+            raise InvalidParameter("container rootfs is marked read-only")
+        if not stat.S_ISDIR(os.fstat(found.fd).st_mode):
+            raise InvalidParameter("extraction point is not a directory")
+        return reopen(found.fd, os.O_RDONLY)
 
 
-def put_tar(dest: str, src: BinaryIO, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool,
+def put_tar(dest: int | str, src: BinaryIO, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool,
             owner: tuple[int, int] | None = None) -> None:
-    """Unpack a `docker cp` archive at `dest`. Entries belong to the container's
-    root, or with `copy_uid_gid` (cp -a) keep the archive's ids, unless `owner`
-    (the container's Config.User, as moby does for cp -a) is given."""
-    ex = _Extractor(dest)
+    """Unpack a `docker cp` archive into directory `dest` (an fd, or a path of the daemon's). Entries belong to
+    the container's root, or with `copy_uid_gid` (cp -a) keep the archive's
+    ids, unless `owner` (the container's Config.User, as moby does for cp -a)
+    is given."""
+    ex = Extractor(dest)
     try:
         with tarfile.open(fileobj=src, mode="r|*", encoding="utf-8", errors="surrogateescape") as tf:
             for m in tf:
@@ -193,7 +271,21 @@ def put_tar(dest: str, src: BinaryIO, no_overwrite_dir_non_dir: bool, copy_uid_g
         ex.close()
 
 
-def _check_overwrite(ex: _Extractor, m: tarfile.TarInfo) -> None:
+def put_path(root_dir: str, mounts: dict[str, str], path: str, cname: str, read_only: set[str],
+             rootfs_read_only: bool, tar_path: str, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool,
+             owner: tuple[int, int] | None) -> None:
+    """PUT /containers/{id}/archive: the tar file at `tar_path` extracted at
+    container path `path`, resolved on fds inside `root_dir` and its mounts."""
+    with Root(root_dir, mounts) as root:
+        dest = check_put_target(root, path, cname, read_only, rootfs_read_only)
+    try:
+        with open(tar_path, "rb") as f:
+            put_tar(dest, f, no_overwrite_dir_non_dir, copy_uid_gid, owner)
+    finally:
+        os.close(dest)
+
+
+def _check_overwrite(ex: Extractor, m: tarfile.TarInfo) -> None:
     parts = clean_name(m.name)
     if not parts:
         return
@@ -201,7 +293,7 @@ def _check_overwrite(ex: _Extractor, m: tarfile.TarInfo) -> None:
         pfd = ex.target.open_dir(parts[:-1], create=False)
     except OSError:
         return
-    old = _lstat(pfd, parts[-1])
+    old = lstat_at(pfd, parts[-1])
     if old is None:
         return
     if stat.S_ISDIR(old.st_mode) and not m.isdir():
@@ -216,19 +308,18 @@ def _init_path(rel: str) -> bool:
     return rel in INIT_PATHS or rel.split("/", 1)[0] in INIT_TREES
 
 
-def _lower_stat(lowers: list[str], rel: str) -> os.stat_result | None:
+def _lower_stat(lowers: list[int], rel: str) -> os.stat_result | None:
     for layer in lowers:                    # topmost first
-        try:
-            st = os.lstat(os.path.join(layer, rel))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        return None if is_whiteout(st) else st
+        st = lstat_beneath(layer, rel)
+        if st is not None:
+            return None if is_whiteout(st) else st
     return None
 
 
 def changes(upper: str, lowers: list[str]) -> list[dict]:
     """GET /containers/{id}/changes: Kind 0 modified, 1 added, 2 deleted,
-    in walk order, each changed entry's parent directory listed as modified."""
+    in walk order, each changed entry's parent directory listed as modified.
+    Walked on fds: a running container may rename things in its upper dir."""
     out: list[dict] = []
     listed: set[str] = set()
 
@@ -243,17 +334,18 @@ def changes(upper: str, lowers: list[str]) -> list[dict]:
         listed.add(rel)
         out.append({"Path": "/" + rel, "Kind": kind})
 
-    def walk(rel_dir: str) -> None:
-        host_dir = os.path.join(upper, rel_dir) if rel_dir else upper
-        for name in sorted(os.listdir(host_dir)):
+    def walk(dfd: int, rel_dir: str) -> None:
+        for name in sorted(os.listdir(dfd)):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if _init_path(rel):
                 continue
-            st = os.lstat(os.path.join(upper, rel))
+            st = lstat_at(dfd, name)
+            if st is None:
+                continue
             if is_whiteout(st):
                 record(rel, 2)
                 continue
-            low = _lower_stat(lowers, rel)
+            low = _lower_stat(lower_fds, rel)
             if low is None:
                 record(rel, 1)
             elif not (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(low.st_mode)):
@@ -261,9 +353,27 @@ def changes(upper: str, lowers: list[str]) -> list[dict]:
             elif (st.st_mode, st.st_uid, st.st_gid) != (low.st_mode, low.st_uid, low.st_gid):
                 record(rel, 0)          # a copied-up dir is only a change if its metadata is
             if stat.S_ISDIR(st.st_mode):
-                walk(rel)
+                try:
+                    cfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                except OSError:
+                    continue            # swapped or gone since the stat
+                try:
+                    walk(cfd, rel)
+                finally:
+                    os.close(cfd)
 
-    walk("")
+    lower_fds: list[int] = []
+    try:
+        for layer in lowers:
+            lower_fds.append(os.open(layer, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+        top = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            walk(top, "")
+        finally:
+            os.close(top)
+    finally:
+        for fd in lower_fds:
+            os.close(fd)
     return out
 
 
@@ -271,38 +381,4 @@ def layer_tar(upper: str, out: BinaryIO) -> None:
     """The container's changes as an image layer: the upper dir, overlay
     whiteouts turned back into `.wh.` entries and opaque dirs into
     `.wh..wh..opq`."""
-    tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
-
-    def add(path: str, arc: str) -> None:
-        st = os.lstat(path)
-        if is_whiteout(st):
-            ti = tarfile.TarInfo(posixpath.join(posixpath.dirname(arc), WHITEOUT_PREFIX + posixpath.basename(arc)))
-            ti.mtime = int(st.st_mtime)
-            tf.addfile(ti)
-            return
-        ti = _tarinfo(tf, path, arc)
-        if ti is None:
-            return
-        if ti.isreg():
-            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as f:
-                tf.addfile(ti, f)
-            return
-        tf.addfile(ti)
-        if ti.isdir():
-            try:
-                opaque = os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-            except OSError:
-                opaque = False
-            if opaque:
-                tf.addfile(tarfile.TarInfo(f"{arc}/{OPAQUE_MARKER}"))
-            for name in sorted(os.listdir(path)):
-                child = f"{arc}/{name}"
-                if not _init_path(child):
-                    add(os.path.join(path, name), child)
-
-    try:
-        for name in sorted(os.listdir(upper)):
-            if not _init_path(name):
-                add(os.path.join(upper, name), name)
-    finally:
-        tf.close()
+    _tar_of_dir(upper, out, skip=_init_path, layer=True)

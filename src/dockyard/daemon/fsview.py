@@ -5,23 +5,19 @@ overlay/<id>/merged already; we read and write through it, and writes land
 in its upper dir like the container's own. A stopped container's overlay
 is mounted for the operation, under the container's lock (so a start
 cannot race us and have its rootfs unmounted under it), and unmounted
-afterwards. Paths inside are resolved by `scoped`, which follows symlinks
-as the container would see them: `/` is the container's root, never the
-host's.
+afterwards. Paths inside are resolved on file descriptors by
+`inroot.Root`, which follows symlinks as the container would see them: `/`
+is the container's root, never the host's.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import os
 import posixpath
 from typing import AsyncIterator
 
 from .. import linux
 from .rootfs import RootFS
-
-_MAX_HOPS = 40
 
 
 @contextlib.asynccontextmanager
@@ -72,56 +68,6 @@ def mount_of(cpath: str, dests) -> str | None:
             if best is None or len(d) > len(best):
                 best = d
     return best
-
-
-def resolve(root: str, path: str, follow_last: bool = True,
-            mounts: dict[str, str] | None = None) -> tuple[str, str]:
-    """(host path, container path) of container path `path` under `root`,
-    every symlink resolved as the container sees it: an absolute target
-    restarts at the container's `/`, `..` never climbs above it, and a
-    mount point in `mounts` continues in that mount's host source. With
-    follow_last=False the last component is not followed. The result may
-    not exist."""
-    mounts = mounts or {}
-    todo = [p for p in path.split("/") if p not in ("", ".")]
-    base, prefix, done = root, [], []        # prefix: container components where `base` sits
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            elif prefix:                     # out of a mount: on from its parent, in the rootfs
-                todo[:0] = prefix[:-1]
-                base, prefix = root, []
-            continue
-        cur = os.path.join(base, *done, part)
-        if (todo or follow_last) and os.path.islink(cur):
-            hops += 1
-            if hops > _MAX_HOPS:
-                raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
-            target = os.readlink(cur)
-            if target.startswith("/"):
-                base, prefix, done = root, [], []
-            todo[:0] = [p for p in target.split("/") if p not in ("", ".")]
-            continue
-        done.append(part)
-        src = mounts.get("/" + "/".join(prefix + done))
-        if src is not None:
-            base, prefix, done = src, prefix + done, []
-    host = os.path.join(base, *done) if done else base
-    return host, "/" + "/".join(prefix + done)
-
-
-def scoped(root: str, path: str, follow_last: bool = True, mounts: dict[str, str] | None = None) -> str:
-    """The host path of `resolve`."""
-    return resolve(root, path, follow_last, mounts)[0]
-
-
-def container_path(root: str, host_path: str) -> str:
-    """Back from a host path under `root` to the container's view."""
-    rel = os.path.relpath(host_path, root)
-    return "/" if rel == "." else "/" + rel
 
 
 def clean(path: str) -> str:

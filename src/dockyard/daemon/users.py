@@ -2,17 +2,18 @@
 image's /etc/passwd and /etc/group, as Docker does."""
 from __future__ import annotations
 
-import os
-
+from .. import inroot
 from ..errors import InvalidParameter
 
 
-def _entries(path: str) -> list[list[str]]:
+def _entries(rootfs: str, path: str) -> list[list[str]]:
+    """The lines of a colon-separated file of the container's, read inside its
+    root (a symlink there never leads to the host's file)."""
     try:
-        with open(path, errors="replace") as f:
-            return [l.rstrip("\n").split(":") for l in f if l.strip() and not l.startswith("#")]
+        text = inroot.read_file(rootfs, path, limit=16 << 20).decode(errors="replace")
     except OSError:
         return []
+    return [l.split(":") for l in text.splitlines() if l.strip() and not l.startswith("#")]
 
 
 def resolve(user: str, rootfs: str) -> tuple[int, int, list[int]]:
@@ -21,8 +22,8 @@ def resolve(user: str, rootfs: str) -> tuple[int, int, list[int]]:
     if not user:
         user = "0"
     name, _, group = user.partition(":")
-    passwd = _entries(os.path.join(rootfs, "etc/passwd"))
-    groups = _entries(os.path.join(rootfs, "etc/group"))
+    passwd = _entries(rootfs, "etc/passwd")
+    groups = _entries(rootfs, "etc/group")
     uid = gid = None
     pw_name = None
     if name.isdigit():
@@ -65,7 +66,7 @@ def group_ids(groups, rootfs: str) -> list[int]:
         if g.isdigit():
             gid = int(g)
         else:
-            table = table if table is not None else _entries(os.path.join(rootfs, "etc/group"))
+            table = table if table is not None else _entries(rootfs, "etc/group")
             match = [e for e in table if len(e) >= 3 and e[0] == g and e[2].isdigit()]
             if not match:
                 raise InvalidParameter(f"Unable to find group {g}: no matching entries in group file")

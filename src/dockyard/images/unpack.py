@@ -138,10 +138,15 @@ def clean_name(name: str) -> list[str]:
 # ---------------------------------------------------------------- extraction
 
 class _Target:
-    """The directory being filled, with in-scope path resolution."""
+    """The directory being filled, with in-scope path resolution. Given as a
+    path (a directory of the daemon's) or as an fd, which is duplicated (a
+    directory inside a container, resolved on fds by the caller)."""
 
-    def __init__(self, path: str):
-        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    def __init__(self, dest: str | int):
+        if isinstance(dest, int):
+            self.fd = os.dup(dest)
+        else:
+            self.fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._cached: tuple[tuple[str, ...], int] | None = None
 
     def close(self) -> None:
@@ -216,7 +221,7 @@ class _Target:
         self._forget()
 
 
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
+def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -259,8 +264,12 @@ def _set_xattrs(target, m: tarfile.TarInfo) -> None:
             raise
 
 
-class _Extractor:
-    def __init__(self, dest: str):
+class Extractor:
+    """Entries of a tar stream, one `entry` at a time, written under `dest`
+    (a path, or a directory fd) and never outside it; `finish` sets the
+    directories' times."""
+
+    def __init__(self, dest: str | int):
         self.target = _Target(dest)
         self.size = 0
         self.dir_times: list[tuple[list[str], tuple[int, int]]] = []
@@ -282,7 +291,7 @@ class _Extractor:
             self._whiteout(parent, wh, m)
             return
         pfd = self.target.open_dir(parent, create=True)
-        old = _lstat(pfd, base)
+        old = lstat_at(pfd, base)
         if old is not None and not (m.isdir() and stat.S_ISDIR(old.st_mode)):
             if m.islnk() and clean_name(m.linkname) == parts:
                 return                          # a hard link to itself: nothing to do
@@ -350,7 +359,15 @@ class _Extractor:
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
             os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
         os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-        os.chmod(base, m.mode & 0o7777, dir_fd=pfd)    # we just made it: not a symlink
+        # chmod through an fd of what we just made: the name may have been
+        # swapped for a symlink meanwhile (a container's directory)
+        fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, "replaced while being made", base)
+            os.chmod(f"/proc/self/fd/{fd}", m.mode & 0o7777)
+        finally:
+            os.close(fd)
         _set_xattrs(f"/proc/self/fd/{pfd}/{base}", m)
         os.utime(base, ns=_times_ns(m), dir_fd=pfd, follow_symlinks=False)
 
@@ -362,7 +379,7 @@ class _Extractor:
         if kind is Whiteout.OPAQUE:
             make_opaque(pfd)
             return
-        old = _lstat(pfd, name)
+        old = lstat_at(pfd, name)
         if old is not None:
             self.target.remove(pfd, name, old)
             pfd = self.target.open_dir(parent, create=True)
@@ -388,7 +405,7 @@ def unpack_layer(src: BinaryIO, dest: str, tee: BinaryIO | None = None) -> Unpac
     LayerFormatError for a bad or unsafe archive, SystemError_ when the host
     fails (disk full...)."""
     plain = _Hashing(decompressed(src), tee)
-    ex = _Extractor(dest)
+    ex = Extractor(dest)
     current = "<archive>"
     try:
         with tarfile.open(fileobj=plain, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
