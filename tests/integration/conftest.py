@@ -181,7 +181,7 @@ class Daemon:
     # -- lifecycle
 
     def argv(self) -> list[str]:
-        exe = venv_script("dockyardd") or [sys.executable, "-m", "dockyard.daemon.main"]
+        exe = venv_script("dockyardd") or [sys.executable, "-m", "dockyard.dockyardd"]
         return [*exe, "-H", self.host,
                 "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "--pidfile", str(self.pidfile), "--default-runtime", self.runtime,

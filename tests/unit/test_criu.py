@@ -74,7 +74,8 @@ def test_invalid_names_are_400(name):
 
 
 def test_root_dir_default_and_custom(tmp_path):
-    d = types.SimpleNamespace(container_dir=lambda c: f"/data/containers/{c.id}")
+    from dockyard.daemon.paths import Layout
+    d = types.SimpleNamespace(paths=lambda c: Layout("/data", "/run/x").container(c.id))
     c = types.SimpleNamespace(id="abc")
     assert cp.root_dir(d, c, None) == "/data/containers/abc/checkpoints"
     assert cp.root_dir(d, c, "/some//dir/") == "/some/dir"

@@ -117,9 +117,8 @@ async def export(req: Request):
 
 @route("GET", "/containers/{id}/changes")
 async def changes(req: Request):
-    from ..daemon.rootfs import RootFS
     c = _container(req)
-    upper = RootFS(req.daemon.config.data_root, c.id).upper
+    upper = req.daemon.paths(c).rootfs.upper
     lowers = req.daemon.images.lower_dirs(c.image)
     return await asyncio.to_thread(archive.changes, upper, lowers)
 

@@ -12,5 +12,5 @@ from .server import Request, route
 async def auth(req: Request):
     body = await req.json(default={})
     cfg = AuthConfig.from_dict(body if isinstance(body, dict) else {})
-    insecure = tuple(getattr(req.daemon.config, "insecure_registries", ()) or ())
+    insecure = req.daemon.config.insecure_registries
     return await asyncio.to_thread(login, cfg, insecure)

@@ -103,7 +103,7 @@ async def create(req: Request):
     body = await req.json(default=None)
     if body is None:
         raise InvalidParameter("Config cannot be empty in order to create a container")
-    c = req.daemon.create(body, req.param("name"))
+    c = req.daemon.lifecycle.create(body, req.param("name"))
     return json_response({"Id": c.id, "Warnings": getattr(c, "create_warnings", None) or []}, 201)
 
 
@@ -122,28 +122,28 @@ async def start(req: Request):
         await checkpoint.restore(req.daemon, c, req.match["id"], req.param("checkpoint"),
                                  req.param("checkpoint-dir"), trace)
         return Response(204)
-    await req.daemon.start(c, trace)
+    await req.daemon.lifecycle.start(c, trace)
     return Response(204)
 
 
 @route("POST", "/containers/{id}/stop")
 async def stop(req: Request):
     c = _lookup(req)
-    await req.daemon.stop(c, req.int_param("t"), req.param("signal"))
+    await req.daemon.lifecycle.stop(c, req.int_param("t"), req.param("signal"))
     return Response(204)
 
 
 @route("POST", "/containers/{id}/kill")
 async def kill(req: Request):
     c = _lookup(req)
-    await req.daemon.kill(c, req.param("signal"), req.match["id"])
+    await req.daemon.lifecycle.kill(c, req.param("signal"), req.match["id"])
     return Response(204)
 
 
 @route("POST", "/containers/{id}/restart")
 async def restart(req: Request):
     c = _lookup(req)
-    await req.daemon.restart_container(c, req.int_param("t"), req.param("signal"))
+    await req.daemon.lifecycle.restart(c, req.int_param("t"), req.param("signal"))
     return Response(204)
 
 
@@ -156,7 +156,7 @@ async def wait(req: Request):
     d = req.daemon
 
     async def body():
-        code = await d.wait(c, cond)
+        code = await d.lifecycle.wait(c, cond)
         err = {"Message": c.state.error} if c.state.error else None
         yield json.dumps({"StatusCode": code, "Error": err}).encode() + b"\n"
     return StreamResponse(body())
@@ -165,7 +165,7 @@ async def wait(req: Request):
 @route("DELETE", "/containers/{id}")
 async def remove(req: Request):
     c = _lookup(req)
-    await req.daemon.remove(c, force=req.bool_param("force"), volumes=req.bool_param("v"))
+    await req.daemon.lifecycle.remove(c, force=req.bool_param("force"), volumes=req.bool_param("v"))
     return Response(204)
 
 
@@ -175,7 +175,7 @@ async def rename(req: Request):
     new = req.param("name")
     if not new:
         raise InvalidParameter("Neither old nor new names may be empty")
-    req.daemon.rename(c, new)
+    await req.daemon.lifecycle.rename(c, new)
     return Response(204)
 
 
@@ -203,7 +203,7 @@ async def prune(req: Request):
             if logfile.parse_time(c.created.replace("Z", "+00:00")) > limit:
                 return False
         return True
-    return await req.daemon.prune(keep)
+    return await req.daemon.lifecycle.prune(keep)
 
 
 @route("GET", "/containers/{id}/logs")

@@ -92,7 +92,7 @@ async def info(req: Request):
         "IPv4Forwarding": True, "BridgeNfIptables": False, "BridgeNfIp6tables": False, "Debug": d.config.debug,
         "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": facts.cgroup_version == "v1",
         "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
-        "LoggingDriver": getattr(d.config, "log_driver", "json-file"), "CgroupDriver": "cgroupfs",
+        "LoggingDriver": d.config.log_driver, "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if facts.cgroup_version == "v2" else "1",
         "NEventsListener": d.events.subscribers, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),

@@ -42,7 +42,7 @@ def validate_name(name: str | None) -> str:
 
 def root_dir(d, c: Container, custom: str | None) -> str:
     if not custom:
-        return os.path.join(d.container_dir(c), "checkpoints")
+        return d.paths(c).checkpoints
     if not os.path.isabs(custom):
         raise InvalidParameter(f"checkpoint dir must be an absolute path: {custom}")
     return os.path.normpath(custom)
@@ -197,7 +197,7 @@ async def restore(d, c: Container, ref: str, name: str | None, custom_dir: str |
     if meta.get("Runtime") and meta["Runtime"] != rt.name:
         raise InvalidParameter(f"checkpoint {name} was made with {meta['Runtime']}; this container runs {rt.name}")
     # the start emits Docker's `start` event; Docker has no restore event
-    await d.start(c, trace, restore=Restore(name, os.path.join(path, IMAGES), meta.get("IPAddress") or None, criu))
+    await d.lifecycle.start(c, trace, restore=Restore(name, os.path.join(path, IMAGES), meta.get("IPAddress") or None, criu))
 
 
 def _event(d, c: Container, action: str) -> None:

@@ -184,14 +184,14 @@ async def import_(d, body: AsyncIterator[bytes], name: str | None, start: bool =
             hc["Runtime"] = meta["Runtime"]      # CRIU images restore with the runtime that made them
         create["HostConfig"] = hc
         create["Image"] = _local_image(d, create.get("Image"), manifest.get("ImageRef"))
-        c = d.create(create, name or manifest.get("Name"))
+        c = d.lifecycle.create(create, name or manifest.get("Name"))
         try:
             await asyncio.to_thread(_lay_out, d, c, tar_path, cp_name, meta)
             if start:
                 await cp.restore(d, c, c.id, cp_name, None)
         except BaseException:
             try:
-                await d.remove(c, force=True)
+                await d.lifecycle.remove(c, force=True)
             except DockyardError:
                 pass
             raise

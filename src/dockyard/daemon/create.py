@@ -70,8 +70,8 @@ def build_container(daemon, body: dict, name: str) -> Container:
     hc["Runtime"] = runtime
     # json-file/local are stored in conmon's k8s-file format and rotated by the daemon (daemon/logconfig.py)
     from .logconfig import resolve as resolve_log_config
-    hc["LogConfig"] = resolve_log_config(hc.get("LogConfig"), getattr(daemon.config, "log_driver", "json-file"),
-                                         getattr(daemon.config, "log_opts", None))
+    hc["LogConfig"] = resolve_log_config(hc.get("LogConfig"), daemon.config.log_driver,
+                                         daemon.config.log_opts)
     cid = ids.new_id()
     if not cfg.get("Hostname") and not mode.startswith("container:"):
         cfg["Hostname"] = cid[:12]

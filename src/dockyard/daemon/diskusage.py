@@ -8,7 +8,6 @@ import os
 
 from ..images.usage import layer_usage
 from ..fsutil import dir_size as _dir_size
-from .rootfs import RootFS
 
 TYPES = ("container", "image", "volume", "build-cache")
 
@@ -38,7 +37,7 @@ def collect(d, types: list[str] | None = None) -> dict:
 
 def container_size(d, c) -> tuple[int, int]:
     """(SizeRw, SizeRootFs): the writable layer, and that plus the image."""
-    rw = _dir_size(RootFS(d.config.data_root, c.id).upper)
+    rw = _dir_size(d.paths(c).rootfs.upper)
     try:
         image_size = d.images.resolve(c.image).size if c.image else 0
     except Exception:           # the image was removed under the container

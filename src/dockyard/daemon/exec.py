@@ -366,7 +366,7 @@ class ExecManager:
             log.info("exec %s of %s ended while the daemon was down (exit code %s)", ex.id[:12],
                      c.short_id, "unknown" if code is None else code)
             self._finish(ex, EXIT_UNKNOWN if code is None else code)
-        self.d._spawn(self._collect_garbage())
+        self.d.lifecycle.spawn(self._collect_garbage())
 
     def _watch(self, ex: Exec, conmon_pid: int) -> None:
         loop = asyncio.get_running_loop()

@@ -17,12 +17,11 @@ import posixpath
 from typing import AsyncIterator
 
 from .. import linux
-from .rootfs import RootFS
 
 
 @contextlib.asynccontextmanager
 async def container_root(daemon, c) -> AsyncIterator[str]:
-    rootfs = RootFS(daemon.config.data_root, c.id)
+    rootfs = daemon.paths(c).rootfs
     if c.state.running and linux.is_mountpoint(rootfs.merged):
         yield rootfs.merged
         return

@@ -146,7 +146,7 @@ class LogRotator:
 
     def _add_watch(self, c) -> None:
         if self._fd >= 0:
-            wd = _libc.inotify_add_watch(self._fd, self.d.container_dir(c).encode(), IN_MODIFY)
+            wd = _libc.inotify_add_watch(self._fd, self.d.paths(c).dir.encode(), IN_MODIFY)
             if wd >= 0:
                 self._wd[wd] = c.id
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 
-from ..runtime import conmon
-from .container import CREATED, EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, now_rfc3339
-from .rootfs import RootFS
+from ..runtime import cgroups, conmon
+from .container import EXITED, PAUSED, REMOVING, RESTARTING, RUNNING
 
 log = logging.getLogger("dockyard.recover")
 
@@ -32,7 +30,7 @@ async def recover(d) -> None:
     to_restart = []
     for c in d.containers:
         st = c.state.status
-        paths = d.paths(c)
+        paths = d.layout.container(c.id)
         if st in (RUNNING, PAUSED):
             pid = c.conmon_pid or conmon.conmon_pid(paths)
             if pid and conmon.pid_alive(pid) and conmon.is_conmon_for(pid, c.id):
@@ -43,7 +41,7 @@ async def recover(d) -> None:
                 log.info("re-adopted %s (conmon %d)", c.short_id, pid)
                 continue
             log.info("%s exited while the daemon was down", c.short_id)
-            await d.handle_exit(c)
+            await d.lifecycle.exits.on_conmon_exit(c)
             if c.state.status == RESTARTING:
                 live.add(c.id)
             continue
@@ -60,28 +58,12 @@ async def recover(d) -> None:
             if c.state.status == EXITED:
                 to_restart.append(c)
     await asyncio.to_thread(d.networks.reconcile, live)
-    _sweep_cgroups(d.config.cgroup_parent, live)
+    cgroups.sweep(d.config.cgroup_parent, live)
     for c in to_restart:
         try:
-            await d.start(c, reset_restart=False)
+            await d.lifecycle.start(c, reset_restart=False)
         except Exception as e:   # a container that cannot start must not stop the daemon
             log.warning("restart policy: could not start %s: %s", c.short_id, e)
-
-
-def _sweep_cgroups(parent: str, live: set[str]) -> None:
-    """Empty container cgroups left by a crash (or still busy at the last
-    shutdown): remove those of containers that are not running."""
-    from .daemon import _cgroup_hierarchies, remove_cgroup_parent, remove_container_cgroups
-    stale = set()
-    for h in _cgroup_hierarchies():
-        try:
-            stale.update(n for n in os.listdir(os.path.join(h, parent))
-                         if len(n) == 64 and n not in live and os.path.isdir(os.path.join(h, parent, n)))
-        except OSError:
-            continue
-    for cid in stale:
-        remove_container_cgroups(parent, cid)
-    remove_cgroup_parent(parent)
 
 
 def _thaw_if_frozen(c) -> None:
@@ -102,24 +84,17 @@ def _thaw_if_frozen(c) -> None:
 
 
 async def _undo_half_start(d, c) -> None:
-    paths = d.paths(c)
+    paths = d.layout.container(c.id)
     pid = conmon.conmon_pid(paths) if os.path.isdir(paths.bundle) else 0
-    merged = RootFS(d.config.data_root, c.id).merged
-    if os.path.isdir(paths.bundle) or os.path.ismount(merged) or c.network:
+    if os.path.isdir(paths.bundle) or os.path.ismount(paths.rootfs.merged) or c.network:
         log.info("rolling back a cut-short start of %s", c.short_id)
-        rt = d.runtimes.available.get(c.runtime) or d.runtimes.get(None)
-        await rt.run("delete", "--force", c.id, check=False)
-        if pid and conmon.is_conmon_for(pid, c.id):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        await d._cleanup_after_exit(c)
+        await d.teardown.supervisor(c, pid)
+        await d.teardown.after_exit(c)
         c.network = {}
         d.save(c)
 
 
 async def _finish_remove(d, c) -> None:
     await _undo_half_start(d, c)
-    await d._remove_files(c)
+    await d.teardown.files(c)
     d.containers.remove(c)

@@ -5,7 +5,6 @@ User networks and published ports: daemon/networking.py. Then /etc/hostname, /et
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 
 from ...network.etcfiles import write_etc_files
@@ -16,7 +15,7 @@ NAME = "network"
 
 
 def container_dir(ctx: StartContext) -> str:
-    return os.path.join(ctx.daemon.config.data_root, "containers", ctx.container.id)
+    return ctx.daemon.layout.container(ctx.container.id).dir
 
 
 async def run(ctx: StartContext) -> None:
@@ -74,4 +73,4 @@ def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
 async def undo(ctx: StartContext) -> None:
     c = ctx.container
     if c.network.get("Mode") in ("bridge", "none") or ctx.endpoint is not None:
-        await asyncio.to_thread(ctx.daemon.networks.disconnect, c.id)
+        await ctx.daemon.teardown.network(c)

@@ -25,4 +25,4 @@ async def run(ctx: StartContext) -> None:
 
 async def undo(ctx: StartContext) -> None:
     ctx.mounts = []
-    shm.unmount(ctx.daemon.config.exec_root, ctx.container.id)
+    ctx.daemon.teardown.shm(ctx.container)

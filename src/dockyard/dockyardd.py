@@ -1,4 +1,6 @@
-"""`dockyardd`: the daemon's entry point, with dockerd's flag names."""
+"""`dockyardd`: the composition root. Parses dockerd's flags into a complete
+`DaemonConfig`, builds the `Daemon` (the services) and the API server over
+it, and serves until SIGTERM/SIGINT (containers keep running)."""
 from __future__ import annotations
 
 import argparse
@@ -59,8 +61,8 @@ def _lock_data_root(data_root: str) -> int:
 
 def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
     """--log-driver/--log-opt, checked at start as Docker does."""
-    from ..errors import DockyardError
-    from .logconfig import resolve
+    from .daemon.logconfig import resolve
+    from .errors import DockyardError
     parsed = {}
     for o in opts:
         k, eq, v = o.partition("=")
@@ -75,17 +77,19 @@ def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from ..api import routes  # noqa: F401  (registers the routes)
-    from ..api.server import ApiServer
-    from .daemon import Daemon, DaemonConfig
+    from .api import routes  # noqa: F401  (registers the routes)
+    from .api.server import ApiServer
+    from .daemon.daemon import Daemon, DaemonConfig
 
     hosts = args.host or ["unix:///run/dockyard/dockyard.sock"]
+    log_driver, log_opts = _log_defaults(args.log_driver, args.log_opt)
     cfg = DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
                        host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
                        bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
-                       log_level=args.log_level, criu_path=args.criu_path, cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap)
-    cfg.insecure_registries = tuple(args.insecure_registry or ())   # read by images/pull, push
-    cfg.log_driver, cfg.log_opts = _log_defaults(args.log_driver, args.log_opt)   # read by create
+                       log_level=args.log_level, criu_path=args.criu_path,
+                       cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap,
+                       insecure_registries=tuple(args.insecure_registry or ()),
+                       log_driver=log_driver, log_opts=log_opts)
     daemon = Daemon(cfg)
     await daemon.setup()
     server = ApiServer(daemon)
