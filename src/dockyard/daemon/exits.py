@@ -54,11 +54,14 @@ class ExitHandler:
         self._tasks: dict[str, asyncio.Task] = {}
 
     # ------------------------------------------------------------ recording
-    async def on_conmon_exit(self, c: Container) -> None:
-        """The container's conmon is gone (the monitor saw it)."""
+    async def on_conmon_exit(self, c: Container, conmon_pid: int = 0) -> None:
+        """The container's conmon `conmon_pid` is gone (the monitor saw it; 0:
+        recovery found it gone)."""
         async with c.lock:
             if c.state.status not in (RUNNING, PAUSED):
                 return          # a verb holding the lock recorded it already
+            if conmon_pid and c.conmon_pid and conmon_pid != c.conmon_pid:
+                return          # ... and the container runs again, under a new conmon
             delay = await self.record_locked(c)
         await self.follow_up(c, delay)
 

@@ -152,11 +152,11 @@ class Lifecycle:
         self.d.save(c)
 
     # ------------------------------------------------------------ exit
-    def on_conmon_exit(self, cid: str) -> None:
+    def on_conmon_exit(self, cid: str, conmon_pid: int) -> None:
         """The exit monitor's callback (called on the loop)."""
         c = self.d.containers.find(cid)
         if c is not None:
-            self.spawn(self.exits.on_conmon_exit(c))
+            self.spawn(self.exits.on_conmon_exit(c, conmon_pid))
 
     # ------------------------------------------------------------ signals
     def _signal(self, c: Container, sig: int) -> None:
@@ -233,9 +233,16 @@ class Lifecycle:
         await self.exits.follow_up(c, delay)
 
     async def restart(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
-        if c.state.running:
+        """Stop if running, then start; as dockerd, never a 304 (a container that
+        stopped meanwhile is simply started, one started meanwhile restarted)."""
+        try:
             await self.stop(c, timeout, sig)
-        await self.start(c)
+        except NotModified:
+            pass
+        try:
+            await self.start(c)
+        except NotModified:
+            pass
         self.d.event(c, "restart")
 
     # ------------------------------------------------------------ wait

@@ -15,9 +15,13 @@ log = logging.getLogger("dockyard.monitor")
 
 
 class ExitMonitor:
-    def __init__(self, on_exit: Callable[[str], None]):
+    """Calls on_exit(cid, conmon_pid) once the conmon watched for cid is gone:
+    the pid tells a handler which run of the container it is about (a verb
+    may have recorded that exit already and started the container again)."""
+
+    def __init__(self, on_exit: Callable[[str, int], None]):
         self._on_exit = on_exit
-        self._fds: dict[str, int] = {}
+        self._fds: dict[str, tuple[int, int]] = {}
 
     def watch(self, cid: str, conmon_pid: int) -> None:
         loop = asyncio.get_running_loop()
@@ -25,17 +29,17 @@ class ExitMonitor:
         try:
             fd = os.pidfd_open(conmon_pid)
         except (ProcessLookupError, OSError):
-            loop.call_soon(self._on_exit, cid)   # already gone
+            loop.call_soon(self._on_exit, cid, conmon_pid)   # already gone
             return
-        self._fds[cid] = fd
-        loop.add_reader(fd, self._fired, cid)
+        self._fds[cid] = (fd, conmon_pid)
+        loop.add_reader(fd, self._fired, cid, conmon_pid)
 
-    def _fired(self, cid: str) -> None:
+    def _fired(self, cid: str, conmon_pid: int) -> None:
         self.unwatch(cid)
-        self._on_exit(cid)
+        self._on_exit(cid, conmon_pid)
 
     def unwatch(self, cid: str) -> None:
-        fd = self._fds.pop(cid, None)
+        fd, _pid = self._fds.pop(cid, (None, 0))
         if fd is not None:
             try:
                 asyncio.get_running_loop().remove_reader(fd)
