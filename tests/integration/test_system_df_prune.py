@@ -147,6 +147,7 @@ def test_volume_prune_events(daemon):
     ("POST", "/volumes/prune?filters=%7B"),
     ("POST", "/networks/prune?filters=%7B%22label%22%3A%22x%22%7D"),
     ("GET", "/events?filters=%22x%22"),
+    ("POST", "/build/prune?filters=1"),
 ])
 def test_malformed_filters_are_400(daemon, method, path):
     """Every form moby's FromJSON refuses is its 400 `invalid filter`, never a 500."""
