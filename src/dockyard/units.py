@@ -1,6 +1,54 @@
-"""Docker's go-units, shared by the daemon's views and the CLI (stdlib only:
-the CLI imports it)."""
+"""Docker's go-units, shared by the daemon, the images code and the CLI
+(stdlib only: the CLI imports it): HumanDuration, and the one size parser
+(RAMInBytes with binary units, FromHumanSize with decimal ones)."""
 from __future__ import annotations
+
+import re
+
+_BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_DECIMAL = {"k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9, "t": 10 ** 12, "p": 10 ** 15}
+_GO_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER_CHARS = "01234567890. "
+
+
+class SizeError(ValueError):
+    """A size go-units refuses; str() is its message (`invalid size: 'x'`,
+    `invalid suffix: 'x'`, `strconv.ParseFloat: parsing "x": invalid syntax`)."""
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: `64m`, `1.5g`, `512KiB`, `100` (bytes), binary
+    units, case-insensitive, the `b`/`ib` optional; no negative sizes."""
+    return _parse_size(text, _BINARY)
+
+
+def from_human_size(text: str) -> int:
+    """go-units FromHumanSize: as ram_in_bytes with decimal units (`1kB` is 1000)."""
+    return _parse_size(text, _DECIMAL)
+
+
+def _parse_size(text: str, units: dict[str, int]) -> int:
+    sep = max(text.rfind(c) for c in _NUMBER_CHARS)
+    if sep < 0:
+        raise SizeError(f"invalid size: '{text}'")
+    num, suffix = (text[:sep], text[sep + 1:]) if text[sep] == " " else (text[:sep + 1], text[sep + 1:])
+    if not _GO_FLOAT.fullmatch(num):
+        raise SizeError(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
+    size = float(num)
+    if size < 0:
+        raise SizeError(f"invalid size: '{text}'")
+    if not suffix:
+        return int(size)
+    if len(suffix) > 3:
+        raise SizeError(f"invalid suffix: '{suffix}'")
+    sfx = suffix.lower()
+    if sfx[0] == "b":
+        if len(sfx) > 1:
+            raise SizeError(f"invalid suffix: '{sfx}'")
+        return int(size)
+    if sfx[0] not in units or (len(sfx) == 2 and sfx[1] != "b") or (len(sfx) == 3 and sfx[1:] != "ib"):
+        raise SizeError(f"invalid suffix: '{sfx}'")
+    return int(size * units[sfx[0]])
 
 
 def human_duration(seconds: float) -> str:

@@ -135,3 +135,21 @@ def test_volume_prune_events(daemon):
     evs = [(e["Action"], e["Actor"]["ID"]) for e in client.events(
         decode=True, since=since, until=int(time.time()) + 1, filters={"type": "volume"})]
     assert evs[0] == ("create", vol) and ("destroy", vol) in evs and evs[-1] == ("prune", "")
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/containers/json?filters=1e100"),
+    ("GET", "/networks?filters=true"),
+    ("POST", "/containers/prune?filters=3"),
+    ("GET", "/volumes?filters=%5B1%5D"),
+    ("GET", "/images/json?filters=1"),
+    ("POST", "/images/prune?filters=%5B%5D"),
+    ("POST", "/volumes/prune?filters=%7B"),
+    ("POST", "/networks/prune?filters=%7B%22label%22%3A%22x%22%7D"),
+    ("GET", "/events?filters=%22x%22"),
+    ("POST", "/build/prune?filters=1"),
+])
+def test_malformed_filters_are_400(daemon, method, path):
+    """Every form moby's FromJSON refuses is its 400 `invalid filter`, never a 500."""
+    st, body = daemon.api(method, path)
+    assert st == 400 and json.loads(body)["message"] == "invalid filter"

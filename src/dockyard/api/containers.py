@@ -5,10 +5,11 @@ import asyncio
 import json
 import time
 
+from .. import filters
+from ..daemon import container_filters
 from ..daemon import logs as logfile
 from ..daemon.start import Trace
 from ..errors import InvalidParameter
-from ..daemon import networking
 from . import container_views as views
 from .server import Request, Response, StreamResponse, json_response, route
 from .streams import (STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
@@ -23,79 +24,12 @@ def _lookup(req: Request, trace: Trace | None = None):
     return c
 
 
-def _filters(req: Request) -> dict[str, list[str]]:
-    raw = req.json_param("filters") or {}
-    out: dict[str, list[str]] = {}
-    for k, v in raw.items():
-        out[k] = list(v.keys()) if isinstance(v, dict) else list(v)
-    return out
-
-
-_LIST_FILTERS = {"id", "name", "status", "label", "ancestor", "exited", "before", "since", "network",
-                 "health", "isolation", "is-task", "volume", "publish", "expose"}
-
-
-def _matches(d, c, f: dict[str, list[str]]) -> bool:
-    if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
-        return False
-    if "network" in f and not networking.on_network(d, c, f["network"]):
-        return False
-    for key in ("publish", "expose"):
-        if key in f and not networking.has_port(c, d.images.config(c.image) or {}, f[key], key == "publish"):
-            return False
-    if "name" in f and not any(x.lstrip("/") in c.name for x in f["name"]):
-        return False
-    if "volume" in f and not d.volumes.uses(c.id, f["volume"]):
-        return False
-    if "status" in f and c.state.status not in f["status"]:
-        return False
-    if "exited" in f:
-        if c.state.status != "exited" or str(c.state.exit_code) not in f["exited"]:
-            return False
-    if "label" in f:
-        labels = c.config.get("Labels") or {}
-        for want in f["label"]:
-            k, eq, v = want.partition("=")
-            if k not in labels or (eq and labels[k] != v):
-                return False
-    if "health" in f:
-        from ..daemon.health import status as health_status
-        if health_status(c) not in f["health"]:
-            return False
-    if "ancestor" in f:
-        ok = False
-        for a in f["ancestor"]:
-            try:
-                img = d.images.resolve(a)
-            except Exception:
-                continue
-            if img.id == c.image:
-                ok = True
-        if not ok:
-            return False
-    return True
-
-
 @route("GET", "/containers/json")
 async def list_containers(req: Request):
     d = req.daemon
-    f = _filters(req)
-    for k in f:
-        if k not in _LIST_FILTERS:
-            raise InvalidParameter(f"invalid filter '{k}'")
-    show_all = req.bool_param("all")
-    limit = req.int_param("limit", -1)
-    cs = sorted(d.containers, key=lambda c: c.created, reverse=True)
-    out = []
-    for c in cs:
-        if not show_all and not c.state.running and limit <= 0 and "status" not in f and "exited" not in f:
-            continue
-        if not _matches(d, c, f):
-            continue
-        out.append(views.summary(d, c))
-        if limit and limit > 0 and len(out) >= limit:
-            break
-    return out
+    f = filters.parse(req.param("filters"), container_filters.LIST_FILTERS)
+    found = container_filters.select(d, f, show_all=req.bool_param("all"), limit=req.int_param("limit", -1))
+    return [views.summary(d, c) for c in found]
 
 
 @route("POST", "/containers/create")
@@ -181,29 +115,8 @@ async def rename(req: Request):
 
 @route("POST", "/containers/prune")
 async def prune(req: Request):
-    f = _filters(req)
-    for k in f:
-        if k not in ("until", "label", "label!"):
-            raise InvalidParameter(f"invalid filter '{k}'")
-    from ..images.times import until_limits
-    # unix time, RFC 3339 or a duration back from now (Docker's), in seconds
-    limits = [ns / 1e9 for ns in until_limits(f.get("until", []))]
-
-    def keep(c) -> bool:
-        labels = c.config.get("Labels") or {}
-        for want in f.get("label", []):
-            k, eq, v = want.partition("=")
-            if k not in labels or (eq and labels[k] != v):
-                return False
-        for want in f.get("label!", []):
-            k, eq, v = want.partition("=")
-            if k in labels and (not eq or labels[k] == v):
-                return False
-        for limit in limits:
-            if logfile.parse_time(c.created.replace("Z", "+00:00")) > limit:
-                return False
-        return True
-    return await req.daemon.lifecycle.prune(keep)
+    f = filters.parse(req.param("filters"), container_filters.PRUNE_FILTERS)
+    return await req.daemon.lifecycle.prune(container_filters.prune_keep(f))
 
 
 @route("GET", "/containers/{id}/logs")

@@ -12,8 +12,8 @@ import asyncio
 import json
 import time
 
+from .. import timestamps
 from ..daemon import event_filters
-from ..daemon.logs import parse_time
 from ..errors import InvalidParameter
 from .server import Request, StreamResponse, route
 
@@ -31,7 +31,7 @@ def _timestamp(req: Request, name: str) -> float | None:
     except ValueError:
         pass
     try:
-        return parse_time(v.replace("Z", "+00:00"))
+        return timestamps.parse(v)
     except ValueError:
         raise InvalidParameter(f"failed to parse value {v!r} as a timestamp for {name}") from None
 
@@ -43,7 +43,7 @@ def _line(ev: dict) -> bytes:
 @route("GET", "/events")
 async def events(req: Request):
     since, until = _timestamp(req, "since"), _timestamp(req, "until")
-    filters = event_filters.normalize(req.json_param("filters"))
+    filters = event_filters.parse(req.param("filters"))
     if since is not None and until is not None and until < since:
         raise InvalidParameter("`since` time is after `until` time")
     bus = req.daemon.events

@@ -15,6 +15,7 @@ import os
 import tempfile
 from typing import Any, AsyncIterator
 
+from .. import filters as query_filters
 from ..errors import DockyardError, InvalidParameter, NotImplementedYet
 from ..images.changes import apply_changes
 from ..images.reference import parse_normalized, repo_tag
@@ -221,10 +222,9 @@ def _load_events(req: Request, lines: list[str]) -> None:
 
 @route("GET", "/images/json")
 async def list_images(req: Request):
-    filters = req.json_param("filters")
+    filters = query_filters.parse(req.param("filters"))
     legacy = req.param("filter")            # API < 1.41: ?filter=<reference>
     if legacy:
-        filters = dict(filters or {})
         filters["reference"] = [legacy]
     images = _images(req).list(all=req.bool_param("all"), filters=filters)
     for img in images:
@@ -275,7 +275,7 @@ async def remove_image(req: Request):
 
 @route("POST", "/images/prune")
 async def prune_images(req: Request):
-    report = await asyncio.to_thread(_images(req).prune, req.json_param("filters"))
+    report = await asyncio.to_thread(_images(req).prune, query_filters.parse(req.param("filters")))
     for item in report.get("ImagesDeleted") or []:
         if item.get("Deleted"):
             _event(req, "delete", item["Deleted"])

@@ -3,26 +3,13 @@ from __future__ import annotations
 
 import asyncio
 
+from .. import filters
 from ..daemon import networking
 from ..errors import InvalidParameter
-from ..images.times import parse_ns, until_limits
+from ..network import filters as network_filters
 from .server import Request, Response, json_response, route
 
-_PREDEFINED_DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
-
-
-def _filters(req: Request) -> dict[str, list[str]]:
-    raw = req.json_param("filters") or {}
-    return {k: (list(v.keys()) if isinstance(v, dict) else list(v)) for k, v in raw.items()}
-
-
-def _labels_match(labels: dict, wanted: list[str], negate: bool = False) -> bool:
-    for want in wanted:
-        k, eq, v = want.partition("=")
-        hit = k in labels and (not eq or labels[k] == v)
-        if hit == negate:
-            return False
-    return True
+_PREDEFINED_DRIVERS = network_filters.PREDEFINED_DRIVERS
 
 
 def _view(d, row, containers: bool = True) -> dict:
@@ -59,39 +46,12 @@ def _view(d, row, containers: bool = True) -> dict:
     return out
 
 
-def _matches(d, row, f: dict[str, list[str]]) -> bool:
-    cfg = d.networks.config(row)
-    if "name" in f and not any(x in row["name"] for x in f["name"]):
-        return False
-    if "id" in f and not any(row["id"].startswith(x) for x in f["id"]):
-        return False
-    if "driver" in f and _view(d, row, False)["Driver"] not in f["driver"]:
-        return False
-    if "label" in f and not _labels_match(cfg.get("Labels") or {}, f["label"]):
-        return False
-    if "scope" in f and "local" not in f["scope"]:
-        return False
-    if "type" in f:
-        builtin = row["name"] in _PREDEFINED_DRIVERS
-        if not any((t == "builtin") == builtin for t in f["type"]):
-            return False
-    if "dangling" in f:
-        used = bool(d.networks.store.endpoints(network_id=row["id"])) or row["name"] in _PREDEFINED_DRIVERS
-        if any(v.lower() in ("true", "1") for v in f["dangling"]) == used:
-            return False
-    return True
-
-
 @route("GET", "/networks")
 async def list_networks(req: Request):
     d = req.daemon
-    f = _filters(req)
-    for k in f:
-        if k not in ("name", "id", "driver", "label", "scope", "type", "dangling"):
-            raise InvalidParameter(f"invalid filter '{k}'")
+    keep = network_filters.list_keep(d.networks, filters.parse(req.param("filters"), network_filters.LIST_FILTERS))
     # Containers stays empty in lists since API 1.28, as in dockerd
-    return [_view(d, row, containers=not req.api_at_least("1.28")) for row in d.networks.networks()
-            if _matches(d, row, f)]
+    return [_view(d, row, containers=not req.api_at_least("1.28")) for row in d.networks.networks() if keep(row)]
 
 
 @route("GET", "/networks/{id}")
@@ -132,21 +92,7 @@ async def remove(req: Request):
 
 @route("POST", "/networks/prune")
 async def prune(req: Request):
-    f = _filters(req)
-    for k in f:
-        if k not in ("until", "label", "label!"):
-            raise InvalidParameter(f"invalid filter '{k}'")
-
-    limits = until_limits(f.get("until", []))   # unix time, RFC 3339 or a duration back from now (Docker's)
-
-    def keep(row, cfg) -> bool:
-        if any(parse_ns(row["created"]) > limit for limit in limits):   # as moby: created after until stays
-            return False
-        labels = cfg.get("Labels") or {}
-        if not _labels_match(labels, f.get("label", [])):
-            return False
-        return _labels_match(labels, f.get("label!", []), negate=True) if f.get("label!") else True
-
+    keep = network_filters.prune_keep(filters.parse(req.param("filters"), network_filters.PRUNE_FILTERS))
     deleted = await asyncio.to_thread(networking.prune_networks, req.daemon, keep)
     req.daemon.events.emit("network", "prune", "", {"reclaimed": 0})     # as dockerd: nothing to count
     return {"NetworksDeleted": deleted or None}

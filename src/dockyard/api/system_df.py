@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import asyncio
 
+from .. import filters
 from ..daemon import diskusage
 from ..errors import InvalidParameter
 from . import container_views as views
 from .server import Request, route
+
+_BUILD_PRUNE_FILTERS = ("until", "id", "parent", "type", "description", "inuse", "shared", "private")
 
 
 @route("GET", "/system/df")
@@ -41,8 +44,5 @@ async def system_df(req: Request):
 
 @route("POST", "/build/prune")
 async def build_prune(req: Request):
-    filters = req.json_param("filters") or {}
-    for k in filters:
-        if k not in ("until", "id", "parent", "type", "description", "inuse", "shared", "private"):
-            raise InvalidParameter(f"invalid filter '{k}'")
+    filters.parse(req.param("filters"), _BUILD_PRUNE_FILTERS)
     return {"CachesDeleted": None, "SpaceReclaimed": 0}

@@ -3,24 +3,15 @@ from __future__ import annotations
 
 import asyncio
 
-from ..daemon import resource_events
+from .. import filters
+from ..daemon import volumes
 from ..errors import InvalidParameter
-from ..volumes.service import volume_filters
 from .server import Request, Response, json_response, route
-
-
-def _filters(req: Request) -> dict[str, list[str]]:
-    raw = req.json_param("filters") or {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filters: expected an object")
-    return {k: list(v.keys()) if isinstance(v, dict) else list(v) for k, v in raw.items()}
 
 
 @route("GET", "/volumes")
 async def list_volumes(req: Request):
-    vols = req.daemon.volumes
-    keep = volume_filters(_filters(req), vols.users)
-    return {"Volumes": [v for v in vols.list() if keep(v)], "Warnings": []}
+    return {"Volumes": req.daemon.volumes.list(filters.parse(req.param("filters"))), "Warnings": []}
 
 
 @route("POST", "/volumes/create")
@@ -28,24 +19,15 @@ async def create(req: Request):
     body = await req.json(default={}) or {}
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
-    vol = req.daemon.volumes.create(body.get("Name") or None, body.get("Driver") or None,
-                                    body.get("DriverOpts") or {}, body.get("Labels") or {})
-    resource_events.volume(req.daemon, vol["Name"], "create", driver=vol.get("Driver", "local"))
+    vol = volumes.create(req.daemon, body.get("Name") or None, body.get("Driver") or None,
+                         body.get("DriverOpts") or {}, body.get("Labels") or {})
     return json_response(vol, 201)
 
 
 @route("POST", "/volumes/prune")
 async def prune(req: Request):
-    vols = req.daemon.volumes
-    f = _filters(req)
-    all_ = any(x.lower() in ("1", "true") for x in f.pop("all", []))
-    if "dangling" in f:
-        raise InvalidParameter("invalid filter 'dangling'")
-    report = await asyncio.to_thread(vols.prune, volume_filters(f, vols.users), all_)
-    for name in report.get("VolumesDeleted") or []:
-        resource_events.volume(req.daemon, name, "destroy")
-    req.daemon.events.emit("volume", "prune", "", {"reclaimed": report.get("SpaceReclaimed") or 0})
-    return report
+    f = filters.parse(req.param("filters"))
+    return await asyncio.to_thread(volumes.prune, req.daemon, f)
 
 
 @route("GET", "/volumes/{name}")
@@ -55,6 +37,5 @@ async def inspect(req: Request):
 
 @route("DELETE", "/volumes/{name}")
 async def remove(req: Request):
-    await asyncio.to_thread(req.daemon.volumes.remove, req.match["name"], req.bool_param("force"))
-    resource_events.volume(req.daemon, req.match["name"], "destroy")
+    await asyncio.to_thread(volumes.remove, req.daemon, req.match["name"], req.bool_param("force"))
     return Response(204)

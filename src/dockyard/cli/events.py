@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from .. import durations
 from .filters import filters_param
 from .flags import LIST, STRING, Command, Flag, UsageError
 
@@ -13,37 +14,14 @@ EVENTS = Command("[OPTIONS]", "Get real time events from the server", [
     Flag("until", kind=STRING, help="Stream events until this timestamp"),
 ], max_args=0, aliases="dockyard system events, dockyard events")
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(text: str) -> float | None:
     """Go's time.ParseDuration ("1m", "1h30m", "-5s", "0s") in seconds; None if not one."""
-    s, sign = text, 1.0
-    if s[:1] in "+-":
-        sign, s = (-1.0 if s[0] == "-" else 1.0), s[1:]
-    if s == "0":
-        return 0.0
-    if not s:
+    try:
+        return durations.parse_seconds(text)
+    except ValueError:
         return None
-    total, i = 0.0, 0
-    while i < len(s):
-        j = i
-        while j < len(s) and (s[j].isdigit() or s[j] == "."):
-            j += 1
-        if j == i:
-            return None
-        k = j
-        while k < len(s) and not (s[k].isdigit() or s[k] == "."):
-            k += 1
-        unit = s[j:k]
-        if unit not in _UNITS:
-            return None
-        try:
-            total += float(s[i:j]) * _UNITS[unit]
-        except ValueError:
-            return None
-        i = k
-    return sign * total
 
 
 def timestamp(value: str, now: float) -> str:

@@ -7,9 +7,13 @@ users and scripts expect from `docker ps` / `docker images`.
 """
 from __future__ import annotations
 
+import re
 import time
 
+from .. import timestamps
 from ..units import human_duration  # noqa: F401  (re-exported: go-units HumanDuration)
+
+_ZONED = re.compile(r"(?:[Zz]|[+-]\d{2}:\d{2})\s*$")
 
 
 
@@ -88,39 +92,13 @@ def local_time(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(timestamp))
 
 
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    # Howard Hinnant's algorithm; avoids importing datetime/calendar
-    year -= month <= 2
-    era = year // 400
-    yoe = year - era * 400
-    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
 def parse_rfc3339(text: str) -> float | None:
-    """`2025-01-02T15:04:05.123456789Z` (or with an offset) → epoch seconds.
-
-    Returns None for Go's zero time and anything unparsable."""
+    """`2025-01-02T15:04:05.123456789Z` (or with an offset; without one, UTC)
+    → epoch seconds. Returns None for Go's zero time and anything unparsable."""
+    if not _ZONED.search(text):
+        text += "Z"
     try:
-        date, _, clock = text.partition("T")
-        year, month, day = (int(p) for p in date.split("-"))
-        offset = 0
-        for sign in ("Z", "+", "-"):
-            at = clock.find(sign)
-            if at > 0:
-                zone = clock[at:]
-                clock = clock[:at]
-                if sign != "Z":
-                    hh, _, mm = zone[1:].partition(":")
-                    offset = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if sign == "+" else -1)
-                break
-        hms, _, frac = clock.partition(".")
-        hour, minute, second = (int(p) for p in hms.split(":"))
+        ns = timestamps.parse_ns(text)
     except ValueError:
         return None
-    if year <= 1:
-        return None
-    days = _days_from_civil(year, month, day)
-    seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
-    return seconds + (float("0." + frac) if frac.isdigit() else 0.0)
+    return None if timestamps.is_zero(text) else ns / 1e9

@@ -3,6 +3,7 @@ HostConfig the way docker's CLI does (opts/mount.go, opts/ulimit.go,
 go-units RAMInBytes, parseSecurityOpts reading seccomp profile files)."""
 from __future__ import annotations
 
+from .. import units
 from .flags import BOOL, INT, LIST, STRING, Flag, UsageError
 
 ISOLATION_FLAGS = [
@@ -36,16 +37,12 @@ ISOLATION_FLAGS = [
     Flag("device-cgroup-rule", kind=LIST, help="Add a rule to the cgroup allowed devices list"),
 ]
 
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
 def ram_in_bytes(text: str, flag: str) -> int:
     """go-units RAMInBytes: `32m`, `1.5g`, `512k`, `1024`, `64MiB` (binary units)."""
-    import re
-    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?", text.strip())
-    if not m:
-        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: invalid size: \'{text}\'')
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
+    try:
+        return units.ram_in_bytes(text)
+    except units.SizeError as e:
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: {e}') from None
 
 
 def parse_cpus(text: str) -> int:

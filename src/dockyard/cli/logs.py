@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 
+from .. import durations
 from . import stdcopy
 from .attach import write_all
 from .flags import STRING, Command, Flag, UsageError
@@ -23,15 +24,12 @@ LOGS = Command("[OPTIONS] CONTAINER", "Fetch the logs of a container", [
     Flag("until", kind=STRING, help='Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)'),
 ], min_args=1, max_args=1, aliases="dockyard container logs, dockyard logs")
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
 def parse_go_duration(text: str) -> float | None:
     """`1h30m`, `42m`, `1.5s` → seconds; None if it is not a Go duration."""
-    if not _DURATION.match(text):
+    try:
+        return durations.parse_seconds(text)
+    except ValueError:
         return None
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", text))
 
 
 def _local_epoch(text: str) -> float | None:

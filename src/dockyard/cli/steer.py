@@ -1,6 +1,7 @@
 """pause, unpause, update."""
 from __future__ import annotations
 
+from .. import units
 from .flags import INT, STRING, Command, Flag, UsageError
 from .lifecycle import _each, _post
 
@@ -26,23 +27,17 @@ UPDATE = Command("[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of 
     Flag("restart", kind=STRING, help="Restart policy to apply when a container exits"),
 ], min_args=1, aliases="dockyard container update, dockyard update")
 
-_SIZES = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def ram_in_bytes(text: str, flag: str) -> int:
-    """docker's RAMInBytes: "64m", "64MiB", "1.5g", "512k", "100" (bytes); -1 passes."""
-    s = text.strip().lower()
-    if s == "-1":
+    """go-units RAMInBytes: "64m", "64MiB", "1.5g", "512k", "100" (bytes); -1
+    passes (update's `--memory-swap -1`)."""
+    if text.strip() == "-1":
         return -1
-    if s.endswith("ib"):
-        s = s[:-2]
-    elif s.endswith("b"):
-        s = s[:-1]
-    unit = s[-1:] if s[-1:].isalpha() else ""
     try:
-        return int(float(s[:-1] if unit else s) * _SIZES[unit])
-    except (ValueError, KeyError):
-        raise UsageError(f'invalid argument "{text}" for "--{flag}" flag: invalid size: \'{text}\'') from None
+        return units.ram_in_bytes(text)
+    except units.SizeError as e:
+        raise UsageError(f'invalid argument "{text}" for "--{flag}" flag: {e}') from None
 
 
 def pause(cli, argv: list[str]) -> int:

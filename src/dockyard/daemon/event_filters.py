@@ -7,26 +7,21 @@ by prefix or its name exactly; `event` matches the action (by prefix for
 """
 from __future__ import annotations
 
-from ..errors import InvalidParameter
+from .. import filters
 
 VALID = {"config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
          "secret", "service", "type", "volume"}
 _FUZZY_ACTIONS = {"health_status", "exec_create", "exec_start"}
 
 
+def parse(text: str | None) -> dict[str, list[str]]:
+    """The `filters` query string, checked (moby's 400s, `invalid filter 'k'`)."""
+    return filters.parse(text, VALID)
+
+
 def normalize(raw) -> dict[str, list[str]]:
-    """The `filters` query (JSON of key → list or key → {value: true}) checked."""
-    if not raw:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for k, v in raw.items():
-        if k not in VALID:
-            raise InvalidParameter(f"invalid filter '{k}'")
-        vals = list(v.keys()) if isinstance(v, dict) else list(v) if isinstance(v, list) else [str(v)]
-        out[k] = [str(x) for x in vals]
-    return out
+    """Decoded `filters` JSON (key → list or key → {value: true}), checked."""
+    return filters.normalize(raw, VALID)
 
 
 def _fuzzy(wanted: list[str], value: str) -> bool:
@@ -44,14 +39,6 @@ def _image(wanted: list[str], ev: dict) -> bool:
     actor = ev["Actor"]
     name = actor["Attributes"].get("name" if ev["Type"] == "image" else "image", "")
     return bool({actor["ID"], name, _strip_tag(actor["ID"]), _strip_tag(name)} & set(wanted))
-
-
-def _labels(wanted: list[str], attrs: dict) -> bool:
-    for want in wanted:
-        k, eq, v = want.partition("=")
-        if k not in attrs or (eq and attrs[k] != v):
-            return False
-    return True
 
 
 def matches(ev: dict, f: dict[str, list[str]]) -> bool:
@@ -73,4 +60,4 @@ def matches(ev: dict, f: dict[str, list[str]]) -> bool:
             return False
     if "image" in f and not _image(f["image"], ev):
         return False
-    return _labels(f.get("label", []), actor["Attributes"])
+    return filters.labels_match(f, actor["Attributes"])

@@ -9,8 +9,7 @@ configured (Docker's `local` defaults, 20 MB x 5 files).
 """
 from __future__ import annotations
 
-import re
-
+from .. import units
 from ..errors import InvalidParameter
 
 FILE_DRIVERS = ("json-file", "local", "k8s-file")
@@ -25,15 +24,15 @@ _OPTS = {
     "none": set(),
 }
 _BUILTIN = ("mode", "max-buffer-size")   # moby's builtInLogOpts, valid with every driver
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
 
 
 def parse_size(v: str) -> int:
-    """Docker's RAMInBytes: "10m", "1.5g", "512k", "100" (binary units)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)(?:[iI]?[bB])?\s*", v or "")
-    if not m:
-        raise InvalidParameter(f"invalid size: '{v}'")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    """go-units RAMInBytes: "10m", "1.5g", "512k", "100" (binary units);
+    go-units' message (`invalid size: 'x'`) as a 400."""
+    try:
+        return units.ram_in_bytes(v or "")
+    except units.SizeError as e:
+        raise InvalidParameter(str(e)) from None
 
 
 def resolve(log_config: dict | None, default_driver: str = "json-file",

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Iterator
 
+from .. import timestamps
+
 
 @dataclass
 class Entry:
@@ -41,18 +43,8 @@ class Entry:
 
 
 def parse_time(t: str) -> float:
-    # 2026-11-28T04:08:57.319585609+00:00 -> float seconds (nanos beyond µs dropped)
-    main, _, rest = t.partition(".")
-    frac, tz = rest, "+00:00"
-    for sep in ("+", "-", "Z"):
-        if sep in rest:
-            i = rest.index(sep)
-            frac, tz = rest[:i], rest[i:]
-            break
-    if tz == "Z":
-        tz = "+00:00"
-    base = _dt.datetime.fromisoformat(main + tz).timestamp()
-    return base + (float("0." + frac) if frac else 0.0)
+    """2026-11-28T04:08:57.319585609+00:00 (or …Z) -> unix seconds; ValueError if not RFC 3339."""
+    return timestamps.parse(t)
 
 
 def parse_line(line: bytes) -> Entry | None:

@@ -1,58 +1,21 @@
-"""`GET /images/json` filters, with Docker's matching rules and messages."""
+"""`GET /images/json` and `POST /images/prune` filters, with Docker's
+matching rules and messages. Parsing, label matching and bool values are
+dockyard.filters' (one for every route); the reference glob is the images'
+own."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from .. import filters as _flt
 from ..errors import InvalidParameter
 from .reference import Reference
 
 LIST_FILTERS = {"before", "since", "until", "dangling", "label", "reference"}
 PRUNE_FILTERS = {"until", "label", "label!", "dangling"}
 
-
-def normalize(raw: Any, accepted: set[str]) -> dict[str, list[str]]:
-    """Docker sends `{"key": {"value": true}}` (current clients) or
-    `{"key": ["value"]}` (old ones); either becomes {key: [values]}."""
-    if not raw:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filters: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, val in raw.items():
-        if key not in accepted:
-            raise InvalidParameter(f"invalid filter '{key}'")
-        if isinstance(val, dict):
-            out[key] = [k for k, on in val.items() if on]
-        elif isinstance(val, list):
-            out[key] = [str(v) for v in val]
-        elif isinstance(val, str):
-            out[key] = [val]
-        else:
-            raise InvalidParameter(f"invalid filter '{key}'")
-    return out
-
-
-def bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
-    """Docker's GetBoolOrDefault: exactly one of true/1 or false/0."""
-    if key not in filters:
-        return None
-    vals = {v.lower() for v in filters[key]}
-    is_true = bool(vals & {"true", "1"})
-    is_false = bool(vals & {"false", "0"})
-    if is_true == is_false:
-        raise InvalidParameter(f"invalid filter '{key}={','.join(filters[key])}'")
-    return is_true
-
-
-def labels_match(wanted: list[str], labels: dict[str, str] | None) -> bool:
-    """Every `key` or `key=value` in wanted holds (MatchKVList)."""
-    labels = labels or {}
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
+normalize = _flt.normalize           # (raw, accepted) -> {key: [values]}, moby's 400s
+bool_filter = _flt.bool_value        # GetBoolOrDefault
+labels_match = _flt.match_kv_list    # (wanted, labels): MatchKVList
 
 
 def _go_glob(pattern: str) -> re.Pattern:

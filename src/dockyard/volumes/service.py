@@ -16,7 +16,7 @@ import stat
 import time
 from typing import Iterable
 
-from .. import linux
+from .. import filters, linux
 from ..errors import Conflict, InvalidParameter, NotFound
 from . import mountspec
 from ..fsutil import dir_size as _dir_size
@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS container_mounts (
     container_id TEXT PRIMARY KEY, mounts TEXT NOT NULL);
 """
 DRIVER_OPTIONS = ("type", "device", "o", "size")
+LIST_FILTERS = {"name", "driver", "label", "dangling", "all"}     # `all` is accepted, and means nothing, in a list
+PRUNE_FILTERS = {"name", "driver", "label", "all"}
 
 
 def _now() -> str:
@@ -65,8 +67,28 @@ class VolumeService:
             raise NotFound(f"get {name}: no such volume")
         return self._view(row)
 
-    def list(self) -> list[dict]:
-        return [self._view(r) for r in self.db.query("SELECT * FROM volumes ORDER BY name")]
+    def list(self, f: filters.Filters | None = None) -> list[dict]:
+        """All volumes, or those `GET /volumes` filters keep (name, driver,
+        label, dangling)."""
+        vols = [self._view(r) for r in self.db.query("SELECT * FROM volumes ORDER BY name")]
+        if not f:
+            return vols
+        filters.validate(f, LIST_FILTERS)
+        keep = self._predicate(f)
+        return [v for v in vols if keep(v)]
+
+    def _predicate(self, f: filters.Filters):
+        dangling = filters.bool_value(f, "dangling")
+
+        def keep(vol: dict) -> bool:
+            if "name" in f and not any(n in vol["Name"] for n in f["name"]):
+                return False
+            if "driver" in f and vol["Driver"] not in f["driver"]:
+                return False
+            if not filters.labels_match(f, vol["Labels"]):
+                return False
+            return dangling is None or dangling != bool(self.users(vol["Name"]))
+        return keep
 
     def create(self, name: str | None = None, driver: str | None = None, options: dict | None = None,
                labels: dict | None = None) -> dict:
@@ -124,7 +146,15 @@ class VolumeService:
         if trash:
             shutil.rmtree(trash, ignore_errors=True)
 
-    def prune(self, keep, all_: bool = False) -> dict:
+    def prune(self, f: filters.Filters | None = None) -> dict:
+        """`POST /volumes/prune`: unused anonymous volumes (any unused volume
+        with `all=true`) that the name, driver and label filters keep."""
+        f = dict(f or {})
+        if "dangling" in f:
+            raise InvalidParameter("invalid filter 'dangling'")
+        filters.validate(f, PRUNE_FILTERS)
+        all_ = bool(filters.bool_value(f, "all"))
+        keep = self._predicate(f)
         deleted, reclaimed = [], 0
         in_use = set()
         for row in self.db.query("SELECT mounts FROM container_mounts"):
@@ -324,29 +354,3 @@ def _copy_dir(src: str, dst: str) -> None:
         else:
             os.mknod(d, st.st_mode, st.st_rdev)
         os.lchown(d, st.st_uid, st.st_gid)
-
-
-
-def volume_filters(filters: dict[str, list[str]], users_of) -> "callable":
-    """A predicate for GET /volumes and prune filters: name, driver, label,
-    dangling."""
-    for key in filters:
-        if key not in ("name", "driver", "label", "dangling", "all"):
-            raise InvalidParameter(f"invalid filter '{key}'")
-
-    def keep(vol: dict) -> bool:
-        if "name" in filters and not any(n in vol["Name"] for n in filters["name"]):
-            return False
-        if "driver" in filters and vol["Driver"] not in filters["driver"]:
-            return False
-        for want in filters.get("label", ()):
-            k, eq, v = want.partition("=")
-            labels = vol["Labels"] or {}
-            if k not in labels or (eq and labels[k] != v):
-                return False
-        for d in filters.get("dangling", ()):
-            dangling = d.lower() in ("1", "true")
-            if dangling == bool(users_of(vol["Name"])):
-                return False
-        return True
-    return keep
