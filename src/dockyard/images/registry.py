@@ -197,6 +197,11 @@ class Registry:
     def base_url(self) -> str:
         return f"{self.scheme or 'https'}://{self.host}"
 
+    def unauthenticated(self, method: str, url: str, headers: dict[str, str] | None = None) -> Response:
+        """A request without the registry's credentials: where a blob
+        request was redirected to (a storage backend)."""
+        return self._raw(method, url, headers)
+
     def _raw(self, method: str, url_or_path: str, headers: dict[str, str] | None = None,
              body: Any = None, scheme: str | None = None, chunked: bool = False) -> Response:
         scheme = scheme or self.scheme or "https"
