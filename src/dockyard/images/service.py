@@ -177,7 +177,7 @@ class ImageService:
 
     def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
         """POST /images/{name}/tag."""
-        img, new = tagging.tag(self.db, self._lookup, self._lock, ref, repo, tag)
+        img, new = tagging.add_tag(self.db, self._lookup, self._lock, ref, repo, tag)
         self._event("tag", img.id, new.familiar())
 
     def remove(self, ref: str, force: bool = False, noprune: bool = False) -> list[dict]:

@@ -12,7 +12,7 @@ from .store import ImageStore
 from .times import format_ns, now_ns
 
 
-def tag(db: Database, lookup: ImageLookup, lock: threading.RLock, ref: str, repo: str,
+def add_tag(db: Database, lookup: ImageLookup, lock: threading.RLock, ref: str, repo: str,
         tag: str | None = None) -> tuple[Image, Reference]:
     """POST /images/{name}/tag: returns the image and its new reference."""
     img = lookup.resolve(ref)
