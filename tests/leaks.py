@@ -364,7 +364,7 @@ def parse_ip_link_json(text: str) -> list[tuple[str, bool, str | None]]:
 
 def user_network_bridges(text: str, scope: Scope) -> set[str]:
     """Bridges of the daemon's user-defined networks (br-*): they carry the
-    alias `dockyard-net:<its bridge>` (network/manager.py)."""
+    alias `dockyard-net:<its bridge>` (network/hostsetup.py)."""
     try:
         links = json.loads(text or "[]")
     except ValueError:

@@ -20,7 +20,7 @@ from pyroute2 import IPRoute
 
 from dockyard.errors import Forbidden, NotFound, SystemError_, Unavailable
 from dockyard.network import firewall, links, netns
-from dockyard.network import manager as manager_module
+from dockyard.network import plumbing
 from dockyard.network.cleanup import purge
 from dockyard.network.manager import NetworkManager
 from dockyard.network.subnets import pick_free_subnet
@@ -212,7 +212,7 @@ def test_connect_errors_leave_nothing_behind(host, monkeypatch):
     def broken_plumbing(address, gateway):
         raise OSError(errno.EIO, "injected failure")
 
-    monkeypatch.setattr(manager_module, "_plumb_inside", broken_plumbing)
+    monkeypatch.setattr(plumbing, "plumb_inside", broken_plumbing)
     with pytest.raises(SystemError_):
         nm.connect("y" * 64, "bridge")
     assert not os.path.exists(nm.netns_path("y" * 64))

@@ -30,8 +30,9 @@ class FakeEvents:
 
 class FakeDaemon:
     def __init__(self, root):
-        self.images = ImageService(Database(os.path.join(root, "db.sqlite")), os.path.join(root, "image"))
         self.events = FakeEvents()
+        self.images = ImageService(Database(os.path.join(root, "db.sqlite")), os.path.join(root, "image"),
+                                   emit=self.events.emit)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Image routes of the Engine API: translate HTTP <-> ImageService.
+"""Image routes of the Engine API: translate HTTP <-> ImageService (which
+also tells `docker events`).
 
 Progress-style replies (create, load) are JSON lines ending in "\\r\\n", as
 Docker's streamformatter writes them; `docker load` reports failures inside
@@ -25,22 +26,11 @@ log = logging.getLogger("dockyard.api")
 
 
 def _images(req: Request):
-    return req.daemon.images
-
-
-def _event(req: Request, action: str, image_id: str, name: str | None = None) -> None:
-    """An image event as moby's LogImageEvent makes it: the name, plus the
-    image's labels as attributes."""
-    events = getattr(req.daemon, "events", None)
-    if events is None:
-        return
-    attrs: dict[str, str] = {}
-    try:
-        attrs.update(_images(req).config(image_id).get("Labels") or {})
-    except DockyardError:
-        pass                                # deleted by now: no labels to add
-    attrs["name"] = name or image_id
-    events.emit("image", action, image_id, attrs)
+    svc = req.daemon.images
+    if svc.emit is None and getattr(req.daemon, "events", None) is not None:
+        # Transitional (issue 12): until daemon.py passes emit= to ImageService.
+        svc.emit = req.daemon.events.emit
+    return svc
 
 
 def _line(obj: Any) -> bytes:
@@ -89,7 +79,6 @@ async def create_image(req: Request):
             _images(req).import_rootfs, path, str(ref) if ref else None, changes, message)
     finally:
         os.unlink(path)
-    _event(req, "import", image_id)
     return StreamResponse(_lines([{"status": image_id}]))
 
 
@@ -102,7 +91,7 @@ def _insecure(req: Request) -> tuple[str, ...]:
     return tuple(getattr(getattr(req.daemon, "config", None), "insecure_registries", ()) or ())
 
 
-def progress_stream(work, cancel=None, on_success=None) -> StreamResponse:
+def progress_stream(work, cancel=None) -> StreamResponse:
     """Run `work(progress)` in a thread, streaming its messages as JSON lines;
     an error after the first line goes into the stream, as dockerd does."""
     from ..images.progress import Progress
@@ -115,8 +104,6 @@ def progress_stream(work, cancel=None, on_success=None) -> StreamResponse:
     def run() -> None:
         try:
             work(Progress(emit))
-            if on_success is not None:
-                loop.call_soon_threadsafe(on_success)
         except DockyardError as e:
             emit({"errorDetail": {"message": e.message}, "error": e.message})
         except Exception as e:    # a bug: say so in the stream, keep the daemon up
@@ -142,33 +129,26 @@ def progress_stream(work, cancel=None, on_success=None) -> StreamResponse:
 
 
 async def _pull(req: Request, name: str) -> StreamResponse:
-    from ..images.pull import Puller
-    from ..images.pull import AllTagsPuller
     ref = parse_normalized(name)
     tag = req.param("tag")
     if tag and ref.digest is None:
         ref = ref.with_tag(tag) if not tag.startswith("sha256:") else \
             parse_normalized(f"{ref.name}@{tag}")
-    kind = Puller if ref.tag or ref.digest else AllTagsPuller     # no tag at all: `pull -a`
-    puller = kind(_images(req), ref, _auth(req), req.param("platform"), _insecure(req))
-    await asyncio.to_thread(puller.resolve)        # errors here are HTTP errors
-    return progress_stream(puller.run, puller._cancel.set,
-                           lambda: _event(req, "pull", puller.image_id, puller.ref.familiar()))
+    # no tag at all: `pull -a`; errors before the stream are HTTP errors
+    pull = await asyncio.to_thread(_images(req).pull, ref, _auth(req), req.param("platform"), _insecure(req))
+    return progress_stream(pull.run, pull.cancel)
 
 
 @route("POST", "/images/{name:path}/push")
 async def push_image(req: Request):
-    from ..images.push import Pusher
     ref = parse_normalized(req.match["name"])
     if ref.digest:
         raise InvalidParameter("cannot push a digest reference")
     tag = req.param("tag")
     if tag:
         ref = ref.with_tag(tag)
-    pusher = Pusher(_images(req), ref, _auth(req), _insecure(req))
-    await asyncio.to_thread(pusher.resolve)
-    return progress_stream(pusher.run, pusher._cancel.set,
-                           lambda: [_event(req, "push", i, f"{ref.familiar_name}:{t}") for t, i in pusher.targets])
+    push = await asyncio.to_thread(_images(req).push, ref, _auth(req), _insecure(req))
+    return progress_stream(push.run, push.cancel)
 
 
 # ---------------------------------------------------------------- load
@@ -181,7 +161,6 @@ async def load_images(req: Request):
     try:
         lines = await asyncio.to_thread(_images(req).load, path)
         out = [{"stream": line + "\n"} for line in lines]
-        _load_events(req, lines)
     except DockyardError as e:
         out = [{"errorDetail": {"message": e.message}, "error": e.message}]
     finally:
@@ -191,31 +170,17 @@ async def load_images(req: Request):
 
 def _load_with_progress(req: Request, path: str) -> StreamResponse:
     """"Loading layer" per layer, then the lines, like dockerd without ?quiet."""
-    done: list[str] = []
+    images = _images(req)
 
     def work(p) -> None:
         try:
-            lines = _images(req).load(path, lambda diff_id, size: p.update(
+            lines = images.load(path, lambda diff_id, size: p.update(
                 diff_id.split(":", 1)[-1][:12], "Loading layer", size, size, force=True))
         finally:
             os.unlink(path)
-        done.extend(lines)
         for line in lines:
             p.message({"stream": line + "\n"})
-    return progress_stream(work, on_success=lambda: _load_events(req, done))
-
-
-def _load_events(req: Request, lines: list[str]) -> None:
-    """One `load` event per image (the lines name some images twice)."""
-    seen: list[str] = []
-    for line in lines:
-        for prefix in ("Loaded image ID: ", "Loaded image: "):
-            if line.startswith(prefix):
-                image_id = _images(req).resolve(line[len(prefix):]).id
-                if image_id not in seen:
-                    seen.append(image_id)
-                    _event(req, "load", image_id)
-                break
+    return progress_stream(work)
 
 
 # ---------------------------------------------------------------- list / inspect / history
@@ -252,38 +217,23 @@ async def image_history(req: Request):
 
 @route("POST", "/images/{name:path}/tag")
 async def tag_image(req: Request):
-    svc = _images(req)
-    svc.tag(req.match["name"], req.param("repo") or "", req.param("tag"))
-    new = repo_tag(req.param("repo") or "", req.param("tag"))
-    _event(req, "tag", svc.resolve(str(new)).id, new.familiar())
+    _images(req).tag(req.match["name"], req.param("repo") or "", req.param("tag"))
     return Response(201)
 
 
 @route("DELETE", "/images/{name:path}")
 async def remove_image(req: Request):
-    image_id = _images(req).resolve(req.match["name"]).id
     # deleting layer dirs can take seconds: keep it off the event loop
-    records = await asyncio.to_thread(_images(req).remove, req.match["name"],
-                                      req.bool_param("force"), req.bool_param("noprune"))
-    for r in records:
-        if "Untagged" in r:
-            _event(req, "untag", image_id)
-        elif r.get("Deleted") == image_id:
-            _event(req, "delete", image_id)
-    return records
+    return await asyncio.to_thread(_images(req).remove, req.match["name"],
+                                   req.bool_param("force"), req.bool_param("noprune"))
 
 
 @route("POST", "/images/prune")
 async def prune_images(req: Request):
-    report = await asyncio.to_thread(_images(req).prune, query_filters.parse(req.param("filters")))
-    for item in report.get("ImagesDeleted") or []:
-        if item.get("Deleted"):
-            _event(req, "delete", item["Deleted"])
-    req.daemon.events.emit("image", "prune", "", {"reclaimed": report.get("SpaceReclaimed") or 0})
-    return report
+    return await asyncio.to_thread(_images(req).prune, query_filters.parse(req.param("filters")))
 
 
-# ---------------------------------------------------------------- not yet
+# ---------------------------------------------------------------- save / search
 
 @route("GET", "/images/get")
 async def save_images(req: Request):
@@ -296,16 +246,11 @@ async def save_image(req: Request):
 
 
 async def _save(req: Request, names: list[str]) -> StreamResponse:
-    from ..images import save
     from .tarstream import thread_body
     if not names:
         raise InvalidParameter("no images given to save")
-    entries = await asyncio.to_thread(save.plan, _images(req), names)   # unknown names: 404 here
-    for e in entries:
-        _event(req, "save", e.image_id, e.refs[0].familiar() if e.refs else e.image_id)
-    layers = _images(req).layers
-    return StreamResponse(thread_body(lambda out: save.write(layers, entries, out)),
-                          content_type="application/x-tar")
+    write = await asyncio.to_thread(_images(req).save, names)   # unknown names: 404 here
+    return StreamResponse(thread_body(write), content_type="application/x-tar")
 
 
 @route("GET", "/images/search")

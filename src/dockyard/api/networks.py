@@ -1,4 +1,5 @@
-"""Network routes (`/networks...`): translate HTTP to the network manager and back."""
+"""Network routes (`/networks...`): translate HTTP to the network manager and back
+(the manager tells `docker events` of create, destroy and prune)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,32 +13,39 @@ from .server import Request, Response, json_response, route
 _PREDEFINED_DRIVERS = network_filters.PREDEFINED_DRIVERS
 
 
-def _view(d, row, containers: bool = True) -> dict:
-    """A network in Docker's JSON shape, with its endpoints when `containers`."""
-    nm = d.networks
-    cfg = nm.config(row)
-    name = row["name"]
-    driver = _PREDEFINED_DRIVERS.get(name, row["driver"])
+def _networks(req: Request):
+    nm = req.daemon.networks
+    if nm.emit is None and getattr(req.daemon, "events", None) is not None:
+        # Transitional (issue 12): until daemon.py passes emit= to NetworkManager.
+        nm.emit = req.daemon.events.emit
+    return nm
+
+
+def _view(d, net, containers: bool = True) -> dict:
+    """A network (a NetworkRecord) in Docker's JSON shape, with its endpoints when `containers`."""
+    cfg = net.config
+    name = net.name
+    driver = _PREDEFINED_DRIVERS.get(name, net.driver)
     if name == "bridge":
         options = {"com.docker.network.bridge.default_bridge": "true",
                    "com.docker.network.bridge.enable_icc": "true",
                    "com.docker.network.bridge.enable_ip_masquerade": "true",
                    "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                   "com.docker.network.bridge.name": row["bridge"] or "",
+                   "com.docker.network.bridge.name": net.bridge or "",
                    "com.docker.network.driver.mtu": "1500"}
         ipam = {"Driver": "default", "Options": None,
-                "Config": [{"Subnet": row["subnet"], "Gateway": row["gateway"]}] if row["subnet"] else []}
+                "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else []}
     elif name in ("host", "none"):
         options, ipam = {}, {"Driver": "default", "Options": None, "Config": []}
     else:
         options, ipam = cfg.get("Options") or {}, cfg.get("IPAM") or {"Driver": "default", "Config": []}
-    out = {"Name": name, "Id": row["id"], "Created": row["created"], "Scope": "local", "Driver": driver,
+    out = {"Name": name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": driver,
            "EnableIPv4": driver == "bridge", "EnableIPv6": False, "IPAM": ipam,
            "Internal": bool(cfg.get("Internal")), "Attachable": bool(cfg.get("Attachable")), "Ingress": False,
            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {}, "Options": options,
            "Labels": cfg.get("Labels") or {}}
     if containers:
-        for ep in nm.store.endpoints(network_id=row["id"]):
+        for ep in d.networks.network_endpoints(net.id):
             c = d.containers.find(ep.container_id)
             out["Containers"][ep.container_id] = {
                 "Name": c.name if c is not None else (ep.name or ""), "EndpointID": ep.host_veth or "",
@@ -51,7 +59,7 @@ async def list_networks(req: Request):
     d = req.daemon
     keep = network_filters.list_keep(d.networks, filters.parse(req.param("filters"), network_filters.LIST_FILTERS))
     # Containers stays empty in lists since API 1.28, as in dockerd
-    return [_view(d, row, containers=not req.api_at_least("1.28")) for row in d.networks.networks() if keep(row)]
+    return [_view(d, net, containers=not req.api_at_least("1.28")) for net in d.networks.networks() if keep(net)]
 
 
 @route("GET", "/networks/{id}")
@@ -78,7 +86,7 @@ async def create(req: Request):
         if body.get(key) is not None and not isinstance(body[key], dict):
             raise InvalidParameter(f"invalid {key}: must be an object")
     nid = await asyncio.to_thread(
-        networking.create_network, req.daemon, name, internal=bool(body.get("Internal")),
+        _networks(req).create_network, name, internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")), labels=body.get("Labels"), options=body.get("Options"),
         ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")))
     return json_response({"Id": nid, "Warning": ""}, 201)
@@ -86,15 +94,14 @@ async def create(req: Request):
 
 @route("DELETE", "/networks/{id}")
 async def remove(req: Request):
-    await asyncio.to_thread(networking.remove_network, req.daemon, req.match["id"])
+    await asyncio.to_thread(_networks(req).remove_network, req.match["id"])
     return Response(204)
 
 
 @route("POST", "/networks/prune")
 async def prune(req: Request):
     keep = network_filters.prune_keep(filters.parse(req.param("filters"), network_filters.PRUNE_FILTERS))
-    deleted = await asyncio.to_thread(networking.prune_networks, req.daemon, keep)
-    req.daemon.events.emit("network", "prune", "", {"reclaimed": 0})     # as dockerd: nothing to count
+    deleted = await asyncio.to_thread(_networks(req).prune, keep)
     return {"NetworksDeleted": deleted or None}
 
 

@@ -9,8 +9,4 @@ from . import exec  # noqa: F401
 from . import stats  # noqa: F401
 from . import archive, auth  # noqa: F401
 from . import volumes  # noqa: F401
-
-try:
-    from . import images  # noqa: F401
-except ImportError:  # pragma: no cover - only while the images module is being written
-    pass
+from . import images  # noqa: F401

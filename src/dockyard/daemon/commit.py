@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
 import json
 import os
 import tempfile
@@ -17,6 +16,7 @@ import tempfile
 from .. import __version__
 from ..images.archive import host_arch
 from ..images.changes import apply_changes
+from ..images.ingest import Prestaged, config_bytes
 from ..images.reference import repo_tag
 from ..images.times import format_ns, now_ns
 from . import archive
@@ -62,37 +62,33 @@ def _commit(daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
     pdoc = json.loads(parent.config)
     upper = RootFS(daemon.config.data_root, c.id).upper
     fd, tmp = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=images.tmp_dir)
-    staged = None
     try:
         with os.fdopen(fd, "w+b") as f:
             archive.layer_tar(upper, f)
             f.seek(0)
             staged = images.layers.stage(f)
-        diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or []) + [staged.diff_id]
-        created = format_ns(now_ns())
-        hist = {"created": created}
-        if author:
-            hist["author"] = author
-        hist["created_by"] = " ".join(c.config.get("Cmd") or [])      # moby: Cmd only
-        if comment:
-            hist["comment"] = comment
-        doc = {"architecture": pdoc.get("architecture") or host_arch()}
-        if author:
-            doc["author"] = author
-        if comment:
-            doc["comment"] = comment
-        doc.update({"config": cfg, "container": c.id, "created": created,
-                    "docker_version": __version__,
-                    "history": list(pdoc.get("history") or []) + [hist],
-                    "os": pdoc.get("os") or "linux",
-                    "rootfs": {"type": "layers", "diff_ids": diff_ids}})
-        raw = json.dumps(doc, separators=(",", ":")).encode()
-        image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-        staged_list = [None] * (len(diff_ids) - 1) + [staged]
-        images._commit(raw, image_id, diff_ids, staged_list, [ref] if ref else [])
-        staged = staged_list[-1]          # None once installed
+        parent_diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
+        # the parent's layers are reused; only the new top one was staged
+        with Prestaged(images.layers, {len(parent_diff_ids): staged}) as layers:
+            created = format_ns(now_ns())
+            hist = {"created": created}
+            if author:
+                hist["author"] = author
+            hist["created_by"] = " ".join(c.config.get("Cmd") or [])      # moby: Cmd only
+            if comment:
+                hist["comment"] = comment
+            doc = {"architecture": pdoc.get("architecture") or host_arch()}
+            if author:
+                doc["author"] = author
+            if comment:
+                doc["comment"] = comment
+            doc.update({"config": cfg, "container": c.id, "created": created,
+                        "docker_version": __version__,
+                        "history": list(pdoc.get("history") or []) + [hist],
+                        "os": pdoc.get("os") or "linux",
+                        "rootfs": {"type": "layers", "diff_ids": parent_diff_ids + [staged.diff_id]}})
+            image_id = images.ingest(config_bytes(doc), layers, [ref] if ref else [], "commit").image_id
         images.dist.set_parent(image_id, parent.id)
         return image_id
     finally:
-        images.layers.discard(staged)
         os.unlink(tmp)

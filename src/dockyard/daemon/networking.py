@@ -294,22 +294,6 @@ def ports_summary(c) -> list[dict]:
             for proto, host_ip, hport, _cip, cport in (c.network or {}).get("Ports") or []]
 
 
-# -- networks as a resource ---------------------------------------------------
-
-def prune_networks(d, keep) -> list[str]:
-    """Blocking: remove user networks without active endpoints that `keep(row, config)` selects."""
-    deleted = []
-    for row in d.networks.user_networks():
-        if d.networks.store.endpoints(network_id=row["id"]) or not keep(row, d.networks.config(row)):
-            continue
-        try:
-            remove_network(d, row["id"])
-            deleted.append(row["name"])
-        except Forbidden:   # a container connected meanwhile
-            pass
-    return deleted
-
-
 # -- `ps` filters ---------------------------------------------------------------
 
 def on_network(d, c, wanted: list[str]) -> bool:
@@ -333,22 +317,9 @@ def has_port(c, image_config: dict, wanted: list[str], published: bool) -> bool:
     return any((w if "/" in w else f"{w}/tcp") in have for w in wanted)
 
 
-# -- network verbs with their events ------------------------------------------------
+# -- connect/disconnect events (create, destroy and prune: network/manager.py) --------
 
 def _emit(d, action: str, row, **extra) -> None:
     events = getattr(d, "events", None)
     if events is not None:
         events.emit("network", action, row["id"], {"name": row["name"], "type": row["driver"], **extra})
-
-
-def create_network(d, name: str, **kw) -> str:
-    """Blocking: make the network, then tell `docker events`."""
-    nid = d.networks.create_network(name, **kw)
-    _emit(d, "create", d.networks.find(nid))
-    return nid
-
-
-def remove_network(d, ref: str) -> None:
-    row = d.networks.find(ref)
-    d.networks.remove_network(row["id"])
-    _emit(d, "destroy", row)

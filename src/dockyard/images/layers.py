@@ -102,6 +102,22 @@ class LayerStore:
     def exists(self, chain_id: str) -> bool:
         return self.db.one("SELECT 1 FROM unpacked_layers WHERE chain_id=?", (chain_id,)) is not None
 
+    def sizes(self, chain_ids: list[str]) -> dict[str, int]:
+        """chain id -> bytes of file content, for the layers present."""
+        if not chain_ids:
+            return {}
+        return {r["chain_id"]: r["size"] for r in self.db.query(
+            "SELECT chain_id, size FROM unpacked_layers WHERE chain_id IN (%s)" % ",".join("?" * len(chain_ids)),
+            tuple(chain_ids))}
+
+    @staticmethod
+    def total_size(conn: sqlite3.Connection, chain_ids: list[str]) -> int:
+        """Bytes of a stack of layers, inside the caller's transaction."""
+        if not chain_ids:
+            return 0
+        return conn.execute("SELECT COALESCE(SUM(size),0) FROM unpacked_layers WHERE chain_id IN (%s)"
+                            % ",".join("?" * len(chain_ids)), tuple(chain_ids)).fetchone()[0]
+
     # -- adding
     def stage(self, src: BinaryIO, keep_tar: bool = True) -> StagedLayer:
         """Unpack `src` into a fresh .tmp- dir (no lock needed: nobody else

@@ -8,7 +8,7 @@ them with each pull/push (X-Registry-Auth).
 from __future__ import annotations
 
 from ..errors import InvalidParameter
-from .registry import INDEX_SERVER, AuthConfig, Registry, Unauthorized
+from .registry import INDEX_SERVER, AuthConfig, Registry
 
 
 def server_host(address: str) -> str:
@@ -28,14 +28,5 @@ def login(auth: AuthConfig, insecure: tuple[str, ...] = ()) -> dict:
         raise InvalidParameter("username is empty")
     reg = Registry(server_host(auth.serveraddress), auth, tuple(insecure))
     reg.ping()
-    if not reg._challenge:          # an open registry: nothing to check
-        return {"Status": "Login Succeeded", "IdentityToken": ""}
-    r = reg._raw("GET", "/v2/", {"Authorization": reg._authz} if reg._authz else {})
-    try:
-        r.read()
-    finally:
-        r.close()
-    if r.status == 401:
-        raise Unauthorized(f"login attempt to {reg.base_url()}/v2/ failed with status: "
-                           f"{r.status} {r.raw.reason}")
+    reg.verify_login()
     return {"Status": "Login Succeeded", "IdentityToken": ""}

@@ -12,8 +12,10 @@ it are in-stream `errorDetail` messages, like dockerd:
    plain tar is hashed by the unpacker, so a layer is verified against
    both its blob digest and the config's diff id before it is installed.
    A dropped connection resumes with a Range request. The image is
-   recorded whole or not at all (ImageService._commit); a failed pull
+   recorded whole or not at all (ImageService.ingest); a failed pull
    leaves only private temp dirs, removed at once.
+
+`cancel()` (from another thread: the client went away) stops the transfers.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from ..errors import DockyardError, InvalidParameter, NotFound, SystemError_
 from .archive import INDEX_TYPES, MANIFEST_TYPES, host_arch
 from .distribution import DistributionStore
-from .layers import TAR_NAME, LayerMissing, StagedLayer, chain_ids
+from .layers import TAR_NAME, StagedLayer, chain_ids
 from .progress import Progress
 from .reference import Reference
 from .unpack import decompressed
@@ -84,7 +86,7 @@ class _Layer:
 
 class Puller:
     def __init__(self, images, ref: Reference, auth: AuthConfig, platform: str | None = None,
-                 insecure: tuple[str, ...] = ()):
+                 insecure: tuple[str, ...] = (), cancelled: threading.Event | None = None):
         self.images = images
         self.dist = DistributionStore(images.db)
         self.ref = ref
@@ -95,7 +97,10 @@ class Puller:
         self.manifest: dict = {}
         self.config_raw = b""
         self.image_id = ""
-        self._cancel = threading.Event()
+        self._cancel = cancelled or threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
 
     # ------------------------------------------------------------ phase 1
     def resolve(self) -> None:
@@ -191,7 +196,7 @@ class Puller:
             loc = r.header("Location")
             r.read()
             r.close()
-            r = self.registry._raw("GET", loc, headers)      # storage backends: no registry auth
+            r = self.registry.unauthenticated("GET", loc, headers)      # storage backends: no registry auth
             if r.status not in (200, 206):
                 data = r.read(4096)
                 r.close()
@@ -217,26 +222,14 @@ class Puller:
         layers = [_Layer(i, d["digest"], int(d.get("size") or 0), d.get("mediaType", ""), diff_ids[i], chains[i])
                   for i, d in enumerate(descs)]
         before = self.images.store.tagged(str(ref)) if ref.tag else None
-        for attempt in (0, 1):
-            staged: list[StagedLayer | None] = [None] * len(layers)
-            try:
-                todo = []
-                for lay in layers:
-                    if attempt == 0 and self.images.layers.exists(lay.chain_id):
-                        progress.status("Already exists", lay.short)
-                    else:
-                        progress.status("Pulling fs layer", lay.short)
-                        todo.append(lay)
-                self._fetch_all(todo, staged, progress)
-                self.images._commit(self.config_raw, self.image_id, diff_ids, staged,
-                                    [ref] if ref.tag else [])
-                break
-            except LayerMissing:
-                if attempt:
-                    raise SystemError_("layer store changed during pull") from None
-            finally:
-                for s in staged:
-                    self.images.layers.discard(s)
+
+        def stage(todo: list[int], staged: list) -> None:
+            wanted = set(todo)
+            for lay in layers:
+                progress.status("Pulling fs layer" if lay.index in wanted else "Already exists", lay.short)
+            self._fetch_all([layers[i] for i in todo], staged, progress)
+
+        self.images.ingest(self.config_raw, stage, [ref] if ref.tag else [], "pull")
         repo = f"{ref.domain}/{ref.path}"
         self.dist.add_repo_digest(f"{repo}@{self.manifest_digest}", self.image_id)
         for lay in layers:
@@ -396,6 +389,9 @@ class AllTagsPuller:
         self.image_id = ""
         self._cancel = threading.Event()
 
+    def cancel(self) -> None:
+        self._cancel.set()
+
     def resolve(self) -> None:
         first = Puller(self.images, self.ref.with_tag("latest"), self.auth, self.platform, self.insecure)
         first.registry.ping(first.scope)
@@ -414,8 +410,8 @@ class AllTagsPuller:
         for tag in self.tags:
             if self._cancel.is_set():
                 raise SystemError_("pull cancelled")
-            p = Puller(self.images, self.ref.with_tag(tag), self.auth, self.platform, self.insecure)
-            p._cancel = self._cancel
+            p = Puller(self.images, self.ref.with_tag(tag), self.auth, self.platform, self.insecure,
+                       cancelled=self._cancel)
             p.resolve()
             p.run(_Quiet(progress))
             self.image_id = p.image_id

@@ -60,6 +60,10 @@ class Pusher:
         self.targets: list[tuple[str, str]] = []    # (tag, image id)
         self._cancel = threading.Event()
 
+    def cancel(self) -> None:
+        """Stop the uploads (from another thread: the client went away)."""
+        self._cancel.set()
+
     # ------------------------------------------------------------ phase 1
     def resolve(self) -> None:
         if self.ref.tag:

@@ -197,6 +197,25 @@ class Registry:
     def base_url(self) -> str:
         return f"{self.scheme or 'https'}://{self.host}"
 
+    def verify_login(self) -> None:
+        """After `ping`, for docker login: Unauthorized unless /v2/ accepts
+        our credentials (an open registry accepts anything)."""
+        if not self._challenge:
+            return
+        r = self._raw("GET", "/v2/", {"Authorization": self._authz} if self._authz else {})
+        try:
+            r.read()
+        finally:
+            r.close()
+        if r.status == 401:
+            raise Unauthorized(f"login attempt to {self.base_url()}/v2/ failed with status: "
+                               f"{r.status} {r.raw.reason}")
+
+    def unauthenticated(self, method: str, url: str, headers: dict[str, str] | None = None) -> Response:
+        """A request without the registry's credentials: where a blob
+        request was redirected to (a storage backend)."""
+        return self._raw(method, url, headers)
+
     def _raw(self, method: str, url_or_path: str, headers: dict[str, str] | None = None,
              body: Any = None, scheme: str | None = None, chunked: bool = False) -> Response:
         scheme = scheme or self.scheme or "https"

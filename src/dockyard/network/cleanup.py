@@ -15,7 +15,7 @@ import os
 from pyroute2 import IPRoute
 
 from dockyard.network import firewall, links, netns, nft
-from dockyard.network.manager import VETH_PREFIX, user_bridge_alias
+from dockyard.network.hostsetup import VETH_PREFIX, user_bridge_alias
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import socket
 import struct
 from typing import Callable
 
-from dockyard.network.etcfiles import _parse_resolv_conf, read_host_resolv_conf
+from dockyard.network.etcfiles import parse_resolv_conf, read_host_resolv_conf
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def answer_locally(query: bytes, names: Callable[[], dict[str, list[str]]],
 def upstream_servers() -> list[str]:
     """The host's resolvers; loopback ones are fine, the daemon runs on the host."""
     servers = []
-    for ns in _parse_resolv_conf(read_host_resolv_conf())[0]:
+    for ns in parse_resolv_conf(read_host_resolv_conf())[0]:
         try:
             ipaddress.IPv4Address(ns)
             servers.append(ns)

@@ -57,7 +57,7 @@ def _usable_from_container(nameserver: str) -> bool:
     return addr.version == 4 and not addr.is_loopback
 
 
-def _parse_resolv_conf(text: str) -> tuple[list[str], list[str], list[str]]:
+def parse_resolv_conf(text: str) -> tuple[list[str], list[str], list[str]]:
     nameservers, search, options = [], [], []
     for line in text.splitlines():
         fields = line.split("#", 1)[0].split(";", 1)[0].split()
@@ -75,7 +75,7 @@ def _parse_resolv_conf(text: str) -> tuple[list[str], list[str], list[str]]:
 
 def resolv_conf_content(host_text: str, dns: Iterable[str] = (), dns_search: Iterable[str] = (),
                         dns_options: Iterable[str] = ()) -> str:
-    host_ns, host_search, host_options = _parse_resolv_conf(host_text)
+    host_ns, host_search, host_options = parse_resolv_conf(host_text)
     dns, dns_search, dns_options = list(dns), list(dns_search), list(dns_options)
     nameservers = dns or [ns for ns in host_ns if _usable_from_container(ns)]
     if not nameservers:
@@ -99,7 +99,7 @@ def read_host_resolv_conf(path: str = HOST_RESOLV_CONF,
             text = f.read()
     except FileNotFoundError:
         return ""
-    if _parse_resolv_conf(text)[0] == ["127.0.0.53"] and os.path.exists(resolved_upstream):
+    if parse_resolv_conf(text)[0] == ["127.0.0.53"] and os.path.exists(resolved_upstream):
         with open(resolved_upstream) as f:
             return f.read()
     return text

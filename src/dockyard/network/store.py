@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from dockyard.errors import Conflict
 from dockyard.network.endpoint import Endpoint
 from dockyard.network.ipam import AddressPool
+from dockyard.network.record import NetworkRecord
 from dockyard.store.db import Database
 
 SCHEMA = """
@@ -81,8 +82,8 @@ class NetworkStore:
             db.ensure_schema(_MIGRATE)
 
     # -- networks --------------------------------------------------------
-    def network(self, name: str):
-        return self.db.one("SELECT * FROM networks WHERE name = ?", (name,))
+    def network(self, name: str) -> NetworkRecord | None:
+        return self._record(self.db.one("SELECT * FROM networks WHERE name = ?", (name,)))
 
     def save_network(self, name: str, driver: str, bridge: str | None = None,
                      subnet: str | None = None, gateway: str | None = None) -> str:
@@ -100,11 +101,17 @@ class NetworkStore:
                           datetime.now(timezone.utc).isoformat()))
             return network_id
 
-    def network_by_id(self, network_id: str):
-        return self.db.one("SELECT * FROM networks WHERE id = ?", (network_id,))
+    def network_by_id(self, network_id: str) -> NetworkRecord | None:
+        return self._record(self.db.one("SELECT * FROM networks WHERE id = ?", (network_id,)))
 
-    def networks(self) -> list:
-        return self.db.query("SELECT * FROM networks ORDER BY created")
+    def networks(self) -> list[NetworkRecord]:
+        configs = {r["network_id"]: json.loads(r["config"])
+                   for r in self.db.query("SELECT network_id, config FROM network_config")}
+        return [NetworkRecord.from_row(r, configs.get(r["id"], {}))
+                for r in self.db.query("SELECT * FROM networks ORDER BY created")]
+
+    def _record(self, row) -> NetworkRecord | None:
+        return NetworkRecord.from_row(row, self.network_config(row["id"])) if row is not None else None
 
     def network_config(self, network_id: str) -> dict:
         row = self.db.one("SELECT config FROM network_config WHERE network_id = ?", (network_id,))

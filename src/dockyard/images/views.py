@@ -1,0 +1,162 @@
+"""What the API shows of images: inspect, the list (with its filters) and
+history, in Docker 28's shapes. Reads only."""
+from __future__ import annotations
+
+from ..errors import InvalidParameter
+from . import filters as flt
+from .distribution import DistributionStore
+from .lookup import ImageLookup
+from .reference import parse
+from .times import ZERO_TIME, format_ns, parse_filter_time, parse_ns
+
+
+def until_filter(f: dict) -> int | None:
+    """The `until` filter in ns; a bad value is a 400 as in moby, not a 500."""
+    if not f.get("until"):
+        return None
+    try:
+        return parse_filter_time(f["until"][-1])
+    except ValueError as e:
+        raise InvalidParameter(f"invalid value for 'until' filter: {e}") from None
+
+
+class ImageViews:
+    def __init__(self, lookup: ImageLookup, dist: DistributionStore):
+        self.lookup = lookup
+        self.store = lookup.store
+        self.layers = lookup.layers
+        self.dist = dist
+
+    def inspect(self, ref: str) -> dict:
+        """GET /images/{name}/json."""
+        img = self.lookup.resolve(ref)
+        c = img.config
+        out = {
+            "Id": img.id,
+            "RepoTags": self.lookup.repo_tags(img.id),
+            "RepoDigests": [parse(r).familiar() for r in self.dist.repo_digests(img.id)],
+            "Parent": self.dist.parent(img.id) or "",
+            "Comment": c.get("comment", ""),
+        }
+        if c.get("created"):
+            out["Created"] = format_ns(img.created_ns)
+        out.update({
+            "DockerVersion": c.get("docker_version", ""),
+            "Author": c.get("author", ""),
+            "Config": _present(c.get("config") or {}),
+            "Architecture": c.get("architecture", ""),
+        })
+        if c.get("variant"):
+            out["Variant"] = c["variant"]
+        out["Os"] = c.get("os", "")
+        if c.get("os.version"):
+            out["OsVersion"] = c["os.version"]
+        lowers = self.lookup.lower_dirs(img.id)
+        data = {"UpperDir": lowers[0]}
+        if len(lowers) > 1:
+            data["LowerDir"] = ":".join(lowers[1:])
+        out.update({
+            "Size": img.size,
+            "GraphDriver": {"Name": "overlay2", "Data": data},
+            "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+            "Metadata": {"LastTagTime": img.last_tag_time or ZERO_TIME},
+        })
+        return out
+
+    def list(self, all: bool = False, filters: dict | None = None) -> list[dict]:
+        """GET /images/json. `all` changes nothing yet: no image here has
+        children (no local builds), so none is hidden as intermediate."""
+        f = flt.normalize(filters, flt.LIST_FILTERS)
+        dangling = flt.bool_filter(f, "dangling")
+        before = self._filter_time(f, "before")
+        since = self._filter_time(f, "since")
+        until = until_filter(f)
+        tags = self.store.all_tags()
+        digests = self.dist.all_repo_digests()
+        out = []
+        for img in self.lookup.all():
+            if before is not None and not img.created_ns < before:
+                continue
+            if since is not None and not img.created_ns > since:
+                continue
+            if until is not None and not img.created_ns < until:
+                continue
+            labels = img.labels
+            if "label" in f and not flt.labels_match(f["label"], labels):
+                continue
+            refs = [parse(r) for r in tags.get(img.id, [])]
+            if "reference" in f:
+                refs = [r for r in refs if any(flt.reference_match(p, r) for p in f["reference"])]
+            if not refs and not ("reference" not in f and digests.get(img.id)):
+                if dangling is False or "reference" in f:
+                    continue
+            elif dangling:
+                continue           # a digest reference (pulled by digest) is not dangling either
+            out.append({
+                "Containers": -1,
+                "Created": img.created_ns // 1_000_000_000,
+                "Id": img.id,
+                "Labels": labels,
+                "ParentId": "",
+                "RepoDigests": [parse(r).familiar() for r in digests.get(img.id, [])],
+                "RepoTags": [r.familiar() for r in refs],
+                "SharedSize": -1,
+                "Size": img.size,
+            })
+        return out
+
+    def _filter_time(self, f: dict[str, list[str]], key: str) -> int | None:
+        if not f.get(key):
+            return None
+        return self.lookup.resolve(f[key][-1]).created_ns     # the last one wins, as in moby
+
+    def history(self, ref: str) -> list[dict]:
+        """GET /images/{name}/history: newest first; only the newest entry
+        names the image, the rest are <missing> (no parent images here)."""
+        img = self.lookup.resolve(ref)
+        chains = self.store.chain_ids(img.id)
+        sizes = self.layers.sizes(chains)
+        hist = img.config.get("history") or [{"created": img.config.get("created")} for _ in chains]
+        out, layer = [], 0
+        for h in hist:
+            size = 0
+            if not h.get("empty_layer") and layer < len(chains):
+                size = sizes.get(chains[layer], 0)
+                layer += 1
+            out.append({
+                "Id": "<missing>",
+                "Created": _unix(h.get("created")),
+                "CreatedBy": h.get("created_by", ""),
+                "Tags": None,
+                "Size": size,
+                "Comment": h.get("comment", ""),
+            })
+        out.reverse()
+        if out:
+            out[0]["Id"] = img.id
+            out[0]["Tags"] = self.lookup.repo_tags(img.id) or None
+        # a committed image's older entries belong to its parent: name them, as moby does
+        parent, seen = self.dist.parent(img.id), {img.id}
+        while parent and parent not in seen:
+            seen.add(parent)
+            pimg = self.lookup.get(parent)
+            if pimg is None:
+                break
+            n = len(pimg.config.get("history") or pimg.diff_ids)
+            if 0 < n <= len(out):
+                out[len(out) - n]["Id"] = parent
+                out[len(out) - n]["Tags"] = self.lookup.repo_tags(parent) or None
+            parent = self.dist.parent(parent)
+        return out
+
+
+def _present(cfg: dict) -> dict:
+    """The config as Docker 28 shows it: unset fields left out."""
+    return {k: v for k, v in cfg.items() if v not in (None, "", [], {}, False)}
+
+
+def _unix(created: str | None) -> int:
+    try:
+        return parse_ns(created or "") // 1_000_000_000
+    except ValueError:
+        return 0

@@ -1,0 +1,124 @@
+"""The networks as a resource: find, create, remove, prune. Creating and
+removing a user network makes and undoes its host state (hostsetup.py),
+all or nothing."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from ipaddress import IPv4Network
+from typing import Callable
+
+from pyroute2 import IPRoute, NetlinkError
+
+from dockyard.errors import Conflict, DockyardError, Forbidden, NotFound, SystemError_
+from dockyard.network import links, usernets
+from dockyard.network.hostsetup import DnsListener, ensure_user_network, host_lock, remove_host_state
+from dockyard.network.record import NetworkRecord
+from dockyard.network.store import NetworkStore
+from dockyard.network.subnets import pick_free_subnet
+
+log = logging.getLogger(__name__)
+
+PREDEFINED = usernets.PREDEFINED
+
+# keep(network, its config): whether prune removes it
+PruneFilter = Callable[[NetworkRecord, dict], bool]
+
+
+def _quietly(fn: Callable, *args) -> None:
+    """Rollback step: log a failure instead of hiding the error that caused the rollback."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("network rollback step %s%r failed", getattr(fn, "__name__", fn), args)
+
+
+class NetworkCatalog:
+    def __init__(self, store: NetworkStore, daemon_bridge: str):
+        self.store = store
+        self.daemon_bridge = daemon_bridge
+
+    def all(self) -> list[NetworkRecord]:
+        return self.store.networks()
+
+    def user_networks(self) -> list[NetworkRecord]:
+        return [r for r in self.store.networks() if r.name not in PREDEFINED]
+
+    def find(self, ref: str) -> NetworkRecord:
+        """A network by full id, exact name, or unique id prefix (as containers are found)."""
+        if not ref:
+            raise NotFound("network  not found")
+        if ref == "default":   # NetworkMode "default" (and the CLI's EndpointsConfig key) means bridge
+            ref = "bridge"
+        recs = self.store.networks()
+        for r in recs:
+            if r.id == ref:
+                return r
+        for r in recs:
+            if r.name == ref:
+                return r
+        hits = [r for r in recs if r.id.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches found based on ID prefix)")
+        raise NotFound(f"network {ref} not found")
+
+    def restore(self, dns: DnsListener | None) -> None:
+        """At daemon start: the host state of every user network."""
+        for rec in self.user_networks():
+            try:
+                self.ensure(rec, dns)
+            except (DockyardError, NetlinkError, OSError) as e:   # one broken network must not stop the daemon
+                log.error("could not restore network %s (%s): %s", rec.name, rec.bridge, e)
+
+    def ensure(self, rec: NetworkRecord, dns: DnsListener | None) -> None:
+        ensure_user_network(self.daemon_bridge, rec.id, rec.bridge, rec.subnet, rec.gateway, rec.config, dns)
+
+    def create(self, name: str, dns: DnsListener | None, **body) -> NetworkRecord:
+        """Make a bridge network (usernets.plan's keywords): bridge, rules, DNS listener; all or nothing."""
+        if self.store.network(name) is not None:
+            raise Conflict(f"network with name {name} already exists")
+        with host_lock():   # subnet choice sees every other daemon's bridges
+            with IPRoute() as ipr:
+                taken = [IPv4Network(r.subnet) for r in self.store.networks() if r.subnet]
+                p = usernets.plan(name, taken=taken,
+                                  pick_subnet=lambda: pick_free_subnet(links.host_ipv4_networks(ipr) + taken),
+                                  **body)
+                if links.index_of(ipr, p.bridge) is not None:
+                    raise Conflict(f"bridge {p.bridge} already exists on the host")
+            try:
+                with contextlib.ExitStack() as undo:
+                    undo.callback(_quietly, remove_host_state, self.daemon_bridge, p.bridge, p.id, dns)
+                    ensure_user_network(self.daemon_bridge, p.id, p.bridge, str(p.subnet), str(p.gateway),
+                                        p.config, dns)
+                    self.store.create_network(p.id, name, p.bridge, str(p.subnet), str(p.gateway), p.config)
+                    undo.pop_all()
+            except (NetlinkError, OSError) as e:
+                raise SystemError_(f"creating network {name}: {e}") from e
+        return self.store.network_by_id(p.id)
+
+    def remove(self, rec: NetworkRecord, dns: DnsListener | None) -> None:
+        if rec.name in PREDEFINED:
+            raise Forbidden(f"{rec.name} is a pre-defined network and cannot be removed")
+        if self.store.endpoints(network_id=rec.id):
+            raise Forbidden(f"error while removing network: network {rec.name} id {rec.id} "
+                            "has active endpoints")
+        try:
+            remove_host_state(self.daemon_bridge, rec.bridge, rec.id, dns)
+        except (NetlinkError, OSError) as e:
+            raise SystemError_(f"removing network {rec.name}: {e}") from e
+        self.store.delete_network(rec.id)
+
+    def prune(self, keep: PruneFilter, dns: DnsListener | None) -> list[NetworkRecord]:
+        """Remove the user networks without endpoints that `keep` selects; returns them."""
+        removed = []
+        for rec in self.user_networks():
+            if self.store.endpoints(network_id=rec.id) or not keep(rec, rec.config):
+                continue
+            try:
+                self.remove(rec, dns)
+            except Forbidden:   # a container connected meanwhile
+                continue
+            removed.append(rec)
+        return removed

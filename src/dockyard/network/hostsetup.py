@@ -1,0 +1,125 @@
+"""Host state: the default bridge with its NAT and forwarding (once per
+daemon start), and each user network's bridge, rules and DNS listener.
+Idempotent, so a restarted daemon just runs it again."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Iterator, Protocol
+
+from pyroute2 import IPRoute
+
+from dockyard.network import firewall, links, nft, ports
+from dockyard.network.store import NetworkStore
+from dockyard.network.subnets import pick_free_subnet
+
+log = logging.getLogger(__name__)
+
+VETH_PREFIX = "dy"
+# Serialises subnet choice between daemons on one host (e.g. parallel tests):
+# the first creates its bridge, so the next one sees that route and moves on.
+HOST_LOCK = "/run/lock/dockyard-network.lock"
+
+
+class DnsListener(Protocol):
+    """network.dns.DnsService as the manager uses it: one listener per user network."""
+
+    def listen(self, network_id: str, address: str) -> None: ...
+
+    def close(self, network_id: str) -> None: ...
+
+    def close_all(self) -> None: ...
+
+
+@contextlib.contextmanager
+def host_lock() -> Iterator[None]:
+    os.makedirs(os.path.dirname(HOST_LOCK), exist_ok=True)
+    with open(HOST_LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def user_bridge_alias(daemon_bridge: str) -> str:
+    """IFLA_IFALIAS on every user-network bridge of a daemon, so purge and reconcile find them."""
+    return f"dockyard-net:{daemon_bridge}"
+
+
+def _set_sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        log.warning("could not set %s: %s", path, e)
+
+
+def _route_localnet(bridge: str) -> None:
+    # 127.0.0.1-published ports: DNATed loopback packets may leave through this bridge (see ports.py)
+    _set_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+
+
+def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Network, IPv4Address] | None,
+                         ports_table: str) -> None:
+    """The default bridge network: bridge, NAT, forwarding, the ports table.
+    Call under host_lock()."""
+    with IPRoute() as ipr:
+        subnet, gateway = _choose_subnet(ipr, store, bridge, bip)
+        links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gateway}/{subnet.prefixlen}"))
+    firewall.enable_ip_forward()
+    firewall.install_nat(bridge, subnet)
+    if firewall.install_forward_accept(bridge):
+        log.info("iptables FORWARD policy is DROP; accepted traffic for %s", bridge)
+    _route_localnet(bridge)
+    store.save_network("bridge", "bridge", bridge, str(subnet), str(gateway))
+    nft.run(ports.ruleset(ports_table))
+
+
+def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
+                   bip: tuple[IPv4Network, IPv4Address] | None) -> tuple[IPv4Network, IPv4Address]:
+    if bip is not None:
+        return bip
+    rec = store.network("bridge")
+    if rec is not None and rec.subnet:
+        return IPv4Network(rec.subnet), IPv4Address(rec.gateway)   # stable across restarts
+    existing = links.bridge_address(ipr, bridge)
+    if existing is not None:   # our bridge survived a lost database: keep its addressing
+        return existing.network, existing.ip
+    subnet = pick_free_subnet(links.host_ipv4_networks(ipr, ignore_link=bridge))
+    return subnet, subnet.network_address + 1
+
+
+def ensure_user_network(daemon_bridge: str, network_id: str, bridge: str, subnet: str, gateway: str,
+                        config: dict, dns: DnsListener | None) -> None:
+    """Host state of one user network: bridge with our alias, rules, DNS listener (idempotent)."""
+    net, gw = IPv4Network(subnet), IPv4Address(gateway)
+    with IPRoute() as ipr:
+        idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gw}/{net.prefixlen}"))
+        ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge))
+    internal = bool(config.get("Internal"))
+    firewall.install_network(firewall.network_table(daemon_bridge, bridge), bridge, net, internal,
+                             isolate_from=(daemon_bridge, "br-*"))
+    if not internal:
+        firewall.install_forward_accept(bridge)
+        _route_localnet(bridge)
+    if dns is not None:
+        firewall.install_dns_accept(bridge)
+        dns.listen(network_id, str(gw))
+
+
+def remove_host_state(daemon_bridge: str, bridge: str, network_id: str | None,
+                      dns: DnsListener | None) -> None:
+    """Undo ensure_user_network, with the veths still on the bridge."""
+    if network_id is not None and dns is not None:
+        dns.close(network_id)
+    with IPRoute() as ipr:
+        for name in [p for p in links.ports_of(ipr, bridge) if p.startswith(VETH_PREFIX)]:
+            links.delete_link(ipr, name)
+        for name in links.stale_veths(ipr, bridge):
+            links.delete_link(ipr, name)
+        idx = links.index_of(ipr, bridge)
+        if idx is not None and ipr.get_links(idx)[0].get("ifalias") == user_bridge_alias(daemon_bridge):
+            links.delete_link(ipr, bridge)
+    firewall.remove_network(firewall.network_table(daemon_bridge, bridge))
+    firewall.remove_forward_accept(bridge)

@@ -1,0 +1,57 @@
+"""The DNS name registry of user networks: which names (container names,
+short ids, aliases) answer with which address, for network/dns.py.
+Built from the endpoints and cached per network until a connect or
+disconnect there (`forget`)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from dockyard.network.store import NetworkStore
+
+# the container's current name (a rename shows at once), None if unknown
+ContainerName = Callable[[str], "str | None"]
+
+
+class NameRegistry:
+    def __init__(self, store: NetworkStore, container_name: ContainerName | None = None):
+        self.store = store
+        self.container_name = container_name
+        self._entries: dict[str, list[tuple[str, str, list[str]]]] = {}   # per network id
+
+    def forget(self, network_id: str) -> None:
+        """The network's endpoints changed: build its names again when asked."""
+        self._entries.pop(network_id, None)
+
+    def _dns_entries(self, network_id: str) -> list[tuple[str, str, list[str]]]:
+        """(ip, container id, [recorded name, *aliases]) of the network's endpoints."""
+        entries = self._entries.get(network_id)
+        if entries is None:
+            entries = [(ep.ip, ep.container_id, [ep.name or "", *ep.alias_list])
+                       for ep in self.store.endpoints(network_id=network_id) if ep.ip]
+            self._entries[network_id] = entries
+        return entries
+
+    def _current_name(self, container_id: str, recorded: str) -> str:
+        # the container's name now (a rename shows at once), else the one recorded at connect
+        name = self.container_name(container_id) if self.container_name is not None else None
+        return name or recorded
+
+    def names(self, network_id: str) -> dict[str, list[str]]:
+        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS."""
+        names: dict[str, list[str]] = {}
+        for ip, cid, (recorded, *aliases) in self._dns_entries(network_id):
+            for n in (self._current_name(cid, recorded), cid[:12], *aliases):
+                if n:
+                    names.setdefault(n.lower().rstrip("."), []).append(ip)
+        return names
+
+    def forwards(self, network_id: str) -> bool:
+        """Whether other names are forwarded to the host's resolvers: not from Internal networks."""
+        rec = self.store.network_by_id(network_id)
+        return rec is not None and not rec.internal
+
+    def reverse(self, network_id: str, ip: str) -> str | None:
+        for addr, cid, (recorded, *_aliases) in self._dns_entries(network_id):
+            if addr == ip:
+                return self._current_name(cid, recorded) or cid[:12]
+        return None
