@@ -277,7 +277,7 @@ def test_remove_by_a_tag_that_is_also_an_id_prefix(svc, root):
     that tag goes, with a removal by name's conflicts (moby's ImageDelete would
     treat it as an id: "referenced in multiple repositories", "must be forced")."""
     image_id = import_bb(svc, root, "bb")
-    name, short, cid = image_id[7:9], image_id[7:19], "c0ffee" * 10 + "abcd"
+    name, short, cid = image_id[7:10], image_id[7:19], "c0ffee" * 10 + "abcd"   # never "bb" itself
     svc.tag("bb", name)
     svc.in_use = lambda iid: [(cid, False)] if iid == image_id else []
     assert svc.remove(name) == [{"Untagged": f"{name}:latest"}]

@@ -26,11 +26,7 @@ log = logging.getLogger("dockyard.api")
 
 
 def _images(req: Request):
-    svc = req.daemon.images
-    if svc.emit is None and getattr(req.daemon, "events", None) is not None:
-        # Transitional (issue 12): until daemon.py passes emit= to ImageService.
-        svc.emit = req.daemon.events.emit
-    return svc
+    return req.daemon.images
 
 
 def _line(obj: Any) -> bytes:

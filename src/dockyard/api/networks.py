@@ -14,11 +14,7 @@ _PREDEFINED_DRIVERS = network_filters.PREDEFINED_DRIVERS
 
 
 def _networks(req: Request):
-    nm = req.daemon.networks
-    if nm.emit is None and getattr(req.daemon, "events", None) is not None:
-        # Transitional (issue 12): until daemon.py passes emit= to NetworkManager.
-        nm.emit = req.daemon.events.emit
-    return nm
+    return req.daemon.networks
 
 
 def _view(d, net, containers: bool = True) -> dict:

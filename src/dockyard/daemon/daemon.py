@@ -64,8 +64,9 @@ class Daemon:
         self.facts = HostFacts.detect()
         self.runtimes = Runtimes(config.exec_root, config.default_runtime)
         self.containers = ContainerStore(self.db)
-        self.images = ImageService(self.db, os.path.join(config.data_root, "image"))
-        self.images.in_use = self._image_users
+        self.events = Events(path=os.path.join(config.data_root, "events.jsonl"))   # kept across restarts
+        self.images = ImageService(self.db, os.path.join(config.data_root, "image"), in_use=self._image_users,
+                                   emit=self.events.emit)
         self.volumes = VolumeService(self.db, config.data_root)
         self.remap = None
         if config.userns_remap:
@@ -74,11 +75,10 @@ class Daemon:
             self.volumes.owner = self.remap.owner
             # the remapped root must reach its /etc/hosts & co under containers/<id>
             os.chmod(self.layout.containers_dir, 0o711)
-        self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip)
-        self.networks.container_name = self._container_name
+        self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip,
+                                       container_name=self._container_name, emit=self.events.emit)
         self.attach = AttachManager()
         self.criu = CriuProbe(config.criu_path, config.exec_root)
-        self.events = Events(path=os.path.join(config.data_root, "events.jsonl"))   # kept across restarts
         self.teardown = Teardown(self.layout, self.runtime_for, self.networks, self.volumes,
                                  config.cgroup_parent)
         from .exec import ExecManager
@@ -93,8 +93,8 @@ class Daemon:
     async def setup(self) -> None:
         self.criu.start()     # `criu check` runs beside the network set-up
         from ..network.dns import DnsService
-        self.networks.dns = DnsService(asyncio.get_running_loop(), self.networks)   # user networks' DNS
-        await asyncio.to_thread(self.networks.setup)
+        # the user networks' DNS (it needs the manager, so it comes at set-up)
+        await asyncio.to_thread(self.networks.setup, DnsService(asyncio.get_running_loop(), self.networks))
         from .recover import recover
         await recover(self)
         self.logrotate.start()
