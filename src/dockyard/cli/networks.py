@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .flags import LIST, STRING, Command, Flag, UsageError
+from .subcommands import Group
 
 CREATE = Command("[OPTIONS] NETWORK", "Create a network", [
     Flag("driver", "d", STRING, default="bridge", help="Driver to manage the Network"),
@@ -43,30 +44,6 @@ CONNECT = Command("[OPTIONS] NETWORK CONTAINER", "Connect a container to a netwo
 DISCONNECT = Command("[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", [
     Flag("force", "f", help="Force the container to disconnect from a network"),
 ], min_args=2, max_args=2)
-
-SUBS = {"create": ("create", CREATE), "ls": ("ls", LS), "list": ("ls", LS), "inspect": ("inspect", INSPECT),
-        "rm": ("rm", RM), "remove": ("rm", RM), "prune": ("prune", PRUNE), "connect": ("connect", CONNECT),
-        "disconnect": ("disconnect", DISCONNECT)}
-
-
-def _usage() -> str:
-    lines = ["\nUsage:  dockyard network COMMAND\n", "Manage networks\n", "Commands:"]
-    for name in ("connect", "create", "disconnect", "inspect", "ls", "prune", "rm"):
-        lines.append(f"  {name.ljust(11)}{SUBS[name][1].summary}")
-    lines += ["", "Run 'dockyard network COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
-
-
-def main(cli, argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_usage())
-        return 0
-    sub = SUBS.get(argv[0])
-    if sub is None:
-        raise UsageError(f"dockyard: unknown command: dockyard network {argv[0]}\n\n"
-                         "Run 'dockyard network --help' for more information", code=1)
-    cli.command_path = f"dockyard network {argv[0]}"
-    return globals()[sub[0]](cli, argv[1:])
 
 
 def _key_values(items: list[str]) -> dict[str, str]:
@@ -178,3 +155,10 @@ def disconnect(cli, argv: list[str]) -> int:
     cli.client.call("POST", f"/networks/{network}/disconnect",
                     body={"Container": container, "Force": opts.force}).close()
     return 0
+
+
+main = Group("network", "Manage networks", {
+    "create": (create, CREATE), "ls": (ls, LS), "list": (ls, LS), "inspect": (inspect, INSPECT),
+    "rm": (rm, RM), "remove": (rm, RM), "prune": (prune, PRUNE), "connect": (connect, CONNECT),
+    "disconnect": (disconnect, DISCONNECT),
+}, listed=("connect", "create", "disconnect", "inspect", "ls", "prune", "rm"))

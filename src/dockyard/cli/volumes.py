@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .flags import LIST, STRING, Command, Flag, UsageError
+from .subcommands import Group
 
 CREATE = Command("[OPTIONS] [VOLUME]", "Create a volume", [
     Flag("driver", "d", STRING, default="local", help="Specify volume driver name"),
@@ -28,29 +29,6 @@ PRUNE = Command("[OPTIONS]", "Remove unused local volumes", [
     Flag("filter", kind=LIST, help="Provide filter values (e.g. \"label=<label>\")"),
     Flag("force", "f", help="Do not prompt for confirmation"),
 ], max_args=0)
-
-SUBS = {"create": ("create", CREATE), "ls": ("ls", LS), "list": ("ls", LS), "inspect": ("inspect", INSPECT),
-        "rm": ("rm", RM), "remove": ("rm", RM), "prune": ("prune", PRUNE)}
-
-
-def _usage() -> str:
-    lines = ["\nUsage:  dockyard volume COMMAND\n", "Manage volumes\n", "Commands:"]
-    for name in ("create", "inspect", "ls", "prune", "rm"):
-        lines.append(f"  {name.ljust(9)}{SUBS[name][1].summary}")
-    lines += ["", "Run 'dockyard volume COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
-
-
-def main(cli, argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_usage())
-        return 0
-    sub = SUBS.get(argv[0])
-    if sub is None:
-        raise UsageError(f"dockyard: unknown command: dockyard volume {argv[0]}\n\n"
-                         "Run 'dockyard volume --help' for more information", code=1)
-    cli.command_path = f"dockyard volume {argv[0]}"
-    return globals()[sub[0]](cli, argv[1:])
 
 
 def parse_key_values(items: list[str]) -> dict[str, str]:
@@ -140,3 +118,9 @@ def prune(cli, argv: list[str]) -> int:
         cli.out("")
     cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
     return 0
+
+
+main = Group("volume", "Manage volumes", {
+    "create": (create, CREATE), "ls": (ls, LS), "list": (ls, LS), "inspect": (inspect, INSPECT),
+    "rm": (rm, RM), "remove": (rm, RM), "prune": (prune, PRUNE),
+}, listed=("create", "inspect", "ls", "prune", "rm"))
