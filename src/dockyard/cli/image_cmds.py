@@ -75,26 +75,15 @@ def history(cli, argv: list[str]) -> int:
 
 def prune(cli, argv: list[str]) -> int:
     from .filters import filters_param
-    from .formatting import human_size
+    from .prune import confirm, image_lines, print_deleted, print_reclaimed
     opts, _ = PRUNE.parse(argv, cli.command_path)
-    if not opts.force:
-        what = "all images without at least one container associated to them" if opts.all else \
-            "all dangling images"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all images without at least one container associated to them" if opts.all else "all dangling images"
+    if not opts.force and not confirm(f"WARNING! This will remove {what}."):
+        return 0
     filters = list(opts.filter or [])
     if opts.all:
         filters.append("dangling=false")
     report = cli.client.post("/images/prune", {"filters": filters_param(filters)}) or {}
-    deleted = report.get("ImagesDeleted") or []
-    if deleted:
-        cli.out("Deleted Images:")
-        for item in deleted:
-            for k in ("Untagged", "Deleted"):
-                if item.get(k):
-                    cli.out(f"{k.lower()}: {item[k]}")
-        cli.out("")
-    cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed', 0))}")
+    print_deleted(cli, "Images", image_lines(report.get("ImagesDeleted") or []))
+    print_reclaimed(cli, report.get("SpaceReclaimed"))
     return 0

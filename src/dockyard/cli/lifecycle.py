@@ -5,12 +5,10 @@ succeeded, then the errors; any error makes the exit status 1 (docker).
 """
 from __future__ import annotations
 
-import sys
-
 from ..client import DaemonError
 from .filters import filters_param
 from .flags import INT, LIST, STRING, Command, Flag
-from .formatting import human_size
+from .prune import confirm, print_deleted, print_reclaimed
 
 _MANY = "[OPTIONS] CONTAINER [CONTAINER...]"
 
@@ -118,19 +116,10 @@ def rename(cli, argv: list[str]) -> int:
 
 def prune(cli, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv, cli.command_path)
-    if not opts.force:
-        sys.stdout.write("WARNING! This will remove all stopped containers.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not opts.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0
     query = {"filters": filters_param(opts.filter)}
     report = cli.client.post("/containers/prune", query) or {}
-    deleted = report.get("ContainersDeleted") or []
-    if deleted:
-        cli.out("Deleted Containers:")
-        for container_id in deleted:
-            cli.out(container_id)
-        cli.out()
-    cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0, 4)}")
+    print_deleted(cli, "Containers", report.get("ContainersDeleted") or [])
+    print_reclaimed(cli, report.get("SpaceReclaimed"))
     return 0

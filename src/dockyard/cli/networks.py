@@ -2,9 +2,7 @@
 formatted as docker's network commands."""
 from __future__ import annotations
 
-import sys
-
-from .flags import LIST, STRING, Command, Flag, UsageError
+from .flags import LIST, STRING, Command, Flag, UsageError, key_values
 from .subcommands import Group
 
 CREATE = Command("[OPTIONS] NETWORK", "Create a network", [
@@ -46,10 +44,6 @@ DISCONNECT = Command("[OPTIONS] NETWORK CONTAINER", "Disconnect a container from
 ], min_args=2, max_args=2)
 
 
-def _key_values(items: list[str]) -> dict[str, str]:
-    return {k: v for k, _, v in (item.partition("=") for item in items)}
-
-
 def create(cli, argv: list[str]) -> int:
     opts, args = CREATE.parse(argv, cli.command_path)
     if len(opts.gateway) > len(opts.subnet) or len(opts.ip_range) > len(opts.subnet):
@@ -63,8 +57,8 @@ def create(cli, argv: list[str]) -> int:
             pool["IPRange"] = opts.ip_range[i]
         pools.append(pool)
     body = {"Name": args[0], "Driver": opts.driver or "bridge", "Internal": opts.internal,
-            "Attachable": opts.attachable, "EnableIPv6": opts.ipv6, "Options": _key_values(opts.opt),
-            "Labels": _key_values(opts.label), "IPAM": {"Driver": "default", "Config": pools}}
+            "Attachable": opts.attachable, "EnableIPv6": opts.ipv6, "Options": key_values(opts.opt),
+            "Labels": key_values(opts.label), "IPAM": {"Driver": "default", "Config": pools}}
     out = cli.client.post("/networks/create", body=body)
     cli.out(out["Id"])
     return 0
@@ -120,21 +114,15 @@ def rm(cli, argv: list[str]) -> int:
 def prune(cli, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv, cli.command_path)
     from .filters import filters_param
-    if not opts.force:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from .prune import confirm, print_deleted
+    if not opts.force and not confirm("WARNING! This will remove all custom networks not used by at least "
+                                      "one container."):
+        return 0
     query = {}
     f = filters_param(opts.filter)
     if f:
         query["filters"] = f
-    deleted = (cli.client.post("/networks/prune", query) or {}).get("NetworksDeleted") or []
-    if deleted:
-        cli.out("Deleted Networks:")
-        for name in deleted:
-            cli.out(name)
+    print_deleted(cli, "Networks", (cli.client.post("/networks/prune", query) or {}).get("NetworksDeleted") or [])
     return 0
 
 
@@ -144,7 +132,7 @@ def connect(cli, argv: list[str]) -> int:
     if opts.ip:
         cfg["IPAMConfig"] = {"IPv4Address": opts.ip}
     if opts.driver_opt:
-        cfg["DriverOpts"] = _key_values(opts.driver_opt)
+        cfg["DriverOpts"] = key_values(opts.driver_opt)
     cli.client.call("POST", f"/networks/{network}/connect",
                     body={"Container": container, "EndpointConfig": cfg}).close()
     return 0

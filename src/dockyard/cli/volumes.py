@@ -2,9 +2,7 @@
 docker's volume commands."""
 from __future__ import annotations
 
-import sys
-
-from .flags import LIST, STRING, Command, Flag, UsageError
+from .flags import LIST, STRING, Command, Flag, UsageError, key_values
 from .subcommands import Group
 
 CREATE = Command("[OPTIONS] [VOLUME]", "Create a volume", [
@@ -31,21 +29,13 @@ PRUNE = Command("[OPTIONS]", "Remove unused local volumes", [
 ], max_args=0)
 
 
-def parse_key_values(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
-
-
 def create(cli, argv: list[str]) -> int:
     opts, args = CREATE.parse(argv, cli.command_path)
     if args and opts.name and args[0] != opts.name:
         raise UsageError(f"conflicting options: cannot specify a volume-name through both --name and "
                          "as a positional arg")
     body = {"Name": args[0] if args else (opts.name or ""), "Driver": opts.driver or "local",
-            "DriverOpts": parse_key_values(opts.opt), "Labels": parse_key_values(opts.label)}
+            "DriverOpts": key_values(opts.opt), "Labels": key_values(opts.label)}
     vol = cli.client.post("/volumes/create", body=body)
     cli.out(vol["Name"])
     return 0
@@ -96,27 +86,18 @@ def rm(cli, argv: list[str]) -> int:
 def prune(cli, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv, cli.command_path)
     from .filters import filters_param
-    from .formatting import human_size
-    if not opts.force:
-        warning = ("WARNING! This will remove all local volumes not used by at least one container."
-                   if opts.all else "WARNING! This will remove anonymous local volumes not used by at "
-                   "least one container.")
-        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from .prune import confirm, print_deleted, print_reclaimed
+    if not opts.force and not confirm(
+            "WARNING! This will remove all local volumes not used by at least one container." if opts.all
+            else "WARNING! This will remove anonymous local volumes not used by at least one container."):
+        return 0
     query = {}
     f = filters_param(opts.filter, {"all": {"true": True}} if opts.all else None)
     if f:
         query["filters"] = f
     report = cli.client.post("/volumes/prune", query) or {}
-    deleted = report.get("VolumesDeleted") or []
-    if deleted:
-        cli.out("Deleted Volumes:")
-        for name in deleted:
-            cli.out(name)
-        cli.out("")
-    cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
+    print_deleted(cli, "Volumes", report.get("VolumesDeleted") or [])
+    print_reclaimed(cli, report.get("SpaceReclaimed"))
     return 0
 
 
