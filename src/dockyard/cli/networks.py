@@ -67,12 +67,9 @@ def create(cli, argv: list[str]) -> int:
 def ls(cli, argv: list[str]) -> int:
     opts, _ = LS.parse(argv, cli.command_path)
     from .filters import filters_param
-    from .listing import Row, print_rows
-    query = {}
-    f = filters_param(opts.filter)
-    if f:
-        query["filters"] = f
-    nets = sorted(cli.client.get("/networks", query) or [], key=lambda n: n["Name"])
+    from .listing import Row, labels_text, print_rows
+    nets = sorted(cli.client.get("/networks", {"filters": filters_param(opts.filter)}) or [],
+                  key=lambda n: n["Name"])
     ident = (lambda i: i) if opts.no_trunc else (lambda i: i[:12])
     if opts.quiet:
         for n in nets:
@@ -81,7 +78,7 @@ def ls(cli, argv: list[str]) -> int:
     rows = [Row(ID=ident(n["Id"]), Name=n["Name"], Driver=n["Driver"], Scope=n.get("Scope", "local"),
                 IPv6=str(bool(n.get("EnableIPv6"))).lower(), Internal=str(bool(n.get("Internal"))).lower(),
                 CreatedAt=n.get("Created", ""),
-                Labels=",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())))
+                Labels=labels_text(n.get("Labels")))
             for n in nets]
     fmt = opts.format or "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
     print_rows(cli, fmt, rows, Row(ID="NETWORK ID", Name="NAME", Driver="DRIVER", Scope="SCOPE", IPv6="IPV6",
@@ -118,11 +115,8 @@ def prune(cli, argv: list[str]) -> int:
     if not opts.force and not confirm("WARNING! This will remove all custom networks not used by at least "
                                       "one container."):
         return 0
-    query = {}
-    f = filters_param(opts.filter)
-    if f:
-        query["filters"] = f
-    print_deleted(cli, "Networks", (cli.client.post("/networks/prune", query) or {}).get("NetworksDeleted") or [])
+    report = cli.client.post("/networks/prune", {"filters": filters_param(opts.filter)}) or {}
+    print_deleted(cli, "Networks", report.get("NetworksDeleted") or [])
     return 0
 
 

@@ -85,7 +85,7 @@ class RawTerminal:
         self.fd = fd
         self.saved = None
 
-    def __enter__(self) -> "RawTerminal":
+    def __enter__(self):
         import termios
         import tty
         self.saved = termios.tcgetattr(self.fd)
@@ -104,7 +104,7 @@ class ResizeForwarder:
         self.resize = resize
         self.previous = None
 
-    def __enter__(self) -> "ResizeForwarder":
+    def __enter__(self):
         self.previous = signal.signal(signal.SIGWINCH, self._on)
         return self
 
@@ -134,7 +134,7 @@ class SignalProxy:
         self.previous: dict[int, object] = {}
         self.count = 0
 
-    def __enter__(self) -> "SignalProxy":
+    def __enter__(self):
         for name in _PROXIED:
             signum = getattr(signal, name)
             self.previous[signum] = signal.signal(signum, self._forward)

@@ -32,7 +32,7 @@ PRUNE = Command("[OPTIONS]", "Remove unused local volumes", [
 def create(cli, argv: list[str]) -> int:
     opts, args = CREATE.parse(argv, cli.command_path)
     if args and opts.name and args[0] != opts.name:
-        raise UsageError(f"conflicting options: cannot specify a volume-name through both --name and "
+        raise UsageError("conflicting options: cannot specify a volume-name through both --name and "
                          "as a positional arg")
     body = {"Name": args[0] if args else (opts.name or ""), "Driver": opts.driver or "local",
             "DriverOpts": key_values(opts.opt), "Labels": key_values(opts.label)}
@@ -44,18 +44,15 @@ def create(cli, argv: list[str]) -> int:
 def ls(cli, argv: list[str]) -> int:
     opts, _ = LS.parse(argv, cli.command_path)
     from .filters import filters_param
-    from .listing import Row, print_rows
-    query = {}
-    f = filters_param(opts.filter)
-    if f:
-        query["filters"] = f
-    vols = sorted((cli.client.get("/volumes", query) or {}).get("Volumes") or [], key=lambda v: v["Name"])
+    from .listing import Row, labels_text, print_rows
+    listed = cli.client.get("/volumes", {"filters": filters_param(opts.filter)}) or {}
+    vols = sorted(listed.get("Volumes") or [], key=lambda v: v["Name"])
     if opts.quiet:
         for v in vols:
             cli.out(v["Name"])
         return 0
     rows = [Row(Driver=v["Driver"], Name=v["Name"], Mountpoint=v["Mountpoint"], Scope=v.get("Scope", "local"),
-                Labels=",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items())))
+                Labels=labels_text(v.get("Labels")))
             for v in vols]
     fmt = opts.format or "table {{.Driver}}\t{{.Name}}"
     print_rows(cli, fmt, rows, Row(Driver="DRIVER", Name="VOLUME NAME", Mountpoint="MOUNTPOINT",
@@ -91,10 +88,7 @@ def prune(cli, argv: list[str]) -> int:
             "WARNING! This will remove all local volumes not used by at least one container." if opts.all
             else "WARNING! This will remove anonymous local volumes not used by at least one container."):
         return 0
-    query = {}
-    f = filters_param(opts.filter, {"all": {"true": True}} if opts.all else None)
-    if f:
-        query["filters"] = f
+    query = {"filters": filters_param(opts.filter, {"all": {"true": True}} if opts.all else None)}
     report = cli.client.post("/volumes/prune", query) or {}
     print_deleted(cli, "Volumes", report.get("VolumesDeleted") or [])
     print_reclaimed(cli, report.get("SpaceReclaimed"))
