@@ -62,18 +62,12 @@ def rm(cli, argv: list[str]) -> int:
 
 def export(cli, argv: list[str]) -> int:
     opts, (ctr, name) = EXPORT.parse(argv, cli.command_path)
-    if not opts.output and sys.stdout.isatty():
-        cli.err("cowardly refusing to write a tar archive to a terminal: use -o FILE or redirect")
+    from . import archive_out
+    if archive_out.refuse_terminal(cli, opts.output, "cowardly refusing to write a tar archive to a terminal: "
+                                   "use -o FILE or redirect"):
         return 1
-    resp = cli.client.call("GET", f"/containers/{ctr}/checkpoints/{name}/export", _dir(opts))
-    out = open(opts.output, "wb") if opts.output else sys.stdout.buffer
-    try:
-        for chunk in resp.chunks():
-            out.write(chunk)
-    finally:
-        resp.close()
-        if opts.output:
-            out.close()
+    archive_out.write(cli.client.call("GET", f"/containers/{ctr}/checkpoints/{name}/export", _dir(opts)),
+                      opts.output)
     return 0
 
 

@@ -1,9 +1,6 @@
 """`save`, `history`, `image prune`."""
 from __future__ import annotations
 
-import os
-import sys
-
 from .flags import LIST, STRING, Command, Flag
 
 SAVE = Command("[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)", [
@@ -25,26 +22,17 @@ PRUNE = Command("[OPTIONS]", "Remove unused images", [
 
 def save(cli, argv: list[str]) -> int:
     opts, names = SAVE.parse(argv, cli.command_path)
-    if not opts.output and sys.stdout.isatty():
-        cli.err("Cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    from . import archive_out
+    if archive_out.refuse_terminal(cli, opts.output, "Cowardly refusing to save to a terminal. "
+                                   "Use the -o flag or redirect"):
         return 1
-    resp = cli.client.call("GET", "/images/get", {"names": names})
-    if opts.output:
-        tmp = opts.output + ".dockyard-tmp"
-        with open(tmp, "wb") as f:
-            for chunk in resp.chunks():
-                f.write(chunk)
-        os.replace(tmp, opts.output)
-    else:
-        out = sys.stdout.buffer
-        for chunk in resp.chunks():
-            out.write(chunk)
-        out.flush()
+    archive_out.write(cli.client.call("GET", "/images/get", {"names": names}), opts.output)
     return 0
 
 
 def history(cli, argv: list[str]) -> int:
     import time
+
     from .formatting import ago, human_size, short_id
     opts, args = HISTORY.parse(argv, cli.command_path)
     rows = cli.client.get(f"/images/{args[0]}/history") or []
