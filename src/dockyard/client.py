@@ -68,7 +68,7 @@ def quote(text: str, safe: bytes = b"") -> str:
     return "".join(out)
 
 
-def encode_query(query: dict[str, Any] | None) -> str:
+def encode_query(query: dict[str, object] | None) -> str:
     """Docker-style query: True → 1, None/False-y flags omitted by caller,
     lists repeat the key (e.g. several `changes=`)."""
     if not query:

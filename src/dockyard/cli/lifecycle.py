@@ -41,14 +41,17 @@ PRUNE = Command("[OPTIONS]", "Remove all stopped containers", [
 
 
 def _each(cli, names: list[str], action) -> int:
+    """`action(name)` for each name in turn, printing what it returns (the
+    name, when it returns None); then the daemon's errors, and status 1 if
+    there were any."""
     errors = []
     for name in names:
         try:
-            action(name)
+            shown = action(name)
         except DaemonError as err:
             errors.append(f"Error response from daemon: {err.message}")
             continue
-        cli.out(name)
+        cli.out(name if shown is None else shown)
     if errors:
         cli.err("\n".join(errors))
         return 1
@@ -90,18 +93,8 @@ def rm(cli, argv: list[str]) -> int:
 
 def wait(cli, argv: list[str]) -> int:
     _, names = WAIT.parse(argv, cli.command_path)
-    errors = []
-    for name in names:
-        try:
-            result = cli.client.post(f"/containers/{name}/wait")
-        except DaemonError as err:
-            errors.append(f"Error response from daemon: {err.message}")
-            continue
-        cli.out(str((result or {}).get("StatusCode", "")))
-    if errors:
-        cli.err("\n".join(errors))
-        return 1
-    return 0
+    return _each(cli, names,
+                 lambda n: str((cli.client.post(f"/containers/{n}/wait") or {}).get("StatusCode", "")))
 
 
 def rename(cli, argv: list[str]) -> int:
