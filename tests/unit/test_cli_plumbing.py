@@ -228,3 +228,22 @@ def test_hijack_with_a_json_body(tmp_path):
     assert seen["head"].startswith("POST /v") and "/exec/abc/start HTTP/1.1" in seen["head"]
     assert "Upgrade: tcp" in seen["head"] and "Content-Type: application/json" in seen["head"]
     assert seen["body"] == b'{"Tty":true}'
+
+
+# ------------------------------------------------------------------ many names
+
+def test_each_prints_results_then_the_errors_and_fails_if_any(capsys):
+    from dockyard.cli.main import Cli
+    from dockyard.client import DaemonError
+
+    def action(name):
+        if name.startswith("bad"):
+            raise DaemonError(404 if name == "bad404" else 409, f"no {name}")
+        return {"a": None, "b": "shown b", "c": ""}[name]
+    cli = Cli(None, "dockyard thing rm")
+    assert cli.each(["a", "bad404", "b", "bad409", "c"], action) == 1
+    out = capsys.readouterr()
+    assert out.out == "a\nshown b\n"
+    assert out.err == "Error response from daemon: no bad404\nError response from daemon: no bad409\n"
+    assert cli.each(["a", "bad404"], action, ignore=lambda err: err.status == 404) == 0
+    assert capsys.readouterr().out == "a\n"

@@ -108,6 +108,27 @@ class Cli:
     def err(self, text: str) -> None:
         sys.stderr.write(text + "\n")
 
+    def each(self, names: list[str], action, ignore=None) -> int:
+        """docker's multi-object verbs (`rm A B`, `stop A B` …): `action(name)`
+        for each name in turn, printing what it returns (the name when it
+        returns None, nothing when ""); then the daemon's errors that
+        `ignore(err)` does not excuse, and status 1 if there were any."""
+        from ..client import DaemonError
+        errors = []
+        for name in names:
+            try:
+                shown = action(name)
+            except DaemonError as err:
+                if ignore is None or not ignore(err):
+                    errors.append(f"Error response from daemon: {err.message}")
+                continue
+            if shown != "":
+                self.out(name if shown is None else shown)
+        if errors:
+            self.err("\n".join(errors))
+            return 1
+        return 0
+
 
 def _usage() -> str:
     width = max(len(n) for n in list(COMMANDS) + list(GROUPS)) + 2

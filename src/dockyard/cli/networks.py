@@ -94,18 +94,8 @@ def inspect(cli, argv: list[str]) -> int:
 
 def rm(cli, argv: list[str]) -> int:
     opts, names = RM.parse(argv, cli.command_path)
-    from ..client import DaemonError
-    status = 0
-    for name in names:
-        try:
-            cli.client.call("DELETE", f"/networks/{name}").close()
-            cli.out(name)
-        except DaemonError as err:
-            if opts.force and err.status == 404:
-                continue
-            cli.err(f"Error response from daemon: {err.message}")
-            status = 1
-    return status
+    return cli.each(names, lambda name: cli.client.call("DELETE", f"/networks/{name}").close(),
+                    ignore=lambda err: opts.force and err.status == 404)
 
 
 def prune(cli, argv: list[str]) -> int:

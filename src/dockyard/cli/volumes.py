@@ -68,16 +68,8 @@ def inspect(cli, argv: list[str]) -> int:
 
 def rm(cli, argv: list[str]) -> int:
     opts, names = RM.parse(argv, cli.command_path)
-    from ..client import DaemonError
-    status = 0
-    for name in names:
-        try:
-            cli.client.call("DELETE", f"/volumes/{name}", {"force": 1} if opts.force else None).close()
-            cli.out(name)
-        except DaemonError as err:
-            cli.err(f"Error response from daemon: {err.message}")
-            status = 1
-    return status
+    query = {"force": 1} if opts.force else None
+    return cli.each(names, lambda name: cli.client.call("DELETE", f"/volumes/{name}", query).close())
 
 
 def prune(cli, argv: list[str]) -> int:
