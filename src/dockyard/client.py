@@ -68,7 +68,7 @@ def quote(text: str, safe: bytes = b"") -> str:
     return "".join(out)
 
 
-def encode_query(query: dict[str, Any] | None) -> str:
+def encode_query(query: dict[str, object] | None) -> str:
     """Docker-style query: True → 1, None/False-y flags omitted by caller,
     lists repeat the key (e.g. several `changes=`)."""
     if not query:
@@ -319,18 +319,22 @@ class Client:
     def post(self, path: str, query: dict | None = None, body: object = None) -> object:
         return self.json("POST", path, query, body)
 
-    def hijack(self, path: str, query: dict | None = None) -> tuple[socket.socket, bytes, str]:
-        """POST with `Upgrade: tcp`; after `101 UPGRADED` the socket is a raw
-        stream. Returns (socket, bytes already read past the head, content type)."""
+    def hijack(self, path: str, query: dict | None = None,
+               body: dict | None = None) -> tuple[socket.socket, bytes, str]:
+        """POST with `Upgrade: tcp` (attach; exec start, whose options come
+        as a JSON `body`); after `101 UPGRADED` the socket is a raw stream.
+        Returns (socket, bytes already read past the head, content type)."""
         sock = self._connect()
+        headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
+        if body is None:
+            headers["Content-Type"] = "text/plain"
         try:
-            self._send(sock, "POST", path, query, None,
-                       {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "text/plain"})
+            self._send(sock, "POST", path, query, body, headers)
             resp = Response(sock, "POST")
             if resp.status >= 400:
                 raise DaemonError(resp.status, error_message(resp))
             if resp.status not in (101, 200):
-                raise ConnectError(f"unexpected response to attach: {resp.status} {resp.reason}")
+                raise ConnectError(f"unexpected response to POST {path}: {resp.status} {resp.reason}")
             return sock, resp._reader.take_buffered(), resp.content_type
         except BaseException:
             sock.close()

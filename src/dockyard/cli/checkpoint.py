@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from .flags import STRING, Command, Flag, UsageError
+from .subcommands import Group
 
 _DIR = Flag("checkpoint-dir", kind=STRING, help="Use a custom checkpoint storage directory")
 
@@ -29,29 +30,6 @@ RUN_RESTORE = Command("--restore FILE [--name NAME]", "Run a container exported 
                           Flag("restore", kind=STRING, help="The exported checkpoint (tar)"),
                           Flag("name", kind=STRING, help="Name of the new container (default: the exported one's)"),
                       ], max_args=0)
-
-SUBS = {"create": "create", "ls": "ls", "list": "ls", "rm": "rm", "remove": "rm",
-        "export": "export", "import": "import_"}
-
-
-def _usage() -> str:
-    rows = [("create", CREATE), ("export", EXPORT), ("import", IMPORT), ("ls", LS), ("rm", RM)]
-    lines = ["\nUsage:  dockyard checkpoint COMMAND\n", "Manage checkpoints\n", "Commands:"]
-    lines += [f"  {name.ljust(8)}{cmd.summary}" for name, cmd in rows]
-    lines += ["", "Run 'dockyard checkpoint COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
-
-
-def main(cli, argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_usage())
-        return 0
-    fn = SUBS.get(argv[0])
-    if fn is None:
-        raise UsageError(f"dockyard: unknown command: dockyard checkpoint {argv[0]}\n\n"
-                         "Run 'dockyard checkpoint --help' for more information", code=1)
-    cli.command_path = f"dockyard checkpoint {argv[0]}"
-    return globals()[fn](cli, argv[1:])
 
 
 def _dir(opts) -> dict:
@@ -84,18 +62,12 @@ def rm(cli, argv: list[str]) -> int:
 
 def export(cli, argv: list[str]) -> int:
     opts, (ctr, name) = EXPORT.parse(argv, cli.command_path)
-    if not opts.output and sys.stdout.isatty():
-        cli.err("cowardly refusing to write a tar archive to a terminal: use -o FILE or redirect")
+    from . import archive_out
+    if archive_out.refuse_terminal(cli, opts.output, "cowardly refusing to write a tar archive to a terminal: "
+                                   "use -o FILE or redirect"):
         return 1
-    resp = cli.client.call("GET", f"/containers/{ctr}/checkpoints/{name}/export", _dir(opts))
-    out = open(opts.output, "wb") if opts.output else sys.stdout.buffer
-    try:
-        for chunk in resp.chunks():
-            out.write(chunk)
-    finally:
-        resp.close()
-        if opts.output:
-            out.close()
+    archive_out.write(cli.client.call("GET", f"/containers/{ctr}/checkpoints/{name}/export", _dir(opts)),
+                      opts.output)
     return 0
 
 
@@ -108,6 +80,12 @@ def import_(cli, argv: list[str]) -> int:
         info = cli.client.json("POST", "/containers/restore", query, f)
     cli.out(info["Id"])
     return 0
+
+
+main = Group("checkpoint", "Manage checkpoints", {
+    "create": (create, CREATE), "ls": (ls, LS), "list": (ls, LS), "rm": (rm, RM), "remove": (rm, RM),
+    "export": (export, EXPORT), "import": (import_, IMPORT),
+}, listed=("create", "export", "import", "ls", "rm"))
 
 
 def run_restore(cli, argv: list[str]) -> int:

@@ -1,11 +1,10 @@
 """`system df` and `system prune`, as docker prints them."""
 from __future__ import annotations
 
-import sys
-
 from .filters import filters_param
 from .flags import LIST, STRING, Command, Flag
 from .formatting import human_size
+from .prune import confirm, image_lines, print_deleted, print_reclaimed
 
 DF = Command("[OPTIONS]", "Show docker disk usage", [
     Flag("format", kind=STRING, help="Format output using a custom template"),
@@ -114,9 +113,7 @@ def _confirm(all_images: bool, volumes: bool) -> bool:
     lines.append("  - all images without at least one container associated to them" if all_images
                  else "  - all dangling images")
     lines.append("  - unused build cache" if not all_images else "  - all build cache")
-    sys.stdout.write("\n".join(lines) + "\n\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    return confirm("\n".join(lines) + "\n")
 
 
 def prune(cli, argv: list[str]) -> int:
@@ -127,28 +124,18 @@ def prune(cli, argv: list[str]) -> int:
     total = 0
     c = cli.client.post("/containers/prune", {"filters": filters}) or {}
     total += c.get("SpaceReclaimed") or 0
-    if c.get("ContainersDeleted"):
-        cli.out("Deleted Containers:\n" + "\n".join(c["ContainersDeleted"]) + "\n")
+    print_deleted(cli, "Containers", c.get("ContainersDeleted") or [])
     n = cli.client.post("/networks/prune", {"filters": filters}) or {}
-    if n.get("NetworksDeleted"):
-        cli.out("Deleted Networks:\n" + "\n".join(n["NetworksDeleted"]) + "\n")
+    print_deleted(cli, "Networks", n.get("NetworksDeleted") or [])
     if opts.volumes:
         v = cli.client.post("/volumes/prune", {"filters": filters}) or {}
         total += v.get("SpaceReclaimed") or 0
-        if v.get("VolumesDeleted"):
-            cli.out("Deleted Volumes:\n" + "\n".join(v["VolumesDeleted"]) + "\n")
+        print_deleted(cli, "Volumes", v.get("VolumesDeleted") or [])
     extra = None if opts.all else {"dangling": {"true": True}}
     i = cli.client.post("/images/prune", {"filters": filters_param(opts.filter, extra)}) or {}
     total += i.get("SpaceReclaimed") or 0
-    if i.get("ImagesDeleted"):
-        lines = []
-        for d in i["ImagesDeleted"]:
-            if d.get("Untagged"):
-                lines.append(f"untagged: {d['Untagged']}")
-            if d.get("Deleted"):
-                lines.append(f"deleted: {d['Deleted']}")
-        cli.out("Deleted Images:\n" + "\n".join(lines) + "\n")
+    print_deleted(cli, "Images", image_lines(i.get("ImagesDeleted") or []))
     b = cli.client.post("/build/prune", {"all": "1" if opts.all else None}) or {}
     total += b.get("SpaceReclaimed") or 0
-    cli.out(f"Total reclaimed space: {human_size(total, 4)}")
+    print_reclaimed(cli, total)
     return 0

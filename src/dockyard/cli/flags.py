@@ -215,6 +215,12 @@ class Command:
         return "\n".join(out) + "\n"
 
 
+def key_values(items: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` list-flag values (--label, --opt …) → a dict; a bare
+    `KEY` maps to ""."""
+    return {key: value for key, _, value in (item.partition("=") for item in items)}
+
+
 def _default_note(flag: Flag) -> str:
     if flag.kind in (BOOL, LIST) or flag.default in (None, ""):
         return ""

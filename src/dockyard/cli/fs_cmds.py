@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from . import archive_out
 from .flags import LIST, STRING, Command, Flag
 
 COMMIT = Command("[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes", [
@@ -45,26 +46,12 @@ def diff(cli, argv: list[str]) -> int:
     return 0
 
 
-def _to_output(resp, output: str | None) -> None:
-    if output:
-        tmp = output + ".dockyard-tmp"
-        with open(tmp, "wb") as f:
-            for chunk in resp.chunks():
-                f.write(chunk)
-        os.replace(tmp, output)
-        return
-    out = sys.stdout.buffer
-    for chunk in resp.chunks():
-        out.write(chunk)
-    out.flush()
-
-
 def export(cli, argv: list[str]) -> int:
     opts, args = EXPORT.parse(argv, cli.command_path)
-    if not opts.output and sys.stdout.isatty():
-        cli.err("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    if archive_out.refuse_terminal(cli, opts.output, "cowardly refusing to save to a terminal. "
+                                   "Use the -o flag or redirect"):
         return 1
-    _to_output(cli.client.call("GET", f"/containers/{args[0]}/export"), opts.output)
+    archive_out.write(cli.client.call("GET", f"/containers/{args[0]}/export"), opts.output)
     return 0
 
 
@@ -117,7 +104,7 @@ def _copy_out(cli, ctr: str, src: str, dest: str, opts) -> int:
             src = st["linkTarget"]
     resp = cli.client.call("GET", f"/containers/{ctr}/archive", {"path": src})
     if dest == "-":
-        _to_output(resp, None)
+        archive_out.write(resp, None)
         return 0
     data = io.BytesIO(b"".join(resp.chunks()))
     base = os.path.basename(src.rstrip("/")) or "."

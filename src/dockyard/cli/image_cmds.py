@@ -1,9 +1,6 @@
 """`save`, `history`, `image prune`."""
 from __future__ import annotations
 
-import os
-import sys
-
 from .flags import LIST, STRING, Command, Flag
 
 SAVE = Command("[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)", [
@@ -25,26 +22,17 @@ PRUNE = Command("[OPTIONS]", "Remove unused images", [
 
 def save(cli, argv: list[str]) -> int:
     opts, names = SAVE.parse(argv, cli.command_path)
-    if not opts.output and sys.stdout.isatty():
-        cli.err("Cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    from . import archive_out
+    if archive_out.refuse_terminal(cli, opts.output, "Cowardly refusing to save to a terminal. "
+                                   "Use the -o flag or redirect"):
         return 1
-    resp = cli.client.call("GET", "/images/get", {"names": names})
-    if opts.output:
-        tmp = opts.output + ".dockyard-tmp"
-        with open(tmp, "wb") as f:
-            for chunk in resp.chunks():
-                f.write(chunk)
-        os.replace(tmp, opts.output)
-    else:
-        out = sys.stdout.buffer
-        for chunk in resp.chunks():
-            out.write(chunk)
-        out.flush()
+    archive_out.write(cli.client.call("GET", "/images/get", {"names": names}), opts.output)
     return 0
 
 
 def history(cli, argv: list[str]) -> int:
     import time
+
     from .formatting import ago, human_size, short_id
     opts, args = HISTORY.parse(argv, cli.command_path)
     rows = cli.client.get(f"/images/{args[0]}/history") or []
@@ -75,26 +63,15 @@ def history(cli, argv: list[str]) -> int:
 
 def prune(cli, argv: list[str]) -> int:
     from .filters import filters_param
-    from .formatting import human_size
+    from .prune import confirm, image_lines, print_deleted, print_reclaimed
     opts, _ = PRUNE.parse(argv, cli.command_path)
-    if not opts.force:
-        what = "all images without at least one container associated to them" if opts.all else \
-            "all dangling images"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all images without at least one container associated to them" if opts.all else "all dangling images"
+    if not opts.force and not confirm(f"WARNING! This will remove {what}."):
+        return 0
     filters = list(opts.filter or [])
     if opts.all:
         filters.append("dangling=false")
     report = cli.client.post("/images/prune", {"filters": filters_param(filters)}) or {}
-    deleted = report.get("ImagesDeleted") or []
-    if deleted:
-        cli.out("Deleted Images:")
-        for item in deleted:
-            for k in ("Untagged", "Deleted"):
-                if item.get(k):
-                    cli.out(f"{k.lower()}: {item[k]}")
-        cli.out("")
-    cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed', 0))}")
+    print_deleted(cli, "Images", image_lines(report.get("ImagesDeleted") or []))
+    print_reclaimed(cli, report.get("SpaceReclaimed"))
     return 0

@@ -1,9 +1,5 @@
-"""`import` and `load`: upload a tarball, then show the daemon's progress stream.
-
-Both answer with docker's JSON message stream (`{"status": …}`,
-`{"stream": …}`, `{"error": …}` objects one after another); an `error`
-message is a failure even though the HTTP status was 200.
-"""
+"""`import` and `load`: upload a tarball, then show the daemon's progress
+stream (progress.py)."""
 from __future__ import annotations
 
 import os
@@ -24,58 +20,10 @@ LOAD = Command("[OPTIONS]", "Load an image from a tar archive or STDIN", [
 ], max_args=0, aliases="dockyard image load, dockyard load")
 
 
-class StreamFailed(Exception):
-    pass
-
-
-def json_messages(chunks):
-    """Decode a stream of concatenated JSON objects as they arrive."""
-    import json
-    decoder = json.JSONDecoder()
-    buf = ""
-    for chunk in chunks:
-        buf += chunk.decode(errors="replace")
-        while True:
-            buf = buf.lstrip()
-            if not buf:
-                break
-            try:
-                message, end = decoder.raw_decode(buf)
-            except ValueError:
-                break  # incomplete: wait for more
-            buf = buf[end:]
-            yield message
-    if buf.strip():
-        yield {"stream": buf}
-
-
-def show_progress(cli, resp) -> None:
-    """Print messages like docker does without a terminal; raise on `error`."""
-    for message in json_messages(resp.chunks()):
-        if not isinstance(message, dict):
-            continue
-        if message.get("error") or message.get("errorDetail"):
-            detail = message.get("errorDetail") or {}
-            raise StreamFailed(message.get("error") or detail.get("message") or "unknown error")
-        if "stream" in message:
-            sys.stdout.write(message["stream"])
-        elif message.get("status"):
-            prefix = f"{message['id']}: " if message.get("id") else ""
-            progress = f" {message['progress']}" if message.get("progress") else ""
-            cli.out(f"{prefix}{message['status']}{progress}")
-        elif message.get("aux", {}).get("ID"):
-            cli.out(message["aux"]["ID"])
-    sys.stdout.flush()
-
-
 def _upload(cli, path: str, query: dict, source, content_type: str) -> int:
-    try:
-        resp = cli.client.call("POST", path, query, source, {"Content-Type": content_type})
-        show_progress(cli, resp)
-    except StreamFailed as err:
-        cli.err(str(err))
-        return 1
-    return 0
+    from .progress import follow, print_plain
+    return follow(cli, lambda resp: print_plain(cli, resp), "POST", path, query, source,
+                  {"Content-Type": content_type})
 
 
 def import_(cli, argv: list[str]) -> int:

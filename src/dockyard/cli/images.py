@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-from ..client import DaemonError
 from .filters import filters_param
 from .flags import LIST, STRING, Command, Flag
 from .formatting import ago, human_size, local_time, short_id
@@ -111,19 +110,9 @@ def tag(cli, argv: list[str]) -> int:
 def rmi(cli, argv: list[str]) -> int:
     opts, names = RMI.parse(argv, cli.command_path)
     query = {"force": 1 if opts.force else None, "noprune": 1 if opts.no_prune else None}
-    errors = []
-    for name in names:
-        try:
-            report = cli.client.json("DELETE", f"/images/{name}", query) or []
-        except DaemonError as err:
-            errors.append(f"Error response from daemon: {err.message}")
-            continue
-        for item in report:
-            if item.get("Untagged"):
-                cli.out(f"Untagged: {item['Untagged']}")
-            if item.get("Deleted"):
-                cli.out(f"Deleted: {item['Deleted']}")
-    if errors:
-        cli.err("\n".join(errors))
-        return 1
-    return 0
+
+    def remove(name: str) -> str:
+        report = cli.client.json("DELETE", f"/images/{name}", query) or []
+        return "\n".join(f"{key}: {item[key]}" for item in report for key in ("Untagged", "Deleted")
+                         if item.get(key))
+    return cli.each(names, remove)

@@ -5,12 +5,9 @@ succeeded, then the errors; any error makes the exit status 1 (docker).
 """
 from __future__ import annotations
 
-import sys
-
-from ..client import DaemonError
 from .filters import filters_param
 from .flags import INT, LIST, STRING, Command, Flag
-from .formatting import human_size
+from .prune import confirm, print_deleted, print_reclaimed
 
 _MANY = "[OPTIONS] CONTAINER [CONTAINER...]"
 
@@ -43,18 +40,8 @@ PRUNE = Command("[OPTIONS]", "Remove all stopped containers", [
 
 
 def _each(cli, names: list[str], action) -> int:
-    errors = []
-    for name in names:
-        try:
-            action(name)
-        except DaemonError as err:
-            errors.append(f"Error response from daemon: {err.message}")
-            continue
-        cli.out(name)
-    if errors:
-        cli.err("\n".join(errors))
-        return 1
-    return 0
+    # steer.py (not this change's to edit) still calls this; everything else calls cli.each
+    return cli.each(names, action)
 
 
 def _post(cli, path: str, query: dict | None = None) -> None:
@@ -68,42 +55,32 @@ def _timeout(opts) -> int | None:
 def stop(cli, argv: list[str]) -> int:
     opts, names = STOP.parse(argv, cli.command_path)
     query = {"signal": opts.signal, "t": _timeout(opts)}
-    return _each(cli, names, lambda n: _post(cli, f"/containers/{n}/stop", query))
+    return cli.each(names, lambda n: _post(cli, f"/containers/{n}/stop", query))
 
 
 def kill(cli, argv: list[str]) -> int:
     opts, names = KILL.parse(argv, cli.command_path)
     query = {"signal": opts.signal}
-    return _each(cli, names, lambda n: _post(cli, f"/containers/{n}/kill", query))
+    return cli.each(names, lambda n: _post(cli, f"/containers/{n}/kill", query))
 
 
 def restart(cli, argv: list[str]) -> int:
     opts, names = RESTART.parse(argv, cli.command_path)
     query = {"signal": opts.signal, "t": _timeout(opts)}
-    return _each(cli, names, lambda n: _post(cli, f"/containers/{n}/restart", query))
+    return cli.each(names, lambda n: _post(cli, f"/containers/{n}/restart", query))
 
 
 def rm(cli, argv: list[str]) -> int:
     opts, names = RM.parse(argv, cli.command_path)
     query = {"force": opts.force or None, "v": opts.volumes or None, "link": opts.link or None}
-    return _each(cli, names,
+    return cli.each(names,
                  lambda n: cli.client.call("DELETE", f"/containers/{n.strip('/')}", query).close())
 
 
 def wait(cli, argv: list[str]) -> int:
     _, names = WAIT.parse(argv, cli.command_path)
-    errors = []
-    for name in names:
-        try:
-            result = cli.client.post(f"/containers/{name}/wait")
-        except DaemonError as err:
-            errors.append(f"Error response from daemon: {err.message}")
-            continue
-        cli.out(str((result or {}).get("StatusCode", "")))
-    if errors:
-        cli.err("\n".join(errors))
-        return 1
-    return 0
+    return cli.each(names,
+                 lambda n: str((cli.client.post(f"/containers/{n}/wait") or {}).get("StatusCode", "")))
 
 
 def rename(cli, argv: list[str]) -> int:
@@ -118,19 +95,10 @@ def rename(cli, argv: list[str]) -> int:
 
 def prune(cli, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv, cli.command_path)
-    if not opts.force:
-        sys.stdout.write("WARNING! This will remove all stopped containers.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not opts.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0
     query = {"filters": filters_param(opts.filter)}
     report = cli.client.post("/containers/prune", query) or {}
-    deleted = report.get("ContainersDeleted") or []
-    if deleted:
-        cli.out("Deleted Containers:")
-        for container_id in deleted:
-            cli.out(container_id)
-        cli.out()
-    cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0, 4)}")
+    print_deleted(cli, "Containers", report.get("ContainersDeleted") or [])
+    print_reclaimed(cli, report.get("SpaceReclaimed"))
     return 0

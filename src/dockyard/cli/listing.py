@@ -14,6 +14,11 @@ class Row(dict):
     """One row's fields (all strings, as docker's formatter exposes them)."""
 
 
+def labels_text(labels: dict[str, str] | None) -> str:
+    """A `{{.Labels}}` column: `a=1,b=2`, sorted by key."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
+
+
 def expand_format(fmt: str) -> tuple[bool, str]:
     """(is table, template) — docker turns `\\t`/`\\n` typed in a shell into real ones."""
     fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")

@@ -11,9 +11,9 @@ import time
 
 from .. import durations
 from . import stdcopy
-from .attach import write_all
 from .flags import STRING, Command, Flag, UsageError
 from .formatting import parse_rfc3339
+from .pumps import pump_output
 
 LOGS = Command("[OPTIONS] CONTAINER", "Fetch the logs of a container", [
     Flag("details", help="Show extra details provided to logs"),
@@ -85,11 +85,7 @@ def logs(cli, argv: list[str]) -> int:
         else:
             info = cli.client.get(f"/containers/{name}/json")
             framed = not (info.get("Config") or {}).get("Tty")
-        if framed:
-            stdcopy.copy(resp.chunks(), lambda b: write_all(1, b), lambda b: write_all(2, b))
-        else:
-            for chunk in resp.chunks():
-                write_all(1, chunk)
+        pump_output(resp.chunks(), framed)
     except stdcopy.StreamError as err:
         cli.err(f"Error: {err}")
         return 1

@@ -10,8 +10,7 @@ import os
 import sys
 
 from .flags import HelpRequested, UsageError
-
-PROG = "dockyard"
+from .subcommands import PROG, Group
 
 # command → (module, function, summary)
 COMMANDS = {
@@ -59,9 +58,10 @@ COMMANDS = {
     "info": ("system", "info", "Display system-wide information"),
 }
 
-# management commands: `dockyard container ls` → ps, etc.
-GROUPS = {
-    "container": {
+# management commands: `dockyard container ls` → ps, etc. Each entry names a
+# command above, or a (module, function) that is no top-level command
+GROUPS = {group.name: group for group in (
+    Group("container", "Manage containers", {
         "ls": "ps", "list": "ps", "ps": "ps", "rm": "rm", "remove": "rm", "run": "run",
         "create": "create", "start": "start", "stop": "stop", "kill": "kill",
         "restart": "restart", "inspect": ("inspect", "container"), "logs": "logs",
@@ -69,20 +69,22 @@ GROUPS = {
         "exec": "exec", "attach": "attach", "stats": "stats", "top": "top",
         "pause": "pause", "unpause": "unpause", "update": "update", "port": "port",
         "commit": "commit", "diff": "diff", "export": "export", "cp": "cp",
-    },
-    "image": {
+    }),
+    Group("image", "Manage images", {
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
         "import": "import", "load": "load", "inspect": ("inspect", "image"),
         "pull": "pull", "push": "push", "save": "save", "history": "history",
         "prune": ("image_cmds", "prune"),
-    },
-    "system": {"info": "info", "version": "version", "events": "events",
-               "df": ("disk", "df"), "prune": ("disk", "prune")},
-}
+    }),
+    Group("system", "Manage Dockyard", {
+        "info": "info", "version": "version", "events": "events",
+        "df": ("disk", "df"), "prune": ("disk", "prune"),
+    }),
+)}
 # summaries of group entries that are not top-level commands
 SUB_SUMMARIES = {("disk", "df"): "Show docker disk usage", ("disk", "prune"): "Remove unused data",
-                 ("image_cmds", "prune"): "Remove unused images"}
-GROUP_SUMMARIES = {"container": "Manage containers", "image": "Manage images", "system": "Manage Dockyard"}
+                 ("image_cmds", "prune"): "Remove unused images",
+                 ("lifecycle", "prune"): "Remove all stopped containers"}
 
 
 class Cli:
@@ -106,6 +108,27 @@ class Cli:
     def err(self, text: str) -> None:
         sys.stderr.write(text + "\n")
 
+    def each(self, names: list[str], action, ignore=None) -> int:
+        """docker's multi-object verbs (`rm A B`, `stop A B` …): `action(name)`
+        for each name in turn, printing what it returns (the name when it
+        returns None, nothing when ""); then the daemon's errors that
+        `ignore(err)` does not excuse, and status 1 if there were any."""
+        from ..client import DaemonError
+        errors = []
+        for name in names:
+            try:
+                shown = action(name)
+            except DaemonError as err:
+                if ignore is None or not ignore(err):
+                    errors.append(f"Error response from daemon: {err.message}")
+                continue
+            if shown != "":
+                self.out(name if shown is None else shown)
+        if errors:
+            self.err("\n".join(errors))
+            return 1
+        return 0
+
 
 def _usage() -> str:
     width = max(len(n) for n in list(COMMANDS) + list(GROUPS)) + 2
@@ -116,7 +139,7 @@ def _usage() -> str:
     ]
     lines += [f"  {name.ljust(width)}{summary}" for name, (_, _, summary) in COMMANDS.items()]
     lines += ["", "Management Commands:"]
-    lines += [f"  {name.ljust(width)}{GROUP_SUMMARIES[name]}" for name in GROUPS]
+    lines += [f"  {name.ljust(width)}{group.summary}" for name, group in GROUPS.items()]
     lines += [
         "", "Global Options:",
         "  -H, --host string   Daemon socket to connect to (default $DOCKYARD_HOST or",
@@ -129,22 +152,13 @@ def _usage() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _group_usage(group: str) -> str:
-    subs = GROUPS[group]
-    width = max(len(n) for n in subs) + 2
-    lines = [f"\nUsage:  {PROG} {group} COMMAND\n", GROUP_SUMMARIES[group] + "\n", "Commands:"]
-    for name, target in subs.items():
-        if target == ("lifecycle", "prune"):
-            summary = "Remove all stopped containers"
-        elif target in SUB_SUMMARIES:
-            summary = SUB_SUMMARIES[target]
-        elif isinstance(target, tuple):
-            summary = f"Display detailed information on one or more {target[1]}s"
-        else:
-            summary = COMMANDS[target][2]
-        lines.append(f"  {name.ljust(width)}{summary}")
-    lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
+def _describe(target: str | tuple[str, str]) -> str:
+    """A group entry's summary, without importing its module."""
+    if target in SUB_SUMMARIES:
+        return SUB_SUMMARIES[target]
+    if isinstance(target, tuple):
+        return f"Display detailed information on one or more {target[1]}s"
+    return COMMANDS[target][2]
 
 
 def _split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -178,21 +192,16 @@ def _resolve(rest: list[str]) -> tuple[tuple[str, str] | None, str, list[str]]:
     """argv after globals → ((module, function), shown command path, args)."""
     name = rest[0]
     if name in GROUPS:
-        if len(rest) < 2 or rest[1] in ("-h", "--help"):
-            return None, f"{PROG} {name}", []
-        target = GROUPS[name].get(rest[1])
+        target, path, args = GROUPS[name].pick(rest[1:])
         if target is None:
-            raise UsageError(f"{PROG}: unknown command: {PROG} {name} {rest[1]}\n\n"
-                             f"Usage:  {PROG} {name}\n\nRun '{PROG} {name} --help' for more information",
-                             code=1)
-        path = f"{PROG} {name} {rest[1]}"
+            return None, path, []
         if isinstance(target, tuple):
             module, arg = target
             if module == "inspect":  # `container inspect` / `image inspect` fix the type
-                return ("inspect", "inspect"), path, ["--type", arg] + rest[2:]
-            return (module, arg), path, rest[2:]
+                return ("inspect", "inspect"), path, ["--type", arg] + args
+            return (module, arg), path, args
         module, function, _ = COMMANDS[target]
-        return (module, function), path, rest[2:]
+        return (module, function), path, args
     if name not in COMMANDS:
         raise UsageError(f"{PROG}: unknown command: {PROG} {name}\n\n"
                          f"Run '{PROG} --help' for more information", code=1)
@@ -212,7 +221,7 @@ def run(argv: list[str]) -> int:
             return 0
         target, path, args = _resolve(rest)
         if target is None:
-            sys.stdout.write(_group_usage(rest[0]))
+            sys.stdout.write(GROUPS[rest[0]].usage(_describe))
             return 0
         import importlib
         module = importlib.import_module(f"{__package__}.{target[0]}")

@@ -2,9 +2,8 @@
 formatted as docker's network commands."""
 from __future__ import annotations
 
-import sys
-
-from .flags import LIST, STRING, Command, Flag, UsageError
+from .flags import LIST, STRING, Command, Flag, UsageError, key_values
+from .subcommands import Group
 
 CREATE = Command("[OPTIONS] NETWORK", "Create a network", [
     Flag("driver", "d", STRING, default="bridge", help="Driver to manage the Network"),
@@ -44,34 +43,6 @@ DISCONNECT = Command("[OPTIONS] NETWORK CONTAINER", "Disconnect a container from
     Flag("force", "f", help="Force the container to disconnect from a network"),
 ], min_args=2, max_args=2)
 
-SUBS = {"create": ("create", CREATE), "ls": ("ls", LS), "list": ("ls", LS), "inspect": ("inspect", INSPECT),
-        "rm": ("rm", RM), "remove": ("rm", RM), "prune": ("prune", PRUNE), "connect": ("connect", CONNECT),
-        "disconnect": ("disconnect", DISCONNECT)}
-
-
-def _usage() -> str:
-    lines = ["\nUsage:  dockyard network COMMAND\n", "Manage networks\n", "Commands:"]
-    for name in ("connect", "create", "disconnect", "inspect", "ls", "prune", "rm"):
-        lines.append(f"  {name.ljust(11)}{SUBS[name][1].summary}")
-    lines += ["", "Run 'dockyard network COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
-
-
-def main(cli, argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_usage())
-        return 0
-    sub = SUBS.get(argv[0])
-    if sub is None:
-        raise UsageError(f"dockyard: unknown command: dockyard network {argv[0]}\n\n"
-                         "Run 'dockyard network --help' for more information", code=1)
-    cli.command_path = f"dockyard network {argv[0]}"
-    return globals()[sub[0]](cli, argv[1:])
-
-
-def _key_values(items: list[str]) -> dict[str, str]:
-    return {k: v for k, _, v in (item.partition("=") for item in items)}
-
 
 def create(cli, argv: list[str]) -> int:
     opts, args = CREATE.parse(argv, cli.command_path)
@@ -86,8 +57,8 @@ def create(cli, argv: list[str]) -> int:
             pool["IPRange"] = opts.ip_range[i]
         pools.append(pool)
     body = {"Name": args[0], "Driver": opts.driver or "bridge", "Internal": opts.internal,
-            "Attachable": opts.attachable, "EnableIPv6": opts.ipv6, "Options": _key_values(opts.opt),
-            "Labels": _key_values(opts.label), "IPAM": {"Driver": "default", "Config": pools}}
+            "Attachable": opts.attachable, "EnableIPv6": opts.ipv6, "Options": key_values(opts.opt),
+            "Labels": key_values(opts.label), "IPAM": {"Driver": "default", "Config": pools}}
     out = cli.client.post("/networks/create", body=body)
     cli.out(out["Id"])
     return 0
@@ -96,12 +67,9 @@ def create(cli, argv: list[str]) -> int:
 def ls(cli, argv: list[str]) -> int:
     opts, _ = LS.parse(argv, cli.command_path)
     from .filters import filters_param
-    from .listing import Row, print_rows
-    query = {}
-    f = filters_param(opts.filter)
-    if f:
-        query["filters"] = f
-    nets = sorted(cli.client.get("/networks", query) or [], key=lambda n: n["Name"])
+    from .listing import Row, labels_text, print_rows
+    nets = sorted(cli.client.get("/networks", {"filters": filters_param(opts.filter)}) or [],
+                  key=lambda n: n["Name"])
     ident = (lambda i: i) if opts.no_trunc else (lambda i: i[:12])
     if opts.quiet:
         for n in nets:
@@ -110,7 +78,7 @@ def ls(cli, argv: list[str]) -> int:
     rows = [Row(ID=ident(n["Id"]), Name=n["Name"], Driver=n["Driver"], Scope=n.get("Scope", "local"),
                 IPv6=str(bool(n.get("EnableIPv6"))).lower(), Internal=str(bool(n.get("Internal"))).lower(),
                 CreatedAt=n.get("Created", ""),
-                Labels=",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())))
+                Labels=labels_text(n.get("Labels")))
             for n in nets]
     fmt = opts.format or "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
     print_rows(cli, fmt, rows, Row(ID="NETWORK ID", Name="NAME", Driver="DRIVER", Scope="SCOPE", IPv6="IPV6",
@@ -126,38 +94,19 @@ def inspect(cli, argv: list[str]) -> int:
 
 def rm(cli, argv: list[str]) -> int:
     opts, names = RM.parse(argv, cli.command_path)
-    from ..client import DaemonError
-    status = 0
-    for name in names:
-        try:
-            cli.client.call("DELETE", f"/networks/{name}").close()
-            cli.out(name)
-        except DaemonError as err:
-            if opts.force and err.status == 404:
-                continue
-            cli.err(f"Error response from daemon: {err.message}")
-            status = 1
-    return status
+    return cli.each(names, lambda name: cli.client.call("DELETE", f"/networks/{name}").close(),
+                    ignore=lambda err: opts.force and err.status == 404)
 
 
 def prune(cli, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv, cli.command_path)
     from .filters import filters_param
-    if not opts.force:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    query = {}
-    f = filters_param(opts.filter)
-    if f:
-        query["filters"] = f
-    deleted = (cli.client.post("/networks/prune", query) or {}).get("NetworksDeleted") or []
-    if deleted:
-        cli.out("Deleted Networks:")
-        for name in deleted:
-            cli.out(name)
+    from .prune import confirm, print_deleted
+    if not opts.force and not confirm("WARNING! This will remove all custom networks not used by at least "
+                                      "one container."):
+        return 0
+    report = cli.client.post("/networks/prune", {"filters": filters_param(opts.filter)}) or {}
+    print_deleted(cli, "Networks", report.get("NetworksDeleted") or [])
     return 0
 
 
@@ -167,7 +116,7 @@ def connect(cli, argv: list[str]) -> int:
     if opts.ip:
         cfg["IPAMConfig"] = {"IPv4Address": opts.ip}
     if opts.driver_opt:
-        cfg["DriverOpts"] = _key_values(opts.driver_opt)
+        cfg["DriverOpts"] = key_values(opts.driver_opt)
     cli.client.call("POST", f"/networks/{network}/connect",
                     body={"Container": container, "EndpointConfig": cfg}).close()
     return 0
@@ -178,3 +127,10 @@ def disconnect(cli, argv: list[str]) -> int:
     cli.client.call("POST", f"/networks/{network}/disconnect",
                     body={"Container": container, "Force": opts.force}).close()
     return 0
+
+
+main = Group("network", "Manage networks", {
+    "create": (create, CREATE), "ls": (ls, LS), "list": (ls, LS), "inspect": (inspect, INSPECT),
+    "rm": (rm, RM), "remove": (rm, RM), "prune": (prune, PRUNE), "connect": (connect, CONNECT),
+    "disconnect": (disconnect, DISCONNECT),
+}, listed=("connect", "create", "disconnect", "inspect", "ls", "prune", "rm"))

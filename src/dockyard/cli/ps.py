@@ -6,7 +6,7 @@ import time
 from .filters import filters_param
 from .flags import INT, LIST, STRING, Command, Flag
 from .formatting import ago, ellipsis, go_quote, human_size, local_time, short_id
-from .listing import Row, print_rows
+from .listing import Row, labels_text, print_rows
 
 PS = Command("[OPTIONS]", "List containers", [
     Flag("all", "a", help="Show all containers (default shows just running)"),
@@ -105,7 +105,7 @@ def container_row(c: dict, trunc: bool, now: float) -> ContainerRow:
         CreatedAt=local_time(created),
         ID=short_id(c.get("Id", ""), trunc),
         Image=_image(c, trunc),
-        Labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        Labels=labels_text(labels),
         LocalVolumes=str(sum(1 for m in c.get("Mounts") or [] if m.get("Driver") == "local")),
         Mounts=",".join(ellipsis(m, 15) if trunc else m for m in mounts),
         Names=_names(c, trunc),

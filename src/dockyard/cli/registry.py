@@ -34,15 +34,10 @@ def _auth_header(domain: str) -> dict:
 
 def _stream(cli, method: str, path: str, query: dict, headers: dict, quiet: bool, aux=None) -> int:
     import io
-    from .image_io import StreamFailed
-    from .progress import render
-    try:
-        resp = cli.client.call(method, path, query, None, headers)
-        render(resp, io.StringIO() if quiet else None, aux=aux)
-    except StreamFailed as err:
-        cli.err(str(err))
-        return 1
-    return 0
+
+    from .progress import follow, render
+    return follow(cli, lambda resp: render(resp, io.StringIO() if quiet else None, aux=aux),
+                  method, path, query, None, headers)
 
 
 def pull(cli, argv: list[str]) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ..client import DaemonError
 from . import runconfig
-from .attach import attach_start_wait, terminal_size
+from .attach import attach_and_wait
 from .flags import Command, Flag, UsageError
+from .pumps import terminal_size
 
 _RUN_USAGE = "[OPTIONS] IMAGE [COMMAND] [ARG...]"
 
@@ -96,8 +97,8 @@ def run(cli, argv: list[str]) -> int:
                 raise RunFailed(f"Error response from daemon: {err.message}",
                                 start_error_code(err.message)) from None
 
-        return attach_start_wait(cli, container_id, tty=opts.tty, stdin=opts.interactive,
-                                 auto_remove=opts.rm, sig_proxy=opts.sig_proxy, start=start)
+        return attach_and_wait(cli, container_id, tty=opts.tty, stdin=opts.interactive,
+                               auto_remove=opts.rm, sig_proxy=opts.sig_proxy, start=start)
     except RunFailed as err:
         return _fail(cli, err)
 
@@ -122,7 +123,7 @@ def start(cli, argv: list[str]) -> int:
         info = cli.client.get(f"/containers/{args[0]}/json")
         config = info.get("Config") or {}
         host_config = info.get("HostConfig") or {}
-        return attach_start_wait(
+        return attach_and_wait(
             cli, info["Id"], tty=bool(config.get("Tty")),
             stdin=opts.interactive and bool(config.get("OpenStdin")),
             auto_remove=bool(host_config.get("AutoRemove")), sig_proxy=not config.get("Tty"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .flags import INT, LIST, STRING, Flag, UsageError
+from .flags import INT, LIST, STRING, Flag, UsageError, key_values
 from .isolation_flags import ISOLATION_FLAGS
 from .isolation_flags import apply as apply_isolation_flags
 
@@ -117,14 +117,6 @@ def env_entry(text: str, environ: dict[str, str]) -> str:
     if not eq and key in environ:
         return f"{key}={environ[key]}"
     return text
-
-
-def parse_labels(items: list[str]) -> dict[str, str]:
-    labels = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        labels[key] = value
-    return labels
 
 
 def _port_range(text: str) -> list[int]:
@@ -284,7 +276,7 @@ def build_create_body(opts, args: list[str], environ: dict[str, str] | None = No
         # `--entrypoint ""` means "no entrypoint", which docker sends as [""]
         "Entrypoint": [opts.entrypoint] if "entrypoint" in opts.given else None,
         "OnBuild": None,
-        "Labels": parse_labels(opts.label),
+        "Labels": key_values(opts.label),
     })
     if opts.stop_signal:
         config["StopSignal"] = opts.stop_signal

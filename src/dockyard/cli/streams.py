@@ -1,10 +1,8 @@
 """`exec`, `attach`, `stats`, `top`: the commands that stream."""
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import threading
 
 from .flags import LIST, STRING, Command, Flag, UsageError
 
@@ -38,7 +36,7 @@ TOP = Command("CONTAINER [ps OPTIONS]", "Display the running processes of a cont
 # ------------------------------------------------------------------ exec
 
 def exec_(cli, argv: list[str]) -> int:
-    from .attach import terminal_size
+    from .pumps import session, terminal_size
     opts, args = EXEC.parse(argv, cli.command_path)
     name, cmd = args[0], args[1:]
     client = cli.client
@@ -55,21 +53,11 @@ def exec_(cli, argv: list[str]) -> int:
     if opts.detach:
         client.call("POST", f"/exec/{eid}/start", body={"Detach": True, "Tty": tty}).close()
         return 0
-    sock, leftover = _hijack_json(client, f"/exec/{eid}/start", {"Detach": False, "Tty": tty,
-                                                                   "ConsoleSize": [rows, cols] if rows else None})
+    sock, leftover, _ = client.hijack(f"/exec/{eid}/start", body={
+        "Detach": False, "Tty": tty, "ConsoleSize": [rows, cols] if rows else None})
     try:
-        if tty and rows:
-            with contextlib.suppress(Exception):
-                client.call("POST", f"/exec/{eid}/resize", {"h": rows, "w": cols}).close()
-        if opts.interactive:
-            threading.Thread(target=_pump_stdin, args=(sock,), daemon=True).start()
-        with contextlib.ExitStack() as stack:
-            if tty and opts.interactive and os.isatty(0):
-                stack.enter_context(_RawTerminal(0))
-            if tty:
-                stack.enter_context(_Winch(lambda h, w: client.call("POST", f"/exec/{eid}/resize",
-                                                                    {"h": h, "w": w}).close()))
-            _pump_output(sock, leftover, tty)
+        session(cli, sock, leftover, tty=tty, stdin=bool(opts.interactive),
+                resize=lambda h, w: client.call("POST", f"/exec/{eid}/resize", {"h": h, "w": w}).close())
     finally:
         sock.close()
     info = client.get(f"/exec/{eid}/json")
@@ -77,112 +65,12 @@ def exec_(cli, argv: list[str]) -> int:
     return 0 if code is None else int(code)
 
 
-def _hijack_json(client, path: str, body: dict):
-    """POST a JSON body with `Upgrade: tcp` (exec start); the raw socket after."""
-    import json
-    from ..client import ConnectError, DaemonError, Response, error_message
-    sock = client._connect()
-    try:
-        data = json.dumps(body).encode()
-        client._send(sock, "POST", path, None, data,
-                     {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "application/json"})
-        resp = Response(sock, "POST")
-        if resp.status >= 400:
-            raise DaemonError(resp.status, error_message(resp))
-        if resp.status not in (101, 200):
-            raise ConnectError(f"unexpected response to exec start: {resp.status} {resp.reason}")
-        return sock, resp._reader.take_buffered()
-    except BaseException:
-        sock.close()
-        raise
-
-
-def _pump_stdin(sock) -> None:
-    import socket as socket_module
-    try:
-        while True:
-            data = os.read(0, 65536)
-            if not data:
-                break
-            sock.sendall(data)
-        sock.shutdown(socket_module.SHUT_WR)
-    except OSError:
-        pass
-
-
-def _pump_output(sock, leftover: bytes, tty: bool) -> None:
-    from . import stdcopy
-    from .attach import write_all
-
-    def chunks():
-        if leftover:
-            yield leftover
-        while True:
-            try:
-                data = sock.recv(65536)
-            except (ConnectionResetError, OSError):
-                return
-            if not data:
-                return
-            yield data
-    if tty:
-        for data in chunks():
-            write_all(1, data)
-    else:
-        stdcopy.copy(chunks(), lambda b: write_all(1, b), lambda b: write_all(2, b))
-
-
-class _RawTerminal:
-    """Raw mode while a TTY session runs; TCSANOW, not tty.setraw's default
-    TCSAFLUSH, so keys typed while we connected are not thrown away."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.saved = None
-
-    def __enter__(self) -> "_RawTerminal":
-        import termios
-        import tty
-        self.saved = termios.tcgetattr(self.fd)
-        tty.setraw(self.fd, termios.TCSANOW)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import termios
-        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-
-class _Winch:
-    """Forward terminal resizes (SIGWINCH) while a TTY session runs."""
-
-    def __init__(self, resize):
-        self.resize = resize
-        self.previous = None
-
-    def __enter__(self):
-        import signal
-        self.previous = signal.signal(signal.SIGWINCH, self._on)
-        return self
-
-    def _on(self, *_):
-        from .attach import terminal_size
-        h, w = terminal_size()
-        if h:
-            with contextlib.suppress(Exception):
-                self.resize(h, w)
-
-    def __exit__(self, *exc):
-        import signal
-        signal.signal(signal.SIGWINCH, self.previous)
-
-
 # ------------------------------------------------------------------ attach
 
 def attach(cli, argv: list[str]) -> int:
-    from .attach import _SignalProxy, terminal_size, wait_exit_code
+    from .attach import attach_and_wait
     opts, (name,) = ATTACH.parse(argv, cli.command_path)
-    client = cli.client
-    info = client.get(f"/containers/{name}/json")
+    info = cli.client.get(f"/containers/{name}/json")
     state = info.get("State") or {}
     if not state.get("Running"):
         cli.err("You cannot attach to a stopped container, start it first")
@@ -191,38 +79,9 @@ def attach(cli, argv: list[str]) -> int:
         cli.err("You cannot attach to a paused container, unpause it first")
         return 1
     cfg = info.get("Config") or {}
-    tty = bool(cfg.get("Tty"))
-    stdin = bool(cfg.get("OpenStdin")) and not opts.no_stdin
-    query = {"stream": 1, "stdin": 1 if stdin else None, "stdout": 1, "stderr": 1,
-             "detachKeys": opts.detach_keys or None}
-    sock, leftover, _ = client.hijack(f"/containers/{name}/attach", query)
-    cid = info["Id"]
-    waiter = client.call("POST", f"/containers/{cid}/wait", {"condition": "next-exit"})
-    try:
-        if tty:
-            rows, cols = terminal_size()
-            if rows:
-                with contextlib.suppress(Exception):
-                    client.call("POST", f"/containers/{cid}/resize", {"h": rows, "w": cols}).close()
-        if stdin:
-            threading.Thread(target=_pump_stdin, args=(sock,), daemon=True).start()
-        with contextlib.ExitStack() as stack:
-            if tty and stdin and os.isatty(0):
-                stack.enter_context(_RawTerminal(0))
-            if tty:
-                stack.enter_context(_Winch(lambda h, w: client.call("POST", f"/containers/{cid}/resize",
-                                                                    {"h": h, "w": w}).close()))
-            elif opts.sig_proxy:
-                stack.enter_context(_SignalProxy(client, cid, cli.err))
-            _pump_output(sock, leftover, tty)
-        sock.close()
-        after = client.get(f"/containers/{cid}/json").get("State") or {}
-        if after.get("Running"):
-            return 0   # detached with the detach keys
-        return wait_exit_code(waiter.json(), cli.err)
-    finally:
-        sock.close()
-        waiter.close()
+    return attach_and_wait(cli, info["Id"], tty=bool(cfg.get("Tty")),
+                           stdin=bool(cfg.get("OpenStdin")) and not opts.no_stdin,
+                           sig_proxy=opts.sig_proxy, detach_keys=opts.detach_keys)
 
 
 # ------------------------------------------------------------------ top

@@ -2,9 +2,8 @@
 docker's volume commands."""
 from __future__ import annotations
 
-import sys
-
-from .flags import LIST, STRING, Command, Flag, UsageError
+from .flags import LIST, STRING, Command, Flag, UsageError, key_values
+from .subcommands import Group
 
 CREATE = Command("[OPTIONS] [VOLUME]", "Create a volume", [
     Flag("driver", "d", STRING, default="local", help="Specify volume driver name"),
@@ -29,45 +28,14 @@ PRUNE = Command("[OPTIONS]", "Remove unused local volumes", [
     Flag("force", "f", help="Do not prompt for confirmation"),
 ], max_args=0)
 
-SUBS = {"create": ("create", CREATE), "ls": ("ls", LS), "list": ("ls", LS), "inspect": ("inspect", INSPECT),
-        "rm": ("rm", RM), "remove": ("rm", RM), "prune": ("prune", PRUNE)}
-
-
-def _usage() -> str:
-    lines = ["\nUsage:  dockyard volume COMMAND\n", "Manage volumes\n", "Commands:"]
-    for name in ("create", "inspect", "ls", "prune", "rm"):
-        lines.append(f"  {name.ljust(9)}{SUBS[name][1].summary}")
-    lines += ["", "Run 'dockyard volume COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
-
-
-def main(cli, argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_usage())
-        return 0
-    sub = SUBS.get(argv[0])
-    if sub is None:
-        raise UsageError(f"dockyard: unknown command: dockyard volume {argv[0]}\n\n"
-                         "Run 'dockyard volume --help' for more information", code=1)
-    cli.command_path = f"dockyard volume {argv[0]}"
-    return globals()[sub[0]](cli, argv[1:])
-
-
-def parse_key_values(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
-
 
 def create(cli, argv: list[str]) -> int:
     opts, args = CREATE.parse(argv, cli.command_path)
     if args and opts.name and args[0] != opts.name:
-        raise UsageError(f"conflicting options: cannot specify a volume-name through both --name and "
+        raise UsageError("conflicting options: cannot specify a volume-name through both --name and "
                          "as a positional arg")
     body = {"Name": args[0] if args else (opts.name or ""), "Driver": opts.driver or "local",
-            "DriverOpts": parse_key_values(opts.opt), "Labels": parse_key_values(opts.label)}
+            "DriverOpts": key_values(opts.opt), "Labels": key_values(opts.label)}
     vol = cli.client.post("/volumes/create", body=body)
     cli.out(vol["Name"])
     return 0
@@ -76,18 +44,15 @@ def create(cli, argv: list[str]) -> int:
 def ls(cli, argv: list[str]) -> int:
     opts, _ = LS.parse(argv, cli.command_path)
     from .filters import filters_param
-    from .listing import Row, print_rows
-    query = {}
-    f = filters_param(opts.filter)
-    if f:
-        query["filters"] = f
-    vols = sorted((cli.client.get("/volumes", query) or {}).get("Volumes") or [], key=lambda v: v["Name"])
+    from .listing import Row, labels_text, print_rows
+    listed = cli.client.get("/volumes", {"filters": filters_param(opts.filter)}) or {}
+    vols = sorted(listed.get("Volumes") or [], key=lambda v: v["Name"])
     if opts.quiet:
         for v in vols:
             cli.out(v["Name"])
         return 0
     rows = [Row(Driver=v["Driver"], Name=v["Name"], Mountpoint=v["Mountpoint"], Scope=v.get("Scope", "local"),
-                Labels=",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items())))
+                Labels=labels_text(v.get("Labels")))
             for v in vols]
     fmt = opts.format or "table {{.Driver}}\t{{.Name}}"
     print_rows(cli, fmt, rows, Row(Driver="DRIVER", Name="VOLUME NAME", Mountpoint="MOUNTPOINT",
@@ -103,40 +68,26 @@ def inspect(cli, argv: list[str]) -> int:
 
 def rm(cli, argv: list[str]) -> int:
     opts, names = RM.parse(argv, cli.command_path)
-    from ..client import DaemonError
-    status = 0
-    for name in names:
-        try:
-            cli.client.call("DELETE", f"/volumes/{name}", {"force": 1} if opts.force else None).close()
-            cli.out(name)
-        except DaemonError as err:
-            cli.err(f"Error response from daemon: {err.message}")
-            status = 1
-    return status
+    query = {"force": 1} if opts.force else None
+    return cli.each(names, lambda name: cli.client.call("DELETE", f"/volumes/{name}", query).close())
 
 
 def prune(cli, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv, cli.command_path)
     from .filters import filters_param
-    from .formatting import human_size
-    if not opts.force:
-        warning = ("WARNING! This will remove all local volumes not used by at least one container."
-                   if opts.all else "WARNING! This will remove anonymous local volumes not used by at "
-                   "least one container.")
-        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    query = {}
-    f = filters_param(opts.filter, {"all": {"true": True}} if opts.all else None)
-    if f:
-        query["filters"] = f
+    from .prune import confirm, print_deleted, print_reclaimed
+    if not opts.force and not confirm(
+            "WARNING! This will remove all local volumes not used by at least one container." if opts.all
+            else "WARNING! This will remove anonymous local volumes not used by at least one container."):
+        return 0
+    query = {"filters": filters_param(opts.filter, {"all": {"true": True}} if opts.all else None)}
     report = cli.client.post("/volumes/prune", query) or {}
-    deleted = report.get("VolumesDeleted") or []
-    if deleted:
-        cli.out("Deleted Volumes:")
-        for name in deleted:
-            cli.out(name)
-        cli.out("")
-    cli.out(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
+    print_deleted(cli, "Volumes", report.get("VolumesDeleted") or [])
+    print_reclaimed(cli, report.get("SpaceReclaimed"))
     return 0
+
+
+main = Group("volume", "Manage volumes", {
+    "create": (create, CREATE), "ls": (ls, LS), "list": (ls, LS), "inspect": (inspect, INSPECT),
+    "rm": (rm, RM), "remove": (rm, RM), "prune": (prune, PRUNE),
+}, listed=("create", "inspect", "ls", "prune", "rm"))
