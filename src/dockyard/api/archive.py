@@ -11,9 +11,8 @@ from ..daemon import archive, users
 from ..daemon.fsview import clean, container_root, mount_sources, read_only_mounts
 from ..errors import DockyardError, InvalidParameter
 from ..inroot import Root
-from .images import _spool
 from .server import Request, Response, StreamResponse, route
-from .tarstream import thread_body
+from .tarstream import spool, thread_body
 
 
 def _container(req: Request, key: str = "id"):
@@ -91,7 +90,7 @@ async def put_archive(req: Request):
     path = _path(req)
     mounts = mount_sources(req.daemon, c)
     read_only = read_only_mounts(req.daemon, c)
-    tmp = await _spool(req)
+    tmp = await spool(req)
     try:
         async with container_root(req.daemon, c) as root_dir:
             copy_ids = req.bool_param("copyUIDGID")

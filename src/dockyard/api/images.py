@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 from typing import Any, AsyncIterator
 
 from .. import filters as query_filters
@@ -21,6 +20,7 @@ from ..errors import DockyardError, InvalidParameter, NotImplementedYet
 from ..images.changes import apply_changes
 from ..images.reference import parse_normalized, repo_tag
 from .server import Request, Response, StreamResponse, route
+from .tarstream import spool
 
 log = logging.getLogger("dockyard.api")
 
@@ -36,19 +36,6 @@ def _line(obj: Any) -> bytes:
 async def _lines(objs: list[Any]) -> AsyncIterator[bytes]:
     for o in objs:
         yield _line(o)
-
-
-async def _spool(req: Request) -> str:
-    """The request body into a temp file; the caller unlinks it."""
-    fd, path = tempfile.mkstemp(prefix="upload-", suffix=".tar", dir=_images(req).tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            async for chunk in req.stream():
-                f.write(chunk)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
 
 
 # ---------------------------------------------------------------- create (import / pull)
@@ -69,7 +56,7 @@ async def create_image(req: Request):
     changes = req.params("changes")
     apply_changes(changes)                                      # so do bad changes
     message = req.param("message") or f"Imported from {src}"
-    path = await _spool(req)
+    path = await spool(req)
     try:
         image_id = await asyncio.to_thread(
             _images(req).import_rootfs, path, str(ref) if ref else None, changes, message)
@@ -151,7 +138,7 @@ async def push_image(req: Request):
 
 @route("POST", "/images/load")
 async def load_images(req: Request):
-    path = await _spool(req)
+    path = await spool(req)
     if not req.bool_param("quiet"):
         return _load_with_progress(req, path)       # the docker CLI on a terminal
     try:

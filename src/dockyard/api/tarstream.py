@@ -4,6 +4,8 @@ multi-GB save or export never piles up in memory."""
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Callable
@@ -79,3 +81,17 @@ def thread_body(produce: Callable[[object], None]) -> AsyncIterator[bytes]:
                     await asyncio.sleep(0.01)
             await fut
     return chunks()
+
+
+async def spool(req) -> str:
+    """A request body (an uploaded tar) into a temp file under the image
+    store's tmp dir (same filesystem as the layers); the caller unlinks it."""
+    fd, path = tempfile.mkstemp(prefix="upload-", suffix=".tar", dir=req.daemon.images.tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in req.stream():
+                f.write(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path

@@ -39,11 +39,6 @@ PRUNE = Command("[OPTIONS]", "Remove all stopped containers", [
 ], max_args=0)
 
 
-def _each(cli, names: list[str], action) -> int:
-    # steer.py (not this change's to edit) still calls this; everything else calls cli.each
-    return cli.each(names, action)
-
-
 def _post(cli, path: str, query: dict | None = None) -> None:
     cli.client.call("POST", path, query).close()
 

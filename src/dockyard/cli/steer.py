@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from .. import units
 from .flags import INT, STRING, Command, Flag, UsageError
-from .lifecycle import _each, _post
 
 _MANY = "CONTAINER [CONTAINER...]"
 PAUSE = Command(_MANY, "Pause all processes within one or more containers", min_args=1,
@@ -42,12 +41,12 @@ def ram_in_bytes(text: str, flag: str) -> int:
 
 def pause(cli, argv: list[str]) -> int:
     _, names = PAUSE.parse(argv, cli.command_path)
-    return _each(cli, names, lambda n: _post(cli, f"/containers/{n}/pause"))
+    return cli.each(names, lambda n: cli.client.call("POST", f"/containers/{n}/pause").close())
 
 
 def unpause(cli, argv: list[str]) -> int:
     _, names = UNPAUSE.parse(argv, cli.command_path)
-    return _each(cli, names, lambda n: _post(cli, f"/containers/{n}/unpause"))
+    return cli.each(names, lambda n: cli.client.call("POST", f"/containers/{n}/unpause").close())
 
 
 def update_body(opts) -> dict:
@@ -89,7 +88,7 @@ def update(cli, argv: list[str]) -> int:
     def one(name: str) -> None:
         r = cli.client.post(f"/containers/{name}/update", body=body) or {}
         warnings.extend(r.get("Warnings") or [])
-    code = _each(cli, names, one)
+    code = cli.each(names, one)
     for w in warnings:
         cli.err(f"WARNING: {w}")
     return code
