@@ -3,10 +3,13 @@ a probe emits create/start/die around its process; moby's event filter on them."
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
 import types
 
 from dockyard.daemon import event_filters as ef
 from dockyard.daemon import exec_events, health
+from dockyard.runtime.runtimes import Runtime
 
 S = 1_000_000_000
 
@@ -17,8 +20,8 @@ class _D:
     def __init__(self, tmp_path, runtime_argv, present=True):
         self.events = []
         self.config = types.SimpleNamespace(exec_root=str(tmp_path))
-        rt = types.SimpleNamespace(argv=lambda *a: list(runtime_argv))
-        self.runtimes = types.SimpleNamespace(available={}, get=lambda name: rt)
+        rt = _runtime_running(tmp_path, runtime_argv)
+        self.runtimes = types.SimpleNamespace(for_name=lambda name: rt)
         self.containers = types.SimpleNamespace(find=lambda cid: object() if present else None)
 
     def paths(self, c):
@@ -26,6 +29,21 @@ class _D:
 
     def event(self, c, action, **attrs):
         self.events.append((action, attrs))
+
+
+def _runtime_running(tmp_path, argv) -> Runtime:
+    """A Runtime whose 'binary' ignores its arguments and runs argv (a
+    missing binary when argv names one that does not exist)."""
+    root = os.path.join(str(tmp_path), "runtime", "fake")
+    if not argv or not os.path.isabs(argv[0]) or os.path.exists(argv[0]):
+        os.makedirs(root, exist_ok=True)
+        path = os.path.join(str(tmp_path), "fake-runtime")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + "\n")
+        os.chmod(path, 0o755)
+    else:
+        path = argv[0]
+    return Runtime("fake", path, path, root)
 
 
 _C = types.SimpleNamespace(id="c" * 64, runtime="crun", config={})

@@ -8,6 +8,7 @@ import pytest
 
 from dockyard.daemon import health
 from dockyard.errors import InvalidParameter
+from dockyard.runtime.runtimes import Runtime
 
 S = 1_000_000_000
 
@@ -48,14 +49,19 @@ def test_go_duration_wording():
 
 
 class _D:
-    """What HealthMonitor.probe touches; the 'runtime' drops the container ID
-    and execs the probe's argv, so the argv really runs."""
+    """What HealthMonitor.probe touches; the 'runtime' binary drops its
+    options and the container ID and execs the probe's argv, so the argv
+    really runs."""
 
     def __init__(self, tmp_path):
         self.config = types.SimpleNamespace(exec_root=str(tmp_path))
-        # called with: exec --pid-file FILE ID ARGV...
-        rt = types.SimpleNamespace(argv=lambda *a: ["/bin/sh", "-c", 'shift 4; exec "$@"', "rt", *a])
-        self.runtimes = types.SimpleNamespace(available={}, get=lambda name: rt)
+        # called with: --root ROOT exec --pid-file FILE ID ARGV... (6 to drop)
+        fake = tmp_path / "fake-runtime"
+        fake.write_text('#!/bin/sh\nshift 6\nexec "$@"\n')
+        fake.chmod(0o755)
+        (tmp_path / "runtime" / "fake").mkdir(parents=True, exist_ok=True)
+        rt = Runtime("fake", str(fake), str(fake), str(tmp_path / "runtime" / "fake"))
+        self.runtimes = types.SimpleNamespace(for_name=lambda name: rt)
         self.containers = types.SimpleNamespace(find=lambda cid: object())
 
     def paths(self, c):

@@ -101,27 +101,22 @@ async def create(d, c: Container, ref: str, name: str | None, custom_dir: str | 
         images, work = os.path.join(target, IMAGES), os.path.join(target, "work")
         os.mkdir(images, 0o700)
         os.mkdir(work, 0o700)
-        # Freeze first: CRIU otherwise waits ~100 ms on the v1 freezer.
-        freezer = rtc.freezer_of(c.state.pid) if c.state.status == RUNNING else None
-        paused_here = bool(freezer) and rtc.freeze(freezer)
         was_stopped = c.state.manually_stopped
         if exit_:
             c.state.manually_stopped = True    # the restart policy must not bring it back
             d.save(c)
         t0 = time.perf_counter()
         try:
-            await rtc.checkpoint(rt, criu, c.id, images, work, leave_running=not exit_)
+            # a running container is frozen first: CRIU otherwise waits ~100 ms on the v1 freezer
+            await rt.checkpoint(c.id, criu, images, work, leave_running=not exit_,
+                                freeze_pid=c.state.pid if c.state.status == RUNNING else None)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
-            if paused_here:
-                rtc.thaw(freezer)
             if exit_:
                 c.state.manually_stopped = was_stopped
                 d.save(c)
             raise
         t1 = time.perf_counter()
-        if paused_here and not exit_:
-            rtc.thaw(freezer)
         ep = c.network.get("Endpoint") or {}
         write_meta(target, {"Name": name, "ContainerID": c.id, "Created": now_rfc3339(), "Runtime": rt.name,
                             "IPAddress": ep.get("IPAddress", ""), "Exit": exit_, "CriuVersion": criu.version})
@@ -174,11 +169,11 @@ class Restore:
     def work_dir(self, bundle: str) -> str:
         return os.path.join(bundle, "criu-restore")
 
-    def conmon_args(self, rt, bundle: str) -> dict:
+    def make_work_dir(self, bundle: str) -> str:
+        """CRIU's restore.log goes here (failed() reads it)."""
         work = self.work_dir(bundle)
         os.makedirs(work, mode=0o700, exist_ok=True)
-        return {"restore": self.image_dir, "runtime_args": rtc.global_args(rt, self.criu),
-                "runtime_opts": rtc.restore_opts(work), "extra_env": rtc.criu_env(self.criu)}
+        return work
 
     def failed(self, bundle: str, message: str) -> SystemError_:
         detail = rtc.log_tail(self.work_dir(bundle), "restore.log") or message

@@ -2,13 +2,9 @@
 conmon (`conmon --exec`), so it needs no Python process and its stdio works
 exactly like the container's (attach socket, ctl fifo for resize).
 
-Pipes to conmon (podman's protocol, conmon --api-version 1):
-- _OCI_STARTPIPE: conmon blocks on one read before forking; with
-  --exec-attach its child blocks on a second read before `runtime exec`,
-  so we connect to the attach socket first and lose no output.
-- _OCI_ATTACHPIPE: conmon writes {"data": 0} once the attach socket listens.
-- _OCI_SYNCPIPE: {"data": pid} once the process runs (or a negative value
-  and the runtime's message), then {"data": exit status} when it ends.
+The runtime's exec verb (Runtime.exec; conmon's pipes are in
+runtime/conmon.py) calls us back once conmon's attach socket listens and
+before the process runs, so we connect first and lose no output.
 
 Exec sessions are kept in the daemon's store (exec_store.py) and survive a
 daemon restart or crash: a still-running exec is watched again through a
@@ -222,7 +218,7 @@ class ExecManager:
 
     async def _launch(self, ex: Exec, c, attach: bool) -> socket.socket | None:
         paths = self.d.paths(c)
-        rt = self.d.runtimes.available.get(c.runtime) or self.d.runtimes.get(None)
+        rt = self.d.runtimes.for_name(c.runtime)
         proc = self._process_spec(ex, c, paths)
         ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
@@ -231,86 +227,42 @@ class ExecManager:
             json.dump(proc, f)
         os.makedirs(paths.socket_dir, exist_ok=True)
         ex.socket_link = os.path.join(paths.socket_dir, ex.id)
-        args = [conmon.CONMON, "--api-version", "1", "-c", c.id, "-u", ex.id, "-n", c.name,
-                "-r", rt.path, "--runtime-arg", "--root", "--runtime-arg", rt.root,
-                "-b", ex.dir, "-p", os.path.join(ex.dir, "pid"), "-P", os.path.join(ex.dir, "conmon.pid"),
-                "-l", "none",
-                "--exit-dir", ex.dir, "--socket-dir-path", paths.socket_dir,
-                # conmon writes an `oom` marker into its persist dir (and its cwd, set below)
-                "--persist-dir", ex.dir,
-                "-e", "--exec-process-spec", spec_path, "--log-level", "info"]
-        if ex.tty:
-            args.append("-t")
-        if attach and ex.attach_stdin:
-            args.append("-i")
-        sync_r, sync_w = os.pipe()
-        fds = [sync_w]
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "_OCI_SYNCPIPE": str(sync_w)}
-        start_r = start_w = att_r = att_w = -1
-        if attach:
-            args.append("--exec-attach")
-            start_r, start_w = os.pipe()
-            att_r, att_w = os.pipe()
-            fds += [start_r, att_w]
-            env.update(_OCI_STARTPIPE=str(start_r), _OCI_ATTACHPIPE=str(att_w))
-        sock = None
+        socks: list[socket.socket] = []
+
+        def connect(attach_socket: str) -> None:
+            """conmon's attach socket is up; the process does not run yet."""
+            socks.append(open_socket(attach_socket))
+            if ex.tty and ex.console_size:
+                # crun ignores process.consoleSize on exec: queue the size with conmon,
+                # which applies it the moment it receives the pty
+                write_ctl(ex.dir, *ex.console_size)
+
         try:
-            err = os.open(os.path.join(ex.dir, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                p = await asyncio.create_subprocess_exec(
-                    *args, pass_fds=fds, env=env, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True,
-                    cwd=ex.dir)   # conmon 2.1 writes `oom` into its cwd as well as its --persist-dir
-            finally:
-                os.close(err)
-                for fd in fds:
-                    os.close(fd)
-                start_r = att_w = -1
-            if attach:
-                os.write(start_w, b"0")          # conmon may fork now
-            await p.wait()                        # the first conmon exits after forking
-            if attach:
-                line = await conmon._read_line(att_r, 30)
-                if not line:
-                    raise StartFailed(_err_text(ex.dir) or "conmon exited before the exec session was ready")
-                sock = open_socket(conmon.Paths(ex.dir, ex.dir, paths.socket_dir, "").attach_socket(ex.id))
-                if ex.tty and ex.console_size:
-                    # crun ignores process.consoleSize on exec: queue the size with conmon,
-                    # which applies it the moment it receives the pty
-                    write_ctl(ex.dir, *ex.console_size)
-                os.write(start_w, b"0")          # child may run `runtime exec` now
-            lines = _Lines(sync_r)
-            first = await lines.next(60)
-            pid = int(first.get("data", -1)) if first else -1
-            if pid <= 0:
-                msg = (first or {}).get("message") or _err_text(ex.dir) or "runtime exec failed"
-                raise StartFailed(f"OCI runtime exec failed: {msg.strip()}: unknown",
-                                  127 if "not found" in msg else 126)
-            ex.pid = pid
+            running = await rt.exec(c.id, ex.id, c.name, exec_dir=ex.dir, socket_dir=paths.socket_dir,
+                                    spec_path=spec_path, tty=ex.tty, stdin=ex.attach_stdin,
+                                    on_attach=connect if attach else None)
+        except conmon.SessionFailed as e:
+            _close(socks)
+            raise StartFailed(str(e)) from None
+        except conmon.CreateFailed as e:
+            _close(socks)
+            msg = str(e)
+            raise StartFailed(f"OCI runtime exec failed: {msg.strip()}: unknown",
+                              127 if "not found" in msg else 126) from None
         except BaseException:
-            if sock is not None:
-                sock.close()
-            os.close(sync_r)
+            _close(socks)
             raise
-        finally:
-            for fd in (start_w, att_r):
-                if fd >= 0:
-                    os.close(fd)
-        t = asyncio.ensure_future(self._wait_exit(ex, lines))
+        ex.pid = running.pid
+        t = asyncio.ensure_future(self._wait_exit(ex, running))
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
-        return sock
+        return socks[0] if socks else None
 
-    async def _wait_exit(self, ex: Exec, lines: "_Lines") -> None:
+    async def _wait_exit(self, ex: Exec, running: conmon.ExecProcess) -> None:
         code = None
         try:
-            msg = await lines.next(None)
-            if msg is not None:
-                code = int(msg.get("data", 255))
-        except (ValueError, OSError):
-            pass
+            code = await running.wait()
         finally:
-            os.close(lines.fd)
             if code is None:   # conmon died without a word: its exit file, else unknown
                 code = _exit_code(ex)
             self._finish(ex, EXIT_UNKNOWN if code is None else code)
@@ -437,55 +389,6 @@ def _merge_env(base: list[str], extra: list[str]) -> list[str]:
     return list(out.values())
 
 
-def _err_text(d: str) -> str:
-    try:
-        with open(os.path.join(d, "conmon.err"), errors="replace") as f:
-            return f.read().strip()[-500:]
-    except OSError:
-        return ""
-
-
-class _Lines:
-    """JSON lines from a conmon pipe, keeping what one read brought beyond
-    the first line (a fast exit sends pid and status together)."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.buf = bytearray()
-        self.eof = False
-        os.set_blocking(fd, False)
-
-    async def next(self, timeout: float | None) -> dict | None:
-        """The next message; None on EOF."""
-        while b"\n" not in self.buf and not self.eof:
-            await self._fill(timeout)
-        if b"\n" in self.buf:
-            line, _, rest = bytes(self.buf).partition(b"\n")
-            self.buf = bytearray(rest)
-        else:
-            line, self.buf = bytes(self.buf), bytearray()
-        line = line.strip()
-        return json.loads(line) if line else None
-
-    async def _fill(self, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-
-        def readable() -> None:
-            try:
-                chunk = os.read(self.fd, 4096)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-            self.buf.extend(chunk)
-            if not done.done():
-                done.set_result(None)
-
-        loop.add_reader(self.fd, readable)
-        try:
-            await asyncio.wait_for(done, timeout)
-        finally:
-            loop.remove_reader(self.fd)
+def _close(socks: list[socket.socket]) -> None:
+    for sock in socks:
+        sock.close()

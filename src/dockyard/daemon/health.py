@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import signal
-import tempfile
 import time
 
 from ..errors import InvalidParameter
@@ -208,82 +207,49 @@ class HealthMonitor:
         if h["Status"] != old:
             self.d.event(c, "health_status: " + h["Status"])
 
-    def _process_args(self, c) -> list[str]:
+    def _process_user(self, c) -> tuple[str | None, str | None]:
         """The probe runs as the container's process does (moby: the exec gets
         Config.User and WorkingDir); the runtime's exec takes env and
-        capabilities from the spec but not these two."""
+        capabilities from the spec but not these two: (cwd, "uid:gid")."""
         proc = _spec_process(self.d.paths(c).bundle)
-        args = []
-        if proc.get("cwd"):
-            args += ["--cwd", proc["cwd"]]
         user = proc.get("user") or {}
-        if user.get("uid") or user.get("gid"):
-            args += ["--user", f"{user.get('uid', 0)}:{user.get('gid', 0)}"]
-        return args
+        uid_gid = f"{user.get('uid', 0)}:{user.get('gid', 0)}" if user.get("uid") or user.get("gid") else None
+        return proc.get("cwd") or None, uid_gid
 
     async def probe(self, c, hc: dict) -> dict:
         """Run the check once inside the container: {Start, End, ExitCode, Output}."""
         timeout_ns = hc.get("Timeout") or DEFAULT_TIMEOUT
         argv = probe_argv(hc, c.config.get("Shell"))
-        rt = self.d.runtimes.available.get(c.runtime) or self.d.runtimes.get(None)
+        rt = self.d.runtimes.for_name(c.runtime)
+        cwd, user = self._process_user(c)
         started, start = time.time(), _local_rfc3339()
-        fd, pidfile = tempfile.mkstemp(prefix="health-", dir=self.d.config.exec_root)
-        os.close(fd)
-        os.unlink(pidfile)                  # the runtime wants to create it
         exec_id = new_id()
         exec_events.created(self.d, c, exec_id, argv)
         exec_events.started(self.d, c, exec_id, argv)
-        proc = None
+        status = 126                         # moby's code for an exec that failed to start
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *rt.argv("exec", "--pid-file", pidfile, *self._process_args(c), c.id, *argv),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-            out = _LimitedBuffer()
-            try:
-                await asyncio.wait_for(asyncio.gather(out.drain(proc.stdout), proc.wait()), timeout_ns / SECOND)
-                code, output = proc.returncode, str(out)
-            except asyncio.TimeoutError:
-                _kill_pidfile(pidfile)
-                proc.kill()
-                await proc.wait()
+            res = await rt.exec_sync(c.id, argv, timeout=timeout_ns / SECOND, cwd=cwd, user=user,
+                                     max_output=MAX_OUTPUT)
+            # moby's limitedBuffer: the first MAX_OUTPUT bytes, "..." when more was said
+            said = res.output.decode(errors="replace") + ("..." if res.truncated else "")
+            if res.timed_out:
                 code, output = -1, f"Health check exceeded timeout ({_go_duration(timeout_ns)})"
-                if str(out):                 # moby keeps what the probe said before it was cut
-                    output += ": " + str(out)
+                if said:                     # moby keeps what the probe said before it was cut
+                    output += ": " + said
+            else:
+                code, output = res.status, said
+            status = _exec_status(res.status)
         except OSError as e:
             code, output = -1, f"failed to run the health check: {e}"
+        except asyncio.CancelledError:
+            status = 128 + signal.SIGKILL    # exec_sync killed the probe on its way out
+            raise
         finally:
-            if proc is not None and proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            try:
-                os.unlink(pidfile)
-            except OSError:
-                pass
             # a probe cut short by `rm -f` ends silently: no event after destroy
             if self.d.containers.find(c.id) is not None:
-                exec_events.died(self.d, c, exec_id, _exec_status(proc))
+                exec_events.died(self.d, c, exec_id, status)
         return {"Start": start, "End": _local_rfc3339(), "ExitCode": code,
                 "Output": output, "_started": started}
-
-
-class _LimitedBuffer:
-    """moby's limitedBuffer: the first MAX_OUTPUT bytes of the probe's output,
-    "..." appended when more was said (and read, so the probe never blocks)."""
-
-    def __init__(self):
-        self.buf, self.truncated = bytearray(), False
-
-    async def drain(self, stream) -> None:
-        while chunk := await stream.read(65536):
-            keep = MAX_OUTPUT - len(self.buf)
-            if keep > 0:
-                self.buf += chunk[:keep]
-            if keep < len(chunk):
-                self.truncated = True
-
-    def __str__(self) -> str:
-        return self.buf.decode(errors="replace") + ("..." if self.truncated else "")
 
 
 def _spec_process(bundle: str) -> dict:
@@ -294,23 +260,10 @@ def _spec_process(bundle: str) -> dict:
         return {}
 
 
-def _exec_status(proc) -> int:
+def _exec_status(status: int) -> int:
     """exec_die's exitCode: the process's status, 128+signal when killed
-    (a timed-out probe is 137, as in Docker); 126 when it never ran (moby's
-    code for an exec that failed to start)."""
-    if proc is None or proc.returncode is None:
-        return 126
-    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-
-
-def _kill_pidfile(path: str) -> None:
-    try:
-        with open(path) as f:
-            pid = int(f.read().strip() or 0)
-        if pid > 0:
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
+    (a timed-out probe is 137, as in Docker)."""
+    return status if status >= 0 else 128 - status
 
 
 def _unix(rfc: str) -> float:

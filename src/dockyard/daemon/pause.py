@@ -1,14 +1,11 @@
 """Pause and unpause: the runtime freezes the container's cgroup (the
 freezer on cgroup v1, cgroup.freeze on v2). Healthchecks skip a frozen
-container; stop, kill -9 and rm -f thaw it first (daemon.py)."""
+container; stop, kill -9 and rm -f thaw it first (daemon.py, with the
+same runtime verb, resume)."""
 from __future__ import annotations
 
-from ..errors import Conflict, SystemError_
+from ..errors import Conflict
 from .container import PAUSED, RESTARTING, RUNNING
-
-
-def _runtime(d, c):
-    return d.runtimes.available.get(c.runtime) or d.runtimes.get(None)
 
 
 async def pause(d, c) -> None:
@@ -20,9 +17,7 @@ async def pause(d, c) -> None:
             raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         if st != RUNNING:
             raise Conflict(f"Container {c.id} is not running")
-        code, out = await _runtime(d, c).run("pause", c.id, check=False)
-        if code != 0:
-            raise SystemError_(f"Cannot pause container {c.id}: {out}")
+        await d.runtimes.for_name(c.runtime).pause(c.id)
         c.state.transition(PAUSED)
         d.save(c)
     d.event(c, "pause")
@@ -32,9 +27,7 @@ async def unpause(d, c) -> None:
     async with c.lock:
         if c.state.status != PAUSED:
             raise Conflict(f"Container {c.id} is not paused")
-        code, out = await _runtime(d, c).run("resume", c.id, check=False)
-        if code != 0:
-            raise SystemError_(f"Cannot unpause container {c.id}: {out}")
+        await d.runtimes.for_name(c.runtime).resume(c.id)
         c.state.transition(RUNNING)
         d.save(c)
     d.event(c, "unpause")

@@ -11,11 +11,9 @@ order), and saved only once applied — a failed update changes nothing.
 from __future__ import annotations
 
 import copy
-import json
-import os
-import tempfile
 
-from ..errors import Conflict, InvalidParameter, SystemError_
+from ..errors import Conflict, InvalidParameter
+from ..runtime.spec import update_resources
 from . import restart
 from .container import PAUSED, RUNNING
 
@@ -58,35 +56,15 @@ def merge(c, body: dict) -> dict:
     return hc
 
 
-def resources(d, hc: dict, notes: list[str]) -> dict:
-    """The OCI `linux.resources` for hc, checked as at create (raises Docker's 400s)."""
-    from ..runtime.spec import _resources
-    res = _resources(hc, d.facts, bool(hc.get("Privileged")), notes)
-    res.pop("devices", None)          # unchanged by an update, and v2 would rebuild its eBPF program
-    return res
-
-
 async def update(d, c, body: dict) -> list[str]:
     async with c.lock:
         hc = merge(c, body)
         notes: list[str] = []
-        res = resources(d, hc, notes)
+        res = update_resources(hc, d.facts, notes)
         if c.state.status in (RUNNING, PAUSED) and any(k in body for k in RESOURCE_KEYS):
-            await _apply(d, c, res)
+            await d.runtimes.for_name(c.runtime).update(c.id, res)
         c.host_config = hc
         d.save(c)
     d.event(c, "update")
     return notes
 
-
-async def _apply(d, c, res: dict) -> None:
-    rt = d.runtimes.available.get(c.runtime) or d.runtimes.get(None)
-    fd, path = tempfile.mkstemp(prefix="update-", suffix=".json", dir=d.config.exec_root)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(res, f)
-        code, out = await rt.run("update", "--resources", path, c.id, check=False)
-    finally:
-        os.unlink(path)
-    if code != 0:
-        raise SystemError_(f"Cannot update container {c.id}: {out}")

@@ -4,19 +4,22 @@ runc takes the CRIU binary with its global `--criu PATH`; crun links
 libcriu, which runs `criu` from PATH, so crun gets PATH with our CRIU's
 directory first. Restore itself is run by conmon (`conmon --restore`), so
 the restored process gets fresh stdio pipes held by conmon and its log
-continues in the same file: this module only says which arguments to give.
+continues in the same file. The verbs are Runtime.checkpoint and
+Runtime.restore (runtimes.py); this module says which arguments and
+environment they take, and freezes a cgroup by a write.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from ..errors import NotImplementedYet, SystemError_
 from .criu import Criu
-from .runtimes import Runtime
+
+if TYPE_CHECKING:
+    from .runtimes import Runtime
 
 # Always on: established TCP connections (a loopback nc<->nc, a client of a
 # server inside) and POSIX/flock locks survive; without them CRIU refuses.
@@ -120,27 +123,3 @@ def log_tail(work_dir: str, name: str, lines: int = 4) -> str:
         return ""
     errs = [l.strip() for l in text if "Error" in l or "error" in l]
     return "; ".join((errs or text)[-lines:])
-
-
-async def checkpoint(rt: Runtime, criu: Criu, cid: str, image_dir: str, work_dir: str, *,
-                     leave_running: bool, timeout: float = 120) -> None:
-    reason = unsupported_reason(rt)
-    if reason:
-        raise NotImplementedYet(reason)
-    argv = [rt.path, "--root", rt.root, *global_args(rt, criu), "checkpoint",
-            "--image-path", image_dir, "--work-path", work_dir, *CRIU_FLAGS]
-    if leave_running:
-        argv.append("--leave-running")
-    argv.append(cid)
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                                                env=env_for(criu))
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise SystemError_(f"{rt.name} checkpoint timed out after {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        detail = log_tail(work_dir, "dump.log") or out.decode(errors="replace").strip()[-500:]
-        raise SystemError_(f"checkpoint of {cid[:12]} failed: {detail}")

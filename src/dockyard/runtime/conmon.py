@@ -9,6 +9,17 @@ conmon exits, right after it wrote the exit file.
 Sync protocol (conmon --api-version 1): conmon writes one JSON line on the
 fd named by _OCI_SYNCPIPE once the runtime created the container:
 {"data": <pid>} or {"data": -1, "message": "<runtime's error>"}.
+
+An exec (conmon --exec, podman's protocol) has its own conmon, and more pipes:
+- _OCI_STARTPIPE: conmon blocks on one read before forking; with
+  --exec-attach its child blocks on a second read before `runtime exec`,
+  so the caller connects to the attach socket first and loses no output.
+- _OCI_ATTACHPIPE: conmon writes {"data": 0} once the attach socket listens.
+- _OCI_SYNCPIPE: {"data": pid} once the process runs (or a negative value
+  and the runtime's message), then {"data": exit status} when it ends.
+
+argv() is the one place conmon's command line is built. Callers go through
+runtimes.Runtime (create, restore, exec), which passes the runtime.
 """
 from __future__ import annotations
 
@@ -16,10 +27,8 @@ import asyncio
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from ..errors import SystemError_
-from .runtimes import Runtime
 
 CONMON = shutil.which("conmon") or "/usr/bin/conmon"
 
@@ -56,7 +65,68 @@ class Paths:
 
 
 class CreateFailed(Exception):
-    """The runtime refused to create the container; message is its error."""
+    """The runtime refused to create the container (or to exec); message is its error."""
+
+
+class SessionFailed(CreateFailed):
+    """conmon itself failed before the runtime ran (an exec's attach socket
+    never came up); message is conmon's error."""
+
+
+def argv(runtime_path: str, runtime_root: str, cid: str, uuid: str, name: str, *, bundle: str,
+         pidfile: str, conmon_pidfile: str, log: str, exit_dir: str, socket_dir: str,
+         log_level: str = "info", tty: bool = False, stdin: bool = False, leave_stdin_open: bool = False,
+         no_pivot: bool = False, exec_spec: str | None = None, exec_attach: bool = False,
+         restore: str | None = None, runtime_args: Sequence[str] = (),
+         runtime_opts: Sequence[str] = ()) -> list[str]:
+    """conmon's command line, for a container (`runtime create`, or
+    `runtime restore` given a checkpoint's image dir) and for an exec
+    (`exec_spec`: `runtime exec --process`) alike. conmon writes its `oom`
+    marker into --persist-dir (the bundle)."""
+    args = [CONMON, "--api-version", "1", "-c", cid, "-u", uuid, "-n", name,
+            "-r", runtime_path, "--runtime-arg", "--root", "--runtime-arg", runtime_root,
+            "-b", bundle, "-p", pidfile, "-P", conmon_pidfile, "-l", log,
+            "--exit-dir", exit_dir, "--socket-dir-path", socket_dir, "--persist-dir", bundle,
+            "--log-level", log_level]
+    if exec_spec:
+        args += ["-e", "--exec-process-spec", exec_spec]
+    for a in runtime_args:
+        args += ["--runtime-arg", a]
+    if restore:
+        args += ["--restore", restore]
+        for o in runtime_opts:
+            args += [f"--runtime-opt={o}"]
+    if tty:
+        args.append("-t")
+    if stdin:
+        args += ["-i", "--leave-stdin-open"] if leave_stdin_open else ["-i"]
+    if no_pivot:
+        args.append("--no-pivot")
+    if exec_attach:
+        args.append("--exec-attach")
+    return args
+
+
+async def _spawn(args: list[str], bundle: str, pipes: dict[str, int],
+                 extra_env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """Start the first conmon (it forks the real one and exits) with
+    the named pipe fds (closed here), stderr into bundle/conmon.err, in its
+    own session, cwd the bundle (conmon 2.1 writes `oom` into its cwd too)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **(extra_env or {}),
+           **{k: str(fd) for k, fd in pipes.items()}}
+    fds = tuple(pipes.values())
+    try:
+        err = os.open(os.path.join(bundle, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args, pass_fds=fds, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=bundle)
+        finally:
+            os.close(err)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return proc
 
 
 async def _read_line(fd: int, timeout: float) -> bytes:
@@ -85,9 +155,9 @@ async def _read_line(fd: int, timeout: float) -> bytes:
     return bytes(buf)
 
 
-async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bool, stdin: bool,
-                 no_pivot: bool, log_level: str = "info", timeout: float = 60,
-                 restore: str | None = None, runtime_args: list[str] = (), runtime_opts: list[str] = (),
+async def create(cid: str, name: str, runtime_path: str, runtime_root: str, paths: Paths, *, tty: bool,
+                 stdin: bool, no_pivot: bool, log_level: str = "info", timeout: float = 60,
+                 restore: str | None = None, runtime_args: Sequence[str] = (), runtime_opts: Sequence[str] = (),
                  extra_env: dict[str, str] | None = None, stdin_once: bool = False,
                  keep_log: bool = True) -> tuple[int, int]:
     """Launch conmon, which runs `runtime create` (or, given a checkpoint's
@@ -100,38 +170,17 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
         os.unlink(paths.exit_file(cid))
     except FileNotFoundError:
         pass
-    args = [CONMON, "--api-version", "1", "-c", cid, "-u", cid[:12], "-n", name,
-            "-r", runtime.path, "--runtime-arg", "--root", "--runtime-arg", runtime.root,
-            "-b", paths.bundle, "-p", paths.pidfile, "-P", paths.conmon_pidfile,
-            "-l", f"k8s-file:{paths.log_path}" if keep_log else "none", "--exit-dir", paths.exit_dir,
-            "--socket-dir-path", paths.socket_dir, "--persist-dir", paths.bundle,
-            "--log-level", log_level]
-    for a in runtime_args:
-        args += ["--runtime-arg", a]
-    if restore:
-        args += ["--restore", restore]
-        for o in runtime_opts:
-            args += [f"--runtime-opt={o}"]
-    if tty:
-        args.append("-t")
-    if stdin:
-        # StdinOnce without a TTY (docker run -i): the attached client's EOF closes stdin
-        args += ["-i"] if stdin_once else ["-i", "--leave-stdin-open"]
-    if no_pivot:
-        args.append("--no-pivot")
+    args = argv(runtime_path, runtime_root, cid, cid[:12], name, bundle=paths.bundle, pidfile=paths.pidfile,
+                conmon_pidfile=paths.conmon_pidfile,
+                log=f"k8s-file:{paths.log_path}" if keep_log else "none",
+                exit_dir=paths.exit_dir, socket_dir=paths.socket_dir, log_level=log_level,
+                tty=tty, stdin=stdin,
+                # StdinOnce without a TTY (docker run -i): the attached client's EOF closes stdin
+                leave_stdin_open=not stdin_once, no_pivot=no_pivot,
+                restore=restore, runtime_args=runtime_args, runtime_opts=runtime_opts)
     r, w = os.pipe()
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **(extra_env or {}),
-           "_OCI_SYNCPIPE": str(w)}
-    err = os.open(paths.conmon_err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *args, pass_fds=(w,), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True,
-            cwd=paths.bundle)   # conmon 2.1 writes its `oom` marker into its cwd too, besides --persist-dir
-    finally:
-        os.close(w)
-        os.close(err)
-    try:
+        proc = await _spawn(args, paths.bundle, {"_OCI_SYNCPIPE": w}, extra_env)
         await proc.wait()   # the first conmon forks the real one and exits at once
         line = await _read_line(r, timeout)
     finally:
@@ -147,6 +196,125 @@ async def create(cid: str, name: str, runtime: Runtime, paths: Paths, *, tty: bo
     if pid <= 0:
         raise CreateFailed(msg.get("message") or _conmon_error(paths) or "runtime create failed")
     return pid, conmon_pid
+
+
+class ExecProcess:
+    """An exec conmon supervises: its pid, and its exit status to come on
+    the sync pipe."""
+
+    def __init__(self, pid: int, messages: "Messages"):
+        self.pid = pid
+        self._messages = messages
+
+    async def wait(self) -> int | None:
+        """The exit status conmon reports; None when conmon ended without a word."""
+        try:
+            msg = await self._messages.next(None)
+            return int(msg.get("data", 255)) if msg is not None else None
+        except (ValueError, OSError):
+            return None
+        finally:
+            os.close(self._messages.fd)
+
+
+async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root: str, *, exec_dir: str,
+                socket_dir: str, spec_path: str, tty: bool, stdin: bool,
+                on_attach: Callable[[str], None] | None = None) -> ExecProcess:
+    """Launch conmon --exec, which runs `runtime exec --process spec_path`
+    in container cid; exec_dir is its bundle, pidfiles and exit dir. With
+    on_attach, conmon's attach socket is up before the runtime runs: it is
+    called with the socket's path first, so no output is lost (podman's
+    _OCI_STARTPIPE/_OCI_ATTACHPIPE handshake). Raises SessionFailed when
+    conmon gave up before that, CreateFailed with the runtime's message."""
+    attach = on_attach is not None
+    args = argv(runtime_path, runtime_root, cid, uuid, name, bundle=exec_dir,
+                pidfile=os.path.join(exec_dir, "pid"), conmon_pidfile=os.path.join(exec_dir, "conmon.pid"),
+                log="none", exit_dir=exec_dir, socket_dir=socket_dir, exec_spec=spec_path,
+                tty=tty, stdin=attach and stdin, exec_attach=attach)
+    sync_r, sync_w = os.pipe()
+    pipes = {"_OCI_SYNCPIPE": sync_w}
+    start_w = att_r = -1
+    if attach:
+        start_r, start_w = os.pipe()
+        att_r, att_w = os.pipe()
+        pipes.update(_OCI_STARTPIPE=start_r, _OCI_ATTACHPIPE=att_w)
+    try:
+        proc = await _spawn(args, exec_dir, pipes)
+        if attach:
+            os.write(start_w, b"0")          # conmon may fork now
+        await proc.wait()                    # the first conmon exits after forking
+        if attach:
+            if not await _read_line(att_r, 30):
+                raise SessionFailed(_err_tail(exec_dir) or "conmon exited before the exec session was ready")
+            on_attach(Paths(exec_dir, exec_dir, socket_dir, "").attach_socket(uuid))
+            os.write(start_w, b"0")          # child may run `runtime exec` now
+        messages = Messages(sync_r)
+        first = await messages.next(60)
+        pid = int(first.get("data", -1)) if first else -1
+        if pid <= 0:
+            raise CreateFailed((first or {}).get("message") or _err_tail(exec_dir) or "runtime exec failed")
+    except BaseException:
+        os.close(sync_r)
+        raise
+    finally:
+        for fd in (start_w, att_r):
+            if fd >= 0:
+                os.close(fd)
+    return ExecProcess(pid, messages)
+
+
+class Messages:
+    """JSON lines from a conmon pipe, keeping what one read brought beyond
+    the first line (a fast exit sends pid and status together)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+        self.eof = False
+        os.set_blocking(fd, False)
+
+    async def next(self, timeout: float | None) -> dict | None:
+        """The next message; None on EOF."""
+        while b"\n" not in self.buf and not self.eof:
+            await self._fill(timeout)
+        if b"\n" in self.buf:
+            line, _, rest = bytes(self.buf).partition(b"\n")
+            self.buf = bytearray(rest)
+        else:
+            line, self.buf = bytes(self.buf), bytearray()
+        line = line.strip()
+        return json.loads(line) if line else None
+
+    async def _fill(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def readable() -> None:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.eof = True
+            self.buf.extend(chunk)
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(self.fd, readable)
+        try:
+            await asyncio.wait_for(done, timeout)
+        finally:
+            loop.remove_reader(self.fd)
+
+
+def _err_tail(bundle: str) -> str:
+    try:
+        with open(os.path.join(bundle, "conmon.err"), errors="replace") as f:
+            return f.read().strip()[-500:]
+    except OSError:
+        return ""
 
 
 def _conmon_error(paths: Paths) -> str:

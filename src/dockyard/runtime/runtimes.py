@@ -11,13 +11,21 @@ to runc.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import select
 import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import InvalidParameter, SystemError_
+from ..errors import InvalidParameter, NotImplementedYet, SystemError_
+from . import checkpoint as rtc
+from . import conmon
+from .criu import Criu
+from .oci import ExecResult
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -35,17 +43,19 @@ def hybrid_needs_mask() -> bool:
 
 @dataclass
 class Runtime:
+    """crun or runc: the verbs of oci.OCIRuntime. Each takes the container's
+    id; what differs between the two stays in here (and in checkpoint.py)."""
     name: str            # "crun" | "runc"
     binary: str          # the real binary
     path: str            # what conmon and we execute (may be the wrapper)
     root: str            # --root: per-daemon state dir, so test daemons never mix
 
-    def argv(self, *args: str) -> list[str]:
+    def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.root, *args]
 
-    async def run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]:
+    async def _run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            *self.argv(*args), stdin=asyncio.subprocess.DEVNULL,
+            *self._argv(*args), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
@@ -58,6 +68,25 @@ class Runtime:
             raise SystemError_(f"{self.name} {args[0]} failed: {text}")
         return proc.returncode, text
 
+    # Kept only while daemon/daemon.py and daemon/recover.py still call
+    # `run("resume"|"delete", ...)`: use the verbs below.
+    run = _run
+
+    @property
+    def _scratch(self) -> str:
+        """A dir of ours for the files a verb hands the runtime (not its --root)."""
+        return os.path.dirname(self.root)
+
+    # ------------------------------------------------------------ create / start
+    async def create(self, cid: str, name: str, paths: conmon.Paths, *, tty: bool, stdin: bool,
+                     no_pivot: bool, stdin_once: bool = False, keep_log: bool = True,
+                     log_level: str = "info") -> tuple[int, int]:
+        """`create` through conmon, which keeps running as the container's
+        supervisor. Returns (container pid, conmon pid); raises
+        conmon.CreateFailed with the runtime's message."""
+        return await conmon.create(cid, name, self.path, self.root, paths, tty=tty, stdin=stdin,
+                                   no_pivot=no_pivot, log_level=log_level, stdin_once=stdin_once,
+                                   keep_log=keep_log)
 
     async def start(self, cid: str) -> None:
         """`<runtime> start`, without the process: release the container's
@@ -67,7 +96,7 @@ class Runtime:
             await asyncio.to_thread(self._release_exec_fifo, cid)
         except OSError as e:
             log.debug("exec fifo start of %s failed (%s); using `%s start`", cid[:12], e, self.name)
-            await self.run("start", cid)
+            await self._run("start", cid)
 
     def _release_exec_fifo(self, cid: str) -> None:
         fifo = os.path.join(self.root, cid, "exec.fifo")
@@ -93,22 +122,180 @@ class Runtime:
             os.close(fd)
         os.unlink(fifo)
 
+    # ------------------------------------------------------------ signals, freezer, limits
+    async def kill(self, cid: str, sig: int, *, all_processes: bool = False) -> None:
+        """`<runtime> kill`. (The daemon signals its containers through a
+        pidfd, which needs no process; this is the runtime's way.)"""
+        await self._run("kill", *(["--all"] if all_processes else []), cid, str(int(sig)))
 
-    async def delete_exited(self, cid: str, remove_cgroups) -> None:
+    async def pause(self, cid: str) -> None:
+        """Freeze the container's cgroup (v1 freezer or v2 cgroup.freeze)."""
+        code, out = await self._run("pause", cid, check=False)
+        if code != 0:
+            raise SystemError_(f"Cannot pause container {cid}: {out}")
+
+    async def resume(self, cid: str, *, check: bool = True) -> None:
+        """Thaw it; check=False for a best-effort thaw (before SIGKILL, rm -f)."""
+        code, out = await self._run("resume", cid, check=False)
+        if check and code != 0:
+            raise SystemError_(f"Cannot unpause container {cid}: {out}")
+
+    async def update(self, cid: str, resources: dict) -> None:
+        """Apply OCI `linux.resources` to a live container (the runtime
+        writes the cgroup v1 or v2 files in the right order)."""
+        fd, path = tempfile.mkstemp(prefix="update-", suffix=".json", dir=self._scratch)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(resources, f)
+            code, out = await self._run("update", "--resources", path, cid, check=False)
+        finally:
+            os.unlink(path)
+        if code != 0:
+            raise SystemError_(f"Cannot update container {cid}: {out}")
+
+    # ------------------------------------------------------------ exec
+    async def exec(self, cid: str, exec_id: str, name: str, *, exec_dir: str, socket_dir: str,
+                   spec_path: str, tty: bool, stdin: bool,
+                   on_attach: Callable[[str], None] | None = None) -> conmon.ExecProcess:
+        """`exec --process spec_path` through its own conmon (see conmon.exec_)."""
+        return await conmon.exec_(cid, exec_id, name, self.path, self.root, exec_dir=exec_dir,
+                                  socket_dir=socket_dir, spec_path=spec_path, tty=tty, stdin=stdin,
+                                  on_attach=on_attach)
+
+    async def exec_sync(self, cid: str, argv: Sequence[str], *, timeout: float, cwd: str | None = None,
+                        user: str | None = None, max_output: int = 4096) -> ExecResult:
+        """`<runtime> exec`, waited for: argv's exit status and the first
+        max_output bytes of its stdout+stderr (the rest is read and dropped,
+        so it never blocks). After timeout seconds the process (found by its
+        pidfile) and the runtime are killed. Raises OSError when the runtime
+        cannot be run at all."""
+        fd, pidfile = tempfile.mkstemp(prefix="exec-", dir=self._scratch)
+        os.close(fd)
+        os.unlink(pidfile)                  # the runtime wants to create it
+        opts = ["--pid-file", pidfile]
+        if cwd:
+            opts += ["--cwd", cwd]
+        if user:
+            opts += ["--user", user]
+        out, truncated, timed_out = bytearray(), False, False
+
+        async def drain(stream) -> None:
+            nonlocal truncated
+            while chunk := await stream.read(65536):
+                keep = max_output - len(out)
+                if keep > 0:
+                    out.extend(chunk[:keep])
+                if keep < len(chunk):
+                    truncated = True
+
+        proc = None
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._argv("exec", *opts, cid, *argv), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            try:
+                await asyncio.wait_for(asyncio.gather(drain(proc.stdout), proc.wait()), timeout)
+            except asyncio.TimeoutError:
+                timed_out = True
+                _kill_pidfile(pidfile)
+                proc.kill()
+                await proc.wait()
+        finally:
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            try:
+                os.unlink(pidfile)
+            except OSError:
+                pass
+        return ExecResult(proc.returncode, bytes(out), truncated, timed_out)
+
+    # ------------------------------------------------------------ checkpoint / restore
+    async def checkpoint(self, cid: str, criu: Criu, image_dir: str, work_dir: str, *,
+                         leave_running: bool, freeze_pid: int | None = None, timeout: float = 120) -> None:
+        """CRIU-dump the container into image_dir (logs in work_dir); unless
+        leave_running it is gone afterwards. freeze_pid, the init pid of a
+        running (not paused) container: its cgroup is frozen by a write first,
+        which spares CRIU its ~100 ms wait on the v1 freezer."""
+        reason = rtc.unsupported_reason(self)
+        if reason:
+            raise NotImplementedYet(reason)
+        freezer = rtc.freezer_of(freeze_pid) if freeze_pid else None
+        frozen = bool(freezer) and rtc.freeze(freezer)
+        argv = [*self._argv(*rtc.global_args(self, criu), "checkpoint", "--image-path", image_dir,
+                            "--work-path", work_dir, *rtc.CRIU_FLAGS),
+                *(["--leave-running"] if leave_running else []), cid]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env=rtc.env_for(criu))
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+                raise SystemError_(f"{self.name} checkpoint timed out after {timeout:.0f} s") from None
+            if proc.returncode != 0:
+                detail = rtc.log_tail(work_dir, "dump.log") or out.decode(errors="replace").strip()[-500:]
+                raise SystemError_(f"checkpoint of {cid[:12]} failed: {detail}")
+        except BaseException:
+            if frozen:
+                rtc.thaw(freezer)
+            raise
+        if frozen and leave_running:
+            rtc.thaw(freezer)
+
+    async def restore(self, cid: str, name: str, paths: conmon.Paths, criu: Criu, image_dir: str,
+                      work_dir: str, *, tty: bool, stdin: bool, no_pivot: bool, stdin_once: bool = False,
+                      keep_log: bool = True, log_level: str = "info") -> tuple[int, int]:
+        """`restore --detach` from image_dir through conmon, which supervises
+        it as after create (fresh stdio pipes, the same log); the container
+        runs when this returns. CRIU logs into work_dir. Returns and raises
+        as create."""
+        return await conmon.create(cid, name, self.path, self.root, paths, tty=tty, stdin=stdin,
+                                   no_pivot=no_pivot, log_level=log_level, stdin_once=stdin_once,
+                                   keep_log=keep_log, restore=image_dir,
+                                   runtime_args=rtc.global_args(self, criu),
+                                   runtime_opts=rtc.restore_opts(work_dir), extra_env=rtc.criu_env(criu))
+
+    # ------------------------------------------------------------ state / delete
+    async def state(self, cid: str) -> dict:
+        """`<runtime> state`: the OCI state (status, pid, bundle ...)."""
+        _, out = await self._run("state", cid)
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise SystemError_(f"{self.name} state {cid[:12]}: unreadable output: {out[:200]}") from None
+
+    async def delete(self, cid: str, *, force: bool = False, check: bool = True) -> None:
+        """`<runtime> delete`; force kills what still runs. check=False for
+        a best-effort teardown that ignores a container already gone."""
+        await self._run("delete", *(["--force"] if force else []), cid, check=check)
+
+    async def delete_exited(self, cid: str, remove_cgroups: Callable[[], bool]) -> None:
         """`<runtime> delete` for a container whose processes are all gone,
         without the process: what delete does then is remove the cgroups and
         the state dir. Anything unexpected falls back to the real command."""
         state = os.path.join(self.root, cid)
         pid = _state_pid(state)
         if pid is None or _alive(pid) or not remove_cgroups():
-            await self.run("delete", "--force", cid, check=False)
+            await self.delete(cid, force=True, check=False)
             return
         shutil.rmtree(state, ignore_errors=True)
 
 
+def _kill_pidfile(path: str) -> None:
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip() or 0)
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
 def _state_pid(state_dir: str) -> int | None:
     """The init pid recorded by crun (`status`) or runc (`state.json`)."""
-    import json
     for name, key in (("status", "pid"), ("state.json", "init_process_pid")):
         try:
             with open(os.path.join(state_dir, name)) as f:
@@ -214,7 +401,14 @@ class Runtimes:
         return wrapper
 
     def get(self, name: str | None) -> Runtime:
+        """The runtime a create asks for by name (None: the default);
+        InvalidParameter when there is none by that name here."""
         rt = self.available.get(name or self.default)
         if rt is None:
             raise InvalidParameter(f"unknown or invalid runtime name: {name}")
         return rt
+
+    def for_name(self, name: str | None) -> Runtime:
+        """The runtime an existing container runs with: the one it was
+        created with, or the default when that one is gone from this host."""
+        return self.available.get(name) or self.get(None)

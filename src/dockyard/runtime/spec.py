@@ -420,6 +420,15 @@ def _sysctls(requested: Mapping[str, str] | None, net_mode: str, ipc_mode: str,
 
 # --- resources -----------------------------------------------------------------
 
+def update_resources(host_config: Mapping, facts: HostFacts, notes: list[str]) -> dict:
+    """The OCI `linux.resources` for a live update (Runtime.update), checked
+    as at create (raises Docker's 400s); without the device rules, which an
+    update leaves alone (cgroup v2 would rebuild its eBPF program)."""
+    res = _resources(host_config, facts, bool(host_config.get("Privileged")), notes)
+    res.pop("devices", None)
+    return res
+
+
 def _resources(host_config: Mapping, facts: HostFacts, privileged: bool,
                notes: list[str]) -> dict:
     resources: dict = {"devices": _device_rules(privileged)}

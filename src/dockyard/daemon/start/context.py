@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..container import Container, now_rfc3339
+
+if TYPE_CHECKING:
+    from ...runtime.conmon import Paths
+    from ...runtime.oci import OCIRuntime
 
 
 class Trace:
@@ -45,7 +49,7 @@ class StartContext:
     daemon: Any
     container: Container
     trace: Trace
-    runtime: Any = None
+    runtime: OCIRuntime | None = None   # set by the verify step
     image_config: dict = field(default_factory=dict)
     rootfs: str = ""              # the mounted overlay
     netns: str | None = None      # "host", or a path to join
@@ -53,7 +57,7 @@ class StartContext:
     mounts: list = field(default_factory=list)    # OCI mounts from volumes/binds/tmpfs
     endpoint: Any = None
     spec: dict = field(default_factory=dict)
-    paths: Any = None             # runtime.conmon.Paths
+    paths: Paths | None = None    # set by the bundle step
     pid: int = 0
     conmon_pid: int = 0
-    restore: Any = None           # checkpoint to restore from (later issue)
+    restore: Any = None           # daemon.checkpoint.Restore: start from a checkpoint

@@ -1,6 +1,6 @@
-"""Step 6: hand the bundle to conmon, which runs `<runtime> create`; hand
-any waiting attach clients the attach socket; then `<runtime> start` and
-record the container as running."""
+"""Step 6: create the container under conmon (its supervisor), or restore
+it from a checkpoint; hand any waiting attach clients the attach socket;
+then start it and record the container as running."""
 from __future__ import annotations
 
 import os
@@ -21,15 +21,18 @@ class RuntimeFailed(SystemError_):
 async def run(ctx: StartContext) -> None:
     d, c = ctx.daemon, ctx.container
     os.makedirs(os.path.dirname(ctx.paths.log_path), exist_ok=True)
-    # from a checkpoint: conmon runs `<runtime> restore` (fresh stdio pipes, same log)
-    restore = ctx.restore.conmon_args(ctx.runtime, ctx.paths.bundle) if ctx.restore else {}
+    opts = dict(tty=c.tty, stdin=bool(c.config.get("OpenStdin")), no_pivot=d.facts.ramdisk,
+                stdin_once=bool(c.config.get("StdinOnce")) and not c.tty,
+                keep_log=(c.host_config.get("LogConfig") or {}).get("Type") != "none",
+                log_level="debug" if d.config.debug else "info")
     t0 = time.perf_counter()
     try:
-        ctx.pid, ctx.conmon_pid = await conmon.create(
-            c.id, c.name, ctx.runtime, ctx.paths, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
-            no_pivot=d.facts.ramdisk, log_level="debug" if d.config.debug else "info",
-            stdin_once=bool(c.config.get("StdinOnce")) and not c.tty,
-            keep_log=(c.host_config.get("LogConfig") or {}).get("Type") != "none", **restore)
+        if ctx.restore:   # from a checkpoint: fresh stdio pipes, the same log
+            r = ctx.restore
+            ctx.pid, ctx.conmon_pid = await ctx.runtime.restore(
+                c.id, c.name, ctx.paths, r.criu, r.image_dir, r.make_work_dir(ctx.paths.bundle), **opts)
+        else:
+            ctx.pid, ctx.conmon_pid = await ctx.runtime.create(c.id, c.name, ctx.paths, **opts)
     except conmon.CreateFailed as e:
         if ctx.restore:
             raise ctx.restore.failed(ctx.paths.bundle, str(e)) from None
@@ -47,7 +50,7 @@ async def run(ctx: StartContext) -> None:
 async def undo(ctx: StartContext) -> None:
     c = ctx.container
     if ctx.runtime is not None:
-        await ctx.runtime.run("delete", "--force", c.id, check=False)
+        await ctx.runtime.delete(c.id, force=True, check=False)
     if ctx.conmon_pid and conmon.is_conmon_for(ctx.conmon_pid, c.id):
         try:
             os.kill(ctx.conmon_pid, 9)
