@@ -7,12 +7,9 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import docker
-import pytest
 
 
 def _inspect(daemon, ref):

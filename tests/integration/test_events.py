@@ -7,8 +7,6 @@ import threading
 import time
 import urllib.parse
 
-import docker
-import pytest
 
 from conftest import unique_name
 

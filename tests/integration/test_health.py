@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import time
 
-import docker
-import pytest
 
 from conftest import unique_name
 

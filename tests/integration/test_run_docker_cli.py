@@ -9,7 +9,6 @@ import subprocess
 import time
 import urllib.parse
 
-import pytest
 
 
 def _inspect(daemon, ref):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 
 
 def test_cli_run_ps_inspect_trace_logs(daemon, bb_image):

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 
-import pytest
 
 
 def _name(prefix: str) -> str:

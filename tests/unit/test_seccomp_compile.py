@@ -3,7 +3,6 @@ does what the OCI section says (errno per rule, default action, args)."""
 import ctypes
 import errno
 import os
-import struct
 
 import pytest
 

@@ -9,7 +9,6 @@ after `runtime create` but before `runtime start`, so it sees every byte.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 
 CONMON_STDOUT, CONMON_STDERR = 2, 3

@@ -19,7 +19,6 @@ import io
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -28,7 +27,6 @@ from typing import AsyncIterator
 from ..errors import DockyardError, InvalidParameter, NotFound, SystemError_
 from . import checkpoint as cp
 from .container import Container
-from .rootfs import RootFS
 
 FORMAT = 1
 MANIFEST = "dockyard-export.json"
@@ -64,7 +62,7 @@ def _build_export(d, c: Container, path: str, meta: dict, out: str) -> None:
                 "Create": {**c.config, "Image": c.image, "HostConfig": c.host_config}}
     with tempfile.TemporaryDirectory(dir=_tmpdir(d)) as tmp:
         diff = os.path.join(tmp, ROOTFS_DIFF)
-        _tar_dir(RootFS(d.config.data_root, c.id).upper, diff)
+        _tar_dir(d.paths(c).rootfs.upper, diff)
         with tarfile.open(out, "w") as tar:
             data = json.dumps(manifest).encode()
             info = tarfile.TarInfo(MANIFEST)
@@ -136,7 +134,7 @@ def _lay_out(d, c: Container, tar_path: str, cp_name: str, meta: dict) -> None:
             tar.extract(m, target, set_attrs=False)
         with tempfile.TemporaryDirectory(dir=_tmpdir(d)) as tmp:
             tar.extract(tar.getmember(ROOTFS_DIFF), tmp, set_attrs=False)
-            _untar_dir(os.path.join(tmp, ROOTFS_DIFF), RootFS(d.config.data_root, c.id).upper)
+            _untar_dir(os.path.join(tmp, ROOTFS_DIFF), d.paths(c).rootfs.upper)
     meta = {**cp.read_meta(target), "ContainerID": c.id}
     if not _in_bridge_subnet(d, meta.get("IPAddress")):
         meta["IPAddress"] = ""       # another network here: take any free address

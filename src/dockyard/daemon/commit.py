@@ -21,7 +21,6 @@ from ..images.reference import repo_tag
 from ..images.times import format_ns, now_ns
 from . import archive
 from .container import RUNNING
-from .rootfs import RootFS
 
 # The container config keys an image config carries (what dockerd writes on commit).
 _IMAGE_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
@@ -60,7 +59,7 @@ def _commit(daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
         from ..errors import NoSuchImage
         raise NoSuchImage(c.image)
     pdoc = json.loads(parent.config)
-    upper = RootFS(daemon.config.data_root, c.id).upper
+    upper = daemon.paths(c).rootfs.upper
     fd, tmp = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=images.tmp_dir)
     try:
         with os.fdopen(fd, "w+b") as f:

@@ -125,7 +125,7 @@ class Daemon:
 
     def runtime_for(self, c: Container):
         """The container's OCI runtime (the default one if its own is gone)."""
-        return self.runtimes.available.get(c.runtime) or self.runtimes.get(None)
+        return self.runtimes.for_name(c.runtime)
 
     def save(self, c: Container) -> None:
         self.containers.save(c)

@@ -26,7 +26,7 @@ import time
 
 from ..errors import InvalidParameter
 from . import exec_events
-from .container import PAUSED, RUNNING, now_rfc3339
+from .container import PAUSED, RUNNING
 from .ids import new_id
 
 log = logging.getLogger("dockyard.health")

@@ -173,7 +173,7 @@ class Lifecycle:
 
     async def _thaw(self, c: Container) -> None:
         """A frozen task takes SIGKILL only once thawed (Docker resumes too)."""
-        await self.d.runtime_for(c).run("resume", c.id, check=False)
+        await self.d.runtime_for(c).resume(c.id, check=False)
 
     async def _wait_gone(self, c: Container, timeout: float | None) -> bool:
         """Wait (lock held) until the container's conmon is gone: it exits right

@@ -20,7 +20,7 @@ def validate(policy: dict | None) -> dict:
     if n < 0:
         raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
     if n and name != "on-failure":
-        raise InvalidParameter(f"invalid restart policy: maximum retry count can only be used with 'on-failure'")
+        raise InvalidParameter("invalid restart policy: maximum retry count can only be used with 'on-failure'")
     return {"Name": name, "MaximumRetryCount": n}
 
 

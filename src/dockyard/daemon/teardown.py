@@ -38,7 +38,7 @@ class _Volumes(Protocol):
 
 class _Runtime(Protocol):
     async def delete_exited(self, cid: str, remove_cgroups) -> None: ...
-    async def run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]: ...
+    async def delete(self, cid: str, *, force: bool = False, check: bool = True) -> None: ...
 
 
 class Teardown:
@@ -53,7 +53,7 @@ class Teardown:
 
     async def supervisor(self, c: Container, conmon_pid: int = 0) -> None:
         """A start cut short: the runtime's container and its conmon."""
-        await self.runtime_for(c).run("delete", "--force", c.id, check=False)
+        await self.runtime_for(c).delete(c.id, force=True, check=False)
         if conmon_pid and conmon.is_conmon_for(conmon_pid, c.id):
             try:
                 os.kill(conmon_pid, 9)

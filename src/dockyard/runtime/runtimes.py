@@ -68,10 +68,6 @@ class Runtime:
             raise SystemError_(f"{self.name} {args[0]} failed: {text}")
         return proc.returncode, text
 
-    # Kept only while daemon/daemon.py and daemon/recover.py still call
-    # `run("resume"|"delete", ...)`: use the verbs below.
-    run = _run
-
     @property
     def _scratch(self) -> str:
         """A dir of ours for the files a verb hands the runtime (not its --root)."""

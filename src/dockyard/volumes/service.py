@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import time
-from typing import Iterable
 
 from .. import filters, linux
 from ..errors import Conflict, InvalidParameter, NotFound

@@ -48,11 +48,4 @@ async def run(ctx: StartContext) -> None:
 
 
 async def undo(ctx: StartContext) -> None:
-    c = ctx.container
-    if ctx.runtime is not None:
-        await ctx.runtime.delete(c.id, force=True, check=False)
-    if ctx.conmon_pid and conmon.is_conmon_for(ctx.conmon_pid, c.id):
-        try:
-            os.kill(ctx.conmon_pid, 9)
-        except ProcessLookupError:
-            pass
+    await ctx.daemon.teardown.supervisor(ctx.container, ctx.conmon_pid)
