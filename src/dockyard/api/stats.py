@@ -25,6 +25,4 @@ async def container_stats(req: Request):
 @route("GET", "/containers/{id}/top")
 async def container_top(req: Request):
     c = req.daemon.containers.get(req.match["id"])
-    res = await stats.top(c, req.param("ps_args") or "")
-    req.daemon.event(c, "top")                 # as moby, once the listing worked
-    return res
+    return await stats.processes(req.daemon, c, req.param("ps_args") or "")

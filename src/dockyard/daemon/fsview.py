@@ -40,11 +40,8 @@ async def container_root(daemon, c) -> AsyncIterator[str]:
 def mount_sources(daemon, c) -> dict[str, str]:
     """Container path -> host path of its bind mounts and volumes: what cp
     reads and writes there (the rootfs only has the empty mount point)."""
-    volumes = getattr(daemon, "volumes", None)
-    if volumes is None:
-        return {}
     out = {}
-    for m in volumes.inspect_mounts(c.id):
+    for m in daemon.volumes.inspect_mounts(c.id):
         if m.get("Type") in ("bind", "volume") and m.get("Source") and m.get("Destination"):
             out["/" + m["Destination"].strip("/")] = m["Source"]
     return out
@@ -52,10 +49,7 @@ def mount_sources(daemon, c) -> dict[str, str]:
 
 def read_only_mounts(daemon, c) -> set[str]:
     """Destinations of the container's read-only mounts (cp must not write there)."""
-    volumes = getattr(daemon, "volumes", None)
-    if volumes is None:
-        return set()
-    return {"/" + m["Destination"].strip("/") for m in volumes.inspect_mounts(c.id)
+    return {"/" + m["Destination"].strip("/") for m in daemon.volumes.inspect_mounts(c.id)
             if m.get("Destination") and m.get("RW") is False}
 
 

@@ -280,3 +280,10 @@ async def top(c, ps_args: str) -> dict:
     if proc.returncode != 0:
         raise SystemError_(f"Error running ps: exit status {proc.returncode}: {err.decode(errors='replace').strip()}")
     return parse_ps(out.decode(errors="replace"), container_pids(c))
+
+
+async def processes(d, c, ps_args: str) -> dict:
+    """GET /containers/{id}/top: the listing, then moby's `top` event (only once it worked)."""
+    res = await top(c, ps_args)
+    d.event(c, "top")
+    return res
