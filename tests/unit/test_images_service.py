@@ -549,3 +549,13 @@ def test_startup_sweeps_unfinished_layers(root):
     assert layer_dirs(svc) == [svc.store.chain_ids(image_id)[0][7:]]
     assert os.listdir(svc.tmp_dir) == []
     assert os.path.isdir(svc.lower_dirs("bb")[0])
+
+
+def test_prune_label_not_needs_every_value_to_keep(svc, root):
+    """moby's matchLabels: an image stays when *every* `label!` holds, so
+    `label!=x=1` with `label!=z` prunes an image that has only x=1."""
+    only_x = import_bb(svc, root, None, ["LABEL x=1"])
+    both = import_bb(svc, root, None, ["LABEL x=1 z=3"])
+    assert svc.prune({"label!": ["x=1", "z"]})["ImagesDeleted"] == [{"Deleted": only_x}]
+    assert {i["Id"] for i in svc.list()} == {both}
+

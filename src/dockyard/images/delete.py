@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from .. import filters as query_filters
 from ..errors import Conflict, InvalidParameter
 from ..store.db import Database
 from . import filters as flt
@@ -187,9 +188,7 @@ class Deleter:
                 if until is not None and not img.created_ns < until:
                     continue
                 labels = img.labels
-                if "label" in f and not flt.labels_match(f["label"], labels):
-                    continue
-                if "label!" in f and any(flt.labels_match([w], labels) for w in f["label!"]):
+                if not query_filters.prune_labels_match(f, labels):     # moby's matchLabels
                     continue
                 users = self.users(img.id)
                 if users:
