@@ -117,7 +117,7 @@ def _security_options(d) -> list[str]:
     profile (see README)."""
     from ..runtime import seccomp
     opts = ["name=seccomp,profile=builtin"] if seccomp.exists() else []
-    if getattr(d, "remap", None) is not None:
+    if d.remap is not None:
         opts.append("name=userns")
     if d.facts.cgroup_version == "v2":
         opts.append("name=cgroupns")

@@ -42,7 +42,7 @@ async def run(ctx: StartContext) -> None:
     mounts = ctx.mounts
     if c.host_config.get("Init"):
         args, mounts = initbin.wrap(args, mounts)
-    remap = userns.for_container(d, c)
+    remap = userns.for_container(d.remap, c.host_config)
     if remap is not None and c.host_config.get("Privileged"):
         raise InvalidParameter("privileged mode is incompatible with user namespaces.  You must run the "
                                "container in the host namespace when running privileged mode")
