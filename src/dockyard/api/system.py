@@ -5,10 +5,14 @@ import os
 import platform
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
 from . import server
 from .server import Request, Response, route
+
+if TYPE_CHECKING:
+    from ..daemon.daemon import Daemon
 
 GIT_COMMIT = "dockyard"
 
@@ -111,7 +115,7 @@ async def info(req: Request):
     }
 
 
-def _security_options(d) -> list[str]:
+def _security_options(d: Daemon) -> list[str]:
     """As `docker info` lists them: seccomp (Debian's profile as the builtin
     one), cgroupns on v2. AppArmor is not listed: dockyard loads no AppArmor
     profile (see README)."""
