@@ -37,6 +37,7 @@ class _Daemon(Protocol):          # and what pause.py asks of it
     def save(self, c: Container) -> None: ...
     def event(self, c: Container, action: str, **extra) -> None: ...
 
+
 # The container config keys an image config carries (what dockerd writes on commit).
 _IMAGE_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
                "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
