@@ -156,3 +156,75 @@ def test_runtime_verbs_only_inside_runtime():
             if RUNTIME_VERB.search(line):
                 bad.append(f"{rel}:{i}: {line.strip()}")
     assert not bad, "\n".join(bad)
+
+
+def _daemon_members() -> set[str]:
+    """What a Daemon has: its methods and what __init__ assigns to self."""
+    tree = ast.parse((SRC / "daemon" / "daemon.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Daemon")
+    out = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                and isinstance(node.value, ast.Name) and node.value.id == "self":
+            out.add(node.attr)
+    return out
+
+
+def _protocol_members(cls: ast.ClassDef) -> set[str]:
+    return ({n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+            | {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))})
+
+
+def _daemon_names(fn: ast.AST) -> set[str]:
+    """The names a function holds the daemon under: a parameter typed `_Daemon`,
+    or (in the start steps) a name bound to `ctx.daemon`."""
+    names = {a.arg for a in fn.args.args + fn.args.kwonlyargs
+             if isinstance(a.annotation, ast.Name) and a.annotation.id == "_Daemon"}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            pairs = []
+            for t in node.targets:
+                if isinstance(t, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    pairs += zip(t.elts, node.value.elts)
+                else:
+                    pairs.append((t, node.value))
+            for t, v in pairs:
+                if isinstance(t, ast.Name) and isinstance(v, ast.Attribute) and v.attr == "daemon" \
+                        and isinstance(v.value, ast.Name) and v.value.id == "ctx":
+                    names.add(t.id)
+    return names
+
+
+def test_narrow_daemon_interfaces_name_what_is_used():
+    """A module that takes the daemon declares what it uses of it (a `_Daemon`
+    Protocol); it uses nothing else, and the daemon has all of it."""
+    daemon = _daemon_members()
+    context = ast.parse((SRC / "daemon" / "start" / "context.py").read_text())
+    start_protocol = _protocol_members(next(n for n in context.body
+                                            if isinstance(n, ast.ClassDef) and n.name == "_Daemon"))
+    bad, seen = [], 0
+    for p in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(p.read_text())
+        rel = p.relative_to(SRC)
+        protos = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "_Daemon"]
+        members = _protocol_members(protos[0]) if protos else None
+        if members is not None:
+            seen += 1
+            bad += [f"{rel}: the daemon has no {m}" for m in sorted(members - daemon)]
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            names = _daemon_names(fn)
+            for node in ast.walk(fn):
+                attr = None
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
+                    attr = node.attr
+                    allowed = members if any(a.arg == node.value.id for a in fn.args.args) else start_protocol
+                elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                      and node.value.attr == "daemon" and isinstance(node.value.value, ast.Name)
+                      and node.value.value.id == "ctx"):
+                    attr, allowed = node.attr, start_protocol
+                if attr is not None and attr not in (allowed or ()):
+                    bad.append(f"{rel}:{node.lineno}: uses daemon.{attr}, not in its _Daemon")
+    assert seen >= 15
+    assert not bad, "\n".join(bad)

@@ -19,13 +19,13 @@ class _D:
 
     def __init__(self, tmp_path, runtime_argv, present=True):
         self.events = []
-        self.config = types.SimpleNamespace(exec_root=str(tmp_path))
         rt = _runtime_running(tmp_path, runtime_argv)
-        self.runtimes = types.SimpleNamespace(for_name=lambda name: rt)
+        self.runtime_for = lambda c: rt
         self.containers = types.SimpleNamespace(find=lambda cid: object() if present else None)
+        self.layout = types.SimpleNamespace(container=lambda cid: types.SimpleNamespace(bundle="/nonexistent"))
 
-    def paths(self, c):
-        return types.SimpleNamespace(bundle="/nonexistent")
+    def save(self, c):
+        pass
 
     def event(self, c, action, **attrs):
         self.events.append((action, attrs))
@@ -50,14 +50,15 @@ _C = types.SimpleNamespace(id="c" * 64, runtime="crun", config={})
 
 
 def _probe(d, hc):
-    return asyncio.run(health.HealthMonitor(d).probe(_C, hc))
+    mon = health.HealthMonitor(d.containers, d.layout, d.runtime_for, d.save, d.event)
+    return asyncio.run(mon.probe(_C, hc))
 
 
 def test_action_wording_is_dockers():
     d = _D("/tmp", [])
-    exec_events.created(d, _C, "e1", ["sh", "-c", "exit 4"])
-    exec_events.started(d, _C, "e1", ["true"])            # moby: Entrypoint + " " + Args joined
-    exec_events.died(d, _C, "e1", 4)
+    exec_events.created(d.event, _C, "e1", ["sh", "-c", "exit 4"])
+    exec_events.started(d.event, _C, "e1", ["true"])            # moby: Entrypoint + " " + Args joined
+    exec_events.died(d.event, _C, "e1", 4)
     assert d.events == [("exec_create: sh -c exit 4", {"execID": "e1"}),
                         ("exec_start: true ", {"execID": "e1"}),
                         ("exec_die", {"execID": "e1", "exitCode": 4})]

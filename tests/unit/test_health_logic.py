@@ -54,18 +54,18 @@ class _D:
     really runs."""
 
     def __init__(self, tmp_path):
-        self.config = types.SimpleNamespace(exec_root=str(tmp_path))
         # called with: --root ROOT exec --pid-file FILE ID ARGV... (6 to drop)
         fake = tmp_path / "fake-runtime"
         fake.write_text('#!/bin/sh\nshift 6\nexec "$@"\n')
         fake.chmod(0o755)
         (tmp_path / "runtime" / "fake").mkdir(parents=True, exist_ok=True)
         rt = Runtime("fake", str(fake), str(fake), str(tmp_path / "runtime" / "fake"))
-        self.runtimes = types.SimpleNamespace(for_name=lambda name: rt)
+        self.runtime_for = lambda c: rt
         self.containers = types.SimpleNamespace(find=lambda cid: object())
+        self.layout = types.SimpleNamespace(container=lambda cid: types.SimpleNamespace(bundle="/nonexistent"))
 
-    def paths(self, c):
-        return types.SimpleNamespace(bundle="/nonexistent")
+    def save(self, c):
+        pass
 
     def event(self, c, action, **attrs):
         pass
@@ -73,7 +73,8 @@ class _D:
 
 def _probe(tmp_path, hc):
     c = types.SimpleNamespace(id="c" * 64, runtime="crun", config={})
-    return asyncio.run(health.HealthMonitor(_D(tmp_path)).probe(c, hc))
+    d = _D(tmp_path)
+    return asyncio.run(health.HealthMonitor(d.containers, d.layout, d.runtime_for, d.save, d.event).probe(c, hc))
 
 
 def test_cmd_shell_with_several_args_runs_as_dockers(tmp_path):
@@ -118,7 +119,8 @@ def test_record_rules():
     class D:
         def save(self, c): pass
         def event(self, c, action): events.append(action)
-    mon = health.HealthMonitor(D())
+    d = D()
+    mon = health.HealthMonitor(None, None, None, d.save, d.event)
     hc = {"Test": ["CMD", "x"], "Retries": 2}
     res = lambda code: {"Start": "", "End": "", "ExitCode": code, "Output": "", "_started": 1e10}
     mon._record(C, hc, res(1))

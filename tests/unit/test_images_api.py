@@ -13,6 +13,7 @@ import pytest
 import dockyard.api.images  # noqa: F401  (registers the routes)
 import dockyard.api.system  # noqa: F401  (/_ping, which the docker CLI wants first)
 from dockyard.api.server import ApiServer
+from dockyard.daemon.daemon import DaemonConfig
 from dockyard.images.service import ImageService
 from dockyard.store.db import Database
 from test_images_tars import busybox_rootfs, docker_save, entry, make_tar
@@ -31,6 +32,7 @@ class FakeEvents:
 class FakeDaemon:
     def __init__(self, root):
         self.events = FakeEvents()
+        self.config = DaemonConfig()
         self.images = ImageService(Database(os.path.join(root, "db.sqlite")), os.path.join(root, "image"),
                                    emit=self.events.emit)
 

@@ -23,9 +23,8 @@ def test_the_store_hands_out_records_with_their_config(store):
         ("n" * 64, "bridge", "br-front", "10.9.0.0/24", "10.9.0.1")
     assert rec.internal and rec.config["Labels"] == {"a": "b"} and rec.created
     assert store.network_by_id("n" * 64) == rec and [r.name for r in store.networks()] == ["front"]
-    assert rec["name"] == "front"        # transitional: callers that index rows
-    with pytest.raises(KeyError):
-        rec["nope"]
+    with pytest.raises(TypeError):       # read by attribute: a record is not a row
+        rec["name"]
 
 
 def test_the_manager_finds_predefined_networks_without_setup(tmp_path):

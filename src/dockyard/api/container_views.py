@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import shlex
 import time
+from typing import TYPE_CHECKING
 
 from ..daemon import networking
 from ..daemon.container import Container
 from ..daemon.logs import parse_time
 from ..units import human_duration
+
+if TYPE_CHECKING:
+    from ..daemon.daemon import Daemon
 
 
 def _ago(rfc: str) -> str:
@@ -49,7 +53,7 @@ def _command(c: Container, image_cfg: dict) -> tuple[str, list[str]]:
     return args[0], args[1:]
 
 
-def network_settings(d, c: Container) -> dict:
+def network_settings(d: Daemon, c: Container) -> dict:
     net = c.network or {}
     ep = net.get("Endpoint") or {}
     mode = c.network_mode
@@ -63,7 +67,7 @@ def network_settings(d, c: Container) -> dict:
             "Networks": nets}
 
 
-def inspect(d, c: Container, size: bool = False) -> dict:
+def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
     img_cfg = d.images.config(c.image) or {}
     path, args = _command(c, img_cfg)
     paths = d.paths(c)
@@ -92,7 +96,7 @@ def inspect(d, c: Container, size: bool = False) -> dict:
     return out
 
 
-def summary(d, c: Container) -> dict:
+def summary(d: Daemon, c: Container) -> dict:
     img_cfg = d.images.config(c.image) or {}
     path, args = _command(c, img_cfg)
     cmd = " ".join([path] + [shlex.quote(a) if (" " in a or not a) else a for a in args])

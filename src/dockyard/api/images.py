@@ -71,7 +71,7 @@ def _auth(req: Request):
 
 
 def _insecure(req: Request) -> tuple[str, ...]:
-    return tuple(getattr(getattr(req.daemon, "config", None), "insecure_registries", ()) or ())
+    return req.daemon.config.insecure_registries
 
 
 def progress_stream(work, cancel=None) -> StreamResponse:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from .. import filters
 from ..daemon import networking
 from ..errors import InvalidParameter
 from ..network import filters as network_filters
 from .server import Request, Response, json_response, route
+
+if TYPE_CHECKING:
+    from ..daemon.daemon import Daemon
 
 _PREDEFINED_DRIVERS = network_filters.PREDEFINED_DRIVERS
 
@@ -17,7 +21,7 @@ def _networks(req: Request):
     return req.daemon.networks
 
 
-def _view(d, net, containers: bool = True) -> dict:
+def _view(d: Daemon, net, containers: bool = True) -> dict:
     """A network (a NetworkRecord) in Docker's JSON shape, with its endpoints when `containers`."""
     cfg = net.config
     name = net.name

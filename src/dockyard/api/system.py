@@ -5,10 +5,14 @@ import os
 import platform
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
 from . import server
 from .server import Request, Response, route
+
+if TYPE_CHECKING:
+    from ..daemon.daemon import Daemon
 
 GIT_COMMIT = "dockyard"
 
@@ -81,7 +85,7 @@ async def info(req: Request):
     facts = d.facts
     rts = {name: {"path": rt.binary} for name, rt in d.runtimes.available.items()}
     return {
-        "ID": d.daemon_id if hasattr(d, "daemon_id") else "", "Containers": len(cs),
+        "ID": "", "Containers": len(cs),
         "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": len(cs) - running - paused,
         "Images": len(d.images.list(all=True)), "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
@@ -111,13 +115,13 @@ async def info(req: Request):
     }
 
 
-def _security_options(d) -> list[str]:
+def _security_options(d: Daemon) -> list[str]:
     """As `docker info` lists them: seccomp (Debian's profile as the builtin
     one), cgroupns on v2. AppArmor is not listed: dockyard loads no AppArmor
     profile (see README)."""
     from ..runtime import seccomp
     opts = ["name=seccomp,profile=builtin"] if seccomp.exists() else []
-    if getattr(d, "remap", None) is not None:
+    if d.remap is not None:
         opts.append("name=userns")
     if d.facts.cgroup_version == "v2":
         opts.append("name=cgroupns")

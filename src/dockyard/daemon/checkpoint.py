@@ -21,11 +21,18 @@ import re
 import shutil
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Conflict, InvalidParameter, NotFound, NotImplementedYet, SystemError_
 from ..runtime import checkpoint as rtc
 from ..runtime.criu import Criu
 from .container import PAUSED, RUNNING, Container, now_rfc3339
+
+if TYPE_CHECKING:
+    from ..runtime.criu import CriuProbe
+    from ..runtime.runtimes import Runtimes
+    from .lifecycle import Lifecycle
+    from .paths import ContainerPaths
 
 log = logging.getLogger("dockyard.checkpoint")
 
@@ -34,13 +41,22 @@ META = "checkpoint.json"
 IMAGES = "images"
 
 
+class _Daemon(Protocol):
+    runtimes: Runtimes
+    criu: CriuProbe
+    lifecycle: Lifecycle
+    def paths(self, c: Container) -> ContainerPaths: ...
+    def save(self, c: Container) -> None: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
+
+
 def validate_name(name: str | None) -> str:
     if not name or not NAME_RE.match(name):
         raise InvalidParameter(f"Invalid checkpoint ID ({name or ''}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name
 
 
-def root_dir(d, c: Container, custom: str | None) -> str:
+def root_dir(d: _Daemon, c: Container, custom: str | None) -> str:
     if not custom:
         return d.paths(c).checkpoints
     if not os.path.isabs(custom):
@@ -48,14 +64,14 @@ def root_dir(d, c: Container, custom: str | None) -> str:
     return os.path.normpath(custom)
 
 
-async def require_criu(d) -> Criu:
+async def require_criu(d: _Daemon) -> Criu:
     criu = await d.criu.get()
     if not criu.usable:
         raise NotImplementedYet(f"checkpoint/restore is not available on this daemon: {criu.reason}")
     return criu
 
 
-def _runtime(d, c: Container):
+def _runtime(d: _Daemon, c: Container):
     rt = d.runtimes.get(c.runtime or c.host_config.get("Runtime") or None)
     reason = rtc.unsupported_reason(rt)
     if reason:
@@ -83,7 +99,7 @@ def write_meta(path: str, meta: dict) -> None:
 
 # ---------------------------------------------------------------- create / list / delete
 
-async def create(d, c: Container, ref: str, name: str | None, custom_dir: str | None, exit_: bool = True) -> str:
+async def create(d: _Daemon, c: Container, ref: str, name: str | None, custom_dir: str | None, exit_: bool = True) -> str:
     """Checkpoint a running container; with exit_ it stops (and is not restarted)."""
     name = validate_name(name)
     criu = await require_criu(d)
@@ -133,7 +149,7 @@ async def create(d, c: Container, ref: str, name: str | None, custom_dir: str | 
     return target
 
 
-def list_(d, c: Container, custom_dir: str | None) -> list[dict]:
+def list_(d: _Daemon, c: Container, custom_dir: str | None) -> list[dict]:
     root = root_dir(d, c, custom_dir)
     try:
         names = sorted(e.name for e in os.scandir(root) if e.is_dir())
@@ -144,7 +160,7 @@ def list_(d, c: Container, custom_dir: str | None) -> list[dict]:
     return [{"Name": n} for n in names]
 
 
-def find(d, c: Container, ref: str, name: str | None, custom_dir: str | None) -> str:
+def find(d: _Daemon, c: Container, ref: str, name: str | None, custom_dir: str | None) -> str:
     name = validate_name(name)
     path = os.path.join(root_dir(d, c, custom_dir), name)
     if not os.path.isdir(path):
@@ -152,7 +168,7 @@ def find(d, c: Container, ref: str, name: str | None, custom_dir: str | None) ->
     return path
 
 
-def delete(d, c: Container, ref: str, name: str | None, custom_dir: str | None) -> None:
+def delete(d: _Daemon, c: Container, ref: str, name: str | None, custom_dir: str | None) -> None:
     shutil.rmtree(find(d, c, ref, name, custom_dir))
 
 
@@ -180,7 +196,7 @@ class Restore:
         return SystemError_(f"restore from checkpoint {self.name} failed: {detail}")
 
 
-async def restore(d, c: Container, ref: str, name: str | None, custom_dir: str | None, trace=None) -> None:
+async def restore(d: _Daemon, c: Container, ref: str, name: str | None, custom_dir: str | None, trace=None) -> None:
     """`start --checkpoint NAME`: the container resumes where it was checkpointed."""
     criu = await require_criu(d)
     path = find(d, c, ref, name, custom_dir)
@@ -195,11 +211,9 @@ async def restore(d, c: Container, ref: str, name: str | None, custom_dir: str |
     await d.lifecycle.start(c, trace, restore=Restore(name, os.path.join(path, IMAGES), meta.get("IPAddress") or None, criu))
 
 
-def _event(d, c: Container, action: str) -> None:
-    ev = getattr(d, "event", None)
-    if ev is not None:
-        try:
-            ev(c, action)
-        except Exception:   # events are best effort here
-            log.debug("event %s for %s failed", action, c.id, exc_info=True)
+def _event(d: _Daemon, c: Container, action: str) -> None:
+    try:
+        d.event(c, action)
+    except Exception:   # events are best effort here
+        log.debug("event %s for %s failed", action, c.id, exc_info=True)
 

@@ -22,11 +22,20 @@ import os
 import subprocess
 import tarfile
 import tempfile
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Protocol
 
 from ..errors import DockyardError, InvalidParameter, NotFound, SystemError_
 from . import checkpoint as cp
 from .container import Container
+
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from ..network.manager import NetworkManager
+    from ..runtime.criu import CriuProbe
+    from ..runtime.runtimes import Runtimes
+    from .daemon import DaemonConfig
+    from .lifecycle import Lifecycle
+    from .paths import ContainerPaths
 
 FORMAT = 1
 MANIFEST = "dockyard-export.json"
@@ -34,7 +43,19 @@ ROOTFS_DIFF = "rootfs-diff.tar"
 CHUNK = 256 * 1024
 
 
-def _tmpdir(d) -> str:
+class _Daemon(Protocol):
+    config: DaemonConfig
+    images: ImageService
+    networks: NetworkManager
+    runtimes: Runtimes           # this and the rest: what checkpoint.py asks of it
+    criu: CriuProbe
+    lifecycle: Lifecycle
+    def paths(self, c: Container) -> ContainerPaths: ...
+    def save(self, c: Container) -> None: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
+
+
+def _tmpdir(d: _Daemon) -> str:
     path = os.path.join(d.config.exec_root, "checkpoint-io")
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
@@ -57,7 +78,7 @@ def _untar_dir(src: str, dest: str) -> None:
 
 # ---------------------------------------------------------------- export
 
-def _build_export(d, c: Container, path: str, meta: dict, out: str) -> None:
+def _build_export(d: _Daemon, c: Container, path: str, meta: dict, out: str) -> None:
     manifest = {"Format": FORMAT, "Name": c.name, "Checkpoint": meta, "ImageRef": c.image_ref,
                 "Create": {**c.config, "Image": c.image, "HostConfig": c.host_config}}
     with tempfile.TemporaryDirectory(dir=_tmpdir(d)) as tmp:
@@ -73,7 +94,7 @@ def _build_export(d, c: Container, path: str, meta: dict, out: str) -> None:
             tar.add(os.path.join(path, cp.IMAGES), f"checkpoint/{cp.IMAGES}")
 
 
-async def export(d, c: Container, ref: str, name: str, custom_dir: str | None) -> AsyncIterator[bytes]:
+async def export(d: _Daemon, c: Container, ref: str, name: str, custom_dir: str | None) -> AsyncIterator[bytes]:
     path = cp.find(d, c, ref, name, custom_dir)
     meta = cp.read_meta(path)
     fd, out = tempfile.mkstemp(suffix=".tar", dir=_tmpdir(d))
@@ -125,7 +146,7 @@ def _read_manifest(tar_path: str) -> dict:
     return manifest
 
 
-def _lay_out(d, c: Container, tar_path: str, cp_name: str, meta: dict) -> None:
+def _lay_out(d: _Daemon, c: Container, tar_path: str, cp_name: str, meta: dict) -> None:
     target = os.path.join(cp.root_dir(d, c, None), cp_name)
     os.makedirs(target, mode=0o700)
     with tarfile.open(tar_path) as tar:
@@ -141,17 +162,17 @@ def _lay_out(d, c: Container, tar_path: str, cp_name: str, meta: dict) -> None:
     cp.write_meta(target, meta)
 
 
-def _in_bridge_subnet(d, ip: str | None) -> bool:
+def _in_bridge_subnet(d: _Daemon, ip: str | None) -> bool:
     if not ip:
         return False
     try:
         net = d.networks.store.network("bridge")
-        return ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(net["subnet"])
-    except (TypeError, KeyError, ValueError, AttributeError):
+        return ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(net.subnet)
+    except (TypeError, ValueError, AttributeError):
         return False
 
 
-def _local_image(d, image_id: str | None, ref: str | None) -> str:
+def _local_image(d: _Daemon, image_id: str | None, ref: str | None) -> str:
     """The same image by ID (docker save/load keeps it), else by the name it was created from."""
     found = {}
     for want in (image_id, ref):
@@ -167,7 +188,7 @@ def _local_image(d, image_id: str | None, ref: str | None) -> str:
     raise NotFound(f"image {ref or image_id} of the exported container is not on this daemon: load it first")
 
 
-async def import_(d, body: AsyncIterator[bytes], name: str | None, start: bool = True) -> Container:
+async def import_(d: _Daemon, body: AsyncIterator[bytes], name: str | None, start: bool = True) -> Container:
     fd, tar_path = tempfile.mkstemp(suffix=".tar", dir=_tmpdir(d))
     try:
         with os.fdopen(fd, "wb") as f:

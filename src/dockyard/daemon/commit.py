@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import tempfile
+from typing import TYPE_CHECKING, Protocol
 
 from .. import __version__
 from ..images.archive import host_arch
@@ -22,6 +23,21 @@ from ..images.times import format_ns, now_ns
 from . import archive
 from .container import RUNNING
 
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from ..runtime.runtimes import Runtimes
+    from .container import Container
+    from .paths import ContainerPaths
+
+
+class _Daemon(Protocol):          # and what pause.py asks of it
+    images: ImageService
+    runtimes: Runtimes
+    def paths(self, c: Container) -> ContainerPaths: ...
+    def save(self, c: Container) -> None: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
+
+
 # The container config keys an image config carries (what dockerd writes on commit).
 _IMAGE_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
                "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
@@ -29,7 +45,7 @@ _IMAGE_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", 
                "StopSignal", "StopTimeout", "Shell")
 
 
-async def commit(daemon, c, repo: str = "", tag: str = "", comment: str = "", author: str = "",
+async def commit(daemon: _Daemon, c, repo: str = "", tag: str = "", comment: str = "", author: str = "",
                  changes: list[str] | None = None, pause: bool = True, config: dict | None = None) -> str:
     ref = repo_tag(repo, tag or None) if repo else None          # bad names fail first
     base = {k: copy.deepcopy(c.config.get(k)) for k in _IMAGE_KEYS if k in c.config}
@@ -52,7 +68,7 @@ async def commit(daemon, c, repo: str = "", tag: str = "", comment: str = "", au
     return image_id
 
 
-def _commit(daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
+def _commit(daemon: _Daemon, c, ref, cfg: dict, comment: str, author: str) -> str:
     images = daemon.images
     parent = images.store.get(c.image)
     if parent is None:

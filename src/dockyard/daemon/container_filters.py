@@ -4,17 +4,36 @@ prune.go). The routes parse the query (dockyard.filters) and render; the
 predicates are here."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from .. import filters, timestamps
 from ..errors import DockyardError
 from . import networking
 from .health import status as health_status
+
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from ..network.manager import NetworkManager
+    from ..volumes.service import VolumeService
+    from .container import Container
+    from .events import Events
+    from .lookup import ContainerStore
 
 LIST_FILTERS = {"id", "name", "status", "label", "ancestor", "exited", "before", "since", "network",
                 "health", "isolation", "is-task", "volume", "publish", "expose"}
 PRUNE_FILTERS = {"until", "label", "label!"}
 
 
-def select(d, f: filters.Filters, show_all: bool = False, limit: int = -1) -> list:
+class _Daemon(Protocol):
+    containers: ContainerStore
+    images: ImageService
+    volumes: VolumeService
+    networks: NetworkManager      # this and the rest: what networking.py asks of it
+    events: Events
+    def save(self, c: Container) -> None: ...
+
+
+def select(d: _Daemon, f: filters.Filters, show_all: bool = False, limit: int = -1) -> list:
     """The containers `GET /containers/json` lists, newest first: running
     ones unless `show_all`, a limit, or a status/exited filter."""
     out = []
@@ -29,7 +48,7 @@ def select(d, f: filters.Filters, show_all: bool = False, limit: int = -1) -> li
     return out
 
 
-def matches(d, c, f: filters.Filters) -> bool:
+def matches(d: _Daemon, c, f: filters.Filters) -> bool:
     """Every given list filter holds for container c."""
     if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
         return False
@@ -55,7 +74,7 @@ def matches(d, c, f: filters.Filters) -> bool:
     return True
 
 
-def _image_id(d, ref: str) -> str | None:
+def _image_id(d: _Daemon, ref: str) -> str | None:
     try:
         return d.images.resolve(ref).id
     except (DockyardError, ValueError):       # an unknown or malformed image matches no container

@@ -2,11 +2,33 @@
 of what Docker validates, with Docker's status codes and wording."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from ..errors import InvalidParameter
 from . import ids, restart
 from .container import Container, now_rfc3339
 
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from ..network.manager import NetworkManager
+    from ..runtime.hostfacts import HostFacts
+    from ..runtime.runtimes import Runtimes
+    from .daemon import DaemonConfig
+    from .events import Events
+    from .lookup import ContainerStore
+
 _LIST_OF_STR = ("Env", "Cmd", "Entrypoint", "Volumes", "OnBuild", "Shell")
+
+
+class _Daemon(Protocol):
+    config: DaemonConfig
+    containers: ContainerStore
+    images: ImageService
+    facts: HostFacts
+    runtimes: Runtimes
+    networks: NetworkManager      # this and the rest: what networking.validate asks of it
+    events: Events
+    def save(self, c: Container) -> None: ...
 
 
 def _check_types(cfg: dict) -> None:
@@ -33,7 +55,7 @@ def _check_types(cfg: dict) -> None:
             raise InvalidParameter(f"invalid environment variable: {e}")
 
 
-def build_container(daemon, body: dict, name: str) -> Container:
+def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
     image_ref = body.get("Image")

@@ -81,12 +81,13 @@ class Daemon:
         self.criu = CriuProbe(config.criu_path, config.exec_root)
         self.teardown = Teardown(self.layout, self.runtime_for, self.networks, self.volumes,
                                  config.cgroup_parent)
-        from .exec import ExecManager
-        self.execs = ExecManager(self)
         from .logrotate import LogRotator
-        self.logrotate = LogRotator(self)
-        self.health = HealthMonitor(self)
+        self.logrotate = LogRotator(self.containers, self.layout)
+        self.health = HealthMonitor(self.containers, self.layout, self.runtime_for, self.save, self.event)
         self.lifecycle = Lifecycle(self)
+        from .exec import ExecManager
+        self.execs = ExecManager(self.db, self.containers, self.layout, self.runtime_for, self.facts.bounding,
+                                 self.event, self.lifecycle.spawn)
         self.monitor = ExitMonitor(self.lifecycle.on_conmon_exit)
 
     # ------------------------------------------------------------ set-up

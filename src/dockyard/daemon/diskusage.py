@@ -5,14 +5,31 @@ blocking work: callers run `collect` in a thread."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Protocol
 
 from ..images.usage import layer_usage
 from ..fsutil import dir_size as _dir_size
 
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from ..store.db import Database
+    from ..volumes.service import VolumeService
+    from .container import Container
+    from .lookup import ContainerStore
+    from .paths import ContainerPaths
+
 TYPES = ("container", "image", "volume", "build-cache")
 
 
-def collect(d, types: list[str] | None = None) -> dict:
+class _Daemon(Protocol):
+    db: Database
+    containers: ContainerStore
+    images: ImageService
+    volumes: VolumeService
+    def paths(self, c: Container) -> ContainerPaths: ...
+
+
+def collect(d: _Daemon, types: list[str] | None = None) -> dict:
     want = set(types or TYPES)
     out: dict = {}
     if "image" in want:
@@ -35,7 +52,7 @@ def collect(d, types: list[str] | None = None) -> dict:
     return out
 
 
-def container_size(d, c) -> tuple[int, int]:
+def container_size(d: _Daemon, c) -> tuple[int, int]:
     """(SizeRw, SizeRootFs): the writable layer, and that plus the image."""
     rw = _dir_size(d.paths(c).rootfs.upper)
     try:
@@ -45,11 +62,9 @@ def container_size(d, c) -> tuple[int, int]:
     return rw, rw + image_size
 
 
-def volumes(d) -> list[dict]:
+def volumes(d: _Daemon) -> list[dict]:
     """Volumes with UsageData: bytes under the mountpoint, containers using it."""
-    svc = getattr(d, "volumes", None)
-    if svc is None:
-        return []
+    svc = d.volumes
     out = []
     for v in svc.list():
         v = dict(v)

@@ -20,14 +20,21 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..runtime import conmon, lookpath
+from ..runtime.runtimes import Runtime
+from ..store.db import Database
 from . import exec_events, users
 from .attach import open_socket
+from .container import Container
+from .exec_events import EventFn
 from .exec_store import GC_INTERVAL, ExecStore, collectable, from_record, recovery_verdict
 from .ids import new_id
+from .lookup import ContainerStore
+from .paths import Layout
 from .tty import write_ctl
 
 log = logging.getLogger("dockyard.exec")
@@ -104,9 +111,16 @@ def _parse_size(v) -> tuple[int, int] | None:
 
 
 class ExecManager:
-    def __init__(self, daemon) -> None:
-        self.d = daemon
-        self.store = ExecStore(daemon.db)
+    def __init__(self, db: Database, containers: ContainerStore, layout: Layout,
+                 runtime_for: Callable[[Container], Runtime], bounding: frozenset[str], event: EventFn,
+                 spawn: Callable[[Coroutine], asyncio.Task]) -> None:
+        self.containers = containers
+        self.layout = layout
+        self.runtime_for = runtime_for      # Container -> its runtime
+        self.bounding = bounding            # a privileged exec's capabilities
+        self.event = event                  # a container event (Daemon.event)
+        self.spawn = spawn                  # a background task the daemon cancels at shutdown
+        self.store = ExecStore(db)
         self._execs: dict[str, Exec] = {}
         self._tasks: set[asyncio.Task] = set()
         self._watched: dict[str, int] = {}   # exec id -> pidfd of a re-adopted exec's conmon
@@ -137,7 +151,7 @@ class ExecManager:
             raise InvalidParameter(f"the working directory '{ex.workdir}' is invalid, it needs to be an absolute path")
         self.store.add(ex)
         self._execs[ex.id] = ex
-        exec_events.created(self.d, c, ex.id, ex.cmd)
+        exec_events.created(self.event, c, ex.id, ex.cmd)
         return ex
 
     def get(self, ref: str) -> Exec:
@@ -174,7 +188,7 @@ class ExecManager:
         try:
             sock = await self._launch(ex, c, attach)
             self.store.save(ex)   # running, with its pid (no await before: its exit is saved after)
-            exec_events.started(self.d, c, ex.id, ex.cmd)
+            exec_events.started(self.event, c, ex.id, ex.cmd)
             return sock
         except StartFailed as e:
             self._finish(ex, e.exit_code)
@@ -211,14 +225,14 @@ class ExecManager:
                 raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown")
             proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
         if ex.privileged:
-            caps = sorted(self.d.facts.bounding)
+            caps = sorted(self.bounding)
             proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps,
                                     "inheritable": [], "ambient": []}
         return proc
 
     async def _launch(self, ex: Exec, c, attach: bool) -> socket.socket | None:
-        paths = self.d.paths(c)
-        rt = self.d.runtimes.for_name(c.runtime)
+        paths = self.layout.container(c.id)
+        rt = self.runtime_for(c)
         proc = self._process_spec(ex, c, paths)
         ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
@@ -281,9 +295,9 @@ class ExecManager:
             except OSError:
                 pass
         ex.done.set()
-        c = self.d.containers.find(ex.container_id)
+        c = self.containers.find(ex.container_id)
         if c is not None:
-            exec_events.died(self.d, c, ex.id, code)
+            exec_events.died(self.event, c, ex.id, code)
 
     # ---------------------------------------------------------------- daemon start
     def recover(self) -> None:
@@ -291,14 +305,14 @@ class ExecManager:
         are recovered: the cleanup of a container that exited meanwhile removes
         its bundle, and with it its execs' exit files."""
         for ex in list(self._execs.values()):
-            c = self.d.containers.find(ex.container_id)
+            c = self.containers.find(ex.container_id)
             if c is None:   # the row outlived its container (foreign keys off)
                 self._execs.pop(ex.id, None)
                 self.store.delete([ex.id])
                 continue
             if ex.exit_code is not None:
                 continue
-            paths = self.d.paths(c)
+            paths = self.layout.container(c.id)
             ex.dir = _exec_dir(paths, ex.id)
             ex.socket_link = os.path.join(paths.socket_dir, ex.id)
             have_dir = os.path.isdir(ex.dir)
@@ -318,7 +332,7 @@ class ExecManager:
             log.info("exec %s of %s ended while the daemon was down (exit code %s)", ex.id[:12],
                      c.short_id, "unknown" if code is None else code)
             self._finish(ex, EXIT_UNKNOWN if code is None else code)
-        self.d.lifecycle.spawn(self._collect_garbage())
+        self.spawn(self._collect_garbage())
 
     def _watch(self, ex: Exec, conmon_pid: int) -> None:
         loop = asyncio.get_running_loop()
@@ -354,7 +368,7 @@ class ExecManager:
             now = time.time()
             gone = []
             for ex in list(self._execs.values()):
-                c = self.d.containers.find(ex.container_id)
+                c = self.containers.find(ex.container_id)
                 if collectable(ex, c is not None and c.state.running, now):
                     gone.append(ex.id)
                     self._execs.pop(ex.id, None)

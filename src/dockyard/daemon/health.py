@@ -23,11 +23,16 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from ..errors import InvalidParameter
+from ..runtime.runtimes import Runtime
 from . import exec_events
-from .container import PAUSED, RUNNING
+from .container import PAUSED, RUNNING, Container
+from .exec_events import EventFn
 from .ids import new_id
+from .lookup import ContainerStore
+from .paths import Layout
 
 log = logging.getLogger("dockyard.health")
 
@@ -123,8 +128,13 @@ def _local_rfc3339() -> str:
 
 
 class HealthMonitor:
-    def __init__(self, daemon):
-        self.d = daemon
+    def __init__(self, containers: ContainerStore, layout: Layout, runtime_for: Callable[[Container], Runtime],
+                 save: Callable[[Container], None], event: EventFn):
+        self.containers = containers
+        self.layout = layout
+        self.runtime_for = runtime_for      # Container -> its runtime
+        self.save = save                    # the container's state, on disk
+        self.event = event                  # a container event (Daemon.event)
         self._tasks: dict[str, asyncio.Task] = {}
 
     def config(self, c) -> dict | None:
@@ -140,7 +150,7 @@ class HealthMonitor:
         self.unwatch(c.id)
         if fresh or not c.state.health:
             c.state.health = {"Status": STARTING, "FailingStreak": 0, "Log": []}
-            self.d.save(c)
+            self.save(c)
         self._tasks[c.id] = asyncio.ensure_future(self._loop(c, hc))
 
     def unwatch(self, cid: str) -> None:
@@ -150,7 +160,7 @@ class HealthMonitor:
 
     def resume(self) -> None:
         """After a daemon restart: carry on with every running container."""
-        for c in self.d.containers:
+        for c in self.containers:
             if c.state.status in (RUNNING, PAUSED) and c.id not in self._tasks:
                 self.watch(c, fresh=False)
 
@@ -203,15 +213,15 @@ class HealthMonitor:
         result.pop("_started", None)
         h["Log"] = (h.get("Log") or [])[-(MAX_LOG - 1):] + [result]
         c.state.health = h
-        self.d.save(c)
+        self.save(c)
         if h["Status"] != old:
-            self.d.event(c, "health_status: " + h["Status"])
+            self.event(c, "health_status: " + h["Status"])
 
     def _process_user(self, c) -> tuple[str | None, str | None]:
         """The probe runs as the container's process does (moby: the exec gets
         Config.User and WorkingDir); the runtime's exec takes env and
         capabilities from the spec but not these two: (cwd, "uid:gid")."""
-        proc = _spec_process(self.d.paths(c).bundle)
+        proc = _spec_process(self.layout.container(c.id).bundle)
         user = proc.get("user") or {}
         uid_gid = f"{user.get('uid', 0)}:{user.get('gid', 0)}" if user.get("uid") or user.get("gid") else None
         return proc.get("cwd") or None, uid_gid
@@ -220,12 +230,12 @@ class HealthMonitor:
         """Run the check once inside the container: {Start, End, ExitCode, Output}."""
         timeout_ns = hc.get("Timeout") or DEFAULT_TIMEOUT
         argv = probe_argv(hc, c.config.get("Shell"))
-        rt = self.d.runtimes.for_name(c.runtime)
+        rt = self.runtime_for(c)
         cwd, user = self._process_user(c)
         started, start = time.time(), _local_rfc3339()
         exec_id = new_id()
-        exec_events.created(self.d, c, exec_id, argv)
-        exec_events.started(self.d, c, exec_id, argv)
+        exec_events.created(self.event, c, exec_id, argv)
+        exec_events.started(self.event, c, exec_id, argv)
         status = 126                         # moby's code for an exec that failed to start
         try:
             res = await rt.exec_sync(c.id, argv, timeout=timeout_ns / SECOND, cwd=cwd, user=user,
@@ -246,8 +256,8 @@ class HealthMonitor:
             raise
         finally:
             # a probe cut short by `rm -f` ends silently: no event after destroy
-            if self.d.containers.find(c.id) is not None:
-                exec_events.died(self.d, c, exec_id, status)
+            if self.containers.find(c.id) is not None:
+                exec_events.died(self.event, c, exec_id, status)
         return {"Start": start, "End": _local_rfc3339(), "ExitCode": code,
                 "Output": output, "_started": started}
 

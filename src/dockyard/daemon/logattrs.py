@@ -15,11 +15,22 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote_plus
 
 from ..errors import InvalidParameter
 
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from .container import Container
+    from .paths import ContainerPaths
+
 DAEMON_NAME = "docker"   # what moby puts in logger.Info.DaemonName
+
+
+class _Daemon(Protocol):
+    images: ImageService
+    def paths(self, c: Container) -> ContainerPaths: ...
 
 
 @dataclass
@@ -135,7 +146,7 @@ def created_env(config_env: list | None, image_env: list | None) -> list[str]:
     return user + [e for e in image_env or [] if e.split("=", 1)[0] not in keys]
 
 
-def for_container(d, c) -> bytes:
+def for_container(d: _Daemon, c) -> bytes:
     """The `--details` prefix of container c's log lines."""
     from ..runtime.command import resolve_command
     img = d.images.config(c.image) or {}

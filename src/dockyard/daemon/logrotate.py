@@ -24,6 +24,8 @@ import struct
 import time
 
 from .logconfig import container_limits
+from .lookup import ContainerStore
+from .paths import Layout
 from .logs import ends_partial, mark_mid_line_head
 
 log = logging.getLogger("dockyard.logrotate")
@@ -84,8 +86,9 @@ def request_reopen(bundle: str) -> bool:
 class LogRotator:
     """One inotify fd for all running containers whose driver rotates."""
 
-    def __init__(self, daemon) -> None:
-        self.d = daemon
+    def __init__(self, containers: ContainerStore, layout: Layout) -> None:
+        self.containers = containers
+        self.layout = layout
         self._fd = -1
         self._wd: dict[int, str] = {}        # watch descriptor → container id
         self._pending: dict[str, float] = {}  # cid → when we asked conmon to reopen
@@ -125,7 +128,7 @@ class LogRotator:
 
     def _resync(self) -> None:
         want = {}
-        for c in self.d.containers:
+        for c in self.containers:
             if c.state.running and container_limits(c)[0] > 0:
                 want[c.id] = c
         for wd, cid in list(self._wd.items()):
@@ -146,7 +149,7 @@ class LogRotator:
 
     def _add_watch(self, c) -> None:
         if self._fd >= 0:
-            wd = _libc.inotify_add_watch(self._fd, self.d.paths(c).dir.encode(), IN_MODIFY)
+            wd = _libc.inotify_add_watch(self._fd, self.layout.container(c.id).dir.encode(), IN_MODIFY)
             if wd >= 0:
                 self._wd[wd] = c.id
 
@@ -164,7 +167,7 @@ class LogRotator:
             if wd in self._wd:
                 cids.add(self._wd[wd])
         for cid in cids:
-            c = self.d.containers.find(cid)
+            c = self.containers.find(cid)
             if c is not None:
                 self.check(c)
         # let events for a busy log coalesce in the kernel for a moment
@@ -182,7 +185,7 @@ class LogRotator:
         max_size, max_file = container_limits(c)
         if max_size <= 0 or not c.state.running:
             return
-        paths = self.d.paths(c)
+        paths = self.layout.container(c.id)
         path = paths.log_path
         now = time.monotonic()
         try:

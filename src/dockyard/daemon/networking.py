@@ -5,11 +5,26 @@ inspect."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Forbidden, InvalidParameter, NotFound
 from ..network import ports as portmap
 
+if TYPE_CHECKING:
+    from ..network.manager import NetworkManager
+    from ..network.record import NetworkRecord
+    from .container import Container
+    from .events import Events
+    from .lookup import ContainerStore
+
 BRIDGE_MODES = ("bridge", "none")
+
+
+class _Daemon(Protocol):
+    containers: ContainerStore
+    networks: NetworkManager
+    events: Events
+    def save(self, c: Container) -> None: ...
 
 
 def primary_network(c) -> str:
@@ -22,36 +37,36 @@ def endpoints_config(c) -> dict:
     return (c.networking_config or {}).get("EndpointsConfig") or {}
 
 
-def _ep_cfg(c, d, name: str) -> dict:
+def _ep_cfg(c, d: _Daemon, name: str) -> dict:
     cfgs = endpoints_config(c)
     if name in cfgs:
         return cfgs[name] or {}
     try:
-        row = d.networks.find(name)
+        rec = d.networks.find(name)
     except NotFound:
         return {}
     # the docker CLI keys the default network's settings (e.g. --mac-address) as "default"
-    for key in (row["name"], row["id"], *(("default",) if row["name"] == "bridge" else ())):
+    for key in (rec.name, rec.id, *(("default",) if rec.name == "bridge" else ())):
         if key in cfgs:
             return cfgs[key] or {}
     return {}
 
 
-def wanted_networks(d, c) -> list[str]:
+def wanted_networks(d: _Daemon, c) -> list[str]:
     """The primary network, then every other one in EndpointsConfig, each once (by id)."""
     out, seen = [], set()
     for name in [primary_network(c), *endpoints_config(c)]:
         try:
-            row = d.networks.find(name)
+            rec = d.networks.find(name)
         except NotFound:
             raise NotFound(f"network {name} not found") from None
-        if row["id"] not in seen:
-            seen.add(row["id"])
-            out.append(row["name"])
+        if rec.id not in seen:
+            seen.add(rec.id)
+            out.append(rec.name)
     return out
 
 
-def validate(d, hc: dict, nc: dict, cfg: dict) -> None:
+def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
     """Create-time checks with Docker's wording; nothing is made here."""
     mode = hc.get("NetworkMode") or "bridge"
     eps = (nc or {}).get("EndpointsConfig") or {}
@@ -61,14 +76,14 @@ def validate(d, hc: dict, nc: dict, cfg: dict) -> None:
         if name in ("host", "none") or name.startswith("container:"):
             continue
         try:
-            row = d.networks.find(name)
+            rec = d.networks.find(name)
         except NotFound:
             # Docker finds a missing network at start ("network X not found"); a 404 from create
             # would make the docker CLI think the image is missing and try to pull it.
             continue
         ep = eps.get(name) or {}
         ipam = ep.get("IPAMConfig") or {}
-        if (ipam.get("IPv4Address") or ep.get("Aliases")) and row["name"] == "bridge":
+        if (ipam.get("IPv4Address") or ep.get("Aliases")) and rec.name == "bridge":
             if ipam.get("IPv4Address"):
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
@@ -87,7 +102,7 @@ def _endpoint_dict(ep) -> dict:
             "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname}
 
 
-def connect_one(d, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None,
+def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None,
                 primary: bool = False):
     """Blocking (run in a thread): attach c to one network, honouring its EndpointSettings."""
     cfg = cfg if cfg is not None else _ep_cfg(c, d, name)
@@ -98,7 +113,7 @@ def connect_one(d, c, name: str, hostname: str, cfg: dict | None = None, ip: str
                               aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name)
 
 
-def connect_all(d, c, hostname: str, primary_ip: str | None = None) -> list:
+def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:
     """Blocking: every wanted network, primary first; undoes the lot if one fails.
 
     primary_ip: the address a checkpoint was taken with (its sockets may be bound to it)."""
@@ -113,7 +128,7 @@ def connect_all(d, c, hostname: str, primary_ip: str | None = None) -> list:
     return eps
 
 
-def attach(d, c, hostname: str, primary_ip: str | None, image_config: dict) -> tuple[list, list[tuple]]:
+def attach(d: _Daemon, c, hostname: str, primary_ip: str | None, image_config: dict) -> tuple[list, list[tuple]]:
     """Blocking: connect_all, then publish; all undone if any part fails."""
     eps = connect_all(d, c, hostname, primary_ip)
     try:
@@ -129,7 +144,7 @@ def exposed_ports(c, image_config: dict) -> dict:
     return out
 
 
-def publish(d, c, ep, image_config: dict) -> list[tuple]:
+def publish(d: _Daemon, c, ep, image_config: dict) -> list[tuple]:
     """Blocking: publish the container's ports to ep's address; [] when it asks for none."""
     hc = c.host_config
     bindings = portmap.parse(hc.get("PortBindings"), exposed_ports(c, image_config),
@@ -146,11 +161,11 @@ def record(c, eps: list, rows: list[tuple]) -> dict:
             "Ports": [list(r) for r in rows]}
 
 
-def host_gateway(d) -> str:
+def host_gateway(d: _Daemon) -> str:
     return d.networks.default_network_info()["Gateway"]
 
 
-def extra_hosts(d, c, eps: list) -> list[str]:
+def extra_hosts(d: _Daemon, c, eps: list) -> list[str]:
     """--add-host (host-gateway resolved) and legacy --link entries for /etc/hosts."""
     out = []
     for e in c.host_config.get("ExtraHosts") or []:
@@ -177,50 +192,50 @@ def extra_hosts(d, c, eps: list) -> list[str]:
 
 # -- live connect/disconnect (docker network connect/disconnect) ------------
 
-async def connect_container(d, c, network: str, cfg: dict) -> None:
-    row = d.networks.find(network)
-    if row["name"] == "host" or c.network_mode == "host":
+async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
+    rec = d.networks.find(network)
+    if rec.name == "host" or c.network_mode == "host":
         raise Forbidden("container cannot be disconnected from host network or connected to host network")
     if c.network_mode.startswith("container:"):
         raise Forbidden("container sharing network namespace with another container cannot be connected "
                         "to any other network")
-    if row["name"] == "bridge" and (cfg or {}).get("Aliases"):
+    if rec.name == "bridge" and (cfg or {}).get("Aliases"):
         raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
-    if row["name"] == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
+    if rec.name == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
         raise InvalidParameter("user specified IP address is supported on user defined networks only")
     async with c.lock:
         eps = dict(endpoints_config(c))
-        known = [k for k in eps if k in (row["name"], row["id"])]
-        if known or primary_network(c) in (row["name"], row["id"]):
+        known = [k for k in eps if k in (rec.name, rec.id)]
+        if known or primary_network(c) in (rec.name, rec.id):
             if not c.state.running:
-                raise Forbidden(f"endpoint with name {c.name} already exists in network {row['name']}")
+                raise Forbidden(f"endpoint with name {c.name} already exists in network {rec.name}")
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
-            ep = await asyncio.to_thread(connect_one, d, c, row["name"], hostname, cfg or {})
+            ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
             net = dict(c.network)
             net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
             c.network = net
-        eps[row["name"]] = cfg or {}
+        eps[rec.name] = cfg or {}
         c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
         d.save(c)
-    _emit(d, "connect", row, container=c.id)
+    _emit(d, "connect", rec, container=c.id)
 
 
-async def disconnect_container(d, c, network: str, force: bool) -> None:
-    row = d.networks.find(network)
+async def disconnect_container(d: _Daemon, c, network: str, force: bool) -> None:
+    rec = d.networks.find(network)
     async with c.lock:
         eps = dict(endpoints_config(c))
-        names = (row["name"], row["id"])
+        names = (rec.name, rec.id)
         configured = primary_network(c) in names or any(k in names for k in eps)
-        if c.state.running and d.networks.endpoint(c.id, row["id"]) is not None:
-            await asyncio.to_thread(d.networks.disconnect, c.id, row["id"])
+        if c.state.running and d.networks.endpoint(c.id, rec.id) is not None:
+            await asyncio.to_thread(d.networks.disconnect, c.id, rec.id)
             net = dict(c.network)
-            net["Networks"] = {k: v for k, v in (net.get("Networks") or {}).items() if k != row["name"]}
-            if (net.get("Endpoint") or {}).get("NetworkID") == row["id"]:
+            net["Networks"] = {k: v for k, v in (net.get("Networks") or {}).items() if k != rec.name}
+            if (net.get("Endpoint") or {}).get("NetworkID") == rec.id:
                 net["Endpoint"] = {}
             c.network = net
         elif not configured and not force:
-            raise Forbidden(f"container {c.id} is not connected to network {row['name']}")
+            raise Forbidden(f"container {c.id} is not connected to network {rec.name}")
         for k in names:
             eps.pop(k, None)
         c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
@@ -229,7 +244,7 @@ async def disconnect_container(d, c, network: str, force: bool) -> None:
             rest = [k for k in eps if k != "default"]
             c.host_config = {**c.host_config, "NetworkMode": rest[0] if rest else "none"}
         d.save(c)
-    _emit(d, "disconnect", row, container=c.id)
+    _emit(d, "disconnect", rec, container=c.id)
 
 
 # -- inspect -----------------------------------------------------------------
@@ -241,7 +256,7 @@ def _empty_entry() -> dict:
             "DNSNames": None}
 
 
-def networks_view(d, c) -> dict:
+def networks_view(d: _Daemon, c) -> dict:
     """NetworkSettings.Networks: every configured network, with addresses while running."""
     net = c.network or {}
     live = net.get("Networks") or {}
@@ -253,8 +268,8 @@ def networks_view(d, c) -> dict:
         entry = _empty_entry()
         cfg = endpoints_config(c).get(name) or {}
         try:
-            row = d.networks.find(name)
-            key, entry["NetworkID"] = row["name"], row["id"]
+            rec = d.networks.find(name)
+            key, entry["NetworkID"] = rec.name, rec.id
         except NotFound:
             key = name
         if key in out:   # the same network under another key (e.g. the CLI's "default")
@@ -296,15 +311,15 @@ def ports_summary(c) -> list[dict]:
 
 # -- `ps` filters ---------------------------------------------------------------
 
-def on_network(d, c, wanted: list[str]) -> bool:
+def on_network(d: _Daemon, c, wanted: list[str]) -> bool:
     """`--filter network=X`: X (name or id) is one of the container's networks."""
     ids = set()
     for name in [primary_network(c), *endpoints_config(c)]:
         try:
-            row = d.networks.find(name)
+            rec = d.networks.find(name)
         except NotFound:
             continue
-        ids |= {row["name"], row["id"]}
+        ids |= {rec.name, rec.id}
     return any(w in ids or any(i.startswith(w) for i in ids if len(i) == 64) for w in wanted)
 
 
@@ -319,7 +334,5 @@ def has_port(c, image_config: dict, wanted: list[str], published: bool) -> bool:
 
 # -- connect/disconnect events (create, destroy and prune: network/manager.py) --------
 
-def _emit(d, action: str, row, **extra) -> None:
-    events = getattr(d, "events", None)
-    if events is not None:
-        events.emit("network", action, row["id"], {"name": row["name"], "type": row["driver"], **extra})
+def _emit(d: _Daemon, action: str, rec: NetworkRecord, **extra) -> None:
+    d.events.emit("network", action, rec.id, {"name": rec.name, "type": rec.driver, **extra})

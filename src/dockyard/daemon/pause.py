@@ -4,11 +4,23 @@ container; stop, kill -9 and rm -f thaw it first (daemon.py, with the
 same runtime verb, resume)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from ..errors import Conflict
 from .container import PAUSED, RESTARTING, RUNNING
 
+if TYPE_CHECKING:
+    from ..runtime.runtimes import Runtimes
+    from .container import Container
 
-async def pause(d, c) -> None:
+
+class _Daemon(Protocol):
+    runtimes: Runtimes
+    def save(self, c: Container) -> None: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
+
+
+async def pause(d: _Daemon, c) -> None:
     async with c.lock:
         st = c.state.status
         if st == PAUSED:
@@ -23,7 +35,7 @@ async def pause(d, c) -> None:
     d.event(c, "pause")
 
 
-async def unpause(d, c) -> None:
+async def unpause(d: _Daemon, c) -> None:
     async with c.lock:
         if c.state.status != PAUSED:
             raise Conflict(f"Container {c.id} is not paused")

@@ -17,14 +17,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import TYPE_CHECKING, Protocol
 
 from ..runtime import cgroups, conmon
 from .container import EXITED, PAUSED, REMOVING, RESTARTING, RUNNING
 
+if TYPE_CHECKING:
+    from ..network.manager import NetworkManager
+    from .container import Container
+    from .daemon import DaemonConfig
+    from .exec import ExecManager
+    from .lifecycle import Lifecycle
+    from .lookup import ContainerStore
+    from .monitor import ExitMonitor
+    from .paths import Layout
+    from .teardown import Teardown
+
 log = logging.getLogger("dockyard.recover")
 
 
-async def recover(d) -> None:
+class _Daemon(Protocol):
+    config: DaemonConfig
+    containers: ContainerStore
+    layout: Layout
+    execs: ExecManager
+    monitor: ExitMonitor
+    lifecycle: Lifecycle
+    teardown: Teardown
+    networks: NetworkManager
+    def save(self, c: Container) -> None: ...
+
+
+async def recover(d: _Daemon) -> None:
     d.execs.recover()   # first: a container cleaned up below takes its execs' exit files along
     live: set[str] = set()
     to_restart = []
@@ -83,7 +107,7 @@ def _thaw_if_frozen(c) -> None:
         thaw(path)
 
 
-async def _undo_half_start(d, c) -> None:
+async def _undo_half_start(d: _Daemon, c) -> None:
     paths = d.layout.container(c.id)
     pid = conmon.conmon_pid(paths) if os.path.isdir(paths.bundle) else 0
     if os.path.isdir(paths.bundle) or os.path.ismount(paths.rootfs.merged) or c.network:
@@ -94,7 +118,7 @@ async def _undo_half_start(d, c) -> None:
         d.save(c)
 
 
-async def _finish_remove(d, c) -> None:
+async def _finish_remove(d: _Daemon, c) -> None:
     await _undo_half_start(d, c)
     await d.teardown.files(c)
     d.containers.remove(c)

@@ -3,19 +3,27 @@ routes and the start path each emit in one line. (Network events are emitted
 by daemon/networking.py.)"""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
 
-def volume(d, name: str, action: str, **attrs) -> None:
+if TYPE_CHECKING:
+    from ..volumes.service import VolumeService
+    from .events import Events
+
+
+class _Daemon(Protocol):
+    events: Events
+    volumes: VolumeService
+
+
+def volume(d: _Daemon, name: str, action: str, **attrs) -> None:
     attrs.setdefault("driver", "local")
     d.events.emit("volume", action, name, attrs)
 
 
-def volume_mounts(d, c, action: str) -> None:
+def volume_mounts(d: _Daemon, c, action: str) -> None:
     """`mount` at start / `unmount` at exit, for each named or anonymous volume of c."""
-    svc = getattr(d, "volumes", None)
-    if svc is None:
-        return
     try:
-        points = svc.mounts(c.id)
+        points = d.volumes.mounts(c.id)
     except Exception:          # events must never break a start or an exit
         return
     for p in points:

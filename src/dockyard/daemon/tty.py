@@ -4,10 +4,20 @@ to the pty master (TIOCSWINSZ), and the kernel sends SIGWINCH."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Conflict
 
+if TYPE_CHECKING:
+    from .container import Container
+    from .paths import ContainerPaths
+
 RESIZE = 1
+
+
+class _Daemon(Protocol):
+    def paths(self, c: Container) -> ContainerPaths: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
 
 
 def write_ctl(bundle: str, h: int, w: int) -> bool:
@@ -25,7 +35,7 @@ def write_ctl(bundle: str, h: int, w: int) -> bool:
         os.close(fd)
 
 
-def resize_container(daemon, c, h: int, w: int) -> None:
+def resize_container(daemon: _Daemon, c, h: int, w: int) -> None:
     if not c.state.running:
         raise Conflict(f"Container {c.id} is not running")
     if not c.tty:

@@ -11,15 +11,28 @@ order), and saved only once applied — a failed update changes nothing.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Conflict, InvalidParameter
 from ..runtime.spec import update_resources
 from . import restart
 from .container import PAUSED, RUNNING
 
+if TYPE_CHECKING:
+    from ..runtime.hostfacts import HostFacts
+    from ..runtime.runtimes import Runtimes
+    from .container import Container
+
 RESOURCE_KEYS = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
                  "CpusetCpus", "CpusetMems", "Memory", "MemorySwap", "MemoryReservation", "KernelMemory",
                  "NanoCpus", "PidsLimit")
+
+
+class _Daemon(Protocol):
+    facts: HostFacts
+    runtimes: Runtimes
+    def save(self, c: Container) -> None: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
 
 
 def _conflict(c, msg: str) -> Conflict:
@@ -56,7 +69,7 @@ def merge(c, body: dict) -> dict:
     return hc
 
 
-async def update(d, c, body: dict) -> list[str]:
+async def update(d: _Daemon, c, body: dict) -> list[str]:
     async with c.lock:
         hc = merge(c, body)
         notes: list[str] = []

@@ -1,7 +1,7 @@
 """What a network is, as the manager hands it out (never a database row)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,3 @@ class NetworkRecord:
     def from_row(cls, row, config: dict) -> "NetworkRecord":
         return cls(row["id"], row["name"], row["driver"], row["bridge"], row["subnet"], row["gateway"],
                    row["created"], config)
-
-    # Transitional (issue 12): daemon/networking.py, daemon/checkpoint_io.py and
-    # the API's filter predicates still index records as they indexed rows.
-    def __getitem__(self, key: str):
-        if key not in _FIELDS:
-            raise KeyError(key)
-        return getattr(self, key)
-
-
-_FIELDS = {f.name for f in fields(NetworkRecord)}

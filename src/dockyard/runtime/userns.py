@@ -177,9 +177,9 @@ class Remap:
             linux.umount(os.path.join(self.root, name))
 
 
-def for_container(daemon, c) -> Remap | None:
-    """The remapping a container runs under: none with `--userns host`."""
-    remap = getattr(daemon, "remap", None)
-    if remap is None or (c.host_config.get("UsernsMode") or "") == "host":
+def for_container(remap: Remap | None, host_config: dict) -> Remap | None:
+    """The remapping (the daemon's, if any) a container with this HostConfig
+    runs under: none with `--userns host`."""
+    if remap is None or (host_config.get("UsernsMode") or "") == "host":
         return None
     return remap

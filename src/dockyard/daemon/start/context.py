@@ -3,13 +3,42 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..container import Container, now_rfc3339
 
 if TYPE_CHECKING:
+    from ...images.service import ImageService
+    from ...network.manager import NetworkManager
     from ...runtime.conmon import Paths
+    from ...runtime.hostfacts import HostFacts
     from ...runtime.oci import OCIRuntime
+    from ...runtime.runtimes import Runtimes
+    from ...runtime.userns import Remap
+    from ...volumes.service import VolumeService
+    from ..attach import AttachManager
+    from ..daemon import DaemonConfig
+    from ..events import Events
+    from ..lookup import ContainerStore
+    from ..paths import Layout
+    from ..teardown import Teardown
+
+
+class _Daemon(Protocol):
+    """What the start steps use of the daemon (and hand on to networking.py)."""
+    config: DaemonConfig
+    facts: HostFacts
+    layout: Layout
+    containers: ContainerStore
+    images: ImageService
+    runtimes: Runtimes
+    volumes: VolumeService
+    networks: NetworkManager
+    events: Events
+    attach: AttachManager
+    remap: Remap | None
+    teardown: Teardown
+    def save(self, c: Container) -> None: ...
 
 
 class Trace:
@@ -46,7 +75,7 @@ class Trace:
 
 @dataclass
 class StartContext:
-    daemon: Any
+    daemon: _Daemon
     container: Container
     trace: Trace
     runtime: OCIRuntime | None = None   # set by the verify step

@@ -15,7 +15,7 @@ async def run(ctx: StartContext) -> None:
     lowers = d.images.lower_dirs(c.image)
     paths = d.layout.container(c.id)
     rootfs = paths.rootfs
-    remap = userns.for_container(d, c)
+    remap = userns.for_container(d.remap, c.host_config)
     if remap is not None:     # idmapped layers; the upper dir (the rootfs's /) owned by the remapped root
         lowers = await asyncio.to_thread(remap.layers, lowers)
         rootfs.create()

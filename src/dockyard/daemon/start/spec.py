@@ -3,6 +3,7 @@ after checking that the command exists in the rootfs."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Protocol
 
 from ...errors import Conflict, InvalidParameter
 from ...runtime import apparmor, devices, initbin, lookpath, seccomp, seccomp_bpf, userns
@@ -12,7 +13,16 @@ from ...volumes import propagation, shm
 from .. import users
 from .context import StartContext
 
+if TYPE_CHECKING:
+    from ..daemon import DaemonConfig
+    from ..lookup import ContainerStore
+
 NAME = "spec"
+
+
+class _Daemon(Protocol):
+    config: DaemonConfig
+    containers: ContainerStore
 
 
 class CommandNotRunnable(InvalidParameter):
@@ -42,7 +52,7 @@ async def run(ctx: StartContext) -> None:
     mounts = ctx.mounts
     if c.host_config.get("Init"):
         args, mounts = initbin.wrap(args, mounts)
-    remap = userns.for_container(d, c)
+    remap = userns.for_container(d.remap, c.host_config)
     if remap is not None and c.host_config.get("Privileged"):
         raise InvalidParameter("privileged mode is incompatible with user namespaces.  You must run the "
                                "container in the host namespace when running privileged mode")
@@ -78,7 +88,7 @@ def _precompiled_seccomp(spec: dict) -> None:
         spec.setdefault("annotations", {})[seccomp_bpf.ANNOTATION] = bpf
 
 
-def _donor_namespaces(d, c) -> dict:
+def _donor_namespaces(d: _Daemon, c) -> dict:
     """--ipc/--pid container:X: the namespace files of X (running)."""
     join = {}
     for kind, key in (("ipc", "IpcMode"), ("pid", "PidMode")):
