@@ -118,6 +118,8 @@ async def _serve(args: argparse.Namespace) -> None:
     socks = [_socket_path(h) for h in hosts]
     for s in socks:
         await server.listen_unix(s, gid=args.socket_gid)
+        if os.path.dirname(s) == cfg.exec_root:   # the default /run/dockyard/dockyard.sock
+            os.chown(cfg.exec_root, -1, args.socket_gid)   # its group may pass the 0710 exec root
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))

@@ -81,30 +81,49 @@ def test_nobody_reads_no_container_env_config_or_logs(daemon, bb_image):
         daemon.docker("rm", "-f", "perm-run", "perm-done", check=False)
 
 
+PROBE = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+         "s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n'); print(s.recv(4096).split(b'\\r\\n')[0].decode())")
+
+
+def ping_as(gid: int, sock: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["setpriv", "--reuid=65534", f"--regid={gid}", "--clear-groups",
+                           "/usr/bin/python3", "-c", PROBE, sock], capture_output=True, text=True, timeout=60)
+
+
 def test_roots_from_an_older_dockyard_are_tightened_at_start(daemon, bb_image):
     os.chmod(daemon.data_root, 0o755)
     os.chmod(daemon.exec_root, 0o755)
     os.chmod(daemon.data_root / "dockyard.db", 0o644)
     daemon.stop()
-    daemon.start()
-    assert stat.S_IMODE(daemon.data_root.stat().st_mode) == 0o710
-    assert stat.S_IMODE(daemon.exec_root.stat().st_mode) == 0o710
-    assert stat.S_IMODE((daemon.data_root / "dockyard.db").stat().st_mode) == 0o600
-    assert daemon.docker("run", "--rm", bb_image, "echo", "up").stdout == "up\n"
+    # and a second socket in the exec root, where the default one lives
+    inner = str(daemon.exec_root / "api.sock")
+    daemon.extra_args += ("-H", "unix://" + inner)
+    try:
+        daemon.start()
+        assert stat.S_IMODE(daemon.data_root.stat().st_mode) == 0o710
+        assert stat.S_IMODE(daemon.exec_root.stat().st_mode) == 0o710
+        assert stat.S_IMODE((daemon.data_root / "dockyard.db").stat().st_mode) == 0o600
+        assert daemon.docker("run", "--rm", bb_image, "echo", "up").stdout == "up\n"
+        # the socket's group passes the exec root to reach it (and only that: 0710)
+        gid = grp.getgrnam(GROUP).gr_gid
+        assert daemon.exec_root.stat().st_gid == gid
+        assert ping_as(gid, inner).stdout.split()[1:2] == ["200"]
+        r = ping_as(1, inner)
+        assert r.returncode != 0 and "PermissionError" in r.stderr
+    finally:
+        daemon.extra_args = daemon.extra_args[:-2]
+        daemon.stop()
+        daemon.start()
 
 
 def test_socket_group_from_G(daemon):
     st = os.stat(daemon.sock)
     assert stat.S_IMODE(st.st_mode) == 0o660
     assert (st.st_uid, st.st_gid) == (0, grp.getgrnam(GROUP).gr_gid)
-    # nobody, in that group, may talk to the daemon
-    probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
-             "s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n'); print(s.recv(4096).split(b'\\r\\n')[0].decode())")
-    r = as_nobody("/usr/bin/python3", "-c", probe, daemon.sock)
+    # nobody, in that group, may talk to the daemon; not in it, refused
+    r = ping_as(st.st_gid, daemon.sock)
     assert r.stdout.split()[1:2] == ["200"], r.stderr
-    # not in it: refused
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=1", "--clear-groups",
-                        "/usr/bin/python3", "-c", probe, daemon.sock], capture_output=True, text=True, timeout=60)
+    r = ping_as(1, daemon.sock)
     assert r.returncode != 0 and "PermissionError" in r.stderr
 
 
