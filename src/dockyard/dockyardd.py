@@ -12,12 +12,14 @@ import signal
 import sys
 
 log = logging.getLogger("dockyard")
+DEFAULT_SOCKET_GROUP = "docker"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dockyardd", description="Docker-compatible container engine daemon")
     p.add_argument("-H", "--host", action="append", default=None,
                    help="daemon socket to listen on (unix://PATH)")
+    p.add_argument("-G", "--group", default=DEFAULT_SOCKET_GROUP, help="group for the unix socket")
     p.add_argument("--data-root", default="/var/lib/dockyard")
     p.add_argument("--insecure-registry", action="append", default=[],
                    help="registry (host[:port] or CIDR) that may be reached over plain HTTP")
@@ -45,9 +47,29 @@ def _socket_path(host: str) -> str:
     raise SystemExit(f"dockyardd: only unix:// sockets are supported, got {host!r}")
 
 
+def socket_gid(group: str) -> int:
+    """-G/--group as dockerd's: a group name or number; the default "docker"
+    may be missing (the socket stays the daemon's group), any other group
+    must exist."""
+    import grp
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        pass
+    if group.isdigit():
+        return int(group)
+    if group and group != DEFAULT_SOCKET_GROUP:
+        raise SystemExit(f"dockyardd: failed to load listeners: group {group} not found")
+    if group:
+        log.warning("could not change group of the socket to %s: group %s not found",
+                    DEFAULT_SOCKET_GROUP, group)
+    return os.getgid()
+
+
 def _lock_data_root(data_root: str) -> int:
-    """One daemon per data root: an flock held for the daemon's lifetime."""
-    os.makedirs(data_root, mode=0o711, exist_ok=True)
+    """One daemon per data root: an flock held for the daemon's lifetime.
+    The root is dockerd's 0710 (the daemon tightens it again in Daemon)."""
+    os.makedirs(data_root, mode=0o710, exist_ok=True)
     fd = os.open(os.path.join(data_root, "dockyardd.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,7 +117,9 @@ async def _serve(args: argparse.Namespace) -> None:
     server = ApiServer(daemon)
     socks = [_socket_path(h) for h in hosts]
     for s in socks:
-        await server.listen_unix(s)
+        await server.listen_unix(s, gid=args.socket_gid)
+        if os.path.dirname(s) == cfg.exec_root:   # the default /run/dockyard/dockyard.sock
+            os.chown(cfg.exec_root, -1, args.socket_gid)   # its group may pass the 0710 exec root
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))
@@ -134,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         args.pidfile = os.path.abspath(args.pidfile)
     if args.host:
         args.host = ["unix://" + os.path.abspath(_socket_path(h)) for h in args.host]
+    args.socket_gid = socket_gid(args.group)   # before anything is made, as dockerd's listeners
     lock = _lock_data_root(args.data_root)
     os.chdir("/")   # a daemon holds no directory busy (conmon and runtimes inherit the cwd)
     try:

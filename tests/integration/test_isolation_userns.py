@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import pytest
 
@@ -60,3 +61,15 @@ def test_volume_writable_and_privileged_refused(daemon, bb_image):
     assert r.returncode != 0 and "privileged mode is incompatible with user namespaces" in r.stderr
     r = daemon.docker("run", "--rm", "--userns", "host", bb_image, "cat", "/proc/self/uid_map")
     assert r.stdout.split() == ["0", "0", "4294967295"]
+
+
+def test_data_root_private_but_reached_by_the_remapped_root(daemon, bb_image):
+    """dockerd's layout: the data root is 0710 root:<remapped gid>, so other
+    users find nothing while a remapped root still reaches its /etc files."""
+    st = os.stat(daemon.data_root)
+    gid = _subid("/etc/subgid", "dockremap")
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o710, 0, gid)
+    for user in ("0", "1000"):
+        r = daemon.docker("run", "--rm", "--user", user, bb_image, "sh", "-c",
+                          "cat /etc/hostname /etc/hosts /etc/resolv.conf >/dev/null && echo ok")
+        assert r.stdout == "ok\n"

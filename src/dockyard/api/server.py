@@ -265,7 +265,7 @@ class ApiServer:
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[asyncio.Task] = set()
 
-    async def listen_unix(self, path: str, mode: int = 0o660) -> None:
+    async def listen_unix(self, path: str, mode: int = 0o660, gid: int = -1) -> None:
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -276,6 +276,7 @@ class ApiServer:
             self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20)
         finally:
             os.umask(old)
+        os.chown(path, -1, gid)   # -G/--group (-1: the daemon's own)
         os.chmod(path, mode)
 
     async def close(self) -> None:

@@ -57,8 +57,10 @@ class Daemon:
         self.config = config
         self.started_at = time.time()
         self.layout = Layout(config.data_root, config.exec_root)
-        for d in (config.data_root, config.exec_root):
-            os.makedirs(d, mode=0o711, exist_ok=True)
+        for d in (config.data_root, config.exec_root):   # dockerd's 0710 root:root; an older 0711 tightened
+            os.makedirs(d, mode=0o710, exist_ok=True)
+            os.chown(d, 0, 0)
+            os.chmod(d, 0o710)
         os.makedirs(self.layout.containers_dir, mode=0o700, exist_ok=True)
         self.db = Database(os.path.join(config.data_root, "dockyard.db"))
         self.facts = HostFacts.detect()
@@ -73,7 +75,9 @@ class Daemon:
             from ..runtime.userns import Remap
             self.remap = Remap(config.userns_remap, config.data_root)
             self.volumes.owner = self.remap.owner
-            # the remapped root must reach its /etc/hosts & co under containers/<id>
+            # the remapped root must reach its /etc/hosts & co under containers/<id>:
+            # through the data root by its group (dockerd's root:<remapped gid> 0710)
+            os.chown(config.data_root, 0, self.remap.owner[1])
             os.chmod(self.layout.containers_dir, 0o711)
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip,
                                        container_name=self._container_name, emit=self.events.emit)

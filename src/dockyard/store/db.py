@@ -8,13 +8,29 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from typing import Any, Iterator
 
 
+def _private_files(path: str) -> None:
+    """The database and its WAL and shared-memory files are root's alone
+    (they hold every container's config and env): made 0600 before SQLite
+    opens them, whatever the umask, and an older dockyard's 0644 tightened."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    for name in (path, path + "-wal", path + "-shm"):
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+
 class Database:
     def __init__(self, path: str):
+        _private_files(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
