@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
+from collections import Counter
 
 
 
@@ -408,3 +410,48 @@ def test_volumes_survive_a_daemon_restart(daemon, bb_image):
     finally:
         daemon.docker("rm", "-f", c, check=False)
         daemon.docker("volume", "rm", "-f", vol, check=False)
+
+
+def _race(daemon, first, second):
+    """Run two API calls at the same moment; their (status, body)."""
+    gate, out = threading.Barrier(2), [None, None]
+
+    def go(i, call):
+        gate.wait()
+        out[i] = call()
+    threads = [threading.Thread(target=go, args=(i, call)) for i, call in enumerate((first, second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_volume_rm_racing_a_create_on_it(daemon, bb_image):
+    """`volume rm` and `create -v NAME:/x` at once, 200 times: the rm is
+    refused with Docker's 409 (the create recorded its reference first), or
+    it went first and the create made the volume again (Docker creates a
+    named volume a create asks for). Never a container whose volume is gone."""
+    seen = Counter()
+    for _ in range(200):
+        vol, name = _name("race"), _name("rc")
+        assert daemon.api("POST", "/volumes/create", {"Name": vol})[0] == 201
+        try:
+            (rm_st, rm_body), (cr_st, cr_body) = _race(
+                daemon, lambda: daemon.api("DELETE", f"/volumes/{vol}"),
+                lambda: daemon.api("POST", f"/containers/create?name={name}",
+                                   {"Image": bb_image, "HostConfig": {"Binds": [f"{vol}:/x"]}}))
+            assert cr_st == 201, cr_body
+            cid = json.loads(cr_body)["Id"]
+            assert rm_st in (204, 409), rm_body
+            if rm_st == 409:
+                assert json.loads(rm_body)["message"] == f"remove {vol}: volume is in use - [{cid}]"
+            seen[rm_st] += 1
+            # whoever won, the container's volume exists and is known to be in use
+            assert daemon.api("GET", f"/volumes/{vol}")[0] == 200
+            st, body = daemon.api("DELETE", f"/volumes/{vol}")
+            assert st == 409 and json.loads(body)["message"] == f"remove {vol}: volume is in use - [{cid}]"
+        finally:
+            daemon.api("DELETE", f"/containers/{name}?force=1")
+            daemon.api("DELETE", f"/volumes/{vol}?force=1")
+    assert sum(seen.values()) == 200, seen
