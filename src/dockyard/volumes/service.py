@@ -192,14 +192,15 @@ class VolumeService:
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     # ------------------------------------------------------------ containers
-    def plan(self, host_config: dict, config: dict, image_config: dict, containers) -> list[dict]:
+    def plan(self, host_config: dict, config: dict, image_config: dict, containers,
+             api_before_1_44: bool = False) -> list[dict]:
         """The new container's mount points (400 on bad input; nothing made)."""
         sources = []
         for entry in host_config.get("VolumesFrom") or ():
             ref, mode = mountspec.parse_volumes_from(entry)
             other = containers.get(ref)
             sources.append((self.mounts(other.id), mode))
-        return mountspec.plan(host_config, config, image_config, os.path.exists, sources)
+        return mountspec.plan(host_config, config, image_config, os.path.exists, sources, api_before_1_44)
 
     def attach(self, cid: str, points: list[dict]) -> None:
         """Record the container's mount points, creating the volumes they
@@ -272,9 +273,11 @@ class VolumeService:
                 except (Conflict, NotFound):
                     pass
 
-    def prepare(self, points: list[dict], rootfs: str) -> list[dict]:
+    def prepare(self, points: list[dict], rootfs: str,
+                rro_error: str | None = mountspec.RRO_NOT_PROBED) -> list[dict]:
         """At start: mount option volumes, create missing `-v` bind sources,
-        copy the image's content into empty volumes; the OCI mounts."""
+        copy the image's content into empty volumes; the OCI mounts
+        (`rro_error`: why read-only ones cannot be recursively so here)."""
         out = []
         for p in mountspec.depth_sorted(points):
             if p["Type"] == "volume":
@@ -300,7 +303,7 @@ class VolumeService:
                     os.makedirs(source, mode=0o755, exist_ok=True)
             else:
                 source = "tmpfs"
-            out.append(mountspec.oci_mount(p, source))
+            out.append(mountspec.oci_mount(p, source, rro_error))
         return out
 
     def _mount_options(self, path: str, options: dict) -> None:
