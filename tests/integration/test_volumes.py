@@ -515,15 +515,23 @@ def test_read_only_binds_for_clients_before_api_1_44(daemon, bb_image, tree_with
         "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"
 
 
-def test_host_root_read_only_bind_keeps_dev_shm_read_only(daemon, bb_image):
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_host_root_read_only_bind_keeps_dev_shm_read_only(daemon, bb_image, runtime):
     """The audit's case: `-v /:/host:ro` and a write under the host's /dev/shm."""
     if not os.path.ismount("/dev/shm"):
         pytest.skip("/dev/shm is not a mount on this host")
     probe = f"/dev/shm/dyt-rro-{secrets.token_hex(4)}"
     try:
-        r = daemon.docker("run", "--rm", "-v", "/:/host:ro", bb_image, "touch", f"/host{probe}", check=False)
+        r = daemon.docker("run", "--rm", "--runtime", runtime, "-v", "/:/host:ro", bb_image,
+                          "touch", f"/host{probe}", check=False)
         assert r.returncode != 0 and "Read-only file system" in r.stderr
         assert not os.path.exists(probe)
+        # and every mount under /host is read-only (mountinfo: point, then per-mount options)
+        r = daemon.docker("run", "--rm", "--runtime", runtime, "-v", "/:/host:ro", bb_image,
+                          "awk", '$5 ~ "^/host" {print $5, $6}', "/proc/self/mountinfo")
+        mounts = [line.split() for line in r.stdout.splitlines()]
+        assert len(mounts) > 1 and "/host/dev/shm" in [m[0] for m in mounts]
+        assert [m for m in mounts if "ro" not in m[1].split(",")] == []
     finally:
         if os.path.exists(probe):
             os.unlink(probe)
