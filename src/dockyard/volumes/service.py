@@ -142,25 +142,31 @@ class VolumeService:
         removal are one transaction, as `attach`'s existence check and
         reference are: a create racing this rm either records its
         reference first (then this is refused) or finds no volume."""
-        with self.db.transaction():
-            row = self._row(name)
-            if row is None:
-                if force:
-                    return
-                raise NotFound(f"get {name}: no such volume")
-            users = self.users(name)
-            if users:
-                raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-            path = self._path(name)
-            linux.umount(path)
-            # out of the way first (atomic), then the record, then the data: a
-            # crash in between never lets a new volume of this name see old data
-            trash = os.path.join(self.root, f".trash-{name}-{os.getpid()}-{time.monotonic_ns()}")
-            try:
-                os.rename(os.path.dirname(path), trash)
-            except FileNotFoundError:
-                trash = ""
-            self.db.execute("DELETE FROM volumes WHERE name=?", (name,))
+        trash = ""
+        try:
+            with self.db.transaction():
+                row = self._row(name)
+                if row is None:
+                    if force:
+                        return
+                    raise NotFound(f"get {name}: no such volume")
+                users = self.users(name)
+                if users:
+                    raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+                path = self._path(name)
+                linux.umount(path)
+                # out of the way first (atomic), then the record, then the data: a
+                # crash in between never lets a new volume of this name see old data
+                trash = os.path.join(self.root, f".trash-{name}-{os.getpid()}-{time.monotonic_ns()}")
+                try:
+                    os.rename(os.path.dirname(path), trash)
+                except FileNotFoundError:
+                    trash = ""
+                self.db.execute("DELETE FROM volumes WHERE name=?", (name,))
+        except BaseException:
+            if trash:        # the record stays (rolled back): so does its data
+                os.rename(trash, os.path.dirname(self._path(name)))
+            raise
         if trash:
             shutil.rmtree(trash, ignore_errors=True)
 
