@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
+import threading
+from collections import Counter
+
+import pytest
 
 
 
@@ -408,3 +413,125 @@ def test_volumes_survive_a_daemon_restart(daemon, bb_image):
     finally:
         daemon.docker("rm", "-f", c, check=False)
         daemon.docker("volume", "rm", "-f", vol, check=False)
+
+
+def _race(daemon, first, second):
+    """Run two API calls at the same moment; their (status, body)."""
+    gate, out = threading.Barrier(2), [None, None]
+
+    def go(i, call):
+        gate.wait()
+        out[i] = call()
+    threads = [threading.Thread(target=go, args=(i, call)) for i, call in enumerate((first, second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_volume_rm_racing_a_create_on_it(daemon, bb_image):
+    """`volume rm` and `create -v NAME:/x` at once, 200 times: the rm is
+    refused with Docker's 409 (the create recorded its reference first), or
+    it went first and the create made the volume again (Docker creates a
+    named volume a create asks for). Never a container whose volume is gone."""
+    seen = Counter()
+    for _ in range(200):
+        vol, name = _name("race"), _name("rc")
+        assert daemon.api("POST", "/volumes/create", {"Name": vol})[0] == 201
+        try:
+            (rm_st, rm_body), (cr_st, cr_body) = _race(
+                daemon, lambda: daemon.api("DELETE", f"/volumes/{vol}"),
+                lambda: daemon.api("POST", f"/containers/create?name={name}",
+                                   {"Image": bb_image, "HostConfig": {"Binds": [f"{vol}:/x"]}}))
+            assert cr_st == 201, cr_body
+            cid = json.loads(cr_body)["Id"]
+            assert rm_st in (204, 409), rm_body
+            if rm_st == 409:
+                assert json.loads(rm_body)["message"] == f"remove {vol}: volume is in use - [{cid}]"
+            seen[rm_st] += 1
+            # whoever won, the container's volume exists and is known to be in use
+            assert daemon.api("GET", f"/volumes/{vol}")[0] == 200
+            st, body = daemon.api("DELETE", f"/volumes/{vol}")
+            assert st == 409 and json.loads(body)["message"] == f"remove {vol}: volume is in use - [{cid}]"
+        finally:
+            daemon.api("DELETE", f"/containers/{name}?force=1")
+            daemon.api("DELETE", f"/volumes/{vol}?force=1")
+    assert sum(seen.values()) == 200, seen
+
+
+@pytest.fixture
+def tree_with_submount(tmp_path):
+    """A bind source with a tmpfs mounted inside it (unmounted after)."""
+    src = tmp_path / "ro"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "dyt-rro", str(src / "sub")], check=True)
+    try:
+        yield src
+    finally:
+        subprocess.run(["umount", str(src / "sub")], check=True)
+
+
+_PROBE = "for f in /host/top /host/sub/f; do touch $f 2>/dev/null && echo $f:rw || echo $f:ro; done"
+
+
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_read_only_binds_are_read_only_all_the_way_down(daemon, bb_image, tree_with_submount, runtime):
+    src = tree_with_submount
+    r = daemon.docker("run", "--rm", "--runtime", runtime, "-v", f"{src}:/host:ro", bb_image, "sh", "-c", _PROBE)
+    assert r.stdout.split() == ["/host/top:ro", "/host/sub/f:ro"]
+    r = daemon.docker("run", "--rm", "--runtime", runtime, "-v", f"{src}:/host:ro", bb_image,
+                      "touch", "/host/sub/f", check=False)
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    # --mount ...,readonly,bind-recursive=writable (ReadOnlyNonRecursive): the submount stays writable
+    r = daemon.docker("run", "--rm", "--runtime", runtime, "--mount",
+                      f"type=bind,src={src},dst=/host,readonly,bind-recursive=writable", bb_image, "sh", "-c", _PROBE)
+    assert r.stdout.split() == ["/host/top:ro", "/host/sub/f:rw"]
+    os.unlink(src / "sub" / "f")
+    # bind-recursive=readonly (ReadOnlyForceRecursive): this kernel and runtime can, so it runs
+    r = daemon.docker("run", "--rm", "--runtime", runtime, "--mount",
+                      f"type=bind,src={src},dst=/host,readonly,bind-recursive=readonly,bind-propagation=rprivate", bb_image, "sh", "-c", _PROBE)
+    assert r.stdout.split() == ["/host/top:ro", "/host/sub/f:ro"]
+    assert not os.listdir(src / "sub") and not os.path.exists(src / "top")
+
+
+def test_read_only_binds_for_clients_before_api_1_44(daemon, bb_image, tree_with_submount):
+    """Before API 1.44 read-only binds were read-only on their top mount only:
+    older clients keep that; they cannot ask for ReadOnlyForceRecursive."""
+    src, name = tree_with_submount, _name("old")
+    st, body = daemon.api("POST", f"/v1.43/containers/create?name={name}", {
+        "Image": bb_image, "Cmd": ["sh", "-c", _PROBE], "HostConfig": {"Binds": [f"{src}:/host:ro"]}})
+    assert st == 201, body
+    try:
+        daemon.docker("start", "-a", name)
+        assert daemon.docker("logs", name).stdout.split() == ["/host/top:ro", "/host/sub/f:rw"]
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+    st, body = daemon.api("POST", "/v1.43/containers/create", {
+        "Image": bb_image, "HostConfig": {"Mounts": [{
+            "Type": "bind", "Source": str(src), "Target": "/host", "ReadOnly": True,
+            "BindOptions": {"ReadOnlyForceRecursive": True}}]}})
+    assert st == 400 and json.loads(body)["message"] == \
+        "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"
+
+
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_host_root_read_only_bind_keeps_dev_shm_read_only(daemon, bb_image, runtime):
+    """The audit's case: `-v /:/host:ro` and a write under the host's /dev/shm."""
+    if not os.path.ismount("/dev/shm"):
+        pytest.skip("/dev/shm is not a mount on this host")
+    probe = f"/dev/shm/dyt-rro-{secrets.token_hex(4)}"
+    try:
+        r = daemon.docker("run", "--rm", "--runtime", runtime, "-v", "/:/host:ro", bb_image,
+                          "touch", f"/host{probe}", check=False)
+        assert r.returncode != 0 and "Read-only file system" in r.stderr
+        assert not os.path.exists(probe)
+        # and every mount under /host is read-only (mountinfo: point, then per-mount options)
+        r = daemon.docker("run", "--rm", "--runtime", runtime, "-v", "/:/host:ro", bb_image,
+                          "awk", '$5 ~ "^/host" {print $5, $6}', "/proc/self/mountinfo")
+        mounts = [line.split() for line in r.stdout.splitlines()]
+        assert len(mounts) > 1 and "/host/dev/shm" in [m[0] for m in mounts]
+        assert [m for m in mounts if "ro" not in m[1].split(",")] == []
+    finally:
+        if os.path.exists(probe):
+            os.unlink(probe)

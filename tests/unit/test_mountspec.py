@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, SystemError_
 from dockyard.volumes import mountspec as ms
 
 
@@ -166,3 +166,65 @@ def test_bind_propagation_needs_a_shared_or_slave_source():
         propagation.rootfs_propagation([bind("/srv/slave", "shared")], info)
     with pytest.raises(InvalidParameter, match="path /srv/p is mounted on / but it is not a shared or slave mount"):
         propagation.rootfs_propagation([bind("/srv/p", "rslave")], info)
+
+
+def _ro_bind(**bind_options):
+    return ms.from_mount({"Type": "bind", "Source": "/there", "Target": "/t", "ReadOnly": True,
+                          "BindOptions": bind_options}, lambda p: True)
+
+
+def test_read_only_binds_are_recursively_read_only_where_supported():
+    # Docker 25+: `ro` is `rro` (every submount read-only too) when the kernel and runtime can
+    assert ms.oci_mount(ms.parse_bind("/:/host:ro"), "/", None)["options"] == ["rbind", "rprivate", "rro"]
+    assert ms.oci_mount(_ro_bind(), "/there", None)["options"] == ["rbind", "rprivate", "rro"]
+    vol = ms.parse_bind("data:/d:ro")
+    assert ms.oci_mount(vol, "/v", None)["options"] == ["rbind", "rprivate", "rro"]
+    # ReadOnlyNonRecursive: the top mount only (submounts stay writable)
+    assert ms.oci_mount(_ro_bind(ReadOnlyNonRecursive=True), "/there", None)["options"] == \
+        ["rbind", "rprivate", "ro"]
+    # unsupported: `ro`, quietly ...
+    why = 'rro is not supported by runtime "crun": OCI features struct is not available'
+    assert ms.oci_mount(_ro_bind(), "/there", why)["options"] == ["rbind", "rprivate", "ro"]
+    assert ms.oci_mount(_ro_bind(), "/there")["options"] == ["rbind", "rprivate", "ro"]    # nobody asked
+    # ... unless ReadOnlyForceRecursive: then moby's error
+    assert ms.oci_mount(_ro_bind(ReadOnlyForceRecursive=True), "/there", None)["options"] == \
+        ["rbind", "rprivate", "rro"]
+    with pytest.raises(SystemError_) as e:
+        ms.oci_mount(_ro_bind(ReadOnlyForceRecursive=True), "/there", why)
+    assert e.value.status == 500 and e.value.message == why
+    # writable mounts are untouched
+    assert ms.oci_mount(ms.parse_bind("/h:/c"), "/h", None)["options"] == ["rbind", "rprivate"]
+    assert ms.wants_rro([ms.parse_bind("/h:/c:ro")]) and not ms.wants_rro([ms.parse_bind("/h:/c")])
+    assert not ms.wants_rro([_ro_bind(ReadOnlyNonRecursive=True)])
+    assert "ReadOnlyNonRecursive" not in ms.public(_ro_bind(ReadOnlyNonRecursive=True))
+
+
+@pytest.mark.parametrize("read_only,options,message", [
+    (False, {"ReadOnlyNonRecursive": True}, "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive"),
+    (False, {"ReadOnlyForceRecursive": True},
+     "mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive"),
+    (True, {"ReadOnlyNonRecursive": True, "ReadOnlyForceRecursive": True},
+     "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive"),
+])
+def test_read_only_option_conflicts_fail_the_start_as_moby(read_only, options, message):
+    p = ms.from_mount({"Type": "bind", "Source": "/there", "Target": "/t", "ReadOnly": read_only,
+                       "BindOptions": options}, lambda p: True)     # accepted at create, as by moby
+    with pytest.raises(SystemError_, match=message.replace("!", ".").replace("&", ".")):
+        ms.oci_mount(p, "/there", None)
+
+
+def test_clients_before_api_1_44_keep_non_recursive_read_only_binds():
+    hc = {"Binds": ["/h:/a:ro", "/h:/b", "vol:/c:ro"],
+          "Mounts": [{"Type": "bind", "Source": "/h", "Target": "/d", "ReadOnly": True}]}
+    old = {p["Destination"]: p for p in ms.plan(hc, {}, {}, lambda p: True, api_before_1_44=True)}
+    assert old["/a"]["ReadOnlyNonRecursive"] and old["/d"]["ReadOnlyNonRecursive"]
+    assert not old["/b"]["ReadOnlyNonRecursive"]
+    assert not old["/c"]["ReadOnlyNonRecursive"]        # volumes: recursive whatever the version (as moby)
+    assert ms.oci_mount(old["/a"], "/h", None)["options"][-1] == "ro"
+    new = {p["Destination"]: p for p in ms.plan(hc, {}, {}, lambda p: True)}
+    assert not new["/a"]["ReadOnlyNonRecursive"] and not new["/d"]["ReadOnlyNonRecursive"]
+    force = {"Mounts": [{"Type": "bind", "Source": "/h", "Target": "/d", "ReadOnly": True,
+                         "BindOptions": {"ReadOnlyForceRecursive": True}}]}
+    with pytest.raises(InvalidParameter, match="BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"):
+        ms.plan(force, {}, {}, lambda p: True, api_before_1_44=True)
+    assert ms.plan(force, {}, {}, lambda p: True)[0]["ReadOnlyForceRecursive"]

@@ -37,7 +37,7 @@ async def create(req: Request):
     body = await req.json(default=None)
     if body is None:
         raise InvalidParameter("Config cannot be empty in order to create a container")
-    c = req.daemon.lifecycle.create(body, req.param("name"))
+    c = req.daemon.lifecycle.create(body, req.param("name"), api_before_1_44=not req.api_at_least("1.44"))
     return json_response({"Id": c.id, "Warnings": getattr(c, "create_warnings", None) or []}, 201)
 
 

@@ -58,7 +58,7 @@ class Lifecycle:
             t.cancel()
 
     # ------------------------------------------------------------ create
-    def create(self, body: dict, name: str | None) -> Container:
+    def create(self, body: dict, name: str | None, api_before_1_44: bool = False) -> Container:
         from .create import build_container
         d = self.d
         if name:
@@ -70,7 +70,7 @@ class Lifecycle:
                     break
         c = build_container(d, body, name)
         mounts = d.volumes.plan(c.host_config, c.config, d.images.config(c.image) or {},
-                                d.containers)   # 400 on a bad mount, before anything is made
+                                d.containers, api_before_1_44)   # 400 on a bad mount, before anything is made
         d.containers.add(c)        # reserves the name atomically
         paths = d.layout.container(c.id)
         try:

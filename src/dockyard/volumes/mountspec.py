@@ -9,7 +9,9 @@ Type, Name, Source, Destination, Driver, Mode, RW, Propagation (Docker's
 inspect `Mounts` keys) plus our own Anonymous, CopyData, NonRecursive,
 Tmpfs (the tmpfs mount options), CreateSource, Hidden (`--tmpfs` mounts,
 which Docker does not list in Mounts), VolumeLabels/VolumeOptions (for a
-volume `--mount` creates).
+volume `--mount` creates), ReadOnlyNonRecursive/ReadOnlyForceRecursive
+(BindOptions: a read-only mount is read-only all the way down unless
+asked otherwise, see `oci_mount`).
 """
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ import re
 import secrets
 from typing import Callable, Iterable, Mapping
 
-from ..errors import InvalidParameter, NotFound
+from ..errors import InvalidParameter, NotFound, SystemError_
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 _INTERNAL = ("Anonymous", "CopyData", "NonRecursive", "Tmpfs", "CreateSource", "Hidden",
-             "VolumeLabels", "VolumeOptions", "Subpath")
+             "VolumeLabels", "VolumeOptions", "Subpath", "ReadOnlyNonRecursive", "ReadOnlyForceRecursive")
 
 
 def validate_name(name: str) -> str:
@@ -44,7 +46,8 @@ def _point(type_: str, destination: str, **kw) -> dict:
     point = {"Type": type_, "Name": "", "Source": "", "Destination": destination, "Driver": "",
              "Mode": "", "RW": True, "Propagation": "", "Anonymous": False, "CopyData": False,
              "NonRecursive": False, "Tmpfs": [], "CreateSource": False, "Hidden": False,
-             "VolumeLabels": {}, "VolumeOptions": {}, "Subpath": ""}
+             "VolumeLabels": {}, "VolumeOptions": {}, "Subpath": "", "ReadOnlyNonRecursive": False,
+             "ReadOnlyForceRecursive": False}
     point.update(kw)
     return point
 
@@ -145,7 +148,8 @@ def from_mount(m: Mapping, exists: Callable[[str], bool]) -> dict:
             fail(f"invalid propagation mode: {propagation}")
         return _point("bind", dest, Source=posixpath.normpath(source), RW=not read_only,
                       Propagation=propagation, NonRecursive=bool(opts.get("NonRecursive")),
-                      CreateSource=create)
+                      CreateSource=create, ReadOnlyNonRecursive=bool(opts.get("ReadOnlyNonRecursive")),
+                      ReadOnlyForceRecursive=bool(opts.get("ReadOnlyForceRecursive")))
     if type_ == "volume":
         if m.get("BindOptions"):
             fail("field BindOptions must not be specified")
@@ -217,11 +221,15 @@ def from_tmpfs(tmpfs: Mapping[str, str] | None) -> list[dict]:
 # ---------------------------------------------------------------- all together
 
 def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
-         exists: Callable[[str], bool], volumes_from: Iterable[tuple[list[dict], str]] = ()) -> list[dict]:
+         exists: Callable[[str], bool], volumes_from: Iterable[tuple[list[dict], str]] = (),
+         api_before_1_44: bool = False) -> list[dict]:
     """Every mount point of a new container, in Docker's precedence:
     Binds and Mounts, then Tmpfs, then --volumes-from, then anonymous
     volumes for Config.Volumes and the image's VOLUMEs not covered yet.
-    `volumes_from` gives (the other container's mount points, mode)."""
+    `volumes_from` gives (the other container's mount points, mode).
+    A client older than API 1.44 keeps its read-only binds read-only on
+    their top mount only, as they were then (moby's
+    DefaultReadOnlyNonRecursive), and cannot ask for ReadOnlyForceRecursive."""
     driver = host_config.get("VolumeDriver") or "local"
     if driver != "local":
         raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
@@ -234,10 +242,15 @@ def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
         taken.add(point["Destination"])
         points.append(point)
 
-    for spec in host_config.get("Binds") or ():
-        add(parse_bind(spec))
-    for m in host_config.get("Mounts") or ():
-        add(from_mount(m, exists))
+    binds = [parse_bind(spec) for spec in host_config.get("Binds") or ()]
+    binds += [from_mount(m, exists) for m in host_config.get("Mounts") or ()]
+    for point in binds:
+        if api_before_1_44 and point["Type"] == "bind":
+            if point.get("ReadOnlyForceRecursive"):
+                raise InvalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+            if not point["RW"]:
+                point["ReadOnlyNonRecursive"] = True
+        add(point)
     for point in from_tmpfs(host_config.get("Tmpfs")):
         add(point)
     for their_points, mode in volumes_from:
@@ -270,16 +283,46 @@ def parse_volumes_from(entry: str) -> tuple[str, str]:
     return ref, mode
 
 
-def oci_mount(point: Mapping, source: str) -> dict:
-    """The OCI spec entry for a mount point whose host path is `source`."""
+RRO_NOT_PROBED = "rro is not supported: support not probed"
+
+
+def oci_mount(point: Mapping, source: str, rro_error: str | None = RRO_NOT_PROBED) -> dict:
+    """The OCI spec entry for a mount point whose host path is `source`.
+
+    A read-only bind or volume is recursively read-only (`rro`: its
+    submounts too) as with Docker 25+, unless ReadOnlyNonRecursive; where
+    the kernel or runtime cannot (`rro_error` says why; None: both can,
+    as the caller found out) it falls back to `ro`, or fails with that
+    reason when ReadOnlyForceRecursive asked for it. The conflicts fail the start with moby's words (a System error,
+    as moby's spec errors are)."""
     if point["Type"] == "tmpfs":
         return {"destination": point["Destination"], "type": "tmpfs", "source": "tmpfs",
                 "options": list(point.get("Tmpfs") or ["noexec", "nosuid", "nodev"])}
     options = ["bind" if point.get("NonRecursive") else "rbind",
                point.get("Propagation") or "rprivate"]
-    if not point.get("RW", True):
-        options.append("ro")
+    read_only = not point.get("RW", True)
+    non_recursive, force = bool(point.get("ReadOnlyNonRecursive")), bool(point.get("ReadOnlyForceRecursive"))
+    if not read_only and non_recursive:
+        raise SystemError_("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive")
+    if not read_only and force:
+        raise SystemError_("mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive")
+    if non_recursive and force:
+        raise SystemError_("mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive")
+    if read_only:
+        recursive = not non_recursive
+        if recursive and rro_error:
+            if force:
+                raise SystemError_(rro_error)
+            recursive = False
+        options.append("rro" if recursive else "ro")
     return {"destination": point["Destination"], "type": "bind", "source": source, "options": options}
+
+
+def wants_rro(points: Iterable[Mapping]) -> bool:
+    """Whether any of these mounts would be recursively read-only (so the
+    kernel's and runtime's support need asking)."""
+    return any(p["Type"] != "tmpfs" and not p.get("RW", True) and not p.get("ReadOnlyNonRecursive")
+               for p in points)
 
 
 def depth_sorted(points: Iterable[dict]) -> list[dict]:

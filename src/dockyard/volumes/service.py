@@ -95,26 +95,40 @@ class VolumeService:
         if driver != "local":
             raise NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
         name = mountspec.validate_name(name) if name else mountspec.anonymous_name()
-        options = {str(k): str(v) for k, v in (options or {}).items()}
+        options = self._checked_options(name, options or {})
+        made = False
+        try:
+            with self.db.transaction():      # against a concurrent create or rm of this name
+                existing = self._row(name)
+                if existing is not None:
+                    return self._view(existing)        # Docker: creating an existing volume is a no-op
+                self._make(name, driver, options, labels)
+                made = True
+        except BaseException:
+            if made:         # the record was rolled back: so goes the directory
+                shutil.rmtree(os.path.dirname(self._path(name)), ignore_errors=True)
+            raise
+        return self.get(name)
+
+    @staticmethod
+    def _checked_options(name: str, options: dict) -> dict:
+        options = {str(k): str(v) for k, v in options.items()}
         for key in options:
             if key not in DRIVER_OPTIONS:
                 raise InvalidParameter(f'create {name}: invalid option key: "{key}"')
         if options.get("type") and not options.get("device"):
             raise InvalidParameter(f'create {name}: missing required option: "device"')
-        existing = self._row(name)
-        if existing is not None:
-            return self._view(existing)        # Docker: creating an existing volume is a no-op
+        return options
+
+    def _make(self, name: str, driver: str, options: dict, labels: dict | None) -> None:
+        """The volume's directory and record; the caller holds the
+        transaction and removes the directory when it does not commit."""
         path = self._path(name)
         os.makedirs(path, mode=0o755, exist_ok=True)
         if self.owner:
             os.chown(path, *self.owner)
-        try:
-            self.db.execute("INSERT INTO volumes(name, driver, labels, options, created) VALUES (?,?,?,?,?)",
-                            (name, driver, json.dumps(labels or {}), json.dumps(options), _now()))
-        except Exception:
-            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
-            raise
-        return self.get(name)
+        self.db.execute("INSERT INTO volumes(name, driver, labels, options, created) VALUES (?,?,?,?,?)",
+                        (name, driver, json.dumps(labels or {}), json.dumps(options), _now()))
 
     def users(self, name: str) -> list[str]:
         out = []
@@ -124,24 +138,35 @@ class VolumeService:
         return out
 
     def remove(self, name: str, force: bool = False) -> None:
-        row = self._row(name)
-        if row is None:
-            if force:
-                return
-            raise NotFound(f"get {name}: no such volume")
-        users = self.users(name)
-        if users:
-            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        path = self._path(name)
-        linux.umount(path)
-        # out of the way first (atomic), then the record, then the data: a
-        # crash in between never lets a new volume of this name see old data
-        trash = os.path.join(self.root, f".trash-{name}-{os.getpid()}-{time.monotonic_ns()}")
+        """Docker's 409 while any container names it. The check and the
+        removal are one transaction, as `attach`'s existence check and
+        reference are: a create racing this rm either records its
+        reference first (then this is refused) or finds no volume."""
+        trash = ""
         try:
-            os.rename(os.path.dirname(path), trash)
-        except FileNotFoundError:
-            trash = ""
-        self.db.execute("DELETE FROM volumes WHERE name=?", (name,))
+            with self.db.transaction():
+                row = self._row(name)
+                if row is None:
+                    if force:
+                        return
+                    raise NotFound(f"get {name}: no such volume")
+                users = self.users(name)
+                if users:
+                    raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+                path = self._path(name)
+                linux.umount(path)
+                # out of the way first (atomic), then the record, then the data: a
+                # crash in between never lets a new volume of this name see old data
+                trash = os.path.join(self.root, f".trash-{name}-{os.getpid()}-{time.monotonic_ns()}")
+                try:
+                    os.rename(os.path.dirname(path), trash)
+                except FileNotFoundError:
+                    trash = ""
+                self.db.execute("DELETE FROM volumes WHERE name=?", (name,))
+        except BaseException:
+            if trash:        # the record stays (rolled back): so does its data
+                os.rename(trash, os.path.dirname(self._path(name)))
+            raise
         if trash:
             shutil.rmtree(trash, ignore_errors=True)
 
@@ -173,31 +198,38 @@ class VolumeService:
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     # ------------------------------------------------------------ containers
-    def plan(self, host_config: dict, config: dict, image_config: dict, containers) -> list[dict]:
+    def plan(self, host_config: dict, config: dict, image_config: dict, containers,
+             api_before_1_44: bool = False) -> list[dict]:
         """The new container's mount points (400 on bad input; nothing made)."""
         sources = []
         for entry in host_config.get("VolumesFrom") or ():
             ref, mode = mountspec.parse_volumes_from(entry)
             other = containers.get(ref)
             sources.append((self.mounts(other.id), mode))
-        return mountspec.plan(host_config, config, image_config, os.path.exists, sources)
+        return mountspec.plan(host_config, config, image_config, os.path.exists, sources, api_before_1_44)
 
     def attach(self, cid: str, points: list[dict]) -> None:
-        """Record the container's mount points, creating the volumes they name."""
+        """Record the container's mount points, creating the volumes they
+        name: one transaction with the existence checks, so a concurrent
+        `volume rm` either sees the reference (409) or removed the volume
+        before the check (then it is made again here, as Docker does for a
+        named volume a create asks for)."""
         made = []
         try:
-            for p in points:
-                if p["Type"] == "volume" and self._row(p["Name"]) is None:
-                    labels = dict(p.get("VolumeLabels") or {})
-                    if p.get("Anonymous"):
-                        labels[mountspec.ANONYMOUS_LABEL] = ""
-                    self.create(p["Name"], options=p.get("VolumeOptions") or {}, labels=labels)
-                    made.append(p["Name"])
-            self.db.execute("INSERT OR REPLACE INTO container_mounts(container_id, mounts) VALUES (?,?)",
-                            (cid, json.dumps(points)))
-        except BaseException:
+            with self.db.transaction():
+                for p in points:
+                    if p["Type"] == "volume" and self._row(p["Name"]) is None:
+                        labels = dict(p.get("VolumeLabels") or {})
+                        if p.get("Anonymous"):
+                            labels[mountspec.ANONYMOUS_LABEL] = ""
+                        options = self._checked_options(p["Name"], p.get("VolumeOptions") or {})
+                        self._make(p["Name"], "local", options, labels)
+                        made.append(p["Name"])
+                self.db.execute("INSERT OR REPLACE INTO container_mounts(container_id, mounts) VALUES (?,?)",
+                                (cid, json.dumps(points)))
+        except BaseException:      # the records are rolled back; the directories go too
             for name in made:
-                self.remove(name, force=True)
+                shutil.rmtree(os.path.dirname(self._path(name)), ignore_errors=True)
             raise
 
     def mounts(self, cid: str) -> list[dict]:
@@ -247,9 +279,11 @@ class VolumeService:
                 except (Conflict, NotFound):
                     pass
 
-    def prepare(self, points: list[dict], rootfs: str) -> list[dict]:
+    def prepare(self, points: list[dict], rootfs: str,
+                rro_error: str | None = mountspec.RRO_NOT_PROBED) -> list[dict]:
         """At start: mount option volumes, create missing `-v` bind sources,
-        copy the image's content into empty volumes; the OCI mounts."""
+        copy the image's content into empty volumes; the OCI mounts
+        (`rro_error`: why read-only ones cannot be recursively so here)."""
         out = []
         for p in mountspec.depth_sorted(points):
             if p["Type"] == "volume":
@@ -275,7 +309,7 @@ class VolumeService:
                     os.makedirs(source, mode=0o755, exist_ok=True)
             else:
                 source = "tmpfs"
-            out.append(mountspec.oci_mount(p, source))
+            out.append(mountspec.oci_mount(p, source, rro_error))
         return out
 
     def _mount_options(self, path: str, options: dict) -> None:

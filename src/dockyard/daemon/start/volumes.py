@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ...volumes import shm
+from ...runtime import features
+from ...volumes import mountspec, shm
 from .context import StartContext
 
 NAME = "volumes"
@@ -17,7 +18,10 @@ async def run(ctx: StartContext) -> None:
     d, c = ctx.daemon, ctx.container
     points = d.volumes.ensure(c, ctx.image_config, d.containers)
     if points:
-        ctx.mounts = await asyncio.to_thread(d.volumes.prepare, points, ctx.rootfs)
+        rro_error = None
+        if mountspec.wants_rro(points):      # read-only mounts: recursively so where the kernel and runtime can
+            rro_error = await asyncio.to_thread(features.rro_error, ctx.runtime.name, ctx.runtime.binary)
+        ctx.mounts = await asyncio.to_thread(d.volumes.prepare, points, ctx.rootfs, rro_error)
     if (c.host_config.get("IpcMode") or "") == "shareable":
         source = shm.mount(d.config.exec_root, c.id, int(c.host_config.get("ShmSize") or 0))
         ctx.mounts = [m for m in ctx.mounts if m["destination"] != "/dev/shm"] + [shm.oci_mount(source)]
