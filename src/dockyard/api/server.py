@@ -429,8 +429,8 @@ class ApiServer:
                     conn.h11.start_next_cycle()
                 except h11.LocalProtocolError:
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, h11.RemoteProtocolError, _Timeout):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, h11.RemoteProtocolError, _BadRequest, _Timeout):
+            pass   # (_BadRequest here: a malformed body met while a reply streams; nothing more to say)
         except asyncio.CancelledError:
             pass
         finally:
