@@ -14,7 +14,7 @@ import pytest
 import dockyard.api.system  # noqa: F401  (/_ping)
 from dockyard.api.server import ApiServer, Limits, StreamResponse, route
 
-LIMITS = Limits(max_body=1 << 20, header_timeout=0.6, idle_timeout=1.0, max_connections=4)
+LIMITS = Limits(max_body=1 << 20, header_timeout=0.5, idle_timeout=2.0, max_connections=4)
 
 
 @route("POST", "/_limits_test/json")
@@ -34,7 +34,7 @@ async def _upload(req):
 async def _slow(req):
     async def chunks():
         for i in range(3):
-            await asyncio.sleep(0.6)      # longer than the idle timeout in all
+            await asyncio.sleep(0.9)      # longer than the idle timeout in all
             yield b"%d\n" % i
     return StreamResponse(chunks())
 
@@ -168,7 +168,7 @@ def test_idle_and_half_sent_connections_are_closed(sock):
     assert read_reply(kept)[0] == 200
     t0 = time.monotonic()
     assert closed_by_server(half)
-    assert time.monotonic() - t0 < LIMITS.idle_timeout    # the header timeout, not the idle one
+    assert time.monotonic() - t0 < 0.75 * LIMITS.idle_timeout    # the header timeout, not the idle one
     assert closed_by_server(idle) and closed_by_server(kept)
     assert time.monotonic() - t0 < 2 * LIMITS.idle_timeout
     for s in (idle, half, kept):
