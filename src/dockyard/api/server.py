@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import socket
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -381,7 +382,9 @@ class ApiServer:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         old = os.umask(0o117)  # socket born 0660: no window where others can connect
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20)
+            # backlog as Go's listeners (somaxconn): a burst of clients waits to be accepted, not EAGAIN
+            self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20,
+                                                           backlog=socket.SOMAXCONN)
         finally:
             os.umask(old)
         os.chmod(path, mode)
