@@ -186,7 +186,7 @@ def test_past_the_connection_cap_ping_answers_and_others_get_503(sock):
         time.sleep(0.1)
         for ping in (b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n", b"HEAD /v1.44/_ping HTTP/1.1\r\nHost: d\r\n\r\n"):
             status, headers, _ = exchange(sock, ping)
-            assert status == 200
+            assert status == 200 and headers["connection"] == "close"
         status, headers, body = exchange(sock, b"POST /_limits_test/json HTTP/1.1\r\nHost: d\r\n"
                                                b"Content-Length: 2\r\n\r\n{}")
         assert status == 503 and "too many connections" in json.loads(body)["message"]

@@ -413,18 +413,18 @@ class ApiServer:
                     break
                 if not isinstance(ev, h11.Request):
                     break
-                if not counted and not _is_ping(ev):
-                    # over the cap: one answer, then the connection goes (its
-                    # body is left unread, so say so)
+                if not counted:
+                    # over the cap: one answer (/_ping as usual, else 503), then the connection goes
                     conn.close_after_reply = True
-                    await self._reply_error(conn, Unavailable(
-                        f"too many connections: the daemon serves at most {self.limits.max_connections} "
-                        "at once; try again later"))
-                    break
+                    if not _is_ping(ev):
+                        await self._reply_error(conn, Unavailable(
+                            f"too many connections: the daemon serves at most {self.limits.max_connections} "
+                            "at once; try again later"))
+                        break
                 keep = await self._dispatch(conn, ev)
                 if not keep:
                     return  # hijacked: handler owns and closed the socket
-                if not counted or conn.close_after_reply:
+                if conn.close_after_reply:
                     break
                 if conn.h11.our_state is h11.MUST_CLOSE or conn.h11.their_state is h11.MUST_CLOSE:
                     break
