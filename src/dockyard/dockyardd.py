@@ -36,7 +36,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="parent cgroup of containers (under each hierarchy; removed when empty)")
     p.add_argument("--criu-path", default=None, help="CRIU (>= 4.2) for checkpoint/restore (default: criu on PATH)")
     p.add_argument("--userns-remap", default="", help="user/group for user namespaces (default | user[:group])")
+    # what one client may make the daemon hold (api/server.py's Limits)
+    p.add_argument("--max-request-body", default="32m", type=_size_arg,
+                   help="largest JSON request body, e.g. 32m (uploads of tars are not limited); larger: 413")
+    p.add_argument("--header-timeout", default=30.0, type=_seconds_arg,
+                   help="seconds a client has to finish a request head once begun")
+    p.add_argument("--idle-timeout", default=60.0, type=_seconds_arg,
+                   help="seconds a connection may send nothing while the daemon waits for it")
+    p.add_argument("--max-connections", default=512, type=_count_arg,
+                   help="connections served at once; past it /_ping still answers, other requests get 503")
     return p.parse_args(argv)
+
+
+def _size_arg(text: str) -> int:
+    from .units import SizeError, ram_in_bytes
+    try:
+        return ram_in_bytes(text)
+    except SizeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _seconds_arg(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return v
+
+
+def _count_arg(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return v
 
 
 def _socket_path(host: str) -> str:
@@ -100,7 +131,7 @@ def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
 
 async def _serve(args: argparse.Namespace) -> None:
     from .api import routes  # noqa: F401  (registers the routes)
-    from .api.server import ApiServer
+    from .api.server import ApiServer, Limits
     from .daemon.daemon import Daemon, DaemonConfig
 
     hosts = args.host or ["unix:///run/dockyard/dockyard.sock"]
@@ -114,7 +145,8 @@ async def _serve(args: argparse.Namespace) -> None:
                        log_driver=log_driver, log_opts=log_opts)
     daemon = Daemon(cfg)
     await daemon.setup()
-    server = ApiServer(daemon)
+    server = ApiServer(daemon, Limits(max_body=args.max_request_body, header_timeout=args.header_timeout,
+                                      idle_timeout=args.idle_timeout, max_connections=args.max_connections))
     socks = [_socket_path(h) for h in hosts]
     for s in socks:
         await server.listen_unix(s, gid=args.socket_gid)

@@ -8,6 +8,16 @@ Handlers are `async def handler(req) -> Response | StreamResponse | dict |
 list | None`; a returned dict/list becomes a 200 JSON reply, None a 204.
 Errors raised from `dockyard.errors` become `{"message": ...}` with their
 class's status — the one place errors meet the wire.
+
+What a client may send is bounded (`Limits`): a JSON body is read up to
+`max_body` bytes and refused with 413 past it (upload routes read
+`Request.stream()` and are not limited); a connection that sends nothing
+for `idle_timeout` seconds, or whose request head is not complete within
+`header_timeout` of its first byte, is closed (a connection is only timed
+while we wait for the client, so hijacked streams and `logs -f`, `events`,
+`wait`, `stats` replies are never idle); past `max_connections` a new
+connection is answered once — `/_ping` as usual, anything else 503 — and
+closed. Malformed HTTP gets 400 with a JSON body, not a dropped connection.
 """
 from __future__ import annotations
 
@@ -16,6 +26,7 @@ import json
 import logging
 import os
 import re
+import socket
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -23,13 +34,22 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import h11
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
-from ..errors import DockyardError, InvalidParameter, NotFound
+from ..errors import DockyardError, InvalidParameter, NotFound, Unavailable
 
 log = logging.getLogger("dockyard.api")
 
 SERVER_HEADER = f"Dockyard/{__version__} (linux)".encode()
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 _MAX_HEADER = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may make the daemon hold (dockyardd's flags)."""
+    max_body: int = 32 << 20          # bytes of a JSON request body
+    header_timeout: float = 30.0      # seconds from a request's first byte to its complete head
+    idle_timeout: float = 60.0        # seconds a connection may send nothing while we wait for it
+    max_connections: int = 512        # connections served at once; more get /_ping or 503
 
 
 def version_tuple(v: str) -> tuple[int, int]:
@@ -60,23 +80,45 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 
 
 def _find(method: str, path: str) -> tuple[Handler, dict[str, str]]:
-    allowed = False
+    allowed: set[str] = set()
     for m, rx, fn in _ROUTES:
         mt = rx.match(path)
         if mt:
             if m == method or (method == "HEAD" and m == "GET"):
                 return fn, {k: urllib.parse.unquote(v) for k, v in mt.groupdict().items()}
-            allowed = True
+            allowed.update(("GET", "HEAD") if m == "GET" else (m,))
     if allowed:
-        raise _MethodNotAllowed()
+        raise _MethodNotAllowed(sorted(allowed))
     raise NotFound("page not found")
 
 
 class _MethodNotAllowed(DockyardError):
     status = 405
 
-    def __init__(self):
+    def __init__(self, allow: list[str]):
         super().__init__("method not allowed")
+        self.allow = allow
+
+
+class _BodyTooLarge(DockyardError):
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(f"request body too large: more than {limit} bytes")
+
+
+class _BadRequest(DockyardError):
+    """Malformed HTTP (h11's RemoteProtocolError): answered, then the connection closes."""
+    status = 400
+
+    def __init__(self, e: h11.RemoteProtocolError):
+        # h11 appends the offending bytes as a Python repr: keep its words only
+        super().__init__("bad request: " + str(e).split(": bytearray(")[0])
+        self.status = e.error_status_hint or 400
+
+
+class _Timeout(Exception):
+    """The client sent nothing in time: the connection is closed without an answer."""
 
 
 # ---------------------------------------------------------------- replies
@@ -161,9 +203,9 @@ class Request:
 
     # -- body
     async def stream(self) -> AsyncIterator[bytes]:
-        """The request body, chunk by chunk (for large uploads)."""
+        """The request body, chunk by chunk (for large uploads: no size limit)."""
         while not self._body_done:
-            ev = await self._conn.next_event()
+            ev = await self._conn.next_body_event()
             if isinstance(ev, h11.Data):
                 yield bytes(ev.data)
             elif isinstance(ev, h11.EndOfMessage):
@@ -172,8 +214,31 @@ class Request:
                 raise InvalidParameter("malformed request body")
 
     async def body(self) -> bytes:
-        parts = [c async for c in self.stream()]
+        """The whole body of a JSON route: 413 past the connection's limit,
+        told by Content-Length before reading or by counting as it comes."""
+        limit = self._conn.limits.max_body
+        length = self.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            self._conn.close_after_reply = True
+            raise _BodyTooLarge(limit)
+        parts, size = [], 0
+        async for c in self.stream():
+            size += len(c)
+            if size > limit:
+                self._conn.close_after_reply = True
+                raise _BodyTooLarge(limit)
+            parts.append(c)
         return b"".join(parts)
+
+    async def discard(self) -> bool:
+        """Read what the handler left of the body, keeping none of it; False
+        (close the connection) past the body limit."""
+        size = 0
+        async for c in self.stream():
+            size += len(c)
+            if size > self._conn.limits.max_body:
+                return False
+        return True
 
     async def json(self, default: Any = None) -> Any:
         raw = await self.body()
@@ -212,19 +277,55 @@ class Request:
 # ---------------------------------------------------------------- connection
 
 class _Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: Limits):
         self.reader = reader
         self.writer = writer
+        self.limits = limits
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER)
+        self.close_after_reply = False
+        self.bad_request: _BadRequest | None = None
+        self.timed_out = False     # a read timed out: close without an answer
 
-    async def next_event(self) -> Any:
+    async def _read(self, deadline: float) -> bytes:
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            if left <= 0:
+                raise asyncio.TimeoutError()
+            return await asyncio.wait_for(self.reader.read(65536), left)
+        except asyncio.TimeoutError:
+            self.timed_out = True
+            raise _Timeout() from None
+
+    async def next_request(self) -> Any:
+        """The next request head (or ConnectionClosed): `idle_timeout` for
+        its first byte, then `header_timeout` for the rest of the head."""
+        loop = asyncio.get_running_loop()
+        started = bool(self.h11.trailing_data[0])
+        deadline = loop.time() + (self.limits.header_timeout if started else self.limits.idle_timeout)
         while True:
             ev = self.h11.next_event()
-            if ev is h11.NEED_DATA:
-                data = await self.reader.read(65536)
-                self.h11.receive_data(data)
-                continue
-            return ev
+            if ev is not h11.NEED_DATA:
+                return ev
+            data = await self._read(deadline)
+            if data and not started:
+                started = True
+                deadline = loop.time() + self.limits.header_timeout
+            self.h11.receive_data(data)
+
+    async def next_body_event(self) -> Any:
+        """The next piece of a request body: `idle_timeout` for each read.
+        A malformed body (bad chunked encoding) is remembered, so that the
+        reply is a 400 whatever the handler made of the error."""
+        while True:
+            try:
+                ev = self.h11.next_event()
+            except h11.RemoteProtocolError as e:
+                self.bad_request = _BadRequest(e)
+                raise self.bad_request from None
+            if ev is not h11.NEED_DATA:
+                return ev
+            data = await self._read(asyncio.get_running_loop().time() + self.limits.idle_timeout)
+            self.h11.receive_data(data)
 
     def send(self, ev: Any) -> None:
         data = self.h11.send(ev)
@@ -259,11 +360,19 @@ def _split_version(path: str) -> tuple[str, str]:
     return v, m.group(2)
 
 
+def _is_ping(ev: h11.Request) -> bool:
+    path = ev.target.decode("latin-1").partition("?")[0]
+    m = _VERSION_PREFIX.match(path)
+    return (m.group(2) if m else path) == "/_ping" and ev.method in (b"GET", b"HEAD")
+
+
 class ApiServer:
-    def __init__(self, daemon: Any):
+    def __init__(self, daemon: Any, limits: Limits | None = None):
         self.daemon = daemon
+        self.limits = limits or Limits()
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[asyncio.Task] = set()
+        self._served = 0      # connections counted against max_connections
 
     async def listen_unix(self, path: str, mode: int = 0o660, gid: int = -1) -> None:
         try:
@@ -273,7 +382,9 @@ class ApiServer:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         old = os.umask(0o117)  # socket born 0660: no window where others can connect
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20)
+            # backlog as Go's listeners (somaxconn): a burst of clients waits to be accepted, not EAGAIN
+            self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20,
+                                                           backlog=socket.SOMAXCONN)
         finally:
             os.umask(old)
         os.chown(path, -1, gid)   # -G/--group (-1: the daemon's own)
@@ -288,33 +399,61 @@ class ApiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._conns.add(task)
-        conn = _Conn(reader, writer)
+        conn = _Conn(reader, writer, self.limits)
+        counted = self._served < self.limits.max_connections
+        if counted:
+            self._served += 1
         try:
             while True:
-                ev = await conn.next_event()
+                try:
+                    ev = await conn.next_request()
+                except h11.RemoteProtocolError as e:
+                    await self._reply_error(conn, _BadRequest(e))
+                    break
                 if isinstance(ev, h11.ConnectionClosed) or ev is h11.PAUSED:
                     break
                 if not isinstance(ev, h11.Request):
                     break
+                if not counted:
+                    # over the cap: one answer (/_ping as usual, else 503), then the connection goes
+                    conn.close_after_reply = True
+                    if not _is_ping(ev):
+                        await self._reply_error(conn, Unavailable(
+                            f"too many connections: the daemon serves at most {self.limits.max_connections} "
+                            "at once; try again later"))
+                        break
                 keep = await self._dispatch(conn, ev)
                 if not keep:
                     return  # hijacked: handler owns and closed the socket
+                if conn.close_after_reply:
+                    break
                 if conn.h11.our_state is h11.MUST_CLOSE or conn.h11.their_state is h11.MUST_CLOSE:
                     break
                 try:
                     conn.h11.start_next_cycle()
                 except h11.LocalProtocolError:
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, h11.RemoteProtocolError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, h11.RemoteProtocolError, _BadRequest, _Timeout):
+            pass   # (_BadRequest here: a malformed body met while a reply streams; nothing more to say)
         except asyncio.CancelledError:
             pass
         finally:
+            if counted:
+                self._served -= 1
             self._conns.discard(task)
             try:
                 writer.close()
             except Exception:
                 pass
+
+    async def _reply_error(self, conn: _Conn, e: DockyardError) -> None:
+        """An answer outside any handler (malformed request, over the cap);
+        the connection closes after it."""
+        if conn.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        conn.close_after_reply = True
+        body = json.dumps({"message": e.message}).encode() + b"\n"
+        await self._reply(conn, None, Response(e.status, body))
 
     async def _dispatch(self, conn: _Conn, ev: h11.Request) -> bool:
         target = ev.target.decode("latin-1")
@@ -328,26 +467,39 @@ class ApiServer:
             result = await handler(req)
             if req.hijacked:
                 return False
+        except _Timeout:
+            return False     # the client stopped sending its body: close without an answer
         except DockyardError as e:
             result = Response(e.status, json.dumps({"message": e.message}).encode() + b"\n")
             if e.status == 304:
                 result = Response(304)
+            if isinstance(e, _MethodNotAllowed):
+                result.headers.append(("Allow", ", ".join(e.allow)))
         except Exception as e:  # a bug: still answer like Docker, log the traceback
-            log.exception("handler failed for %s %s", ev.method.decode(), target)
+            if conn.bad_request is None:
+                log.exception("handler failed for %s %s", ev.method.decode(), target)
             result = Response(500, json.dumps({"message": f"internal error: {e}"}).encode() + b"\n")
-        if req is not None and req.hijacked:
+        if (req is not None and req.hijacked) or conn.timed_out:
             return False
+        if conn.bad_request is not None:   # whatever the handler made of a malformed body
+            conn.close_after_reply = True
+            e = conn.bad_request
+            result = Response(e.status, json.dumps({"message": e.message}).encode() + b"\n")
         # drain any unread body so the connection stays in sync
-        if req is not None and not req._body_done:
+        elif req is not None and not req._body_done and not conn.close_after_reply:
             try:
-                await req.body()
-            except DockyardError:
+                if not await req.discard():
+                    conn.close_after_reply = True
+            except _BadRequest as e:
+                conn.close_after_reply = True
+                result = Response(e.status, json.dumps({"message": e.message}).encode() + b"\n")
+            except (DockyardError, _Timeout):
                 return False
         await self._reply(conn, ev, result)
         return True
 
-    async def _reply(self, conn: _Conn, ev: h11.Request, result: Any) -> None:
-        head_only = ev.method == b"HEAD"
+    async def _reply(self, conn: _Conn, ev: h11.Request | None, result: Any) -> None:
+        head_only = ev is not None and ev.method == b"HEAD"
         if result is None:
             result = Response(204)
         elif isinstance(result, (dict, list)):
@@ -369,6 +521,8 @@ class ApiServer:
             await conn.writer.drain()
             return
         headers = _common_headers(result.content_type) + [(k.encode(), v.encode()) for k, v in result.headers]
+        if conn.close_after_reply:
+            headers.append((b"Connection", b"close"))
         if result.status not in (204, 304):
             headers.append((b"Content-Length", str(len(result.body)).encode()))
         conn.send(h11.Response(status_code=result.status, headers=headers))

@@ -19,6 +19,44 @@ if TYPE_CHECKING:
 
 _LIST_OF_STR = ("Env", "Cmd", "Entrypoint", "Volumes", "OnBuild", "Shell")
 
+# The fields Docker decodes from a create body (Engine API v1.50's
+# ContainerConfig, HostConfig with Resources, NetworkingConfig and its
+# EndpointSettings); anything else is dropped before it is stored, as Go's
+# JSON decoding drops it — so junk keys cost nothing on disk.
+CONFIG_FIELDS = frozenset((
+    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+    "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+    "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell"))
+HOST_CONFIG_FIELDS = frozenset((
+    # Resources
+    "CpuShares", "Memory", "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuPeriod", "CpuQuota",
+    "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Devices", "DeviceCgroupRules",
+    "DeviceRequests", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "MemorySwap", "MemorySwappiness",
+    "NanoCpus", "OomKillDisable", "Init", "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    # HostConfig
+    "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
+    "VolumeDriver", "VolumesFrom", "Mounts", "ConsoleSize", "Annotations", "CapAdd", "CapDrop", "CgroupnsMode",
+    "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj",
+    "PidMode", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs",
+    "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Runtime", "Isolation", "MaskedPaths", "ReadonlyPaths"))
+ENDPOINT_FIELDS = frozenset((
+    "IPAMConfig", "Links", "MacAddress", "Aliases", "DriverOpts", "GwPriority", "NetworkID", "EndpointID",
+    "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"))
+
+
+def _known(obj: dict, fields: frozenset) -> dict:
+    return {k: v for k, v in obj.items() if k in fields}
+
+
+def _known_networking(nc: dict) -> dict:
+    eps = nc.get("EndpointsConfig")
+    if not isinstance(eps, dict):
+        return {} if eps is None else {"EndpointsConfig": eps}   # a wrong type: validation says so
+    return {"EndpointsConfig": {name: _known(ep, ENDPOINT_FIELDS) if isinstance(ep, dict) else ep
+                                for name, ep in eps.items()}}
+
 
 class _Daemon(Protocol):
     config: DaemonConfig
@@ -67,7 +105,9 @@ def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     nc = {} if nc is None else nc
     if not isinstance(hc, dict) or not isinstance(nc, dict):
         raise InvalidParameter("invalid JSON: HostConfig and NetworkingConfig must be objects")
-    cfg = dict(body)
+    cfg = _known(body, CONFIG_FIELDS)
+    hc = _known(hc, HOST_CONFIG_FIELDS)
+    nc = _known_networking(nc)
     _check_types(cfg)
     from .health import validate as validate_healthcheck
     validate_healthcheck(cfg.get("Healthcheck"))

@@ -3,6 +3,12 @@
 One connection shared by the daemon, guarded by a lock so helper threads
 (layer unpacking, network setup) can write too. Each domain module owns its
 tables and creates them with `ensure_schema` at start-up.
+
+The files stay as small as what they hold: the WAL is cut back to
+`JOURNAL_SIZE_LIMIT` after checkpoints (and checkpointed with TRUNCATE when
+it grew past it), and once a write leaves `COMPACT_FREE` bytes of free pages
+(a large container removed) they are given back to the filesystem
+(auto_vacuum=INCREMENTAL; a database made before that is VACUUMed once).
 """
 from __future__ import annotations
 
@@ -12,6 +18,10 @@ import os
 import sqlite3
 import threading
 from typing import Any, Iterator
+
+
+JOURNAL_SIZE_LIMIT = 4 << 20     # bytes of WAL kept after a checkpoint
+COMPACT_FREE = 4 << 20           # bytes of free pages that are given back at once
 
 
 def _private_files(path: str) -> None:
@@ -34,9 +44,42 @@ class Database:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._wal = path + "-wal"
+        if self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")   # a new file: takes effect now
+            try:
+                self._conn.execute("VACUUM")      # an older file: rebuilt once (best effort: a full disk)
+            except sqlite3.Error:
+                pass
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across process crashes
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        self._page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        self.compact()
+
+    def compact(self) -> None:
+        """Give free pages back and cut the WAL down when either grew large;
+        cheap when neither did (two header reads and a stat). Best effort:
+        on a full disk the data is safe and the next write tries again."""
+        with self._lock:
+            if self._conn.in_transaction:
+                return
+            try:
+                free = self._conn.execute("PRAGMA freelist_count").fetchone()[0] * self._page_size
+                if free >= COMPACT_FREE:
+                    self._conn.executescript("PRAGMA incremental_vacuum")   # steps it to the end
+                elif self._wal_size() <= JOURNAL_SIZE_LIMIT:
+                    return
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self._wal).st_size
+        except OSError:
+            return 0
 
     def ensure_schema(self, script: str) -> None:
         with self._lock:
@@ -44,7 +87,10 @@ class Database:
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         with self._lock:
-            return self._conn.execute(sql, params)
+            cur = self._conn.execute(sql, params)
+            if not self._conn.in_transaction and sql.lstrip()[:6].upper() != "SELECT":
+                self.compact()
+            return cur
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -66,6 +112,7 @@ class Database:
                 raise
             else:
                 self._conn.execute("COMMIT")
+                self.compact()
 
     def close(self) -> None:
         with self._lock:
