@@ -46,8 +46,7 @@ install_packages() {
                 curl python3-venv)
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
-    local optional=(tini catatonit docker-registry apache2-utils
-                    golang-github-containers-common)   # /usr/share/containers/seccomp.json
+    local optional=(tini catatonit docker-registry apache2-utils)
     if ! command -v docker >/dev/null; then
         # Only the client: never a dockerd (see policy-rc.d below).
         case "$(cut -d. -f1 /etc/debian_version)" in

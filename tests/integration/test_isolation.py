@@ -126,6 +126,88 @@ def test_bad_input_is_400_at_create_and_makes_nothing(daemon, bb_image, tmp_path
     assert not gone.exists()
 
 
+# What Docker's default profile (moby's) refuses, and with which errno: the
+# syscall is made with all-zero arguments by a static probe, so the kernel
+# is never reached for these. clone3 answers ENOSYS (glibc then uses clone).
+PROBE_C = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#define S(n) {#n, SYS_##n}
+static const struct { const char *name; long nr; } calls[] = {
+    S(getpid), S(mount), S(umount2), S(unshare), S(setns), S(keyctl), S(add_key), S(request_key),
+    S(io_uring_setup), S(io_uring_enter), S(io_uring_register), S(kexec_load), S(kexec_file_load),
+    S(open_by_handle_at), S(init_module), S(finit_module), S(delete_module), S(bpf),
+    S(perf_event_open), S(userfaultfd), S(reboot), S(swapon), S(swapoff), S(acct),
+    S(settimeofday), S(clock_settime), S(syslog), S(pivot_root), S(quotactl), S(lookup_dcookie),
+    S(fanotify_init), S(nfsservctl), S(uselib), S(iopl), S(ioperm), S(vhangup), S(mbind),
+    S(fsopen), S(open_tree), S(move_mount), S(clone3),
+};
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        for (unsigned k = 0; k < sizeof calls / sizeof calls[0]; k++)
+            if (!strcmp(argv[i], calls[k].name)) {
+                errno = 0;
+                long rc = syscall(calls[k].nr, 0, 0, 0, 0, 0, 0);
+                printf("%s %d\n", argv[i], rc < 0 ? errno : 0);
+            }
+    return 0;
+}
+"""
+BLOCKED = ("mount", "umount2", "unshare", "setns", "keyctl", "add_key", "request_key",
+           "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load",
+           "open_by_handle_at", "init_module", "finit_module", "delete_module", "bpf",
+           "perf_event_open", "userfaultfd", "reboot", "swapon", "swapoff", "acct", "settimeofday",
+           "clock_settime", "syslog", "pivot_root", "quotactl", "lookup_dcookie", "fanotify_init",
+           "nfsservctl", "uselib", "iopl", "ioperm", "vhangup", "mbind", "fsopen", "open_tree",
+           "move_mount")
+
+
+@pytest.fixture(scope="module")
+def seccomp_probe(tmp_path_factory):
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler for the syscall probe")
+    d = tmp_path_factory.mktemp("probe")
+    (d / "probe.c").write_text(PROBE_C)
+    r = subprocess.run([cc, "-static", "-O", "-o", str(d / "probe"), str(d / "probe.c")],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot build the static probe: {r.stderr.strip()[:300]}")
+    return d
+
+
+def _errnos(daemon, image, probe_dir, *flags, names=("getpid", *BLOCKED, "clone3")) -> dict[str, int]:
+    r = daemon.docker("run", "--rm", "-v", f"{probe_dir}:/probe:ro", *flags, image, "/probe/probe", *names)
+    return {name: int(e) for name, e in (line.split() for line in r.stdout.splitlines())}
+
+
+def test_default_profile_errnos_are_mobys(daemon, bb_image, seccomp_probe):
+    EPERM, ENOSYS = 1, 38
+    got = _errnos(daemon, bb_image, seccomp_probe)
+    assert got == {"getpid": 0, **{n: EPERM for n in BLOCKED}, "clone3": ENOSYS}
+    # the filter answers, not the kernel: unfiltered, these get past seccomp
+    # (only harmless calls are made without the filter)
+    few = ("unshare", "keyctl", "io_uring_setup", "clone3")
+    free = _errnos(daemon, bb_image, seccomp_probe, "--security-opt", "seccomp=unconfined", names=few)
+    for name in few:
+        assert free[name] != got[name], (name, free[name])
+    # a capability opens what moby ties to it, and only that
+    admin = _errnos(daemon, bb_image, seccomp_probe, "--cap-add", "SYS_ADMIN", names=few)
+    assert admin["unshare"] == 0 and admin["clone3"] != ENOSYS
+    assert admin["keyctl"] == EPERM and admin["io_uring_setup"] == EPERM
+
+
+def test_busybox_mount_and_unshare_not_permitted(daemon, bb_image):
+    r = daemon.docker("run", "--rm", bb_image, "sh", "-c",
+                      "unshare -m true 2>&1; mount -t tmpfs t /mnt 2>&1; true")
+    unshare, mount = r.stdout.lower().splitlines()[:2]
+    assert unshare.startswith("unshare:") and unshare.endswith("operation not permitted")
+    assert mount == "mount: permission denied (are you root?)"      # busybox's words for EPERM
+
+
 def test_masked_and_readonly_paths(daemon, bb_image):
     r = daemon.docker("run", "--rm", bb_image, "sh", "-c",
                       "cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; "

@@ -1,6 +1,8 @@
 """Docker-format seccomp profiles → OCI, and where the spec carries them."""
 from __future__ import annotations
 
+import json
+import os
 
 import pytest
 
@@ -60,18 +62,110 @@ def test_choice_and_profile_for():
         seccomp.profile_for(["seccomp={nope"], False)
 
 
-def test_bundled_profile_when_the_host_has_none(monkeypatch, tmp_path):
-    # Without Debian's containers-common a container must still be filtered
-    monkeypatch.setattr(seccomp, "DEFAULT_PROFILE_PATH", str(tmp_path / "absent.json"))
-    monkeypatch.setattr(seccomp, "_default_cache", None)
+EPERM, ENOSYS = 1, 38
+
+
+def _errno(section, name, arg0=0):
+    """What `name(arg0, 0, ...)` gets from an OCI seccomp section: 0 when
+    allowed, else the errno (the rule's, or the default's)."""
+    for rule in section["syscalls"]:
+        if name not in rule["names"]:
+            continue
+        ops = {"SCMP_CMP_EQ": lambda a: arg0 == a["value"], "SCMP_CMP_NE": lambda a: arg0 != a["value"],
+               "SCMP_CMP_MASKED_EQ": lambda a: arg0 & a["value"] == a["valueTwo"]}
+        if all(a["index"] != 0 or ops[a["op"]](a) for a in rule.get("args") or ()):
+            return 0 if rule["action"] == "SCMP_ACT_ALLOW" else rule.get("errnoRet", EPERM)
+    return section.get("defaultErrnoRet", EPERM)
+
+
+# Docker's blocked list for its default capabilities: all EPERM, as in moby's profile
+BLOCKED = ("mount", "umount2", "unshare", "setns", "pivot_root", "keyctl", "add_key", "request_key",
+           "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load",
+           "open_by_handle_at", "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
+           "userfaultfd", "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime",
+           "syslog", "quotactl", "lookup_dcookie", "fanotify_init", "fsopen", "open_tree", "move_mount",
+           "nfsservctl", "uselib", "iopl", "ioperm", "vhangup", "mbind", "lsm_list_modules", "vm86",
+           "no_such_call")
+
+
+def test_default_profile_is_mobys():
     profile = seccomp.default_profile()
-    assert profile and profile[seccomp.DOCKER_COMPAT]
-    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
-    assert seccomp.exists()                 # /info still lists seccomp
-    monkeypatch.setattr(seccomp, "BUNDLED_PROFILE_PATH", str(tmp_path / "absent-too.json"))
-    monkeypatch.setattr(seccomp, "_default_cache", None)
-    assert seccomp.default_profile() is None
-    assert not seccomp.exists()             # and says so when there is none
+    assert profile is seccomp.default_profile()            # built once
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO" and profile["defaultErrnoRet"] == EPERM
+    assert seccomp.exists()                                 # /info: name=seccomp,profile=builtin
+    oci = seccomp.to_oci(profile, spec.DEFAULT_CAPABILITIES, machine="x86_64", kernel="6.1.0")
+    assert oci["defaultErrnoRet"] == EPERM
+    assert {n: _errno(oci, n) for n in BLOCKED} == {n: EPERM for n in BLOCKED}
+    assert _errno(oci, "clone3") == ENOSYS                 # glibc falls back to clone
+    for name in ("read", "execve", "arch_prctl", "ptrace", "chroot", "name_to_handle_at", "statx"):
+        assert _errno(oci, name) == 0, name
+    assert _errno(oci, "socket", 2) == 0 and _errno(oci, "socket", 40) == EPERM     # no AF_VSOCK
+    assert _errno(oci, "personality", 8) == 0 and _errno(oci, "personality", 0x10) == EPERM
+    assert _errno(oci, "clone", 0x11) == 0 and _errno(oci, "clone", 0x10000000) == EPERM  # CLONE_NEWUSER
+    old = seccomp.to_oci(profile, spec.DEFAULT_CAPABILITIES, machine="x86_64", kernel="4.4.0")
+    assert _errno(old, "ptrace") == EPERM                  # ptrace only from kernel 4.8
+
+
+@pytest.mark.parametrize("cap,names", [
+    ("CAP_SYS_ADMIN", ("mount", "umount2", "unshare", "setns", "clone3", "bpf", "perf_event_open", "syslog",
+                       "fsopen", "quotactl", "sethostname", "lsm_list_modules")),
+    ("CAP_SYS_BOOT", ("reboot",)), ("CAP_SYS_MODULE", ("init_module", "finit_module", "delete_module")),
+    ("CAP_SYS_PACCT", ("acct",)), ("CAP_SYS_RAWIO", ("iopl", "ioperm")),
+    ("CAP_SYS_TIME", ("settimeofday", "clock_settime")), ("CAP_SYS_TTY_CONFIG", ("vhangup",)),
+    ("CAP_SYS_NICE", ("mbind", "set_mempolicy")), ("CAP_SYSLOG", ("syslog",)), ("CAP_BPF", ("bpf",)),
+    ("CAP_PERFMON", ("perf_event_open",)), ("CAP_DAC_READ_SEARCH", ("open_by_handle_at",)),
+    ("CAP_SYS_PTRACE", ("kcmp", "pidfd_getfd", "process_madvise"))])
+def test_capability_opens_what_moby_ties_to_it(cap, names):
+    oci = seccomp.to_oci(seccomp.default_profile(), list(spec.DEFAULT_CAPABILITIES) + [cap], machine="x86_64")
+    assert {n: _errno(oci, n) for n in names} == {n: 0 for n in names}
+    # never the keyring or io_uring, whatever the capabilities
+    for name in ("keyctl", "add_key", "request_key", "io_uring_setup", "kexec_load", "userfaultfd"):
+        assert _errno(oci, name) == EPERM
+    if cap == "CAP_SYS_ADMIN":
+        assert _errno(oci, "clone", 0x10000000) == 0
+
+
+def test_architectures_pick_their_rules():
+    profile = seccomp.default_profile()
+    arm = seccomp.to_oci(profile, spec.DEFAULT_CAPABILITIES, machine="aarch64")
+    assert arm["architectures"] == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    assert _errno(arm, "cacheflush") == 0 and _errno(arm, "arch_prctl") == EPERM
+    s390 = seccomp.to_oci(profile, spec.DEFAULT_CAPABILITIES, machine="s390x")
+    clone = [r for r in s390["syscalls"] if r["names"] == ["clone"]]
+    assert [a["index"] for r in clone for a in r["args"]] == [1]   # s390 swaps clone's first two args
+    riscv = seccomp.to_oci(profile, spec.DEFAULT_CAPABILITIES, machine="riscv64")
+    assert riscv["architectures"] == ["SCMP_ARCH_RISCV64"] and _errno(riscv, "riscv_flush_icache") == 0
+
+
+# Debian's copy of moby's profile (golang-github-docker-docker-dev: 20.10 in
+# Debian 12, 26.1 in Debian 13), where installed: ours is moby's of a later
+# Docker, so it allows all that one does, less what moby has taken back since.
+DEBIAN_MOBY_PROFILE = "/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json"
+TAKEN_BACK = {"io_uring_setup", "io_uring_enter", "io_uring_register",   # Docker 25
+              "socket"}                                                  # AF_VSOCK refused: Docker 23
+
+
+def test_against_debians_copy_of_mobys_profile():
+    path = os.environ.get("DOCKYARD_MOBY_SECCOMP_JSON", DEBIAN_MOBY_PROFILE)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not installed (golang-github-docker-docker-dev)")
+    with open(path) as f:
+        theirs = json.load(f)
+    ours = seccomp.default_profile()
+    assert theirs.get("defaultErrnoRet", EPERM) == ours["defaultErrnoRet"] == EPERM
+    assert theirs["defaultAction"] == ours["defaultAction"]
+
+    names = {n for p in (ours, theirs) for r in p["syscalls"] for n in r["names"]}
+    caps = {c for p in (ours, theirs) for r in p["syscalls"] for c in (r.get("includes") or {}).get("caps", ())}
+    for added in [None, *sorted(caps)]:
+        held = list(spec.DEFAULT_CAPABILITIES) + ([added] if added else [])
+        o, t = (seccomp.to_oci(p, held, machine="x86_64", kernel="6.1.0") for p in (ours, theirs))
+        for name in names:
+            mine, docker = _errno(o, name), _errno(t, name)
+            if docker == 0:          # what that Docker allows, this one does too (or took back)
+                assert mine == 0 or name in TAKEN_BACK, (added, name)
+            elif mine:               # refused by both: with the same errno
+                assert mine == docker, (added, name)
 
 
 def test_shipped_default_profile_maps():

@@ -116,8 +116,9 @@ async def info(req: Request):
 
 
 def _security_options(d: Daemon) -> list[str]:
-    """As `docker info` lists them: seccomp (Debian's profile as the builtin
-    one), cgroupns on v2. AppArmor is not listed: dockyard loads no AppArmor
+    """As `docker info` lists them: seccomp (moby's default profile, built by
+    runtime/seccomp_moby.py, is the builtin one, as in dockerd), cgroupns on
+    v2. AppArmor is not listed: dockyard loads no AppArmor
     profile (see README)."""
     from ..runtime import seccomp
     opts = ["name=seccomp,profile=builtin"] if seccomp.exists() else []

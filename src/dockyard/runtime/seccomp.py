@@ -1,31 +1,22 @@
 """Docker-format seccomp profiles → the OCI spec's `linux.seccomp`.
 
-The default profile is the one Debian ships in golang-github-containers-common
-(/usr/share/containers/seccomp.json, the containers/common copy of Docker's
-profile: same format, same default action). That copy is looser than
-Docker's where Podman wants nested containers (mount, unshare, setns, the new
-mount API, keyctl, clone with namespace flags); `_tighten` takes those back
-to Docker's rules (moby profiles/seccomp/default_linux.go): allowed only with
-the capability Docker ties them to, clone without namespace flags, clone3
-ENOSYS, the keyring calls refused. `to_oci` does what moby's
+The default profile is Docker's own: `seccomp_moby.profile()` renders moby's
+rules (Docker 28.2 – 28.5, Apache-2.0), so a container gets the errno dockerd's
+would, EPERM for what is not allowed. `to_oci` does what moby's
 profiles/seccomp.setupSeccomp does: keeps the rules whose `includes` match the
 container (its capabilities, the native architecture, the kernel) and whose
 `excludes` do not, and maps the architecture to its sub-architectures.
-Reading the file is the only I/O here, done once per daemon.
+A profile given with `--security-opt seccomp=<file>` goes through the same
+selection, as in moby.
 """
 from __future__ import annotations
 
 import json
-import os
 import platform
 from typing import Iterable, Mapping
 
 from .. import errors
-
-DEFAULT_PROFILE_PATH = "/usr/share/containers/seccomp.json"
-# The same file (containers-common 0.50.1, Apache-2.0) shipped with dockyard:
-# without the Debian package, containers still get Docker's filter, never none.
-BUNDLED_PROFILE_PATH = os.path.join(os.path.dirname(__file__), "seccomp_default.json")
+from . import seccomp_moby
 
 # uname -m → (Go arch name used in includes/excludes, libseccomp arch)
 _NATIVE = {
@@ -39,40 +30,14 @@ _ARCH_ALIASES = {"x86": "386", "x32": "amd64"}
 
 _default_cache: dict | None = None
 
-DOCKER_COMPAT = "dockyardDockerCompat"     # marks the default profile: tighten it like Docker's
-# Docker allows these only with the capability named (any of several)
-DOCKER_GATED = {
-    ("CAP_SYS_ADMIN",): ("mount", "umount", "umount2", "unshare", "setns", "pivot_root", "fsconfig",
-                         "fsmount", "fsopen", "fspick", "mount_setattr", "move_mount", "open_tree",
-                         "quotactl", "quotactl_fd", "setdomainname", "sethostname", "bpf",
-                         "perf_event_open", "lookup_dcookie", "fanotify_init"),
-    ("CAP_SYS_ADMIN", "CAP_SYSLOG"): ("syslog",),
-    ("CAP_SYS_BOOT",): ("reboot",),
-    ("CAP_SYS_NICE",): ("get_mempolicy", "mbind", "set_mempolicy"),
-}
-DOCKER_BLOCKED = ("add_key", "keyctl", "request_key")
-# CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP: clone without them
-CLONE_NAMESPACE_FLAGS = 2114060288
-ENOSYS = 38
 
-
-def default_profile() -> dict | None:
-    """The default profile, parsed once: the host's copy (kept current by
-    Debian), else the one bundled with dockyard; None only when both are
-    unreadable (the daemon then runs containers without seccomp and says so
-    in /info)."""
+def default_profile() -> dict:
+    """Docker's default profile (moby's rules), built once per daemon; callers
+    do not change it."""
     global _default_cache
     if _default_cache is None:
-        _default_cache = {}
-        for path in (DEFAULT_PROFILE_PATH, BUNDLED_PROFILE_PATH):
-            try:
-                with open(path) as f:
-                    _default_cache = json.load(f)
-            except (OSError, ValueError):
-                continue
-            _default_cache[DOCKER_COMPAT] = True
-            break
-    return _default_cache or None
+        _default_cache = seccomp_moby.profile()
+    return _default_cache
 
 
 def parse(text: str) -> dict:
@@ -134,34 +99,8 @@ def to_oci(profile: Mapping, caps: Iterable[str], machine: str | None = None,
             oci["args"] = [{"index": a["index"], "value": a.get("value", 0),
                             "valueTwo": a.get("valueTwo", 0), "op": a["op"]} for a in rule["args"]]
         syscalls.append(oci)
-    out["syscalls"] = _tighten(syscalls, caps, machine) if profile.get(DOCKER_COMPAT) else syscalls
+    out["syscalls"] = syscalls
     return out
-
-
-def _tighten(syscalls: list[dict], caps: set[str], machine: str) -> list[dict]:
-    """The default profile's rules brought to Docker's for these caps."""
-    drop = set(DOCKER_BLOCKED)
-    for needed, names in DOCKER_GATED.items():
-        if not any(c in caps for c in needed):
-            drop.update(names)
-    extra = []
-    if "CAP_SYS_ADMIN" not in caps:
-        drop.update(("clone", "clone3"))
-        flags_arg = 1 if machine.startswith("s390") else 0     # s390 swaps clone's first two args
-        extra = [{"names": ["clone"], "action": "SCMP_ACT_ALLOW",
-                  "args": [{"index": flags_arg, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0,
-                            "op": "SCMP_CMP_MASKED_EQ"}]},
-                 # glibc falls back to clone when clone3 is "not implemented"
-                 {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}]
-    out = []
-    for rule in syscalls:
-        if rule["action"] == "SCMP_ACT_ALLOW":
-            names = [n for n in rule["names"] if n not in drop]
-            if not names:
-                continue
-            rule = dict(rule, names=names)
-        out.append(rule)
-    return out + extra
 
 
 def _applies(rule: Mapping, caps: set[str], go_arch: str, kernel: str) -> bool:
@@ -199,6 +138,6 @@ def profile_for(security_opts: Iterable[str] | None, privileged: bool) -> dict |
 
 
 def exists() -> bool:
-    """A default profile is in use (the host's or the bundled copy): /info's
-    `name=seccomp,profile=builtin`."""
-    return default_profile() is not None
+    """The default profile is in use: /info's `name=seccomp,profile=builtin`,
+    as dockerd's for its built-in (moby's) profile."""
+    return bool(default_profile())
