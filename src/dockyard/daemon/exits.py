@@ -79,22 +79,29 @@ class ExitHandler:
         c.state.pid = 0
         c.state.finished_at = now_rfc3339()
         c.state.transition(EXITED)
-        self.save(c)   # the exit code is on disk before cleanup consumes conmon's exit file
-        self.health.unwatch(c.id)
-        await self.teardown.after_exit(c)
-        ran_for = _since(c.state.started_at)
-        if c.state.oom_killed:
-            self.event(c, "oom")
-        self.event(c, "die", exitCode=c.state.exit_code, execDuration=int(ran_for))
-        self.volume_events(c, "unmount")
-        again = restart.should_restart(c.restart_policy, c.state.exit_code, c.restart_count,
-                                       c.state.manually_stopped)
         delay = None
-        if again:
-            c.state.transition(RESTARTING)
-            delay = self._backoff.setdefault(c.id, restart.Backoff()).next(ran_for)
-        self.save(c)
-        c.notify_exit()
+        try:
+            # the exit code is on disk before cleanup consumes conmon's exit file
+            # (a full disk defers the save: the in-memory state stands, see lookup.py)
+            self.save(c)
+            self.health.unwatch(c.id)
+            try:
+                await self.teardown.after_exit(c)
+            except Exception:
+                log.exception("cleaning up after %s failed", c.id[:12])
+            ran_for = _since(c.state.started_at)
+            if c.state.oom_killed:
+                self.event(c, "oom")
+            self.event(c, "die", exitCode=c.state.exit_code, execDuration=int(ran_for))
+            self.volume_events(c, "unmount")
+            again = restart.should_restart(c.restart_policy, c.state.exit_code, c.restart_count,
+                                           c.state.manually_stopped)
+            if again:
+                c.state.transition(RESTARTING)
+                delay = self._backoff.setdefault(c.id, restart.Backoff()).next(ran_for)
+            self.save(c)
+        finally:
+            c.notify_exit()     # waiters (`docker wait`, an attached run) hear of it whatever failed
         return delay
 
     async def follow_up(self, c: Container, delay: float | None) -> None:

@@ -21,9 +21,10 @@ import shutil
 import signal
 from typing import TYPE_CHECKING
 
-from ..errors import Conflict, DockyardError, InvalidParameter, NotModified, NoSuchContainer
+from ..errors import Conflict, DockyardError, InvalidParameter, NoSpace, NotModified, NoSuchContainer
 from ..fsutil import dir_size
 from ..runtime import conmon
+from ..store.db import is_full
 from . import names, resource_events, signals
 from .container import DEAD, EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, Container, now_rfc3339
 from .exits import EXIT_UNKNOWN, ExitHandler
@@ -77,10 +78,12 @@ class Lifecycle:
             os.makedirs(paths.dir, mode=0o700, exist_ok=True)
             paths.rootfs.create()
             d.volumes.attach(c.id, mounts)
-        except BaseException:
+        except BaseException as e:
             d.containers.remove(c)
             shutil.rmtree(paths.dir, ignore_errors=True)
             paths.rootfs.remove()
+            if isinstance(e, OSError) and is_full(e):   # moby's wording, not Python's
+                raise NoSpace(f"mkdir {e.filename or paths.dir}") from e
             raise
         d.event(c, "create")
         return c
