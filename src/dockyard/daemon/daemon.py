@@ -110,11 +110,13 @@ class Daemon:
         self._flusher = asyncio.ensure_future(self._flush_dirty())
 
     async def _flush_dirty(self) -> None:
-        """Saves a full disk refused (lookup.py) land once space returns."""
+        """Saves a full disk refused (lookup.py), and exit cleanups it cut
+        short (exits.py), are done once space returns."""
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             if self.containers.dirty:
                 self.containers.flush()
+            await self.lifecycle.exits.retry_cleanup()
 
     async def shutdown(self) -> None:
         """Leave containers running (conmon keeps them); just stop watching."""

@@ -52,6 +52,7 @@ class ExitHandler:
         self.remove = remove
         self._backoff: dict[str, restart.Backoff] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        self._unfinished: dict[str, Container] = {}   # exited, network teardown still to finish
 
     # ------------------------------------------------------------ recording
     async def on_conmon_exit(self, c: Container, conmon_pid: int = 0) -> None:
@@ -87,8 +88,11 @@ class ExitHandler:
             self.health.unwatch(c.id)
             try:
                 await self.teardown.after_exit(c)
-            except Exception:
-                log.exception("cleaning up after %s failed", c.id[:12])
+            except Exception as e:
+                # all but the network's records went (a full disk keeps those):
+                # retried by `retry_cleanup`, and by the next start (lifecycle.py)
+                log.warning("cleaning up after %s: %s", c.id[:12], e)
+                self._unfinished[c.id] = c
             ran_for = _since(c.state.started_at)
             if c.state.oom_killed:
                 self.event(c, "oom")
@@ -140,6 +144,21 @@ class ExitHandler:
         if c.state.status == RESTARTING:
             c.state.transition(EXITED)
             self.save(c)
+
+    async def retry_cleanup(self) -> None:
+        """The daemon's periodic retry of unfinished exit cleanups."""
+        for cid, c in list(self._unfinished.items()):
+            if self._unfinished.get(cid) is not c or c.state.status in (RUNNING, PAUSED):
+                continue
+            try:
+                await self.teardown.network(c)
+            except Exception:
+                continue
+            self._unfinished.pop(cid, None)
+
+    def forget(self, c: Container) -> None:
+        """The container is gone (its removal tore everything down)."""
+        self._unfinished.pop(c.id, None)
 
     def reset_backoff(self, c: Container) -> None:
         self._backoff.pop(c.id, None)

@@ -119,6 +119,10 @@ class Lifecycle:
         d = self.d
         ctx = StartContext(d, c, trace, restore=restore)
         try:
+            if d.networks.endpoints(c.id):
+                # a container that is not running has no endpoints: these are what
+                # its last exit could not forget (a full disk); the error is the start's
+                await d.teardown.network(c)
             await run_steps(ctx)
         except DockyardError as e:
             self._start_failed(c, trace, e, getattr(e, "exit_code", EXIT_UNKNOWN))
@@ -283,6 +287,7 @@ class Lifecycle:
             d.containers.remove(c)
             d.event(c, "destroy")
             self.exits.reset_backoff(c)
+            self.exits.forget(c)
             d.attach.fail_waiters(c.id, NoSuchContainer(c.id))
             d.execs.forget_container(c.id)
             c.removed_event.set()
