@@ -281,9 +281,19 @@ class Lifecycle:
                 except DockyardError:
                     raise DockyardError(f"could not kill running container {c.id}, cannot remove") from None
             self.exits.cancel_restart(c)
+            before = c.state.status
             c.state.transition(REMOVING)
             d.save(c)
-            await d.teardown.files(c, volumes)
+            try:
+                await d.teardown.files(c, volumes)
+            except BaseException:
+                # its volume references go first (a full disk refuses that): nothing is
+                # gone then, and the container stays as it was; once its files started
+                # to go, it is dead (as dockerd's). Either way `rm` can try again.
+                intact = os.path.isdir(d.layout.container(c.id).rootfs.upper)
+                c.state.transition(before if intact else DEAD)
+                d.save(c)
+                raise
             d.containers.remove(c)
             d.event(c, "destroy")
             self.exits.reset_backoff(c)
