@@ -115,7 +115,14 @@ def _commit(daemon: _Daemon, c, ref, cfg: dict, comment: str, author: str) -> st
                         "os": pdoc.get("os") or "linux",
                         "rootfs": {"type": "layers", "diff_ids": parent_diff_ids + [staged.diff_id]}})
             image_id = images.ingest(config_bytes(doc), layers, [ref] if ref else [], "commit").image_id
-        images.dist.set_parent(image_id, parent.id)
+        try:
+            images.dist.set_parent(image_id, parent.id)
+        except BaseException:
+            try:                # all or nothing: no image without its parent
+                images.remove(image_id, force=True)
+            except Exception as e:
+                log.warning("removing %s after a failed commit: %s", image_id, e)
+            raise
         return image_id
     finally:
         os.unlink(tmp)

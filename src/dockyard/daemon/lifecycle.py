@@ -129,7 +129,10 @@ class Lifecycle:
             raise
         except Exception as e:
             log.exception("start of %s failed", c.id)
-            err = DockyardError(str(e) or type(e).__name__)
+            if is_full(e):      # moby's wording: the OS error, "no space left on device"
+                err = NoSpace(f"write {getattr(e, 'filename', None) or d.layout.container(c.id).dir}")
+            else:
+                err = DockyardError(str(e) or type(e).__name__)
             self._start_failed(c, trace, err, EXIT_UNKNOWN)
             raise err from e
         c.state.transition(RUNNING)
