@@ -114,9 +114,12 @@ class Daemon:
         short (exits.py), are done once space returns."""
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            if self.containers.dirty:
-                self.containers.flush()
-            await self.lifecycle.exits.retry_cleanup()
+            try:
+                if self.containers.dirty:
+                    self.containers.flush()
+                await self.lifecycle.exits.retry_cleanup()
+            except Exception:
+                log.exception("retrying what a full disk refused")
 
     async def shutdown(self) -> None:
         """Leave containers running (conmon keeps them); just stop watching."""

@@ -148,13 +148,17 @@ class ExitHandler:
     async def retry_cleanup(self) -> None:
         """The daemon's periodic retry of unfinished exit cleanups."""
         for cid, c in list(self._unfinished.items()):
-            if self._unfinished.get(cid) is not c or c.state.status in (RUNNING, PAUSED):
-                continue
-            try:
-                await self.teardown.network(c)
-            except Exception:
-                continue
-            self._unfinished.pop(cid, None)
+            async with c.lock:          # never beside a start that connects it again
+                if self._unfinished.get(cid) is not c:
+                    continue            # removed meanwhile
+                if c.state.status in (RUNNING, PAUSED):
+                    self._unfinished.pop(cid, None)     # its start dropped them (lifecycle.py)
+                    continue
+                try:
+                    await self.teardown.network(c)
+                except Exception:
+                    continue
+                self._unfinished.pop(cid, None)
 
     def forget(self, c: Container) -> None:
         """The container is gone (its removal tore everything down)."""
