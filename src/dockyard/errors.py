@@ -46,6 +46,14 @@ class SystemError_(DockyardError):       # errdefs.System: the host failed us
     status = 500
 
 
+class NoSpace(SystemError_):
+    """A write refused by a full disk: moby answers 500 with the OS error,
+    Go's "<op> <path>: no space left on device"."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what}: no space left on device")
+
+
 class NoSuchContainer(NotFound):
     def __init__(self, ref: str):
         super().__init__(f"No such container: {ref}")

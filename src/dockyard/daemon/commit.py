@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import os
 import tempfile
 from typing import TYPE_CHECKING, Protocol
 
 from .. import __version__
+from ..errors import DockyardError, NoSpace
 from ..images.archive import host_arch
 from ..images.changes import apply_changes
 from ..images.ingest import Prestaged, config_bytes
 from ..images.reference import repo_tag
 from ..images.times import format_ns, now_ns
+from ..store.db import is_full
 from . import archive
 from .container import RUNNING
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from ..runtime.runtimes import Runtimes
     from .container import Container
     from .paths import ContainerPaths
+
+log = logging.getLogger("dockyard.commit")
 
 
 class _Daemon(Protocol):          # and what pause.py asks of it
@@ -60,10 +65,17 @@ async def commit(daemon: _Daemon, c, repo: str = "", tag: str = "", comment: str
         paused = True
     try:
         image_id = await asyncio.to_thread(_commit, daemon, c, ref, cfg, comment, author)
+    except OSError as e:
+        if is_full(e):       # moby's wording: the OS error, "no space left on device"
+            raise NoSpace(f"write {e.filename or daemon.images.tmp_dir}") from e
+        raise
     finally:
-        if paused:
+        if paused:           # whatever happened, the container runs again
             from .pause import unpause
-            await unpause(daemon, c)
+            try:
+                await unpause(daemon, c)
+            except DockyardError as e:       # unpaused meanwhile, or gone: not the commit's error
+                log.warning("unpause of %s after commit: %s", c.id[:12], e.message)
     daemon.event(c, "commit", comment=comment)
     return image_id
 
@@ -103,7 +115,14 @@ def _commit(daemon: _Daemon, c, ref, cfg: dict, comment: str, author: str) -> st
                         "os": pdoc.get("os") or "linux",
                         "rootfs": {"type": "layers", "diff_ids": parent_diff_ids + [staged.diff_id]}})
             image_id = images.ingest(config_bytes(doc), layers, [ref] if ref else [], "commit").image_id
-        images.dist.set_parent(image_id, parent.id)
+        try:
+            images.dist.set_parent(image_id, parent.id)
+        except BaseException:
+            try:                # all or nothing: no image without its parent
+                images.remove(image_id, force=True)
+            except Exception as e:
+                log.warning("removing %s after a failed commit: %s", image_id, e)
+            raise
         return image_id
     finally:
         os.unlink(tmp)

@@ -32,6 +32,8 @@ from .teardown import Teardown
 
 log = logging.getLogger("dockyard.daemon")
 
+FLUSH_INTERVAL = 3.0     # seconds between retries of saves a full disk refused
+
 
 @dataclass(frozen=True)
 class DaemonConfig:
@@ -93,6 +95,7 @@ class Daemon:
         self.execs = ExecManager(self.db, self.containers, self.layout, self.runtime_for, self.facts.bounding,
                                  self.event, self.lifecycle.spawn)
         self.monitor = ExitMonitor(self.lifecycle.on_conmon_exit)
+        self._flusher: asyncio.Task | None = None
 
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
@@ -104,6 +107,19 @@ class Daemon:
         await recover(self)
         self.logrotate.start()
         self.health.resume()
+        self._flusher = asyncio.ensure_future(self._flush_dirty())
+
+    async def _flush_dirty(self) -> None:
+        """Saves a full disk refused (lookup.py), and exit cleanups it cut
+        short (exits.py), are done once space returns."""
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                if self.containers.dirty:
+                    self.containers.flush()
+                await self.lifecycle.exits.retry_cleanup()
+            except Exception:
+                log.exception("retrying what a full disk refused")
 
     async def shutdown(self) -> None:
         """Leave containers running (conmon keeps them); just stop watching."""
@@ -117,6 +133,10 @@ class Daemon:
         if self.networks.dns is not None:
             self.networks.dns.close_all()
         self.health.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.containers.flush():
+            log.error("%d containers' last state could not be saved (disk full)", self.containers.dirty)
         self.events.close()
         self.db.close()
 

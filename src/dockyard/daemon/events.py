@@ -68,16 +68,35 @@ class Events:
         self._compact()
 
     def _compact(self) -> None:
-        """Rewrite the file with just the in-memory history (atomically)."""
+        """Rewrite the file with just the in-memory history (atomically).
+        A full disk leaves the old file as it is, appended to while it can
+        (a daemon on a full disk still starts; the next compaction retries)."""
+        tmp = self._path + ".tmp"
+        try:
+            with open(tmp, "w") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.writelines(json.dumps(ev) + "\n" for ev in self._history)
+            os.replace(tmp, self._path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if self._fd < 0:
+                self._open()
+            self._lines = len(self._history)    # not before another history's worth
+            return
         if self._fd >= 0:
             os.close(self._fd)
-        tmp = self._path + ".tmp"
-        with open(tmp, "w") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.writelines(json.dumps(ev) + "\n" for ev in self._history)
-        os.replace(tmp, self._path)
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            self._fd = -1
+        self._open()
         self._lines = len(self._history)
+
+    def _open(self) -> None:
+        try:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            self._fd = -1           # no log file: events are kept in memory only
 
     def _persist(self, ev: dict) -> None:
         try:

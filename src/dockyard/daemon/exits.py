@@ -52,6 +52,7 @@ class ExitHandler:
         self.remove = remove
         self._backoff: dict[str, restart.Backoff] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        self._unfinished: dict[str, Container] = {}   # exited, network teardown still to finish
 
     # ------------------------------------------------------------ recording
     async def on_conmon_exit(self, c: Container, conmon_pid: int = 0) -> None:
@@ -79,22 +80,32 @@ class ExitHandler:
         c.state.pid = 0
         c.state.finished_at = now_rfc3339()
         c.state.transition(EXITED)
-        self.save(c)   # the exit code is on disk before cleanup consumes conmon's exit file
-        self.health.unwatch(c.id)
-        await self.teardown.after_exit(c)
-        ran_for = _since(c.state.started_at)
-        if c.state.oom_killed:
-            self.event(c, "oom")
-        self.event(c, "die", exitCode=c.state.exit_code, execDuration=int(ran_for))
-        self.volume_events(c, "unmount")
-        again = restart.should_restart(c.restart_policy, c.state.exit_code, c.restart_count,
-                                       c.state.manually_stopped)
         delay = None
-        if again:
-            c.state.transition(RESTARTING)
-            delay = self._backoff.setdefault(c.id, restart.Backoff()).next(ran_for)
-        self.save(c)
-        c.notify_exit()
+        try:
+            # the exit code is on disk before cleanup consumes conmon's exit file
+            # (a full disk defers the save: the in-memory state stands, see lookup.py)
+            self.save(c)
+            self.health.unwatch(c.id)
+            try:
+                await self.teardown.after_exit(c)
+            except Exception as e:
+                # all but the network's records went (a full disk keeps those):
+                # retried by `retry_cleanup`, and by the next start (lifecycle.py)
+                log.warning("cleaning up after %s: %s", c.id[:12], e)
+                self._unfinished[c.id] = c
+            ran_for = _since(c.state.started_at)
+            if c.state.oom_killed:
+                self.event(c, "oom")
+            self.event(c, "die", exitCode=c.state.exit_code, execDuration=int(ran_for))
+            self.volume_events(c, "unmount")
+            again = restart.should_restart(c.restart_policy, c.state.exit_code, c.restart_count,
+                                           c.state.manually_stopped)
+            if again:
+                c.state.transition(RESTARTING)
+                delay = self._backoff.setdefault(c.id, restart.Backoff()).next(ran_for)
+            self.save(c)
+        finally:
+            c.notify_exit()     # waiters (`docker wait`, an attached run) hear of it whatever failed
         return delay
 
     async def follow_up(self, c: Container, delay: float | None) -> None:
@@ -133,6 +144,25 @@ class ExitHandler:
         if c.state.status == RESTARTING:
             c.state.transition(EXITED)
             self.save(c)
+
+    async def retry_cleanup(self) -> None:
+        """The daemon's periodic retry of unfinished exit cleanups."""
+        for cid, c in list(self._unfinished.items()):
+            async with c.lock:          # never beside a start that connects it again
+                if self._unfinished.get(cid) is not c:
+                    continue            # removed meanwhile
+                if c.state.status in (RUNNING, PAUSED):
+                    self._unfinished.pop(cid, None)     # its start dropped them (lifecycle.py)
+                    continue
+                try:
+                    await self.teardown.network(c)
+                except Exception:
+                    continue
+                self._unfinished.pop(cid, None)
+
+    def forget(self, c: Container) -> None:
+        """The container is gone (its removal tore everything down)."""
+        self._unfinished.pop(c.id, None)
 
     def reset_backoff(self, c: Container) -> None:
         self._backoff.pop(c.id, None)

@@ -21,9 +21,10 @@ import shutil
 import signal
 from typing import TYPE_CHECKING
 
-from ..errors import Conflict, DockyardError, InvalidParameter, NotModified, NoSuchContainer
+from ..errors import Conflict, DockyardError, InvalidParameter, NoSpace, NotModified, NoSuchContainer
 from ..fsutil import dir_size
 from ..runtime import conmon
+from ..store.db import is_full
 from . import names, resource_events, signals
 from .container import DEAD, EXITED, PAUSED, REMOVING, RESTARTING, RUNNING, Container, now_rfc3339
 from .exits import EXIT_UNKNOWN, ExitHandler
@@ -77,10 +78,12 @@ class Lifecycle:
             os.makedirs(paths.dir, mode=0o700, exist_ok=True)
             paths.rootfs.create()
             d.volumes.attach(c.id, mounts)
-        except BaseException:
+        except BaseException as e:
             d.containers.remove(c)
             shutil.rmtree(paths.dir, ignore_errors=True)
             paths.rootfs.remove()
+            if isinstance(e, OSError) and is_full(e):   # moby's wording, not Python's
+                raise NoSpace(f"mkdir {e.filename or paths.dir}") from e
             raise
         d.event(c, "create")
         return c
@@ -116,13 +119,20 @@ class Lifecycle:
         d = self.d
         ctx = StartContext(d, c, trace, restore=restore)
         try:
+            if d.networks.endpoints(c.id):
+                # a container that is not running has no endpoints: these are what
+                # its last exit could not forget (a full disk); the error is the start's
+                await d.teardown.network(c)
             await run_steps(ctx)
         except DockyardError as e:
             self._start_failed(c, trace, e, getattr(e, "exit_code", EXIT_UNKNOWN))
             raise
         except Exception as e:
             log.exception("start of %s failed", c.id)
-            err = DockyardError(str(e) or type(e).__name__)
+            if is_full(e):      # moby's wording: the OS error, "no space left on device"
+                err = NoSpace(f"write {getattr(e, 'filename', None) or d.layout.container(c.id).dir}")
+            else:
+                err = DockyardError(str(e) or type(e).__name__)
             self._start_failed(c, trace, err, EXIT_UNKNOWN)
             raise err from e
         c.state.transition(RUNNING)
@@ -274,12 +284,23 @@ class Lifecycle:
                 except DockyardError:
                     raise DockyardError(f"could not kill running container {c.id}, cannot remove") from None
             self.exits.cancel_restart(c)
+            before = c.state.status
             c.state.transition(REMOVING)
             d.save(c)
-            await d.teardown.files(c, volumes)
+            try:
+                await d.teardown.files(c, volumes)
+            except BaseException:
+                # its volume references go first (a full disk refuses that): nothing is
+                # gone then, and the container stays as it was; once its files started
+                # to go, it is dead (as dockerd's). Either way `rm` can try again.
+                intact = os.path.isdir(d.layout.container(c.id).rootfs.upper)
+                c.state.transition(before if intact else DEAD)
+                d.save(c)
+                raise
             d.containers.remove(c)
             d.event(c, "destroy")
             self.exits.reset_backoff(c)
+            self.exits.forget(c)
             d.attach.fail_waiters(c.id, NoSuchContainer(c.id))
             d.execs.forget_container(c.id)
             c.removed_event.set()

@@ -1,12 +1,19 @@
 """Where containers live: an in-memory index over the SQLite table, and
-Docker's lookup order (full ID → exact name → unique ID prefix)."""
+Docker's lookup order (full ID → exact name → unique ID prefix).
+
+The in-memory containers are authoritative: a save (or a removal's delete)
+that a full disk refuses does not fail the verb; the container is marked
+dirty and `flush` writes it once space returns (the daemon retries every few
+seconds and at shutdown). Creating and renaming still need the disk: they
+fail with a clear "no space left on device" and change nothing."""
 from __future__ import annotations
 
+import logging
 import sqlite3
 from typing import Iterator
 
 from ..errors import Conflict, InvalidParameter, NoSuchContainer
-from ..store.db import Database, dumps, loads
+from ..store.db import Database, dumps, is_full, loads
 from .container import Container
 
 SCHEMA = """
@@ -18,12 +25,16 @@ CREATE TABLE IF NOT EXISTS containers (
 """
 
 
+log = logging.getLogger("dockyard.containers")
+
+
 class ContainerStore:
     def __init__(self, db: Database):
         self.db = db
         db.ensure_schema(SCHEMA)
         self._by_id: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
+        self._dirty: dict[str, Container | None] = {}   # id -> to save (None: to delete)
         for row in db.query("SELECT rec FROM containers"):
             c = Container.from_record(loads(row["rec"]))
             self._by_id[c.id] = c
@@ -41,6 +52,7 @@ class ContainerStore:
         between check and insert)."""
         if c.name in self._by_name:
             raise self._name_conflict(c.name)
+        self.flush()           # a deferred delete may still hold the name in the table
         try:
             self.db.execute("INSERT INTO containers (id, name, rec) VALUES (?, ?, ?)",
                             (c.id, c.name, dumps(c.to_record())))
@@ -55,11 +67,46 @@ class ContainerStore:
                         "You have to remove (or rename) that container to be able to reuse that name.")
 
     def save(self, c: Container) -> None:
+        """Write the container's record; on a full disk keep it dirty (see flush)."""
+        try:
+            self._write(c)
+        except Exception as e:
+            if not is_full(e):
+                raise
+            if c.id not in self._dirty:
+                log.warning("saving container %s deferred: %s", c.id[:12], e)
+            self._dirty[c.id] = c
+
+    def _write(self, c: Container) -> None:
         self.db.execute("UPDATE containers SET rec = ? WHERE id = ?", (dumps(c.to_record()), c.id))
+        self._dirty.pop(c.id, None)
+
+    @property
+    def dirty(self) -> int:
+        """How many containers wait for a save the disk refused."""
+        return len(self._dirty)
+
+    def flush(self) -> int:
+        """Retry the saves and deletes a full disk refused; returns how many
+        still wait. Containers are written one at a time, so any that fit land."""
+        for cid, c in list(self._dirty.items()):
+            try:
+                if c is None:
+                    self._delete(cid)
+                else:
+                    self._write(c)
+            except Exception as e:
+                if not is_full(e):
+                    log.exception("saving container %s failed", cid[:12])
+                    self._dirty.pop(cid, None)
+                continue
+            log.info("deferred save of container %s done", cid[:12])
+        return len(self._dirty)
 
     def rename(self, c: Container, new: str) -> None:
         if new in self._by_name:
             raise self._name_conflict(new)
+        self.flush()           # a deferred delete may still hold the name in the table
         old = c.name
         c.name = new
         try:
@@ -67,14 +114,30 @@ class ContainerStore:
         except sqlite3.IntegrityError:
             c.name = old
             raise self._name_conflict(new) from None
+        except BaseException:
+            c.name = old       # a full disk: the old name stays, here as in the table
+            raise
+        if self._dirty.get(c.id) is c:
+            del self._dirty[c.id]      # the whole record was just written
         del self._by_name[old]
         self._by_name[new] = c.id
 
     def remove(self, c: Container) -> None:
-        self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+        """Forget the container; a delete the full disk refuses is retried by flush."""
+        try:
+            self._delete(c.id)
+        except Exception as e:
+            if not is_full(e):
+                raise
+            log.warning("deleting container %s deferred: %s", c.id[:12], e)
+            self._dirty[c.id] = None
         self._by_id.pop(c.id, None)
         if self._by_name.get(c.name) == c.id:
             del self._by_name[c.name]
+
+    def _delete(self, cid: str) -> None:
+        self.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+        self._dirty.pop(cid, None)
 
     def name_taken(self, name: str) -> bool:
         return name in self._by_name

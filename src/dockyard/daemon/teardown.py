@@ -85,9 +85,16 @@ class Teardown:
         await self.runtime_for(c).delete_exited(c.id, lambda: cgroups.remove_container(parent, c.id))
         self.rootfs(c)
         self.shm(c)
-        if c.network.get("Mode") in ("bridge", "none"):
-            await self.network(c)
-        self.bundle(c)
+        try:
+            if c.network.get("Mode") in ("bridge", "none"):
+                await self.network(c)       # its records may not be forgotten on a full disk ...
+        finally:
+            self.bundle(c)                  # ... the rest goes all the same
+            self._cgroups(c)
+            c.conmon_pid = 0
+
+    def _cgroups(self, c: Container) -> None:
+        parent = self.cgroup_parent
         if not cgroups.remove_container(parent, c.id):
             # zombies the host's init has not reaped yet keep the cgroup busy
             self.busy_cgroups.add(c.id)
@@ -95,7 +102,6 @@ class Teardown:
             self._retries.add(t)
             t.add_done_callback(self._retries.discard)
         cgroups.remove_parent(parent)
-        c.conmon_pid = 0
 
     async def _cgroups_later(self, cid: str, tries: int = 50) -> None:
         for _ in range(tries):

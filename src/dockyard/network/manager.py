@@ -19,12 +19,13 @@ stay assignable while the daemon still sets them after construction.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Protocol
 
 from pyroute2 import IPRoute
 
-from dockyard.errors import Forbidden, InvalidParameter, Unavailable
+from dockyard.errors import Forbidden, InvalidParameter, NoSpace, Unavailable
 from dockyard.network import firewall, links, netns, usernets
 from dockyard.network.catalog import NetworkCatalog, PruneFilter
 from dockyard.network.endpoint import Endpoint
@@ -36,6 +37,8 @@ from dockyard.network.plumbing import Plumbing
 from dockyard.network.publisher import Publisher
 from dockyard.network.record import NetworkRecord
 from dockyard.network.store import NetworkStore
+
+log = logging.getLogger("dockyard.network")
 
 __all__ = ["NetworkManager", "NetworkRecord", "Endpoint", "EventSink", "user_bridge_alias"]
 
@@ -218,10 +221,13 @@ class NetworkManager:
         """
         live = set(live_container_ids)
         endpoints = self.store.endpoints()
-        for cid in {ep.container_id for ep in endpoints} - live:
-            self.disconnect(cid)
-        for owner in self.store.allocation_owners() - live:
-            self.store.release_ips(owner)
+        try:
+            for cid in {ep.container_id for ep in endpoints} - live:
+                self.disconnect(cid)
+            for owner in self.store.allocation_owners() - live:
+                self.store.release_ips(owner)
+        except NoSpace as e:     # the records stay until a start has space; the host state goes now
+            log.warning("network records of gone containers kept: %s", e)
         if os.path.isdir(self.netns_dir):
             for name in os.listdir(self.netns_dir):
                 if name not in live:

@@ -13,11 +13,28 @@ it grew past it), and once a write leaves `COMPACT_FREE` bytes of free pages
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
 import threading
 from typing import Any, Iterator
+
+from ..errors import NoSpace
+
+_SQLITE_FULL = 13                 # "database or disk is full"
+_SQLITE_IOERR_SHMSIZE = 4874      # the -shm file could not grow (ENOSPC there)
+
+
+def is_full(e: BaseException) -> bool:
+    """A write refused because the disk is full: SQLite's SQLITE_FULL, or an
+    OS error ENOSPC/EDQUOT (or the NoSpace made of either)."""
+    if isinstance(e, NoSpace):
+        return True
+    if isinstance(e, sqlite3.OperationalError):
+        code = getattr(e, "sqlite_errorcode", 0)
+        return code & 0xFF == _SQLITE_FULL or code == _SQLITE_IOERR_SHMSIZE or "disk is full" in str(e)
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 JOURNAL_SIZE_LIMIT = 4 << 20     # bytes of WAL kept after a checkpoint
@@ -39,7 +56,11 @@ def _private_files(path: str) -> None:
 
 
 class Database:
+    """A full disk turns SQLite's "database or disk is full" into NoSpace
+    (a clear 500, as moby's), and never leaves a transaction open."""
+
     def __init__(self, path: str):
+        self.path = path
         _private_files(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
@@ -81,38 +102,48 @@ class Database:
         except OSError:
             return 0
 
+    @contextlib.contextmanager
+    def _full_is_nospace(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if is_full(e):
+                raise NoSpace(f"write {self.path}") from e
+            raise
+
     def ensure_schema(self, script: str) -> None:
-        with self._lock:
+        with self._lock, self._full_is_nospace():
             self._conn.executescript(script)
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, self._full_is_nospace():
             cur = self._conn.execute(sql, params)
             if not self._conn.in_transaction and sql.lstrip()[:6].upper() != "SELECT":
                 self.compact()
             return cur
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._full_is_nospace():
             return self._conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
-        with self._lock:
+        with self._lock, self._full_is_nospace():
             return self._conn.execute(sql, params).fetchone()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception."""
-        with self._lock:
+        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception, a COMMIT
+        refused by a full disk included (SQLite may leave it open then)."""
+        with self._lock, self._full_is_nospace():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
-                self.compact()
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self.compact()
 
     def close(self) -> None:
         with self._lock:

@@ -16,9 +16,10 @@ import stat
 import time
 
 from .. import filters, linux
-from ..errors import Conflict, InvalidParameter, NotFound
+from ..errors import Conflict, InvalidParameter, NoSpace, NotFound
 from . import mountspec
 from ..fsutil import dir_size as _dir_size
+from ..store.db import is_full
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -102,11 +103,13 @@ class VolumeService:
                 existing = self._row(name)
                 if existing is not None:
                     return self._view(existing)        # Docker: creating an existing volume is a no-op
+                made = True      # no record: the directory, however far it got, is this create's
                 self._make(name, driver, options, labels)
-                made = True
-        except BaseException:
+        except BaseException as e:
             if made:         # the record was rolled back: so goes the directory
                 shutil.rmtree(os.path.dirname(self._path(name)), ignore_errors=True)
+            if isinstance(e, OSError) and is_full(e):      # moby's wording, not Python's
+                raise NoSpace(f"mkdir {e.filename or self._path(name)}") from e
             raise
         return self.get(name)
 
