@@ -215,3 +215,13 @@ def test_file_used_as_directory_is_a_format_error(area):
     dest, _ = area
     with pytest.raises(LayerFormatError):
         unpack(make_tar([entry("f", data=b"1"), entry("f/x", data=b"2")]), dest)
+
+
+@pytest.mark.parametrize("linkname", ["/etc/passwd", "missing", "d/missing", "f/x", "d"])
+def test_hardlink_to_a_missing_target_or_a_directory_is_a_bad_archive(area, linkname):
+    """A 400 (`invalid ... archive`), not an OSError that the API turns into a 500."""
+    dest, outside = area
+    with pytest.raises(LayerFormatError, match="invalid layer archive: hard link 'h'"):
+        unpack(make_tar([entry("d", "dir"), entry("f", "file"),
+                         entry("h", "hardlink", linkname=linkname)]), dest)
+    untouched(outside)

@@ -24,12 +24,16 @@ import h11
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
 from ..errors import DockyardError, InvalidParameter, NotFound
+from . import validate
 
 log = logging.getLogger("dockyard.api")
 
 SERVER_HEADER = f"Dockyard/{__version__} (linux)".encode()
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 _MAX_HEADER = 64 * 1024
+# the body of a 500 (an unclassified error, i.e. a dockyard bug): Go's
+# http.StatusText(500), never Python's exception text; the traceback is logged
+INTERNAL_ERROR = "Internal Server Error"
 
 
 def version_tuple(v: str) -> tuple[int, int]:
@@ -41,6 +45,8 @@ def version_tuple(v: str) -> tuple[int, int]:
 
 Handler = Callable[["Request"], Awaitable[Any]]
 _ROUTES: list[tuple[str, re.Pattern, Handler]] = []
+# a handler's JSON body schema from the API spec: Request.json() checks the body against it
+_BODY_SCHEMAS: dict[Handler, dict] = {}
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -55,6 +61,9 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 
     def deco(fn: Handler) -> Handler:
         _ROUTES.append((method, to_regex(pattern), fn))
+        schema = validate.body_schema(method, pattern)
+        if schema is not None:
+            _BODY_SCHEMAS[fn] = schema
         return fn
     return deco
 
@@ -123,6 +132,7 @@ class Request:
         self.daemon = daemon
         self._body_done = False
         self.hijacked = False
+        self.body_schema: dict | None = None   # set by the dispatcher from the route
 
     # -- query helpers (Docker accepts 1/true/True and 0/false/False)
     def param(self, name: str, default: str | None = None) -> str | None:
@@ -176,13 +186,19 @@ class Request:
         return b"".join(parts)
 
     async def json(self, default: Any = None) -> Any:
+        """The body decoded, and type-checked against the route's schema in
+        the API spec (api/validate.py): a known field of the wrong type is a
+        400 in Go's words, as moby's decoder answers."""
         raw = await self.body()
         if not raw.strip():
             return default
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except ValueError as e:
             raise InvalidParameter(f"invalid JSON: {e}") from None
+        if self.body_schema is not None:
+            validate.check_body(value, self.body_schema)
+        return value
 
     # -- hijack
     async def hijack(self, content_type: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
@@ -324,6 +340,7 @@ class ApiServer:
             query = urllib.parse.parse_qs(qs, keep_blank_values=True)
             req = Request(conn, ev, path, version, query, self.daemon)
             handler, req.match = _find(req.method, path)
+            req.body_schema = _BODY_SCHEMAS.get(handler)
             result = await handler(req)
             if req.hijacked:
                 return False
@@ -331,9 +348,9 @@ class ApiServer:
             result = Response(e.status, json.dumps({"message": e.message}).encode() + b"\n")
             if e.status == 304:
                 result = Response(304)
-        except Exception as e:  # a bug: still answer like Docker, log the traceback
+        except Exception:  # a bug: the traceback goes to the daemon log, the client gets the generic words
             log.exception("handler failed for %s %s", ev.method.decode(), target)
-            result = Response(500, json.dumps({"message": f"internal error: {e}"}).encode() + b"\n")
+            result = Response(500, json.dumps({"message": INTERNAL_ERROR}).encode() + b"\n")
         if req is not None and req.hijacked:
             return False
         # drain any unread body so the connection stays in sync
