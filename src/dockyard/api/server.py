@@ -153,9 +153,12 @@ class Request:
         if v is None or v == "":
             return default
         try:
-            return int(v)
+            n = int(v)
         except ValueError:
-            raise InvalidParameter(f"invalid value for {name}: {v!r}") from None
+            n = None
+        if n is None or not -(1 << 63) <= n < (1 << 63):    # Go's strconv.Atoi: an int64
+            raise InvalidParameter(f"invalid value for {name}: {v!r}")
+        return n
 
     def json_param(self, name: str) -> Any:
         v = self.param(name)
