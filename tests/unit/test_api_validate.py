@@ -72,3 +72,11 @@ def test_the_vendored_schema_is_what_the_generator_makes(tmp_path):
     made = json.loads(out.read_text())
     vendored.pop("source"), made.pop("source")
     assert made == vendored
+
+
+def test_no_nul_byte_in_path_or_query_values():
+    validate.check_params({"id": "web"}, {"ps_args": ["-ef"]})
+    with pytest.raises(InvalidParameter, match="contains a NUL byte"):
+        validate.check_params({}, {"ps_args": ["a\x00b"]})
+    with pytest.raises(InvalidParameter, match="contains a NUL byte"):
+        validate.check_params({"name": "v\x00"}, {})

@@ -225,3 +225,11 @@ def test_hardlink_to_a_missing_target_or_a_directory_is_a_bad_archive(area, link
         unpack(make_tar([entry("d", "dir"), entry("f", "file"),
                          entry("h", "hardlink", linkname=linkname)]), dest)
     untouched(outside)
+
+
+def test_an_entry_the_target_cannot_take_is_a_bad_archive(area):
+    """A file where the archive then puts a directory's child: a 400, not an OSError (a 500)."""
+    dest, outside = area
+    with pytest.raises(LayerFormatError, match="invalid layer archive: f/x: Not a directory"):
+        unpack(make_tar([entry("f", "file"), entry("f/x", "file")]), dest)
+    untouched(outside)

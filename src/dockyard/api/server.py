@@ -344,6 +344,7 @@ class ApiServer:
             req = Request(conn, ev, path, version, query, self.daemon)
             handler, req.match = _find(req.method, path)
             req.body_schema = _BODY_SCHEMAS.get(handler)
+            validate.check_params(req.match, req.query)
             result = await handler(req)
             if req.hijacked:
                 return False

@@ -54,6 +54,18 @@ def _spec_path(pattern: str) -> str:
     return "".join(out)
 
 
+def check_params(path: dict[str, str], query: dict[str, list[str]]) -> None:
+    """Path and query values: text that may become a file name, an argument
+    or a reference, so never with a NUL byte (no name, path, argument or
+    reference Docker takes has one; Python's os and subprocess raise on it)."""
+    for name, value in path.items():
+        if "\x00" in value:
+            raise InvalidParameter(f"invalid {name} {value!r}: contains a NUL byte")
+    for name, values in query.items():
+        if "\x00" in name or any("\x00" in v for v in values):
+            raise InvalidParameter(f"invalid query parameter {name!r}: contains a NUL byte")
+
+
 def check_body(value: Any, schema: dict) -> None:
     """Raise InvalidParameter (400) in Go's words when `value` (a decoded
     body) has a known field of the wrong type."""

@@ -278,6 +278,18 @@ class Extractor:
         self.target.close()
 
     def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        """Write one entry. An entry the target cannot take as the archive
+        says (a file where the archive puts a directory, a name too long...)
+        is a bad archive (LayerFormatError, a 400); a host failure (disk
+        full, read-only, I/O) stays an OSError for the caller to report."""
+        try:
+            self._entry(tf, m)
+        except OSError as e:
+            if e.errno is None or e.errno in _SYSTEM_ERRNOS:
+                raise
+            raise LayerFormatError(f"invalid layer archive: {m.name}: {e.strerror}") from None
+
+    def _entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         parts = clean_name(m.name)
         if not parts:                          # "./": metadata of the layer root
             if m.isdir():
