@@ -48,6 +48,8 @@ EXCLUDED_PREFIXES = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/co
 def trim(s: dict, defname: str | None = None) -> dict:
     if "$ref" in s:
         return {"ref": s["$ref"].rsplit("/", 1)[1]}
+    if "allOf" in s and len(s["allOf"]) == 1:      # `allOf: [$ref]`: the spec's way to describe a use
+        return trim(s["allOf"][0], defname)
     if "allOf" in s:
         out: dict = {"type": "object", "properties": {}}
         for part in s["allOf"]:
