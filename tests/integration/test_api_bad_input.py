@@ -18,7 +18,7 @@ def test_bad_query_shapes_are_400(daemon, method, path):
 def test_a_field_of_the_wrong_type_at_create_is_gos_400(daemon):
     status, body = daemon.api("POST", "/containers/create", {"Image": "bb", "Healthcheck": {"Retries": [None, None]}})
     assert status == 400
-    assert json.loads(body)["message"] == ("invalid JSON: json: cannot unmarshal array into Go struct field "
+    assert json.loads(body)["message"] == ("invalid Healthcheck: json: cannot unmarshal array into Go struct field "
                                            "HealthConfig.Healthcheck.Retries of type int")
 
 
@@ -26,7 +26,7 @@ def test_a_field_of_the_wrong_type_at_create_is_gos_400(daemon):
 def test_network_connect_with_a_container_list_is_400(daemon, verb):
     status, body = daemon.api("POST", f"/networks/bridge/{verb}", {"Container": [None, None]})
     assert status == 400
-    assert json.loads(body)["message"] == ("invalid JSON: json: cannot unmarshal array into Go struct field "
+    assert json.loads(body)["message"] == ("invalid Container: json: cannot unmarshal array into Go struct field "
                                            f"Network{verb.capitalize()}.Container of type string")
 
 

@@ -71,6 +71,6 @@ def test_a_bug_is_a_generic_500_and_a_logged_traceback(sock, caplog):
 def test_a_body_of_the_wrong_type_never_reaches_the_handler(sock):
     status, body = call(sock, "POST", "/v1.50/containers/create", {"Healthcheck": {"Retries": [None, None]}})
     assert status == 400
-    assert body["message"] == ("invalid JSON: json: cannot unmarshal array into Go struct field "
+    assert body["message"] == ("invalid Healthcheck: json: cannot unmarshal array into Go struct field "
                                "HealthConfig.Healthcheck.Retries of type int")
     assert call(sock, "POST", "/v1.50/containers/create", {"Healthcheck": {"Retries": 2}}) == (200, {"Retries": 3})

@@ -20,9 +20,9 @@ def error(body, schema=CREATE) -> str:
 
 def test_a_known_field_of_the_wrong_type_is_goes_json_error():
     assert error({"Image": "x", "Healthcheck": {"Retries": [None, None]}}) == (
-        "invalid JSON: json: cannot unmarshal array into Go struct field HealthConfig.Healthcheck.Retries of type int")
+        "invalid Healthcheck: json: cannot unmarshal array into Go struct field HealthConfig.Healthcheck.Retries of type int")
     assert error({"Image": 1}) == (
-        "invalid JSON: json: cannot unmarshal number into Go struct field CreateRequest.Image of type string")
+        "invalid Image: json: cannot unmarshal number into Go struct field CreateRequest.Image of type string")
     assert error([1]) == "invalid JSON: json: cannot unmarshal array into Go value of type CreateRequest"
     assert "number 1.5 into Go struct field HostConfig.HostConfig.Memory of type int64" in error(
         {"HostConfig": {"Memory": 1.5}})
@@ -46,7 +46,7 @@ def test_what_gos_decoder_accepts_passes():
 def test_network_connect_container_must_be_a_string():
     schema = validate.body_schema("POST", "/networks/{id}/connect")
     assert error({"Container": [None, None]}, schema) == (
-        "invalid JSON: json: cannot unmarshal array into Go struct field NetworkConnect.Container of type string")
+        "invalid Container: json: cannot unmarshal array into Go struct field NetworkConnect.Container of type string")
 
 
 def test_routes_get_their_schema_from_the_spec():

@@ -8,6 +8,10 @@ checks a decoded body against the body schemas of Docker's Engine API spec
 (v1.50), vendored as api_schema.json by scripts/gen-api-schema.py, so no
 body shape reaches a handler or service that would raise on it.
 
+Our message keeps Go's words after a prefix naming the top-level field
+(`invalid Healthcheck: json: cannot unmarshal …`) where moby says
+`invalid JSON: `, which stays for a body that is not an object at all.
+
 Enums, required fields and value ranges are not checked here (Go's decoder
 does not; the services check what moby checks, in moby's words), except
 that integers must fit Go's integer types.
@@ -133,10 +137,9 @@ def _fail(value: Any, s: dict, struct: str, fields: list[str], top: bool = False
     if kind.startswith("number ") and _resolve(s).get("type") not in ("integer", "number"):
         kind = "number"   # Go names the literal only for a number that does not fit a number type
     if top or not fields:
-        where = f"Go value of type {_go_type(s)}"
-    else:
-        where = f"Go struct field {struct}.{'.'.join(fields)} of type {_go_type(s)}"
-    raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {kind} into {where}")
+        raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {kind} into Go value of type {_go_type(s)}")
+    where = f"Go struct field {struct}.{'.'.join(fields)} of type {_go_type(s)}"
+    raise InvalidParameter(f"invalid {fields[0]}: json: cannot unmarshal {kind} into {where}")
 
 
 def _fits(value: Any, t: str, s: dict) -> bool:
