@@ -215,3 +215,21 @@ def test_file_used_as_directory_is_a_format_error(area):
     dest, _ = area
     with pytest.raises(LayerFormatError):
         unpack(make_tar([entry("f", data=b"1"), entry("f/x", data=b"2")]), dest)
+
+
+@pytest.mark.parametrize("linkname", ["/etc/passwd", "missing", "d/missing", "f/x", "d"])
+def test_hardlink_to_a_missing_target_or_a_directory_is_a_bad_archive(area, linkname):
+    """A 400 (`invalid ... archive`), not an OSError that the API turns into a 500."""
+    dest, outside = area
+    with pytest.raises(LayerFormatError, match="invalid layer archive: hard link 'h'"):
+        unpack(make_tar([entry("d", "dir"), entry("f", "file"),
+                         entry("h", "hardlink", linkname=linkname)]), dest)
+    untouched(outside)
+
+
+def test_an_entry_the_target_cannot_take_is_a_bad_archive(area):
+    """A file where the archive then puts a directory's child: a 400, not an OSError (a 500)."""
+    dest, outside = area
+    with pytest.raises(LayerFormatError, match="invalid layer archive: f/x: Not a directory"):
+        unpack(make_tar([entry("f", "file"), entry("f/x", "file")]), dest)
+    untouched(outside)

@@ -35,12 +35,16 @@ import h11
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
 from ..errors import DockyardError, InvalidParameter, NotFound, Unavailable
+from . import validate
 
 log = logging.getLogger("dockyard.api")
 
 SERVER_HEADER = f"Dockyard/{__version__} (linux)".encode()
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 _MAX_HEADER = 64 * 1024
+# the body of a 500 (an unclassified error, i.e. a dockyard bug): Go's
+# http.StatusText(500), never Python's exception text; the traceback is logged
+INTERNAL_ERROR = "Internal Server Error"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def version_tuple(v: str) -> tuple[int, int]:
 
 Handler = Callable[["Request"], Awaitable[Any]]
 _ROUTES: list[tuple[str, re.Pattern, Handler]] = []
+# a handler's JSON body schema from the API spec: Request.json() checks the body against it
+_BODY_SCHEMAS: dict[Handler, dict] = {}
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -75,6 +81,9 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 
     def deco(fn: Handler) -> Handler:
         _ROUTES.append((method, to_regex(pattern), fn))
+        schema = validate.body_schema(method, pattern)
+        if schema is not None:
+            _BODY_SCHEMAS[fn] = schema
         return fn
     return deco
 
@@ -165,6 +174,7 @@ class Request:
         self.daemon = daemon
         self._body_done = False
         self.hijacked = False
+        self.body_schema: dict | None = None   # set by the dispatcher from the route
 
     # -- query helpers (Docker accepts 1/true/True and 0/false/False)
     def param(self, name: str, default: str | None = None) -> str | None:
@@ -185,9 +195,12 @@ class Request:
         if v is None or v == "":
             return default
         try:
-            return int(v)
+            n = int(v)
         except ValueError:
-            raise InvalidParameter(f"invalid value for {name}: {v!r}") from None
+            n = None
+        if n is None or not -(1 << 63) <= n < (1 << 63):    # Go's strconv.Atoi: an int64
+            raise InvalidParameter(f"invalid value for {name}: {v!r}")
+        return n
 
     def json_param(self, name: str) -> Any:
         v = self.param(name)
@@ -241,13 +254,19 @@ class Request:
         return True
 
     async def json(self, default: Any = None) -> Any:
+        """The body decoded, and type-checked against the route's schema in
+        the API spec (api/validate.py): a known field of the wrong type is a
+        400 in Go's words, as moby's decoder answers."""
         raw = await self.body()
         if not raw.strip():
             return default
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except ValueError as e:
             raise InvalidParameter(f"invalid JSON: {e}") from None
+        if self.body_schema is not None:
+            validate.check_body(value, self.body_schema)
+        return value
 
     # -- hijack
     async def hijack(self, content_type: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
@@ -464,6 +483,8 @@ class ApiServer:
             query = urllib.parse.parse_qs(qs, keep_blank_values=True)
             req = Request(conn, ev, path, version, query, self.daemon)
             handler, req.match = _find(req.method, path)
+            req.body_schema = _BODY_SCHEMAS.get(handler)
+            validate.check_params(req.match, req.query)
             result = await handler(req)
             if req.hijacked:
                 return False
@@ -475,10 +496,10 @@ class ApiServer:
                 result = Response(304)
             if isinstance(e, _MethodNotAllowed):
                 result.headers.append(("Allow", ", ".join(e.allow)))
-        except Exception as e:  # a bug: still answer like Docker, log the traceback
+        except Exception:  # a bug: the traceback goes to the daemon log, the client gets the generic words
             if conn.bad_request is None:
                 log.exception("handler failed for %s %s", ev.method.decode(), target)
-            result = Response(500, json.dumps({"message": f"internal error: {e}"}).encode() + b"\n")
+            result = Response(500, json.dumps({"message": INTERNAL_ERROR}).encode() + b"\n")
         if (req is not None and req.hijacked) or conn.timed_out:
             return False
         if conn.bad_request is not None:   # whatever the handler made of a malformed body

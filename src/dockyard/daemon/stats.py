@@ -8,7 +8,7 @@ import asyncio
 import os
 import time
 
-from ..errors import Conflict, SystemError_
+from ..errors import Conflict, InvalidParameter, SystemError_
 
 CGROOT = "/sys/fs/cgroup"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -277,8 +277,9 @@ async def top(c, ps_args: str) -> dict:
         "ps", *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
     out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise SystemError_(f"Error running ps: exit status {proc.returncode}: {err.decode(errors='replace').strip()}")
+    if proc.returncode != 0:        # with the client's ps_args, the client's mistake (a 400); else the host's
+        error = InvalidParameter if ps_args else SystemError_
+        raise error(f"Error running ps: exit status {proc.returncode}: {err.decode(errors='replace').strip()}")
     return parse_ps(out.decode(errors="replace"), container_pids(c))
 
 

@@ -278,6 +278,18 @@ class Extractor:
         self.target.close()
 
     def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        """Write one entry. An entry the target cannot take as the archive
+        says (a file where the archive puts a directory, a name too long...)
+        is a bad archive (LayerFormatError, a 400); a host failure (disk
+        full, read-only, I/O) stays an OSError for the caller to report."""
+        try:
+            self._entry(tf, m)
+        except OSError as e:
+            if e.errno is None or e.errno in _SYSTEM_ERRNOS:
+                raise
+            raise LayerFormatError(f"invalid layer archive: {m.name}: {e.strerror}") from None
+
+    def _entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         parts = clean_name(m.name)
         if not parts:                          # "./": metadata of the layer root
             if m.isdir():
@@ -346,11 +358,23 @@ class Extractor:
         if not lparts:
             raise LayerFormatError(f"invalid layer archive: hard link {m.name!r} to the layer root")
         # resolve the source's dir with its own walk: open_dir's fd is borrowed
-        src_dir = self.target.open_dir_owned(lparts[:-1], create=False)
         try:
+            src_dir = self.target.open_dir_owned(lparts[:-1], create=False)
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._bad_link(m, "no such file") from None
+        try:
+            src = lstat_at(src_dir, lparts[-1])
+            if src is None:         # a link to a file the archive (and the target) does not have
+                raise self._bad_link(m, "no such file")
+            if stat.S_ISDIR(src.st_mode):
+                raise self._bad_link(m, "a directory")
             os.link(lparts[-1], base, src_dir_fd=src_dir, dst_dir_fd=pfd, follow_symlinks=False)
         finally:
             os.close(src_dir)
+
+    @staticmethod
+    def _bad_link(m: tarfile.TarInfo, what: str) -> LayerFormatError:
+        return LayerFormatError(f"invalid layer archive: hard link {m.name!r} to {m.linkname!r}: {what}")
 
     def _node(self, m: tarfile.TarInfo, pfd: int, base: str) -> None:
         if m.isfifo():
