@@ -147,6 +147,11 @@ class Runtime:
         finally:
             os.unlink(path)
         if code != 0:
+            low = out.lower()
+            if "out of range" in low or "invalid argument" in low:
+                # the kernel refused a value the client sent (ERANGE/EINVAL writing a cgroup file):
+                # bad input, not a daemon failure
+                raise InvalidParameter(f"Cannot update container {cid}: {out}")
             raise SystemError_(f"Cannot update container {cid}: {out}")
 
     # ------------------------------------------------------------ exec
