@@ -187,11 +187,10 @@ class Lifecycle:
 
     async def _wait_gone(self, c: Container, timeout: float | None) -> bool:
         """Wait (lock held) until the container's conmon is gone: it exits right
-        after the container, having written the exit code."""
-        pid = c.conmon_pid or conmon.conmon_pid(self.d.layout.container(c.id))
-        if not pid:
-            return not conmon.pid_alive(c.state.pid) if c.state.pid else True
-        return await wait_process_gone(pid, timeout)
+        after the container, having written the exit code. Without a known
+        conmon, the container's own process is waited for."""
+        pid = c.conmon_pid or conmon.conmon_pid(self.d.layout.container(c.id)) or c.state.pid
+        return await wait_process_gone(pid, timeout) if pid else True
 
     async def _end_locked(self, c: Container, first: int, timeout: float | None) -> float | None:
         """Send `first`; after `timeout` seconds (None: wait for good) SIGKILL;

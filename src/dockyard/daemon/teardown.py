@@ -72,11 +72,11 @@ class Teardown:
     def bundle(self, c: Container) -> None:
         paths = self.layout.container(c.id)
         shutil.rmtree(paths.bundle, ignore_errors=True)
-        for p in (paths.exit_file(c.id), paths.attach_dir):
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
+        shutil.rmtree(paths.attach_dir, ignore_errors=True)    # conmon's <socket-dir>/<id[:12]>/attach
+        try:
+            os.unlink(paths.exit_file(c.id))
+        except OSError:
+            pass
 
     async def after_exit(self, c: Container) -> None:
         """Undo the start path of a container whose processes are gone:
