@@ -62,3 +62,13 @@ class NoSuchContainer(NotFound):
 class NoSuchImage(NotFound):
     def __init__(self, ref: str):
         super().__init__(f"No such image: {ref}")
+
+
+class BuildFailed(DockyardError):
+    """A build step failed after the progress stream began: reported in the
+    stream as {"errorDetail": {"code": code, "message": ...}, "error": ...}."""
+    status = 400
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
