@@ -118,7 +118,9 @@ async def _pull(req: Request, name: str) -> StreamResponse:
         ref = ref.with_tag(tag) if not tag.startswith("sha256:") else \
             parse_normalized(f"{ref.name}@{tag}")
     # no tag at all: `pull -a`; errors before the stream are HTTP errors
-    pull = await asyncio.to_thread(_images(req).pull, ref, _auth(req), req.param("platform"), _insecure(req))
+    cfg = req.daemon.config
+    pull = await asyncio.to_thread(_images(req).pull, ref, _auth(req), req.param("platform"), _insecure(req),
+                                   cfg.registry_mirrors, cfg.max_concurrent_downloads)
     return progress_stream(pull.run, pull.cancel)
 
 
@@ -130,7 +132,8 @@ async def push_image(req: Request):
     tag = req.param("tag")
     if tag:
         ref = ref.with_tag(tag)
-    push = await asyncio.to_thread(_images(req).push, ref, _auth(req), _insecure(req))
+    push = await asyncio.to_thread(_images(req).push, ref, _auth(req), _insecure(req),
+                                   req.daemon.config.max_concurrent_uploads)
     return progress_stream(push.run, push.cancel)
 
 
