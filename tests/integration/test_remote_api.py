@@ -246,3 +246,55 @@ def test_plain_tcp_with_tls_false_warns_in_info(request, tmp_path_factory):
     finally:
         with pytest.raises(StopIteration):
             next(gen)
+
+
+# ------------------------------------------------------------------ dockyard's CLI, remotely
+
+def _dockyard_env(daemon: Daemon, **extra: str) -> dict:
+    env = {k: v for k, v in daemon.env.items() if k not in ("DOCKER_HOST", "DOCKYARD_HOST")}
+    env.update(extra)
+    return env
+
+
+def _dockyard(daemon: Daemon, *args: str, env: dict, input: str | None = None) -> subprocess.CompletedProcess:
+    exe = venv_script("dockyard") or [sys.executable, "-m", "dockyard.cli.main"]
+    return subprocess.run([*exe, *args], env=env, capture_output=True, text=True, timeout=60,
+                          input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def test_dockyard_cli_over_tls_with_flags_and_with_env(daemon, bb_image, pki, tls_port):
+    host = f"tcp://127.0.0.1:{tls_port}"
+    r = _dockyard(daemon, "-H", host, "--tlsverify", "--tlscacert", str(pki["ca"]), "--tlscert",
+                  str(pki["client"]), "--tlskey", str(pki["client-key"]), "run", "--rm", "-i", bb_image,
+                  "sh", "-c", "cat; echo end", env=_dockyard_env(daemon), input="through tls\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "through tls\nend\n"
+    certs = pki["ca"].parent / "certdir"
+    certs.mkdir(exist_ok=True)
+    for src, dst in (("ca", "ca.pem"), ("client", "cert.pem"), ("client-key", "key.pem")):
+        shutil.copy(pki[src], certs / dst)
+    env = _dockyard_env(daemon, DOCKER_HOST=host, DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(certs))
+    r = _dockyard(daemon, "run", "--rm", bb_image, "echo", "env-tls", env=env)
+    assert (r.returncode, r.stdout) == (0, "env-tls\n"), r.stderr
+    # without a client certificate the daemon refuses
+    env = _dockyard_env(daemon, DOCKER_HOST=host)
+    r = _dockyard(daemon, "--tls", "--tlscacert", str(pki["ca"]), "--tlscert", "/nonexistent",
+                  "--tlskey", "/nonexistent", "version", "--format", "{{.Server.Version}}", env=env)
+    assert r.returncode != 0
+
+
+def test_dockyard_cli_uses_a_docker_context(daemon, bb_image, pki, tls_port, tmp_path):
+    cfg = tmp_path / "docker-config"
+    cfg.mkdir()
+    env = _dockyard_env(daemon, DOCKER_CONFIG=str(cfg))
+    subprocess.run([shutil.which("docker"), "context", "create", "remote-tls", "--docker",
+                    f"host=tcp://127.0.0.1:{tls_port},ca={pki['ca']},cert={pki['client']},"
+                    f"key={pki['client-key']}"], env=env, check=True, capture_output=True, timeout=30)
+    r = _dockyard(daemon, "--context", "remote-tls", "run", "--rm", bb_image, "echo", "ctx", env=env)
+    assert (r.returncode, r.stdout) == (0, "ctx\n"), r.stderr
+    subprocess.run([shutil.which("docker"), "context", "use", "remote-tls"], env=env, check=True,
+                   capture_output=True, timeout=30)
+    r = _dockyard(daemon, "info", "--format", "{{.Name}}", env=env)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
+    r = _dockyard(daemon, "--context", "no-such", "ps", env=env)
+    assert r.returncode != 0 and "no-such" in r.stderr
