@@ -9,6 +9,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
 
 log = logging.getLogger("dockyard")
@@ -277,8 +278,11 @@ async def _open_listeners(server, plan, socket_gid: int, exec_root: str) -> list
             opened.append(f"{h} ({'TLS, client certificates required' if ctx is not None and ctx.verify_mode else 'TLS' if ctx is not None else 'plain HTTP'})")
         else:
             for sock in ls.systemd_fds(h.addr):
+                name = sock.getsockname() if sock.family == socket.AF_UNIX else ""
+                if isinstance(name, str) and os.path.dirname(name) == exec_root:
+                    os.chown(exec_root, -1, os.stat(name).st_gid)   # the socket's group may pass the 0710 root
                 await server.serve_socket(sock, None)
-                opened.append(f"fd://{sock.fileno()}")
+                opened.append(f"fd://{sock.fileno()} ({name or sock.getsockname()})")
     ls.clear_systemd_env()
     return opened
 
