@@ -219,9 +219,11 @@ def daemon_config(args: argparse.Namespace):
     if getattr(args, "default_address_pool", None):
         raise SystemExit("dockyardd: default-address-pools is not supported yet (user networks take "
                          "Docker's default pools)")
-    for name in (getattr(args, "runtimes", None) or {}):
-        if name not in ("crun", "runc"):
-            raise SystemExit(f"dockyardd: runtimes: {name!r}: only crun and runc are supported")
+    for name, rt in (getattr(args, "runtimes", None) or {}).items():
+        if name not in ("crun", "runc") or not isinstance(rt, dict) or set(rt) - {"path"} or \
+                os.path.basename(str(rt.get("path") or name)) != name:
+            raise SystemExit(f"dockyardd: runtimes: {name!r}: only crun and runc, found on PATH, are "
+                             "supported (no other binaries or runtimeArgs yet)")
     labels = tuple(args.label or ())
     for lb in labels:
         if "=" not in lb:
