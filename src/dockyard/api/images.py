@@ -241,4 +241,17 @@ async def _save(req: Request, names: list[str]) -> StreamResponse:
 
 @route("GET", "/images/search")
 async def search_images(req: Request):
-    raise NotImplementedYet("image search is not supported: dockyard does not reach Docker Hub's index")
+    from ..images.search import search
+    term = req.param("term")
+    if term is None:
+        raise InvalidParameter("missing term")
+    return await asyncio.to_thread(search, term, req.int_param("limit"),
+                                   query_filters.parse(req.param("filters"), ("is-automated", "is-official", "stars")),
+                                   _auth(req), _insecure(req))
+
+
+@route("GET", "/distribution/{name:path}/json")
+async def distribution_inspect(req: Request):
+    from ..images.search import distribution_inspect as inspect
+    ref = parse_normalized(req.match["name"])
+    return await asyncio.to_thread(inspect, ref, _auth(req), _insecure(req))
