@@ -159,12 +159,12 @@ def _cut_continuation(data: bytes) -> bytes:
 
 
 def render(data: bytes, *, stdout: bool, stderr: bool, framed: bool, frame: Callable[[int, bytes], bytes]) -> bytes:
-    """Whole k8s-file lines → what `docker logs` sends, without an object per
-    line; runs of one stream go out as one frame (the bytes each stream
-    carries are the same)."""
+    """Whole k8s-file lines → what `docker logs` sends, without an Entry per
+    line: one frame per log entry, as dockerd writes one frame per message
+    (clients that iterate frames, docker-py's `logs(stream=True)`, get one
+    item per line); a partial (P) entry is a frame of its own, as dockerd's
+    partial messages are."""
     out: list[bytes] = []
-    run: list[bytes] = []
-    run_stream = 0
     for line in data.split(b"\n"):
         parts = line.split(b" ", 3)
         if len(parts) < 3:
@@ -180,15 +180,10 @@ def render(data: bytes, *, stdout: bool, stderr: bool, framed: bool, frame: Call
             kind = 2
         else:
             continue
-        if framed and kind != run_stream and run:
-            out.append(frame(run_stream, b"".join(run)))
-            run = []
-        run_stream = kind
-        run.append(parts[3] if len(parts) == 4 else b"")
+        content = parts[3] if len(parts) == 4 else b""
         if parts[2] != b"P":
-            run.append(b"\n")
-    if run:
-        out.append(frame(run_stream, b"".join(run)) if framed else b"".join(run))
+            content += b"\n"
+        out.append(frame(kind, content) if framed else content)
     return b"".join(out)
 
 
