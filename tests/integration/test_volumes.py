@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import threading
+import urllib.parse
 from collections import Counter
 
 import pytest
@@ -271,6 +272,31 @@ def test_prune(daemon, bb_image):
     r = daemon.docker("volume", "prune", "-af")
     assert named in r.stdout
     assert named not in daemon.docker("volume", "ls", "-q").stdout.split()
+
+
+def test_api_volume_without_name_is_anonymous_and_pruned_by_api_version(daemon):
+    """moby: a volume created without a name is anonymous (labelled
+    com.docker.volume.anonymous), so prune takes it without all=true; before
+    API 1.42 prune took every unused local volume, named ones too."""
+    tag = _name("t")
+    q = "filters=" + urllib.parse.quote(json.dumps({"label": [f"t={tag}"]}))
+    st, body = daemon.api("POST", "/volumes/create", {"Labels": {"t": tag}})
+    assert st == 201
+    anon = json.loads(body)
+    assert anon["Labels"] == {"t": tag, "com.docker.volume.anonymous": ""}
+    client = daemon.client()
+    py_anon = client.volumes.create(labels={"t": tag})          # docker-py sends "Name": null
+    assert "com.docker.volume.anonymous" in py_anon.attrs["Labels"]
+    named = _name("named")
+    daemon.api("POST", "/volumes/create", {"Name": named, "Labels": {"t": tag}})
+    assert "com.docker.volume.anonymous" not in _inspect(daemon, named, "volume")["Labels"]
+    st, body = daemon.api("POST", "/volumes/prune?" + q)
+    assert st == 200
+    assert sorted(json.loads(body)["VolumesDeleted"]) == sorted([anon["Name"], py_anon.name])
+    st, body = daemon.api("POST", "/v1.42/volumes/prune?" + q)
+    assert (st, json.loads(body)["VolumesDeleted"]) == (200, None)
+    st, body = daemon.api("POST", "/v1.41/volumes/prune?" + q)
+    assert (st, json.loads(body)["VolumesDeleted"]) == (200, [named])
 
 
 def test_docker_py_volumes(daemon, bb_image):

@@ -95,7 +95,11 @@ class VolumeService:
         driver = driver or "local"
         if driver != "local":
             raise NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
-        name = mountspec.validate_name(name) if name else mountspec.anonymous_name()
+        if name:
+            name = mountspec.validate_name(name)
+        else:       # moby's VolumesService.Create: a volume made without a name is anonymous (prune takes it)
+            name = mountspec.anonymous_name()
+            labels = {**(labels or {}), mountspec.ANONYMOUS_LABEL: ""}
         options = self._checked_options(name, options or {})
         made = False
         try:
