@@ -299,6 +299,25 @@ def test_api_volume_without_name_is_anonymous_and_pruned_by_api_version(daemon):
     assert (st, json.loads(body)["VolumesDeleted"]) == (200, [named])
 
 
+def test_unknown_volume_driver_only_fails_the_volumes_it_would_make(daemon, bb_image, tmp_path):
+    """dockerd accepts a VolumeDriver it cannot find when none of the
+    container's volumes uses it; a -v volume fails with the plugin lookup."""
+    c = _name("vd")
+    daemon.docker("create", "--name", c, "--volume-driver", "nope", "-v", f"{tmp_path}:/h", bb_image, "true")
+    try:
+        assert _inspect(daemon, c)["HostConfig"]["VolumeDriver"] == "nope"
+    finally:
+        daemon.docker("rm", c)
+    vol = _name("vd")
+    before = daemon.docker("ps", "-aq").stdout
+    # over the API: the CLI takes any 404 from create for a missing image and pulls
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "HostConfig": {"VolumeDriver": "nope", "Binds": [f"{vol}:/v"]}})
+    assert (st, json.loads(body)["message"]) == (
+        404, f'create {vol}: error looking up volume plugin nope: plugin "nope" not found')
+    assert daemon.docker("ps", "-aq").stdout == before
+
+
 def test_docker_py_volumes(daemon, bb_image):
     client = daemon.client()
     name = _name("py")

@@ -213,7 +213,8 @@ class VolumeService:
             ref, mode = mountspec.parse_volumes_from(entry)
             other = containers.get(ref)
             sources.append((self.mounts(other.id), mode))
-        return mountspec.plan(host_config, config, image_config, os.path.exists, sources, api_before_1_44)
+        return mountspec.plan(host_config, config, image_config, os.path.exists, sources, api_before_1_44,
+                              volume_exists=lambda name: self._row(name) is not None)
 
     def attach(self, cid: str, points: list[dict]) -> None:
         """Record the container's mount points, creating the volumes they
