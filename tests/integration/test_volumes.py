@@ -318,6 +318,19 @@ def test_unknown_volume_driver_only_fails_the_volumes_it_would_make(daemon, bb_i
     assert daemon.docker("ps", "-aq").stdout == before
 
 
+def test_storage_opt_refused_at_create_as_overlay2_without_pquota(daemon, bb_image):
+    """dockyard cannot enforce a size on the container's writable layer:
+    dockerd's overlay2 refuses `--storage-opt size=` on a backing filesystem
+    without project quota with its message (500), any other key as unknown."""
+    before = daemon.docker("ps", "-aq").stdout
+    r = daemon.docker("create", "--storage-opt", "size=1M", bb_image, "true", check=False)
+    assert r.returncode != 0
+    assert "--storage-opt is supported only for overlay over xfs with 'pquota' mount option" in r.stderr
+    st, body = daemon.api("POST", "/containers/create", {"Image": bb_image, "HostConfig": {"StorageOpt": {"foo": "1"}}})
+    assert (st, json.loads(body)["message"]) == (500, "Unknown option foo")
+    assert daemon.docker("ps", "-aq").stdout == before
+
+
 def test_docker_py_volumes(daemon, bb_image):
     client = daemon.client()
     name = _name("py")
