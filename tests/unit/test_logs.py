@@ -64,9 +64,6 @@ def test_render_one_frame_per_entry_as_dockerd():
     a partial entry as an item of its own; with a TTY the bytes are raw."""
     import struct
 
-    def frame(stream, data):
-        return struct.pack(">BxxxL", stream, len(data)) + data
-
     def frames(buf):
         out = []
         while buf:
@@ -77,8 +74,8 @@ def test_render_one_frame_per_entry_as_dockerd():
 
     stdout_lines = (b"2026-11-28T04:08:57.0+00:00 stdout F hello\n"
                     b"2026-11-28T04:08:57.1+00:00 stdout F world\n")
-    got = frames(logs.render(stdout_lines + LOG, stdout=True, stderr=True, framed=True, frame=frame))
+    got = frames(logs.render(stdout_lines + LOG, stdout=True, stderr=True, framed=True))
     assert got == [(1, b"hello\n"), (1, b"world\n"), (1, b"hello\n"), (2, b"oops\n"),
                    (1, b"par"), (1, b"tial\n"), (1, b"\n")]
-    assert frames(logs.render(LOG, stdout=False, stderr=True, framed=True, frame=frame)) == [(2, b"oops\n")]
-    assert logs.render(LOG, stdout=True, stderr=True, framed=False, frame=frame) == b"hello\noops\npartial\n\n"
+    assert frames(logs.render(LOG, stdout=False, stderr=True, framed=True)) == [(2, b"oops\n")]
+    assert logs.render(LOG, stdout=True, stderr=True, framed=False) == b"hello\noops\npartial\n\n"
