@@ -47,10 +47,22 @@ snapshot taken before the start (tests/leaks.py, plus dockerd's own
 objects: DOCKER* iptables chains, refdockerd-* cgroups, the paths above)
 and return what is still there.
 
-Quirks of dockerd 20.10 on this kind of host (cgroup v1 hybrid, a
-container-like sandbox without every capability): `--privileged` fails
-(runc cannot apply the full device/capability set here), and so does
-anything that needs CAP_SYS_RESOURCE; tests use neither.
+Quirks of dockerd 20.10 on the development host (cgroup v1 hybrid, a
+sandbox whose bounding set lacks CAP_SYS_RESOURCE):
+- `--privileged` fails: runc asks for every capability it knows and gets
+  `unable to apply caps: operation not permitted`; so does `--cap-add
+  SYS_RESOURCE` (or ALL). Tests that need them skip on dockerd's side.
+- "Your kernel does not support cgroup blkio weight(_device)" at start;
+  CgroupVersion 1, cgroupfs driver, overlay2 on ext4 (so --storage-opt
+  size= is refused: it needs xfs with pquota).
+- The container's masked files are bind mounts of the host's /dev/null,
+  whose filesystem here is tmpfs (devtmpfs on an ordinary host).
+- dockerd 20.10 speaks API 1.41 (min 1.12); the docker CLI 28 negotiates.
+- It bind-mounts its data root on itself (shared propagation) and leaves
+  exec/unmount-on-shutdown; on SIGTERM it undoes that, after a crash
+  stop() does.
+- /run/docker/plugins (its plugin exec root) is hard-coded: created, and
+  removed by stop() only when this run made it and no other engine runs.
 """
 from __future__ import annotations
 
