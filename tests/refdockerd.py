@@ -100,6 +100,17 @@ HOST_PATHS = ("/run/containerd/s", "/run/containerd", "/run/docker/plugins", "/r
 OWN_KINDS = ("processes", "mounts", "nsfs", "links", "nft", "iptables", "runtime_state")
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    """A docker CLI call that failed; its message shows the output."""
+
+    def __str__(self) -> str:
+        def tail(x: Any) -> str:
+            x = x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
+            return x[-2000:].strip()
+        return (f"{' '.join(map(str, self.cmd))} exited {self.returncode}\n"
+                f"--- stdout ---\n{tail(self.stdout)}\n--- stderr ---\n{tail(self.stderr)}")
+
+
 class Unavailable(RuntimeError):
     """dockerd cannot be used here (not installed, not root, failed to start)."""
 
@@ -396,7 +407,7 @@ class RefDockerd:
         cmd = [docker_cli() or "docker", "-H", self.host, *map(str, args)]
         r = subprocess.run(cmd, env=kw.pop("env", self.env), capture_output=True, timeout=timeout, **kw)
         if check and r.returncode != 0:
-            raise subprocess.CalledProcessError(r.returncode, cmd, r.stdout, r.stderr)
+            raise CommandFailed(r.returncode, cmd, r.stdout, r.stderr)
         return r
 
     def client(self, **kw: Any):
