@@ -972,13 +972,13 @@ def test_wait_conditions(engines):
         out: dict = {}
         t = threading.Thread(target=lambda: out.update(nx=e.j("POST", "/containers/wtc/wait?condition=next-exit")))
         t.start()
-        time.sleep(0.3)
+        time.sleep(1.0)    # the wait is registered before the start
         e.ok("POST", "/containers/wtc/start")
         t.join(30)
         e.create("wtr", {"Image": "bb", "Cmd": ["true"], "HostConfig": {"AutoRemove": True}})
         t2 = threading.Thread(target=lambda: out.update(rm=e.j("POST", "/containers/wtr/wait?condition=removed")))
         t2.start()
-        time.sleep(0.3)
+        time.sleep(1.0)    # the wait is registered before the start
         e.ok("POST", "/containers/wtr/start")
         t2.join(30)
         out["missing"] = e.j("POST", "/containers/wtnope/wait")
