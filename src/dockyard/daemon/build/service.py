@@ -23,7 +23,7 @@ Contract with api/build.py:
     the stream as {"errorDetail": {...}, "error": ...}.
   - cancellation (the client went away) cancels the task: nothing is left
     behind (containers, mounts, layers of unfinished steps).
-    prune(all, filters) -> (deleted cache ids, bytes reclaimed)   POST /build/prune
+    await prune(all, filters) -> (deleted cache ids, bytes reclaimed)   POST /build/prune
     usage() -> list of BuildCache records                         GET /system/df
 
 The steps themselves: the config rules are in steps.py (pure), images are
@@ -73,8 +73,8 @@ class BuildService:
     async def build(self, opts: BuildOptions, context_dir: str, emit: Emit) -> str:
         return await _Build(self, opts, context_dir, emit).run()
 
-    def prune(self, all: bool = False, filters: dict | None = None) -> tuple[list[str], int]:
-        return self.cache.prune(all, filters)
+    async def prune(self, all: bool = False, filters: dict | None = None) -> tuple[list[str], int]:
+        return await asyncio.to_thread(self.cache.prune, all, filters)
 
     def usage(self) -> list[dict]:
         return self.cache.usage()
@@ -375,6 +375,11 @@ class _Build:
                         continue
                 with r.lookup("/" + "/".join(parts[:i - 1])) as parent:
                     os.mkdir(parts[i - 1], 0o755, dir_fd=parent.fd)
+                    fd = os.open(parts[i - 1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
+                    try:
+                        os.fchmod(fd, 0o755)        # whatever the daemon's umask
+                    finally:
+                        os.close(fd)
 
     # ------------------------------------------------------------ COPY / ADD
     async def _copy(self, ins: Instruction, state: steps.State) -> tuple[str, bool]:
