@@ -90,6 +90,7 @@ class _Build:
         self.total = 0
         self.index = 0
         self.containers: list = []          # made and not yet removed
+        self.removals: list[asyncio.Task] = []
         self.work = ""
         self.stage_images: list[tuple[str, str]] = []      # (name, image id) of finished stages
         self.referenced: set[str] = set()
@@ -494,18 +495,26 @@ class _Build:
             body.pop(k, None)
         body["HostConfig"] = self._host_config()
         d = self.d
+        t0 = time.perf_counter()
         c = d.lifecycle.create(body, None)
         self.containers.append(c)
         for w in getattr(c, "create_warnings", None) or []:
             await self.out(f" ---> [Warning] {w}\n")
         await self.out(f" ---> Running in {c.short_id}\n")
+        t1 = time.perf_counter()
         code = await self._start_and_wait(c)
+        t2 = time.perf_counter()
         if code != 0:
             raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
         upper = d.layout.container(c.id).rootfs.upper
         await self._commit(state, recorded, ins.original, key, upper, container_id=c.id)
+        t3 = time.perf_counter()
         if self.opts.rm or self.opts.forcerm:
-            await self._remove(c)
+            self._remove_soon(c)
+            await self.out(f" ---> Removed intermediate container {c.short_id}\n")
+        log.debug("RUN %s: create %.0fms, start+run+exit %.0fms (start trace %s ms), commit %.0fms",
+                  c.short_id, (t1 - t0) * 1000, (t2 - t1) * 1000,
+                  {s["Step"]: s["Ms"] for s in (c.start_trace or {}).get("Steps", [])}, (t3 - t2) * 1000)
         return key, False
 
     async def _start_and_wait(self, c) -> int:
@@ -549,18 +558,24 @@ class _Build:
         if pending:
             await self.out(pending.decode("utf-8", errors="replace"))
 
-    async def _remove(self, c) -> None:
-        try:
-            await self.d.lifecycle.remove(c, force=True, volumes=True)
-        except DockyardError as e:
-            await self.out(f"Removing intermediate container {c.short_id}: {e.message}\n")
-            return
-        if c in self.containers:
-            self.containers.remove(c)
-        await self.out(f" ---> Removed intermediate container {c.short_id}\n")
+    def _remove_soon(self, c) -> None:
+        """Remove a finished step's container while the next step runs (the
+        build waits for every removal before it reports its end)."""
+        async def remove() -> None:
+            try:
+                await self.d.lifecycle.remove(c, force=True, volumes=True)
+            except DockyardError as e:
+                log.warning("removing intermediate container %s: %s", c.short_id, e.message)
+                return
+            if c in self.containers:
+                self.containers.remove(c)
+        self.removals.append(asyncio.ensure_future(remove()))
 
     # ------------------------------------------------------------ leftovers
     async def _cleanup(self, failed: bool) -> None:
+        if self.removals:
+            await asyncio.gather(*self.removals, return_exceptions=True)
+            self.removals.clear()
         for c in list(self.containers):
             if not failed and not (self.opts.rm or self.opts.forcerm):
                 continue
