@@ -270,3 +270,32 @@ def test_perf_ten_steps(daemon, bb_image, tmp_path, capsys):
     with capsys.disabled():
         print(f"\n10-step build: no-cache {t1 - t0:.2f}s, cached {t2 - t1:.2f}s")
     assert t1 - t0 < 30
+
+
+def test_client_gone_mid_run_leaves_nothing(daemon, bb_image):
+    import socket
+    before = {c["Id"] for c in containers(daemon)}
+    body = context_tar({"Dockerfile": "FROM bb\nRUN echo started; sleep 60\n"})
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(daemon.sock))
+    s.sendall(b"POST /build HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    got = b""
+    deadline = time.monotonic() + 30
+    marker = b'"stream": "started\\n"'      # the RUN's own output line
+    while marker not in got and time.monotonic() < deadline:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    assert b"Running in" in got and marker in got, got
+    s.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if {c["Id"] for c in containers(daemon)} == before and \
+                not [m for m in overlay_mounts(daemon) if "/overlay/" in m or "/builder/" in m]:
+            break
+        time.sleep(0.2)
+    assert {c["Id"] for c in containers(daemon)} == before
+    assert not [m for m in overlay_mounts(daemon) if "/overlay/" in m or "/builder/" in m]
+    assert os.listdir(daemon.data_root / "builder") == []
