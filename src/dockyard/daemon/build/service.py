@@ -4,15 +4,575 @@ image, emitting Docker's progress messages as it goes.
 Contract with api/build.py:
     image_id = await daemon.builder.build(opts, context_dir, emit)
   - `context_dir`: the unpacked context (context.py), owned by the caller,
-    who removes it afterwards.
+    who removes it afterwards. `opts.dockerfile` names the Dockerfile in it
+    (what context.unpack_context returned).
   - `emit(msg: dict)` is awaited for each progress message, in Docker's
     shapes: {"stream": "Step 1/5 : FROM bb\\n"}, {"stream": " ---> 1a2b3c4d5e6f\\n"},
-    {"aux": {"ID": "sha256:..."}}, ...
-  - a failure after the first message raises BuildFailed (its message is
-    Docker's wording, its `code` the RUN's exit code when there is one); the
-    API writes it into the stream as {"errorDetail": {...}, "error": ...}.
+    {"aux": {"ID": "sha256:..."}} (after each stage, as moby), then
+    {"stream": "Successfully built <12 hex>\\n"} and one
+    {"stream": "Successfully tagged name:tag\\n"} per opts.tags: the engine
+    tags. Every message goes out even with opts.quiet: the API drops the
+    "stream" ones and writes the id itself, as moby's handler does.
+    A step's result line (" ---> <id>") also carries "cacheKey" (the step's
+    key in the build cache) and "cached" (bool): clients ignore unknown keys.
+  - an error before the first message (a Dockerfile that does not parse, an
+    unknown --target, a bad tag) is raised as is (the API answers it with its
+    status, as dockerd does before its stream starts); a failure after the
+    first message raises BuildFailed (its message is Docker's wording, its
+    `code` the RUN's exit code when there is one); the API writes it into
+    the stream as {"errorDetail": {...}, "error": ...}.
   - cancellation (the client went away) cancels the task: nothing is left
     behind (containers, mounts, layers of unfinished steps).
-    prune(all, filters) -> (deleted cache ids, bytes reclaimed)   POST /build/prune
+    await prune(all, filters) -> (deleted cache ids, bytes reclaimed)   POST /build/prune
     usage() -> list of BuildCache records                         GET /system/df
+
+The steps themselves: the config rules are in steps.py (pure), images are
+made by commit.py, the cache is cache.py. RUN rides the daemon's own
+create + start path (lifecycle.py), its output read from conmon's attach
+socket; COPY/ADD/WORKDIR work in a private overlay over the parent's layers
+(no container: moby's performCopy makes none either).
 """
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from ... import linux
+from ...errors import BuildFailed, DockyardError, InvalidParameter, NoSuchImage
+from ...images.lookup import short_id
+from . import steps
+from .cache import BuildCache, step_key
+from .dockerfile import Dockerfile, Instruction, Stage, parse
+from .options import BuildOptions
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger("dockyard.build")
+
+Emit = Callable[[dict], Awaitable[None]]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class BuildService:
+    def __init__(self, daemon: "Daemon"):
+        self.d = daemon
+        self.cache = BuildCache(daemon.db, daemon.images)
+        self.work_root = os.path.join(daemon.config.data_root, "builder")
+        shutil.rmtree(self.work_root, ignore_errors=True)      # a crash's leftovers
+        os.makedirs(self.work_root, mode=0o700, exist_ok=True)
+
+    async def build(self, opts: BuildOptions, context_dir: str, emit: Emit) -> str:
+        return await _Build(self, opts, context_dir, emit).run()
+
+    async def prune(self, all: bool = False, filters: dict | None = None) -> tuple[list[str], int]:
+        return await asyncio.to_thread(self.cache.prune, all, filters)
+
+    def usage(self) -> list[dict]:
+        return self.cache.usage()
+
+
+class _Build:
+    """One build: its stages, stream and leftovers."""
+
+    def __init__(self, svc: BuildService, opts: BuildOptions, context_dir: str, emit: Emit):
+        self.svc, self.d, self.opts, self.context_dir = svc, svc.d, opts, context_dir
+        self._emit = emit
+        self.started = False
+        self.total = 0
+        self.index = 0
+        self.containers: list = []          # made and not yet removed
+        self.work = ""
+        self.stage_images: list[tuple[str, str]] = []      # (name, image id) of finished stages
+        self.referenced: set[str] = set()
+        self.busted = False
+        self.timings: list[tuple[str, float]] = []
+
+    # ------------------------------------------------------------ stream
+    async def emit(self, msg: dict) -> None:
+        self.started = True
+        await self._emit(msg)
+
+    async def out(self, text: str, **extra) -> None:
+        await self.emit({"stream": text, **extra})
+
+    # ------------------------------------------------------------ the build
+    async def run(self) -> str:
+        opts = self.opts
+        refs = self._tags()
+        tree = self._source_tree()
+        df = parse(await asyncio.to_thread(tree.read_dockerfile, opts.dockerfile), opts.dockerfile)
+        self._check_platform(opts.platform)
+        stages = df.stages
+        if opts.target:
+            idx = df.stage_index(opts.target)
+            if idx is None:
+                raise InvalidParameter(f'target stage "{opts.target}" could not be found')
+            stages = stages[:idx + 1]
+        for k in sorted(opts.labels):
+            stages[-1].commands.append(Instruction("LABEL", f"LABEL {k}={opts.labels[k]}", [k, opts.labels[k]],
+                                                   no_expand=True))
+        self.tree = tree
+        self.work = os.path.join(self.svc.work_root, os.urandom(8).hex())
+        os.makedirs(self.work, mode=0o700)
+        try:
+            image_id = await self._dispatch_all(df, stages)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cleanup(failed=True))
+            raise
+        except BaseException as e:
+            await asyncio.shield(self._cleanup(failed=True))
+            if not self.started or isinstance(e, BuildFailed):
+                raise
+            if isinstance(e, DockyardError):
+                raise BuildFailed(e.message) from e
+            if isinstance(e, OSError):
+                log.exception("build failed")
+                raise BuildFailed(str(e)) from e
+            raise
+        await self._cleanup(failed=False)
+        await self.out(f"Successfully built {short_id(image_id)}\n")
+        for ref in refs:
+            await asyncio.to_thread(self.d.images.tag, image_id, ref.familiar_name, ref.tag)
+            await self.out(f"Successfully tagged {ref.familiar()}\n")
+        log.info("build %s: %s", short_id(image_id),
+                 ", ".join(f"{name} {secs * 1000:.0f}ms" for name, secs in self.timings))
+        return image_id
+
+    def _tags(self) -> list:
+        from ...images.reference import parse_normalized
+        out = []
+        for t in self.opts.tags:
+            ref = parse_normalized(t)
+            if ref.digest:
+                raise InvalidParameter("refusing to create a tag with a digest reference")
+            out.append(ref.with_default_tag())
+        return out
+
+    def _source_tree(self):
+        from .context import SourceTree
+        from .dockerignore import PatternMatcher, read_patterns
+        ignore = None
+        path = os.path.join(self.context_dir, ".dockerignore")
+        try:
+            with open(path, "rb") as f:
+                ignore = PatternMatcher(read_patterns(f.read()))
+        except FileNotFoundError:
+            pass
+        return SourceTree(self.context_dir, ignore=ignore)
+
+    def _check_platform(self, platform: str) -> None:
+        if not platform:
+            return
+        from ...images.archive import host_arch
+        parts = platform.lower().split("/")
+        if parts[0] != "linux" or (len(parts) > 1 and parts[1] != host_arch()):
+            raise InvalidParameter(f"image with reference was found but does not match the specified platform: "
+                                   f"wanted {platform}, actual: linux/{host_arch()}")
+
+    async def _dispatch_all(self, df: Dockerfile, stages: list[Stage]) -> str:
+        from .shell import ShellLex
+        self.lex = ShellLex(df.escape)
+        args = steps.BuildArgs(self.opts.buildargs)
+        self.total = len(df.meta_args) + len(stages) + sum(len(s.commands) for s in stages)
+        for ins in df.meta_args:
+            await self._step(ins)
+            env = args.all_allowed()
+            for word in ins.args:
+                k, v = steps.split_arg(word)
+                if v is not None:
+                    v = self.lex.process_word(v, env)
+                args.add_arg(k, v)
+                args.add_meta(k, v)
+        state = None
+        for stage in stages:
+            if stage.name and any(n == stage.name for n, _ in self.stage_images):
+                raise InvalidParameter(f"{stage.name} stage name already used")
+            state = steps.State(stage_name=stage.name, args=args.clone())
+            state.args.allowed = {}
+            await self._step(stage.original)
+            await self._from(stage, state)
+            await self.out(f" ---> {short_id(state.image_id)}\n")
+            for ins in stage.commands:
+                await self._step(ins)
+                t0 = time.perf_counter()
+                key, cached = await self._dispatch(ins, state)
+                self.timings.append((ins.cmd, time.perf_counter() - t0))
+                await self.out(f" ---> {short_id(state.image_id)}\n", cacheKey=key, cached=cached)
+            if state.image_id:
+                await self.emit({"aux": {"ID": state.image_id}})
+            self.referenced |= state.args.referenced
+            self.stage_images.append((stage.name, state.image_id))
+        unused = args.unused(self.referenced)
+        if unused:
+            await self.out(f"[Warning] One or more build-args {steps.go_v_slice(unused)} were not consumed\n")
+        if state is None or not state.image_id:
+            raise BuildFailed("No image was generated. Is your Dockerfile empty?")
+        return state.image_id
+
+    async def _step(self, ins) -> None:
+        self.index += 1
+        await self.out(f"Step {self.index}/{self.total} : {ins}\n")
+
+    # ------------------------------------------------------------ FROM
+    async def _from(self, stage: Stage, state: steps.State) -> None:
+        self.busted = False          # moby resets its cache prober at every FROM
+        meta = state.args.all_meta()
+        name = self.lex.process_word(stage.base, meta)
+        if not name:
+            raise InvalidParameter(f"base name ({stage.base}) should not be blank")
+        if stage.platform:
+            self._check_platform(self.lex.process_word(stage.platform, meta))
+        for sname, image_id in self.stage_images:
+            if sname and sname == name.lower():
+                state.begin(image_id, self.d.images.config(image_id))
+                break
+        else:
+            if name == "scratch":
+                state.begin("", {}, scratch=True)
+            else:
+                img = await self._image(name)
+                state.begin(img.id, img.config.get("config") or {})
+        triggers = state.config.get("OnBuild") or []
+        if triggers:
+            state.config["OnBuild"] = None
+            await self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            for trig in triggers:
+                df = parse(f"FROM scratch\n{trig}\n")
+                cmds = df.stages[0].commands
+                if len(cmds) != 1:
+                    raise InvalidParameter("onbuild trigger should be a single expression")
+                await self._dispatch(cmds[0], state)
+
+    async def _image(self, name: str):
+        """FROM's image: local, else pulled (moby's PullOptionPreferLocal)."""
+        images = self.d.images
+        if not self.opts.pull:
+            try:
+                return images.resolve(name)
+            except NoSuchImage:
+                pass
+        from ...images.progress import Progress
+        from ...images.reference import parse_normalized
+        from ...images.registry import AuthConfig
+        ref = parse_normalized(name).with_default_tag()
+        auth = AuthConfig.from_dict(self.opts.auth_configs.get(ref.domain)
+                                    or self.opts.auth_configs.get("https://index.docker.io/v1/"
+                                                                  if ref.domain == "docker.io" else ref.domain))
+        msgs: list[dict] = []
+        try:
+            transfer = await asyncio.to_thread(images.pull, ref, auth, None, self.d.config.insecure_registries)
+            await asyncio.to_thread(transfer.run, Progress(msgs.append))
+        except DockyardError:
+            try:
+                return images.resolve(name)     # --pull of an image only we have
+            except NoSuchImage:
+                pass
+            raise
+        for m in msgs:
+            await self.emit(m)
+        return images.resolve(str(ref))
+
+    # ------------------------------------------------------------ dispatch
+    async def _dispatch(self, ins: Instruction, state: steps.State) -> tuple[str, bool]:
+        """Run one instruction; returns (cache key, whether the cache served it)."""
+        if not state.image_id and not state.from_scratch:
+            raise InvalidParameter("Please provide a source image with `from` prior to commit")
+        env = state.env_for_expansion()
+        if not ins.no_expand:
+            ins = steps.expand(self.lex, ins, env)
+        if ins.cmd == "RUN":
+            return await self._run(ins, state)
+        if ins.cmd in ("COPY", "ADD"):
+            return await self._copy(ins, state)
+        notes: list[str] = []
+        comment = steps.apply_metadata(ins, state, self.lex, notes)
+        for n in notes:
+            await self.out(n)
+        if ins.cmd == "WORKDIR":
+            recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
+            return await self._commit_fs(state, recorded, comment, self._mkdir_workdir)
+        recorded = steps.probe_config(state, steps.nop_comment(state, comment))
+        return await self._commit_fs(state, recorded, comment, None)
+
+    def _probe(self, state: steps.State, recorded: dict) -> tuple[str, str | None]:
+        key = step_key(state.image_id, recorded)
+        if self.opts.nocache or self.busted:
+            return key, None
+        hit = self.svc.cache.get(key)
+        if hit is None:
+            self.busted = True
+        return key, hit
+
+    async def _commit(self, state: steps.State, recorded: dict, description: str, key: str,
+                      upper: str | None, container_id: str = "") -> None:
+        cfg = steps.full_config(state.config)
+        cfg["Image"] = state.image_id
+        image_id, size = await asyncio.to_thread(
+            _commit_step, self.d.images, state.image_id, cfg, recorded, upper, container_id, state.maintainer)
+        self.svc.cache.put(key, state.image_id, image_id, description, size)
+        state.image_id = image_id
+        state.from_scratch = False
+
+    async def _commit_fs(self, state: steps.State, recorded: dict, description: str,
+                         work: Callable | None, cmd_name: str = "") -> tuple[str, bool]:
+        """A step whose change (if any) is made by `work(root)` in a private
+        overlay over the parent's layers; None: config only."""
+        key, hit = self._probe(state, recorded)
+        if hit:
+            await self.out(" ---> Using cache\n")
+            state.image_id = hit
+            state.from_scratch = False
+            return key, True
+        if work is None:
+            await self._commit(state, recorded, description, key, None)
+            return key, False
+        async with self._overlay(state.image_id) as (root, upper):
+            await asyncio.to_thread(work, root, state)
+            await self._commit(state, recorded, description, key, upper)
+        return key, False
+
+    @contextlib.asynccontextmanager
+    async def _overlay(self, image_id: str):
+        """(root to write in, upper dir) of a private overlay over the image."""
+        base = os.path.join(self.work, os.urandom(6).hex())
+        upper, wd, merged = (os.path.join(base, n) for n in ("upper", "work", "merged"))
+        for p in (upper, wd, merged):
+            os.makedirs(p, mode=0o755)
+        lowers = self.d.images.lower_dirs(image_id) if image_id else []
+        mounted = False
+        try:
+            if lowers:
+                opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={wd}"
+                await asyncio.to_thread(linux.mount, "overlay", merged, "overlay", 0, opts)
+                mounted = True
+                yield merged, upper
+            else:
+                yield upper, upper      # nothing below: the upper dir is the whole root
+        finally:
+            if mounted:
+                await asyncio.to_thread(linux.umount, merged)
+            await asyncio.to_thread(shutil.rmtree, base, True)
+
+    @staticmethod
+    def _mkdir_workdir(root: str, state: steps.State) -> None:
+        """WORKDIR's directory, made in the root as moby does (root-owned,
+        0755); symlinks on the way resolve inside the root."""
+        from ...inroot import Root, components
+        parts = components(state.config["WorkingDir"])
+        with Root(root) as r:
+            for i in range(1, len(parts) + 1):
+                with r.lookup("/" + "/".join(parts[:i])) as f:
+                    if f.exists:
+                        continue
+                with r.lookup("/" + "/".join(parts[:i - 1])) as parent:
+                    os.mkdir(parts[i - 1], 0o755, dir_fd=parent.fd)
+                    fd = os.open(parts[i - 1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
+                    try:
+                        os.fchmod(fd, 0o755)        # whatever the daemon's umask
+                    finally:
+                        os.close(fd)
+
+    # ------------------------------------------------------------ COPY / ADD
+    async def _copy(self, ins: Instruction, state: steps.State) -> tuple[str, bool]:
+        from .context import SourceTree, copy_sources
+        cmd = ins.cmd
+        for flag in ("parents", "exclude", "checksum", "keep-git-dir"):
+            if ins.flags.get(flag):
+                raise InvalidParameter(f"the --{flag} option requires BuildKit. Refer to "
+                                       "https://docs.docker.com/go/buildkit/ to learn how to build images "
+                                       "with BuildKit enabled")
+        srcs, dest = ins.args[:-1], ins.args[-1]
+        chown = str(ins.flags.get("chown") or "")
+        chmod_s = str(ins.flags.get("chmod") or "")
+        chmod = None
+        if chmod_s:
+            try:
+                chmod = int(chmod_s, 8)
+                if chmod > 0o7777:
+                    raise ValueError
+            except ValueError:
+                raise InvalidParameter(f"invalid chmod parameter: '{chmod_s}'. it should be octal string "
+                                       "and between 0 and 07777") from None
+        from_ = str(ins.flags.get("from") or "")
+        tree, from_root = self.tree, None
+        async with contextlib.AsyncExitStack() as stack:
+            if from_:
+                if cmd == "ADD":
+                    raise InvalidParameter("unknown flag: from")
+                from_root = await stack.enter_async_context(self._from_root(from_))
+                tree = SourceTree(from_root, hostile=True)
+            sources = await asyncio.to_thread(tree.sources, srcs, cmd)
+            if len(sources) > 1 and not dest.endswith("/"):
+                raise InvalidParameter(f"When using {cmd} with more than one source file, the destination must "
+                                       "be a directory and end with a /")
+            checksum = await asyncio.to_thread(tree.checksum, sources)
+            comment = steps.copy_comment(cmd, chown, checksum, dest)
+            recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
+            if chmod is not None:      # not in moby's (BuildKit-only there): keep it in the key
+                recorded = dict(recorded)
+                recorded["Cmd"] = state.shell() + [f"#(nop) {comment}--chmod={chmod_s} "]
+            workdir = state.config.get("WorkingDir") or "/"
+
+            def work(root: str, st: steps.State) -> None:
+                owner = None
+                if chown:
+                    from .. import users
+                    try:
+                        uid, gid, _ = users.resolve(chown, root)
+                    except InvalidParameter as e:
+                        raise InvalidParameter("unable to convert uid/gid chown string to host mapping: "
+                                               + e.message) from None
+                    owner = (uid, gid)
+                elif not from_:
+                    owner = (0, 0)
+                copy_sources(tree, sources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
+                             extract_archives=(cmd == "ADD"), cmd=cmd)
+            return await self._commit_fs(state, recorded, f"{cmd} {' '.join(srcs)} {dest}", work)
+
+    @contextlib.asynccontextmanager
+    async def _from_root(self, ref: str):
+        """COPY --from's root: a finished stage (by name or index) or an image."""
+        image_id = None
+        for name, iid in self.stage_images:
+            if name and name == ref.lower():
+                image_id = iid
+        if image_id is None and ref.isdigit():
+            i = int(ref)
+            if i == len(self.stage_images):
+                raise InvalidParameter(f"invalid from flag value {ref}: refers to current build stage")
+            if i > len(self.stage_images):
+                raise InvalidParameter(f"invalid from flag value {ref}: index out of bounds")
+            image_id = self.stage_images[i][1]
+        if image_id is None:
+            image_id = (await self._image(ref)).id
+        if not image_id:        # a scratch stage that made nothing
+            empty = os.path.join(self.work, "empty-" + os.urandom(4).hex())
+            os.makedirs(empty)
+            yield empty
+            return
+        lowers = self.d.images.lower_dirs(image_id)
+        if len(lowers) == 1:
+            yield lowers[0]
+            return
+        mnt = os.path.join(self.work, "from-" + os.urandom(6).hex())
+        os.makedirs(mnt)
+        await asyncio.to_thread(linux.mount, "overlay", mnt, "overlay", linux.MS_RDONLY,
+                                f"lowerdir={':'.join(lowers)}")
+        try:
+            yield mnt
+        finally:
+            await asyncio.to_thread(linux.umount, mnt)
+
+    # ------------------------------------------------------------ RUN
+    def _host_config(self) -> dict:
+        o = self.opts
+        hc = {"NetworkMode": o.networkmode or "default", "LogConfig": {"Type": "none", "Config": {}},
+              "ExtraHosts": list(o.extra_hosts) or None, "Memory": o.memory, "MemorySwap": o.memswap,
+              "CpuShares": o.cpushares, "CpusetCpus": o.cpusetcpus, "CpuPeriod": o.cpuperiod,
+              "CpuQuota": o.cpuquota, "ShmSize": o.shmsize, "Ulimits": list(o.ulimits) or None}
+        return {k: v for k, v in hc.items() if v not in (None, 0, "")}
+
+    async def _run(self, ins: Instruction, state: steps.State) -> tuple[str, bool]:
+        cmd, save, build_env = steps.run_commands(ins, state)
+        recorded = steps.probe_config(state, save, clear_entrypoint=True)
+        key, hit = self._probe(state, recorded)
+        if hit:
+            await self.out(" ---> Using cache\n")
+            state.image_id = hit
+            return key, True
+        body = steps.run_container_config(state, cmd, build_env)
+        for k in ("Hostname", "Domainname"):
+            body.pop(k, None)
+        body["HostConfig"] = self._host_config()
+        d = self.d
+        c = d.lifecycle.create(body, None)
+        self.containers.append(c)
+        for w in getattr(c, "create_warnings", None) or []:
+            await self.out(f" ---> [Warning] {w}\n")
+        await self.out(f" ---> Running in {c.short_id}\n")
+        code = await self._start_and_wait(c)
+        if code != 0:
+            raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
+        upper = d.layout.container(c.id).rootfs.upper
+        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id)
+        if self.opts.rm or self.opts.forcerm:
+            await self._remove(c)
+        return key, False
+
+    async def _start_and_wait(self, c) -> int:
+        d = self.d
+        fut = d.attach.wait_for_start(c.id)
+        exited = c.exit_event
+        try:
+            await d.lifecycle.start(c)
+        except BaseException:
+            d.attach.cancel(c.id, fut)
+            if not fut.done():
+                fut.cancel()
+            raise
+        try:
+            sock = await asyncio.wait_for(fut, 5)
+        except Exception:
+            sock = None
+        finally:
+            d.attach.cancel(c.id, fut)
+        if sock is not None:
+            try:
+                await self._pump(sock)
+            finally:
+                sock.close()
+        await exited.wait()
+        return int(c.state.exit_code)
+
+    async def _pump(self, sock) -> None:
+        loop = asyncio.get_running_loop()
+        pending = b""
+        while True:
+            pkt = await loop.sock_recv(sock, 65536)
+            if not pkt:
+                break
+            if pkt[0] not in (2, 3) or len(pkt) < 2:
+                continue
+            pending += pkt[1:]
+            if b"\n" in pending:
+                head, _, pending = pending.rpartition(b"\n")
+                await self.out((head + b"\n").decode("utf-8", errors="replace"))
+        if pending:
+            await self.out(pending.decode("utf-8", errors="replace"))
+
+    async def _remove(self, c) -> None:
+        try:
+            await self.d.lifecycle.remove(c, force=True, volumes=True)
+        except DockyardError as e:
+            await self.out(f"Removing intermediate container {c.short_id}: {e.message}\n")
+            return
+        if c in self.containers:
+            self.containers.remove(c)
+        await self.out(f" ---> Removed intermediate container {c.short_id}\n")
+
+    # ------------------------------------------------------------ leftovers
+    async def _cleanup(self, failed: bool) -> None:
+        for c in list(self.containers):
+            if not failed and not (self.opts.rm or self.opts.forcerm):
+                continue
+            try:
+                await self.d.lifecycle.remove(c, force=True, volumes=True)
+            except Exception as e:
+                log.warning("removing build container %s: %s", c.short_id, e)
+        self.containers.clear()
+        if self.work:
+            await asyncio.to_thread(shutil.rmtree, self.work, True)
+
+
+def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author):
+    from .commit import commit_step
+    return commit_step(images, parent_id, cfg, recorded, upper, container_id=container_id, author=author)

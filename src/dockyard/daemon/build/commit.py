@@ -1,0 +1,78 @@
+"""One build step's image: the parent image + the step's config, and the
+layer made from a root's upper dir when the step changed files (as moby's
+CommitBuildStep / exportImage: an unchanged upper dir adds no layer and
+its history entry is `empty_layer`). The image's Parent is the previous
+step's image, as the classic builder records it. Blocking: run in a thread.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import tempfile
+from typing import TYPE_CHECKING
+
+from ... import __version__
+from ...images.archive import host_arch
+from ...images.ingest import Prestaged, config_bytes
+from ...images.times import format_ns, now_ns
+from .. import archive
+
+if TYPE_CHECKING:
+    from ...images.service import ImageService
+
+
+def _has_members(f) -> bool:
+    f.seek(0)
+    with tarfile.open(fileobj=f, mode="r:") as tf:
+        return tf.next() is not None
+
+
+def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
+                *, container_id: str = "", author: str = "") -> tuple[str, int]:
+    """Record the step's image; returns (image id, bytes of its new layer)."""
+    pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
+    diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
+    staged = None
+    size = 0
+    if upper is not None:
+        fd, tmp = tempfile.mkstemp(prefix="build-", suffix=".tar", dir=images.tmp_dir)
+        try:
+            with os.fdopen(fd, "w+b") as f:
+                archive.layer_tar(upper, f)
+                if _has_members(f):
+                    size = f.seek(0, os.SEEK_END)
+                    f.seek(0)
+                    staged = images.layers.stage(f)
+        finally:
+            os.unlink(tmp)
+    prestaged = {len(diff_ids): staged} if staged is not None else {}
+    with Prestaged(images.layers, prestaged) as layers:
+        created = format_ns(now_ns())
+        hist: dict = {"created": created}
+        if author:
+            hist["author"] = author
+        hist["created_by"] = " ".join(recorded.get("Cmd") or [])
+        if staged is None:
+            hist["empty_layer"] = True
+        else:
+            diff_ids.append(staged.diff_id)
+        doc = {"architecture": pdoc.get("architecture") or host_arch(), "config": config}
+        if author:
+            doc["author"] = author
+        if container_id:
+            doc["container"] = container_id
+        doc.update({"container_config": recorded, "created": created, "docker_version": __version__,
+                    "history": list(pdoc.get("history") or []) + [hist], "os": pdoc.get("os") or "linux",
+                    "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+        if pdoc.get("variant"):
+            doc["variant"] = pdoc["variant"]
+        doc = dict(sorted(doc.items()))     # dockerd's image JSON: keys in order
+        image_id = images.ingest(config_bytes(doc), layers, [], "build").image_id
+    if parent_id:
+        try:
+            images.dist.set_parent(image_id, parent_id)
+        except BaseException:
+            images.remove(image_id, force=True)
+            raise
+    return image_id, size

@@ -1,0 +1,272 @@
+"""The build engine (daemon/build/service.py) through POST /build: the docker
+CLI's classic builder (DOCKER_BUILDKIT=0) and raw API requests against a
+real dockyardd: instructions and the image config they make, history, the
+stream's messages, the cache, multi-stage builds, failures that leave
+nothing behind."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from urllib.parse import quote
+
+
+DOCKER = "/usr/local/bin/docker"
+
+
+def _build_env(daemon) -> dict:
+    env = dict(daemon.env)
+    env["DOCKER_BUILDKIT"] = "0"
+    return env
+
+
+def build(daemon, ctx, *args, check=True, timeout=120):
+    """`docker build` (classic builder) of context dir `ctx`."""
+    return daemon._run([DOCKER, "-H", daemon.host, "build", *map(str, args), str(ctx)], check, timeout,
+                       env=_build_env(daemon))
+
+
+def write(ctx, files: dict) -> None:
+    for name, data in files.items():
+        p = ctx / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(data) if isinstance(data, str) else p.write_bytes(data)
+
+
+def context_tar(files: dict) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            data = data.encode() if isinstance(data, str) else data
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def api_build(daemon, files: dict, query: str = "", timeout: float = 120) -> tuple[int, list[dict]]:
+    status, body = daemon.api("POST", "/build" + (("?" + query) if query else ""), context_tar(files),
+                              headers={"Content-Type": "application/x-tar"}, timeout=timeout)
+    if status != 200:
+        return status, [json.loads(body)]
+    return status, [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
+def stream_text(msgs: list[dict]) -> str:
+    return "".join(m.get("stream", "") for m in msgs)
+
+
+def inspect(daemon, ref: str) -> dict:
+    status, body = daemon.api("GET", f"/images/{ref}/json")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def history(daemon, ref: str) -> list[dict]:
+    status, body = daemon.api("GET", f"/images/{ref}/history")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def containers(daemon) -> list[dict]:
+    return json.loads(daemon.api("GET", "/containers/json?all=1")[1])
+
+
+def overlay_mounts(daemon) -> list[str]:
+    with open("/proc/self/mounts") as f:
+        return [line.split()[1] for line in f if str(daemon.data_root) in line.split()[1]]
+
+
+APP = """\
+FROM bb
+ARG GREETING=hello
+ENV APP_HOME=/app NAME=world
+WORKDIR $APP_HOME
+COPY . .
+RUN echo "$GREETING $NAME" > /app/greeting && adduser -D -u 1234 appuser 2>/dev/null || true
+USER 1234
+EXPOSE 8080/tcp 9090
+LABEL org.example.name="the app" version=1
+HEALTHCHECK --interval=5s --timeout=3s --retries=2 CMD cat /app/greeting
+ENTRYPOINT ["cat"]
+CMD ["/app/greeting"]
+"""
+
+
+def test_build_run_and_config(daemon, bb_image, tmp_path):
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": APP, "hello.txt": "hi there\n", "secret.key": "nope\n", ".dockerignore": "*.key\n"})
+    r = build(daemon, ctx, "-t", "app:1", "--build-arg", "GREETING=howdy")
+    out = r.stdout
+    assert "Step 1/12 : FROM bb" in out
+    assert "Step 6/12 : RUN echo" in out
+    assert " ---> Running in " in out
+    assert " ---> Removed intermediate container " in out
+    assert "Successfully built " in out and "Successfully tagged app:1" in out
+    run = daemon.docker("run", "--rm", "app:1")
+    assert run.stdout == "howdy world\n"
+    ls = daemon.docker("run", "--rm", "--entrypoint", "ls", "app:1", "/app")
+    assert ls.stdout.split() == sorted(["Dockerfile", "greeting", "hello.txt"])      # .dockerignore'd key absent
+    cfg = inspect(daemon, "app:1")["Config"]
+    assert cfg["Entrypoint"] == ["cat"] and cfg["Cmd"] == ["/app/greeting"]
+    assert cfg["WorkingDir"] == "/app" and cfg["User"] == "1234"
+    assert "APP_HOME=/app" in cfg["Env"] and "NAME=world" in cfg["Env"]
+    assert not any(e.startswith("GREETING=") for e in cfg["Env"])       # build args stay out of the image
+    assert cfg["ExposedPorts"] == {"8080/tcp": {}, "9090/tcp": {}}
+    assert cfg["Labels"]["org.example.name"] == "the app" and cfg["Labels"]["version"] == "1"
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "cat /app/greeting"], "Interval": 5000000000,
+                                  "Timeout": 3000000000, "Retries": 2}
+    hist = history(daemon, "app:1")
+    created = [h["CreatedBy"] for h in hist]
+    assert created[0] == '/bin/sh -c #(nop)  CMD ["/app/greeting"]'
+    assert created[1] == '/bin/sh -c #(nop)  ENTRYPOINT ["cat"]'
+    assert created[3] == '/bin/sh -c #(nop)  LABEL org.example.name=the app version=1'
+    assert created[4] == "/bin/sh -c #(nop)  EXPOSE 8080/tcp 9090"
+    assert created[5] == "/bin/sh -c #(nop)  USER 1234"
+    assert created[6].startswith('|1 GREETING=howdy /bin/sh -c echo "$GREETING $NAME"')
+    assert created[7].startswith("/bin/sh -c #(nop) COPY dir:") or created[7].startswith("/bin/sh -c #(nop) COPY")
+    assert created[8] == "/bin/sh -c #(nop) WORKDIR /app"
+    assert created[9] == "/bin/sh -c #(nop)  ENV APP_HOME=/app NAME=world"
+    assert created[10] == "/bin/sh -c #(nop)  ARG GREETING=hello"
+    # each step's image is the next one's parent; the intermediates are images too
+    top = inspect(daemon, "app:1")
+    assert top["Parent"].startswith("sha256:")
+    assert inspect(daemon, top["Parent"])["Id"] == top["Parent"]
+    # metadata steps add no layer; RUN, COPY and WORKDIR (a new dir) do
+    assert len(top["RootFS"]["Layers"]) == len(inspect(daemon, "bb")["RootFS"]["Layers"]) + 3
+    assert not [c for c in containers(daemon) if c["Image"].startswith("sha256:") or "app" in c["Image"]]
+
+
+def test_cache_reuse_and_bust(daemon, bb_image, tmp_path):
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM bb\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCMD [\"cat\", \"/b.txt\"]\n",
+                "a.txt": "one\n"})
+    first = build(daemon, ctx, "-t", "cached")
+    assert "Using cache" not in first.stdout
+    id1 = inspect(daemon, "cached")["Id"]
+    second = build(daemon, ctx, "-t", "cached")
+    assert second.stdout.count(" ---> Using cache") == 3
+    assert " ---> Running in" not in second.stdout
+    assert inspect(daemon, "cached")["Id"] == id1
+    (ctx / "a.txt").write_text("two\n")
+    third = build(daemon, ctx, "-t", "cached")
+    assert " ---> Using cache" not in third.stdout       # the COPY missed, and everything after it
+    assert daemon.docker("run", "--rm", "cached").stdout == "two\n"
+    nocache = build(daemon, ctx, "--no-cache", "-t", "cached")
+    assert "Using cache" not in nocache.stdout
+
+
+def test_failing_run_leaves_nothing(daemon, bb_image, tmp_path):
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM bb\nRUN echo before\nRUN echo out; exit 3\n"})
+    before = {c["Id"] for c in containers(daemon)}
+    r = build(daemon, ctx, check=False)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3" in r.stderr
+    assert "out" in r.stdout
+    assert {c["Id"] for c in containers(daemon)} == before
+    assert not [m for m in overlay_mounts(daemon) if "/builder/" in m or "/overlay/" in m]
+    assert os.listdir(daemon.data_root / "builder") == []
+    # and the next build works
+    write(ctx, {"Dockerfile": "FROM bb\nRUN echo fine\n"})
+    assert "Successfully built" in build(daemon, ctx).stdout
+
+
+def test_bad_input_words(daemon, bb_image):
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nFOO bar\n"})
+    assert status == 400 and msgs[0]["message"] == \
+        "dockerfile parse error on line 2: unknown instruction: FOO (did you mean FROM?)"
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nCOPY missing.txt /x\n"})
+    assert status == 200
+    assert "file not found in build context or excluded by .dockerignore" in msgs[-1]["error"]
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM nosuchimage-here\n"})
+    assert "error" in msgs[-1] or status != 200
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb AS a\nFROM a\n"}, "target=zzz")
+    assert status == 400 and msgs[0]["message"] == 'target stage "zzz" could not be found'
+
+
+def test_stream_shapes_and_args(daemon, bb_image):
+    files = {"Dockerfile": "ARG BASE=bb\nFROM $BASE\nARG WHO\nRUN echo hi $WHO\nENV X=${WHO:-nobody}\n"}
+    status, msgs = api_build(daemon, files, "t=streamed&buildargs=" + quote(json.dumps({"WHO": "me", "UNUSED": "x"})))
+    assert status == 200, msgs
+    text = stream_text(msgs)
+    assert text.startswith("Step 1/5 : ARG BASE=bb\nStep 2/5 : FROM $BASE\n ---> ")
+    assert "hi me\n" in text
+    assert "[Warning] One or more build-args [UNUSED] were not consumed\n" in text
+    aux = [m["aux"]["ID"] for m in msgs if "aux" in m]
+    assert aux and aux[-1] == inspect(daemon, "streamed")["Id"]
+    assert "X=me" in inspect(daemon, "streamed")["Config"]["Env"]
+    results = [m for m in msgs if "cacheKey" in m]
+    assert len(results) == 3 and all(len(m["cacheKey"]) == 64 for m in results)
+    hist = history(daemon, "streamed")
+    assert hist[1]["CreatedBy"] == "|1 WHO=me /bin/sh -c echo hi $WHO"
+
+
+def test_multistage_target_and_copy_from(daemon, bb_image, tmp_path):
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM bb AS builder\nRUN mkdir /out && echo built > /out/artifact\n"
+                              "FROM bb AS final\nCOPY --from=builder /out/artifact /artifact\n"
+                              "CMD [\"cat\", \"/artifact\"]\n"
+                              "FROM bb AS other\nRUN false\n",
+                "other.Dockerfile": "FROM bb\nCMD [\"echo\", \"other\"]\n"})
+    build(daemon, ctx, "--target", "final", "-t", "ms")
+    assert daemon.docker("run", "--rm", "ms").stdout == "built\n"
+    build(daemon, ctx, "-f", str(ctx / "other.Dockerfile"), "-t", "otherdf")
+    assert daemon.docker("run", "--rm", "otherdf").stdout == "other\n"
+
+
+def test_metadata_instructions(daemon, bb_image):
+    df = ("FROM bb\nSHELL [\"/bin/sh\", \"-xc\"]\nRUN echo shelled\nVOLUME [\"/data\", \"/more\"]\nSTOPSIGNAL SIGUSR1\n"
+          "ONBUILD RUN echo triggered > /onbuild\nMAINTAINER someone\nHEALTHCHECK NONE\n"
+          "ENTRYPOINT echo ep\n")
+    status, msgs = api_build(daemon, {"Dockerfile": df}, "t=meta&labels=" + quote(json.dumps({"from.cli": "yes"})))
+    assert status == 200, msgs
+    cfg = inspect(daemon, "meta")["Config"]
+    assert cfg["Shell"] == ["/bin/sh", "-xc"]
+    assert cfg["StopSignal"] == "SIGUSR1"
+    assert cfg["OnBuild"] == ["RUN echo triggered > /onbuild"]
+    assert cfg["Healthcheck"] == {"Test": ["NONE"]}
+    assert cfg["Entrypoint"] == ["/bin/sh", "-xc", "echo ep"] and cfg.get("Cmd") is None
+    assert cfg["Labels"] == {"from.cli": "yes"}
+    assert inspect(daemon, "meta")["Author"] == "someone"
+    hist = [h["CreatedBy"] for h in history(daemon, "meta")]
+    assert hist[0] == "/bin/sh -xc #(nop)  LABEL from.cli=yes"
+    assert hist[2] == '/bin/sh -xc #(nop)  HEALTHCHECK &{["NONE"] "0s" "0s" "0s" "0s" \'\\x00\'}'
+    # ONBUILD triggers run when a later build starts FROM the image
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM meta\nCMD [\"x\"]\n"}, "t=child")
+    assert status == 200, msgs
+    assert "# Executing 1 build trigger\n" in stream_text(msgs), msgs
+    assert "error" not in msgs[-1], msgs
+    assert inspect(daemon, "child")["Config"].get("OnBuild") is None
+    r = daemon.docker("run", "--rm", "--entrypoint", "cat", "child", "/onbuild")
+    assert r.stdout == "triggered\n"
+
+
+def test_prune_and_df(daemon, bb_image):
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nRUN echo x > /x\n"})
+    assert status == 200
+    df = json.loads(daemon.api("GET", "/system/df")[1])
+    assert df["BuildCache"]
+    status, body = daemon.api("POST", "/build/prune?all=1")
+    assert status == 200
+    reply = json.loads(body)
+    assert reply["CachesDeleted"]
+    assert json.loads(daemon.api("GET", "/system/df")[1])["BuildCache"] in ([], None)
+
+
+def test_perf_ten_steps(daemon, bb_image, tmp_path, capsys):
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM bb\nRUN echo 1 > /1\nRUN echo 2 > /2\nRUN echo 3 > /3\nRUN echo 4 > /4\n"
+                              "RUN echo 5 > /5\nCOPY big.bin /big.bin\nENV A=b\nWORKDIR /w\nCMD [\"sh\"]\n",
+                "big.bin": os.urandom(20 << 20)})
+    t0 = time.perf_counter()
+    build(daemon, ctx, "--no-cache", "-t", "perf")
+    t1 = time.perf_counter()
+    build(daemon, ctx, "-t", "perf")
+    t2 = time.perf_counter()
+    with capsys.disabled():
+        print(f"\n10-step build: no-cache {t1 - t0:.2f}s, cached {t2 - t1:.2f}s")
+    assert t1 - t0 < 30
