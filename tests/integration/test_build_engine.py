@@ -299,3 +299,22 @@ def test_client_gone_mid_run_leaves_nothing(daemon, bb_image):
     assert {c["Id"] for c in containers(daemon)} == before
     assert not [m for m in overlay_mounts(daemon) if "/overlay/" in m or "/builder/" in m]
     assert os.listdir(daemon.data_root / "builder") == []
+
+
+def test_cache_from(daemon, bb_image):
+    files = {"Dockerfile": "FROM bb\nENV A=1\nRUN echo cf > /cf\nCMD [\"cat\", \"/cf\"]\n"}
+    status, msgs = api_build(daemon, files, "t=cfsrc")
+    assert status == 200, msgs
+    src = inspect(daemon, "cfsrc")["Id"]
+    # the local cache serves a --cache-from build only along the given image's chain
+    status, msgs = api_build(daemon, files, "t=cf2&cachefrom=" + quote(json.dumps(["cfsrc"])))
+    assert stream_text(msgs).count(" ---> Using cache") == 3, msgs
+    assert inspect(daemon, "cf2")["Id"] == src
+    status, msgs = api_build(daemon, files, "t=cf3&cachefrom=" + quote(json.dumps(["bb"])))
+    assert " ---> Using cache" not in stream_text(msgs)
+    # without cache records, the given image's history serves the steps (moby's restoreCachedImage)
+    assert daemon.api("POST", "/build/prune?all=1")[0] == 200
+    status, msgs = api_build(daemon, files, "t=cf4&cachefrom=" + quote(json.dumps(["cfsrc"])))
+    assert stream_text(msgs).count(" ---> Using cache") == 3, msgs
+    assert inspect(daemon, "cf4")["Id"] == src
+    assert daemon.docker("run", "--rm", "cf4").stdout == "cf\n"

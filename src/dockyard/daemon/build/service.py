@@ -46,7 +46,7 @@ from ... import linux
 from ...errors import BuildFailed, DockyardError, InvalidParameter, NoSuchImage
 from ...images.lookup import short_id
 from . import steps
-from .cache import BuildCache, step_key
+from .cache import BuildCache, CacheFrom, step_key
 from .dockerfile import Dockerfile, Instruction, Stage, parse
 from .options import BuildOptions
 
@@ -122,6 +122,9 @@ class _Build:
             stages[-1].commands.append(Instruction("LABEL", f"LABEL {k}={opts.labels[k]}", [k, opts.labels[k]],
                                                    no_expand=True))
         self.tree = tree
+        self.cache_from = None
+        if opts.cache_from and not opts.nocache:
+            self.cache_from = await asyncio.to_thread(CacheFrom, self.d.images, list(opts.cache_from))
         self.work = os.path.join(self.svc.work_root, os.urandom(8).hex())
         os.makedirs(self.work, mode=0o700)
         try:
@@ -234,7 +237,7 @@ class _Build:
             self._check_platform(self.lex.process_word(stage.platform, meta))
         for sname, image_id in self.stage_images:
             if sname and sname == name.lower():
-                state.begin(image_id, self.d.images.config(image_id))
+                state.begin(image_id, self.d.images.resolve(image_id).config.get("config") or {})
                 break
         else:
             if name == "scratch":
@@ -309,6 +312,11 @@ class _Build:
         if self.opts.nocache or self.busted:
             return key, None
         hit = self.svc.cache.get(key)
+        if self.cache_from is not None:
+            if hit is not None and not self.cache_from.ancestor_of_source(hit):
+                hit = None
+            if hit is None:
+                hit = self.cache_from.probe(state.image_id, recorded)
         if hit is None:
             self.busted = True
         return key, hit
