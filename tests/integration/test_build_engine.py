@@ -55,6 +55,14 @@ def api_build(daemon, files: dict, query: str = "", timeout: float = 120) -> tup
     return status, [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
+def api_build_h(daemon, files: dict, query: str, headers: dict) -> tuple[int, list[dict]]:
+    status, body = daemon.api("POST", "/build?" + query, context_tar(files),
+                              headers={"Content-Type": "application/x-tar", **headers}, timeout=120)
+    if status != 200:
+        return status, [json.loads(body)]
+    return status, [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
 def stream_text(msgs: list[dict]) -> str:
     return "".join(m.get("stream", "") for m in msgs)
 
@@ -318,3 +326,30 @@ def test_cache_from(daemon, bb_image):
     assert stream_text(msgs).count(" ---> Using cache") == 3, msgs
     assert inspect(daemon, "cf4")["Id"] == src
     assert daemon.docker("run", "--rm", "cf4").stdout == "cf\n"
+
+
+def test_from_private_registry_pulls_with_registry_config(daemon, bb_image):
+    import base64
+
+    from registry_util import LocalRegistry
+    reg = LocalRegistry(users={"alice": "s3cret"})
+    try:
+        ref = f"{reg.host}/base:1"
+        daemon.docker("tag", bb_image, ref)
+        auth = base64.urlsafe_b64encode(json.dumps({"username": "alice", "password": "s3cret",
+                                                    "serveraddress": reg.host}).encode()).decode()
+        status, body = daemon.api("POST", f"/images/{quote(reg.host + '/base', safe='')}/push?tag=1",
+                                  headers={"X-Registry-Auth": auth}, timeout=60)
+        assert status == 200 and b"errorDetail" not in body, body
+        daemon.docker("rmi", ref)
+        files = {"Dockerfile": f"FROM {ref}\nRUN echo pulled > /p\n"}
+        status, msgs = api_build(daemon, files, "t=frompriv")          # no credentials: refused
+        assert status != 200 or "error" in msgs[-1], msgs
+        cfg = base64.b64encode(json.dumps({reg.host: {"username": "alice", "password": "s3cret"}}).encode())
+        status, msgs = api_build_h(daemon, files, "t=frompriv", {"X-Registry-Config": cfg.decode()})
+        assert status == 200 and "error" not in msgs[-1], msgs
+        assert any("Pulling" in (m.get("status") or "") or "Downloaded" in (m.get("status") or "")
+                   for m in msgs), msgs
+        assert daemon.docker("run", "--rm", "frompriv", "cat", "/p").stdout == "pulled\n"
+    finally:
+        reg.stop()
