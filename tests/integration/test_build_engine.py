@@ -209,6 +209,9 @@ def test_stream_shapes_and_args(daemon, bb_image):
     assert "X=me" in inspect(daemon, "streamed")["Config"]["Env"]
     results = [m for m in msgs if "cacheKey" in m]
     assert len(results) == 3 and all(len(m["cacheKey"]) == 64 for m in results)
+    run_result = [m for m in results if "startTrace" in m]
+    assert len(run_result) == 1 and run_result[0]["startTrace"]["Ok"] is True
+    assert [s["Step"] for s in run_result[0]["startTrace"]["Steps"]][:2] == ["verify", "mount"]
     hist = history(daemon, "streamed")
     assert hist[1]["CreatedBy"] == "|1 WHO=me /bin/sh -c echo hi $WHO"
 
@@ -353,3 +356,10 @@ def test_from_private_registry_pulls_with_registry_config(daemon, bb_image):
         assert daemon.docker("run", "--rm", "frompriv", "cat", "/p").stdout == "pulled\n"
     finally:
         reg.stop()
+
+
+def test_platform_mismatch_words(daemon, bb_image):
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM --platform=linux/s390x bb\n"})
+    text = msgs[-1].get("error") or msgs[-1].get("message")
+    assert text.startswith("image with reference bb was found but its platform (linux/"), msgs
+    assert text.endswith("does not match the specified platform (linux/s390x)")

@@ -14,7 +14,9 @@ Contract with api/build.py:
     tags. Every message goes out even with opts.quiet: the API drops the
     "stream" ones and writes the id itself, as moby's handler does.
     A step's result line (" ---> <id>") also carries "cacheKey" (the step's
-    key in the build cache) and "cached" (bool): clients ignore unknown keys.
+    key in the build cache) and "cached" (bool), a RUN's also "startTrace"
+    (its container's start trace, as inspect shows it): clients ignore
+    unknown keys.
   - an error before the first message (a Dockerfile that does not parse, an
     unknown --target, a bad tag) is raised as is (the API answers it with its
     status, as dockerd does before its stream starts); a failure after the
@@ -96,6 +98,7 @@ class _Build:
         self.referenced: set[str] = set()
         self.busted = False
         self.timings: list[tuple[str, float]] = []
+        self.start_trace: dict | None = None     # the last RUN container's, for its result line
 
     # ------------------------------------------------------------ stream
     async def emit(self, msg: dict) -> None:
@@ -111,7 +114,6 @@ class _Build:
         refs = self._tags()
         tree = self._source_tree()
         df = parse(await asyncio.to_thread(tree.read_dockerfile, opts.dockerfile), opts.dockerfile)
-        self._check_platform(opts.platform)
         stages = df.stages
         if opts.target:
             idx = df.stage_index(opts.target)
@@ -173,14 +175,22 @@ class _Build:
             pass
         return SourceTree(self.context_dir, ignore=ignore)
 
-    def _check_platform(self, platform: str) -> None:
+    @staticmethod
+    def _check_platform(platform: str, name: str, doc: dict) -> None:
+        """moby's GetImage with a platform: the image's must match it."""
         if not platform:
             return
-        from ...images.archive import host_arch
-        parts = platform.lower().split("/")
-        if parts[0] != "linux" or (len(parts) > 1 and parts[1] != host_arch()):
-            raise InvalidParameter(f"image with reference was found but does not match the specified platform: "
-                                   f"wanted {platform}, actual: linux/{host_arch()}")
+        arch_alias = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
+        want = platform.lower().split("/")
+        if len(want) > 1:
+            want[1] = arch_alias.get(want[1], want[1])
+        have = [doc.get("os") or "linux", doc.get("architecture") or ""]
+        if doc.get("variant"):
+            have.append(doc["variant"])
+        if want[0] != have[0] or (len(want) > 1 and want[1] != have[1]) or \
+                (len(want) > 2 and len(have) > 2 and want[2] != have[2]):
+            raise InvalidParameter(f"image with reference {name} was found but its platform ({'/'.join(have)}) "
+                                   f"does not match the specified platform ({platform})")
 
     async def _dispatch_all(self, df: Dockerfile, stages: list[Stage]) -> str:
         from .shell import ShellLex
@@ -208,9 +218,11 @@ class _Build:
             for ins in stage.commands:
                 await self._step(ins)
                 t0 = time.perf_counter()
+                self.start_trace = None
                 key, cached = await self._dispatch(ins, state)
                 self.timings.append((ins.cmd, time.perf_counter() - t0))
-                await self.out(f" ---> {short_id(state.image_id)}\n", cacheKey=key, cached=cached)
+                extra = {"startTrace": self.start_trace} if self.start_trace else {}
+                await self.out(f" ---> {short_id(state.image_id)}\n", cacheKey=key, cached=cached, **extra)
             if state.image_id:
                 await self.emit({"aux": {"ID": state.image_id}})
             self.referenced |= state.args.referenced
@@ -233,8 +245,7 @@ class _Build:
         name = self.lex.process_word(stage.base, meta)
         if not name:
             raise InvalidParameter(f"base name ({stage.base}) should not be blank")
-        if stage.platform:
-            self._check_platform(self.lex.process_word(stage.platform, meta))
+        platform = self.lex.process_word(stage.platform, meta) if stage.platform else self.opts.platform
         for sname, image_id in self.stage_images:
             if sname and sname == name.lower():
                 state.begin(image_id, self.d.images.resolve(image_id).config.get("config") or {})
@@ -244,6 +255,7 @@ class _Build:
                 state.begin("", {}, scratch=True)
             else:
                 img = await self._image(name)
+                self._check_platform(platform, name, img.config)
                 state.begin(img.id, img.config.get("config") or {})
         triggers = state.config.get("OnBuild") or []
         if triggers:
@@ -512,6 +524,7 @@ class _Build:
         t1 = time.perf_counter()
         code = await self._start_and_wait(c)
         t2 = time.perf_counter()
+        self.start_trace = c.start_trace or None
         if code != 0:
             raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
         upper = d.layout.container(c.id).rootfs.upper
