@@ -404,7 +404,7 @@ class _Build:
 
     # ------------------------------------------------------------ COPY / ADD
     async def _copy(self, ins: Instruction, state: steps.State) -> tuple[str, bool]:
-        from .context import SourceTree, copy_sources
+        from .context import SourceTree, check_dest, copy_sources
         cmd = ins.cmd
         for flag in ("parents", "exclude", "checksum", "keep-git-dir"):
             if ins.flags.get(flag):
@@ -432,10 +432,11 @@ class _Build:
                 from_root = await stack.enter_async_context(self._from_root(from_))
                 tree = SourceTree(from_root, hostile=True)
             sources = await asyncio.to_thread(tree.sources, srcs, cmd)
-            if len(sources) > 1 and not dest.endswith("/"):
-                raise InvalidParameter(f"When using {cmd} with more than one source file, the destination must "
-                                       "be a directory and end with a /")
-            checksum = await asyncio.to_thread(tree.checksum, sources)
+            check_dest(sources, dest, cmd)
+            digest = (await asyncio.to_thread(tree.checksum, sources)).split(":", 1)[-1]
+            # moby's source hash names: file:, dir:, multi: (the content hash is ours)
+            kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
+            checksum = f"{kind}:{digest}"
             comment = steps.copy_comment(cmd, chown, checksum, dest)
             recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
             if chmod is not None:      # not in moby's (BuildKit-only there): keep it in the key
@@ -453,10 +454,9 @@ class _Build:
                         raise InvalidParameter("unable to convert uid/gid chown string to host mapping: "
                                                + e.message) from None
                     owner = (uid, gid)
-                elif not from_:
-                    owner = (0, 0)
                 copy_sources(tree, sources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
-                             extract_archives=(cmd == "ADD"), cmd=cmd)
+                             extract_archives=(cmd == "ADD"), cmd=cmd,
+                             preserve_ownership=bool(from_) and owner is None)
             return await self._commit_fs(state, recorded, f"{cmd} {' '.join(srcs)} {dest}", work)
 
     @contextlib.asynccontextmanager
