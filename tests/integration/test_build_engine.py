@@ -363,3 +363,39 @@ def test_platform_mismatch_words(daemon, bb_image):
     text = msgs[-1].get("error") or msgs[-1].get("message")
     assert text.startswith("image with reference bb was found but its platform (linux/"), msgs
     assert text.endswith("does not match the specified platform (linux/s390x)")
+
+
+def test_copy_add_ownership_modes_and_archives(daemon, bb_image, tmp_path):
+    ctx = tmp_path / "ctx"
+    arch = io.BytesIO()
+    with tarfile.open(fileobj=arch, mode="w:gz") as tf:
+        data = b"from the archive\n"
+        ti = tarfile.TarInfo("inner/file.txt")
+        ti.size, ti.uid, ti.gid = len(data), 42, 43
+        tf.addfile(ti, io.BytesIO(data))
+    write(ctx, {"Dockerfile": "FROM bb\nRUN echo app:x:1500:1500::/:/bin/sh >> /etc/passwd && echo grp:x:1600: >> /etc/group\n"
+                              "COPY --chown=app:grp f.txt /owned/\nCOPY --chmod=0600 f.txt /private.txt\n"
+                              "ADD pack.tar.gz /unpacked/\nCOPY pack.tar.gz /kept/\n"
+                              "FROM bb\nCOPY --from=0 /owned/f.txt /from0.txt\n",
+                "f.txt": "content\n", "pack.tar.gz": arch.getvalue()})
+    status, msgs = api_build(daemon, {"Dockerfile": (ctx / "Dockerfile").read_text(), "f.txt": "content\n",
+                                      "pack.tar.gz": arch.getvalue()}, "t=owners")
+    assert status == 200 and "error" not in msgs[-1], msgs
+    # the first stage, by its id in the stream (aux after each stage)
+    first = [m["aux"]["ID"] for m in msgs if "aux" in m][0]
+    r = daemon.docker("run", "--rm", first, "sh", "-c",
+                      "stat -c '%u:%g %a' /owned/f.txt /private.txt /unpacked/inner/file.txt; "
+                      "cat /unpacked/inner/file.txt; ls /kept")
+    assert r.stdout.splitlines() == ["1500:1600 644", "0:0 600", "42:43 644", "from the archive",
+                                     "pack.tar.gz"], r.stdout
+    r = daemon.docker("run", "--rm", "owners", "stat", "-c", "%u:%g", "/from0.txt")
+    assert r.stdout == "1500:1600\n"          # COPY --from keeps the owners it finds
+    hist = [h["CreatedBy"] for h in history(daemon, first)]
+    assert hist[0].startswith("/bin/sh -c #(nop) COPY file:") and hist[0].endswith(" in /kept/ ")
+    assert hist[3].startswith("/bin/sh -c #(nop) COPY --chown=app:grp file:")
+
+
+def test_copy_chown_unknown_user(daemon, bb_image):
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nCOPY --chown=nobody-here f /f\n", "f": "x"})
+    assert "unable to convert uid/gid chown string to host mapping: unable to find user nobody-here" \
+        in msgs[-1]["error"], msgs
