@@ -399,3 +399,40 @@ def test_copy_chown_unknown_user(daemon, bb_image):
     status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nCOPY --chown=nobody-here f /f\n", "f": "x"})
     assert "unable to convert uid/gid chown string to host mapping: unable to find user nobody-here" \
         in msgs[-1]["error"], msgs
+
+
+def test_add_url(daemon, bb_image):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path == "/data.txt":
+                body = b"downloaded\n"
+                self.send_response(200)
+                self.send_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+            else:
+                body = b"no such thing"
+                self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        status, msgs = api_build(daemon, {"Dockerfile": f"FROM bb\nADD {base}/data.txt /d/\n"}, "t=addurl")
+        assert status == 200 and "error" not in msgs[-1], msgs
+        r = daemon.docker("run", "--rm", "addurl", "sh", "-c", "stat -c '%a %Y' /d/data.txt; cat /d/data.txt")
+        assert r.stdout == "600 1445412480\ndownloaded\n"
+        status, msgs = api_build(daemon, {"Dockerfile": f"FROM bb\nADD {base}/missing /m\n"})
+        assert msgs[-1]["error"] == f"ADD failed: failed to GET {base}/missing with status 404 Not Found: " \
+                                    "no such thing"
+        status, msgs = api_build(daemon, {"Dockerfile": f"FROM bb\nCOPY {base}/data.txt /m\n"})
+        assert msgs[-1]["error"] == "COPY failed: source can't be a URL for COPY"
+    finally:
+        srv.shutdown()

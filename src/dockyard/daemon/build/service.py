@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from ... import linux
 from ...errors import BuildFailed, DockyardError, InvalidParameter, NoSuchImage
 from ...images.lookup import short_id
-from . import steps
+from . import remote, steps
 from .cache import BuildCache, CacheFrom, step_key
 from .dockerfile import Dockerfile, Instruction, Stage, parse
 from .options import BuildOptions
@@ -431,12 +431,30 @@ class _Build:
                     raise InvalidParameter("unknown flag: from")
                 from_root = await stack.enter_async_context(self._from_root(from_))
                 tree = SourceTree(from_root, hostile=True)
-            sources = await asyncio.to_thread(tree.sources, srcs, cmd)
-            check_dest(sources, dest, cmd)
-            digest = (await asyncio.to_thread(tree.checksum, sources)).split(":", 1)[-1]
+            urls = [x for x in srcs if remote.is_url(x)] if cmd == "ADD" else []
+            if cmd == "COPY" and any(remote.is_url(x) for x in srcs):
+                raise BuildFailed("COPY failed: source can't be a URL for COPY")
+            local = [x for x in srcs if x not in urls]
+            sources = await asyncio.to_thread(tree.sources, local, cmd) if local else []
+            fetched = []          # (tree, sources) of each downloaded URL
+            for url in urls:
+                dl = os.path.join(self.work, "dl-" + os.urandom(6).hex())
+                os.makedirs(dl, mode=0o700)
+                name = await asyncio.to_thread(remote.download, url, dl, dest.endswith("/"), cmd)
+                utree = SourceTree(dl)
+                fetched.append((utree, await asyncio.to_thread(utree.sources, [name], cmd)))
+            check_dest(sources + [s for _, ss in fetched for s in ss], dest, cmd)
+            digests = [(await asyncio.to_thread(tree.checksum, sources)).split(":", 1)[-1]] if sources else []
+            for utree, usources in fetched:
+                digests.append((await asyncio.to_thread(utree.checksum, usources)).split(":", 1)[-1])
             # moby's source hash names: file:, dir:, multi: (the content hash is ours)
-            kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
-            checksum = f"{kind}:{digest}"
+            count = len(sources) + sum(len(ss) for _, ss in fetched)
+            if count > 1:
+                import hashlib
+                checksum = "multi:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+            else:
+                kind = "dir" if sources and sources[0].is_dir else "file"
+                checksum = f"{kind}:{digests[0]}"
             comment = steps.copy_comment(cmd, chown, checksum, dest)
             recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
             if chmod is not None:      # not in moby's (BuildKit-only there): keep it in the key
@@ -454,9 +472,13 @@ class _Build:
                         raise InvalidParameter("unable to convert uid/gid chown string to host mapping: "
                                                + e.message) from None
                     owner = (uid, gid)
-                copy_sources(tree, sources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
-                             extract_archives=(cmd == "ADD"), cmd=cmd,
-                             preserve_ownership=bool(from_) and owner is None)
+                if sources:
+                    copy_sources(tree, sources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
+                                 extract_archives=(cmd == "ADD"), cmd=cmd,
+                                 preserve_ownership=bool(from_) and owner is None)
+                for utree, usources in fetched:       # a download is never extracted
+                    copy_sources(utree, usources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
+                                 cmd=cmd)
             return await self._commit_fs(state, recorded, f"{cmd} {' '.join(srcs)} {dest}", work)
 
     @contextlib.asynccontextmanager
