@@ -6,6 +6,7 @@ step's image, as the classic builder records it. Blocking: run in a thread.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tarfile
@@ -28,24 +29,47 @@ def _has_members(f) -> bool:
         return tf.next() is not None
 
 
+def _stage_moved(images: "ImageService", upper: str):
+    """A private overlay's upper dir as the layer itself (no unpacking)."""
+    if not os.listdir(upper):
+        return None, 0
+    try:
+        staged = images.layers.stage_dir(upper, lambda out: archive.layer_tar(upper, out, skip_init=False))
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        return _stage_tar(images, upper, skip_init=False)
+    return staged, staged.tar_size
+
+
+def _stage_tar(images: "ImageService", upper: str, skip_init: bool = True):
+    staged, size = None, 0
+    fd, tmp = tempfile.mkstemp(prefix="build-", suffix=".tar", dir=images.tmp_dir)
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            archive.layer_tar(upper, f, skip_init=skip_init)
+            if _has_members(f):
+                size = f.seek(0, os.SEEK_END)
+                f.seek(0)
+                staged = images.layers.stage(f)
+    finally:
+        os.unlink(tmp)
+    return staged, size
+
+
 def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
-                *, container_id: str = "", author: str = "") -> tuple[str, int]:
-    """Record the step's image; returns (image id, bytes of its new layer)."""
+                *, container_id: str = "", author: str = "", movable: bool = False) -> tuple[str, int]:
+    """Record the step's image; returns (image id, bytes of its new layer).
+    `movable`: `upper` is a private overlay's (unmounted) upper dir, taken
+    as the layer's files as it is; else a container's, tarred and unpacked."""
     pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
     diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
     staged = None
     size = 0
-    if upper is not None:
-        fd, tmp = tempfile.mkstemp(prefix="build-", suffix=".tar", dir=images.tmp_dir)
-        try:
-            with os.fdopen(fd, "w+b") as f:
-                archive.layer_tar(upper, f)
-                if _has_members(f):
-                    size = f.seek(0, os.SEEK_END)
-                    f.seek(0)
-                    staged = images.layers.stage(f)
-        finally:
-            os.unlink(tmp)
+    if upper is not None and movable:
+        staged, size = _stage_moved(images, upper)
+    elif upper is not None:
+        staged, size = _stage_tar(images, upper)
     prestaged = {len(diff_ids): staged} if staged is not None else {}
     with Prestaged(images.layers, prestaged) as layers:
         created = format_ns(now_ns())
