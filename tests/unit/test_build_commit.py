@@ -59,3 +59,19 @@ def test_stage_dir_matches_the_tar_path(store, tmp_path):
         assert staged.size == 6
     finally:
         store.discard(staged)
+
+
+def test_drop_init_paths_stays_inside(tmp_path):
+    from dockyard.daemon.build.commit import drop_init_paths
+    outside = tmp_path / "host-etc"
+    outside.mkdir()
+    (outside / "hosts").write_text("the host's\n")
+    up = tmp_path / "upper"
+    (up / "dev" / "pts").mkdir(parents=True)
+    (up / "app").mkdir()
+    (up / "app" / "keep").write_text("k")
+    (up / ".dockerenv").write_text("")
+    os.symlink(str(outside), up / "etc")            # a RUN swapped /etc for a symlink
+    drop_init_paths(str(up))
+    assert (outside / "hosts").read_text() == "the host's\n"
+    assert sorted(os.listdir(up)) == ["app", "etc"]

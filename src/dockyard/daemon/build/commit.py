@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
+import stat
 import os
 import tarfile
 import tempfile
@@ -42,6 +44,35 @@ def _stage_moved(images: "ImageService", upper: str):
     return staged, staged.tar_size
 
 
+def drop_init_paths(upper: str) -> None:
+    """Remove from a finished container's upper dir the mount points the
+    start path made (what layer_tar leaves out), on fds: the container may
+    have left a symlink where /etc was, and it must not lead out."""
+    ufd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for rel in sorted(archive.INIT_PATHS) + list(archive.INIT_TREES):
+            parent, _, name = rel.rpartition("/")
+            try:
+                dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=ufd) if parent else ufd
+            except OSError:
+                continue                # no such dir (or not a dir): nothing of ours below it
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                st = None
+            try:
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(name, dir_fd=dfd)
+                elif st is not None:
+                    os.unlink(name, dir_fd=dfd)
+            finally:
+                if dfd != ufd:
+                    os.close(dfd)
+    finally:
+        os.close(ufd)
+
+
 def _stage_tar(images: "ImageService", upper: str, skip_init: bool = True):
     staged, size = None, 0
     fd, tmp = tempfile.mkstemp(prefix="build-", suffix=".tar", dir=images.tmp_dir)
@@ -60,16 +91,17 @@ def _stage_tar(images: "ImageService", upper: str, skip_init: bool = True):
 def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
                 *, container_id: str = "", author: str = "", movable: bool = False) -> tuple[str, int]:
     """Record the step's image; returns (image id, bytes of its new layer).
-    `movable`: `upper` is a private overlay's (unmounted) upper dir, taken
-    as the layer's files as it is; else a container's, tarred and unpacked."""
+    `upper` (unmounted) is taken as the layer's files as it is, moved into
+    the layer store; `movable` says it is a private overlay's, else it is a
+    finished container's, whose start-path mount points are dropped first."""
     pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
     diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
     staged = None
     size = 0
-    if upper is not None and movable:
+    if upper is not None and not movable:        # a RUN container's: its mount points go first
+        drop_init_paths(upper)
+    if upper is not None:
         staged, size = _stage_moved(images, upper)
-    elif upper is not None:
-        staged, size = _stage_tar(images, upper)
     prestaged = {len(diff_ids): staged} if staged is not None else {}
     with Prestaged(images.layers, prestaged) as layers:
         created = format_ns(now_ns())
