@@ -436,3 +436,17 @@ def test_add_url(daemon, bb_image):
         assert msgs[-1]["error"] == "COPY failed: source can't be a URL for COPY"
     finally:
         srv.shutdown()
+
+
+def test_rm_false_keeps_the_step_containers(daemon, bb_image):
+    before = {c["Id"] for c in containers(daemon)}
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nRUN echo kept > /k\n"}, "rm=0&t=rmfalse")
+    assert status == 200 and "error" not in msgs[-1], msgs
+    assert "Removed intermediate container" not in stream_text(msgs)
+    kept = [c for c in containers(daemon) if c["Id"] not in before]
+    assert len(kept) == 1
+    # the kept container still has its change; so does the image
+    r = daemon.docker("diff", kept[0]["Id"])
+    assert "A /k" in r.stdout
+    assert daemon.docker("run", "--rm", "rmfalse", "cat", "/k").stdout == "kept\n"
+    daemon.docker("rm", kept[0]["Id"])

@@ -89,18 +89,23 @@ def _stage_tar(images: "ImageService", upper: str, skip_init: bool = True):
 
 
 def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
-                *, container_id: str = "", author: str = "", movable: bool = False) -> tuple[str, int]:
+                *, container_id: str = "", author: str = "", movable: bool = False,
+                keep_upper: bool = False) -> tuple[str, int]:
     """Record the step's image; returns (image id, bytes of its new layer).
     `upper` (unmounted) is taken as the layer's files as it is, moved into
     the layer store; `movable` says it is a private overlay's, else it is a
-    finished container's, whose start-path mount points are dropped first."""
+    finished container's, whose start-path mount points are dropped first;
+    `keep_upper` (a container the build keeps: rm=false): tarred and
+    unpacked instead, the container keeps its changes."""
     pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
     diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
     staged = None
     size = 0
-    if upper is not None and not movable:        # a RUN container's: its mount points go first
-        drop_init_paths(upper)
-    if upper is not None:
+    if upper is not None and keep_upper:
+        staged, size = _stage_tar(images, upper)
+    elif upper is not None:
+        if not movable:              # a RUN container's: its mount points go first
+            drop_init_paths(upper)
         staged, size = _stage_moved(images, upper)
     prestaged = {len(diff_ids): staged} if staged is not None else {}
     with Prestaged(images.layers, prestaged) as layers:

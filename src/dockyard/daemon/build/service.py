@@ -334,12 +334,13 @@ class _Build:
         return key, hit
 
     async def _commit(self, state: steps.State, recorded: dict, description: str, key: str,
-                      upper: str | None, container_id: str = "", movable: bool = False) -> None:
+                      upper: str | None, container_id: str = "", movable: bool = False,
+                      keep_upper: bool = False) -> None:
         cfg = steps.full_config(state.config)
         cfg["Image"] = state.image_id
         image_id, size = await asyncio.to_thread(
             _commit_step, self.d.images, state.image_id, cfg, recorded, upper, container_id, state.maintainer,
-            movable)
+            movable, keep_upper)
         self.svc.cache.put(key, state.image_id, image_id, description, size)
         state.image_id = image_id
         state.from_scratch = False
@@ -559,7 +560,8 @@ class _Build:
         if code != 0:
             raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
         upper = d.layout.container(c.id).rootfs.upper
-        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id)
+        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id,
+                           keep_upper=not (self.opts.rm or self.opts.forcerm))
         t3 = time.perf_counter()
         if self.opts.rm or self.opts.forcerm:
             self._remove_soon(c)
@@ -640,7 +642,7 @@ class _Build:
             await asyncio.to_thread(shutil.rmtree, self.work, True)
 
 
-def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author, movable):
+def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author, movable, keep_upper):
     from .commit import commit_step
     return commit_step(images, parent_id, cfg, recorded, upper, container_id=container_id, author=author,
-                       movable=movable)
+                       movable=movable, keep_upper=keep_upper)
