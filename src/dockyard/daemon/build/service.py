@@ -132,10 +132,12 @@ class _Build:
         try:
             image_id = await self._dispatch_all(df, stages)
         except asyncio.CancelledError:
-            await asyncio.shield(self._cleanup(failed=True))
+            await asyncio.shield(self._cleanup(remove=True))       # nobody is left to ask for them
             raise
         except BaseException as e:
-            await asyncio.shield(self._cleanup(failed=True))
+            # a failed step's container goes too (unlike dockerd's, which keeps it
+            # unless forcerm): a failed build leaves nothing unless rm=false
+            await asyncio.shield(self._cleanup(remove=self.opts.rm or self.opts.forcerm))
             if not self.started or isinstance(e, BuildFailed):
                 raise
             if isinstance(e, DockyardError):
@@ -144,7 +146,7 @@ class _Build:
                 log.exception("build failed")
                 raise BuildFailed(str(e)) from e
             raise
-        await self._cleanup(failed=False)
+        await self._cleanup(remove=self.opts.rm or self.opts.forcerm)
         await self.out(f"Successfully built {short_id(image_id)}\n")
         for ref in refs:
             await asyncio.to_thread(self.d.images.tag, image_id, ref.familiar_name, ref.tag)
@@ -626,13 +628,11 @@ class _Build:
         self.removals.append(asyncio.ensure_future(remove()))
 
     # ------------------------------------------------------------ leftovers
-    async def _cleanup(self, failed: bool) -> None:
+    async def _cleanup(self, remove: bool) -> None:
         if self.removals:
             await asyncio.gather(*self.removals, return_exceptions=True)
             self.removals.clear()
-        for c in list(self.containers):
-            if not failed and not (self.opts.rm or self.opts.forcerm):
-                continue
+        for c in list(self.containers) if remove else []:
             try:
                 await self.d.lifecycle.remove(c, force=True, volumes=True)
             except Exception as e:
