@@ -19,6 +19,7 @@ from ... import __version__
 from ...images.archive import host_arch
 from ...images.ingest import Prestaged, config_bytes
 from ...images.times import format_ns, now_ns
+from ...images.whiteouts import OPAQUE_XATTR
 from .. import archive
 
 if TYPE_CHECKING:
@@ -69,6 +70,23 @@ def drop_init_paths(upper: str) -> None:
             finally:
                 if dfd != ufd:
                     os.close(dfd)
+        # a parent the start path's placeholders alone copied up (/etc): empty
+        # now, it is no change of the step's (dockerd keeps those in a separate
+        # init layer, so its RW layer never has them)
+        for parent in sorted({rel.rpartition("/")[0] for rel in archive.INIT_PATHS} - {""}):
+            try:
+                fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
+            except OSError:
+                continue
+            try:
+                empty = not os.listdir(fd) and OPAQUE_XATTR not in os.listxattr(fd)
+            finally:
+                os.close(fd)
+            if empty:
+                try:
+                    os.rmdir(parent, dir_fd=ufd)
+                except OSError:
+                    pass
     finally:
         os.close(ufd)
 
