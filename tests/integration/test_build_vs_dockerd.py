@@ -52,6 +52,27 @@ COPY --from=builder /out/artifact /artifact
 WORKDIR /w
 CMD ["cat", "/artifact"]
 """, {}, []),
+    "args": ("""\
+ARG BASE=bb
+FROM $BASE
+ARG WHO
+ARG LEVEL=3
+ENV WHO_ENV=${WHO:-nobody} LEVEL=$LEVEL
+RUN echo "$WHO at $LEVEL" > /who
+RUN echo proxy is $HTTP_PROXY > /proxy
+ARG LEVEL=4
+RUN echo $LEVEL > /level
+CMD echo $WHO_ENV
+""", {}, ["--build-arg", "WHO=me", "--build-arg", "HTTP_PROXY=http://proxy:3128"]),
+    "copy": ("""\
+FROM bb
+COPY dir /dir/
+COPY one.txt two.txt /both/
+COPY --chown=7:8 one.txt /owned
+WORKDIR /tmp
+WORKDIR rel
+COPY one.txt .
+""", {"dir/a.txt": "a\n", "dir/sub/b.txt": "b\n", "one.txt": "1\n", "two.txt": "2\n"}, []),
 }
 
 _CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels",
@@ -92,7 +113,9 @@ def _history(host: str, env: dict, ref: str) -> list[str]:
     r = subprocess.run([DOCKER, "-H", host, "history", "--no-trunc", "--format", "{{.CreatedBy}}", ref], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    return [_HASH.sub(r"\1:<hash>", line) for line in r.stdout.splitlines()]
+    # dockerd 20.10 wrote no space after --chown=x (moby 28 does)
+    lines = [re.sub(r"--chown=(\S+?)(file|dir|multi):", r"--chown=\1 \2:", line) for line in r.stdout.splitlines()]
+    return [_HASH.sub(r"\1:<hash>", line) for line in lines]
 
 
 def _as_dockerd(ours: list[str], version: str) -> list[str]:
@@ -120,6 +143,7 @@ def test_same_image_as_dockerd(daemon, bb_image, ref_dockerd, tmp_path, case):
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(dockerfile)
     for name, data in files.items():
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
         (ctx / name).write_text(data)
     ours = _build(daemon.host, daemon.env, ctx, f"cmp-{case}", extra)
     theirs = _build(ref_dockerd.host, ref_dockerd.env, ctx, f"cmp-{case}", extra)
