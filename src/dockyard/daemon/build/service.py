@@ -590,12 +590,16 @@ class _Build:
             sock = None
         finally:
             d.attach.cancel(c.id, fut)
+        t0 = time.perf_counter()
         if sock is not None:
             try:
                 await self._pump(sock)
             finally:
                 sock.close()
+        t1 = time.perf_counter()
         await exited.wait()
+        log.debug("RUN %s: output ended %.0fms after start, exit recorded %.0fms later", c.short_id,
+                  (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
         return int(c.state.exit_code)
 
     async def _pump(self, sock) -> None:
