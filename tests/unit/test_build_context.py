@@ -3,6 +3,7 @@ sources and checksums, and copying into a build container's root without
 ever leaving it."""
 import bz2
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -440,3 +441,45 @@ def test_copy_from_hostile_tree(tmp_path):
     assert s.is_dir
     copy_sources(t, [s], str(dest), "/cfg")
     assert (dest / "cfg/passwd").read_text().startswith("root:")
+
+
+# ---------------------------------------------------------------- moby's source hashes
+
+def test_history_hash_is_mobys_tarsum(tmp_path):
+    """file:<tarsum v1 of the context tar's entry>: sha256 over the header
+    fields moby selects (mtime left out, uname/gname blanked), then the
+    content (the layout moby's tarsum test vectors check)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    tar = make_tar([("Dockerfile", "file", b"FROM x\n"), ("app/", "dir"), ("app/a.txt", "file", b"hello", 0o640),
+                    ("app/ln", "symlink", "a.txt")])
+    unpack_context(io.BytesIO(tar), str(ctx))
+    t = SourceTree(str(ctx))
+    header = (b"nameapp/a.txtmode416uid0gid0size5typeflag0linknameunamegnamedevmajor0devminor0")
+    want = hashlib.sha256(header + b"hello").hexdigest()
+    assert t.history_hash(t.sources(["app/a.txt"])) == "file:" + want
+    assert t.history_hash(t.sources(["app/ln"])) == "file:" + want          # a symlink: its target's sum
+    d = t.history_hash(t.sources(["app"]))
+    assert d.startswith("dir:") and len(d) == 68
+    m = t.history_hash(t.sources(["app/a.txt", "Dockerfile"]))
+    file_sums = [t.history_hash(t.sources([p])) for p in ("app/a.txt", "Dockerfile")]
+    assert m == "multi:" + hashlib.sha256(",".join(file_sums).encode()).hexdigest()
+    # the same tar unpacked again gives the same names; other content does not
+    ctx2 = tmp_path / "ctx2"
+    ctx2.mkdir()
+    unpack_context(io.BytesIO(tar), str(ctx2))
+    assert SourceTree(str(ctx2)).history_hash(t.sources(["app"])) == d
+    ctx3 = tmp_path / "ctx3"
+    ctx3.mkdir()
+    unpack_context(io.BytesIO(make_tar([("app/", "dir"), ("app/a.txt", "file", b"HELLO", 0o640),
+                                        ("app/ln", "symlink", "a.txt")])), str(ctx3))
+    assert SourceTree(str(ctx3)).history_hash(t.sources(["app"])) != d
+
+
+def test_history_hash_of_an_image_tree(tmp_path):
+    """COPY --from: headers made from the files (moby's lazy source)."""
+    root = _ctx(tmp_path, {"bin/tool": b"#!x"})
+    os.chmod(root / "bin/tool", 0o755)
+    t = SourceTree(str(root), hostile=True)
+    header = b"namebin/toolmode493uid0gid0size3typeflag0linknameunamegnamedevmajor0devminor0"
+    assert t.history_hash(t.sources(["/bin/tool"])) == "file:" + hashlib.sha256(header + b"#!x").hexdigest()

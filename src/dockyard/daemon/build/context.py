@@ -129,6 +129,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
         raise _context_error(e) from None
     body = Prefixed(head, plain)
     if not head:
+        _remember_sums(dest_dir, {})
         return _dockerfile_name(dockerfile)             # an empty context
     if not _tar_header_ok(head[:_BLOCK]) and head.count(0) != len(head):
         if compressed or not _looks_like_text(head):
@@ -137,6 +138,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
             raise InvalidParameter("archive/tar: invalid tar header")
         name = _dockerfile_name(dockerfile)
         _write_bare_dockerfile(body, dest_dir, name)
+        _remember_sums(dest_dir, {})
         return name
     _untar_context(body, dest_dir)
     return dockerfile or DEFAULT_DOCKERFILE
@@ -173,14 +175,17 @@ def _check_names(m: tarfile.TarInfo) -> list[str]:
 
 def _untar_context(body, dest_dir: str) -> None:
     ex = Extractor(dest_dir, whiteouts=False)
+    sums: dict[str, tuple[bytes, bool]] = {}
     try:
         with tarfile.open(fileobj=body, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
             for m in tf:
                 parts = _check_names(m)
+                sums.setdefault("/".join(parts) or ".", (_member_header(m), m.isreg() and m.size > 0))
                 if not parts or m.ischr() or m.isblk():
                     continue        # the root's own metadata stays ours; no device nodes
                 ex.entry(tf, m)
         ex.finish()
+        _remember_sums(dest_dir, sums)
     except InvalidParameter:
         raise
     except LayerFormatError as e:
@@ -195,6 +200,54 @@ def _untar_context(body, dest_dir: str) -> None:
         raise InvalidParameter(f"unpacking the build context: {e.strerror or e}") from None
     finally:
         ex.close()
+
+
+# ---------------------------------------------------------------- moby's tarsums
+
+# moby names COPY/ADD sources in history and in its cache key by tarsum
+# (version 1: sha256 over a tar header's fields, mtime left out, then the
+# content), computed from the context tar's own headers as it is unpacked.
+# The headers of the last few contexts unpacked are kept here, by directory
+# (and inode, so a new directory at the same path is not mistaken for it).
+_SUMS_KEPT = 16
+_context_sums: dict[str, tuple[tuple[int, int], dict[str, tuple[bytes, bool]]]] = {}
+
+
+def _v1_header(name: str, mode: int, uid: int, gid: int, size: int, typeflag: str, linkname: str,
+               devmajor: int, devminor: int, xattrs: list[tuple[str, str]]) -> bytes:
+    fields = [("name", name), ("mode", str(mode)), ("uid", str(uid)), ("gid", str(gid)), ("size", str(size)),
+              ("typeflag", typeflag), ("linkname", linkname), ("uname", ""), ("gname", ""),
+              ("devmajor", str(devmajor)), ("devminor", str(devminor))] + sorted(xattrs)
+    return b"".join((k + v).encode("utf-8", "surrogateescape") for k, v in fields)
+
+
+def _member_header(m: tarfile.TarInfo) -> bytes:
+    typeflag = m.type.decode("latin-1")
+    if typeflag == "\0":                   # Go reads the old "regular" flag as TypeReg
+        typeflag = "0"
+    name = m.name + "/" if m.isdir() and not m.name.endswith("/") else m.name   # Python drops it
+    xattrs = [(k[len("SCHILY.xattr."):], v) for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")]
+    return _v1_header(name, m.mode, m.uid, m.gid, m.size, typeflag, m.linkname, m.devmajor, m.devminor, xattrs)
+
+
+def _remember_sums(dest_dir: str, sums: dict[str, tuple[bytes, bool]]) -> None:
+    st = os.stat(dest_dir)
+    key = os.path.realpath(dest_dir)
+    _context_sums.pop(key, None)
+    _context_sums[key] = ((st.st_dev, st.st_ino), sums)
+    while len(_context_sums) > _SUMS_KEPT:
+        _context_sums.pop(next(iter(_context_sums)))
+
+
+def _sums_of(root_dir: str) -> dict[str, tuple[bytes, bool]] | None:
+    entry = _context_sums.get(os.path.realpath(root_dir))
+    if entry is None:
+        return None
+    try:
+        st = os.stat(root_dir)
+    except OSError:
+        return None
+    return entry[1] if entry[0] == (st.st_dev, st.st_ino) else None
 
 
 # ---------------------------------------------------------------- sources
@@ -421,6 +474,105 @@ class SourceTree:
             h.update(b"L\0" + os.fsencode(link) + b"\0")
         elif stat.S_ISREG(m):
             h.update(b"C\0" + self._content_digest(st, opener) + b"\0")
+
+    def history_hash(self, sources: list[Source]) -> str:
+        """What moby writes for the sources in a COPY/ADD step's history
+        (`COPY file:<sum> in /x`) and probes its cache with: `file:<tarsum>`
+        for a file, `dir:<sha256 of its entries' sums>` for a directory,
+        `multi:<...>` for several; the same values as dockerd's for a
+        context this module unpacked (its tar headers are kept) and for an
+        image's tree (headers made from the files, as moby's lazy source)."""
+        sums = None if self.hostile else _sums_of(self.root_dir)
+        out = []
+        with Root(self.root_dir) as root:
+            for src in sources:
+                if src.is_dir:
+                    out.append(self._moby_dir_hash(root, src.path, sums))
+                else:
+                    out.append("file:" + self._moby_hash(root, _trim_source(src.path), sums))
+        if len(out) == 1:
+            return out[0]
+        return "multi:" + hashlib.sha256(",".join(out).encode()).hexdigest()
+
+    def _moby_dir_hash(self, root: Root, path: str, sums) -> str:
+        try:
+            fd, rel = self._open(root, path)
+        except FileNotFoundError:
+            return "dir:" + hashlib.sha256(b"").hexdigest()
+        subs: list[str] = []
+        try:
+            if rel != ".":
+                subs.append(self._moby_hash(root, rel, sums))
+            dfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        finally:
+            os.close(fd)
+
+        def walk(dir_fd: int, drel: str) -> None:
+            for name, st in _entries(dir_fd):
+                r = f"{drel}/{name}" if drel != "." else name
+                if self._hidden(r):
+                    continue
+                subs.append(self._moby_hash(root, r, sums))
+                if stat.S_ISDIR(st.st_mode):
+                    sub = _open_subdir(dir_fd, name)
+                    try:
+                        walk(sub, r)
+                    finally:
+                        os.close(sub)
+        try:
+            walk(dfd, rel)
+        finally:
+            os.close(dfd)
+        return "dir:" + hashlib.sha256(",".join(sorted(subs)).encode("utf-8", "surrogateescape")).hexdigest()
+
+    def _moby_hash(self, root: Root, path: str, sums) -> str:
+        """moby's Source.Hash(path): the tarsum of what `path` leads to (in
+        the tree); the path itself when that has none (moby's fallback)."""
+        try:
+            fd, rel = self._open(root, path)
+        except FileNotFoundError:
+            return path
+        try:
+            st = os.fstat(fd)
+            if sums is not None:
+                entry = sums.get(rel)
+                if entry is None:
+                    return path
+                header, has_content = entry
+            else:
+                header = self._lazy_header(fd, rel, st)
+                has_content = stat.S_ISREG(st.st_mode) and st.st_size > 0
+            h = hashlib.sha256(header)
+            if has_content and stat.S_ISREG(st.st_mode):
+                rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+                with os.fdopen(rfd, "rb") as f:
+                    while True:
+                        b = f.read(_CHUNK)
+                        if not b:
+                            break
+                        h.update(b)
+            return h.hexdigest()
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _lazy_header(fd: int, rel: str, st: os.stat_result) -> bytes:
+        """The header moby's lazy source makes from a file (archive.FileInfoHeader)."""
+        m = st.st_mode
+        kinds = ((stat.S_ISREG, "0"), (stat.S_ISDIR, "5"), (stat.S_ISLNK, "2"), (stat.S_ISCHR, "3"),
+                 (stat.S_ISBLK, "4"), (stat.S_ISFIFO, "6"))
+        typeflag = next((t for test, t in kinds if test(m)), "0")
+        dev = stat.S_ISCHR(m) or stat.S_ISBLK(m)
+        xattrs = []
+        if stat.S_ISREG(m) or stat.S_ISDIR(m):
+            try:
+                cap = os.getxattr(f"/proc/self/fd/{fd}", _CAPABILITY_XATTR)
+                xattrs.append((_CAPABILITY_XATTR, cap.decode("utf-8", "surrogateescape")))
+            except OSError:
+                pass
+        return _v1_header(rel + "/" if stat.S_ISDIR(m) else rel, stat.S_IMODE(m), st.st_uid, st.st_gid,
+                          st.st_size if stat.S_ISREG(m) else 0, typeflag, "",
+                          os.major(st.st_rdev) if dev else 0, os.minor(st.st_rdev) if dev else 0, xattrs)
 
     def _content_digest(self, st: os.stat_result, opener) -> bytes:
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
