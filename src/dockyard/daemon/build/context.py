@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ...errors import BuildFailed, InvalidParameter, SystemError_
-from ...images.unpack import Extractor, LayerFormatError, Prefixed, decompressed, open_dir_beneath
+from ...images.unpack import (
+    Extractor, LayerFormatError, Prefixed, decompressed, lstat_at, open_dir_beneath,
+)
 from ...inroot import O_PATH, Root, components
 from .dockerignore import PatternMatcher, filepath_match, go_clean, has_glob
 from .shell import go_quote
@@ -651,13 +653,6 @@ def _remove(dir_fd: int, name: str, st: os.stat_result) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
 def _times(st: os.stat_result) -> tuple[int, int]:
     t = (st.st_mtime_ns // 1_000_000_000) * 1_000_000_000     # moby's tar copy keeps whole seconds
     return t, t
@@ -687,7 +682,7 @@ class _Copy:
     def file(self, src_fd: int, st: os.stat_result, dst_dir: int, name: str, xattrs: bool) -> None:
         """Regular file `src_fd` (readable) as `name` in `dst_dir`, replacing
         what is there."""
-        old = _lstat(dst_dir, name)
+        old = lstat_at(dst_dir, name)
         if old is not None:
             _remove(dst_dir, name, old)
         key = (st.st_dev, st.st_ino)
@@ -713,7 +708,7 @@ class _Copy:
         m = st.st_mode
         if stat.S_ISSOCK(m):
             return                                  # tar (hence moby) leaves sockets out
-        old = _lstat(dst_dir, dst_name)
+        old = lstat_at(dst_dir, dst_name)
         if old is not None:
             _remove(dst_dir, dst_name, old)
         uid, gid = self._ids(st)
@@ -741,7 +736,7 @@ class _Copy:
                 continue
             m = st.st_mode
             if stat.S_ISDIR(m):
-                old = _lstat(dst_dir, name)
+                old = lstat_at(dst_dir, name)
                 if old is not None and not stat.S_ISDIR(old.st_mode):
                     _remove(dst_dir, name, old)
                     old = None
@@ -791,7 +786,7 @@ def _resolve_file_dest(root_fd: int, parts: list[str], owner: tuple[int, int] | 
     for _ in range(40):
         pfd = open_dir_beneath(root_fd, parts[:-1], create=True, owner=owner)
         name = parts[-1]
-        st = _lstat(pfd, name)
+        st = lstat_at(pfd, name)
         if st is None or not stat.S_ISLNK(st.st_mode):
             return pfd, name
         target = os.readlink(name, dir_fd=pfd)
