@@ -483,3 +483,46 @@ def test_history_hash_of_an_image_tree(tmp_path):
     t = SourceTree(str(root), hostile=True)
     header = b"namebin/toolmode493uid0gid0size3typeflag0linknameunamegnamedevmajor0devminor0"
     assert t.history_hash(t.sources(["/bin/tool"])) == "file:" + hashlib.sha256(header + b"#!x").hexdigest()
+
+
+def test_history_hash_matches_dockerd(tmp_path):
+    """The names a real dockerd (20.10, private, same tarsum as today's)
+    wrote into `docker history` for this context and Dockerfile."""
+    def tar_of(entries):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            for name, kind, data, mode in entries:
+                ti = tarfile.TarInfo(name)
+                ti.mode, ti.mtime, ti.uid, ti.gid, ti.uname = mode, MTIME, 1000, 1000, "user"
+                if kind == "dir":
+                    ti.type = tarfile.DIRTYPE
+                elif kind == "file":
+                    ti.size = len(data)
+                elif kind == "sym":
+                    ti.type, ti.linkname = tarfile.SYMTYPE, data
+                else:
+                    ti.type, ti.linkname = tarfile.LNKTYPE, data
+                tf.addfile(ti, io.BytesIO(data) if kind == "file" else None)
+        return buf.getvalue()
+
+    dockerfile = (b"FROM scratch\nCOPY app/main.py /x\nCOPY app /y/\nCOPY app/main.py Dockerfile /z/\n"
+                  b"COPY link /w\nCOPY app/h* /v/\nADD app/sub /u\n")
+    tar = tar_of([("Dockerfile", "file", dockerfile, 0o644), ("app/", "dir", None, 0o755),
+                  ("app/main.py", "file", b"print(1)\n", 0o4755), ("app/sub/", "dir", None, 0o750),
+                  ("app/sub/deep.txt", "file", b"deep", 0o600), ("app/hard", "hard", "app/main.py", 0o4755),
+                  ("app/ln", "sym", "main.py", 0o777), ("link", "sym", "app/main.py", 0o777),
+                  ("app/dangling", "sym", "/nope", 0o777)])
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    unpack_context(io.BytesIO(tar), str(ctx))
+    t = SourceTree(str(ctx))
+    dockerd = {   # `docker history`: /bin/sh -c #(nop) COPY <this> in /x
+        ("app/main.py",): "file:4073169cd84c258d9a3d8381de47ca9b5fc9a7eb8c8c711b8e7b58f53bba7272",
+        ("app",): "dir:7e6e70a6c969cf2c3203be581885f8f718ba9cf9adf88ac6df8fead249a7af73",
+        ("app/main.py", "Dockerfile"): "multi:2920834960029bbcd97ceba6c3535bddb9b7fa19b1df4f5024356e8d7c9363b4",
+        ("link",): "file:4073169cd84c258d9a3d8381de47ca9b5fc9a7eb8c8c711b8e7b58f53bba7272",
+        ("app/h*",): "file:cce9e30dae0f03405f50cc0653273a7f61d92a1eb70eb517f8bc7b703c3f4d5a",
+        ("app/sub",): "dir:53072b037178dcc60da9b13bb850be5a9eb8219616b5ac821badb65618c1ebce",
+    }
+    for patterns, want in dockerd.items():
+        assert t.history_hash(t.sources(list(patterns))) == want, patterns
