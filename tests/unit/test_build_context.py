@@ -361,7 +361,7 @@ def test_copy_file_and_dir_semantics(tmp_path):
     assert sorted(os.listdir(rootfs / "out")) == ["a", "e", "hard", "l", "s"]
     a = os.lstat(rootfs / "out/a")
     assert (a.st_uid, a.st_gid) == (0, 0)                           # ownership: 0:0 without --chown
-    assert stat.S_IMODE(a.st_mode) == 0o4751                        # mode kept, setuid survived chown
+    assert stat.S_IMODE(a.st_mode) == 0o751             # mode kept; setuid dropped by the chown, as dockerd's
     assert a.st_mtime == MTIME                                      # whole seconds, as moby's tar copy
     assert os.lstat(rootfs / "out/hard").st_ino == a.st_ino         # hard links stay hard links
     assert os.readlink(rootfs / "out/l") == "a"                     # symlinks copied as symlinks
@@ -388,8 +388,10 @@ def test_copy_chown_chmod_and_preserve(tmp_path):
     copy_sources(t, t.sources(["f"]), str(rootfs), "/p1/p2/f", chown=(7, 8))
     assert os.lstat(rootfs / "p1").st_uid == 7 and os.lstat(rootfs / "p1/p2/f").st_gid == 8
     assert os.lstat(rootfs / "etc").st_uid == 0                      # existing dirs are not chowned
+    os.chmod(ctx / "d/a", 0o4755)
     copy_sources(t, t.sources(["d"]), str(rootfs), "/kept", preserve_ownership=True)
-    assert os.lstat(rootfs / "kept/a").st_uid == 1234                 # COPY --from keeps owners
+    kept = os.lstat(rootfs / "kept/a")
+    assert kept.st_uid == 1234 and stat.S_IMODE(kept.st_mode) == 0o4755  # COPY --from keeps owners, setuid
 
 
 def _tar_file(path, entries, compress=None):

@@ -693,10 +693,19 @@ class _Copy:
                      dir_fd=dst_dir)
         try:
             _copy_data(src_fd, fd, st.st_size)
-            os.fchown(fd, *self._ids(st))
-            os.fchmod(fd, self._mode(st))           # after chown, which clears setuid
-            if xattrs:
-                _copy_capability(src_fd, fd)
+            if self.owner is None or self.chmod is not None:
+                os.fchown(fd, *self._ids(st))
+                os.fchmod(fd, self._mode(st))       # after chown, which clears set-id bits
+                if xattrs:
+                    _copy_capability(src_fd, fd)
+            else:
+                # moby's order: its tar copy sets the mode (and capability),
+                # fixPermissions chowns afterwards, so the kernel drops set-id
+                # bits and file capabilities: what dockerd's images hold
+                os.fchmod(fd, self._mode(st))
+                if xattrs:
+                    _copy_capability(src_fd, fd)
+                os.fchown(fd, *self.owner)
             os.utime(fd, ns=_times(st))
             if st.st_nlink > 1:
                 self.links[key] = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)
