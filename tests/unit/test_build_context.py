@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 from dockyard.daemon.build.context import (
-    Source, SourceTree, check_dest, copy_sources, normalize_dest, unpack_context,
+    Source, SourceTree, check_dest, copy_sources, normalize_dest, unpack_context, write_context_tar,
 )
 from dockyard.daemon.build.dockerignore import PatternMatcher
 from dockyard.errors import BuildFailed, InvalidParameter
@@ -528,3 +528,30 @@ def test_history_hash_matches_dockerd(tmp_path):
     }
     for patterns, want in dockerd.items():
         assert t.history_hash(t.sources(list(patterns))) == want, patterns
+
+
+def test_write_context_tar_as_the_docker_cli(tmp_path):
+    """Entry for entry what docker 28.2's CLI sent for such a directory
+    (checked against a capture of its POST /build body)."""
+    root = _ctx(tmp_path, {"Dockerfile": b"FROM x\n", ".dockerignore": b"build\n!build/keep\n*.log\nDockerfile\n",
+                           "app/main.py": b"hi\n", "build/keep/k": b"k", "build/drop": b"d", "a.log": b"l",
+                           "link": ("symlink", "/etc")})
+    os.chown(root / "app/main.py", 1000, 1000)
+    os.chmod(root / "app/main.py", 0o4755)
+    os.link(root / "app/main.py", root / "app/again.py")
+    os.utime(root / "app/main.py", (MTIME + 0.9, MTIME + 0.9))
+    buf = io.BytesIO()
+    write_context_tar(str(root), [ln for ln in (root / ".dockerignore").read_text().splitlines()], "Dockerfile", buf)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        got = {m.name: m for m in tf}
+    assert list(got) == [".dockerignore", "Dockerfile", "app", "app/again.py", "app/main.py", "build/keep",
+                         "build/keep/k", "link"]
+    again, main = got["app/again.py"], got["app/main.py"]
+    assert again.isreg() and main.islnk() and main.linkname == "app/again.py"     # the second name links
+    assert (again.uid, again.gid, again.uname, again.gname) == (0, 0, "", "")
+    assert again.mode == 0o4755 and again.mtime == MTIME
+    assert got["link"].issym() and got["link"].linkname == "/etc"
+    ctx = tmp_path / "unpacked"
+    ctx.mkdir()
+    unpack_context(io.BytesIO(buf.getvalue()), str(ctx))
+    assert (ctx / "app/main.py").read_bytes() == b"hi\n"

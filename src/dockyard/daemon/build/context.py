@@ -31,7 +31,7 @@ from ...images.unpack import (
     Extractor, LayerFormatError, Prefixed, decompressed, lstat_at, open_dir_beneath,
 )
 from ...inroot import O_PATH, Root, components
-from .dockerignore import PatternMatcher, filepath_match, go_clean, has_glob
+from .dockerignore import PatternMatcher, filepath_match, filter_for_context, go_clean, has_glob
 from .shell import go_quote
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -202,6 +202,50 @@ def _untar_context(body, dest_dir: str) -> None:
         raise InvalidParameter(f"unpacking the build context: {e.strerror or e}") from None
     finally:
         ex.close()
+
+
+def write_context_tar(root: str, patterns: list[str], dockerfile: str | None, out: BinaryIO) -> None:
+    """The context tar the docker CLI sends for directory `root` (for our
+    CLI's `dockyard build`): the paths dockerignore.filter_for_context
+    keeps, owned by 0:0 with no user names, modes and whole-second mtimes
+    as on disk, directories named with a trailing "/", symlinks as
+    symlinks, a file met again under another name as a hard link to the
+    first; sockets left out. Files are the user's own: read by path."""
+    seen: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        for rel in filter_for_context(root, patterns, dockerfile):
+            path = os.path.join(root, rel)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            m = st.st_mode
+            if stat.S_ISSOCK(m):
+                continue
+            ti = tarfile.TarInfo(rel)
+            ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = stat.S_IMODE(m), 0, 0, "", ""
+            ti.mtime = int(st.st_mtime)
+            if stat.S_ISDIR(m):
+                ti.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(m):
+                ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(path)
+            elif stat.S_ISREG(m):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in seen:
+                    ti.type, ti.linkname = tarfile.LNKTYPE, seen[key]
+                else:
+                    seen[key] = rel
+                    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+                        ti.size = os.fstat(f.fileno()).st_size
+                        tf.addfile(ti, f)
+                    continue
+            else:
+                ti.type = (tarfile.CHRTYPE if stat.S_ISCHR(m) else tarfile.BLKTYPE if stat.S_ISBLK(m)
+                           else tarfile.FIFOTYPE)
+                if stat.S_ISCHR(m) or stat.S_ISBLK(m):
+                    ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            tf.addfile(ti)
 
 
 # ---------------------------------------------------------------- moby's tarsums
