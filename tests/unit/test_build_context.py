@@ -258,6 +258,24 @@ def test_read_dockerfile(tmp_path):
     with pytest.raises(InvalidParameter) as e:
         t.read_dockerfile("nope.Dockerfile")
     assert e.value.message == "Cannot locate specified Dockerfile: nope.Dockerfile"
+    # an ignored Dockerfile is still the build's (moby reads it before dropping it)
+    (root / ".dockerignore").write_text("dockerfile\nsub\n")
+    t = SourceTree(str(root), ignore=SourceTree(str(root)).read_dockerignore())
+    assert t.read_dockerfile() == b"FROM a\n" and t.read_dockerfile("sub/Other") == b"FROM b\n"
+    with pytest.raises(BuildFailed):
+        t.sources(["dockerfile"])
+
+
+def test_read_dockerignore_stays_inside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_text("*\n")
+    root = _ctx(tmp_path, {".dockerignore": ("symlink", str(outside)), "x": b"x"})
+    assert SourceTree(str(root)).read_dockerignore() is None          # the link's target is not in the context
+    os.unlink(root / ".dockerignore")
+    (root / ".dockerignore").write_text("[\n")
+    assert SourceTree(str(root)).read_dockerignore() is None          # malformed: ignored, as moby
+    (root / ".dockerignore").write_text("*.log\n")
+    assert SourceTree(str(root)).read_dockerignore().matches("a.log")
 
 
 def test_checksum_tracks_content_mode_owner_links_not_times(tmp_path):

@@ -31,7 +31,9 @@ from ...images.unpack import (
     Extractor, LayerFormatError, Prefixed, decompressed, lstat_at, open_dir_beneath,
 )
 from ...inroot import O_PATH, Root, components
-from .dockerignore import PatternMatcher, filepath_match, filter_for_context, go_clean, has_glob
+from .dockerignore import (
+    PatternMatcher, filepath_match, filter_for_context, go_clean, has_glob, read_patterns,
+)
 from .shell import go_quote
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -348,9 +350,10 @@ class SourceTree:
     def _hidden(self, rel: str) -> bool:
         return self.ignore is not None and rel not in ("", ".") and self.ignore.matches(rel)
 
-    def _open(self, root: Root, path: str) -> tuple[int, str]:
+    def _open(self, root: Root, path: str, hide: bool = True) -> tuple[int, str]:
         """(O_PATH fd, path inside the root) of what `path` leads to,
-        symlinks followed inside the root; FileNotFoundError if nothing."""
+        symlinks followed inside the root; FileNotFoundError if nothing
+        (or, with `hide`, if the ignore patterns exclude it)."""
         try:
             found = root.lookup(path, follow_last=True)
         except (FileNotFoundError, NotADirectoryError):
@@ -362,7 +365,7 @@ class SourceTree:
         if not found.exists:
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         rel = found.cpath.lstrip("/") or "."
-        if self._hidden(rel):
+        if hide and self._hidden(rel):
             found.close()
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         return found.fd, rel
@@ -376,7 +379,7 @@ class SourceTree:
         with Root(self.root_dir) as root:
             for candidate in (name, name.lower()) if name == DEFAULT_DOCKERFILE else (name,):
                 try:
-                    fd, _ = self._open(root, candidate)
+                    fd, _ = self._open(root, candidate, hide=False)     # read before any ignoring
                 except FileNotFoundError:
                     continue
                 os.close(fd)
@@ -384,13 +387,36 @@ class SourceTree:
         raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
 
     def read_dockerfile(self, name: str = DEFAULT_DOCKERFILE, limit: int = 16 << 20) -> bytes:
-        """The Dockerfile's bytes (see locate_dockerfile)."""
+        """The Dockerfile's bytes (see locate_dockerfile), even when the
+        ignore patterns exclude it: moby reads it before it drops it."""
         found = self.locate_dockerfile(name)
+        data = self._read(found, limit)
+        if data is None:
+            raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+        return data
+
+    def read_dockerignore(self) -> PatternMatcher | None:
+        """The context's .dockerignore as a matcher (read inside the root:
+        a symlinked .dockerignore never reads a host file), None when there
+        is none or its patterns are malformed (moby ignores them then)."""
+        data = self._read(".dockerignore", 1 << 20)
+        if data is None:
+            return None
+        try:
+            return PatternMatcher(read_patterns(data))
+        except InvalidParameter:
+            return None
+
+    def _read(self, path: str, limit: int) -> bytes | None:
+        """At most `limit` bytes of regular file `path` of the tree; None if none."""
         with Root(self.root_dir) as root:
-            fd, _ = self._open(root, found)
+            try:
+                fd, _ = self._open(root, path, hide=False)
+            except FileNotFoundError:
+                return None
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+                    return None
                 rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
             finally:
                 os.close(fd)
