@@ -346,6 +346,7 @@ class SourceTree:
         self.ignore = ignore if ignore else None
         self.hostile = hostile
         self._digests: dict[tuple[int, int, int, int, int], bytes] = {}
+        self._moby_sums: dict[tuple, str] = {}
 
     def _hidden(self, rel: str) -> bool:
         return self.ignore is not None and rel not in ("", ".") and self.ignore.matches(rel)
@@ -606,6 +607,10 @@ class SourceTree:
             return path
         try:
             st = os.fstat(fd)
+            key = (rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            done = self._moby_sums.get(key)
+            if done is not None:
+                return done
             if sums is not None:
                 entry = sums.get(rel)
                 if entry is None:
@@ -623,7 +628,8 @@ class SourceTree:
                         if not b:
                             break
                         h.update(b)
-            return h.hexdigest()
+            self._moby_sums[key] = h.hexdigest()
+            return self._moby_sums[key]
         finally:
             os.close(fd)
 
