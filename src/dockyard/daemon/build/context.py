@@ -41,6 +41,7 @@ _BLOCK = 512
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CHUNK = 1 << 20
 _CAPABILITY_XATTR = "security.capability"
+_MAX_LINK_FDS = 1024        # hard-linked files remembered per copy (beyond: copied as separate files)
 
 
 # ---------------------------------------------------------------- the context tar
@@ -783,7 +784,7 @@ class _Copy:
                     _copy_capability(src_fd, fd)
                 os.fchown(fd, *self.owner)
             os.utime(fd, ns=_times(st))
-            if st.st_nlink > 1:
+            if st.st_nlink > 1 and len(self.links) < _MAX_LINK_FDS:
                 self.links[key] = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)
         finally:
             os.close(fd)
