@@ -27,9 +27,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ...errors import BuildFailed, InvalidParameter, SystemError_
-from ...images.unpack import Extractor, LayerFormatError, Prefixed, decompressed, open_dir_beneath
+from ...images.unpack import (
+    Extractor, LayerFormatError, Prefixed, decompressed, lstat_at, open_dir_beneath,
+)
 from ...inroot import O_PATH, Root, components
-from .dockerignore import PatternMatcher, filepath_match, go_clean, has_glob
+from .dockerignore import (
+    PatternMatcher, filepath_match, filter_for_context, go_clean, has_glob, read_patterns,
+)
 from .shell import go_quote
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -37,6 +41,7 @@ _BLOCK = 512
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CHUNK = 1 << 20
 _CAPABILITY_XATTR = "security.capability"
+_MAX_LINK_FDS = 1024        # hard-linked files remembered per copy (beyond: copied as separate files)
 
 
 # ---------------------------------------------------------------- the context tar
@@ -96,6 +101,44 @@ def _context_error(e: BaseException) -> InvalidParameter:
     return InvalidParameter("archive/tar: invalid tar header")
 
 
+class _Counting:
+    """A reader that notes where its stream ended."""
+
+    def __init__(self, f):
+        self.f = f
+        self.n = 0
+        self.eof_at: int | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.f.read(size)
+        if b:
+            self.n += len(b)
+        elif size != 0:
+            self.eof_at = self.n
+        return b
+
+
+def _members(tf: tarfile.TarFile, counting: _Counting):
+    """The members of a streamed tar, with Go's tar.Reader leniency: a
+    stream that stops right after the last member's data (no padding, no
+    end blocks) ends cleanly. The docker CLI sends such a tar when the
+    Dockerfile is outside the context (it appends .dockerfile.<random> and
+    .dockerignore that way); Python's tarfile calls it a truncation."""
+    last = None
+    it = iter(tf)
+    while True:
+        try:
+            m = next(it)
+        except StopIteration:
+            return
+        except tarfile.ReadError:
+            if last is not None and counting.eof_at == last.offset_data + last.size:
+                return
+            raise
+        last = m
+        yield m
+
+
 def _dockerfile_name(dockerfile: str) -> str:
     name = go_clean(dockerfile or DEFAULT_DOCKERFILE).lstrip("/")
     if name in ("", ".") or name == ".." or name.startswith("../"):
@@ -129,6 +172,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
         raise _context_error(e) from None
     body = Prefixed(head, plain)
     if not head:
+        _remember_sums(dest_dir, {})
         return _dockerfile_name(dockerfile)             # an empty context
     if not _tar_header_ok(head[:_BLOCK]) and head.count(0) != len(head):
         if compressed or not _looks_like_text(head):
@@ -137,6 +181,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
             raise InvalidParameter("archive/tar: invalid tar header")
         name = _dockerfile_name(dockerfile)
         _write_bare_dockerfile(body, dest_dir, name)
+        _remember_sums(dest_dir, {})
         return name
     _untar_context(body, dest_dir)
     return dockerfile or DEFAULT_DOCKERFILE
@@ -173,14 +218,18 @@ def _check_names(m: tarfile.TarInfo) -> list[str]:
 
 def _untar_context(body, dest_dir: str) -> None:
     ex = Extractor(dest_dir, whiteouts=False)
+    sums: dict[str, tuple[bytes, bool]] = {}
     try:
-        with tarfile.open(fileobj=body, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
-            for m in tf:
+        counting = _Counting(body)
+        with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
+            for m in _members(tf, counting):
                 parts = _check_names(m)
+                sums.setdefault("/".join(parts) or ".", (_member_header(m), m.isreg() and m.size > 0))
                 if not parts or m.ischr() or m.isblk():
                     continue        # the root's own metadata stays ours; no device nodes
                 ex.entry(tf, m)
         ex.finish()
+        _remember_sums(dest_dir, sums)
     except InvalidParameter:
         raise
     except LayerFormatError as e:
@@ -195,6 +244,98 @@ def _untar_context(body, dest_dir: str) -> None:
         raise InvalidParameter(f"unpacking the build context: {e.strerror or e}") from None
     finally:
         ex.close()
+
+
+def write_context_tar(root: str, patterns: list[str], dockerfile: str | None, out: BinaryIO) -> None:
+    """The context tar the docker CLI sends for directory `root` (for our
+    CLI's `dockyard build`): the paths dockerignore.filter_for_context
+    keeps, owned by 0:0 with no user names, modes and whole-second mtimes
+    as on disk, directories named with a trailing "/", symlinks as
+    symlinks, a file met again under another name as a hard link to the
+    first; sockets left out. Files are the user's own: read by path."""
+    seen: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        for rel in filter_for_context(root, patterns, dockerfile):
+            path = os.path.join(root, rel)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            m = st.st_mode
+            if stat.S_ISSOCK(m):
+                continue
+            ti = tarfile.TarInfo(rel)
+            ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = stat.S_IMODE(m), 0, 0, "", ""
+            ti.mtime = int(st.st_mtime)
+            if stat.S_ISDIR(m):
+                ti.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(m):
+                ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(path)
+            elif stat.S_ISREG(m):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in seen:
+                    ti.type, ti.linkname = tarfile.LNKTYPE, seen[key]
+                else:
+                    seen[key] = rel
+                    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+                        ti.size = os.fstat(f.fileno()).st_size
+                        tf.addfile(ti, f)
+                    continue
+            else:
+                ti.type = (tarfile.CHRTYPE if stat.S_ISCHR(m) else tarfile.BLKTYPE if stat.S_ISBLK(m)
+                           else tarfile.FIFOTYPE)
+                if stat.S_ISCHR(m) or stat.S_ISBLK(m):
+                    ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            tf.addfile(ti)
+
+
+# ---------------------------------------------------------------- moby's tarsums
+
+# moby names COPY/ADD sources in history and in its cache key by tarsum
+# (version 1: sha256 over a tar header's fields, mtime left out, then the
+# content), computed from the context tar's own headers as it is unpacked.
+# The headers of the last few contexts unpacked are kept here, by directory
+# (and inode, so a new directory at the same path is not mistaken for it).
+_SUMS_KEPT = 16
+_context_sums: dict[str, tuple[tuple[int, int], dict[str, tuple[bytes, bool]]]] = {}
+
+
+def _v1_header(name: str, mode: int, uid: int, gid: int, size: int, typeflag: str, linkname: str,
+               devmajor: int, devminor: int, xattrs: list[tuple[str, str]]) -> bytes:
+    fields = [("name", name), ("mode", str(mode)), ("uid", str(uid)), ("gid", str(gid)), ("size", str(size)),
+              ("typeflag", typeflag), ("linkname", linkname), ("uname", ""), ("gname", ""),
+              ("devmajor", str(devmajor)), ("devminor", str(devminor))] + sorted(xattrs)
+    return b"".join((k + v).encode("utf-8", "surrogateescape") for k, v in fields)
+
+
+def _member_header(m: tarfile.TarInfo) -> bytes:
+    typeflag = m.type.decode("latin-1")
+    if typeflag == "\0":                   # Go reads the old "regular" flag as TypeReg
+        typeflag = "0"
+    name = m.name + "/" if m.isdir() and not m.name.endswith("/") else m.name   # Python drops it
+    xattrs = [(k[len("SCHILY.xattr."):], v) for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")]
+    return _v1_header(name, m.mode, m.uid, m.gid, m.size, typeflag, m.linkname, m.devmajor, m.devminor, xattrs)
+
+
+def _remember_sums(dest_dir: str, sums: dict[str, tuple[bytes, bool]]) -> None:
+    st = os.stat(dest_dir)
+    key = os.path.realpath(dest_dir)
+    _context_sums.pop(key, None)
+    _context_sums[key] = ((st.st_dev, st.st_ino), sums)
+    while len(_context_sums) > _SUMS_KEPT:
+        _context_sums.pop(next(iter(_context_sums)))
+
+
+def _sums_of(root_dir: str) -> dict[str, tuple[bytes, bool]] | None:
+    entry = _context_sums.get(os.path.realpath(root_dir))
+    if entry is None:
+        return None
+    try:
+        st = os.stat(root_dir)
+    except OSError:
+        return None
+    return entry[1] if entry[0] == (st.st_dev, st.st_ino) else None
 
 
 # ---------------------------------------------------------------- sources
@@ -245,13 +386,15 @@ class SourceTree:
         self.ignore = ignore if ignore else None
         self.hostile = hostile
         self._digests: dict[tuple[int, int, int, int, int], bytes] = {}
+        self._moby_sums: dict[tuple, str] = {}
 
     def _hidden(self, rel: str) -> bool:
         return self.ignore is not None and rel not in ("", ".") and self.ignore.matches(rel)
 
-    def _open(self, root: Root, path: str) -> tuple[int, str]:
+    def _open(self, root: Root, path: str, hide: bool = True) -> tuple[int, str]:
         """(O_PATH fd, path inside the root) of what `path` leads to,
-        symlinks followed inside the root; FileNotFoundError if nothing."""
+        symlinks followed inside the root; FileNotFoundError if nothing
+        (or, with `hide`, if the ignore patterns exclude it)."""
         try:
             found = root.lookup(path, follow_last=True)
         except (FileNotFoundError, NotADirectoryError):
@@ -263,7 +406,7 @@ class SourceTree:
         if not found.exists:
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         rel = found.cpath.lstrip("/") or "."
-        if self._hidden(rel):
+        if hide and self._hidden(rel):
             found.close()
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         return found.fd, rel
@@ -277,7 +420,7 @@ class SourceTree:
         with Root(self.root_dir) as root:
             for candidate in (name, name.lower()) if name == DEFAULT_DOCKERFILE else (name,):
                 try:
-                    fd, _ = self._open(root, candidate)
+                    fd, _ = self._open(root, candidate, hide=False)     # read before any ignoring
                 except FileNotFoundError:
                     continue
                 os.close(fd)
@@ -285,13 +428,36 @@ class SourceTree:
         raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
 
     def read_dockerfile(self, name: str = DEFAULT_DOCKERFILE, limit: int = 16 << 20) -> bytes:
-        """The Dockerfile's bytes (see locate_dockerfile)."""
+        """The Dockerfile's bytes (see locate_dockerfile), even when the
+        ignore patterns exclude it: moby reads it before it drops it."""
         found = self.locate_dockerfile(name)
+        data = self._read(found, limit)
+        if data is None:
+            raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+        return data
+
+    def read_dockerignore(self) -> PatternMatcher | None:
+        """The context's .dockerignore as a matcher (read inside the root:
+        a symlinked .dockerignore never reads a host file), None when there
+        is none or its patterns are malformed (moby ignores them then)."""
+        data = self._read(".dockerignore", 1 << 20)
+        if data is None:
+            return None
+        try:
+            return PatternMatcher(read_patterns(data))
+        except InvalidParameter:
+            return None
+
+    def _read(self, path: str, limit: int) -> bytes | None:
+        """At most `limit` bytes of regular file `path` of the tree; None if none."""
         with Root(self.root_dir) as root:
-            fd, _ = self._open(root, found)
+            try:
+                fd, _ = self._open(root, path, hide=False)
+            except FileNotFoundError:
+                return None
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+                    return None
                 rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
             finally:
                 os.close(fd)
@@ -422,6 +588,110 @@ class SourceTree:
         elif stat.S_ISREG(m):
             h.update(b"C\0" + self._content_digest(st, opener) + b"\0")
 
+    def history_hash(self, sources: list[Source]) -> str:
+        """What moby writes for the sources in a COPY/ADD step's history
+        (`COPY file:<sum> in /x`) and probes its cache with: `file:<tarsum>`
+        for a file, `dir:<sha256 of its entries' sums>` for a directory,
+        `multi:<...>` for several; the same values as dockerd's for a
+        context this module unpacked (its tar headers are kept) and for an
+        image's tree (headers made from the files, as moby's lazy source)."""
+        sums = None if self.hostile else _sums_of(self.root_dir)
+        out = []
+        with Root(self.root_dir) as root:
+            for src in sources:
+                if src.is_dir:
+                    out.append(self._moby_dir_hash(root, src.path, sums))
+                else:
+                    out.append("file:" + self._moby_hash(root, _trim_source(src.path), sums))
+        if len(out) == 1:
+            return out[0]
+        return "multi:" + hashlib.sha256(",".join(out).encode()).hexdigest()
+
+    def _moby_dir_hash(self, root: Root, path: str, sums) -> str:
+        try:
+            fd, rel = self._open(root, path)
+        except FileNotFoundError:
+            return "dir:" + hashlib.sha256(b"").hexdigest()
+        subs: list[str] = []
+        try:
+            if rel != ".":
+                subs.append(self._moby_hash(root, rel, sums))
+            dfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        finally:
+            os.close(fd)
+
+        def walk(dir_fd: int, drel: str) -> None:
+            for name, st in _entries(dir_fd):
+                r = f"{drel}/{name}" if drel != "." else name
+                if self._hidden(r):
+                    continue
+                subs.append(self._moby_hash(root, r, sums))
+                if stat.S_ISDIR(st.st_mode):
+                    sub = _open_subdir(dir_fd, name)
+                    try:
+                        walk(sub, r)
+                    finally:
+                        os.close(sub)
+        try:
+            walk(dfd, rel)
+        finally:
+            os.close(dfd)
+        return "dir:" + hashlib.sha256(",".join(sorted(subs)).encode("utf-8", "surrogateescape")).hexdigest()
+
+    def _moby_hash(self, root: Root, path: str, sums) -> str:
+        """moby's Source.Hash(path): the tarsum of what `path` leads to (in
+        the tree); the path itself when that has none (moby's fallback)."""
+        try:
+            fd, rel = self._open(root, path)
+        except FileNotFoundError:
+            return path
+        try:
+            st = os.fstat(fd)
+            key = (rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            done = self._moby_sums.get(key)
+            if done is not None:
+                return done
+            if sums is not None:
+                entry = sums.get(rel)
+                if entry is None:
+                    return path
+                header, has_content = entry
+            else:
+                header = self._lazy_header(fd, rel, st)
+                has_content = stat.S_ISREG(st.st_mode) and st.st_size > 0
+            h = hashlib.sha256(header)
+            if has_content and stat.S_ISREG(st.st_mode):
+                rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+                with os.fdopen(rfd, "rb") as f:
+                    while True:
+                        b = f.read(_CHUNK)
+                        if not b:
+                            break
+                        h.update(b)
+            self._moby_sums[key] = h.hexdigest()
+            return self._moby_sums[key]
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _lazy_header(fd: int, rel: str, st: os.stat_result) -> bytes:
+        """The header moby's lazy source makes from a file (archive.FileInfoHeader)."""
+        m = st.st_mode
+        kinds = ((stat.S_ISREG, "0"), (stat.S_ISDIR, "5"), (stat.S_ISLNK, "2"), (stat.S_ISCHR, "3"),
+                 (stat.S_ISBLK, "4"), (stat.S_ISFIFO, "6"))
+        typeflag = next((t for test, t in kinds if test(m)), "0")
+        dev = stat.S_ISCHR(m) or stat.S_ISBLK(m)
+        xattrs = []
+        if stat.S_ISREG(m) or stat.S_ISDIR(m):
+            try:
+                cap = os.getxattr(f"/proc/self/fd/{fd}", _CAPABILITY_XATTR)
+                xattrs.append((_CAPABILITY_XATTR, cap.decode("utf-8", "surrogateescape")))
+            except OSError:
+                pass
+        return _v1_header(rel + "/" if stat.S_ISDIR(m) else rel, stat.S_IMODE(m), st.st_uid, st.st_gid,
+                          st.st_size if stat.S_ISREG(m) else 0, typeflag, "",
+                          os.major(st.st_rdev) if dev else 0, os.minor(st.st_rdev) if dev else 0, xattrs)
+
     def _content_digest(self, st: os.stat_result, opener) -> bytes:
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         d = self._digests.get(key)
@@ -499,13 +769,6 @@ def _remove(dir_fd: int, name: str, st: os.stat_result) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
 def _times(st: os.stat_result) -> tuple[int, int]:
     t = (st.st_mtime_ns // 1_000_000_000) * 1_000_000_000     # moby's tar copy keeps whole seconds
     return t, t
@@ -535,7 +798,7 @@ class _Copy:
     def file(self, src_fd: int, st: os.stat_result, dst_dir: int, name: str, xattrs: bool) -> None:
         """Regular file `src_fd` (readable) as `name` in `dst_dir`, replacing
         what is there."""
-        old = _lstat(dst_dir, name)
+        old = lstat_at(dst_dir, name)
         if old is not None:
             _remove(dst_dir, name, old)
         key = (st.st_dev, st.st_ino)
@@ -546,12 +809,21 @@ class _Copy:
                      dir_fd=dst_dir)
         try:
             _copy_data(src_fd, fd, st.st_size)
-            os.fchown(fd, *self._ids(st))
-            os.fchmod(fd, self._mode(st))           # after chown, which clears setuid
-            if xattrs:
-                _copy_capability(src_fd, fd)
+            if self.owner is None or self.chmod is not None:
+                os.fchown(fd, *self._ids(st))
+                os.fchmod(fd, self._mode(st))       # after chown, which clears set-id bits
+                if xattrs:
+                    _copy_capability(src_fd, fd)
+            else:
+                # moby's order: its tar copy sets the mode (and capability),
+                # fixPermissions chowns afterwards, so the kernel drops set-id
+                # bits and file capabilities: what dockerd's images hold
+                os.fchmod(fd, self._mode(st))
+                if xattrs:
+                    _copy_capability(src_fd, fd)
+                os.fchown(fd, *self.owner)
             os.utime(fd, ns=_times(st))
-            if st.st_nlink > 1:
+            if st.st_nlink > 1 and len(self.links) < _MAX_LINK_FDS:
                 self.links[key] = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)
         finally:
             os.close(fd)
@@ -561,7 +833,7 @@ class _Copy:
         m = st.st_mode
         if stat.S_ISSOCK(m):
             return                                  # tar (hence moby) leaves sockets out
-        old = _lstat(dst_dir, dst_name)
+        old = lstat_at(dst_dir, dst_name)
         if old is not None:
             _remove(dst_dir, dst_name, old)
         uid, gid = self._ids(st)
@@ -589,7 +861,7 @@ class _Copy:
                 continue
             m = st.st_mode
             if stat.S_ISDIR(m):
-                old = _lstat(dst_dir, name)
+                old = lstat_at(dst_dir, name)
                 if old is not None and not stat.S_ISDIR(old.st_mode):
                     _remove(dst_dir, name, old)
                     old = None
@@ -639,7 +911,7 @@ def _resolve_file_dest(root_fd: int, parts: list[str], owner: tuple[int, int] | 
     for _ in range(40):
         pfd = open_dir_beneath(root_fd, parts[:-1], create=True, owner=owner)
         name = parts[-1]
-        st = _lstat(pfd, name)
+        st = lstat_at(pfd, name)
         if st is None or not stat.S_ISLNK(st.st_mode):
             return pfd, name
         target = os.readlink(name, dir_fd=pfd)
@@ -763,9 +1035,9 @@ def _extract(fd: int, root_fd: int, parts: list[str], src: Source) -> None:
     ex = Extractor(dfd, whiteouts=False)
     f = os.fdopen(os.dup(fd), "rb")
     try:
-        with tarfile.open(fileobj=decompressed(f), mode="r|", encoding="utf-8",
-                          errors="surrogateescape") as tf:
-            for m in tf:
+        counting = _Counting(decompressed(f))
+        with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
+            for m in _members(tf, counting):
                 p = go_clean(m.name).lstrip("/")
                 if p in ("", "."):
                     continue            # an existing directory keeps its own metadata (moby)
