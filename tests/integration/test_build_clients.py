@@ -351,3 +351,42 @@ def test_compose_up_build(daemon, bb_image, tmp_path, compose):
         assert "compose" in logs
     finally:
         subprocess.run([compose, "down", "-t", "1", "--rmi", "local"], **run)
+
+
+# ------------------------------------------------------------------ dockyard's own CLI
+
+def test_dockyard_build(daemon, bb_image, tmp_path):
+    ctx = app_context(tmp_path)
+    r = daemon.dockyard("build", "-t", "dyapp", str(ctx), timeout=120)
+    assert r.stdout.startswith("Sending build context to Docker daemon  ")
+    assert "Step 1/12 : FROM bb" in r.stdout and "Successfully tagged dyapp:latest" in r.stdout
+    run = daemon.docker("run", "--rm", "dyapp").stdout.split("\n")
+    assert run[:2] == ["hello from prod", "hi from the context"] and "secret.key" not in run
+    # -f, --build-arg, --label, -q, --iidfile
+    write(ctx, {"alt.Dockerfile": "FROM bb\nARG WHO\nRUN echo $WHO > /who\n"})
+    iid = tmp_path / "iid"
+    r = daemon.dockyard("build", "-q", "-f", str(ctx / "alt.Dockerfile"), "--build-arg", "WHO=dy",
+                        "--label", "x=y", "--iidfile", str(iid), "-t", "dyalt", str(ctx), timeout=120)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.stdout) and iid.read_text() == r.stdout.strip()
+    assert daemon.docker("run", "--rm", "dyalt", "cat", "/who").stdout == "dy\n"
+    assert inspect(daemon, "dyalt")["Config"]["Labels"] == {"x": "y"}
+    # `-`: a bare Dockerfile, then a tar
+    daemon.dockyard("build", "-t", "dystdin", "-", input="FROM bb\nRUN echo s > /s\n", timeout=120)
+    assert daemon.docker("run", "--rm", "dystdin", "cat", "/s").stdout == "s\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"FROM bb\nCOPY f /f\n"
+        for name, content in {"Dockerfile": data, "f": b"tarred\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            t.addfile(info, io.BytesIO(content))
+    daemon.dockyard("build", "-t", "dytar", "-", input=buf.getvalue(), text=False, timeout=120)
+    assert daemon.docker("run", "--rm", "dytar", "cat", "/f").stdout == "tarred\n"
+    # a failing RUN: its message on stderr, its exit code
+    bad = write(tmp_path / "bad", {"Dockerfile": "FROM bb\nRUN exit 4\n"})
+    r = daemon.dockyard("build", str(bad), check=False, timeout=120)
+    assert r.returncode == 4 and "The command '/bin/sh -c exit 4' returned a non-zero code: 4" in r.stderr
+    r = daemon.dockyard("build", str(tmp_path / "nope"), check=False)
+    assert r.returncode == 1 and 'unable to prepare context: path "' in r.stderr
+    r = daemon.dockyard("builder", "prune", "-f")
+    assert "Total reclaimed space:" in r.stdout
