@@ -128,6 +128,8 @@ class BodyPipe:
     async def feed(self, chunks: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in chunks:
+                if not chunk:
+                    continue                         # (an empty read would look like the end)
                 self.received += len(chunk)
                 with self._cond:
                     if self._closed:
