@@ -362,12 +362,14 @@ def _daemon_scope(fixture_name: str, config: pytest.Config) -> str:
 
 
 def running_daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, *,
-                   runtime: str | None = None, extra_args: tuple[str, ...] = (), label: str = "dockyardd"):
+                   runtime: str | None = None, extra_args: tuple[str, ...] = (), label: str = "dockyardd",
+                   make: Any = None):
     """Body of a daemon fixture (`yield from` it): a started dockyardd, shut
-    down afterwards with the leak check; teardown errors fail the module."""
+    down afterwards with the leak check; teardown errors fail the module.
+    `make` builds the Daemon (a subclass) from Daemon's keyword arguments."""
     cfg = request.config
-    d = Daemon(runtime=runtime or cfg.getoption("dockyard_runtime"), extra_args=extra_args,
-               log_path=tmp_path_factory.mktemp(label) / "dockyardd.log")
+    d = (make or Daemon)(runtime=runtime or cfg.getoption("dockyard_runtime"), extra_args=extra_args,
+                         log_path=tmp_path_factory.mktemp(label) / "dockyardd.log")
     before = None if cfg.getoption("no_leak_check") else leaks.snapshot(d.scope)
     ok = False
     try:
