@@ -288,6 +288,30 @@ def test_a_killed_client_cancels_the_build(daemon, bb_image, tmp_path):
     assert settled(daemon, before, timeout=20) == before
 
 
+def test_from_a_private_registry_with_x_registry_config(daemon, bb_image, tmp_path):
+    """FROM an image only a registry with basic auth has: the CLI sends its
+    stored logins as X-Registry-Config and the build pulls with them; with
+    none, the pull's refusal is the build's error."""
+    from registry_util import LocalRegistry
+    reg = LocalRegistry(users={"alice": "s3cret"})
+    ref = f"{reg.host}/base:1"
+    try:
+        daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        daemon.docker("tag", bb_image, ref)
+        daemon.docker("push", ref)
+        daemon.docker("rmi", ref)
+        ctx = write(tmp_path / "c", {"Dockerfile": f"FROM {ref}\nRUN echo private > /p\n"})
+        daemon.docker("logout", reg.host)
+        r = legacy(daemon, "build", str(ctx), check=False)
+        assert r.returncode != 0 and reg.host in r.stderr
+        daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        legacy(daemon, "build", "-t", "fromprivate", str(ctx))
+        assert daemon.docker("run", "--rm", "fromprivate", "cat", "/p").stdout == "private\n"
+    finally:
+        daemon.docker("logout", reg.host, check=False)
+        reg.stop()
+
+
 # ------------------------------------------------------------------ docker-py
 
 def test_docker_py_images_build_and_api_build(daemon, bb_image, tmp_path):
