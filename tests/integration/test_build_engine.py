@@ -55,6 +55,14 @@ def api_build(daemon, files: dict, query: str = "", timeout: float = 120) -> tup
     return status, [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
+def api_build_h(daemon, files: dict, query: str, headers: dict) -> tuple[int, list[dict]]:
+    status, body = daemon.api("POST", "/build?" + query, context_tar(files),
+                              headers={"Content-Type": "application/x-tar", **headers}, timeout=120)
+    if status != 200:
+        return status, [json.loads(body)]
+    return status, [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
 def stream_text(msgs: list[dict]) -> str:
     return "".join(m.get("stream", "") for m in msgs)
 
@@ -201,6 +209,9 @@ def test_stream_shapes_and_args(daemon, bb_image):
     assert "X=me" in inspect(daemon, "streamed")["Config"]["Env"]
     results = [m for m in msgs if "cacheKey" in m]
     assert len(results) == 3 and all(len(m["cacheKey"]) == 64 for m in results)
+    run_result = [m for m in results if "startTrace" in m]
+    assert len(run_result) == 1 and run_result[0]["startTrace"]["Ok"] is True
+    assert [s["Step"] for s in run_result[0]["startTrace"]["Steps"]][:2] == ["verify", "mount"]
     hist = history(daemon, "streamed")
     assert hist[1]["CreatedBy"] == "|1 WHO=me /bin/sh -c echo hi $WHO"
 
@@ -270,3 +281,172 @@ def test_perf_ten_steps(daemon, bb_image, tmp_path, capsys):
     with capsys.disabled():
         print(f"\n10-step build: no-cache {t1 - t0:.2f}s, cached {t2 - t1:.2f}s")
     assert t1 - t0 < 30
+
+
+def test_client_gone_mid_run_leaves_nothing(daemon, bb_image):
+    import socket
+    before = {c["Id"] for c in containers(daemon)}
+    body = context_tar({"Dockerfile": "FROM bb\nRUN echo started; sleep 60\n"})
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(daemon.sock))
+    s.sendall(b"POST /build HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    got = b""
+    deadline = time.monotonic() + 30
+    marker = b'"stream": "started\\n"'      # the RUN's own output line
+    while marker not in got and time.monotonic() < deadline:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    assert b"Running in" in got and marker in got, got
+    s.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if {c["Id"] for c in containers(daemon)} == before and \
+                not [m for m in overlay_mounts(daemon) if "/overlay/" in m or "/builder/" in m]:
+            break
+        time.sleep(0.2)
+    assert {c["Id"] for c in containers(daemon)} == before
+    assert not [m for m in overlay_mounts(daemon) if "/overlay/" in m or "/builder/" in m]
+    assert os.listdir(daemon.data_root / "builder") == []
+
+
+def test_cache_from(daemon, bb_image):
+    files = {"Dockerfile": "FROM bb\nENV A=1\nRUN echo cf > /cf\nCMD [\"cat\", \"/cf\"]\n"}
+    status, msgs = api_build(daemon, files, "t=cfsrc")
+    assert status == 200, msgs
+    src = inspect(daemon, "cfsrc")["Id"]
+    # the local cache serves a --cache-from build only along the given image's chain
+    status, msgs = api_build(daemon, files, "t=cf2&cachefrom=" + quote(json.dumps(["cfsrc"])))
+    assert stream_text(msgs).count(" ---> Using cache") == 3, msgs
+    assert inspect(daemon, "cf2")["Id"] == src
+    status, msgs = api_build(daemon, files, "t=cf3&cachefrom=" + quote(json.dumps(["bb"])))
+    assert " ---> Using cache" not in stream_text(msgs)
+    # without cache records, the given image's history serves the steps (moby's restoreCachedImage)
+    assert daemon.api("POST", "/build/prune?all=1")[0] == 200
+    status, msgs = api_build(daemon, files, "t=cf4&cachefrom=" + quote(json.dumps(["cfsrc"])))
+    assert stream_text(msgs).count(" ---> Using cache") == 3, msgs
+    assert inspect(daemon, "cf4")["Id"] == src
+    assert daemon.docker("run", "--rm", "cf4").stdout == "cf\n"
+
+
+def test_from_private_registry_pulls_with_registry_config(daemon, bb_image):
+    import base64
+
+    from registry_util import LocalRegistry
+    reg = LocalRegistry(users={"alice": "s3cret"})
+    try:
+        ref = f"{reg.host}/base:1"
+        daemon.docker("tag", bb_image, ref)
+        auth = base64.urlsafe_b64encode(json.dumps({"username": "alice", "password": "s3cret",
+                                                    "serveraddress": reg.host}).encode()).decode()
+        status, body = daemon.api("POST", f"/images/{quote(reg.host + '/base', safe='')}/push?tag=1",
+                                  headers={"X-Registry-Auth": auth}, timeout=60)
+        assert status == 200 and b"errorDetail" not in body, body
+        daemon.docker("rmi", ref)
+        files = {"Dockerfile": f"FROM {ref}\nRUN echo pulled > /p\n"}
+        status, msgs = api_build(daemon, files, "t=frompriv")          # no credentials: refused
+        assert status != 200 or "error" in msgs[-1], msgs
+        cfg = base64.b64encode(json.dumps({reg.host: {"username": "alice", "password": "s3cret"}}).encode())
+        status, msgs = api_build_h(daemon, files, "t=frompriv", {"X-Registry-Config": cfg.decode()})
+        assert status == 200 and "error" not in msgs[-1], msgs
+        assert any("Pulling" in (m.get("status") or "") or "Downloaded" in (m.get("status") or "")
+                   for m in msgs), msgs
+        assert daemon.docker("run", "--rm", "frompriv", "cat", "/p").stdout == "pulled\n"
+    finally:
+        reg.stop()
+
+
+def test_platform_mismatch_words(daemon, bb_image):
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM --platform=linux/s390x bb\n"})
+    text = msgs[-1].get("error") or msgs[-1].get("message")
+    assert text.startswith("image with reference bb was found but its platform (linux/"), msgs
+    assert text.endswith("does not match the specified platform (linux/s390x)")
+
+
+def test_copy_add_ownership_modes_and_archives(daemon, bb_image, tmp_path):
+    ctx = tmp_path / "ctx"
+    arch = io.BytesIO()
+    with tarfile.open(fileobj=arch, mode="w:gz") as tf:
+        data = b"from the archive\n"
+        ti = tarfile.TarInfo("inner/file.txt")
+        ti.size, ti.uid, ti.gid = len(data), 42, 43
+        tf.addfile(ti, io.BytesIO(data))
+    write(ctx, {"Dockerfile": "FROM bb\nRUN echo app:x:1500:1500::/:/bin/sh >> /etc/passwd && echo grp:x:1600: >> /etc/group\n"
+                              "COPY --chown=app:grp f.txt /owned/\nCOPY --chmod=0600 f.txt /private.txt\n"
+                              "ADD pack.tar.gz /unpacked/\nCOPY pack.tar.gz /kept/\n"
+                              "FROM bb\nCOPY --from=0 /owned/f.txt /from0.txt\n",
+                "f.txt": "content\n", "pack.tar.gz": arch.getvalue()})
+    status, msgs = api_build(daemon, {"Dockerfile": (ctx / "Dockerfile").read_text(), "f.txt": "content\n",
+                                      "pack.tar.gz": arch.getvalue()}, "t=owners")
+    assert status == 200 and "error" not in msgs[-1], msgs
+    # the first stage, by its id in the stream (aux after each stage)
+    first = [m["aux"]["ID"] for m in msgs if "aux" in m][0]
+    r = daemon.docker("run", "--rm", first, "sh", "-c",
+                      "stat -c '%u:%g %a' /owned/f.txt /private.txt /unpacked/inner/file.txt; "
+                      "cat /unpacked/inner/file.txt; ls /kept")
+    assert r.stdout.splitlines() == ["1500:1600 644", "0:0 600", "42:43 644", "from the archive",
+                                     "pack.tar.gz"], r.stdout
+    r = daemon.docker("run", "--rm", "owners", "stat", "-c", "%u:%g", "/from0.txt")
+    assert r.stdout == "1500:1600\n"          # COPY --from keeps the owners it finds
+    hist = [h["CreatedBy"] for h in history(daemon, first)]
+    assert hist[0].startswith("/bin/sh -c #(nop) COPY file:") and hist[0].endswith(" in /kept/ ")
+    assert hist[3].startswith("/bin/sh -c #(nop) COPY --chown=app:grp file:")
+
+
+def test_copy_chown_unknown_user(daemon, bb_image):
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nCOPY --chown=nobody-here f /f\n", "f": "x"})
+    assert "unable to convert uid/gid chown string to host mapping: unable to find user nobody-here" \
+        in msgs[-1]["error"], msgs
+
+
+def test_add_url(daemon, bb_image):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path == "/data.txt":
+                body = b"downloaded\n"
+                self.send_response(200)
+                self.send_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+            else:
+                body = b"no such thing"
+                self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        status, msgs = api_build(daemon, {"Dockerfile": f"FROM bb\nADD {base}/data.txt /d/\n"}, "t=addurl")
+        assert status == 200 and "error" not in msgs[-1], msgs
+        r = daemon.docker("run", "--rm", "addurl", "sh", "-c", "stat -c '%a %Y' /d/data.txt; cat /d/data.txt")
+        assert r.stdout == "600 1445412480\ndownloaded\n"
+        status, msgs = api_build(daemon, {"Dockerfile": f"FROM bb\nADD {base}/missing /m\n"})
+        assert msgs[-1]["error"] == f"ADD failed: failed to GET {base}/missing with status 404 Not Found: " \
+                                    "no such thing"
+        status, msgs = api_build(daemon, {"Dockerfile": f"FROM bb\nCOPY {base}/data.txt /m\n"})
+        assert msgs[-1]["error"] == "COPY failed: source can't be a URL for COPY"
+    finally:
+        srv.shutdown()
+
+
+def test_rm_false_keeps_the_step_containers(daemon, bb_image):
+    before = {c["Id"] for c in containers(daemon)}
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM bb\nRUN echo kept > /k\n"}, "rm=0&t=rmfalse")
+    assert status == 200 and "error" not in msgs[-1], msgs
+    assert "Removed intermediate container" not in stream_text(msgs)
+    kept = [c for c in containers(daemon) if c["Id"] not in before]
+    assert len(kept) == 1
+    # the kept container still has its change; so does the image
+    r = daemon.docker("diff", kept[0]["Id"])
+    assert "A /k" in r.stdout
+    assert daemon.docker("run", "--rm", "rmfalse", "cat", "/k").stdout == "kept\n"
+    daemon.docker("rm", kept[0]["Id"])

@@ -83,6 +83,9 @@ class BuildCache:
         shared = self._shared()
         out = []
         for r in self.db.query("SELECT * FROM build_cache ORDER BY created_ns"):
+            if self.images.store.get(r["image_id"]) is None:       # its image went (rmi): so does the record
+                self.db.execute("DELETE FROM build_cache WHERE key=?", (r["key"],))
+                continue
             out.append({"ID": r["key"][:25], "Parent": "", "Parents": None, "Type": "regular",
                         "Description": r["description"], "InUse": False, "Shared": r["image_id"] in shared,
                         "Size": r["size"], "CreatedAt": format_ns(r["created_ns"]),
@@ -114,3 +117,72 @@ class BuildCache:
                 continue          # a container uses it: it stays
             reclaimed += r["size"]
         return deleted, reclaimed
+
+
+class CacheFrom:
+    """`--cache-from` as moby's image/cache ImageCache: a local hit counts only
+    when it is an ancestor of one of the given images; else a step whose
+    parent's history (and layers) are a prefix of a given image's and whose
+    recorded command is that image's next history entry is served from it
+    (the last entry: the image itself; an earlier one: an image made from
+    the parent plus that entry and its layer, as moby's restoreCachedImage)."""
+
+    def __init__(self, images: "ImageService", refs: list[str]):
+        self.images = images
+        self.sources: list = []
+        for ref in refs:
+            try:
+                self.sources.append(images.resolve(ref))
+            except DockyardError:
+                continue        # moby: a warning in its log, and on without it
+
+    def ancestor_of_source(self, image_id: str) -> bool:
+        for src in self.sources:
+            cur = self.images.dist.parent(src.id)
+            seen = set()
+            while cur and cur not in seen:
+                if cur == image_id:
+                    return True
+                seen.add(cur)
+                cur = self.images.dist.parent(cur)
+        return False
+
+    def probe(self, parent_id: str, recorded: dict) -> str | None:
+        from ...images.ingest import config_bytes
+        from ...images.layers import chain_ids
+        parent = self.images.store.get(parent_id) if parent_id else None
+        pdoc = json.loads(parent.config) if parent is not None else {}
+        phist = list(pdoc.get("history") or [])
+        pdiffs = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
+        created_by = " ".join(recorded.get("Cmd") or [])
+        for target in self.sources:
+            thist = list(target.config.get("history") or [])
+            tdiffs = target.diff_ids
+            if not thist or len(phist) >= len(thist) or len(pdiffs) > len(tdiffs):
+                continue
+            if thist[:len(phist)] != phist or tdiffs[:len(pdiffs)] != pdiffs:
+                continue
+            entry = thist[len(phist)]
+            if entry.get("created_by", "") != created_by:
+                continue
+            if len(thist) - 1 == len(phist):
+                if parent_id:
+                    self.images.dist.set_parent(target.id, parent_id)
+                return target.id
+            layer_index = sum(1 for h in thist[:len(phist)] if not h.get("empty_layer"))
+            diffs = pdiffs + ([] if entry.get("empty_layer") else [tdiffs[layer_index]])
+            doc = {"architecture": target.config.get("architecture"), "config": recorded,
+                   "created": entry.get("created"), "docker_version": target.config.get("docker_version", ""),
+                   "history": phist + [entry], "os": target.config.get("os") or "linux",
+                   "rootfs": {"type": "layers", "diff_ids": diffs}}
+            if target.config.get("author"):
+                doc["author"] = target.config["author"]
+            if not all(self.images.layers.exists(c) for c in chain_ids(diffs)):
+                continue
+            image_id = self.images.ingest(config_bytes(dict(sorted(doc.items()))), lambda todo, staged: None,
+                                          [], "build").image_id
+            if parent_id:
+                self.images.dist.set_parent(image_id, parent_id)
+            self.sources = [target]      # moby: no jumping to another source from here on
+            return image_id
+        return None

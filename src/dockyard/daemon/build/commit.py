@@ -6,7 +6,10 @@ step's image, as the classic builder records it. Blocking: run in a thread.
 """
 from __future__ import annotations
 
+import errno
 import json
+import shutil
+import stat
 import os
 import tarfile
 import tempfile
@@ -16,6 +19,7 @@ from ... import __version__
 from ...images.archive import host_arch
 from ...images.ingest import Prestaged, config_bytes
 from ...images.times import format_ns, now_ns
+from ...images.whiteouts import OPAQUE_XATTR
 from .. import archive
 
 if TYPE_CHECKING:
@@ -28,24 +32,99 @@ def _has_members(f) -> bool:
         return tf.next() is not None
 
 
+def _stage_moved(images: "ImageService", upper: str):
+    """A private overlay's upper dir as the layer itself (no unpacking)."""
+    if not os.listdir(upper):
+        return None, 0
+    try:
+        staged = images.layers.stage_dir(upper, lambda out: archive.layer_tar(upper, out, skip_init=False))
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        return _stage_tar(images, upper, skip_init=False)
+    return staged, staged.tar_size
+
+
+def drop_init_paths(upper: str) -> None:
+    """Remove from a finished container's upper dir the mount points the
+    start path made (what layer_tar leaves out), on fds: the container may
+    have left a symlink where /etc was, and it must not lead out."""
+    ufd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for rel in sorted(archive.INIT_PATHS) + list(archive.INIT_TREES):
+            parent, _, name = rel.rpartition("/")
+            try:
+                dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=ufd) if parent else ufd
+            except OSError:
+                continue                # no such dir (or not a dir): nothing of ours below it
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                st = None
+            try:
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(name, dir_fd=dfd)
+                elif st is not None:
+                    os.unlink(name, dir_fd=dfd)
+            finally:
+                if dfd != ufd:
+                    os.close(dfd)
+        # a parent the start path's placeholders alone copied up (/etc): empty
+        # now, it is no change of the step's (dockerd keeps those in a separate
+        # init layer, so its RW layer never has them)
+        for parent in sorted({rel.rpartition("/")[0] for rel in archive.INIT_PATHS} - {""}):
+            try:
+                fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
+            except OSError:
+                continue
+            try:
+                empty = not os.listdir(fd) and OPAQUE_XATTR not in os.listxattr(fd)
+            finally:
+                os.close(fd)
+            if empty:
+                try:
+                    os.rmdir(parent, dir_fd=ufd)
+                except OSError:
+                    pass
+    finally:
+        os.close(ufd)
+
+
+def _stage_tar(images: "ImageService", upper: str, skip_init: bool = True):
+    staged, size = None, 0
+    fd, tmp = tempfile.mkstemp(prefix="build-", suffix=".tar", dir=images.tmp_dir)
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            archive.layer_tar(upper, f, skip_init=skip_init)
+            if _has_members(f):
+                size = f.seek(0, os.SEEK_END)
+                f.seek(0)
+                staged = images.layers.stage(f)
+    finally:
+        os.unlink(tmp)
+    return staged, size
+
+
 def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
-                *, container_id: str = "", author: str = "") -> tuple[str, int]:
-    """Record the step's image; returns (image id, bytes of its new layer)."""
+                *, container_id: str = "", author: str = "", movable: bool = False,
+                keep_upper: bool = False) -> tuple[str, int]:
+    """Record the step's image; returns (image id, bytes of its new layer).
+    `upper` (unmounted) is taken as the layer's files as it is, moved into
+    the layer store; `movable` says it is a private overlay's, else it is a
+    finished container's, whose start-path mount points are dropped first;
+    `keep_upper` (a container the build keeps: rm=false): tarred and
+    unpacked instead, the container keeps its changes."""
     pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
     diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
     staged = None
     size = 0
-    if upper is not None:
-        fd, tmp = tempfile.mkstemp(prefix="build-", suffix=".tar", dir=images.tmp_dir)
-        try:
-            with os.fdopen(fd, "w+b") as f:
-                archive.layer_tar(upper, f)
-                if _has_members(f):
-                    size = f.seek(0, os.SEEK_END)
-                    f.seek(0)
-                    staged = images.layers.stage(f)
-        finally:
-            os.unlink(tmp)
+    if upper is not None and keep_upper:
+        staged, size = _stage_tar(images, upper)
+    elif upper is not None:
+        if not movable:              # a RUN container's: its mount points go first
+            drop_init_paths(upper)
+        staged, size = _stage_moved(images, upper)
     prestaged = {len(diff_ids): staged} if staged is not None else {}
     with Prestaged(images.layers, prestaged) as layers:
         created = format_ns(now_ns())

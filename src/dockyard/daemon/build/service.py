@@ -14,7 +14,9 @@ Contract with api/build.py:
     tags. Every message goes out even with opts.quiet: the API drops the
     "stream" ones and writes the id itself, as moby's handler does.
     A step's result line (" ---> <id>") also carries "cacheKey" (the step's
-    key in the build cache) and "cached" (bool): clients ignore unknown keys.
+    key in the build cache) and "cached" (bool), a RUN's also "startTrace"
+    (its container's start trace, as inspect shows it): clients ignore
+    unknown keys.
   - an error before the first message (a Dockerfile that does not parse, an
     unknown --target, a bad tag) is raised as is (the API answers it with its
     status, as dockerd does before its stream starts); a failure after the
@@ -45,8 +47,8 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from ... import linux
 from ...errors import BuildFailed, DockyardError, InvalidParameter, NoSuchImage
 from ...images.lookup import short_id
-from . import steps
-from .cache import BuildCache, step_key
+from . import remote, steps
+from .cache import BuildCache, CacheFrom, step_key
 from .dockerfile import Dockerfile, Instruction, Stage, parse
 from .options import BuildOptions
 
@@ -90,11 +92,13 @@ class _Build:
         self.total = 0
         self.index = 0
         self.containers: list = []          # made and not yet removed
+        self.removals: list[asyncio.Task] = []
         self.work = ""
         self.stage_images: list[tuple[str, str]] = []      # (name, image id) of finished stages
         self.referenced: set[str] = set()
         self.busted = False
         self.timings: list[tuple[str, float]] = []
+        self.start_trace: dict | None = None     # the last RUN container's, for its result line
 
     # ------------------------------------------------------------ stream
     async def emit(self, msg: dict) -> None:
@@ -110,7 +114,6 @@ class _Build:
         refs = self._tags()
         tree = self._source_tree()
         df = parse(await asyncio.to_thread(tree.read_dockerfile, opts.dockerfile), opts.dockerfile)
-        self._check_platform(opts.platform)
         stages = df.stages
         if opts.target:
             idx = df.stage_index(opts.target)
@@ -121,15 +124,20 @@ class _Build:
             stages[-1].commands.append(Instruction("LABEL", f"LABEL {k}={opts.labels[k]}", [k, opts.labels[k]],
                                                    no_expand=True))
         self.tree = tree
+        self.cache_from = None
+        if opts.cache_from and not opts.nocache:
+            self.cache_from = await asyncio.to_thread(CacheFrom, self.d.images, list(opts.cache_from))
         self.work = os.path.join(self.svc.work_root, os.urandom(8).hex())
         os.makedirs(self.work, mode=0o700)
         try:
             image_id = await self._dispatch_all(df, stages)
         except asyncio.CancelledError:
-            await asyncio.shield(self._cleanup(failed=True))
+            await asyncio.shield(self._cleanup(remove=True))       # nobody is left to ask for them
             raise
         except BaseException as e:
-            await asyncio.shield(self._cleanup(failed=True))
+            # a failed step's container goes too (unlike dockerd's, which keeps it
+            # unless forcerm): a failed build leaves nothing unless rm=false
+            await asyncio.shield(self._cleanup(remove=self.opts.rm or self.opts.forcerm))
             if not self.started or isinstance(e, BuildFailed):
                 raise
             if isinstance(e, DockyardError):
@@ -138,7 +146,7 @@ class _Build:
                 log.exception("build failed")
                 raise BuildFailed(str(e)) from e
             raise
-        await self._cleanup(failed=False)
+        await self._cleanup(remove=self.opts.rm or self.opts.forcerm)
         await self.out(f"Successfully built {short_id(image_id)}\n")
         for ref in refs:
             await asyncio.to_thread(self.d.images.tag, image_id, ref.familiar_name, ref.tag)
@@ -169,14 +177,22 @@ class _Build:
             pass
         return SourceTree(self.context_dir, ignore=ignore)
 
-    def _check_platform(self, platform: str) -> None:
+    @staticmethod
+    def _check_platform(platform: str, name: str, doc: dict) -> None:
+        """moby's GetImage with a platform: the image's must match it."""
         if not platform:
             return
-        from ...images.archive import host_arch
-        parts = platform.lower().split("/")
-        if parts[0] != "linux" or (len(parts) > 1 and parts[1] != host_arch()):
-            raise InvalidParameter(f"image with reference was found but does not match the specified platform: "
-                                   f"wanted {platform}, actual: linux/{host_arch()}")
+        arch_alias = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
+        want = platform.lower().split("/")
+        if len(want) > 1:
+            want[1] = arch_alias.get(want[1], want[1])
+        have = [doc.get("os") or "linux", doc.get("architecture") or ""]
+        if doc.get("variant"):
+            have.append(doc["variant"])
+        if want[0] != have[0] or (len(want) > 1 and want[1] != have[1]) or \
+                (len(want) > 2 and len(have) > 2 and want[2] != have[2]):
+            raise InvalidParameter(f"image with reference {name} was found but its platform ({'/'.join(have)}) "
+                                   f"does not match the specified platform ({platform})")
 
     async def _dispatch_all(self, df: Dockerfile, stages: list[Stage]) -> str:
         from .shell import ShellLex
@@ -204,9 +220,11 @@ class _Build:
             for ins in stage.commands:
                 await self._step(ins)
                 t0 = time.perf_counter()
+                self.start_trace = None
                 key, cached = await self._dispatch(ins, state)
                 self.timings.append((ins.cmd, time.perf_counter() - t0))
-                await self.out(f" ---> {short_id(state.image_id)}\n", cacheKey=key, cached=cached)
+                extra = {"startTrace": self.start_trace} if self.start_trace else {}
+                await self.out(f" ---> {short_id(state.image_id)}\n", cacheKey=key, cached=cached, **extra)
             if state.image_id:
                 await self.emit({"aux": {"ID": state.image_id}})
             self.referenced |= state.args.referenced
@@ -229,17 +247,17 @@ class _Build:
         name = self.lex.process_word(stage.base, meta)
         if not name:
             raise InvalidParameter(f"base name ({stage.base}) should not be blank")
-        if stage.platform:
-            self._check_platform(self.lex.process_word(stage.platform, meta))
+        platform = self.lex.process_word(stage.platform, meta) if stage.platform else self.opts.platform
         for sname, image_id in self.stage_images:
             if sname and sname == name.lower():
-                state.begin(image_id, self.d.images.config(image_id))
+                state.begin(image_id, self.d.images.resolve(image_id).config.get("config") or {})
                 break
         else:
             if name == "scratch":
                 state.begin("", {}, scratch=True)
             else:
                 img = await self._image(name)
+                self._check_platform(platform, name, img.config)
                 state.begin(img.id, img.config.get("config") or {})
         triggers = state.config.get("OnBuild") or []
         if triggers:
@@ -308,16 +326,23 @@ class _Build:
         if self.opts.nocache or self.busted:
             return key, None
         hit = self.svc.cache.get(key)
+        if self.cache_from is not None:
+            if hit is not None and not self.cache_from.ancestor_of_source(hit):
+                hit = None
+            if hit is None:
+                hit = self.cache_from.probe(state.image_id, recorded)
         if hit is None:
             self.busted = True
         return key, hit
 
     async def _commit(self, state: steps.State, recorded: dict, description: str, key: str,
-                      upper: str | None, container_id: str = "") -> None:
+                      upper: str | None, container_id: str = "", movable: bool = False,
+                      keep_upper: bool = False) -> None:
         cfg = steps.full_config(state.config)
         cfg["Image"] = state.image_id
         image_id, size = await asyncio.to_thread(
-            _commit_step, self.d.images, state.image_id, cfg, recorded, upper, container_id, state.maintainer)
+            _commit_step, self.d.images, state.image_id, cfg, recorded, upper, container_id, state.maintainer,
+            movable, keep_upper)
         self.svc.cache.put(key, state.image_id, image_id, description, size)
         state.image_id = image_id
         state.from_scratch = False
@@ -335,32 +360,38 @@ class _Build:
         if work is None:
             await self._commit(state, recorded, description, key, None)
             return key, False
-        async with self._overlay(state.image_id) as (root, upper):
-            await asyncio.to_thread(work, root, state)
-            await self._commit(state, recorded, description, key, upper)
+        t0 = time.perf_counter()
+        base = os.path.join(self.work, os.urandom(6).hex())
+        try:
+            async with self._overlay(state.image_id, base) as (root, upper):
+                t1 = time.perf_counter()
+                await asyncio.to_thread(work, root, state)
+            t2 = time.perf_counter()
+            # unmounted: the upper dir is the layer's files as they are (moved, not copied)
+            await self._commit(state, recorded, description, key, upper, movable=True)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, base, True)
+        log.debug("%s: mount %.0fms, work %.0fms, commit %.0fms", description[:40], (t1 - t0) * 1000,
+                  (t2 - t1) * 1000, (time.perf_counter() - t2) * 1000)
         return key, False
 
     @contextlib.asynccontextmanager
-    async def _overlay(self, image_id: str):
-        """(root to write in, upper dir) of a private overlay over the image."""
-        base = os.path.join(self.work, os.urandom(6).hex())
+    async def _overlay(self, image_id: str, base: str):
+        """(root to write in, upper dir) of a private overlay over the image
+        at `base`, unmounted on the way out (the caller removes `base`)."""
         upper, wd, merged = (os.path.join(base, n) for n in ("upper", "work", "merged"))
         for p in (upper, wd, merged):
             os.makedirs(p, mode=0o755)
         lowers = self.d.images.lower_dirs(image_id) if image_id else []
-        mounted = False
+        if not lowers:
+            yield upper, upper      # nothing below: the upper dir is the whole root
+            return
+        opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={wd}"
+        await asyncio.to_thread(linux.mount, "overlay", merged, "overlay", 0, opts)
         try:
-            if lowers:
-                opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={wd}"
-                await asyncio.to_thread(linux.mount, "overlay", merged, "overlay", 0, opts)
-                mounted = True
-                yield merged, upper
-            else:
-                yield upper, upper      # nothing below: the upper dir is the whole root
+            yield merged, upper
         finally:
-            if mounted:
-                await asyncio.to_thread(linux.umount, merged)
-            await asyncio.to_thread(shutil.rmtree, base, True)
+            await asyncio.to_thread(linux.umount, merged, False)
 
     @staticmethod
     def _mkdir_workdir(root: str, state: steps.State) -> None:
@@ -383,7 +414,7 @@ class _Build:
 
     # ------------------------------------------------------------ COPY / ADD
     async def _copy(self, ins: Instruction, state: steps.State) -> tuple[str, bool]:
-        from .context import SourceTree, copy_sources
+        from .context import SourceTree, check_dest, copy_sources
         cmd = ins.cmd
         for flag in ("parents", "exclude", "checksum", "keep-git-dir"):
             if ins.flags.get(flag):
@@ -410,11 +441,32 @@ class _Build:
                     raise InvalidParameter("unknown flag: from")
                 from_root = await stack.enter_async_context(self._from_root(from_))
                 tree = SourceTree(from_root, hostile=True)
-            sources = await asyncio.to_thread(tree.sources, srcs, cmd)
-            if len(sources) > 1 and not dest.endswith("/"):
-                raise InvalidParameter(f"When using {cmd} with more than one source file, the destination must "
-                                       "be a directory and end with a /")
-            checksum = await asyncio.to_thread(tree.checksum, sources)
+            urls = [x for x in srcs if remote.is_url(x)] if cmd == "ADD" else []
+            if cmd == "COPY" and any(remote.is_url(x) for x in srcs):
+                raise BuildFailed("COPY failed: source can't be a URL for COPY")
+            local = [x for x in srcs if x not in urls]
+            sources = await asyncio.to_thread(tree.sources, local, cmd) if local else []
+            fetched = []          # (tree, sources) of each downloaded URL
+            for url in urls:
+                dl = os.path.join(self.work, "dl-" + os.urandom(6).hex())
+                os.makedirs(dl, mode=0o700)
+                name = await asyncio.to_thread(remote.download, url, dl, dest.endswith("/"), cmd)
+                utree = SourceTree(dl)
+                fetched.append((utree, await asyncio.to_thread(utree.sources, [name], cmd)))
+            check_dest(sources + [s for _, ss in fetched for s in ss], dest, cmd)
+            t0 = time.perf_counter()
+            digests = [(await asyncio.to_thread(tree.checksum, sources)).split(":", 1)[-1]] if sources else []
+            log.debug("%s: checksum %.0fms", cmd, (time.perf_counter() - t0) * 1000)
+            for utree, usources in fetched:
+                digests.append((await asyncio.to_thread(utree.checksum, usources)).split(":", 1)[-1])
+            # moby's source hash names: file:, dir:, multi: (the content hash is ours)
+            count = len(sources) + sum(len(ss) for _, ss in fetched)
+            if count > 1:
+                import hashlib
+                checksum = "multi:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+            else:
+                kind = "dir" if sources and sources[0].is_dir else "file"
+                checksum = f"{kind}:{digests[0]}"
             comment = steps.copy_comment(cmd, chown, checksum, dest)
             recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
             if chmod is not None:      # not in moby's (BuildKit-only there): keep it in the key
@@ -432,10 +484,13 @@ class _Build:
                         raise InvalidParameter("unable to convert uid/gid chown string to host mapping: "
                                                + e.message) from None
                     owner = (uid, gid)
-                elif not from_:
-                    owner = (0, 0)
-                copy_sources(tree, sources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
-                             extract_archives=(cmd == "ADD"), cmd=cmd)
+                if sources:
+                    copy_sources(tree, sources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
+                                 extract_archives=(cmd == "ADD"), cmd=cmd,
+                                 preserve_ownership=bool(from_) and owner is None)
+                for utree, usources in fetched:       # a download is never extracted
+                    copy_sources(utree, usources, root, dest, workdir=workdir, chown=owner, chmod=chmod,
+                                 cmd=cmd)
             return await self._commit_fs(state, recorded, f"{cmd} {' '.join(srcs)} {dest}", work)
 
     @contextlib.asynccontextmanager
@@ -494,18 +549,28 @@ class _Build:
             body.pop(k, None)
         body["HostConfig"] = self._host_config()
         d = self.d
+        t0 = time.perf_counter()
         c = d.lifecycle.create(body, None)
         self.containers.append(c)
         for w in getattr(c, "create_warnings", None) or []:
             await self.out(f" ---> [Warning] {w}\n")
         await self.out(f" ---> Running in {c.short_id}\n")
+        t1 = time.perf_counter()
         code = await self._start_and_wait(c)
+        t2 = time.perf_counter()
+        self.start_trace = c.start_trace or None
         if code != 0:
             raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
         upper = d.layout.container(c.id).rootfs.upper
-        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id)
+        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id,
+                           keep_upper=not (self.opts.rm or self.opts.forcerm))
+        t3 = time.perf_counter()
         if self.opts.rm or self.opts.forcerm:
-            await self._remove(c)
+            self._remove_soon(c)
+            await self.out(f" ---> Removed intermediate container {c.short_id}\n")
+        log.debug("RUN %s: create %.0fms, start+run+exit %.0fms (start trace %s ms), commit %.0fms",
+                  c.short_id, (t1 - t0) * 1000, (t2 - t1) * 1000,
+                  {s["Step"]: s["Ms"] for s in (c.start_trace or {}).get("Steps", [])}, (t3 - t2) * 1000)
         return key, False
 
     async def _start_and_wait(self, c) -> int:
@@ -549,21 +614,25 @@ class _Build:
         if pending:
             await self.out(pending.decode("utf-8", errors="replace"))
 
-    async def _remove(self, c) -> None:
-        try:
-            await self.d.lifecycle.remove(c, force=True, volumes=True)
-        except DockyardError as e:
-            await self.out(f"Removing intermediate container {c.short_id}: {e.message}\n")
-            return
-        if c in self.containers:
-            self.containers.remove(c)
-        await self.out(f" ---> Removed intermediate container {c.short_id}\n")
+    def _remove_soon(self, c) -> None:
+        """Remove a finished step's container while the next step runs (the
+        build waits for every removal before it reports its end)."""
+        async def remove() -> None:
+            try:
+                await self.d.lifecycle.remove(c, force=True, volumes=True)
+            except DockyardError as e:
+                log.warning("removing intermediate container %s: %s", c.short_id, e.message)
+                return
+            if c in self.containers:
+                self.containers.remove(c)
+        self.removals.append(asyncio.ensure_future(remove()))
 
     # ------------------------------------------------------------ leftovers
-    async def _cleanup(self, failed: bool) -> None:
-        for c in list(self.containers):
-            if not failed and not (self.opts.rm or self.opts.forcerm):
-                continue
+    async def _cleanup(self, remove: bool) -> None:
+        if self.removals:
+            await asyncio.gather(*self.removals, return_exceptions=True)
+            self.removals.clear()
+        for c in list(self.containers) if remove else []:
             try:
                 await self.d.lifecycle.remove(c, force=True, volumes=True)
             except Exception as e:
@@ -573,6 +642,7 @@ class _Build:
             await asyncio.to_thread(shutil.rmtree, self.work, True)
 
 
-def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author):
+def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author, movable, keep_upper):
     from .commit import commit_step
-    return commit_step(images, parent_id, cfg, recorded, upper, container_id=container_id, author=author)
+    return commit_step(images, parent_id, cfg, recorded, upper, container_id=container_id, author=author,
+                       movable=movable, keep_upper=keep_upper)
