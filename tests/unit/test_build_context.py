@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 from dockyard.daemon.build.context import (
-    Source, SourceTree, check_dest, copy_sources, normalize_dest, unpack_context,
+    Source, SourceTree, check_dest, copy_sources, normalize_dest, unpack_context, write_context_tar,
 )
 from dockyard.daemon.build.dockerignore import PatternMatcher
 from dockyard.errors import BuildFailed, InvalidParameter
@@ -258,6 +258,24 @@ def test_read_dockerfile(tmp_path):
     with pytest.raises(InvalidParameter) as e:
         t.read_dockerfile("nope.Dockerfile")
     assert e.value.message == "Cannot locate specified Dockerfile: nope.Dockerfile"
+    # an ignored Dockerfile is still the build's (moby reads it before dropping it)
+    (root / ".dockerignore").write_text("dockerfile\nsub\n")
+    t = SourceTree(str(root), ignore=SourceTree(str(root)).read_dockerignore())
+    assert t.read_dockerfile() == b"FROM a\n" and t.read_dockerfile("sub/Other") == b"FROM b\n"
+    with pytest.raises(BuildFailed):
+        t.sources(["dockerfile"])
+
+
+def test_read_dockerignore_stays_inside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_text("*\n")
+    root = _ctx(tmp_path, {".dockerignore": ("symlink", str(outside)), "x": b"x"})
+    assert SourceTree(str(root)).read_dockerignore() is None          # the link's target is not in the context
+    os.unlink(root / ".dockerignore")
+    (root / ".dockerignore").write_text("[\n")
+    assert SourceTree(str(root)).read_dockerignore() is None          # malformed: ignored, as moby
+    (root / ".dockerignore").write_text("*.log\n")
+    assert SourceTree(str(root)).read_dockerignore().matches("a.log")
 
 
 def test_checksum_tracks_content_mode_owner_links_not_times(tmp_path):
@@ -361,7 +379,7 @@ def test_copy_file_and_dir_semantics(tmp_path):
     assert sorted(os.listdir(rootfs / "out")) == ["a", "e", "hard", "l", "s"]
     a = os.lstat(rootfs / "out/a")
     assert (a.st_uid, a.st_gid) == (0, 0)                           # ownership: 0:0 without --chown
-    assert stat.S_IMODE(a.st_mode) == 0o4751                        # mode kept, setuid survived chown
+    assert stat.S_IMODE(a.st_mode) == 0o751             # mode kept; setuid dropped by the chown, as dockerd's
     assert a.st_mtime == MTIME                                      # whole seconds, as moby's tar copy
     assert os.lstat(rootfs / "out/hard").st_ino == a.st_ino         # hard links stay hard links
     assert os.readlink(rootfs / "out/l") == "a"                     # symlinks copied as symlinks
@@ -388,8 +406,10 @@ def test_copy_chown_chmod_and_preserve(tmp_path):
     copy_sources(t, t.sources(["f"]), str(rootfs), "/p1/p2/f", chown=(7, 8))
     assert os.lstat(rootfs / "p1").st_uid == 7 and os.lstat(rootfs / "p1/p2/f").st_gid == 8
     assert os.lstat(rootfs / "etc").st_uid == 0                      # existing dirs are not chowned
+    os.chmod(ctx / "d/a", 0o4755)
     copy_sources(t, t.sources(["d"]), str(rootfs), "/kept", preserve_ownership=True)
-    assert os.lstat(rootfs / "kept/a").st_uid == 1234                 # COPY --from keeps owners
+    kept = os.lstat(rootfs / "kept/a")
+    assert kept.st_uid == 1234 and stat.S_IMODE(kept.st_mode) == 0o4755  # COPY --from keeps owners, setuid
 
 
 def _tar_file(path, entries, compress=None):
@@ -483,3 +503,73 @@ def test_history_hash_of_an_image_tree(tmp_path):
     t = SourceTree(str(root), hostile=True)
     header = b"namebin/toolmode493uid0gid0size3typeflag0linknameunamegnamedevmajor0devminor0"
     assert t.history_hash(t.sources(["/bin/tool"])) == "file:" + hashlib.sha256(header + b"#!x").hexdigest()
+
+
+def test_history_hash_matches_dockerd(tmp_path):
+    """The names a real dockerd (20.10, private, same tarsum as today's)
+    wrote into `docker history` for this context and Dockerfile."""
+    def tar_of(entries):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            for name, kind, data, mode in entries:
+                ti = tarfile.TarInfo(name)
+                ti.mode, ti.mtime, ti.uid, ti.gid, ti.uname = mode, MTIME, 1000, 1000, "user"
+                if kind == "dir":
+                    ti.type = tarfile.DIRTYPE
+                elif kind == "file":
+                    ti.size = len(data)
+                elif kind == "sym":
+                    ti.type, ti.linkname = tarfile.SYMTYPE, data
+                else:
+                    ti.type, ti.linkname = tarfile.LNKTYPE, data
+                tf.addfile(ti, io.BytesIO(data) if kind == "file" else None)
+        return buf.getvalue()
+
+    dockerfile = (b"FROM scratch\nCOPY app/main.py /x\nCOPY app /y/\nCOPY app/main.py Dockerfile /z/\n"
+                  b"COPY link /w\nCOPY app/h* /v/\nADD app/sub /u\n")
+    tar = tar_of([("Dockerfile", "file", dockerfile, 0o644), ("app/", "dir", None, 0o755),
+                  ("app/main.py", "file", b"print(1)\n", 0o4755), ("app/sub/", "dir", None, 0o750),
+                  ("app/sub/deep.txt", "file", b"deep", 0o600), ("app/hard", "hard", "app/main.py", 0o4755),
+                  ("app/ln", "sym", "main.py", 0o777), ("link", "sym", "app/main.py", 0o777),
+                  ("app/dangling", "sym", "/nope", 0o777)])
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    unpack_context(io.BytesIO(tar), str(ctx))
+    t = SourceTree(str(ctx))
+    dockerd = {   # `docker history`: /bin/sh -c #(nop) COPY <this> in /x
+        ("app/main.py",): "file:4073169cd84c258d9a3d8381de47ca9b5fc9a7eb8c8c711b8e7b58f53bba7272",
+        ("app",): "dir:7e6e70a6c969cf2c3203be581885f8f718ba9cf9adf88ac6df8fead249a7af73",
+        ("app/main.py", "Dockerfile"): "multi:2920834960029bbcd97ceba6c3535bddb9b7fa19b1df4f5024356e8d7c9363b4",
+        ("link",): "file:4073169cd84c258d9a3d8381de47ca9b5fc9a7eb8c8c711b8e7b58f53bba7272",
+        ("app/h*",): "file:cce9e30dae0f03405f50cc0653273a7f61d92a1eb70eb517f8bc7b703c3f4d5a",
+        ("app/sub",): "dir:53072b037178dcc60da9b13bb850be5a9eb8219616b5ac821badb65618c1ebce",
+    }
+    for patterns, want in dockerd.items():
+        assert t.history_hash(t.sources(list(patterns))) == want, patterns
+
+
+def test_write_context_tar_as_the_docker_cli(tmp_path):
+    """Entry for entry what docker 28.2's CLI sent for such a directory
+    (checked against a capture of its POST /build body)."""
+    root = _ctx(tmp_path, {"Dockerfile": b"FROM x\n", ".dockerignore": b"build\n!build/keep\n*.log\nDockerfile\n",
+                           "app/main.py": b"hi\n", "build/keep/k": b"k", "build/drop": b"d", "a.log": b"l",
+                           "link": ("symlink", "/etc")})
+    os.chown(root / "app/main.py", 1000, 1000)
+    os.chmod(root / "app/main.py", 0o4755)
+    os.link(root / "app/main.py", root / "app/again.py")
+    os.utime(root / "app/main.py", (MTIME + 0.9, MTIME + 0.9))
+    buf = io.BytesIO()
+    write_context_tar(str(root), [ln for ln in (root / ".dockerignore").read_text().splitlines()], "Dockerfile", buf)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        got = {m.name: m for m in tf}
+    assert list(got) == [".dockerignore", "Dockerfile", "app", "app/again.py", "app/main.py", "build/keep",
+                         "build/keep/k", "link"]
+    again, main = got["app/again.py"], got["app/main.py"]
+    assert again.isreg() and main.islnk() and main.linkname == "app/again.py"     # the second name links
+    assert (again.uid, again.gid, again.uname, again.gname) == (0, 0, "", "")
+    assert again.mode == 0o4755 and again.mtime == MTIME
+    assert got["link"].issym() and got["link"].linkname == "/etc"
+    ctx = tmp_path / "unpacked"
+    ctx.mkdir()
+    unpack_context(io.BytesIO(buf.getvalue()), str(ctx))
+    assert (ctx / "app/main.py").read_bytes() == b"hi\n"

@@ -27,9 +27,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ...errors import BuildFailed, InvalidParameter, SystemError_
-from ...images.unpack import Extractor, LayerFormatError, Prefixed, decompressed, open_dir_beneath
+from ...images.unpack import (
+    Extractor, LayerFormatError, Prefixed, decompressed, lstat_at, open_dir_beneath,
+)
 from ...inroot import O_PATH, Root, components
-from .dockerignore import PatternMatcher, filepath_match, go_clean, has_glob
+from .dockerignore import (
+    PatternMatcher, filepath_match, filter_for_context, go_clean, has_glob, read_patterns,
+)
 from .shell import go_quote
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -37,6 +41,7 @@ _BLOCK = 512
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CHUNK = 1 << 20
 _CAPABILITY_XATTR = "security.capability"
+_MAX_LINK_FDS = 1024        # hard-linked files remembered per copy (beyond: copied as separate files)
 
 
 # ---------------------------------------------------------------- the context tar
@@ -202,6 +207,50 @@ def _untar_context(body, dest_dir: str) -> None:
         ex.close()
 
 
+def write_context_tar(root: str, patterns: list[str], dockerfile: str | None, out: BinaryIO) -> None:
+    """The context tar the docker CLI sends for directory `root` (for our
+    CLI's `dockyard build`): the paths dockerignore.filter_for_context
+    keeps, owned by 0:0 with no user names, modes and whole-second mtimes
+    as on disk, directories named with a trailing "/", symlinks as
+    symlinks, a file met again under another name as a hard link to the
+    first; sockets left out. Files are the user's own: read by path."""
+    seen: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        for rel in filter_for_context(root, patterns, dockerfile):
+            path = os.path.join(root, rel)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            m = st.st_mode
+            if stat.S_ISSOCK(m):
+                continue
+            ti = tarfile.TarInfo(rel)
+            ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = stat.S_IMODE(m), 0, 0, "", ""
+            ti.mtime = int(st.st_mtime)
+            if stat.S_ISDIR(m):
+                ti.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(m):
+                ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(path)
+            elif stat.S_ISREG(m):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in seen:
+                    ti.type, ti.linkname = tarfile.LNKTYPE, seen[key]
+                else:
+                    seen[key] = rel
+                    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+                        ti.size = os.fstat(f.fileno()).st_size
+                        tf.addfile(ti, f)
+                    continue
+            else:
+                ti.type = (tarfile.CHRTYPE if stat.S_ISCHR(m) else tarfile.BLKTYPE if stat.S_ISBLK(m)
+                           else tarfile.FIFOTYPE)
+                if stat.S_ISCHR(m) or stat.S_ISBLK(m):
+                    ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            tf.addfile(ti)
+
+
 # ---------------------------------------------------------------- moby's tarsums
 
 # moby names COPY/ADD sources in history and in its cache key by tarsum
@@ -298,13 +347,15 @@ class SourceTree:
         self.ignore = ignore if ignore else None
         self.hostile = hostile
         self._digests: dict[tuple[int, int, int, int, int], bytes] = {}
+        self._moby_sums: dict[tuple, str] = {}
 
     def _hidden(self, rel: str) -> bool:
         return self.ignore is not None and rel not in ("", ".") and self.ignore.matches(rel)
 
-    def _open(self, root: Root, path: str) -> tuple[int, str]:
+    def _open(self, root: Root, path: str, hide: bool = True) -> tuple[int, str]:
         """(O_PATH fd, path inside the root) of what `path` leads to,
-        symlinks followed inside the root; FileNotFoundError if nothing."""
+        symlinks followed inside the root; FileNotFoundError if nothing
+        (or, with `hide`, if the ignore patterns exclude it)."""
         try:
             found = root.lookup(path, follow_last=True)
         except (FileNotFoundError, NotADirectoryError):
@@ -316,7 +367,7 @@ class SourceTree:
         if not found.exists:
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         rel = found.cpath.lstrip("/") or "."
-        if self._hidden(rel):
+        if hide and self._hidden(rel):
             found.close()
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         return found.fd, rel
@@ -330,7 +381,7 @@ class SourceTree:
         with Root(self.root_dir) as root:
             for candidate in (name, name.lower()) if name == DEFAULT_DOCKERFILE else (name,):
                 try:
-                    fd, _ = self._open(root, candidate)
+                    fd, _ = self._open(root, candidate, hide=False)     # read before any ignoring
                 except FileNotFoundError:
                     continue
                 os.close(fd)
@@ -338,13 +389,36 @@ class SourceTree:
         raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
 
     def read_dockerfile(self, name: str = DEFAULT_DOCKERFILE, limit: int = 16 << 20) -> bytes:
-        """The Dockerfile's bytes (see locate_dockerfile)."""
+        """The Dockerfile's bytes (see locate_dockerfile), even when the
+        ignore patterns exclude it: moby reads it before it drops it."""
         found = self.locate_dockerfile(name)
+        data = self._read(found, limit)
+        if data is None:
+            raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+        return data
+
+    def read_dockerignore(self) -> PatternMatcher | None:
+        """The context's .dockerignore as a matcher (read inside the root:
+        a symlinked .dockerignore never reads a host file), None when there
+        is none or its patterns are malformed (moby ignores them then)."""
+        data = self._read(".dockerignore", 1 << 20)
+        if data is None:
+            return None
+        try:
+            return PatternMatcher(read_patterns(data))
+        except InvalidParameter:
+            return None
+
+    def _read(self, path: str, limit: int) -> bytes | None:
+        """At most `limit` bytes of regular file `path` of the tree; None if none."""
         with Root(self.root_dir) as root:
-            fd, _ = self._open(root, found)
+            try:
+                fd, _ = self._open(root, path, hide=False)
+            except FileNotFoundError:
+                return None
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+                    return None
                 rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
             finally:
                 os.close(fd)
@@ -534,6 +608,10 @@ class SourceTree:
             return path
         try:
             st = os.fstat(fd)
+            key = (rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            done = self._moby_sums.get(key)
+            if done is not None:
+                return done
             if sums is not None:
                 entry = sums.get(rel)
                 if entry is None:
@@ -551,7 +629,8 @@ class SourceTree:
                         if not b:
                             break
                         h.update(b)
-            return h.hexdigest()
+            self._moby_sums[key] = h.hexdigest()
+            return self._moby_sums[key]
         finally:
             os.close(fd)
 
@@ -651,13 +730,6 @@ def _remove(dir_fd: int, name: str, st: os.stat_result) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
 def _times(st: os.stat_result) -> tuple[int, int]:
     t = (st.st_mtime_ns // 1_000_000_000) * 1_000_000_000     # moby's tar copy keeps whole seconds
     return t, t
@@ -687,7 +759,7 @@ class _Copy:
     def file(self, src_fd: int, st: os.stat_result, dst_dir: int, name: str, xattrs: bool) -> None:
         """Regular file `src_fd` (readable) as `name` in `dst_dir`, replacing
         what is there."""
-        old = _lstat(dst_dir, name)
+        old = lstat_at(dst_dir, name)
         if old is not None:
             _remove(dst_dir, name, old)
         key = (st.st_dev, st.st_ino)
@@ -698,12 +770,21 @@ class _Copy:
                      dir_fd=dst_dir)
         try:
             _copy_data(src_fd, fd, st.st_size)
-            os.fchown(fd, *self._ids(st))
-            os.fchmod(fd, self._mode(st))           # after chown, which clears setuid
-            if xattrs:
-                _copy_capability(src_fd, fd)
+            if self.owner is None or self.chmod is not None:
+                os.fchown(fd, *self._ids(st))
+                os.fchmod(fd, self._mode(st))       # after chown, which clears set-id bits
+                if xattrs:
+                    _copy_capability(src_fd, fd)
+            else:
+                # moby's order: its tar copy sets the mode (and capability),
+                # fixPermissions chowns afterwards, so the kernel drops set-id
+                # bits and file capabilities: what dockerd's images hold
+                os.fchmod(fd, self._mode(st))
+                if xattrs:
+                    _copy_capability(src_fd, fd)
+                os.fchown(fd, *self.owner)
             os.utime(fd, ns=_times(st))
-            if st.st_nlink > 1:
+            if st.st_nlink > 1 and len(self.links) < _MAX_LINK_FDS:
                 self.links[key] = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)
         finally:
             os.close(fd)
@@ -713,7 +794,7 @@ class _Copy:
         m = st.st_mode
         if stat.S_ISSOCK(m):
             return                                  # tar (hence moby) leaves sockets out
-        old = _lstat(dst_dir, dst_name)
+        old = lstat_at(dst_dir, dst_name)
         if old is not None:
             _remove(dst_dir, dst_name, old)
         uid, gid = self._ids(st)
@@ -741,7 +822,7 @@ class _Copy:
                 continue
             m = st.st_mode
             if stat.S_ISDIR(m):
-                old = _lstat(dst_dir, name)
+                old = lstat_at(dst_dir, name)
                 if old is not None and not stat.S_ISDIR(old.st_mode):
                     _remove(dst_dir, name, old)
                     old = None
@@ -791,7 +872,7 @@ def _resolve_file_dest(root_fd: int, parts: list[str], owner: tuple[int, int] | 
     for _ in range(40):
         pfd = open_dir_beneath(root_fd, parts[:-1], create=True, owner=owner)
         name = parts[-1]
-        st = _lstat(pfd, name)
+        st = lstat_at(pfd, name)
         if st is None or not stat.S_ISLNK(st.st_mode):
             return pfd, name
         target = os.readlink(name, dir_fd=pfd)
