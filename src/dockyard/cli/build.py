@@ -1,8 +1,8 @@
 """`dockyard build`: the docker CLI's legacy builder client.
 
 The context is what `docker build` sends: a directory tarred with its
-.dockerignore applied (the Dockerfile and .dockerignore always kept, owners
-root:root), a Dockerfile outside the context added as `.dockerfile.<random>`
+.dockerignore applied (context.write_context_tar: the Dockerfile and
+.dockerignore always kept, owners root:root), a Dockerfile outside the context added as `.dockerfile.<random>`
 (and appended to .dockerignore, so the daemon drops it after reading it),
 or `-`: a context tar, or a bare Dockerfile, on stdin. The daemon's JSON
 stream is printed as it comes; a failure's message goes to stderr and the
@@ -78,16 +78,11 @@ def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o600) -
     tar.addfile(info, io.BytesIO(data))
 
 
-def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
 def _dir_context(out, context_dir: str, dockerfile: str | None, stdin_dockerfile: bytes | None) -> str:
     """Tar `context_dir` into `out` as the docker CLI does; the Dockerfile's
     name for the daemon is returned."""
-    from ..daemon.build.dockerignore import DOCKERIGNORE, filter_for_context, read_patterns
+    from ..daemon.build.context import write_context_tar
+    from ..daemon.build.dockerignore import DOCKERIGNORE, read_patterns
     root = os.path.abspath(context_dir)
     if not os.path.exists(root):
         raise _prepare(f'path "{context_dir}" not found')
@@ -116,16 +111,21 @@ def _dir_context(out, context_dir: str, dockerfile: str | None, stdin_dockerfile
     except FileNotFoundError:
         pass
     patterns = read_patterns(ignore)
-    if extra is not None:
-        name = ".dockerfile." + secrets.token_hex(10)
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in filter_for_context(root, patterns, None if extra is not None else name):
-            if extra is not None and rel == DOCKERIGNORE:
-                continue                                # rewritten below
-            tar.add(os.path.join(root, rel), arcname=rel, recursive=False, filter=_root_owned)
-        if extra is not None:
-            _add_file(tar, name, extra)
-            _add_file(tar, DOCKERIGNORE, ignore + f"\n{name}\n".encode(), 0o644)
+    if extra is None:
+        write_context_tar(root, patterns, name, out)
+        return name
+    # the Dockerfile from elsewhere goes in under a random name, which .dockerignore then names
+    name = ".dockerfile." + secrets.token_hex(10)
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as tmp:
+        write_context_tar(root, patterns, None, tmp)
+        tmp.seek(0)
+        with tarfile.open(fileobj=tmp, mode="r|") as src, \
+                tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+            for m in src:
+                if m.name != DOCKERIGNORE:
+                    dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+            _add_file(dst, name, extra)
+            _add_file(dst, DOCKERIGNORE, ignore + f"\n{name}\n".encode(), 0o644)
     return name
 
 
