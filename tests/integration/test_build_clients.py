@@ -217,6 +217,20 @@ def test_dockerfile_outside_the_context(daemon, bb_image, tmp_path):
     assert "other.Dockerfile" in listing and not any(n.startswith(".dockerfile.") for n in listing)
 
 
+def test_build_cache_in_system_df_and_builder_prune(daemon, bb_image, tmp_path):
+    ctx = write(tmp_path / "c", {"Dockerfile": "FROM bb\nRUN echo cached > /c\n"})
+    legacy(daemon, "build", str(ctx))
+    du = json.loads(daemon.api("GET", "/system/df?type=build-cache")[1])
+    assert du["BuildCache"] and all({"ID", "Type", "Size", "CreatedAt", "LastUsedAt", "UsageCount"} <= set(b)
+                                    for b in du["BuildCache"])
+    row = legacy(daemon, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
+    assert re.search(r"^Build Cache [1-9]", row, re.M), row
+    r = legacy(daemon, "builder", "prune", "-af")
+    assert "Total reclaimed space:" in r.stdout
+    assert json.loads(daemon.api("GET", "/system/df?type=build-cache")[1])["BuildCache"] == []
+    assert "Using cache" not in legacy(daemon, "build", str(ctx)).stdout
+
+
 # ------------------------------------------------------------------ bad input
 
 def test_failing_run_exits_with_its_code_and_leaves_nothing(daemon, bb_image, tmp_path):
