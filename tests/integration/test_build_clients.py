@@ -437,3 +437,23 @@ def test_dockyard_build(daemon, bb_image, tmp_path):
     assert r.returncode == 1 and 'unable to prepare context: path "' in r.stderr
     r = daemon.dockyard("builder", "prune", "-f")
     assert "Total reclaimed space:" in r.stdout
+
+
+def test_image_config_as_dockerd_28_shows_it_per_api_version(daemon, bb_image, tmp_path):
+    """Imported and built images alike: below API 1.50 a container.Config
+    with its 17 always-present fields; on 1.50 the image config with moby
+    28's 8 always-present ones (and whatever else is set)."""
+    ctx = write(tmp_path / "c", {"Dockerfile": "FROM bb\nEXPOSE 80\nSTOPSIGNAL SIGINT\nCMD [\"sh\"]\n"})
+    legacy(daemon, "build", "-t", "cfgshape", str(ctx))
+    for ref in ("bb", "cfgshape"):
+        old = json.loads(daemon.api("GET", f"/v1.41/images/{ref}/json")[1])["Config"]
+        assert {"Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
+                "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint",
+                "OnBuild", "Labels"} <= set(old)
+        new = json.loads(daemon.api("GET", f"/v1.50/images/{ref}/json")[1])["Config"]
+        assert {"User", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "OnBuild"} <= set(new)
+        assert "Hostname" not in new and "Image" not in new
+    new = json.loads(daemon.api("GET", "/v1.50/images/cfgshape/json")[1])["Config"]
+    assert new["ExposedPorts"] == {"80/tcp": {}} and new["StopSignal"] == "SIGINT" and new["Cmd"] == ["sh"]
+    old = json.loads(daemon.api("GET", "/v1.41/images/cfgshape/json")[1])["Config"]
+    assert old["ExposedPorts"] == {"80/tcp": {}} and old["Tty"] is False and old["Image"] == ""
