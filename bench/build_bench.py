@@ -1,179 +1,219 @@
 #!/usr/bin/env python3
-"""`docker build` (the classic builder, DOCKER_BUILDKIT=0) of issue 13's
-10-step Dockerfile (FROM, 5 RUN, COPY of a 20 MB context file, ENV,
-WORKDIR, CMD): dockyardd against dockerd, same CLI, same context.
+"""Image build time: dockyardd's classic builder against dockerd's, same CLI.
 
-For each daemon: the wall time of `docker build --no-cache` and of the same
-build fully cached (the 20 MB context still travels and is checked),
-median of N, interleaved; then one build through the raw API with the time
-of each step (from its `Step n/m` line to the next) as the stream shows it.
+Builds issue 13's 10-step Dockerfile (FROM, 5 RUN, COPY of a 20 MB
+context, ENV, WORKDIR, CMD) with the docker CLI's legacy builder
+(DOCKER_BUILDKIT=0), N times each after one warm-up, interleaved:
+  - `--no-cache`: every step runs;
+  - cached: every step is `Using cache` (the 20 MB context still travels
+    and COPY's sources are still checked);
+against its own dockyardd and, when this host can run one, a private
+dockerd (tests/refdockerd.py: its own roots, socket, bridge and
+containerd, removed afterwards; never the system's /var/run/docker.sock).
+Prints median/min/max wall time per row, the dockyard/dockerd ratios, and
+the median time of each step (from one Step line to the next, as the CLI
+prints them).
 
-dockerd: --dockerd-sock PATH, else a private one (tests/refdockerd.py)
-when that module and Debian's dockerd are there, else dockyardd alone.
-
-    .venv/bin/python bench/build_bench.py [-n 5] [--mb 20] [--json]
+    .venv/bin/python bench/build_bench.py [-n 5] [--json] [--no-dockerd]
 
 Nothing asserts on these numbers; see bench/README.md.
 """
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
+import platform
+import re
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
-
-from run_bench import Target, docker_cli, fx  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from run_bench import REPO, _teardown, docker_cli, fx  # noqa: E402
 
 DOCKERFILE = """\
-FROM {image}
-RUN echo 1 > /1
-RUN echo 2 > /2
-RUN echo 3 > /3
-RUN echo 4 > /4
-RUN echo 5 > /5
-COPY big.bin /big.bin
-ENV A=b
-WORKDIR /w
-CMD ["sh"]
+FROM bb
+RUN echo one > /one
+RUN mkdir -p /opt/app && echo two > /opt/app/two
+RUN for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; done > /three
+RUN head -c 1048576 /dev/zero > /four
+RUN rm /four && echo five > /five
+COPY data /data
+ENV APP_MODE=bench
+WORKDIR /data
+CMD ["ls", "/data"]
 """
+STEPS = 10
+CONTEXT_MB = 20
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
-def make_context(d: Path, image: str, mb: int) -> None:
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "Dockerfile").write_text(DOCKERFILE.format(image=image))
-    with open(d / "big.bin", "wb") as f:
-        f.write(os.urandom(mb << 20))
+def make_context(root: Path) -> Path:
+    ctx = root / "ctx"
+    (ctx / "data").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    for i in range(CONTEXT_MB):
+        (ctx / "data" / f"blob{i:02d}").write_bytes(os.urandom(1 << 20))
+    return ctx
 
 
-def cli_build(t: Target, ctx: Path, tag: str, nocache: bool) -> float:
-    env = dict(t.env, DOCKER_BUILDKIT="0")
-    cmd = [docker_cli(), "-H", t.host, "build", "-q", "-t", tag] + (["--no-cache"] if nocache else []) + [str(ctx)]
+def timed_build(docker: str, host: str, env: dict, ctx: Path, tag: str, nocache: bool
+                ) -> tuple[float, list[float], str | None]:
+    """One `docker build` (legacy builder): wall ms, ms before the first
+    Step line then per step (Step line to the next, the last to the end),
+    and an error text if it failed."""
+    cmd = [docker, "-H", host, "build", "-t", tag, *(["--no-cache"] if nocache else []), str(ctx)]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    ms = (time.perf_counter() - t0) * 1000
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
-    return ms
-
-
-def api_steps(t: Target, ctx: Path, nocache: bool) -> list[tuple[str, float]]:
-    """One build through POST /build, timing each step from the stream."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for p in sorted(ctx.iterdir()):
-            tf.add(str(p), arcname=p.name)
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(t.sock)
-    body = buf.getvalue()
-    q = "?nocache=1" if nocache else ""
-    s.sendall(f"POST /build{q} HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
-              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    t0 = time.perf_counter()
-    steps: list[tuple[str, float]] = []
-    marks: list[tuple[str, float]] = []
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        now = time.perf_counter()
-        data += chunk
-        for part in chunk.split(b"\n"):
-            if b'"stream": "Step ' in part or b'"stream":"Step ' in part:
-                text = json.loads(part[part.index(b"{"):])["stream"]
-                marks.append((text.split(" : ", 1)[1].strip()[:40], now))
-        if b"Successfully built" in chunk or b'"error"' in chunk:
-            break
+    p = subprocess.Popen(cmd, env={**env, "DOCKER_BUILDKIT": "0"}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+    marks: list[float] = []
+    out = []
+    assert p.stdout is not None
+    for line in p.stdout:
+        out.append(line)
+        if _STEP.match(line.rstrip("\n")):
+            marks.append(time.perf_counter())
+    err = p.stderr.read() if p.stderr else ""
+    rc = p.wait()
     end = time.perf_counter()
-    s.close()
-    for i, (name, at) in enumerate(marks):
-        nxt = marks[i + 1][1] if i + 1 < len(marks) else end
-        steps.append((name, round((nxt - at) * 1000, 1)))
-    steps.insert(0, ("(context sent, until step 1)", round(((marks[0][1] if marks else end) - t0) * 1000, 1)))
-    return steps
+    ms = (end - t0) * 1000
+    if rc != 0:
+        return ms, [], f"{' '.join(cmd)} exited {rc}: {(err or ''.join(out)).strip()[-500:]}"
+    if nocache is False and "".join(out).count("Using cache") < STEPS - 1:
+        return ms, [], "the cached build did not use the cache for every step:\n" + "".join(out)[-800:]
+    marks.append(end)
+    # [before the first Step line (CLI start, context upload and unpack), step 1, ..., step N]
+    return ms, [(b - a) * 1000 for a, b in zip([t0] + marks, marks)], None
 
 
-def bench(t: Target, ctx: Path, n: int) -> dict:
-    nocache, cached = [], []
-    cli_build(t, ctx, "build-bench", True)          # warm-up (and the cache filled)
-    for _ in range(n):
-        nocache.append(cli_build(t, ctx, "build-bench", True))
-        cached.append(cli_build(t, ctx, "build-bench", False))
-    return {"nocache_ms": round(statistics.median(nocache), 1), "cached_ms": round(statistics.median(cached), 1),
-            "nocache_samples": [round(x) for x in nocache], "cached_samples": [round(x) for x in cached],
-            "steps_nocache": api_steps(t, ctx, True), "steps_cached": api_steps(t, ctx, False)}
+def summary(samples: list[float]) -> dict[str, Any]:
+    return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1),
+            "max_ms": round(max(samples), 1), "runs": len(samples), "samples_ms": [round(s, 1) for s in samples]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=5)
-    ap.add_argument("--mb", type=int, default=20)
-    ap.add_argument("--dockerd-sock")
-    ap.add_argument("--json", action="store_true")
+def bench(targets: dict[str, tuple[str, dict]], docker: str, ctx: Path, n: int) -> tuple[dict, dict, dict]:
+    """Per target: a --no-cache and a cached build per round (round 0 warms up)."""
+    walls: dict[str, list[float]] = {}
+    steps: dict[str, list[list[float]]] = {}
+    errors: dict[str, str] = {}
+    for i in range(n + 1):
+        for name, (host, env) in targets.items():
+            for mode in ("no-cache", "cached"):
+                row = f"{mode} -> {name}"
+                if row in errors:
+                    continue
+                ms, per_step, err = timed_build(docker, host, env, ctx, "build-bench", mode == "no-cache")
+                if err:
+                    errors[row] = err
+                elif i > 0:
+                    walls.setdefault(row, []).append(ms)
+                    steps.setdefault(row, []).append(per_step)
+    step_medians = {row: [round(statistics.median(s[k] for s in runs), 1) for k in range(len(runs[0]))]
+                    for row, runs in steps.items() if runs and all(len(s) == len(runs[0]) for s in runs)}
+    return {k: summary(v) for k, v in walls.items()}, step_medians, errors
+
+
+def print_table(res: dict[str, Any]) -> None:
+    print(f"dockyard build benchmark: {res['runs']} runs per row after 1 warm-up; {STEPS}-step Dockerfile, "
+          f"{CONTEXT_MB} MB context; legacy builder (DOCKER_BUILDKIT=0); Debian {res['debian']}; "
+          f"{res['cores']} cores")
+    print()
+    w = max([len(k) for k in res["series"]] + [len(k) for k in res["errors"]] + [10])
+    print(f"{'build':<{w}}  {'median ms':>9}  {'min ms':>8}  {'max ms':>8}  {'runs':>4}")
+    for name, s in res["series"].items():
+        print(f"{name:<{w}}  {s['median_ms']:>9.1f}  {s['min_ms']:>8.1f}  {s['max_ms']:>8.1f}  {s['runs']:>4}")
+    for name, err in res["errors"].items():
+        print(f"{name:<{w}}  FAILED: {err}")
+    print()
+    for mode, ratio in res["ratios"].items():
+        print(f"ratio dockyard/dockerd, {mode} (medians): " + (f"{ratio:.2f}" if ratio is not None
+                                                             else f"n/a ({res['dockerd']})"))
+    if res["steps"]:
+        print()
+        rows = list(res["steps"])
+        print("median ms per step (from its Step line to the next):")
+        print("  " + f"{'step':<40}" + "".join(f"{r:>28}" for r in rows))
+        lines = ["(CLI, context upload, unpack)"] + DOCKERFILE.strip().splitlines()
+        for k in range(STEPS + 1):
+            vals = "".join(f"{res['steps'][r][k] if k < len(res['steps'][r]) else '':>28}" for r in rows)
+            print(f"  {k if k else '':>2} {lines[k][:36]:<37}{vals}")
+
+
+def start_dockerd(tmp: str, tar: str):
+    """A private dockerd, or (None, why not)."""
+    try:
+        import refdockerd
+    except ImportError as e:
+        return None, f"tests/refdockerd.py not importable: {e}"
+    reason = refdockerd.unavailable_reason()
+    if reason:
+        return None, reason
+    try:
+        return refdockerd.start_private_dockerd("/tmp", image_tar=tar, image="bb", log_dir=tmp), None
+    except refdockerd.Unavailable as e:
+        return None, f"private dockerd did not start: {e}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", "--runs", type=int, default=5, help="timed builds per row (default 5)")
+    ap.add_argument("--no-dockerd", action="store_true", help="do not compare with a private dockerd")
+    ap.add_argument("--runtime", default="crun", choices=("crun", "runc"), help="runtime of the dockyardd")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = ap.parse_args()
-    out: dict = {}
-    with tempfile.TemporaryDirectory(prefix="build-bench-") as tmp:
-        bb_tar = Path(tmp) / "busybox.tar"
-        subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), str(bb_tar)], check=True,
-                       capture_output=True)
-        ctx = Path(tmp) / "ctx"
-        make_context(ctx, "bb", args.mb)
-        d = fx.Daemon(log_path=Path(tmp) / "dockyardd.log")
-        d.start()
-        ref = None
-        try:
-            t = Target(str(d.sock), str(d.base / "cli"))
-            subprocess.run([docker_cli(), "-H", t.host, "import", str(bb_tar), "bb"], env=t.env, check=True,
-                           capture_output=True)
-            out["dockyardd"] = bench(t, ctx, args.n)
-            dt = None
-            if args.dockerd_sock:
-                dt = Target(args.dockerd_sock, str(Path(tmp) / "dcli"))
-            else:
-                try:
-                    import refdockerd
-                    if refdockerd.unavailable_reason() is None:
-                        ref = refdockerd.start_private_dockerd(image_tar=bb_tar)
-                        dt = Target(str(ref.host).removeprefix("unix://"), str(Path(tmp) / "dcli"))
-                except ImportError:
-                    pass
-            if dt is not None and dt.answers():
-                if not dt.has_image("bb"):
-                    subprocess.run([docker_cli(), "-H", dt.host, "import", str(bb_tar), "bb"], env=dt.env,
-                                   check=True, capture_output=True)
-                out["dockerd"] = bench(dt, ctx, args.n)
-                out["ratio_nocache"] = round(out["dockyardd"]["nocache_ms"] / out["dockerd"]["nocache_ms"], 2)
-                out["ratio_cached"] = round(out["dockyardd"]["cached_ms"] / out["dockerd"]["cached_ms"], 2)
-        finally:
-            if ref is not None:
-                ref.stop()
-            d.cleanup()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+
+    docker = docker_cli()
+    tmp = tempfile.TemporaryDirectory(prefix="dybb")
+    tar = os.path.join(tmp.name, "busybox.tar")
+    subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), tar], check=True)
+    ctx = make_context(Path(tmp.name))
+    daemon = fx.Daemon(runtime=args.runtime, log_path=Path(tmp.name) / "dockyardd.log")
+    dd, dockerd_note = None, "skipped (--no-dockerd)"
+    print(f"starting dockyardd on {daemon.host} (log {daemon.log_path})", file=sys.stderr)
+    try:
+        daemon.start()
+        daemon.docker("import", tar, "bb")
+        targets = {"dockyardd": (daemon.host, daemon.env)}
+        if not args.no_dockerd:
+            dd, dockerd_note = start_dockerd(tmp.name, tar)
+            if dd is not None:
+                targets["dockerd"] = (dd.host, dd.env)
+                dockerd_note = f"private dockerd {dd.host}"
+        series, steps, errors = bench(targets, docker, ctx, args.runs)
+
+        def ratio(mode: str) -> float | None:
+            a, b = series.get(f"{mode} -> dockyardd"), series.get(f"{mode} -> dockerd")
+            return round(a["median_ms"] / b["median_ms"], 3) if a and b else None
+        res = {
+            "runs": args.runs, "runtime": args.runtime, "steps_in_dockerfile": STEPS, "context_mb": CONTEXT_MB,
+            "debian": Path("/etc/debian_version").read_text().strip() if os.path.exists("/etc/debian_version")
+            else platform.platform(),
+            "cores": os.cpu_count(), "series": series, "errors": errors,
+            "ratios": {"no-cache": ratio("no-cache"), "cached": ratio("cached")},
+            "dockerd": dockerd_note, "steps": steps,
+        }
+    finally:
+        if dd is not None:
+            for p in dd.stop():
+                print(f"build_bench: dockerd cleanup: {p}", file=sys.stderr)
+        _teardown(daemon)
+        tmp.cleanup()
+
     if args.json:
-        print(json.dumps(out, indent=2))
-        return
-    for name in ("dockyardd", "dockerd"):
-        if name not in out:
-            continue
-        r = out[name]
-        print(f"{name}: --no-cache {r['nocache_ms']} ms (median of {len(r['nocache_samples'])}), "
-              f"cached {r['cached_ms']} ms")
-        for label, key in (("no-cache", "steps_nocache"), ("cached", "steps_cached")):
-            print(f"  per step, {label}: " + ", ".join(f"{s} {ms}" for s, ms in r[key]))
-    if "ratio_nocache" in out:
-        print(f"dockyardd/dockerd: --no-cache {out['ratio_nocache']}x, cached {out['ratio_cached']}x")
+        json.dump(res, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(res)
+    return 1 if res["errors"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -46,7 +46,9 @@ install_packages() {
                 curl python3-venv)
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
-    local optional=(tini catatonit docker-registry apache2-utils)
+    # openssh-server: the ssh:// remote-API tests start a private sshd (never the system's);
+    # openssl: their certificates
+    local optional=(tini catatonit docker-registry apache2-utils openssh-server openssl)
     if ! command -v docker >/dev/null; then
         # Only the client: never a dockerd (see policy-rc.d below).
         case "$(cut -d. -f1 /etc/debian_version)" in
@@ -142,6 +144,12 @@ install_packages
 # CRIU >= 4.2 for checkpoint/restore, in a private prefix (never into the system)
 bash "$repo/scripts/install-criu.sh" || echo "install.sh: CRIU unavailable; checkpoint/restore will be off" >&2
 make_venv
+if [ -d /run/systemd/system ]; then
+    # systemd is the init: its units, rendered for this venv (enabled by the operator)
+    bash "$repo/scripts/install-units.sh" "$venv/bin/dockyardd"
+    getent group docker >/dev/null || groupadd -r docker      # dockyard.socket's SocketGroup
+    systemctl daemon-reload || true
+fi
 if [ $deps_only = 1 ]; then
     say "dependencies installed; venv: $venv"
     exit 0

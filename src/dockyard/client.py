@@ -10,13 +10,14 @@ caller hold a streaming response (wait, logs -f) while making other calls.
 """
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 
 from . import API_VERSION, __version__
+from .endpoints import DEFAULT_HOST, Endpoint, EndpointError, connect, resolve
 
-DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
+__all__ = ["DEFAULT_HOST", "Client", "ConnectError", "DaemonError", "default_host"]
+
 USER_AGENT = f"Dockyard-Client/{__version__} (linux)"
 _CHUNK = 65536
 _MAX_HEAD = 64 * 1024
@@ -36,20 +37,7 @@ class ConnectError(Exception):
 
 
 def default_host() -> str:
-    return os.environ.get("DOCKYARD_HOST") or DEFAULT_HOST
-
-
-def socket_path(host: str) -> str:
-    """`unix:///run/x.sock` (or a bare path) → the socket's filesystem path."""
-    if host.startswith("unix://"):
-        path = host[len("unix://"):]
-    elif host.startswith("/"):
-        path = host
-    else:
-        raise ConnectError(f"unsupported host {host!r}: only unix:///path sockets are supported")
-    if not path:
-        raise ConnectError(f"invalid host {host!r}: empty socket path")
-    return path
+    return resolve().host
 
 
 # ---------------------------------------------------------------- encoding
@@ -241,26 +229,16 @@ def error_message(resp: Response) -> str:
 # ---------------------------------------------------------------- client
 
 class Client:
-    def __init__(self, host: str | None = None, version: str = API_VERSION):
-        self.host = host or default_host()
+    def __init__(self, host: str | None = None, version: str = API_VERSION, endpoint: Endpoint | None = None):
+        self.endpoint = endpoint or resolve(host)
+        self.host = self.endpoint.host
         self.version = version
 
     def _connect(self) -> socket.socket:
-        path = socket_path(self.host)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(path)
-        except PermissionError:
-            sock.close()
-            raise ConnectError(
-                "permission denied while trying to connect to the dockyard daemon socket at "
-                f"{self.host}") from None
-        except OSError:
-            sock.close()
-            raise ConnectError(
-                f"Cannot connect to the dockyard daemon at {self.host}. "
-                "Is the dockyard daemon running?") from None
-        return sock
+            return connect(self.endpoint)
+        except EndpointError as e:
+            raise ConnectError(str(e)) from None
 
     def _send(self, sock: socket.socket, method: str, path: str, query: dict | None,
               body: object, headers: dict[str, str] | None) -> None:

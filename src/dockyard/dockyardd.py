@@ -9,20 +9,38 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
 
 log = logging.getLogger("dockyard")
 DEFAULT_SOCKET_GROUP = "docker"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
+
+
+def _bool_arg(text: str) -> bool:
+    """A Go-style boolean flag value (--tls=false)."""
+    v = text.strip().lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dockyardd", description="Docker-compatible container engine daemon")
+    p.add_argument("--config-file", default=None,
+                   help=f"daemon configuration file, dockerd's daemon.json keys (default {DEFAULT_CONFIG_FILE})")
     p.add_argument("-H", "--host", action="append", default=None,
-                   help="daemon socket to listen on (unix://PATH)")
+                   help="daemon socket(s) to listen on: unix://PATH, tcp://HOST:PORT, fd://")
     p.add_argument("-G", "--group", default=DEFAULT_SOCKET_GROUP, help="group for the unix socket")
     p.add_argument("--data-root", default="/var/lib/dockyard")
     p.add_argument("--insecure-registry", action="append", default=[],
                    help="registry (host[:port] or CIDR) that may be reached over plain HTTP")
+    p.add_argument("--registry-mirror", action="append", default=[],
+                   help="registry mirror for Docker Hub images (URL)")
     p.add_argument("--exec-root", default="/run/dockyard")
     p.add_argument("-p", "--pidfile", default=None)
     p.add_argument("--default-runtime", default="crun", choices=("crun", "runc"))
@@ -32,10 +50,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
     p.add_argument("--log-driver", default="json-file", help="default log driver (json-file, local, none)")
     p.add_argument("--log-opt", action="append", default=[], help="default log driver option (max-size=10m)")
+    p.add_argument("--label", action="append", default=[], help="key=value label of this daemon")
+    p.add_argument("--default-ulimit", action="append", default=[],
+                   help="default ulimit of containers (nofile=1024:2048)")
+    p.add_argument("--max-concurrent-downloads", type=_count_arg, default=3,
+                   help="layers pulled at once per pull")
+    p.add_argument("--max-concurrent-uploads", type=_count_arg, default=5,
+                   help="layers pushed at once per push")
+    p.add_argument("--live-restore", nargs="?", const=True, default=True, type=_bool_arg,
+                   help="accepted for dockerd's sake: containers always outlive the daemon here")
     p.add_argument("--cgroup-parent", default="dockyard",
                    help="parent cgroup of containers (under each hierarchy; removed when empty)")
     p.add_argument("--criu-path", default=None, help="CRIU (>= 4.2) for checkpoint/restore (default: criu on PATH)")
     p.add_argument("--userns-remap", default="", help="user/group for user namespaces (default | user[:group])")
+    p.add_argument("--tls", nargs="?", const=True, default=None, type=_bool_arg,
+                   help="serve TCP listeners over TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", nargs="?", const=True, default=None, type=_bool_arg,
+                   help="TLS and require client certificates signed by --tlscacert")
+    p.add_argument("--tlscacert", default="", help="trust certificates signed by this CA (~/.docker/ca.pem)")
+    p.add_argument("--tlscert", default="", help="the server's certificate (~/.docker/cert.pem)")
+    p.add_argument("--tlskey", default="", help="the server's key (~/.docker/key.pem)")
     # what one client may make the daemon hold (api/server.py's Limits)
     p.add_argument("--max-request-body", default="32m", type=_size_arg,
                    help="largest JSON request body, e.g. 32m (uploads of tars are not limited); larger: 413")
@@ -45,7 +79,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds a connection may send nothing while the daemon waits for it")
     p.add_argument("--max-connections", default=512, type=_count_arg,
                    help="connections served at once; past it /_ping still answers, other requests get 503")
-    return p.parse_args(argv)
+    return p
+
+
+class _Unset(list):
+    """Marks a flag not given (a list, so `append` flags can grow it)."""
+
+
+def explicit_flags(argv: list[str] | None) -> dict:
+    """The flags given on the command line, by dest (daemon.json may not
+    repeat them)."""
+    p = _parser()
+    dests = vars(p.parse_args([])).keys()
+    unset = _Unset()
+    p.set_defaults(**{d: unset for d in dests})
+    ns = vars(p.parse_args(argv))
+    return {k: (list(v) if isinstance(v, _Unset) else v) for k, v in ns.items()
+            if not (isinstance(v, _Unset) and not v)}
+
+
+def apply_file(args: argparse.Namespace, doc: dict) -> None:
+    """daemon.json's values into the parsed flags (a key and its flag are
+    never both given: daemonjson.conflicts refused that)."""
+    from . import daemonjson
+    for key, value in doc.items():
+        dest = daemonjson.KEYS[key].dest
+        if key == "log-opts":
+            value = [f"{k}={v}" for k, v in value.items()]
+        setattr(args, dest, value)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags, then the configuration file (--config-file, else the default
+    one when it exists) with dockerd's rules."""
+    from . import daemonjson
+    args = _parser().parse_args(argv)
+    explicit = explicit_flags(argv)
+    path = args.config_file or DEFAULT_CONFIG_FILE
+    try:
+        doc = daemonjson.load(path, required=args.config_file is not None)
+        daemonjson.conflicts(explicit, doc, path)
+    except daemonjson.ConfigError as e:
+        raise SystemExit(f"dockyardd: {e}") from None
+    apply_file(args, doc)
+    args.config_path = path
+    args.config_doc = doc
+    args.explicit = explicit
+    return args
 
 
 def _size_arg(text: str) -> int:
@@ -68,14 +148,6 @@ def _count_arg(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return v
-
-
-def _socket_path(host: str) -> str:
-    if host.startswith("unix://"):
-        return host[len("unix://"):]
-    if host.startswith("/"):
-        return host
-    raise SystemExit(f"dockyardd: only unix:// sockets are supported, got {host!r}")
 
 
 def socket_gid(group: str) -> int:
@@ -129,46 +201,182 @@ def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
     return driver, parsed
 
 
+def daemon_config(args: argparse.Namespace):
+    """The complete DaemonConfig from flags + file (both already merged)."""
+    from . import daemonjson
+    from .daemon.daemon import DaemonConfig
+    log_driver, log_opts = _log_defaults(args.log_driver, args.log_opt)
+    ulimits = {}
+    try:
+        if isinstance(args.default_ulimit, dict):        # from daemon.json
+            ulimits = daemonjson.ulimits(args.default_ulimit)
+        else:
+            ulimits = dict(daemonjson.parse_ulimit_flag(u) for u in args.default_ulimit)
+    except daemonjson.ConfigError as e:
+        raise SystemExit(f"dockyardd: {e}") from None
+    if getattr(args, "ipv6", False) or getattr(args, "fixed_cidr_v6", ""):
+        raise SystemExit("dockyardd: ipv6/fixed-cidr-v6: IPv6 on the default bridge is not supported yet")
+    if getattr(args, "default_address_pool", None):
+        raise SystemExit("dockyardd: default-address-pools is not supported yet (user networks take "
+                         "Docker's default pools)")
+    for name, rt in (getattr(args, "runtimes", None) or {}).items():
+        if name not in ("crun", "runc") or not isinstance(rt, dict) or set(rt) - {"path"} or \
+                os.path.basename(str(rt.get("path") or name)) != name:
+            raise SystemExit(f"dockyardd: runtimes: {name!r}: only crun and runc, found on PATH, are "
+                             "supported (no other binaries or runtimeArgs yet)")
+    labels = tuple(args.label or ())
+    for lb in labels:
+        if "=" not in lb:
+            raise SystemExit(f"dockyardd: bad attribute format: {lb}")
+    return DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
+                        host=args.host[0], hosts=tuple(args.host), pidfile=args.pidfile or "",
+                        default_runtime=args.default_runtime,
+                        bridge=args.bridge, bip=args.bip, debug=bool(args.debug) or args.log_level == "debug",
+                        log_level=args.log_level, criu_path=args.criu_path,
+                        cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap,
+                        insecure_registries=tuple(args.insecure_registry or ()),
+                        registry_mirrors=tuple(args.registry_mirror or ()),
+                        log_driver=log_driver, log_opts=log_opts, labels=labels, default_ulimits=ulimits,
+                        max_concurrent_downloads=args.max_concurrent_downloads,
+                        max_concurrent_uploads=args.max_concurrent_uploads,
+                        live_restore=bool(args.live_restore), features=dict(getattr(args, "features", None) or {}),
+                        config_file=args.config_path)
+
+
+def _listen_plan(args: argparse.Namespace):
+    """[(Host, ssl context or None)], every socket's problems found before
+    anything listens."""
+    from . import listeners as ls
+    tls = ls.TLSOptions(args.tls, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
+    plan, warnings = [], []
+    ctx = None
+    for text in args.host:
+        h = ls.parse_host(text, tls.enabled)
+        if h.proto == "tcp":
+            if tls.enabled:
+                ctx = ctx or ls.server_context(tls)
+                plan.append((h, ctx))
+                continue
+            if not tls.explicitly_off:
+                ls.refuse_plain_tcp(h)
+            warnings.append(ls.insecure_tcp_info_warning(h))
+            for w in ls.insecure_tcp_warnings(h):
+                log.warning("%s", w)
+        plan.append((h, None))
+    return plan, warnings
+
+
+async def _open_listeners(server, plan, socket_gid: int, exec_root: str) -> list[str]:
+    from . import listeners as ls
+    opened: list[str] = []
+    for h, ctx in plan:
+        if h.proto == "unix":
+            await server.listen_unix(h.addr, gid=socket_gid)
+            if os.path.dirname(h.addr) == exec_root:   # the default /run/dockyard/dockyard.sock
+                os.chown(exec_root, -1, socket_gid)     # its group may pass the 0710 exec root
+            opened.append(str(h))
+        elif h.proto == "tcp":
+            await server.serve_socket(ls.open_tcp(h), ctx)
+            opened.append(f"{h} ({'TLS, client certificates required' if ctx is not None and ctx.verify_mode else 'TLS' if ctx is not None else 'plain HTTP'})")
+        else:
+            for sock in ls.systemd_fds(h.addr):
+                name = sock.getsockname() if sock.family == socket.AF_UNIX else ""
+                if isinstance(name, str) and os.path.dirname(name) == exec_root:
+                    os.chown(exec_root, -1, os.stat(name).st_gid)   # the socket's group may pass the 0710 root
+                await server.serve_socket(sock, None)
+                opened.append(f"fd://{sock.fileno()} ({name or sock.getsockname()})")
+    ls.clear_systemd_env()
+    return opened
+
+
+def reload_config(daemon, args: argparse.Namespace) -> dict:
+    """SIGHUP: the file again; the reloadable keys take effect at once (a
+    new frozen DaemonConfig), the rest wait for a restart, as dockerd.
+    Returns {key: new value} of what changed; a bad file changes nothing."""
+    import dataclasses
+
+    from . import daemonjson
+    path = args.config_path
+    doc = daemonjson.load(path, required=args.config_file is not None)
+    daemonjson.conflicts(args.explicit, doc, path)
+    fresh = _parser().parse_args(args.argv)
+    apply_file(fresh, doc)
+    fresh.config_path = path
+    new = daemon_config(fresh)
+    old = daemon.config
+    fields = {"debug": "debug", "log_level": "log-level", "labels": "labels",
+              "insecure_registries": "insecure-registries", "registry_mirrors": "registry-mirrors",
+              "max_concurrent_downloads": "max-concurrent-downloads",
+              "max_concurrent_uploads": "max-concurrent-uploads", "default_ulimits": "default-ulimits",
+              "live_restore": "live-restore", "features": "features"}
+    changed = {key: getattr(new, f) for f, key in fields.items() if getattr(new, f) != getattr(old, f)}
+    if changed:
+        daemon.config = dataclasses.replace(old, **{f: getattr(new, f) for f in fields})
+    ignored = sorted(k for k in doc if k not in daemonjson.RELOADABLE and
+                     getattr(new, _field_of(k), None) != getattr(old, _field_of(k), None))
+    for k in ignored:
+        log.warning("reload: %s changed in %s; it takes effect at the next start", k, path)
+    return changed
+
+
+def _field_of(key: str) -> str:
+    return {"hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
+            "bridge": "bridge", "bip": "bip", "cgroup-parent": "cgroup_parent",
+            "userns-remap": "userns_remap", "log-driver": "log_driver", "log-opts": "log_opts"}.get(key, "")
+
+
 async def _serve(args: argparse.Namespace) -> None:
+    from . import daemonjson
+    from . import listeners as ls
     from .api import routes  # noqa: F401  (registers the routes)
     from .api.server import ApiServer, Limits
-    from .daemon.daemon import Daemon, DaemonConfig
+    from .daemon.daemon import Daemon
 
-    hosts = args.host or ["unix:///run/dockyard/dockyard.sock"]
-    log_driver, log_opts = _log_defaults(args.log_driver, args.log_opt)
-    cfg = DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
-                       host=hosts[0], pidfile=args.pidfile or "", default_runtime=args.default_runtime,
-                       bridge=args.bridge, bip=args.bip, debug=args.debug or args.log_level == "debug",
-                       log_level=args.log_level, criu_path=args.criu_path,
-                       cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap,
-                       insecure_registries=tuple(args.insecure_registry or ()),
-                       log_driver=log_driver, log_opts=log_opts)
-    daemon = Daemon(cfg)
+    cfg = daemon_config(args)
+    try:
+        plan, warnings = _listen_plan(args)     # certificates and addresses checked before anything starts
+    except ls.ListenError as e:
+        raise SystemExit(f"dockyardd: failed to load listeners: {e}") from None
+    import dataclasses
+    daemon = Daemon(dataclasses.replace(cfg, listen_warnings=tuple(warnings)))
     await daemon.setup()
     server = ApiServer(daemon, Limits(max_body=args.max_request_body, header_timeout=args.header_timeout,
                                       idle_timeout=args.idle_timeout, max_connections=args.max_connections))
-    socks = [_socket_path(h) for h in hosts]
-    for s in socks:
-        await server.listen_unix(s, gid=args.socket_gid)
-        if os.path.dirname(s) == cfg.exec_root:   # the default /run/dockyard/dockyard.sock
-            os.chown(cfg.exec_root, -1, args.socket_gid)   # its group may pass the 0710 exec root
+    try:
+        opened = await _open_listeners(server, plan, args.socket_gid, cfg.exec_root)
+    except ls.ListenError as e:
+        await server.close()
+        await daemon.shutdown()
+        _remove_sockets(plan)
+        raise SystemExit(f"dockyardd: failed to load listeners: {e}") from None
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))
-    log.info("dockyardd listening on %s (runtime %s)", ", ".join(socks), daemon.runtimes.default)
+    log.info("dockyardd listening on %s (runtime %s)", ", ".join(opened), daemon.runtimes.default)
+    ls.sd_notify("READY=1")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def on_hup() -> None:
+        ls.sd_notify("RELOADING=1")
+        try:
+            changed = reload_config(daemon, args)
+        except (daemonjson.ConfigError, SystemExit) as e:
+            log.error("reload of %s failed, configuration unchanged: %s", args.config_path, e)
+        else:
+            _set_log_level(daemon.config.log_level, daemon.config.debug)
+            log.info("Reloaded configuration: %s", ", ".join(f"{k}={v}" for k, v in changed.items()) or
+                     "nothing changed")
+        ls.sd_notify("READY=1")
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     await stop.wait()
+    ls.sd_notify("STOPPING=1")
     log.info("shutting down; containers keep running")
     await server.close()
     await daemon.shutdown()
-    for s in socks:
-        try:
-            os.unlink(s)
-        except OSError:
-            pass
+    _remove_sockets(plan)
     if args.pidfile:
         try:
             os.unlink(args.pidfile)
@@ -176,11 +384,26 @@ async def _serve(args: argparse.Namespace) -> None:
             pass
 
 
+def _remove_sockets(plan) -> None:
+    for h, _ctx in plan:
+        if h.proto == "unix":
+            try:
+                os.unlink(h.addr)
+            except OSError:
+                pass
+
+
+def _set_log_level(level: str, debug: bool) -> None:
+    lv = logging.DEBUG if debug or level == "debug" else getattr(
+        logging, {"warn": "WARNING", "fatal": "CRITICAL"}.get(level.upper(), level.upper()))
+    logging.getLogger().setLevel(lv)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    level = logging.DEBUG if args.debug or args.log_level == "debug" else getattr(
-        logging, {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level.upper(), args.log_level.upper()))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _set_log_level(args.log_level, bool(args.debug))
     import pyroute2.config.log  # noqa: F401  (it sets its logger to level 0 on import)
     logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug dumps every netlink message
     if os.geteuid() != 0:
@@ -188,8 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     args.data_root, args.exec_root = os.path.abspath(args.data_root), os.path.abspath(args.exec_root)
     if args.pidfile:
         args.pidfile = os.path.abspath(args.pidfile)
-    if args.host:
-        args.host = ["unix://" + os.path.abspath(_socket_path(h)) for h in args.host]
+    args.host = args.host or ["unix:///run/dockyard/dockyard.sock"]
     args.socket_gid = socket_gid(args.group)   # before anything is made, as dockerd's listeners
     lock = _lock_data_root(args.data_root)
     os.chdir("/")   # a daemon holds no directory busy (conmon and runtimes inherit the cwd)

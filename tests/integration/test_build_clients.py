@@ -187,10 +187,6 @@ def test_file_stdin_args_labels_quiet_iidfile(daemon, bb_image, tmp_path):
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id) and iid.read_text().strip() == image_id
     assert daemon.docker("run", "--rm", "fstd", "cat", "/who").stdout == "me\n"
     assert inspect(daemon, "fstd")["Config"]["Labels"] == {"a": "b", "c": ""}
-    # a Dockerfile outside the context (the CLI sends it as .dockerfile.<random>)
-    outside = write(tmp_path / "elsewhere", {"x.Dockerfile": "FROM bb\nCOPY other.Dockerfile /\n"})
-    legacy(daemon, "build", "-f", str(outside / "x.Dockerfile"), "-t", "outside", str(ctx))
-    assert "ARG WHO" in daemon.docker("run", "--rm", "outside", "cat", "/other.Dockerfile").stdout
     # a context tar on stdin, plain and gzipped
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
@@ -206,6 +202,33 @@ def test_file_stdin_args_labels_quiet_iidfile(daemon, bb_image, tmp_path):
     # an unused --build-arg: moby's warning
     r = legacy(daemon, "build", "--build-arg", "NOPE=1", "-f", str(ctx / "other.Dockerfile"), str(ctx))
     assert "[Warning] One or more build-args [NOPE] were not consumed" in r.stdout + r.stderr
+
+
+def test_dockerfile_outside_the_context(daemon, bb_image, tmp_path):
+    """The CLI sends it as .dockerfile.<random> (and adds that name to
+    .dockerignore); its tar then ends right after the last file's data, with
+    no padding or end blocks (moby's ReplaceFileTarWrapper closes the pipe
+    before the tar writer: the CLI logs "Can't close tar writer"), which
+    Go's tar reader takes as the end of the archive."""
+    ctx = write(tmp_path / "c", {"other.Dockerfile": "FROM bb\nARG WHO=nobody\n"})
+    outside = write(tmp_path / "elsewhere", {"x.Dockerfile": "FROM bb\nCOPY . /ctx/\n"})
+    legacy(daemon, "build", "-f", str(outside / "x.Dockerfile"), "-t", "outside", str(ctx))
+    listing = daemon.docker("run", "--rm", "outside", "ls", "-a", "/ctx").stdout.split()
+    assert "other.Dockerfile" in listing and not any(n.startswith(".dockerfile.") for n in listing)
+
+
+def test_build_cache_in_system_df_and_builder_prune(daemon, bb_image, tmp_path):
+    ctx = write(tmp_path / "c", {"Dockerfile": "FROM bb\nRUN echo cached > /c\n"})
+    legacy(daemon, "build", str(ctx))
+    du = json.loads(daemon.api("GET", "/system/df?type=build-cache")[1])
+    assert du["BuildCache"] and all({"ID", "Type", "Size", "CreatedAt", "LastUsedAt", "UsageCount"} <= set(b)
+                                    for b in du["BuildCache"])
+    row = legacy(daemon, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
+    assert re.search(r"^Build Cache [1-9]", row, re.M), row
+    r = legacy(daemon, "builder", "prune", "-af")
+    assert "Total reclaimed space:" in r.stdout
+    assert json.loads(daemon.api("GET", "/system/df?type=build-cache")[1])["BuildCache"] == []
+    assert "Using cache" not in legacy(daemon, "build", str(ctx)).stdout
 
 
 # ------------------------------------------------------------------ bad input
@@ -277,6 +300,30 @@ def test_a_killed_client_cancels_the_build(daemon, bb_image, tmp_path):
         p.send_signal(signal.SIGKILL)
         p.communicate()
     assert settled(daemon, before, timeout=20) == before
+
+
+def test_from_a_private_registry_with_x_registry_config(daemon, bb_image, tmp_path):
+    """FROM an image only a registry with basic auth has: the CLI sends its
+    stored logins as X-Registry-Config and the build pulls with them; with
+    none, the pull's refusal is the build's error."""
+    from registry_util import LocalRegistry
+    reg = LocalRegistry(users={"alice": "s3cret"})
+    ref = f"{reg.host}/base:1"
+    try:
+        daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        daemon.docker("tag", bb_image, ref)
+        daemon.docker("push", ref)
+        daemon.docker("rmi", ref)
+        ctx = write(tmp_path / "c", {"Dockerfile": f"FROM {ref}\nRUN echo private > /p\n"})
+        daemon.docker("logout", reg.host)
+        r = legacy(daemon, "build", str(ctx), check=False)
+        assert r.returncode != 0 and reg.host in r.stderr
+        daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        legacy(daemon, "build", "-t", "fromprivate", str(ctx))
+        assert daemon.docker("run", "--rm", "fromprivate", "cat", "/p").stdout == "private\n"
+    finally:
+        daemon.docker("logout", reg.host, check=False)
+        reg.stop()
 
 
 # ------------------------------------------------------------------ docker-py
@@ -351,3 +398,62 @@ def test_compose_up_build(daemon, bb_image, tmp_path, compose):
         assert "compose" in logs
     finally:
         subprocess.run([compose, "down", "-t", "1", "--rmi", "local"], **run)
+
+
+# ------------------------------------------------------------------ dockyard's own CLI
+
+def test_dockyard_build(daemon, bb_image, tmp_path):
+    ctx = app_context(tmp_path)
+    r = daemon.dockyard("build", "-t", "dyapp", str(ctx), timeout=120)
+    assert r.stdout.startswith("Sending build context to Docker daemon  ")
+    assert "Step 1/12 : FROM bb" in r.stdout and "Successfully tagged dyapp:latest" in r.stdout
+    run = daemon.docker("run", "--rm", "dyapp").stdout.split("\n")
+    assert run[:2] == ["hello from prod", "hi from the context"] and "secret.key" not in run
+    # -f, --build-arg, --label, -q, --iidfile
+    write(ctx, {"alt.Dockerfile": "FROM bb\nARG WHO\nRUN echo $WHO > /who\n"})
+    iid = tmp_path / "iid"
+    r = daemon.dockyard("build", "-q", "-f", str(ctx / "alt.Dockerfile"), "--build-arg", "WHO=dy",
+                        "--label", "x=y", "--iidfile", str(iid), "-t", "dyalt", str(ctx), timeout=120)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.stdout) and iid.read_text() == r.stdout.strip()
+    assert daemon.docker("run", "--rm", "dyalt", "cat", "/who").stdout == "dy\n"
+    assert inspect(daemon, "dyalt")["Config"]["Labels"] == {"x": "y"}
+    # `-`: a bare Dockerfile, then a tar
+    daemon.dockyard("build", "-t", "dystdin", "-", input="FROM bb\nRUN echo s > /s\n", timeout=120)
+    assert daemon.docker("run", "--rm", "dystdin", "cat", "/s").stdout == "s\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"FROM bb\nCOPY f /f\n"
+        for name, content in {"Dockerfile": data, "f": b"tarred\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            t.addfile(info, io.BytesIO(content))
+    daemon.dockyard("build", "-t", "dytar", "-", input=buf.getvalue(), text=False, timeout=120)
+    assert daemon.docker("run", "--rm", "dytar", "cat", "/f").stdout == "tarred\n"
+    # a failing RUN: its message on stderr, its exit code
+    bad = write(tmp_path / "bad", {"Dockerfile": "FROM bb\nRUN exit 4\n"})
+    r = daemon.dockyard("build", str(bad), check=False, timeout=120)
+    assert r.returncode == 4 and "The command '/bin/sh -c exit 4' returned a non-zero code: 4" in r.stderr
+    r = daemon.dockyard("build", str(tmp_path / "nope"), check=False)
+    assert r.returncode == 1 and 'unable to prepare context: path "' in r.stderr
+    r = daemon.dockyard("builder", "prune", "-f")
+    assert "Total reclaimed space:" in r.stdout
+
+
+def test_image_config_as_dockerd_28_shows_it_per_api_version(daemon, bb_image, tmp_path):
+    """Imported and built images alike: below API 1.50 a container.Config
+    with its 17 always-present fields; on 1.50 the image config with moby
+    28's 8 always-present ones (and whatever else is set)."""
+    ctx = write(tmp_path / "c", {"Dockerfile": "FROM bb\nEXPOSE 80\nSTOPSIGNAL SIGINT\nCMD [\"sh\"]\n"})
+    legacy(daemon, "build", "-t", "cfgshape", str(ctx))
+    for ref in ("bb", "cfgshape"):
+        old = json.loads(daemon.api("GET", f"/v1.41/images/{ref}/json")[1])["Config"]
+        assert {"Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
+                "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint",
+                "OnBuild", "Labels"} <= set(old)
+        new = json.loads(daemon.api("GET", f"/v1.50/images/{ref}/json")[1])["Config"]
+        assert {"User", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "OnBuild"} <= set(new)
+        assert "Hostname" not in new and "Image" not in new
+    new = json.loads(daemon.api("GET", "/v1.50/images/cfgshape/json")[1])["Config"]
+    assert new["ExposedPorts"] == {"80/tcp": {}} and new["StopSignal"] == "SIGINT" and new["Cmd"] == ["sh"]
+    old = json.loads(daemon.api("GET", "/v1.41/images/cfgshape/json")[1])["Config"]
+    assert old["ExposedPorts"] == {"80/tcp": {}} and old["Tty"] is False and old["Image"] == ""

@@ -335,3 +335,25 @@ def test_prune_and_cancel(api):
     assert r.status_code == 200 and r.content == b""
     r = c._post(c._url("/build/cancel"))
     assert r.status_code == 400 and r.json() == {"message": "build ID not provided"}
+
+
+def test_a_context_larger_than_the_pipe_buffer_arrives_whole(api):
+    """20 MB (past BodyPipe's 8 MB in memory): unpacked while it is sent, all of it."""
+    daemon, sock = api
+    big = os.urandom(1 << 20) * 20
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in {"Dockerfile": b"SAY big\n", "big.bin": big}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    seen = {}
+    real_build = daemon.builder.build
+
+    async def build(opts, ctx, emit):
+        seen["size"] = os.path.getsize(os.path.join(ctx, "big.bin"))
+        return await real_build(opts, ctx, emit)
+    daemon.builder.build = build
+    st, body = raw_build(sock, "", buf.getvalue())
+    assert st == 200 and seen["size"] == len(big) and b"Successfully built" in body
+    assert tmp_left(daemon) == []

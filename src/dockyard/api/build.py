@@ -9,10 +9,11 @@ from which the docker CLI takes its exit code. With `q=1` the output is held
 back: a success sends only the image ID, a failure what was held and then
 the error (moby's notVerboseBuffer).
 
-The body (a tar, compressed or not, or a bare Dockerfile) is spooled, then
-unpacked into a directory under the image store's tmp dir (wiped at every
-start, so a crash leaves nothing for long); that directory and the spooled
-file are removed when the build ends, however it ends. A client that goes
+The body (a tar, compressed or not, or a bare Dockerfile) is unpacked as it
+arrives (tarstream.BodyPipe: no spool file, receiving and unpacking
+overlap) into a directory under the image store's tmp dir (wiped at every
+start, so a crash leaves nothing for long); that directory is removed when
+the build ends, however it ends. A client that goes
 away (noticed without reading from it) cancels the build task: the builder
 undoes its unfinished step.
 """
@@ -21,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import Future
 from contextlib import suppress
 from typing import Any
@@ -32,7 +33,7 @@ from .. import filters
 from ..errors import DockyardError, InvalidParameter
 from . import build_options
 from .server import INTERNAL_ERROR, Request, Response, StreamResponse, route
-from .tarstream import LONG_POOL, spool
+from .tarstream import LONG_POOL, BodyPipe
 
 log = logging.getLogger("dockyard.api")
 
@@ -72,11 +73,14 @@ class BuildRun:
     def __init__(self, req: Request, opts):
         self.req, self.opts = req, opts
         self.queue: asyncio.Queue = asyncio.Queue()
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Future | None = None
+        self.feeder: asyncio.Future | None = None
+        self.pipe: BodyPipe
         self.held: list[bytes] = []        # q=1: what moby keeps in its notVerboseBuffer
         self.ended = False
         self._threads: list[Future] = []
         self._want_aux = req.api_at_least("1.30")
+        self._t0 = 0.0
 
     # -- the work
     async def _thread(self, fn, *args):
@@ -89,31 +93,36 @@ class BuildRun:
             return
         self.queue.put_nowait(_line(msg))
 
-    async def _work(self, spooled: str) -> None:
+    async def _work(self) -> None:
         """The build, then its end queued once the context is gone (so a
         client that saw the end finds nothing left)."""
         ctx = None
         try:
             ctx = tempfile.mkdtemp(prefix="build-", dir=self.req.daemon.images.tmp_dir)
-            end = _End(await self._build(spooled, ctx), None)
+            end = _End(await self._build(ctx), None)
         except DockyardError as e:
             end = _End(None, e)
         except Exception as e:      # a bug: logged; the client gets the generic words or the stream's error line
             log.exception("build failed")
             end = _End(None, e)
         finally:
-            for cf in self._threads:       # a thread still writing into ctx (cancelled meanwhile)
+            self.pipe.abort()              # a thread still reading the body: it stops now
+            for cf in self._threads:       # ... and one still writing into ctx (cancelled meanwhile)
                 with suppress(BaseException):
                     await asyncio.wrap_future(cf)
-            with suppress(BaseException):
-                await asyncio.to_thread(_remove, spooled, ctx)
+            if ctx:
+                with suppress(BaseException):
+                    await asyncio.to_thread(shutil.rmtree, ctx, True)
         self.queue.put_nowait(end)
 
-    async def _build(self, spooled: str, ctx: str) -> str:
-        from ..daemon.build.context import unpack_context   # (h13-context's module)
-        with open(spooled, "rb") as f:
-            self.opts.dockerfile = await self._thread(unpack_context, f, ctx, self.opts.dockerfile)
-        await self._thread(_remove, spooled, None)        # the unpacked copy is enough now
+    async def _build(self, ctx: str) -> str:
+        from ..daemon.build.context import unpack_context
+        try:
+            self.opts.dockerfile = await self._thread(unpack_context, self.pipe, ctx, self.opts.dockerfile)
+        finally:
+            self.pipe.close()              # the rest of the body (if any) is read and dropped
+        log.debug("build context: %d bytes received and unpacked in %.0f ms", self.pipe.received,
+                  (time.perf_counter() - self._t0) * 1000)
         return await self.req.daemon.builder.build(self.opts, ctx, self._emit)
 
     async def _next(self) -> Any:
@@ -128,8 +137,12 @@ class BuildRun:
 
     # -- the reply
     async def start(self):
-        spooled = await spool(self.req)
-        self.task = asyncio.ensure_future(self._work(spooled))
+        """Unpack the body as it arrives and run the build; the reply once
+        the builder said something (or failed before it could)."""
+        self._t0 = time.perf_counter()
+        self.pipe = BodyPipe()
+        self.feeder = asyncio.ensure_future(self.pipe.feed(self.req.stream()))
+        self.task = asyncio.ensure_future(self._work())
         try:
             while True:
                 item = await self._next()
@@ -138,21 +151,37 @@ class BuildRun:
                     if item.error is None:
                         if self.opts.quiet:
                             self.held = [_line({"stream": f"{item.image_id}\n"})]
-                        return StreamResponse(self)
+                        return await self._reply(StreamResponse(self))
                     if not self.held:            # nothing said yet: an HTTP error, as moby's
+                        await self._stop_feeding()
                         if isinstance(item.error, DockyardError):
                             raise item.error
                         return Response(500, _line({"message": INTERNAL_ERROR}))
                     self.held.append(error_line(item.error))
-                    return StreamResponse(self)
+                    return await self._reply(StreamResponse(self))
                 self.held.append(item)
                 if not self.opts.quiet:
-                    return StreamResponse(self)
+                    return await self._reply(StreamResponse(self))
         except _ClientGone:
             return StreamResponse(_nothing())     # nobody to answer: the server finds the socket closed
         except BaseException:
             await self.aclose()
             raise
+
+    async def _reply(self, stream: StreamResponse) -> StreamResponse:
+        """The body is all read before the reply goes (the server reads
+        requests one at a time): normally it is, the context being unpacked."""
+        with suppress(BaseException):
+            await asyncio.shield(self.feeder)
+        return stream
+
+    async def _stop_feeding(self) -> None:
+        """An error before the body's end: stop reading it (the server drops
+        the rest, or closes the connection past its body limit)."""
+        if not self.feeder.done():
+            self.feeder.cancel()
+        with suppress(BaseException):
+            await self.feeder
 
     def __aiter__(self):
         return self
@@ -171,23 +200,16 @@ class BuildRun:
         return item
 
     async def aclose(self) -> None:
-        t = self.task
-        if t is not None and not t.done():
-            t.cancel()
-            with suppress(asyncio.CancelledError):
-                await t
+        for t in (self.task, self.feeder):
+            if t is not None and not t.done():
+                t.cancel()
+                with suppress(asyncio.CancelledError, Exception):
+                    await t
 
 
 async def _nothing():
     for chunk in ():
         yield chunk
-
-
-def _remove(spooled: str, ctx: str | None) -> None:
-    with suppress(FileNotFoundError):
-        os.unlink(spooled)
-    if ctx:
-        shutil.rmtree(ctx, ignore_errors=True)
 
 
 @route("POST", "/build")

@@ -119,7 +119,9 @@ async def _pull(req: Request, name: str) -> StreamResponse:
         ref = ref.with_tag(tag) if not tag.startswith("sha256:") else \
             parse_normalized(f"{ref.name}@{tag}")
     # no tag at all: `pull -a`; errors before the stream are HTTP errors
-    pull = await asyncio.to_thread(_images(req).pull, ref, _auth(req), req.param("platform"), _insecure(req))
+    cfg = req.daemon.config
+    pull = await asyncio.to_thread(_images(req).pull, ref, _auth(req), req.param("platform"), _insecure(req),
+                                   cfg.registry_mirrors, cfg.max_concurrent_downloads)
     return progress_stream(pull.run, pull.cancel)
 
 
@@ -131,7 +133,8 @@ async def push_image(req: Request):
     tag = req.param("tag")
     if tag:
         ref = ref.with_tag(tag)
-    push = await asyncio.to_thread(_images(req).push, ref, _auth(req), _insecure(req))
+    push = await asyncio.to_thread(_images(req).push, ref, _auth(req), _insecure(req),
+                                   req.daemon.config.max_concurrent_uploads)
     return progress_stream(push.run, push.cancel)
 
 
@@ -240,4 +243,17 @@ async def _save(req: Request, names: list[str]) -> StreamResponse:
 
 @route("GET", "/images/search")
 async def search_images(req: Request):
-    raise NotImplementedYet("image search is not supported: dockyard does not reach Docker Hub's index")
+    from ..images.search import search
+    term = req.param("term")
+    if term is None:
+        raise InvalidParameter("missing term")
+    return await asyncio.to_thread(search, term, req.int_param("limit"),
+                                   query_filters.parse(req.param("filters"), ("is-automated", "is-official", "stars")),
+                                   _auth(req), _insecure(req))
+
+
+@route("GET", "/distribution/{name:path}/json")
+async def distribution_inspect(req: Request):
+    from ..images.search import distribution_inspect as inspect
+    ref = parse_normalized(req.match["name"])
+    return await asyncio.to_thread(inspect, ref, _auth(req), _insecure(req))

@@ -396,7 +396,7 @@ class ApiServer:
     def __init__(self, daemon: Any, limits: Limits | None = None):
         self.daemon = daemon
         self.limits = limits or Limits()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._conns: set[asyncio.Task] = set()
         self._served = 0      # connections counted against max_connections
 
@@ -409,16 +409,37 @@ class ApiServer:
         old = os.umask(0o117)  # socket born 0660: no window where others can connect
         try:
             # backlog as Go's listeners (somaxconn): a burst of clients waits to be accepted, not EAGAIN
-            self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20,
-                                                           backlog=socket.SOMAXCONN)
+            self._servers.append(await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20,
+                                                                 backlog=socket.SOMAXCONN))
         finally:
             os.umask(old)
         os.chown(path, -1, gid)   # -G/--group (-1: the daemon's own)
         os.chmod(path, mode)
 
+    async def serve_socket(self, sock: socket.socket, ssl_ctx: Any = None) -> None:
+        """Serve on a listening socket made elsewhere (TCP, or one systemd
+        passed); over TLS when `ssl_ctx` is given (the handshake happens
+        before any request is read: a client without an acceptable
+        certificate never reaches a handler)."""
+        if sock.family == socket.AF_UNIX:
+            srv = await asyncio.start_unix_server(self._serve, sock=sock, limit=1 << 20)
+        elif ssl_ctx is None:
+            srv = await asyncio.start_server(self._serve, sock=sock, limit=1 << 20)
+        else:
+            # TLS by tlsconn.py, not asyncio's: hijacked streams need half-close
+            from .tlsconn import TLSServerProtocol
+            loop = asyncio.get_running_loop()
+
+            def app() -> asyncio.Protocol:
+                reader = asyncio.StreamReader(limit=1 << 20)
+                return asyncio.StreamReaderProtocol(reader, self._serve)
+            srv = await loop.create_server(
+                lambda: TLSServerProtocol(ssl_ctx, app, self.limits.header_timeout), sock=sock)
+        self._servers.append(srv)
+
     async def close(self) -> None:
-        if self._server:
-            self._server.close()
+        for srv in self._servers:
+            srv.close()
         for t in list(self._conns):
             t.cancel()
 

@@ -40,7 +40,7 @@ async def wait_client_read_head(writer: asyncio.StreamWriter, cap: float = 0.05)
     while loop.time() < deadline:
         try:
             fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
-        except OSError:
+        except (OSError, ValueError):     # ValueError: no fd (a TLS transport's view of it)
             return
         if struct.unpack("i", buf)[0] == 0:
             return

@@ -102,17 +102,28 @@ async def info(req: Request):
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {
             "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": None},
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": _index_configs(d),
+            "Mirrors": list(d.config.registry_mirrors)},
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
         "DockerRootDir": d.config.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": await _checkpoint_ok(req), "ServerVersion": __version__,
+        "Name": socket.gethostname(), "Labels": list(d.config.labels), "ExperimentalBuild": await _checkpoint_ok(req), "ServerVersion": __version__,
         "Runtimes": rts, "DefaultRuntime": d.runtimes.default, "Swarm": {
             "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
             "RemoteManagers": None},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
-        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": _security_options(d), "CDISpecDirs": [], "Warnings": list(d.runtimes.notes),
+        "LiveRestoreEnabled": d.config.live_restore, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": _security_options(d), "CDISpecDirs": [], "Warnings": list(d.runtimes.notes) + list(d.config.listen_warnings),
         "DockyardExecRoot": d.config.exec_root,
     }
+
+
+def _index_configs(d: Daemon) -> dict:
+    """As dockerd: docker.io with its mirrors, and each insecure registry."""
+    out = {"docker.io": {"Name": "docker.io", "Mirrors": list(d.config.registry_mirrors), "Secure": True,
+                         "Official": True}}
+    for r in d.config.insecure_registries:
+        if "/" not in r:          # CIDRs are listed in InsecureRegistryCIDRs' way, names here
+            out[r] = {"Name": r, "Mirrors": [], "Secure": False, "Official": False}
+    return out
 
 
 def _security_options(d: Daemon) -> list[str]:

@@ -46,6 +46,7 @@ COMMANDS = {
     "logout": ("registry", "logout", "Log out from a registry"),
     "save": ("image_cmds", "save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "history": ("image_cmds", "history", "Show the history of an image"),
+    "build": ("build", "build", "Build an image from a Dockerfile"),
     "commit": ("fs_cmds", "commit", "Create a new image from a container's changes"),
     "diff": ("fs_cmds", "diff", "Inspect changes to files or directories on a container's filesystem"),
     "export": ("fs_cmds", "export", "Export a container's filesystem as a tar archive"),
@@ -74,24 +75,28 @@ GROUPS = {group.name: group for group in (
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
         "import": "import", "load": "load", "inspect": ("inspect", "image"),
         "pull": "pull", "push": "push", "save": "save", "history": "history",
-        "prune": ("image_cmds", "prune"),
+        "prune": ("image_cmds", "prune"), "build": "build",
     }),
+    Group("builder", "Manage builds", {"build": "build", "prune": ("build", "prune")}),
     Group("system", "Manage Dockyard", {
         "info": "info", "version": "version", "events": "events",
-        "df": ("disk", "df"), "prune": ("disk", "prune"),
+        "df": ("disk", "df"), "prune": ("disk", "prune"), "dial-stdio": ("system", "dial_stdio"),
     }),
 )}
 # summaries of group entries that are not top-level commands
-SUB_SUMMARIES = {("disk", "df"): "Show docker disk usage", ("disk", "prune"): "Remove unused data",
+SUB_SUMMARIES = {("disk", "df"): "Show docker disk usage",
+                 ("system", "dial_stdio"): "Proxy the stdio stream to the daemon connection", ("disk", "prune"): "Remove unused data",
+                 ("build", "prune"): "Remove build cache",
                  ("image_cmds", "prune"): "Remove unused images",
                  ("lifecycle", "prune"): "Remove all stopped containers"}
 
 
 class Cli:
-    """What every command gets: the host to talk to and how to print."""
+    """What every command gets: the endpoint to talk to and how to print."""
 
-    def __init__(self, host: str | None, command_path: str):
-        self.host = host
+    def __init__(self, endpoint, command_path: str):
+        self.endpoint = endpoint                  # endpoints.Endpoint (host, TLS)
+        self.host = endpoint.host if endpoint is not None else None
         self.command_path = command_path      # "dockyard container ls", for messages
         self._client = None
 
@@ -99,7 +104,7 @@ class Cli:
     def client(self):
         if self._client is None:
             from ..client import Client
-            self._client = Client(self.host)
+            self._client = Client(endpoint=self.endpoint)
         return self._client
 
     def out(self, text: str = "") -> None:
@@ -142,8 +147,12 @@ def _usage() -> str:
     lines += [f"  {name.ljust(width)}{group.summary}" for name, group in GROUPS.items()]
     lines += [
         "", "Global Options:",
-        "  -H, --host string   Daemon socket to connect to (default $DOCKYARD_HOST or",
-        "                      unix:///run/dockyard/dockyard.sock)",
+        "  -c, --context string   Name of the docker context to use (docker's context store)",
+        "  -H, --host string   Daemon socket to connect to: unix://, tcp://, ssh:// (default",
+        "                      $DOCKYARD_HOST, $DOCKER_HOST, or unix:///run/dockyard/dockyard.sock)",
+        "      --tls           Use TLS; implied by --tlsverify",
+        "      --tlscacert, --tlscert, --tlskey string   TLS files (default $DOCKER_CERT_PATH or ~/.docker)",
+        "      --tlsverify     Use TLS and verify the remote ($DOCKER_TLS_VERIFY)",
         "  -v, --version       Print version information and quit",
         "  -h, --help          Print usage",
         "",
@@ -161,31 +170,64 @@ def _describe(target: str | tuple[str, str]) -> str:
     return COMMANDS[target][2]
 
 
-def _split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
-    """Global flags come before the command: -H/--host, -v/--version, -h/--help."""
-    host = None
+_GLOBAL_VALUES = {"-H": "host", "--host": "host", "-c": "context", "--context": "context",
+                  "--tlscacert": "cacert", "--tlscert": "cert", "--tlskey": "key", "-l": "log_level",
+                  "--log-level": "log_level", "--config": "config"}
+_GLOBAL_BOOLS = {"--tls": "tls", "--tlsverify": "tlsverify", "-D": "debug", "--debug": "debug"}
+
+
+def _bool_value(flag: str, text: str) -> bool:
+    v = text.lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise UsageError(f"invalid argument {text!r} for \"{flag}\" flag: parse error")
+
+
+def _split_globals(argv: list[str]) -> tuple[dict, list[str]]:
+    """Global flags come before the command, as docker's: -H/--host,
+    -c/--context, --tls, --tlsverify, --tlscacert/--tlscert/--tlskey,
+    --config, -D, -l, -v/--version, -h/--help."""
+    opts: dict = {}
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("-H", "--host"):
-            if i + 1 >= len(argv):
-                raise UsageError(f"flag needs an argument: {arg}")
-            host = argv[i + 1]
-            i += 2
-        elif arg.startswith("--host="):
-            host = arg.split("=", 1)[1]
+        name, eq, value = arg.partition("=")
+        if name in _GLOBAL_VALUES:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise UsageError(f"flag needs an argument: {arg}")
+                value = argv[i + 1]
+                i += 1
+            opts[_GLOBAL_VALUES[name]] = value
             i += 1
         elif arg.startswith("-H") and len(arg) > 2:
-            host = arg[2:].lstrip("=")
+            opts["host"] = arg[2:].lstrip("=")
             i += 1
-        elif arg in ("-D", "--debug"):
+        elif name in _GLOBAL_BOOLS:
+            opts[_GLOBAL_BOOLS[name]] = _bool_value(name, value) if eq else True
             i += 1
         elif arg.startswith("-") and arg not in ("-v", "--version", "-h", "--help"):
             raise UsageError(f"unknown flag: {arg}\n\nUsage:  {PROG} [OPTIONS] COMMAND [ARG...]\n\n"
                              f"Run '{PROG} --help' for more information")
         else:
             break
-    return host, argv[i:]
+    if "config" in opts:
+        os.environ["DOCKER_CONFIG"] = opts["config"]
+    return opts, argv[i:]
+
+
+def _endpoint(opts: dict):
+    from ..endpoints import EndpointError, resolve
+    if opts.get("host") and opts.get("context"):
+        raise UsageError('conflicting options: cannot specify both --host and --context')
+    try:
+        return resolve(opts.get("host"), context=opts.get("context"), tls=opts.get("tls"),
+                       tlsverify=opts.get("tlsverify"), cacert=opts.get("cacert", ""),
+                       cert=opts.get("cert", ""), key=opts.get("key", ""))
+    except EndpointError as e:
+        raise UsageError(str(e), code=1) from None
 
 
 def _resolve(rest: list[str]) -> tuple[tuple[str, str] | None, str, list[str]]:
@@ -211,7 +253,7 @@ def _resolve(rest: list[str]) -> tuple[tuple[str, str] | None, str, list[str]]:
 
 def run(argv: list[str]) -> int:
     try:
-        host, rest = _split_globals(argv)
+        opts, rest = _split_globals(argv)
         if not rest or rest[0] in ("-h", "--help", "help"):
             sys.stdout.write(_usage())
             return 0
@@ -226,7 +268,7 @@ def run(argv: list[str]) -> int:
         import importlib
         module = importlib.import_module(f"{__package__}.{target[0]}")
         handler = getattr(module, target[1])
-        return handler(Cli(host, path), args) or 0
+        return handler(Cli(_endpoint(opts), path), args) or 0
     except HelpRequested as req:
         sys.stdout.write(req.args[0] if req.args else "")
         return 0

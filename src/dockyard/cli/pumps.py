@@ -39,16 +39,24 @@ def terminal_size() -> tuple[int, int]:
 
 def pump_stdin(sock) -> None:
     """Copy our stdin into the stream; half-close at EOF (StdinOnce)."""
-    import socket as socket_module
     try:
         while True:
             data = os.read(0, 65536)
             if not data:
                 break
             sock.sendall(data)
-        sock.shutdown(socket_module.SHUT_WR)
+        half_close(sock)
     except OSError:
         pass
+
+
+def half_close(sock) -> None:
+    """End our write side. On a TLS socket this is the TCP socket's own
+    shutdown: ssl.SSLSocket.shutdown drops the TLS layer, and the daemon's
+    output that follows could no longer be read; dockyardd takes the FIN
+    as stdin's end and keeps writing."""
+    import socket as socket_module
+    socket_module.socket.shutdown(sock, socket_module.SHUT_WR)
 
 
 def socket_chunks(sock, leftover: bytes = b""):

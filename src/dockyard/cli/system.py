@@ -16,6 +16,9 @@ INFO = Command("[OPTIONS]", "Display system-wide information", [
     Flag("format", "f", STRING, help="Format output using a custom template"),
 ], max_args=0, aliases="dockyard system info, dockyard info")
 
+DIAL_STDIO = Command("", "Proxy the stdio stream to the daemon connection. Should not be invoked manually.",
+                     [], max_args=0, aliases="dockyard system dial-stdio")
+
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
 
@@ -128,3 +131,46 @@ def info(cli, argv: list[str]) -> int:
     for warning in data.get("Warnings") or []:
         cli.err(warning)
     return 0
+
+
+def dial_stdio(cli, argv: list[str]) -> int:
+    """What `docker -H ssh://host` runs on the far end: our stdin to the
+    daemon's socket and its answers to our stdout, each direction's end
+    passed on (a half-close), until the daemon closes."""
+    DIAL_STDIO.parse(argv, cli.command_path)
+    import threading
+
+    from .pumps import half_close, write_all
+    sock = _dial(cli)
+
+    def upstream() -> None:
+        try:
+            while True:
+                data = os.read(0, 65536)
+                if not data:
+                    break
+                sock.sendall(data)
+            half_close(sock)
+        except OSError:
+            pass
+    t = threading.Thread(target=upstream, daemon=True)
+    t.start()
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            write_all(1, data)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def _dial(cli):
+    from ..endpoints import EndpointError, connect
+    try:
+        return connect(cli.endpoint)
+    except EndpointError as e:
+        raise ConnectError(str(e)) from None

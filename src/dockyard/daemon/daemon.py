@@ -52,6 +52,16 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = ()   # --insecure-registry: plain HTTP allowed (pull, push, login)
     log_driver: str = "json-file"    # --log-driver: containers' default
     log_opts: dict = field(default_factory=dict)   # --log-opt k=v: the default driver's options
+    hosts: tuple[str, ...] = ()      # every -H (host is the first)
+    registry_mirrors: tuple[str, ...] = ()      # --registry-mirror: tried first for Docker Hub images
+    labels: tuple[str, ...] = ()     # --label k=v: the daemon's own labels (docker info)
+    default_ulimits: dict = field(default_factory=dict)   # --default-ulimit: {name: {Name, Soft, Hard}}
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
+    live_restore: bool = True        # accepted; containers always outlive the daemon
+    features: dict = field(default_factory=dict)
+    config_file: str = ""            # the daemon.json read (it may not exist)
+    listen_warnings: tuple[str, ...] = ()       # plain-TCP listeners, as dockerd warns in /info
 
 
 class Daemon:

@@ -86,8 +86,11 @@ class _Layer:
 
 class Puller:
     def __init__(self, images, ref: Reference, auth: AuthConfig, platform: str | None = None,
-                 insecure: tuple[str, ...] = (), cancelled: threading.Event | None = None):
+                 insecure: tuple[str, ...] = (), cancelled: threading.Event | None = None,
+                 mirrors: tuple[str, ...] = (), concurrency: int = MAX_CONCURRENT):
         self.images = images
+        self.mirrors = mirrors if ref.domain == "docker.io" else ()
+        self.concurrency = max(1, concurrency)
         self.dist = DistributionStore(images.db)
         self.ref = ref
         self.platform = parse_platform(platform)
@@ -104,6 +107,25 @@ class Puller:
 
     # ------------------------------------------------------------ phase 1
     def resolve(self) -> None:
+        """Docker Hub images come from the first mirror that has them
+        (--registry-mirror, in order), else from Docker Hub, as dockerd's
+        pull endpoints."""
+        official = self.registry
+        for url in self.mirrors:
+            scheme, _, rest = url.partition("://")
+            host = (rest or scheme).split("/", 1)[0]
+            self.registry = Registry(host, AuthConfig(), (host,) if scheme == "http" else ())
+            try:
+                self._resolve()
+                log.info("pulling %s from mirror %s", self.ref.familiar(), url)
+                return
+            except (DockyardError, OSError) as e:
+                log.warning("pull of %s from mirror %s failed, trying the next: %s",
+                            self.ref.familiar(), url, getattr(e, "message", e))
+        self.registry = official
+        self._resolve()
+
+    def _resolve(self) -> None:
         self.registry.ping(self.scope)
         want = self.ref.digest or self.ref.tag or "latest"
         body, media, digest = self._manifest(want, top=True)
@@ -257,7 +279,7 @@ class Puller:
                 self._cancel.set()
                 errors.append(e)
 
-        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT, len(todo)),
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)),
                                 thread_name_prefix="pull") as pool:
             list(pool.map(work, todo))
         if errors:

@@ -50,8 +50,10 @@ class _Layer:
 
 
 class Pusher:
-    def __init__(self, images, ref: Reference, auth: AuthConfig, insecure: tuple[str, ...] = ()):
+    def __init__(self, images, ref: Reference, auth: AuthConfig, insecure: tuple[str, ...] = (),
+                 concurrency: int = MAX_CONCURRENT):
         self.images = images
+        self.concurrency = max(1, concurrency)
         self.dist = DistributionStore(images.db)
         self.ref = ref                       # without tag: every tag of the repository
         self.registry = Registry(registry_host(ref.domain), auth, tuple(insecure))
@@ -134,7 +136,7 @@ class Pusher:
                 self._cancel.set()
                 errors.append(e)
 
-        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT, len(todo) or 1),
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo) or 1),
                                 thread_name_prefix="push") as pool:
             list(pool.map(work, reversed(todo)))
         if errors:

@@ -144,18 +144,25 @@ class ImageService:
         return lines
 
     def pull(self, ref: Reference, auth: AuthConfig, platform: str | None = None,
-             insecure: Sequence[str] = ()) -> Transfer:
+             insecure: Sequence[str] = (), mirrors: Sequence[str] = (), concurrency: int = 3) -> Transfer:
         """`docker pull` up to its first output (blocking): the registry, the
-        manifest, the config. No tag nor digest: every tag (`pull -a`)."""
-        kind = Puller if ref.tag or ref.digest else AllTagsPuller
-        puller = kind(self, ref, auth, platform, tuple(insecure))
+        manifest, the config. No tag nor digest: every tag (`pull -a`).
+        Docker Hub images come from `mirrors` first; `concurrency` layers
+        download at once (--max-concurrent-downloads)."""
+        if ref.tag or ref.digest:
+            puller = Puller(self, ref, auth, platform, tuple(insecure), mirrors=tuple(mirrors),
+                            concurrency=concurrency)
+        else:
+            puller = AllTagsPuller(self, ref, auth, platform, tuple(insecure))
         puller.resolve()
         return Transfer(puller, lambda: self._event("pull", puller.image_id, puller.ref.familiar()))
 
-    def push(self, ref: Reference, auth: AuthConfig, insecure: Sequence[str] = ()) -> Transfer:
+    def push(self, ref: Reference, auth: AuthConfig, insecure: Sequence[str] = (),
+             concurrency: int = 5) -> Transfer:
         """`docker push` up to its first output (blocking): the local tags to
-        send (no tag: every tag of the repository), the registry."""
-        pusher = Pusher(self, ref, auth, tuple(insecure))
+        send (no tag: every tag of the repository), the registry;
+        `concurrency` layers go up at once (--max-concurrent-uploads)."""
+        pusher = Pusher(self, ref, auth, tuple(insecure), concurrency=concurrency)
         pusher.resolve()
 
         def done() -> None:

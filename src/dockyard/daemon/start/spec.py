@@ -59,7 +59,8 @@ async def run(ctx: StartContext) -> None:
     devs, dev_rules = devices.requested(c.host_config.get("Devices"))
     if c.host_config.get("Privileged"):
         devs = devices.host_devices()
-    ctx.spec = generate(container_id=c.id, config=cfg, host_config=c.host_config, image_config=img,
+    ctx.spec = generate(container_id=c.id, config=cfg, image_config=img,
+                        host_config=with_default_ulimits(c.host_config, d.config.default_ulimits),
                         rootfs=ctx.rootfs, hostname=hostname, args=args, env=env,
                         etc_mounts=ctx.etc_files, netns=ctx.netns,
                         cgroups_path=f"/{d.config.cgroup_parent}/{c.id}", facts=d.facts, user=user,
@@ -75,6 +76,19 @@ async def run(ctx: StartContext) -> None:
         ctx.spec["linux"]["rootfsPropagation"] = root_propagation
     if getattr(ctx.runtime, "name", None) == "crun":
         _precompiled_seccomp(ctx.spec)
+
+
+def with_default_ulimits(host_config: dict, defaults: dict) -> dict:
+    """--default-ulimit / daemon.json's default-ulimits, for each name the
+    container did not set (moby's mergeUlimits: at spec time, so a SIGHUP
+    reaches containers started afterwards, and inspect shows only the
+    container's own)."""
+    if not defaults:
+        return host_config
+    own = host_config.get("Ulimits") or []
+    names = {u.get("Name") for u in own}
+    extra = [dict(u) for name, u in sorted(defaults.items()) if name not in names]
+    return {**host_config, "Ulimits": list(own) + extra} if extra else host_config
 
 
 def _precompiled_seccomp(spec: dict) -> None:
