@@ -454,19 +454,18 @@ class _Build:
                 utree = SourceTree(dl)
                 fetched.append((utree, await asyncio.to_thread(utree.sources, [name], cmd)))
             check_dest(sources + [s for _, ss in fetched for s in ss], dest, cmd)
+            # moby's source hashes (file:<tarsum>, dir:, multi:), as dockerd writes them in the
+            # history line, which is also what the cache key is made of
             t0 = time.perf_counter()
-            digests = [(await asyncio.to_thread(tree.checksum, sources)).split(":", 1)[-1]] if sources else []
-            log.debug("%s: checksum %.0fms", cmd, (time.perf_counter() - t0) * 1000)
+            hashes = [await asyncio.to_thread(tree.history_hash, [src]) for src in sources]
             for utree, usources in fetched:
-                digests.append((await asyncio.to_thread(utree.checksum, usources)).split(":", 1)[-1])
-            # moby's source hash names: file:, dir:, multi: (the content hash is ours)
-            count = len(sources) + sum(len(ss) for _, ss in fetched)
-            if count > 1:
-                import hashlib
-                checksum = "multi:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+                hashes += [await asyncio.to_thread(utree.history_hash, [src]) for src in usources]
+            log.debug("%s: source hashes %.0fms", cmd, (time.perf_counter() - t0) * 1000)
+            if len(hashes) == 1:
+                checksum = hashes[0]
             else:
-                kind = "dir" if sources and sources[0].is_dir else "file"
-                checksum = f"{kind}:{digests[0]}"
+                import hashlib
+                checksum = "multi:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
             comment = steps.copy_comment(cmd, chown, checksum, dest)
             recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
             if chmod is not None:      # not in moby's (BuildKit-only there): keep it in the key
