@@ -555,16 +555,29 @@ class _Build:
             await self.out(f" ---> [Warning] {w}\n")
         await self.out(f" ---> Running in {c.short_id}\n")
         t1 = time.perf_counter()
-        code = await self._start_and_wait(c)
-        t2 = time.perf_counter()
-        self.start_trace = c.start_trace or None
-        if code != 0:
-            raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
-        upper = d.layout.container(c.id).rootfs.upper
-        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id,
-                           keep_upper=not (self.opts.rm or self.opts.forcerm))
+        keep = not (self.opts.rm or self.opts.forcerm)
+        staging = None
+        try:
+            code, staging = await self._start_and_wait(c, keep)
+            t2 = time.perf_counter()
+            self.start_trace = c.start_trace or None
+            staged, size = await staging
+            staging = None
+            if code != 0:
+                self.d.images.layers.discard(staged)
+                raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
+        except BaseException:
+            if staging is not None:
+                await asyncio.shield(self._discard_staging(staging))
+            raise
+        cfg = steps.full_config(state.config)
+        cfg["Image"] = state.image_id
+        image_id = await asyncio.to_thread(_record_step, self.d.images, state.image_id, cfg, recorded, staged,
+                                           c.id, state.maintainer)
+        self.svc.cache.put(key, state.image_id, image_id, ins.original, size)
+        state.image_id = image_id
         t3 = time.perf_counter()
-        if self.opts.rm or self.opts.forcerm:
+        if not keep:
             self._remove_soon(c)
             await self.out(f" ---> Removed intermediate container {c.short_id}\n")
         log.debug("RUN %s: create %.0fms, start+run+exit %.0fms (start trace %s ms), commit %.0fms",
@@ -572,7 +585,19 @@ class _Build:
                   {s["Step"]: s["Ms"] for s in (c.start_trace or {}).get("Steps", [])}, (t3 - t2) * 1000)
         return key, False
 
-    async def _start_and_wait(self, c) -> int:
+    async def _discard_staging(self, staging: asyncio.Future) -> None:
+        try:
+            staged, _ = await staging
+        except Exception:
+            return
+        self.d.images.layers.discard(staged)
+
+    async def _start_and_wait(self, c, keep_upper: bool) -> tuple[int, asyncio.Future]:
+        """Start the step's container, stream its output, and once its
+        processes are gone stage its layer (in a thread) while the daemon
+        records the exit and tears the container down: (exit code, the
+        staging: (staged layer or None, bytes))."""
+        from ..lifecycle import wait_process_gone
         d = self.d
         fut = d.attach.wait_for_start(c.id)
         exited = c.exit_event
@@ -583,6 +608,7 @@ class _Build:
             if not fut.done():
                 fut.cancel()
             raise
+        pid = c.state.pid
         try:
             sock = await asyncio.wait_for(fut, 5)
         except Exception:
@@ -596,10 +622,26 @@ class _Build:
             finally:
                 sock.close()
         t1 = time.perf_counter()
-        await exited.wait()
+        # the container's init gone means its whole pid namespace is (the kernel
+        # reaps the rest first): its upper dir is final, whatever the exit path is at
+        waits = [asyncio.ensure_future(exited.wait())]
+        if pid:
+            waits.append(asyncio.ensure_future(wait_process_gone(pid, None)))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits[1:]:
+                w.cancel()
+        upper = d.layout.container(c.id).rootfs.upper
+        staging = asyncio.ensure_future(asyncio.to_thread(_stage_layer, d.images, upper, keep_upper))
+        try:
+            await waits[0]
+        except BaseException:
+            await asyncio.shield(self._discard_staging(staging))
+            raise
         log.debug("RUN %s: output ended %.0fms after start, exit recorded %.0fms later", c.short_id,
                   (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
-        return int(c.state.exit_code)
+        return int(c.state.exit_code), staging
 
     async def _pump(self, sock) -> None:
         loop = asyncio.get_running_loop()
@@ -643,6 +685,16 @@ class _Build:
         self.containers.clear()
         if self.work:
             await asyncio.to_thread(shutil.rmtree, self.work, True)
+
+
+def _stage_layer(images, upper, keep_upper):
+    from .commit import stage_layer
+    return stage_layer(images, upper, keep_upper=keep_upper)
+
+
+def _record_step(images, parent_id, cfg, recorded, staged, container_id, author):
+    from .commit import record_step
+    return record_step(images, parent_id, cfg, recorded, staged, container_id=container_id, author=author)
 
 
 def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author, movable, keep_upper):
