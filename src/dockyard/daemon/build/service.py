@@ -69,7 +69,8 @@ class BuildService:
         self.d = daemon
         self.cache = BuildCache(daemon.db, daemon.images)
         self.work_root = os.path.join(daemon.config.data_root, "builder")
-        shutil.rmtree(self.work_root, ignore_errors=True)      # a crash's leftovers
+        _unmount_under(self.work_root)                          # a crash's leftovers: overlays first,
+        shutil.rmtree(self.work_root, ignore_errors=True)      # then their dirs
         os.makedirs(self.work_root, mode=0o700, exist_ok=True)
 
     async def build(self, opts: BuildOptions, context_dir: str, emit: Emit) -> str:
@@ -685,6 +686,21 @@ class _Build:
         self.containers.clear()
         if self.work:
             await asyncio.to_thread(shutil.rmtree, self.work, True)
+
+
+def _unmount_under(root: str) -> None:
+    """Unmount whatever is mounted at or below `root` (deepest first)."""
+    prefix = root.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4].replace("\\040", " ") for line in f]
+    except OSError:
+        return
+    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        try:
+            linux.umount(p)
+        except OSError as e:
+            log.warning("unmounting %s: %s", p, e)
 
 
 def _stage_layer(images, upper, keep_upper):
