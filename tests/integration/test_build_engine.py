@@ -462,3 +462,17 @@ def test_run_gets_network_mode_extra_hosts_and_limits(daemon, bb_image):
     assert "\n1\n" in out                                   # no interface but lo
     assert "10.1.2.3\tbuildhost" in out or "10.1.2.3 buildhost" in out, out
     assert str(64 << 20) in out
+
+
+def test_scratch_stages(daemon, bb_image):
+    df = ("FROM scratch AS files\nCOPY a.txt /a.txt\nENV X=1\n"
+          "FROM bb\nCOPY --from=files /a.txt /from-scratch.txt\nCMD [\"cat\", \"/from-scratch.txt\"]\n")
+    status, msgs = api_build(daemon, {"Dockerfile": df, "a.txt": "scratch file\n"}, "t=fromscratch")
+    assert status == 200 and "error" not in msgs[-1], msgs
+    assert "Step 1/6 : FROM scratch AS files\n ---> \n" in stream_text(msgs)
+    first = [m["aux"]["ID"] for m in msgs if "aux" in m][0]
+    doc = inspect(daemon, first)
+    assert len(doc["RootFS"]["Layers"]) == 1 and doc["Config"]["Env"][-1] == "X=1"
+    assert daemon.docker("run", "--rm", "fromscratch").stdout == "scratch file\n"
+    status, msgs = api_build(daemon, {"Dockerfile": "FROM scratch\n"})
+    assert msgs[-1].get("error") == "No image was generated. Is your Dockerfile empty?", msgs
