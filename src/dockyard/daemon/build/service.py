@@ -631,18 +631,43 @@ class _Build:
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for w in waits[1:]:
+            for w in waits:
                 w.cancel()
         upper = d.layout.container(c.id).rootfs.upper
         staging = asyncio.ensure_future(asyncio.to_thread(_stage_layer, d.images, upper, keep_upper))
         try:
-            await waits[0]
+            code = await self._exit_code(c, exited)
         except BaseException:
             await asyncio.shield(self._discard_staging(staging))
             raise
-        log.debug("RUN %s: output ended %.0fms after start, exit recorded %.0fms later", c.short_id,
+        log.debug("RUN %s: output ended %.0fms after start, exit code known %.0fms later", c.short_id,
                   (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
-        return int(c.state.exit_code), staging
+        return code, staging
+
+    async def _exit_code(self, c, exited: asyncio.Event) -> int:
+        """The step's exit code as soon as conmon has written it (it is gone
+        then), not after the daemon's whole exit handling; that goes on
+        meanwhile (the container's removal waits for it under its lock)."""
+        from ...runtime import conmon
+        from ..lifecycle import wait_process_gone
+        waits = [asyncio.ensure_future(exited.wait())]
+        if c.conmon_pid:
+            waits.append(asyncio.ensure_future(wait_process_gone(c.conmon_pid, None)))
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            waits[0].cancel()
+            raise
+        finally:
+            for w in waits[1:]:
+                w.cancel()
+        if waits[0] not in done:
+            code = conmon.read_exit_code(self.d.layout.container(c.id), c.id)
+            if code is not None:
+                waits[0].cancel()
+                return code
+        await waits[0]        # consumed by the exit handling meanwhile: it has the code
+        return int(c.state.exit_code)
 
     async def _pump(self, sock) -> None:
         loop = asyncio.get_running_loop()
