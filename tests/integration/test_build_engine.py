@@ -450,3 +450,15 @@ def test_rm_false_keeps_the_step_containers(daemon, bb_image):
     assert "A /k" in r.stdout
     assert daemon.docker("run", "--rm", "rmfalse", "cat", "/k").stdout == "kept\n"
     daemon.docker("rm", kept[0]["Id"])
+
+
+def test_run_gets_network_mode_extra_hosts_and_limits(daemon, bb_image):
+    df = ("FROM bb\nRUN grep -c : /proc/net/dev; grep buildhost /etc/hosts; "
+          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max\n")
+    q = "networkmode=none&extrahosts=buildhost:10.1.2.3&memory=" + str(64 << 20)
+    status, msgs = api_build(daemon, {"Dockerfile": df}, q)
+    assert status == 200 and "error" not in msgs[-1], msgs
+    out = stream_text(msgs)
+    assert "\n1\n" in out                                   # no interface but lo
+    assert "10.1.2.3\tbuildhost" in out or "10.1.2.3 buildhost" in out, out
+    assert str(64 << 20) in out

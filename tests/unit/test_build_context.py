@@ -147,6 +147,28 @@ def test_unpack_context_malformed(area, body, message):
     assert e.value.message == message
 
 
+def _cut_after_last_data(tar: bytes, extra: int = 0) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        last = tf.getmembers()[-1]
+    return tar[:last.offset_data + last.size + extra]
+
+
+def test_unpack_context_without_padding_or_end_blocks(area):
+    """What the docker CLI sends with a Dockerfile from outside the context:
+    the tar stops right after the last file's data. Go's reader takes it."""
+    ctx, _ = area
+    tar = make_tar([("Dockerfile", "file", b"FROM x\n"), (".dockerfile.abc", "file", b"FROM y\n"),
+                    (".dockerignore", "file", b".dockerignore\n.dockerfile.abc\n")])
+    assert unpack_context(io.BytesIO(_cut_after_last_data(tar)), str(ctx), ".dockerfile.abc") == ".dockerfile.abc"
+    assert (ctx / ".dockerignore").read_bytes() == b".dockerignore\n.dockerfile.abc\n"
+    for cut in (_cut_after_last_data(tar, -1), _cut_after_last_data(tar, 5)):   # inside the data; half a padding
+        other = ctx.parent / f"cut{len(cut)}"
+        other.mkdir()
+        with pytest.raises(InvalidParameter) as e:
+            unpack_context(io.BytesIO(cut), str(other))
+        assert e.value.message == "unexpected EOF"
+
+
 def test_unpack_context_refuses_dotdot(area):
     ctx, outside = area
     with pytest.raises(InvalidParameter) as e:

@@ -121,6 +121,10 @@ def test_cmd_entrypoint_rules():
     _apply(st, "ENTRYPOINT ep2")                     # a CMD of this Dockerfile stays
     assert st.config["Cmd"] == ["/bin/sh", "-c", "echo hi"]
     assert st.config["Entrypoint"] == ["/bin/sh", "-c", "ep2"]
+    st2 = _state({"Cmd": ["sh"]})
+    _apply(st2, "CMD []")                            # an empty CMD does not count as set
+    _apply(st2, 'ENTRYPOINT ["x"]')
+    assert st2.config["Cmd"] is None
     _apply(st, 'SHELL ["/bin/bash", "-c"]')
     assert steps.nop_comment(st, "x")[:2] == ["/bin/bash", "-c"]
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ... import __version__
 from ...images.archive import host_arch
 from ...images.ingest import Prestaged, config_bytes
+from ...images.layers import StagedLayer
 from ...images.times import format_ns, now_ns
 from ...images.whiteouts import OPAQUE_XATTR
 from .. import archive
@@ -106,27 +107,34 @@ def _stage_tar(images: "ImageService", upper: str, skip_init: bool = True):
     return staged, size
 
 
-def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
-                *, container_id: str = "", author: str = "", movable: bool = False,
-                keep_upper: bool = False) -> tuple[str, int]:
-    """Record the step's image; returns (image id, bytes of its new layer).
-    `upper` (unmounted) is taken as the layer's files as it is, moved into
-    the layer store; `movable` says it is a private overlay's, else it is a
-    finished container's, whose start-path mount points are dropped first;
-    `keep_upper` (a container the build keeps: rm=false): tarred and
-    unpacked instead, the container keeps its changes."""
-    pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
+def stage_layer(images: "ImageService", upper: str, *, movable: bool = False,
+                keep_upper: bool = False) -> tuple[StagedLayer | None, int]:
+    """The step's new layer, staged (None: the step changed no file), and
+    its tar's bytes. `upper` (unmounted, or its processes gone) is taken as
+    the layer's files as it is, moved into the layer store; `movable` says
+    it is a private overlay's, else it is a finished container's, whose
+    start-path mount points are dropped first; `keep_upper` (a container the
+    build keeps: rm=false): tarred and unpacked instead, the container keeps
+    its changes."""
+    if keep_upper:
+        return _stage_tar(images, upper)
+    if not movable:              # a RUN container's: its mount points go first
+        drop_init_paths(upper)
+    return _stage_moved(images, upper)
+
+
+def record_step(images: "ImageService", parent_id: str, config: dict, recorded: dict,
+                staged: StagedLayer | None, *, container_id: str = "", author: str = "") -> str:
+    """Record the step's image (taking `staged` over, or discarding it on
+    failure); returns its id."""
+    try:
+        pdoc = json.loads(images.store.get(parent_id).config) if parent_id else {}
+    except BaseException:
+        images.layers.discard(staged)
+        raise
     diff_ids = list((pdoc.get("rootfs") or {}).get("diff_ids") or [])
-    staged = None
-    size = 0
-    if upper is not None and keep_upper:
-        staged, size = _stage_tar(images, upper)
-    elif upper is not None:
-        if not movable:              # a RUN container's: its mount points go first
-            drop_init_paths(upper)
-        staged, size = _stage_moved(images, upper)
     prestaged = {len(diff_ids): staged} if staged is not None else {}
-    with Prestaged(images.layers, prestaged) as layers:
+    with Prestaged(images.layers, prestaged) as layers:     # hands it to the ingest, or discards it
         created = format_ns(now_ns())
         hist: dict = {"created": created}
         if author:
@@ -154,4 +162,14 @@ def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: 
         except BaseException:
             images.remove(image_id, force=True)
             raise
-    return image_id, size
+    return image_id
+
+
+def commit_step(images: "ImageService", parent_id: str, config: dict, recorded: dict, upper: str | None,
+                *, container_id: str = "", author: str = "", movable: bool = False,
+                keep_upper: bool = False) -> tuple[str, int]:
+    """stage_layer + record_step: (image id, bytes of its new layer)."""
+    staged, size = (None, 0) if upper is None else stage_layer(images, upper, movable=movable,
+                                                                 keep_upper=keep_upper)
+    return record_step(images, parent_id, config, recorded, staged, container_id=container_id,
+                       author=author), size

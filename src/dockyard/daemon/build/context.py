@@ -101,6 +101,44 @@ def _context_error(e: BaseException) -> InvalidParameter:
     return InvalidParameter("archive/tar: invalid tar header")
 
 
+class _Counting:
+    """A reader that notes where its stream ended."""
+
+    def __init__(self, f):
+        self.f = f
+        self.n = 0
+        self.eof_at: int | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.f.read(size)
+        if b:
+            self.n += len(b)
+        elif size != 0:
+            self.eof_at = self.n
+        return b
+
+
+def _members(tf: tarfile.TarFile, counting: _Counting):
+    """The members of a streamed tar, with Go's tar.Reader leniency: a
+    stream that stops right after the last member's data (no padding, no
+    end blocks) ends cleanly. The docker CLI sends such a tar when the
+    Dockerfile is outside the context (it appends .dockerfile.<random> and
+    .dockerignore that way); Python's tarfile calls it a truncation."""
+    last = None
+    it = iter(tf)
+    while True:
+        try:
+            m = next(it)
+        except StopIteration:
+            return
+        except tarfile.ReadError:
+            if last is not None and counting.eof_at == last.offset_data + last.size:
+                return
+            raise
+        last = m
+        yield m
+
+
 def _dockerfile_name(dockerfile: str) -> str:
     name = go_clean(dockerfile or DEFAULT_DOCKERFILE).lstrip("/")
     if name in ("", ".") or name == ".." or name.startswith("../"):
@@ -182,8 +220,9 @@ def _untar_context(body, dest_dir: str) -> None:
     ex = Extractor(dest_dir, whiteouts=False)
     sums: dict[str, tuple[bytes, bool]] = {}
     try:
-        with tarfile.open(fileobj=body, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
-            for m in tf:
+        counting = _Counting(body)
+        with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
+            for m in _members(tf, counting):
                 parts = _check_names(m)
                 sums.setdefault("/".join(parts) or ".", (_member_header(m), m.isreg() and m.size > 0))
                 if not parts or m.ischr() or m.isblk():
@@ -996,9 +1035,9 @@ def _extract(fd: int, root_fd: int, parts: list[str], src: Source) -> None:
     ex = Extractor(dfd, whiteouts=False)
     f = os.fdopen(os.dup(fd), "rb")
     try:
-        with tarfile.open(fileobj=decompressed(f), mode="r|", encoding="utf-8",
-                          errors="surrogateescape") as tf:
-            for m in tf:
+        counting = _Counting(decompressed(f))
+        with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
+            for m in _members(tf, counting):
                 p = go_clean(m.name).lstrip("/")
                 if p in ("", "."):
                     continue            # an existing directory keeps its own metadata (moby)

@@ -69,7 +69,8 @@ class BuildService:
         self.d = daemon
         self.cache = BuildCache(daemon.db, daemon.images)
         self.work_root = os.path.join(daemon.config.data_root, "builder")
-        shutil.rmtree(self.work_root, ignore_errors=True)      # a crash's leftovers
+        _unmount_under(self.work_root)                          # a crash's leftovers: overlays first,
+        shutil.rmtree(self.work_root, ignore_errors=True)      # then their dirs
         os.makedirs(self.work_root, mode=0o700, exist_ok=True)
 
     async def build(self, opts: BuildOptions, context_dir: str, emit: Emit) -> str:
@@ -454,19 +455,18 @@ class _Build:
                 utree = SourceTree(dl)
                 fetched.append((utree, await asyncio.to_thread(utree.sources, [name], cmd)))
             check_dest(sources + [s for _, ss in fetched for s in ss], dest, cmd)
+            # moby's source hashes (file:<tarsum>, dir:, multi:), as dockerd writes them in the
+            # history line, which is also what the cache key is made of
             t0 = time.perf_counter()
-            digests = [(await asyncio.to_thread(tree.checksum, sources)).split(":", 1)[-1]] if sources else []
-            log.debug("%s: checksum %.0fms", cmd, (time.perf_counter() - t0) * 1000)
+            hashes = [await asyncio.to_thread(tree.history_hash, [src]) for src in sources]
             for utree, usources in fetched:
-                digests.append((await asyncio.to_thread(utree.checksum, usources)).split(":", 1)[-1])
-            # moby's source hash names: file:, dir:, multi: (the content hash is ours)
-            count = len(sources) + sum(len(ss) for _, ss in fetched)
-            if count > 1:
-                import hashlib
-                checksum = "multi:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+                hashes += [await asyncio.to_thread(utree.history_hash, [src]) for src in usources]
+            log.debug("%s: source hashes %.0fms", cmd, (time.perf_counter() - t0) * 1000)
+            if len(hashes) == 1:
+                checksum = hashes[0]
             else:
-                kind = "dir" if sources and sources[0].is_dir else "file"
-                checksum = f"{kind}:{digests[0]}"
+                import hashlib
+                checksum = "multi:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
             comment = steps.copy_comment(cmd, chown, checksum, dest)
             recorded = steps.probe_config(state, state.shell() + ["#(nop) " + comment])
             if chmod is not None:      # not in moby's (BuildKit-only there): keep it in the key
@@ -556,16 +556,29 @@ class _Build:
             await self.out(f" ---> [Warning] {w}\n")
         await self.out(f" ---> Running in {c.short_id}\n")
         t1 = time.perf_counter()
-        code = await self._start_and_wait(c)
-        t2 = time.perf_counter()
-        self.start_trace = c.start_trace or None
-        if code != 0:
-            raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
-        upper = d.layout.container(c.id).rootfs.upper
-        await self._commit(state, recorded, ins.original, key, upper, container_id=c.id,
-                           keep_upper=not (self.opts.rm or self.opts.forcerm))
+        keep = not (self.opts.rm or self.opts.forcerm)
+        staging = None
+        try:
+            code, staging = await self._start_and_wait(c, keep)
+            t2 = time.perf_counter()
+            self.start_trace = c.start_trace or None
+            staged, size = await staging
+            staging = None
+            if code != 0:
+                self.d.images.layers.discard(staged)
+                raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
+        except BaseException:
+            if staging is not None:
+                await asyncio.shield(self._discard_staging(staging))
+            raise
+        cfg = steps.full_config(state.config)
+        cfg["Image"] = state.image_id
+        image_id = await asyncio.to_thread(_record_step, self.d.images, state.image_id, cfg, recorded, staged,
+                                           c.id, state.maintainer)
+        self.svc.cache.put(key, state.image_id, image_id, ins.original, size)
+        state.image_id = image_id
         t3 = time.perf_counter()
-        if self.opts.rm or self.opts.forcerm:
+        if not keep:
             self._remove_soon(c)
             await self.out(f" ---> Removed intermediate container {c.short_id}\n")
         log.debug("RUN %s: create %.0fms, start+run+exit %.0fms (start trace %s ms), commit %.0fms",
@@ -573,7 +586,19 @@ class _Build:
                   {s["Step"]: s["Ms"] for s in (c.start_trace or {}).get("Steps", [])}, (t3 - t2) * 1000)
         return key, False
 
-    async def _start_and_wait(self, c) -> int:
+    async def _discard_staging(self, staging: asyncio.Future) -> None:
+        try:
+            staged, _ = await staging
+        except Exception:
+            return
+        self.d.images.layers.discard(staged)
+
+    async def _start_and_wait(self, c, keep_upper: bool) -> tuple[int, asyncio.Future]:
+        """Start the step's container, stream its output, and once its
+        processes are gone stage its layer (in a thread) while the daemon
+        records the exit and tears the container down: (exit code, the
+        staging: (staged layer or None, bytes))."""
+        from ..lifecycle import wait_process_gone
         d = self.d
         fut = d.attach.wait_for_start(c.id)
         exited = c.exit_event
@@ -584,19 +609,40 @@ class _Build:
             if not fut.done():
                 fut.cancel()
             raise
+        pid = c.state.pid
         try:
             sock = await asyncio.wait_for(fut, 5)
         except Exception:
             sock = None
         finally:
             d.attach.cancel(c.id, fut)
+        t0 = time.perf_counter()
         if sock is not None:
             try:
                 await self._pump(sock)
             finally:
                 sock.close()
-        await exited.wait()
-        return int(c.state.exit_code)
+        t1 = time.perf_counter()
+        # the container's init gone means its whole pid namespace is (the kernel
+        # reaps the rest first): its upper dir is final, whatever the exit path is at
+        waits = [asyncio.ensure_future(exited.wait())]
+        if pid:
+            waits.append(asyncio.ensure_future(wait_process_gone(pid, None)))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits[1:]:
+                w.cancel()
+        upper = d.layout.container(c.id).rootfs.upper
+        staging = asyncio.ensure_future(asyncio.to_thread(_stage_layer, d.images, upper, keep_upper))
+        try:
+            await waits[0]
+        except BaseException:
+            await asyncio.shield(self._discard_staging(staging))
+            raise
+        log.debug("RUN %s: output ended %.0fms after start, exit recorded %.0fms later", c.short_id,
+                  (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
+        return int(c.state.exit_code), staging
 
     async def _pump(self, sock) -> None:
         loop = asyncio.get_running_loop()
@@ -640,6 +686,31 @@ class _Build:
         self.containers.clear()
         if self.work:
             await asyncio.to_thread(shutil.rmtree, self.work, True)
+
+
+def _unmount_under(root: str) -> None:
+    """Unmount whatever is mounted at or below `root` (deepest first)."""
+    prefix = root.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4].replace("\\040", " ") for line in f]
+    except OSError:
+        return
+    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        try:
+            linux.umount(p)
+        except OSError as e:
+            log.warning("unmounting %s: %s", p, e)
+
+
+def _stage_layer(images, upper, keep_upper):
+    from .commit import stage_layer
+    return stage_layer(images, upper, keep_upper=keep_upper)
+
+
+def _record_step(images, parent_id, cfg, recorded, staged, container_id, author):
+    from .commit import record_step
+    return record_step(images, parent_id, cfg, recorded, staged, container_id=container_id, author=author)
 
 
 def _commit_step(images, parent_id, cfg, recorded, upper, container_id, author, movable, keep_upper):

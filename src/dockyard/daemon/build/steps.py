@@ -288,7 +288,7 @@ def apply_metadata(ins: Instruction, state: State, lex: ShellLex, out: list[str]
         cmd = cmd_line(ins, state)
         cfg["Cmd"] = cmd
         cfg["ArgsEscaped"] = False
-        if ins.json or (ins.args and ins.args != [""]):
+        if cmd:                          # moby: a non-empty command line (not `CMD []`)
             state.cmd_set = True
         return f"CMD {go_q_slice(cmd)}"
     if c == "ENTRYPOINT":
