@@ -162,6 +162,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
     Raises InvalidParameter with Go's wording for a broken archive
     (`unexpected EOF`, `archive/tar: invalid tar header`), SystemError_
     when the host fails (disk full)."""
+    _context_sums.pop(os.path.realpath(dest_dir), None)   # never an older context's sums for this one
     try:
         plain = decompressed(fileobj)
         compressed = not isinstance(plain, Prefixed)
