@@ -40,6 +40,7 @@ DEFAULT_DOCKERFILE = "Dockerfile"
 _BLOCK = 512
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CHUNK = 1 << 20
+_TAR_BUFSIZE = 1 << 16      # tarfile's stream buffer: re-sliced on every read, so not larger
 _CAPABILITY_XATTR = "security.capability"
 _MAX_LINK_FDS = 1024        # hard-linked files remembered per copy (beyond: copied as separate files)
 
@@ -247,7 +248,7 @@ def _untar_context(body, dest_dir: str) -> None:
     try:
         counting = _Counting(body)
         with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape",
-                          bufsize=_CHUNK) as tf:
+                          bufsize=_TAR_BUFSIZE) as tf:
             summing = _SummingTar(tf)
             for m in _members(tf, counting):
                 parts = _check_names(m)
