@@ -47,10 +47,22 @@ snapshot taken before the start (tests/leaks.py, plus dockerd's own
 objects: DOCKER* iptables chains, refdockerd-* cgroups, the paths above)
 and return what is still there.
 
-Quirks of dockerd 20.10 on this kind of host (cgroup v1 hybrid, a
-container-like sandbox without every capability): `--privileged` fails
-(runc cannot apply the full device/capability set here), and so does
-anything that needs CAP_SYS_RESOURCE; tests use neither.
+Quirks of dockerd 20.10 on the development host (cgroup v1 hybrid, a
+sandbox whose bounding set lacks CAP_SYS_RESOURCE):
+- `--privileged` fails: runc asks for every capability it knows and gets
+  `unable to apply caps: operation not permitted`; so does `--cap-add
+  SYS_RESOURCE` (or ALL). Tests that need them skip on dockerd's side.
+- "Your kernel does not support cgroup blkio weight(_device)" at start;
+  CgroupVersion 1, cgroupfs driver, overlay2 on ext4 (so --storage-opt
+  size= is refused: it needs xfs with pquota).
+- The container's masked files are bind mounts of the host's /dev/null,
+  whose filesystem here is tmpfs (devtmpfs on an ordinary host).
+- dockerd 20.10 speaks API 1.41 (min 1.12); the docker CLI 28 negotiates.
+- It bind-mounts its data root on itself (shared propagation) and leaves
+  exec/unmount-on-shutdown; on SIGTERM it undoes that, after a crash
+  stop() does.
+- /run/docker/plugins (its plugin exec root) is hard-coded: created, and
+  removed by stop() only when this run made it and no other engine runs.
 """
 from __future__ import annotations
 
@@ -81,6 +93,22 @@ SHIM_SOCKET_DIR = "/run/containerd/s"
 HOST_PATHS = ("/run/containerd/s", "/run/containerd", "/run/docker/plugins", "/run/docker",
               "/etc/docker/key.json", "/opt/containerd", "/var/lib/docker", "/var/lib/containerd",
               "/var/run/docker.sock", "/run/containerd/containerd.sock")
+
+
+# leaks.py kinds that can hold this dockerd's objects (its cgroups are
+# refdockerd-*, checked apart; it never uses /run/netns), filtered by own().
+OWN_KINDS = ("processes", "mounts", "nsfs", "links", "nft", "iptables", "runtime_state")
+
+
+class CommandFailed(subprocess.CalledProcessError):
+    """A docker CLI call that failed; its message shows the output."""
+
+    def __str__(self) -> str:
+        def tail(x: Any) -> str:
+            x = x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
+            return x[-2000:].strip()
+        return (f"{' '.join(map(str, self.cmd))} exited {self.returncode}\n"
+                f"--- stdout ---\n{tail(self.stdout)}\n--- stderr ---\n{tail(self.stderr)}")
 
 
 class Unavailable(RuntimeError):
@@ -262,7 +290,7 @@ class RefDockerd:
         self.containerd_log = logs / f"containerd-{self.id}.log"
         self.docker_config = self.base / "docker-config"
         self.docker_config.mkdir()
-        self.scope = leaks.Scope(roots=(str(self.base),), bridge=self.bridge, link_prefixes=("veth",))
+        self.scope = leaks.Scope(roots=(str(self.base),), bridge=self.bridge, link_prefixes=())
         self.bip: str | None = None
         self.pool: str | None = None
         self.proc: subprocess.Popen | None = None
@@ -295,7 +323,7 @@ class RefDockerd:
         reason = unavailable_reason()
         if reason:
             raise Unavailable(reason)
-        self._before = leaks.snapshot(self.scope)
+        self._before = leaks.snapshot(self.scope, OWN_KINDS)
         self._before_paths = {p for p in HOST_PATHS if os.path.lexists(p)}
         self._before_docker_lines = iptables_docker_lines()
         self.bip = str(free_net(range(200, 256), 24).network_address + 1) + "/24"
@@ -379,7 +407,7 @@ class RefDockerd:
         cmd = [docker_cli() or "docker", "-H", self.host, *map(str, args)]
         r = subprocess.run(cmd, env=kw.pop("env", self.env), capture_output=True, timeout=timeout, **kw)
         if check and r.returncode != 0:
-            raise subprocess.CalledProcessError(r.returncode, cmd, r.stdout, r.stderr)
+            raise CommandFailed(r.returncode, cmd, r.stdout, r.stderr)
         return r
 
     def client(self, **kw: Any):
@@ -447,7 +475,8 @@ class RefDockerd:
         self._remember_containers()
         # Processes: shims naming our containerd socket, container processes
         # (their root is under the base), docker-proxy and other children.
-        left = leaks.find_processes(self.scope.needles) | {p for p in family if os.path.exists(f"/proc/{p[0]}")}
+        left = (leaks.find_processes(self.scope.needles) | self.proxies()
+                | {p for p in family if os.path.exists(f"/proc/{p[0]}")})
         left = {p for p in left if (st := _read(f"/proc/{p[0]}/stat"))
                 and leaks.proc_state(st) not in ("Z", "X")}
         if left:
@@ -465,7 +494,7 @@ class RefDockerd:
         problems += self._remove_cgroups()
         problems += self._remove_host_paths(exclude=set(ours))
         if self._before is not None:
-            found = leaks.check(self._before, self.scope)
+            found = self.own(leaks.check(self._before, self.scope, kinds=OWN_KINDS))
             if found:
                 problems.append(leaks.format_leaks(found, self.scope).replace("dockyardd", "dockerd", 1))
                 problems += leaks.reap(found, self.scope)
@@ -478,7 +507,43 @@ class RefDockerd:
             problems += leaks.remove_tree(str(self.base))
         return problems
 
-    def _cgroup_dirs(self) -> list[str]:
+    def own(self, found: dict[str, list]) -> dict[str, list]:
+        """Of what leaks.check found, only what is certainly this dockerd's:
+        other engines run beside it (dockyard test daemons, other private
+        dockerds), and their objects must be neither reported nor reaped
+        here. nsfs mounts under the base; links that are the bridge or
+        enslaved to it; nft items naming the bridge."""
+        out = dict(found)
+        if "nsfs" in out:
+            out["nsfs"] = [it for it in out["nsfs"] if leaks.is_under(it[0], self.scope.roots)]
+        if "links" in out:
+            text = subprocess.run(["ip", "-d", "-j", "link", "show"], capture_output=True, text=True).stdout
+            mine = {n for n, _b, master in leaks.parse_ip_link_json(text) if n == self.bridge or master == self.bridge}
+            out["links"] = [it for it in out["links"] if it[0] in mine]
+        if "nft" in out:
+            out["nft"] = [it for it in out["nft"] if self.bridge in " ".join(map(str, it))]
+        return {k: v for k, v in out.items() if v}
+
+    def proxies(self) -> set[tuple[int, str, str]]:
+        """docker-proxy processes forwarding to an address of ours (after a
+        crash of dockerd they are orphans whose command line names no path
+        of ours, only the container's address)."""
+        nets = [ipaddress.ip_network(n, strict=False) for n in (self.bip, self.pool) if n]
+        found = set()
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or (_read(f"/proc/{d}/comm") or "").strip() != "docker-proxy":
+                continue
+            raw = _read(f"/proc/{d}/cmdline", "rb") or b""
+            args = [a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0")]
+            try:
+                ip = ipaddress.ip_address(args[args.index("-container-ip") + 1])
+            except (ValueError, IndexError):
+                continue
+            if any(ip in n for n in nets):
+                found.add((int(d), "docker-proxy", leaks.cmdline_text(raw)[:300]))
+        return found
+
+    def cgroup_dirs(self) -> list[str]:
         out = []
         for mp in cgroup_mountpoints():
             top = os.path.join(mp, self.cgroup_parent)
@@ -488,7 +553,7 @@ class RefDockerd:
 
     def _remove_cgroups(self) -> list[str]:
         problems = []
-        for d in sorted(self._cgroup_dirs(), key=len, reverse=True):
+        for d in sorted(self.cgroup_dirs(), key=len, reverse=True):
             deadline = time.monotonic() + 3
             while True:
                 try:
@@ -506,6 +571,7 @@ class RefDockerd:
     def shim_sockets(self) -> list[str]:
         """The sockets containerd 1.6's shims make for our containers: always
         in /run/containerd/s, named sha256(<containerd address>/<ns>/<id>)."""
+        self._remember_containers()
         return [os.path.join(SHIM_SOCKET_DIR, hashlib.sha256(
                     os.path.join(self.containerd_sock, DOCKERD_NAMESPACE, cid).encode()).hexdigest())
                 for cid in self._container_ids]

@@ -457,3 +457,25 @@ def test_image_config_as_dockerd_28_shows_it_per_api_version(daemon, bb_image, t
     assert new["ExposedPorts"] == {"80/tcp": {}} and new["StopSignal"] == "SIGINT" and new["Cmd"] == ["sh"]
     old = json.loads(daemon.api("GET", "/v1.41/images/cfgshape/json")[1])["Config"]
     assert old["ExposedPorts"] == {"80/tcp": {}} and old["Tty"] is False and old["Image"] == ""
+
+
+def test_testcontainers_image_from_a_dockerfile(daemon, bb_image, tmp_path, monkeypatch):
+    """testcontainers' DockerImage (docker-py's build underneath), a container
+    of it, and the clean-up that removes the image: its step images go too
+    (rmi prunes untagged parents), the base stays."""
+    pytest.importorskip("testcontainers.core.image")
+    monkeypatch.setenv("DOCKER_HOST", daemon.host)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.image import DockerImage
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    ctx = write(tmp_path / "c", {"Dockerfile": "FROM bb\nRUN echo 'from tc' > /msg\nENV X=1\n"
+                                               "CMD [\"sh\", \"-c\", \"cat /msg; sleep 100\"]\n"})
+    before = set(daemon.docker("images", "-aq", "--no-trunc").stdout.split())
+    with DockerImage(path=str(ctx), tag="tcbuilt:1") as image:
+        assert str(image) == "tcbuilt:1"
+        with DockerContainer(str(image)).waiting_for(LogMessageWaitStrategy("from tc")):
+            pass
+    after = set(daemon.docker("images", "-aq", "--no-trunc").stdout.split())
+    assert after == before, after - before

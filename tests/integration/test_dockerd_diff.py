@@ -466,8 +466,8 @@ def test_logs_framing(engines):
 
 
 def test_attach_framing(engines):
-    """POST /attach before start (docker-py attach_socket): frames per stream
-    until the container exits."""
+    """POST /attach before start (docker-py attach_socket): a valid
+    multiplexed stream, each stream's output, until the container exits."""
     def run(e: Engine):
         api = e.client().api
         cid = api.create_container("bb", ["sh", "-c", "echo out1; echo err1 >&2; echo out2"])["Id"]
@@ -477,8 +477,11 @@ def test_attach_framing(engines):
         sock.close()
         return by_stream(frames(raw))
     ref, got = on_both(engines, run)
-    assert ref == {1: [b"out1\n", b"out2\n"], 2: [b"err1\n"]}
-    assert got == ref
+    # Attach frames are the chunks read from the pipe (two quick writes may
+    # be one frame on dockerd too): compared per stream, joined.
+    ref, got = ({k: b"".join(v) for k, v in x.items()} for x in (ref, got))
+    assert ref == {1: b"out1\nout2\n", 2: b"err1\n"}
+    assert got == ref, f"[dockyard] attach output per stream: {got}"
 
 
 def test_exec_framing_and_inspect(engines):
@@ -758,11 +761,14 @@ def test_issue14_11_logs_one_frame_per_line(engines):
 def test_issue14_12_pull_impossible_platform(engines):
     """12. pull with an impossible platform. DOCKERD_VS_28: dockerd 20.10
     contacts the registry first (the connection error, 500); Docker 28
-    refuses the platform first, without any lookup (400, naming it)."""
+    refuses the platform first, without any lookup (400)."""
     path = "/images/create?fromImage=127.0.0.1:1/nope&tag=latest&platform=bogus/arch"
     ref, got = on_both(engines, lambda e: e.j("POST", path))
     assert ref[0] == 500 and "127.0.0.1:1" in ref[1]["message"]
-    assert got[0] == 400 and "bogus" in got[1]["message"] and "127.0.0.1:1" not in got[1]["message"], got
+    # Docker 28's wording depends on where the platform fails (parse or
+    # "operating system is not supported"): only the status and that no
+    # registry was contacted are asserted.
+    assert got[0] == 400 and "127.0.0.1:1" not in got[1]["message"], f"[dockyard] {got}"
 
 
 def test_issue14_13_wait_after_failed_start(engines):
@@ -776,7 +782,7 @@ def test_issue14_13_wait_after_failed_start(engines):
         return e.ok("POST", "/containers/wfs/wait")
     ref, got = on_both(engines, run)
     assert ref["StatusCode"] == 127 and "/nonexistent" in ref["Error"]["Message"]
-    assert got == {"StatusCode": 127, "Error": None}
+    assert got == {"StatusCode": 127, "Error": None}, f"[dockyard] {got}"
 
 
 def test_issue14_14_supplementary_groups(engines):
@@ -811,7 +817,7 @@ def test_issue14_16_storage_opt_size_unsupported(engines):
                    {"Image": "bb", "Cmd": ["true"], "HostConfig": {"StorageOpt": {"size": "1M"}}})
     ref, got = on_both(engines, run)
     assert ref == (500, {"message": "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"})
-    assert got == ref
+    assert got == ref, f"[dockyard] {got}"
 
 
 def test_issue14_17_exec_missing_command_126(engines):
@@ -862,3 +868,128 @@ def test_issue14_19_container_view(engines):
     assert got[0] == ref[0], f"[dockyard] /dev: extra {set(got[0]) - set(ref[0])}, missing {set(ref[0]) - set(got[0])}"
     assert got[1] == ref[1], (f"[dockyard] mounts: extra {set(got[1]) - set(ref[1])}, "
                               f"missing {set(ref[1]) - set(got[1])}")
+
+
+# ================================================== part 3: more differences
+
+
+def test_exited_container_state(engines):
+    """State of an exited container: fields, kinds, exit code, timestamps."""
+    def run(e: Engine):
+        e.docker("run", "--name", "exs", "bb", "sh", "-c", "exit 7", check=False)
+        return e.inspect("containers", "exs")["State"]
+    ref, got = on_both(engines, run)
+    compare_shapes(ref, got, "State of an exited container")
+    keys = ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error")
+    assert pick(got, *keys) == pick(ref, *keys)
+    ts = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z"
+    assert re.fullmatch(ts, ref["StartedAt"]) and re.fullmatch(ts, ref["FinishedAt"])
+    assert re.fullmatch(ts, got["StartedAt"]) and re.fullmatch(ts, got["FinishedAt"])
+
+
+def test_stats_one_shot_shape(engines):
+    """GET /containers/{id}/stats?stream=0 of a running container. dockerd
+    reads cgroup v1 stats through containerd's metrics, a fixed set of
+    memory.stat keys (failcnt left out when 0): the same on Docker 28."""
+    def run(e: Engine):
+        e.docker("run", "-d", "--name", "sts", "bb", "sleep", "100")
+        return e.ok("GET", "/containers/sts/stats?stream=0")
+    ref, got = on_both(engines, run)
+    # the per-cpu and per-device lists and the v1 memory detail depend on the
+    # host, not the engine: compared as kinds only where both have them
+    compare_shapes(ref, got, "one-shot stats")
+    assert got["name"] == ref["name"] == "/sts"
+
+
+def test_image_history_shape(engines):
+    """GET /images/{name}/history of an imported and a committed image."""
+    def run(e: Engine):
+        e.docker("run", "--name", "hic", "bb", "touch", "/x")
+        e.ok("POST", "/commit?container=hic&repo=hicimg&comment=c1")
+        return e.ok("GET", "/images/bb/history"), e.ok("GET", "/images/hicimg/history")
+    ref, got = on_both(engines, run)
+    compare_shapes(ref[0], got[0], "history of an imported image")
+    compare_shapes(ref[1], got[1], "history of a committed image")
+    assert [h["Comment"] for h in got[1]] == [h["Comment"] for h in ref[1]]
+    assert [h["CreatedBy"] for h in got[0]] == [h["CreatedBy"] for h in ref[0]]
+    assert len(got[1]) == len(ref[1]) == 2
+
+
+def test_ping_and_version_headers(engines):
+    """/_ping answers OK with the headers clients read (docker-py, the CLI's
+    version negotiation)."""
+    def run(e: Engine):
+        import http.client
+        c = http.client.HTTPConnection("localhost")
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(e.d.sock)
+        c.sock = s
+        c.request("GET", "/_ping")
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body, {k.lower() for k in r.headers}, r.headers.get("Ostype")
+    ref, got = on_both(engines, run)
+    assert ref[:2] == (200, b"OK")
+    assert got[:2] == ref[:2]
+    need = {"api-version", "docker-experimental", "ostype", "server", "cache-control", "pragma"}
+    assert need <= ref[2]
+    assert need <= got[2], f"[dockyard] missing headers {need - got[2]}"
+    assert got[3] == ref[3] == "linux"
+
+
+def test_archive_stat_header(engines):
+    """HEAD /containers/{id}/archive: the X-Docker-Container-Path-Stat header."""
+    import base64
+
+    def run(e: Engine):
+        e.docker("create", "--name", "arc", "bb", "true")
+        import http.client
+        c = http.client.HTTPConnection("localhost")
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(e.d.sock)
+        c.sock = s
+        c.request("HEAD", "/containers/arc/archive?path=/etc/passwd")
+        r = c.getresponse()
+        r.read()
+        c.close()
+        st = json.loads(base64.b64decode(r.headers["X-Docker-Container-Path-Stat"]))
+        missing = e.api("HEAD", "/containers/arc/archive?path=/nope")[0]
+        return r.status, st, missing
+    ref, got = on_both(engines, run)
+    assert ref[0] == 200 and ref[2] == 404
+    assert (got[0], got[2]) == (ref[0], ref[2])
+    compare_shapes(ref[1], got[1], "path stat")
+    keys = ("name", "size", "mode", "linkTarget")
+    assert pick(got[1], *keys) == pick(ref[1], *keys)
+
+
+def test_wait_conditions(engines):
+    """POST /wait?condition=next-exit and removed, and wait on a missing container."""
+    def run(e: Engine):
+        e.create("wtc", {"Image": "bb", "Cmd": ["sh", "-c", "exit 4"]})
+        import threading
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.update(nx=e.j("POST", "/containers/wtc/wait?condition=next-exit")))
+        t.start()
+        time.sleep(1.0)    # the wait is registered before the start
+        e.ok("POST", "/containers/wtc/start")
+        t.join(30)
+        e.create("wtr", {"Image": "bb", "Cmd": ["true"], "HostConfig": {"AutoRemove": True}})
+        t2 = threading.Thread(target=lambda: out.update(rm=e.j("POST", "/containers/wtr/wait?condition=removed")))
+        t2.start()
+        time.sleep(1.0)    # the wait is registered before the start
+        e.ok("POST", "/containers/wtr/start")
+        t2.join(30)
+        out["missing"] = e.j("POST", "/containers/wtnope/wait")
+        out["bad"] = e.j("POST", "/containers/wtc/wait?condition=bogus")
+        return out
+    ref, got = on_both(engines, run)
+    assert ref["nx"] == (200, {"StatusCode": 4, "Error": None})
+    assert ref["rm"] == (200, {"StatusCode": 0, "Error": None})
+    assert ref["missing"] == (404, {"message": "No such container: wtnope"})
+    # DOCKERD_VS_28: 20.10 ignores a condition it does not know and waits
+    # for not-running; Docker 28 refuses it (400). Not compared.
+    assert ref.pop("bad")[0] == 200
+    assert got.pop("bad")[0] == 400
+    assert got == ref

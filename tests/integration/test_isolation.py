@@ -223,6 +223,31 @@ def test_masked_and_readonly_paths(daemon, bb_image):
     assert r.stdout.strip() == "0"
 
 
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_dev_and_masked_paths_as_mobys(daemon, bb_image, runtime):
+    """The container's /dev as dockerd's with runc: no /dev/core (crun makes
+    one; moby's spec has none), also after a restart; moby 28's masked paths,
+    /proc/interrupts among them."""
+    if not shutil.which(runtime):
+        pytest.skip(f"{runtime} not installed")
+    want = "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero".split()
+    r = daemon.docker("run", "--rm", "--runtime", runtime, bb_image, "sh", "-c",
+                      "ls /dev; echo --; cat /proc/interrupts | wc -c; grep -c ' /proc/interrupts ' /proc/mounts")
+    ls, _, probe = r.stdout.partition("--\n")
+    assert ls.split() == want
+    assert probe.split() == ["0", "1"]
+    r = daemon.docker("run", "--rm", "--runtime", runtime, "--privileged", bb_image, "ls", "/dev/core", check=False)
+    assert r.returncode == 1 and "No such file or directory" in r.stderr
+    name = f"devcore-{runtime}-{os.getpid()}"
+    daemon.docker("run", "-d", "--name", name, "--runtime", runtime, bb_image, "sleep", "60")
+    try:
+        daemon.docker("restart", "-t", "0", name)
+        r = daemon.docker("exec", name, "ls", "/dev")
+        assert r.stdout.split() == want
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
 @pytest.mark.parametrize("flags", PROBES, ids=lambda f: " ".join(f) or "default")
 def test_same_as_dockerd(request, daemon, bb_image, flags):
     theirs = _dockerd_status(request, *flags)

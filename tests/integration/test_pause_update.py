@@ -112,6 +112,22 @@ def test_update_restart_policy_and_limits(daemon, bb_image):
         daemon.docker("rm", "-f", name)
 
 
+def test_update_lower_memory_keeps_implicit_swap_limit(daemon, bb_image):
+    """`run -m 64m` sets the swap limit implicitly (twice the memory);
+    `update -m 32m` is accepted, as dockerd does, and keeps that swap limit."""
+    name = unique_name()
+    daemon.docker("run", "-d", "--name", name, "-m", "64m", "bb", "sleep", "100")
+    try:
+        daemon.docker("update", "-m", "32m", name)
+        hc = json.loads(daemon.docker("inspect", "-f", "{{json .HostConfig}}", name).stdout)
+        assert (hc["Memory"], hc["MemorySwap"]) == (32 << 20, 128 << 20)
+        assert int(_cgroup_file(daemon, name, ("memory", "memory.limit_in_bytes"), "memory.max")) == 32 << 20
+        r = daemon.docker("update", "-m", "129m", name, check=False)
+        assert r.returncode != 0 and "Memory limit should be smaller than already set memoryswap limit" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", name)
+
+
 def test_update_memory_under_usage_fails(daemon, bb_image):
     name = unique_name()
     daemon.docker("run", "-d", "--name", name, "-m", "64m", "--memory-swap", "64m", "bb", "sh", "-c",

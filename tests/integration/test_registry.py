@@ -107,6 +107,16 @@ def test_pull_unknown_tag(daemon, registry):
     assert f"manifest for {registry.host}/app:nope not found: manifest unknown" in r.stderr, r.stderr
 
 
+def test_pull_of_an_os_this_host_cannot_run_is_refused_before_the_registry(daemon):
+    """As dockerd 20.10: `--platform windows/…` is refused up front (the
+    registry named here does not exist: asking it would be a connection error)."""
+    for platform in ("windows/amd64", "Windows/arm64", "darwin"):
+        r = daemon.docker("pull", "--platform", platform, "127.0.0.1:9/app:1", check=False)
+        assert r.returncode != 0
+        os_ = platform.split("/")[0].lower()
+        assert r.stderr.strip() == f"Error response from daemon: unsupported os {os_}", r.stderr
+
+
 def test_push_unknown_image(daemon, registry):
     r = daemon.docker("push", f"{registry.host}/nothing:1", check=False)
     assert r.returncode != 0

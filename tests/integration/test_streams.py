@@ -325,6 +325,32 @@ def test_docker_py_logs_follow_since_until_tail(daemon, bb_image):
         c.remove(force=True)
 
 
+def test_logs_one_frame_per_line(daemon, bb_image):
+    """dockerd sends one multiplexed frame per log line: docker-py's
+    logs(stream=True) yields one item per line, followed or not (the order
+    between stdout and stderr is the order conmon read its two pipes in)."""
+    client = daemon.client()
+    c = client.containers.run(bb_image, ["sh", "-c", "echo hello; echo world; echo oops >&2; echo more; sleep 1"],
+                              detach=True)
+    try:
+        followed = list(c.logs(stream=True, follow=True))
+        assert sorted(followed) == [b"hello\n", b"more\n", b"oops\n", b"world\n"]
+        assert list(c.logs(stream=True)) == followed
+        assert list(c.logs(stream=True, stderr=False)) == [b"hello\n", b"world\n", b"more\n"]
+        # raw frames over the API: stream ids kept per line
+        status, body = daemon.api("GET", f"/containers/{c.id}/logs?stdout=1&stderr=1")
+        assert status == 200
+        got = []
+        while body:
+            kind, n = struct.unpack(">BxxxL", body[:8])
+            got.append((kind, body[8:8 + n]))
+            body = body[8 + n:]
+        assert [d for k, d in got if k == 1] == [b"hello\n", b"world\n", b"more\n"]
+        assert [d for k, d in got if k == 2] == [b"oops\n"]
+    finally:
+        c.remove(force=True)
+
+
 def test_logs_100mb_byte_exact_in_order(daemon, bb_image):
     """Every byte arrives, in order, stdout and stderr apart; the log also
     rotates several times on the way (30 MB files)."""

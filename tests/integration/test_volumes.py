@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import threading
+import urllib.parse
 from collections import Counter
 
 import pytest
@@ -271,6 +272,63 @@ def test_prune(daemon, bb_image):
     r = daemon.docker("volume", "prune", "-af")
     assert named in r.stdout
     assert named not in daemon.docker("volume", "ls", "-q").stdout.split()
+
+
+def test_api_volume_without_name_is_anonymous_and_pruned_by_api_version(daemon):
+    """moby: a volume created without a name is anonymous (labelled
+    com.docker.volume.anonymous), so prune takes it without all=true; before
+    API 1.42 prune took every unused local volume, named ones too."""
+    tag = _name("t")
+    q = "filters=" + urllib.parse.quote(json.dumps({"label": [f"t={tag}"]}))
+    st, body = daemon.api("POST", "/volumes/create", {"Labels": {"t": tag}})
+    assert st == 201
+    anon = json.loads(body)
+    assert anon["Labels"] == {"t": tag, "com.docker.volume.anonymous": ""}
+    client = daemon.client()
+    py_anon = client.volumes.create(labels={"t": tag})          # docker-py sends "Name": null
+    assert "com.docker.volume.anonymous" in py_anon.attrs["Labels"]
+    named = _name("named")
+    daemon.api("POST", "/volumes/create", {"Name": named, "Labels": {"t": tag}})
+    assert "com.docker.volume.anonymous" not in _inspect(daemon, named, "volume")["Labels"]
+    st, body = daemon.api("POST", "/volumes/prune?" + q)
+    assert st == 200
+    assert sorted(json.loads(body)["VolumesDeleted"]) == sorted([anon["Name"], py_anon.name])
+    st, body = daemon.api("POST", "/v1.42/volumes/prune?" + q)
+    assert (st, json.loads(body)["VolumesDeleted"]) == (200, None)
+    st, body = daemon.api("POST", "/v1.41/volumes/prune?" + q)
+    assert (st, json.loads(body)["VolumesDeleted"]) == (200, [named])
+
+
+def test_unknown_volume_driver_only_fails_the_volumes_it_would_make(daemon, bb_image, tmp_path):
+    """dockerd accepts a VolumeDriver it cannot find when none of the
+    container's volumes uses it; a -v volume fails with the plugin lookup."""
+    c = _name("vd")
+    daemon.docker("create", "--name", c, "--volume-driver", "nope", "-v", f"{tmp_path}:/h", bb_image, "true")
+    try:
+        assert _inspect(daemon, c)["HostConfig"]["VolumeDriver"] == "nope"
+    finally:
+        daemon.docker("rm", c)
+    vol = _name("vd")
+    before = daemon.docker("ps", "-aq").stdout
+    # over the API: the CLI takes any 404 from create for a missing image and pulls
+    st, body = daemon.api("POST", "/containers/create", {
+        "Image": bb_image, "HostConfig": {"VolumeDriver": "nope", "Binds": [f"{vol}:/v"]}})
+    assert (st, json.loads(body)["message"]) == (
+        404, f'create {vol}: error looking up volume plugin nope: plugin "nope" not found')
+    assert daemon.docker("ps", "-aq").stdout == before
+
+
+def test_storage_opt_refused_at_create_as_overlay2_without_pquota(daemon, bb_image):
+    """dockyard cannot enforce a size on the container's writable layer:
+    dockerd's overlay2 refuses `--storage-opt size=` on a backing filesystem
+    without project quota with its message (500), any other key as unknown."""
+    before = daemon.docker("ps", "-aq").stdout
+    r = daemon.docker("create", "--storage-opt", "size=1M", bb_image, "true", check=False)
+    assert r.returncode != 0
+    assert "--storage-opt is supported only for overlay over xfs with 'pquota' mount option" in r.stderr
+    st, body = daemon.api("POST", "/containers/create", {"Image": bb_image, "HostConfig": {"StorageOpt": {"foo": "1"}}})
+    assert (st, json.loads(body)["message"]) == (500, "Unknown option foo")
+    assert daemon.docker("ps", "-aq").stdout == before
 
 
 def test_docker_py_volumes(daemon, bb_image):

@@ -357,3 +357,24 @@ def test_a_context_larger_than_the_pipe_buffer_arrives_whole(api):
     st, body = raw_build(sock, "", buf.getvalue())
     assert st == 200 and seen["size"] == len(big) and b"Successfully built" in body
     assert tmp_left(daemon) == []
+
+
+@pytest.mark.parametrize("compress", ["gz", "bz2", "xz", "bare"])
+def test_compressed_contexts_and_a_bare_dockerfile(api, compress):
+    daemon, sock = api
+    if compress == "bare":
+        body = b"SAY bare\n"
+    else:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode=f"w:{compress}") as t:
+            for name, data in {"Dockerfile": b"SAY packed\n", "f": b"x"}.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        body = buf.getvalue()
+    st, out = raw_build(sock, "", body)
+    opts, files, text = daemon.builder.seen[-1]
+    assert st == 200 and b"Successfully built" in out
+    assert text == ("SAY bare\n" if compress == "bare" else "SAY packed\n")
+    assert files == (["Dockerfile", "f"] if compress != "bare" else [opts.dockerfile])
+    assert tmp_left(daemon) == []

@@ -595,3 +595,32 @@ def test_write_context_tar_as_the_docker_cli(tmp_path):
     ctx.mkdir()
     unpack_context(io.BytesIO(buf.getvalue()), str(ctx))
     assert (ctx / "app/main.py").read_bytes() == b"hi\n"
+
+
+def _unpacked(tmp_path, name, entries):
+    ctx = tmp_path / name
+    ctx.mkdir()
+    unpack_context(io.BytesIO(make_tar(entries)), str(ctx))
+    return SourceTree(str(ctx))
+
+
+def test_checksum_of_an_unpacked_context(tmp_path):
+    """Regular files' sums come from the unpack (no second read); whatever
+    the tar did, the checksum follows what is on disk."""
+    base = [("d/", "dir"), ("d/a", "file", b"A"), ("d/b", "hardlink", "d/a")]
+    one = _unpacked(tmp_path, "one", base)
+    two = _unpacked(tmp_path, "two", [("d/", "dir"), ("d/a", "file", b"B"), ("d/b", "hardlink", "d/a")])
+    again = _unpacked(tmp_path, "again", base)
+    for pats in (["d"], ["d/b"], ["d/a"]):
+        assert one.checksum(one.sources(pats)) == again.checksum(again.sources(pats))
+        assert one.checksum(one.sources(pats)) != two.checksum(two.sources(pats)), pats
+    # a name written twice, or through the tar's own symlink: the disk decides
+    dup1 = _unpacked(tmp_path, "dup1", [("x", "file", b"first"), ("x", "file", b"second")])
+    dup2 = _unpacked(tmp_path, "dup2", [("x", "file", b"first"), ("x", "file", b"other")])
+    assert dup1.checksum(dup1.sources(["x"])) != dup2.checksum(dup2.sources(["x"]))
+    via1 = _unpacked(tmp_path, "via1", [("d/", "dir"), ("d/x", "file", b"1"), ("l", "symlink", "d"),
+                                        ("l/x", "file", b"2")])
+    via2 = _unpacked(tmp_path, "via2", [("d/", "dir"), ("d/x", "file", b"1"), ("l", "symlink", "d"),
+                                        ("l/x", "file", b"3")])
+    assert (tmp_path / "via1/d/x").read_bytes() == b"2"              # written through the link
+    assert via1.checksum(via1.sources(["d"])) != via2.checksum(via2.sources(["d"]))

@@ -163,14 +163,19 @@ def test_old_api_versions_see_none_tags_and_virtual_size(api, rootfs):
     assert client(sock).images()[0]["RepoTags"] == []
 
 
-def test_search_is_501_and_unknown_image_404(api):
-    """No outside network: `docker search` gets a 501 with the reason; a local
-    image that does not exist is Docker's 404 'No such image: X'."""
+def test_search_of_an_unreachable_index_and_unknown_image_404(api):
+    """`docker search` of an index nobody answers for is dockerd's 500 with the
+    connection error (a closed loopback port here: no outside traffic); a
+    local image that does not exist is Docker's 404 'No such image: X'."""
+    import socket
     _, sock = api
     c = client(sock)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]         # closed once the block ends: nothing listens there
     with pytest.raises(docker.errors.APIError) as e:
-        c.search("busybox")
-    assert e.value.status_code == 501 and "image search is not supported" in str(e.value)
+        c.search(f"127.0.0.1:{port}/busybox")
+    assert e.value.status_code == 500 and f"127.0.0.1:{port}/v1/search" in str(e.value)
     for call in (lambda: c.inspect_image("nope:1"), lambda: c.history("nope"), lambda: c.get_image("nope:2")):
         with pytest.raises(docker.errors.ImageNotFound) as e:
             r = call()

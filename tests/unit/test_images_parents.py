@@ -114,3 +114,14 @@ def test_inspect_shows_only_the_image_config_fields(tmp_path):
     cfg = svc.inspect(image_id)["Config"]
     assert set(cfg) >= {"User", "ExposedPorts", "Env", "Entrypoint", "Volumes", "WorkingDir", "Labels",
                         "StopSignal", "OnBuild", "Healthcheck"}
+
+
+def test_prune_all_untags_a_parent_and_keeps_it_for_its_children(chain):
+    """moby's ImagesPrune(dangling=false): a tagged image with children loses
+    its references, and stays (an intermediate) while a child needs it."""
+    svc, base, mid, top = chain
+    svc.in_use = lambda iid: [("c" * 64, True)] if iid == top else []      # top runs: it stays
+    report = svc.prune({"dangling": ["false"]})
+    assert {"Untagged": "bb:latest"} in report["ImagesDeleted"]
+    assert not any(r.get("Deleted") in (base, mid, top) for r in report["ImagesDeleted"])
+    assert ids(svc, all=True) == {base, mid, top} and ids(svc) == {top}

@@ -56,3 +56,26 @@ def test_follow_ends_when_container_stops(tmp_path):
         return got
     got = asyncio.run(asyncio.wait_for(go(), 5))
     assert b"".join(got) == b"hello\noops\npartial\n\n"
+
+
+def test_render_one_frame_per_entry_as_dockerd():
+    """dockerd writes one multiplexed frame per log message: a client that
+    iterates frames (docker-py's logs(stream=True)) sees one item per line,
+    a partial entry as an item of its own; with a TTY the bytes are raw."""
+    import struct
+
+    def frames(buf):
+        out = []
+        while buf:
+            kind, n = struct.unpack(">BxxxL", buf[:8])
+            out.append((kind, buf[8:8 + n]))
+            buf = buf[8 + n:]
+        return out
+
+    stdout_lines = (b"2026-11-28T04:08:57.0+00:00 stdout F hello\n"
+                    b"2026-11-28T04:08:57.1+00:00 stdout F world\n")
+    got = frames(logs.render(stdout_lines + LOG, stdout=True, stderr=True, framed=True))
+    assert got == [(1, b"hello\n"), (1, b"world\n"), (1, b"hello\n"), (2, b"oops\n"),
+                   (1, b"par"), (1, b"tial\n"), (1, b"\n")]
+    assert frames(logs.render(LOG, stdout=False, stderr=True, framed=True)) == [(2, b"oops\n")]
+    assert logs.render(LOG, stdout=True, stderr=True, framed=False) == b"hello\noops\npartial\n\n"

@@ -228,3 +228,23 @@ def test_clients_before_api_1_44_keep_non_recursive_read_only_binds():
     with pytest.raises(InvalidParameter, match="BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"):
         ms.plan(force, {}, {}, lambda p: True, api_before_1_44=True)
     assert ms.plan(force, {}, {}, lambda p: True)[0]["ReadOnlyForceRecursive"]
+
+
+def test_volume_driver_only_matters_to_the_volumes_it_makes():
+    """dockerd accepts an unknown HostConfig.VolumeDriver when no volume of
+    the container uses it (binds, tmpfs, --mount volumes have their own
+    driver); a -v or Volumes volume fails its create with the plugin lookup
+    (404), on the bare lookup error for a volume that exists already."""
+    from dockyard.errors import NotFound
+    hc = {"VolumeDriver": "nope", "Binds": ["/tmp:/h"], "Tmpfs": {"/t": ""},
+          "Mounts": [{"Type": "volume", "Source": "mv", "Target": "/m"}, {"Type": "volume", "Target": "/a"}]}
+    assert [p["Destination"] for p in ms.plan(hc, {}, {}, lambda p: True)] == ["/h", "/m", "/a", "/t"]
+    # an image VOLUME a bind covers makes no volume either
+    assert len(ms.plan(hc, {}, {"Volumes": {"/h": {}}}, lambda p: True)) == 4
+    with pytest.raises(NotFound, match=r'^create [0-9a-f]{64}: error looking up volume plugin nope: '
+                                       r'plugin "nope" not found$'):
+        ms.plan(hc, {}, {"Volumes": {"/data": {}}}, lambda p: True)
+    with pytest.raises(NotFound, match=r'^create v1: error looking up volume plugin nope'):
+        ms.plan({"VolumeDriver": "nope", "Binds": ["v1:/v"]}, {"Volumes": {"/x": {}}}, {}, lambda p: True)
+    with pytest.raises(NotFound, match=r'^error looking up volume plugin nope: plugin "nope" not found$'):
+        ms.plan({"VolumeDriver": "nope", "Binds": ["v1:/v"]}, {}, {}, lambda p: True, volume_exists=lambda n: True)

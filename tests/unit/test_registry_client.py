@@ -285,3 +285,19 @@ def test_where_a_reference_is_pulled_from():
     assert (registry_host(r.domain), r.path) == ("registry-1.docker.io", "library/busybox")
     r = parse_normalized("localhost:5000/x@sha256:" + "b" * 64)
     assert registry_host(r.domain) == "localhost:5000" and r.digest == "sha256:" + "b" * 64
+
+
+def test_platform_os_refused_before_the_registry_and_lone_parts():
+    """A platform whose OS is not linux is refused before any registry is
+    asked (dockerd 20.10's `unsupported os X`, as a 400: the client's input);
+    a lone part is an OS or an architecture, as containerd's platforms.Parse
+    reads it."""
+    assert parse_platform("arm64") == ("linux", "arm64", "")
+    assert parse_platform("aarch64") == ("linux", "arm64", "")
+    assert parse_platform("linux")[0] == "linux"
+    assert parse_platform("darwin")[0] == "darwin"
+    with pytest.raises(InvalidParameter, match='"bogus": unknown operating system or architecture'):
+        parse_platform("bogus")
+    for platform, os_ in (("windows/amd64", "windows"), ("Windows/arm64", "windows"), ("darwin", "darwin")):
+        with pytest.raises(InvalidParameter, match=f"^unsupported os {os_}$"):
+            Puller(None, parse_normalized("127.0.0.1:9/app:1"), AuthConfig(), platform=platform)

@@ -476,3 +476,21 @@ def test_runc_accepts_generated_spec(tmp_path, case):
     if "Ulimits" in host_config and facts.hard_rlimits.get("nofile") is not None:
         assert warnings, "the oversized nofile hard limit should have been clamped"
     assert not _cgroup_dirs(cgroup_parent)
+
+
+def test_masked_paths_are_mobys_with_the_hosts_thermal_throttle():
+    """moby 28.2's defaultLinuxMaskedPaths in its order (with /proc/interrupts,
+    GHSA-6fw5-f8r9-fgfm), then the thermal_throttle directories of the
+    host's possible CPUs that exist."""
+    assert MASKED_PATHS == (
+        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+    tt = ("/sys/devices/system/cpu/cpu0/thermal_throttle", "/sys/devices/system/cpu/cpu2/thermal_throttle")
+    facts = HostFacts(bounding=NO_SYS_RESOURCE, ncpus=2, thermal_throttle=tt)
+    assert make(facts=facts)["linux"]["maskedPaths"] == [*MASKED_PATHS, *tt]
+    assert "maskedPaths" not in make({"Privileged": True}, facts=facts)["linux"]
+    from dockyard.runtime.hostfacts import possible_cpus
+    assert possible_cpus("0-3,5\n") == [0, 1, 2, 3, 5]
+    assert possible_cpus("0\n") == [0]
+    assert possible_cpus("x") == []

@@ -198,9 +198,11 @@ def test_render_fast_path_matches_entries(tmp_path):
     from dockyard.api.streams import frame
     data = (_line(1) + _line(2) + _line(3, "stderr") + _line(4, flag="P", text="pa") + _line(5, text="rt") +
             _line(6, "stderr", text=""))
-    framed = logs.render(data, stdout=True, stderr=True, framed=True, frame=frame)
-    assert framed == (frame(1, b"line1\nline2\n") + frame(2, b"line3\n") + frame(1, b"part\n") + frame(2, b"\n"))
-    assert logs.render(data, stdout=True, stderr=False, framed=False, frame=frame) == b"line1\nline2\npart\n"
+    framed = logs.render(data, stdout=True, stderr=True, framed=True)
+    # one frame per entry, as the entry path (and dockerd) frame them
+    assert framed == (frame(1, b"line1\n") + frame(1, b"line2\n") + frame(2, b"line3\n") + frame(1, b"pa") +
+                      frame(1, b"rt\n") + frame(2, b"\n"))
+    assert logs.render(data, stdout=True, stderr=False, framed=False) == b"line1\nline2\npart\n"
     p = tmp_path / "ctr.log"
     p.write_bytes(data)
 

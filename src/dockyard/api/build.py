@@ -170,8 +170,9 @@ class BuildRun:
 
     async def _reply(self, stream: StreamResponse) -> StreamResponse:
         """The body is all read before the reply goes (the server reads
-        requests one at a time): normally it is, the context being unpacked."""
-        with suppress(BaseException):
+        requests one at a time): normally it is, the context being unpacked.
+        (A body cut off has failed the unpack already; its error is not ours.)"""
+        with suppress(Exception):
             await asyncio.shield(self.feeder)
         return stream
 

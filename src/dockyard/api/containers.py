@@ -149,7 +149,7 @@ async def logs(req: Request):
     async def body():
         if fast:
             async for data in batches:
-                yield logfile.render(data, stdout=stdout, stderr=stderr, framed=not tty, frame=frame)
+                yield logfile.render(data, stdout=stdout, stderr=stderr, framed=not tty)
             return
         # one write per batch (up to a read block): a 100 MB log is not a million tiny chunks
         async for batch in batches:

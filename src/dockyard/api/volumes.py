@@ -27,6 +27,9 @@ async def create(req: Request):
 @route("POST", "/volumes/prune")
 async def prune(req: Request):
     f = filters.parse(req.param("filters"))
+    if not req.api_at_least("1.42"):
+        # moby's router: before 1.42 prune took every unused local volume, not only anonymous ones
+        f["all"] = list(dict.fromkeys([*f.get("all", []), "true"]))
     return await asyncio.to_thread(volumes.prune, req.daemon, f)
 
 

@@ -127,6 +127,8 @@ def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     validate_networks(daemon, hc, nc, cfg)   # user networks exist, port specs parse
     from ..runtime.spec import validate as validate_host_config
     warnings = validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
+    from .rootfs import check_storage_opts
+    check_storage_opts(hc.get("StorageOpt"))            # as the graph driver's, before anything is made
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
     hc["Runtime"] = runtime

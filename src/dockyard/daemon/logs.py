@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import os
+import struct
 import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Iterator
@@ -158,16 +159,21 @@ def _cut_continuation(data: bytes) -> bytes:
     return b""
 
 
-def render(data: bytes, *, stdout: bool, stderr: bool, framed: bool, frame: Callable[[int, bytes], bytes]) -> bytes:
-    """Whole k8s-file lines → what `docker logs` sends, without an object per
-    line; runs of one stream go out as one frame (the bytes each stream
-    carries are the same)."""
+_FRAME_HEADER = struct.Struct(">BxxxL").pack      # stdcopy: stream, 3 zero bytes, big-endian length
+
+
+def render(data: bytes, *, stdout: bool, stderr: bool, framed: bool) -> bytes:
+    """Whole k8s-file lines → what `docker logs` sends, without an Entry per
+    line: with `framed` (no TTY) one stdcopy frame per log entry, as dockerd
+    writes one frame per message (clients that iterate frames, docker-py's
+    `logs(stream=True)`, get one item per line); a partial (P) entry is a
+    frame of its own, as dockerd's partial messages are."""
     out: list[bytes] = []
-    run: list[bytes] = []
-    run_stream = 0
+    append = out.append
     for line in data.split(b"\n"):
         parts = line.split(b" ", 3)
-        if len(parts) < 3:
+        n = len(parts)
+        if n < 3:
             continue
         s = parts[1]
         if s == b"stdout":
@@ -180,15 +186,13 @@ def render(data: bytes, *, stdout: bool, stderr: bool, framed: bool, frame: Call
             kind = 2
         else:
             continue
-        if framed and kind != run_stream and run:
-            out.append(frame(run_stream, b"".join(run)))
-            run = []
-        run_stream = kind
-        run.append(parts[3] if len(parts) == 4 else b"")
-        if parts[2] != b"P":
-            run.append(b"\n")
-    if run:
-        out.append(frame(run_stream, b"".join(run)) if framed else b"".join(run))
+        content = parts[3] if n == 4 else b""
+        full = parts[2] != b"P"
+        if framed:
+            append(_FRAME_HEADER(kind, len(content) + full))
+        append(content)
+        if full:
+            append(b"\n")
     return b"".join(out)
 
 

@@ -8,6 +8,24 @@ import os
 import shutil
 
 from .. import linux
+from ..errors import SystemError_
+
+NO_QUOTA = "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+
+
+def check_storage_opts(opts: dict | None) -> None:
+    """`HostConfig.StorageOpt` as moby's overlay2 driver answers it where the
+    backing filesystem has no project quota: `size` cannot be enforced, any
+    other key is unknown; 500s (errdefs.System), at create. dockyard never
+    enforces a size (no xfs project quotas), so `size` is refused everywhere."""
+    if not opts:
+        return
+    if "size" in opts:
+        raise SystemError_(NO_QUOTA)
+    for key in opts:
+        key = str(key).lower()
+        # moby lowercases here; a `Size` key would reach its quota code with no quota control
+        raise SystemError_(NO_QUOTA if key == "size" else f"Unknown option {key}")
 
 
 class RootFS:

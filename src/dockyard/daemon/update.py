@@ -39,8 +39,9 @@ def _conflict(c, msg: str) -> Conflict:
     return Conflict(f"Cannot update container {c.id}: {msg}")
 
 
-def merge(c, body: dict) -> dict:
-    """The container's HostConfig with the update applied (not saved)."""
+def merge(c, body: dict, swap_limit: bool = True) -> dict:
+    """The container's HostConfig with the update applied (not saved).
+    `swap_limit`: whether the host can limit swap (HostFacts.swap_limit)."""
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
     hc = copy.deepcopy(c.host_config)
@@ -57,7 +58,16 @@ def merge(c, body: dict) -> dict:
         raise _conflict(c, "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set")
     if new.get("CpuQuota") and cur.get("NanoCpus"):
         raise _conflict(c, "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
-    if "Memory" in new and new["Memory"] > int(cur.get("MemorySwap") or 0) and "MemorySwap" not in new:
+    if "Memory" in new and not swap_limit and new.get("MemorySwap") != -1:
+        new["MemorySwap"] = -1      # moby's verifyPlatformContainerResources: memory limited without swap
+    cur_swap = int(cur.get("MemorySwap") or 0)
+    if not cur_swap and int(cur.get("Memory") or 0) > 0 and swap_limit:
+        # A memory limit created without a swap limit has the implicit one moby's
+        # adaptContainerSettings stores at create (twice the memory): an update
+        # keeps it, as dockerd's does, so a lower memory limit needs no new swap limit.
+        cur_swap = 2 * int(cur["Memory"])
+        hc["MemorySwap"] = cur_swap
+    if "Memory" in new and new["Memory"] > cur_swap and "MemorySwap" not in new:
         raise _conflict(c, "Memory limit should be smaller than already set memoryswap limit, "
                            "update the memoryswap at the same time")
     hc.update(new)
@@ -71,7 +81,7 @@ def merge(c, body: dict) -> dict:
 
 async def update(d: _Daemon, c, body: dict) -> list[str]:
     async with c.lock:
-        hc = merge(c, body)
+        hc = merge(c, body, d.facts.swap_limit)
         notes: list[str] = []
         res = update_resources(hc, d.facts, notes)
         if c.state.status in (RUNNING, PAUSED) and any(k in body for k in RESOURCE_KEYS):

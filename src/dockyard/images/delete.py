@@ -145,12 +145,7 @@ class Deleter:
             raise
         parent = self.dist.parent(img.id) if prune else None
         with self.db.transaction() as conn:
-            for r in refs:
-                ImageStore.delete_tag(conn, r)
-                records.append({"Untagged": parse(r).familiar()})
-            for d in digests:
-                conn.execute("DELETE FROM repo_digests WHERE ref=?", (d,))
-                records.append({"Untagged": parse(d).familiar()})
+            _untag_all(conn, refs, digests, records)
             if users:
                 # forced past stopped containers: they keep config and layers
                 ImageStore.mark_removed(conn, img.id)
@@ -211,11 +206,26 @@ class Deleter:
                 users = self.users(img.id)
                 if users:
                     continue
+                if img.id in with_children:
+                    # tagged, with children: moby's prune removes its references, the
+                    # image stays for its children (an intermediate now)
+                    with self.db.transaction() as conn:
+                        _untag_all(conn, self.store.tags_of(img.id), self.dist.repo_digests(img.id), deleted)
+                    continue
                 try:
                     reclaimed += self.delete(img, deleted, users, True, trash, quiet=False, prune=True)
                 except DeleteConflict:
                     continue            # a child image holds it (moby's imageDeleteFailed)
         return reclaimed
+
+
+def _untag_all(conn, refs: list[str], digests: list[str], records: list[dict]) -> None:
+    for r in refs:
+        ImageStore.delete_tag(conn, r)
+        records.append({"Untagged": parse(r).familiar()})
+    for d in digests:
+        conn.execute("DELETE FROM repo_digests WHERE ref=?", (d,))
+        records.append({"Untagged": parse(d).familiar()})
 
 
 class DeleteConflict(Conflict):

@@ -56,6 +56,13 @@ def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+# containerd platforms' known GOOS and GOARCH values
+_KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 "
+                      "solaris wasip1 windows zos".split())
+_KNOWN_ARCH = frozenset("386 amd64 amd64p32 arm armbe arm64 arm64be loong64 mips mipsle mips64 mips64le mips64p32 "
+                        "mips64p32le ppc ppc64 ppc64le riscv riscv64 s390 s390x sparc sparc64 wasm".split())
+
+
 def parse_platform(text: str | None) -> tuple[str, str, str]:
     """"linux/arm64/v8" -> (os, arch, variant); empty means this host."""
     if not text:
@@ -66,6 +73,11 @@ def parse_platform(text: str | None) -> tuple[str, str, str]:
     os_ = parts[0]
     arch = parts[1] if len(parts) > 1 else host_arch()
     arch = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+    if len(parts) == 1 and os_ not in _KNOWN_OS:      # containerd's Parse: a lone part is an OS or an arch
+        lone = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}.get(os_, os_)
+        if lone not in _KNOWN_ARCH:
+            raise InvalidParameter(f'"{text}": unknown operating system or architecture: invalid argument')
+        os_, arch = "linux", lone
     variant = parts[2] if len(parts) > 2 else ""
     return os_, arch, variant
 
@@ -88,12 +100,16 @@ class Puller:
     def __init__(self, images, ref: Reference, auth: AuthConfig, platform: str | None = None,
                  insecure: tuple[str, ...] = (), cancelled: threading.Event | None = None,
                  mirrors: tuple[str, ...] = (), concurrency: int = MAX_CONCURRENT):
+        self.platform = parse_platform(platform)
+        if self.platform[0] != "linux":
+            # refused before the registry is asked, in dockerd 20.10's words (ValidatePlatform;
+            # Docker 23+ asks the registry first); a 400, not 20.10's 500: it is the client's input
+            raise InvalidParameter(f"unsupported os {self.platform[0]}")
         self.images = images
         self.mirrors = mirrors if ref.domain == "docker.io" else ()
         self.concurrency = max(1, concurrency)
         self.dist = DistributionStore(images.db)
         self.ref = ref
-        self.platform = parse_platform(platform)
         self.registry = Registry(registry_host(ref.domain), auth, tuple(insecure))
         self.scope = repo_scope(ref.path, "pull")
         self.manifest_digest = ""

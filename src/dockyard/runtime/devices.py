@@ -96,3 +96,28 @@ def cgroup_rules(rules: Iterable[str] | None) -> list[dict]:
             rule["minor"] = int(minor)
         out.append(rule)
     return out
+
+
+def drop_dev_core(pid: int) -> None:
+    """crun gives every container a `/dev/core -> /proc/kcore` link; moby's
+    spec has none and runc makes none. Called between the runtime's create
+    and start (no process of the container has run yet), with the
+    container's init `pid`: its /dev is reached through /proc/PID/root, each
+    component opened without following a symlink, and only that link goes."""
+    try:
+        root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        dev = os.open("dev", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root)
+    except OSError:
+        return
+    finally:
+        os.close(root)
+    try:
+        if os.readlink("core", dir_fd=dev) == "/proc/kcore":
+            os.unlink("core", dir_fd=dev)
+    except OSError:
+        pass        # none (runc), or not that link: nothing of ours to remove
+    finally:
+        os.close(dev)

@@ -56,6 +56,9 @@ class HostFacts:
     # Whether the io/blkio controller takes a weight (CFQ/BFQ): without it
     # --blkio-weight is dropped with Docker's warning.
     blkio_weight: bool = True
+    # /sys/devices/system/cpu/cpuN/thermal_throttle of the possible CPUs that
+    # have one: moby (28.0.2+, GHSA-6fw5-f8r9-fgfm) masks them after its list.
+    thermal_throttle: tuple[str, ...] = ()
 
     @classmethod
     def detect(cls) -> "HostFacts":
@@ -68,6 +71,7 @@ class HostFacts:
             ramdisk=bool(os.environ.get("DOCKYARD_RAMDISK")),
             swap_limit=_has_swap_limit(version),
             blkio_weight=_has_blkio_weight(version),
+            thermal_throttle=_thermal_throttle_dirs(),
         )
 
 
@@ -89,6 +93,30 @@ def _read_hard_rlimits() -> dict[str, int | None]:
         hard = resource.getrlimit(which)[1]
         limits[name] = None if hard == resource.RLIM_INFINITY else hard
     return limits
+
+
+def possible_cpus(text: str) -> list[int]:
+    """`/sys/devices/system/cpu/possible` ("0-3,5") -> [0, 1, 2, 3, 5], as
+    moby's platform.PossibleCPU (nothing for what it cannot parse)."""
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            return []
+        cpus.extend(range(first, last + 1))
+    return cpus
+
+
+def _thermal_throttle_dirs() -> tuple[str, ...]:
+    try:
+        with open("/sys/devices/system/cpu/possible") as f:
+            cpus = possible_cpus(f.read())
+    except OSError:
+        return ()
+    paths = (f"/sys/devices/system/cpu/cpu{n}/thermal_throttle" for n in cpus)
+    return tuple(p for p in paths if os.path.exists(p))
 
 
 def _has_blkio_weight(version: str) -> bool:

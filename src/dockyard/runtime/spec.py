@@ -26,6 +26,8 @@ DEFAULT_CAPABILITIES = (
     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 )
 
+# moby's defaultLinuxMaskedPaths (oci/defaults.go, Docker 28.2), in its order;
+# the host's thermal_throttle directories follow (HostFacts).
 MASKED_PATHS = (
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore",
     "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -128,7 +130,7 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
         if config.get("Domainname"):
             spec["domainname"] = config["Domainname"]
     if not privileged and not _systempaths_unconfined(host_config.get("SecurityOpt")):
-        spec["linux"]["maskedPaths"] = list(MASKED_PATHS)
+        spec["linux"]["maskedPaths"] = [*MASKED_PATHS, *facts.thermal_throttle]
         spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
     if not privileged:
         spec["linux"]["resources"]["devices"] += [dict(r) for r in device_rules] + \

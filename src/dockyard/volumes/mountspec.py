@@ -222,17 +222,17 @@ def from_tmpfs(tmpfs: Mapping[str, str] | None) -> list[dict]:
 
 def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
          exists: Callable[[str], bool], volumes_from: Iterable[tuple[list[dict], str]] = (),
-         api_before_1_44: bool = False) -> list[dict]:
+         api_before_1_44: bool = False, volume_exists: Callable[[str], bool] = lambda name: False) -> list[dict]:
     """Every mount point of a new container, in Docker's precedence:
     Binds and Mounts, then Tmpfs, then --volumes-from, then anonymous
     volumes for Config.Volumes and the image's VOLUMEs not covered yet.
     `volumes_from` gives (the other container's mount points, mode).
     A client older than API 1.44 keeps its read-only binds read-only on
     their top mount only, as they were then (moby's
-    DefaultReadOnlyNonRecursive), and cannot ask for ReadOnlyForceRecursive."""
-    driver = host_config.get("VolumeDriver") or "local"
-    if driver != "local":
-        raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+    DefaultReadOnlyNonRecursive), and cannot ask for ReadOnlyForceRecursive.
+    `HostConfig.VolumeDriver` is the driver of the volumes `-v` and
+    `Volumes` make (not of `--mount`'s): only the local one exists, and a
+    container none of whose volumes uses it is made, as by dockerd."""
     points: list[dict] = []
     taken: set[str] = set()
 
@@ -242,8 +242,8 @@ def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
         taken.add(point["Destination"])
         points.append(point)
 
-    binds = [parse_bind(spec) for spec in host_config.get("Binds") or ()]
-    binds += [from_mount(m, exists) for m in host_config.get("Mounts") or ()]
+    dash_v = [parse_bind(spec) for spec in host_config.get("Binds") or ()]
+    binds = dash_v + [from_mount(m, exists) for m in host_config.get("Mounts") or ()]
     for point in binds:
         if api_before_1_44 and point["Type"] == "bind":
             if point.get("ReadOnlyForceRecursive"):
@@ -263,6 +263,7 @@ def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
             taken.add(mine["Destination"])
             points.append(mine)
     anonymous = list((config.get("Volumes") or {}).keys()) + list((image_config.get("Volumes") or {}).keys())
+    by_driver = [p for p in dash_v if p["Type"] == "volume"]       # the volumes VolumeDriver makes
     for dest in anonymous:
         dest = _check_destination(dest, "volume")
         if dest in taken:
@@ -270,7 +271,19 @@ def plan(host_config: Mapping, config: Mapping, image_config: Mapping,
         taken.add(dest)
         points.append(_point("volume", dest, Name=anonymous_name(), Driver="local", Anonymous=True,
                              CopyData=True))
+        by_driver.append(points[-1])
+    driver = host_config.get("VolumeDriver") or "local"
+    if driver != "local" and by_driver:
+        _no_volume_driver(driver, by_driver[0]["Name"], volume_exists(by_driver[0]["Name"]))
     return points
+
+
+def _no_volume_driver(driver: str, name: str, known: bool) -> None:
+    """moby's volume store on a driver it cannot find: a volume it knows
+    fails the name conflict check on the bare lookup error, a new one its
+    create (`create NAME: …`); both 404."""
+    msg = f'error looking up volume plugin {driver}: plugin "{driver}" not found'
+    raise NotFound(msg if known else f"create {name}: {msg}")
 
 
 def parse_volumes_from(entry: str) -> tuple[str, str]:

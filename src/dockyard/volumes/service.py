@@ -95,7 +95,11 @@ class VolumeService:
         driver = driver or "local"
         if driver != "local":
             raise NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
-        name = mountspec.validate_name(name) if name else mountspec.anonymous_name()
+        if name:
+            name = mountspec.validate_name(name)
+        else:       # moby's VolumesService.Create: a volume made without a name is anonymous (prune takes it)
+            name = mountspec.anonymous_name()
+            labels = {**(labels or {}), mountspec.ANONYMOUS_LABEL: ""}
         options = self._checked_options(name, options or {})
         made = False
         try:
@@ -209,7 +213,8 @@ class VolumeService:
             ref, mode = mountspec.parse_volumes_from(entry)
             other = containers.get(ref)
             sources.append((self.mounts(other.id), mode))
-        return mountspec.plan(host_config, config, image_config, os.path.exists, sources, api_before_1_44)
+        return mountspec.plan(host_config, config, image_config, os.path.exists, sources, api_before_1_44,
+                              volume_exists=lambda name: self._row(name) is not None)
 
     def attach(self, cid: str, points: list[dict]) -> None:
         """Record the container's mount points, creating the volumes they

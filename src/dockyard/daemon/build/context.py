@@ -40,6 +40,7 @@ DEFAULT_DOCKERFILE = "Dockerfile"
 _BLOCK = 512
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CHUNK = 1 << 20
+_TAR_BUFSIZE = 1 << 16      # tarfile's stream buffer: re-sliced on every read, so not larger
 _CAPABILITY_XATTR = "security.capability"
 _MAX_LINK_FDS = 1024        # hard-linked files remembered per copy (beyond: copied as separate files)
 
@@ -162,6 +163,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
     Raises InvalidParameter with Go's wording for a broken archive
     (`unexpected EOF`, `archive/tar: invalid tar header`), SystemError_
     when the host fails (disk full)."""
+    _context_sums.pop(os.path.realpath(dest_dir), None)   # never an older context's sums for this one
     try:
         plain = decompressed(fileobj)
         compressed = not isinstance(plain, Prefixed)
@@ -172,7 +174,7 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
         raise _context_error(e) from None
     body = Prefixed(head, plain)
     if not head:
-        _remember_sums(dest_dir, {})
+        _remember_sums(dest_dir, _ContextSums())
         return _dockerfile_name(dockerfile)             # an empty context
     if not _tar_header_ok(head[:_BLOCK]) and head.count(0) != len(head):
         if compressed or not _looks_like_text(head):
@@ -181,7 +183,6 @@ def unpack_context(fileobj: BinaryIO, dest_dir: str, dockerfile: str = DEFAULT_D
             raise InvalidParameter("archive/tar: invalid tar header")
         name = _dockerfile_name(dockerfile)
         _write_bare_dockerfile(body, dest_dir, name)
-        _remember_sums(dest_dir, {})
         return name
     _untar_context(body, dest_dir)
     return dockerfile or DEFAULT_DOCKERFILE
@@ -216,18 +217,49 @@ def _check_names(m: tarfile.TarInfo) -> list[str]:
     return [] if p in ("", ".") else p.split("/")
 
 
+class _SummingTar:
+    """What the Extractor uses of a TarFile (extractfile), with each
+    member's content added to a hash as the Extractor reads it: the context
+    is read once, its tarsums made on the way."""
+
+    def __init__(self, tf: tarfile.TarFile):
+        self.tf = tf
+        self.h = hashlib.sha256()
+
+    def extractfile(self, m: tarfile.TarInfo):
+        return _HashingReader(self.tf.extractfile(m), self.h)
+
+
+class _HashingReader:
+    def __init__(self, f, h):
+        self.f = f
+        self.h = h
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.f.read(size)
+        self.h.update(b)
+        return b
+
+
 def _untar_context(body, dest_dir: str) -> None:
     ex = Extractor(dest_dir, whiteouts=False)
-    sums: dict[str, tuple[bytes, bool]] = {}
+    sums = _ContextSums()
+    links: set[str] = set()
     try:
         counting = _Counting(body)
-        with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
+        with tarfile.open(fileobj=counting, mode="r|", encoding="utf-8", errors="surrogateescape",
+                          bufsize=_TAR_BUFSIZE) as tf:
+            summing = _SummingTar(tf)
             for m in _members(tf, counting):
                 parts = _check_names(m)
-                sums.setdefault("/".join(parts) or ".", (_member_header(m), m.isreg() and m.size > 0))
-                if not parts or m.ischr() or m.isblk():
-                    continue        # the root's own metadata stays ours; no device nodes
-                ex.entry(tf, m)
+                key = "/".join(parts) or "."
+                summing.h = hashlib.sha256(_member_header(m))
+                if parts and not (m.ischr() or m.isblk()):  # the root's own metadata stays ours; no devices
+                    ex.entry(summing, m)
+                sums.add(key, summing.h.hexdigest(), m.isreg(),
+                         through_link=any("/".join(parts[:i]) in links for i in range(1, len(parts))))
+                if m.issym():
+                    links.add(key)
         ex.finish()
         _remember_sums(dest_dir, sums)
     except InvalidParameter:
@@ -298,7 +330,27 @@ def write_context_tar(root: str, patterns: list[str], dockerfile: str | None, ou
 # The headers of the last few contexts unpacked are kept here, by directory
 # (and inode, so a new directory at the same path is not mistaken for it).
 _SUMS_KEPT = 16
-_context_sums: dict[str, tuple[tuple[int, int], dict[str, tuple[bytes, bool]]]] = {}
+
+
+class _ContextSums:
+    """The tarsums of one unpacked context: `moby` every entry's (the first
+    of a name, as moby's GetFile), `files` the regular files' for our own
+    checksums, None when the tar wrote a path twice or through one of its
+    own symlinks (the disk may then hold other content than a sum says)."""
+
+    def __init__(self) -> None:
+        self.moby: dict[str, str] = {}
+        self.files: dict[str, str] | None = {}
+
+    def add(self, key: str, tarsum: str, regular: bool, through_link: bool) -> None:
+        if key in self.moby or through_link:
+            self.files = None
+        self.moby.setdefault(key, tarsum)
+        if regular and self.files is not None:
+            self.files[key] = tarsum
+
+
+_context_sums: dict[str, tuple[tuple[int, int], _ContextSums]] = {}
 
 
 def _v1_header(name: str, mode: int, uid: int, gid: int, size: int, typeflag: str, linkname: str,
@@ -318,7 +370,7 @@ def _member_header(m: tarfile.TarInfo) -> bytes:
     return _v1_header(name, m.mode, m.uid, m.gid, m.size, typeflag, m.linkname, m.devmajor, m.devminor, xattrs)
 
 
-def _remember_sums(dest_dir: str, sums: dict[str, tuple[bytes, bool]]) -> None:
+def _remember_sums(dest_dir: str, sums: _ContextSums) -> None:
     st = os.stat(dest_dir)
     key = os.path.realpath(dest_dir)
     _context_sums.pop(key, None)
@@ -327,7 +379,7 @@ def _remember_sums(dest_dir: str, sums: dict[str, tuple[bytes, bool]]) -> None:
         _context_sums.pop(next(iter(_context_sums)))
 
 
-def _sums_of(root_dir: str) -> dict[str, tuple[bytes, bool]] | None:
+def _sums_of(root_dir: str) -> _ContextSums | None:
     entry = _context_sums.get(os.path.realpath(root_dir))
     if entry is None:
         return None
@@ -387,6 +439,7 @@ class SourceTree:
         self.hostile = hostile
         self._digests: dict[tuple[int, int, int, int, int], bytes] = {}
         self._moby_sums: dict[tuple, str] = {}
+        self._files: dict[str, str] | None | bool = False     # False: not looked up yet
 
     def _hidden(self, rel: str) -> bool:
         return self.ignore is not None and rel not in ("", ".") and self.ignore.matches(rel)
@@ -557,8 +610,8 @@ class SourceTree:
                         finally:
                             os.close(dfd)
                     else:
-                        self._hash_entry(h, "", st, lambda: os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC),
-                                         None)
+                        self._hash_entry(h, "", rel, st,
+                                         lambda: os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC), None)
                 finally:
                     os.close(fd)
         return "sha256:" + h.hexdigest()
@@ -570,8 +623,8 @@ class SourceTree:
                 continue
             r = f"{rel}/{name}" if rel else name
             link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
-            self._hash_entry(h, r, st, lambda: os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                                       dir_fd=dir_fd), link)
+            self._hash_entry(h, r, tr, st, lambda: os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                                           dir_fd=dir_fd), link)
             if stat.S_ISDIR(st.st_mode):
                 sub = _open_subdir(dir_fd, name)
                 try:
@@ -579,14 +632,25 @@ class SourceTree:
                 finally:
                     os.close(sub)
 
-    def _hash_entry(self, h, rel: str, st: os.stat_result, opener, link: str | None) -> None:
+    def _hash_entry(self, h, rel: str, tree_rel: str, st: os.stat_result, opener, link: str | None) -> None:
         m = st.st_mode
         rdev = st.st_rdev if stat.S_ISCHR(m) or stat.S_ISBLK(m) else 0
         h.update(f"E\0{rel}\0{m:o}\0{st.st_uid}\0{st.st_gid}\0{rdev}\0".encode("utf-8", "surrogateescape"))
         if link is not None:
             h.update(b"L\0" + os.fsencode(link) + b"\0")
         elif stat.S_ISREG(m):
-            h.update(b"C\0" + self._content_digest(st, opener) + b"\0")
+            files = self._tar_files()
+            known = files.get(tree_rel) if files is not None else None
+            if known is not None:       # its tarsum, made as the context was unpacked: no read
+                h.update(b"T\0" + known.encode() + b"\0")
+            else:
+                h.update(b"C\0" + self._content_digest(st, opener) + b"\0")
+
+    def _tar_files(self) -> dict[str, str] | None:
+        if self._files is False:
+            sums = None if self.hostile else _sums_of(self.root_dir)
+            self._files = sums.files if sums is not None else None
+        return self._files
 
     def history_hash(self, sources: list[Source]) -> str:
         """What moby writes for the sources in a COPY/ADD step's history
@@ -652,13 +716,9 @@ class SourceTree:
             if done is not None:
                 return done
             if sums is not None:
-                entry = sums.get(rel)
-                if entry is None:
-                    return path
-                header, has_content = entry
-            else:
-                header = self._lazy_header(fd, rel, st)
-                has_content = stat.S_ISREG(st.st_mode) and st.st_size > 0
+                return sums.moby.get(rel, path)       # made as the context was unpacked
+            header = self._lazy_header(fd, rel, st)
+            has_content = stat.S_ISREG(st.st_mode) and st.st_size > 0
             h = hashlib.sha256(header)
             if has_content and stat.S_ISREG(st.st_mode):
                 rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)

@@ -8,6 +8,7 @@ import time
 
 from ...errors import SystemError_
 from ...runtime import conmon
+from ...runtime.devices import drop_dev_core
 from .context import StartContext
 
 NAME = "supervise"
@@ -41,6 +42,7 @@ async def run(ctx: StartContext) -> None:
     d.attach.connect_waiters(c, ctx.paths)
     if ctx.restore:
         return      # restored: it runs already
+    drop_dev_core(ctx.pid)      # crun's extra /dev/core: the container's /dev as dockerd's
     t1 = time.perf_counter()
     await ctx.runtime.start(c.id)
     ctx.trace.detail("supervise", {"conmon+create ms": round((t1 - t0) * 1000, 3),
