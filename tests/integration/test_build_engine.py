@@ -476,3 +476,24 @@ def test_scratch_stages(daemon, bb_image):
     assert daemon.docker("run", "--rm", "fromscratch").stdout == "scratch file\n"
     status, msgs = api_build(daemon, {"Dockerfile": "FROM scratch\n"})
     assert msgs[-1].get("error") == "No image was generated. Is your Dockerfile empty?", msgs
+
+
+def test_dockerignore_symlink_never_reads_the_host(daemon, bb_image, tmp_path):
+    # .dockerignore a symlink to a host file that would exclude secret.txt: it is
+    # resolved inside the context (where that path does not exist), so nothing is excluded
+    host_file = tmp_path / "host-ignore"
+    host_file.write_text("secret.txt\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("Dockerfile", b"FROM bb\nCOPY secret.txt /ctx/\n"), ("secret.txt", b"copied\n")):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        ti = tarfile.TarInfo(".dockerignore")
+        ti.type, ti.linkname = tarfile.SYMTYPE, str(host_file)
+        tf.addfile(ti)
+    status, body = daemon.api("POST", "/build?t=ignlink", buf.getvalue(),
+                              headers={"Content-Type": "application/x-tar"}, timeout=120)
+    msgs = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+    assert status == 200 and "error" not in msgs[-1], msgs
+    assert daemon.docker("run", "--rm", "ignlink", "cat", "/ctx/secret.txt").stdout == "copied\n"

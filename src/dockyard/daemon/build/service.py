@@ -167,16 +167,13 @@ class _Build:
         return out
 
     def _source_tree(self):
+        """The context as COPY/ADD see it: .dockerignore'd paths invisible
+        (the file read inside the context: a symlink there never reads a
+        host file; a malformed one is ignored, as moby)."""
         from .context import SourceTree
-        from .dockerignore import PatternMatcher, read_patterns
-        ignore = None
-        path = os.path.join(self.context_dir, ".dockerignore")
-        try:
-            with open(path, "rb") as f:
-                ignore = PatternMatcher(read_patterns(f.read()))
-        except FileNotFoundError:
-            pass
-        return SourceTree(self.context_dir, ignore=ignore)
+        tree = SourceTree(self.context_dir)
+        tree.ignore = tree.read_dockerignore()
+        return tree
 
     @staticmethod
     def _check_platform(platform: str, name: str, doc: dict) -> None:
