@@ -378,3 +378,28 @@ def test_compressed_contexts_and_a_bare_dockerfile(api, compress):
     assert text == ("SAY bare\n" if compress == "bare" else "SAY packed\n")
     assert files == (["Dockerfile", "f"] if compress != "bare" else [opts.dockerfile])
     assert tmp_left(daemon) == []
+
+
+def test_a_client_gone_mid_upload_leaves_nothing(api):
+    daemon, sock = api
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in {"Dockerfile": b"SAY x\n", "big": os.urandom(4 << 20)}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    body = buf.getvalue()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(f"POST /v1.50/build HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+              + body[:len(body) // 2])
+    deadline = time.time() + 5
+    while not tmp_left(daemon) and time.time() < deadline:
+        time.sleep(0.02)
+    s.close()
+    deadline = time.time() + 5
+    while tmp_left(daemon) and time.time() < deadline:
+        time.sleep(0.05)
+    assert tmp_left(daemon) == [] and daemon.builder.seen == []
+    st, _ = raw_build(sock, "", context_tar({"Dockerfile": "SAY next\n"}).getvalue())
+    assert st == 200                                   # and the next build works

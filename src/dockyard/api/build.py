@@ -30,6 +30,7 @@ from contextlib import suppress
 from typing import Any
 
 from .. import filters
+from ..daemon.build.context import unpack_context
 from ..errors import DockyardError, InvalidParameter
 from . import build_options
 from .server import INTERNAL_ERROR, Request, Response, StreamResponse, route
@@ -116,7 +117,6 @@ class BuildRun:
         self.queue.put_nowait(end)
 
     async def _build(self, ctx: str) -> str:
-        from ..daemon.build.context import unpack_context
         try:
             self.opts.dockerfile = await self._thread(unpack_context, self.pipe, ctx, self.opts.dockerfile)
         finally:
