@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import Forbidden, InvalidParameter, NotFound
+from ..errors import Forbidden, InvalidParameter, NotFound, SystemError_
 from ..network import ports as portmap
 
 if TYPE_CHECKING:
@@ -37,6 +37,19 @@ def endpoints_config(c) -> dict:
     return (c.networking_config or {}).get("EndpointsConfig") or {}
 
 
+# networking_config key that only dockyard writes (create keeps EndpointsConfig alone): the network
+# mode's network was disconnected. As in dockerd, NetworkMode itself never changes: the container
+# is on the networks it is connected to, which may be none at all (its next start gives it only lo).
+DETACHED = "ModeNetworkDisconnected"
+
+
+def configured_networks(c) -> list[str]:
+    """The names the container is on (dockerd's NetworkSettings.Networks keys, unresolved): the
+    network mode's first unless it was disconnected, then EndpointsConfig's."""
+    head = [] if (c.networking_config or {}).get(DETACHED) else [primary_network(c)]
+    return head + [k for k in endpoints_config(c) if k not in head]
+
+
 def _ep_cfg(c, d: _Daemon, name: str) -> dict:
     cfgs = endpoints_config(c)
     if name in cfgs:
@@ -53,9 +66,10 @@ def _ep_cfg(c, d: _Daemon, name: str) -> dict:
 
 
 def wanted_networks(d: _Daemon, c) -> list[str]:
-    """The primary network, then every other one in EndpointsConfig, each once (by id)."""
+    """The primary network, then every other one in EndpointsConfig, each once (by id); "none"
+    (a namespace with only lo) when every network was disconnected."""
     out, seen = [], set()
-    for name in [primary_network(c), *endpoints_config(c)]:
+    for name in configured_networks(c) or ["none"]:
         try:
             rec = d.networks.find(name)
         except NotFound:
@@ -205,16 +219,16 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
         raise InvalidParameter("user specified IP address is supported on user defined networks only")
     async with c.lock:
         eps = dict(endpoints_config(c))
-        known = [k for k in eps if k in (rec.name, rec.id)]
-        if known or primary_network(c) in (rec.name, rec.id):
-            if not c.state.running:
-                raise Forbidden(f"endpoint with name {c.name} already exists in network {rec.name}")
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
             ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
             net = dict(c.network)
             net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
             c.network = net
+        elif _on(d, c, rec):
+            return   # as dockerd: a stopped container already on the network keeps its settings
+        if _is_mode_network(d, c, rec):
+            c.networking_config = {k: v for k, v in (c.networking_config or {}).items() if k != DETACHED}
         eps[rec.name] = cfg or {}
         c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
         d.save(c)
@@ -224,27 +238,43 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
 async def disconnect_container(d: _Daemon, c, network: str, force: bool) -> None:
     rec = d.networks.find(network)
     async with c.lock:
-        eps = dict(endpoints_config(c))
-        names = (rec.name, rec.id)
-        configured = primary_network(c) in names or any(k in names for k in eps)
-        if c.state.running and d.networks.endpoint(c.id, rec.id) is not None:
+        if c.state.running:
+            if d.networks.endpoint(c.id, rec.id) is None:
+                raise SystemError_(f"container {c.id} is not connected to network {rec.name}")
             await asyncio.to_thread(d.networks.disconnect, c.id, rec.id)
             net = dict(c.network)
             net["Networks"] = {k: v for k, v in (net.get("Networks") or {}).items() if k != rec.name}
             if (net.get("Endpoint") or {}).get("NetworkID") == rec.id:
                 net["Endpoint"] = {}
             c.network = net
-        elif not configured and not force:
-            raise Forbidden(f"container {c.id} is not connected to network {rec.name}")
-        for k in names:
-            eps.pop(k, None)
-        c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
-        if primary_network(c) in names:
-            # its next start puts eth0 on a network it still has, or on none
-            rest = [k for k in eps if k != "default"]
-            c.host_config = {**c.host_config, "NetworkMode": rest[0] if rest else "none"}
+        elif not _on(d, c, rec):
+            # dockerd's wording for a container that is not running ("the network")
+            raise SystemError_(f"container {c.id} is not connected to the network {rec.name}")
+        eps = {k: v for k, v in endpoints_config(c).items() if not _names(d, k, rec)}
+        nc = {**(c.networking_config or {}), "EndpointsConfig": eps}
+        if _is_mode_network(d, c, rec):
+            nc[DETACHED] = True   # NetworkMode stays; the next start leaves this network out
+        c.networking_config = nc
         d.save(c)
     _emit(d, "disconnect", rec, container=c.id)
+
+
+def _names(d: _Daemon, key: str, rec: NetworkRecord) -> bool:
+    """An EndpointsConfig key or network mode names rec (by name, id, id prefix or "default")."""
+    if key in (rec.name, rec.id):
+        return True
+    try:
+        return d.networks.find(key).id == rec.id
+    except NotFound:
+        return False
+
+
+def _is_mode_network(d: _Daemon, c, rec: NetworkRecord) -> bool:
+    return _names(d, primary_network(c), rec)
+
+
+def _on(d: _Daemon, c, rec: NetworkRecord) -> bool:
+    return any(_names(d, k, rec) for k in configured_networks(c))
 
 
 # -- inspect -----------------------------------------------------------------
@@ -262,9 +292,8 @@ def networks_view(d: _Daemon, c) -> dict:
     live = net.get("Networks") or {}
     if not live and net.get("Endpoint") and net.get("Mode") == "bridge":
         live = {"bridge": net["Endpoint"]}   # recorded before user networks existed
-    names = [primary_network(c)] + [k for k in endpoints_config(c) if k != primary_network(c)]
     out = {}
-    for name in names:
+    for name in configured_networks(c):
         entry = _empty_entry()
         cfg = endpoints_config(c).get(name) or {}
         try:
@@ -314,7 +343,7 @@ def ports_summary(c) -> list[dict]:
 def on_network(d: _Daemon, c, wanted: list[str]) -> bool:
     """`--filter network=X`: X (name or id) is one of the container's networks."""
     ids = set()
-    for name in [primary_network(c), *endpoints_config(c)]:
+    for name in configured_networks(c):
         try:
             rec = d.networks.find(name)
         except NotFound:
