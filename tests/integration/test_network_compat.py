@@ -105,3 +105,85 @@ def test_disconnect_from_a_network_the_container_is_not_on_is_dockerds_500(daemo
     daemon.docker("network", "connect", "--alias", "first", n, c)
     daemon.docker("network", "connect", "--alias", "second", n, c)
     assert inspect(daemon, c)["NetworkSettings"]["Networks"][n]["Aliases"] == ["first"]
+
+
+# -- B: legacy links ----------------------------------------------------------------------
+
+def test_legacy_links_environment_inspect_and_removal(daemon, bb_image, names):
+    tgt, lnk = uname("tgt"), uname("lnk")
+    names += [lnk, tgt]
+    daemon.docker("run", "-d", "--name", tgt, "-e", "FOO=bar", "-e", "HOME=/x", "--expose", "80",
+                  "--expose", "53/udp", bb_image, "sleep", "300")
+    daemon.docker("run", "-d", "--name", lnk, "--link", f"{tgt}:al", "--link", f"{tgt}:al-2", bb_image,
+                  "sleep", "300")
+    ip = inspect(daemon, tgt)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    env = daemon.docker("exec", lnk, "env").stdout.splitlines()
+    for want in (f"AL_NAME=/{lnk}/al", f"AL_PORT=tcp://{ip}:80", f"AL_PORT_80_TCP=tcp://{ip}:80",
+                 f"AL_PORT_80_TCP_ADDR={ip}", "AL_PORT_80_TCP_PORT=80", "AL_PORT_80_TCP_PROTO=tcp",
+                 f"AL_PORT_53_UDP=udp://{ip}:53", f"AL_PORT_53_UDP_ADDR={ip}", "AL_PORT_53_UDP_PORT=53",
+                 "AL_PORT_53_UDP_PROTO=udp", "AL_ENV_FOO=bar", f"AL_2_NAME=/{lnk}/al-2", "AL_2_ENV_FOO=bar"):
+        assert want in env
+    assert not [e for e in env if e.startswith(("AL_ENV_HOME=", "AL_ENV_PATH="))]
+    got = inspect(daemon, lnk)
+    assert got["HostConfig"]["Links"] == [f"/{tgt}:/{lnk}/al", f"/{tgt}:/{lnk}/al-2"]
+    assert got["NetworkSettings"]["Networks"]["bridge"]["Links"] is None   # as dockerd: bridge links are not here
+
+    # link=1 on a container's own name: dockerd's 500, and nothing is removed
+    status, body = daemon.api("DELETE", f"/containers/{tgt}?link=1")
+    assert (status, json.loads(body)["message"]) == (
+        500, "Conflict, cannot remove the default link name of the container")
+    # the docker CLI's path: /containers/linking/alias
+    status, body = daemon.api("DELETE", f"/containers/{lnk}/al?link=1")
+    assert status == 204, body
+    assert inspect(daemon, lnk)["HostConfig"]["Links"] == [f"/{tgt}:/{lnk}/al-2"]
+    hosts = [line.split() for line in daemon.docker("exec", lnk, "cat", "/etc/hosts").stdout.splitlines()]
+    assert [h[1] for h in hosts if h and h[0] == ip] == ["al-2"]     # gone from the running container's hosts
+    status, body = daemon.api("DELETE", f"/containers/{lnk}/al?link=1")
+    assert (status, json.loads(body)["message"]) == (404, f"No such container: {lnk}/al")
+    # docker-py's: the link name keeps its leading slash
+    daemon.client().api.remove_container(f"/{lnk}/al-2", link=True)
+    assert inspect(daemon, lnk)["HostConfig"]["Links"] is None
+    assert inspect(daemon, tgt)["State"]["Running"] and inspect(daemon, lnk)["State"]["Running"]
+
+
+# -- C: endpoint settings, IPAM auxiliary addresses ----------------------------------------
+
+def test_endpoint_settings_read_back_as_given_before_start(daemon, bb_image, net, names):
+    n, c, other = net["name"], uname("c"), uname("o")
+    names += [c, other]
+    daemon.docker("create", "--name", other, "--network", n, bb_image, "sleep", "300")
+    ep = inspect(daemon, other)["NetworkSettings"]["Networks"][n]
+    assert (ep["DriverOpts"], ep["Links"], ep["MacAddress"]) == (None, None, "")   # nothing given: null
+    daemon.docker("create", "--name", c, bb_image, "sleep", "300")
+    mac = "02:42:ac:11:00:99"
+    status, body = daemon.api("POST", f"/networks/{n}/connect", {"Container": c, "EndpointConfig": {
+        "MacAddress": mac, "DriverOpts": {"com.example.opt": "1"}, "Links": [f"{other}:buddy"]}})
+    assert status == 200, body
+    ep = inspect(daemon, c)["NetworkSettings"]["Networks"][n]
+    assert (ep["MacAddress"], ep["DriverOpts"], ep["Links"]) == (mac, {"com.example.opt": "1"}, [f"{other}:buddy"])
+    daemon.docker("start", c)
+    ep = inspect(daemon, c)["NetworkSettings"]["Networks"][n]
+    assert (ep["MacAddress"], ep["DriverOpts"], ep["Links"]) == (mac, {"com.example.opt": "1"}, [f"{other}:buddy"])
+    assert mac in daemon.docker("exec", c, "ip", "link").stdout
+
+
+def test_ipam_auxiliary_addresses_are_kept_and_never_given_out(daemon, bb_image, names):
+    n, c, c2 = uname("aux"), uname("c"), uname("c")
+    names += [c, c2]
+    net = ipaddress.ip_network(free_subnet())
+    host = [str(net.network_address + i) for i in range(6)]
+    ipam = {"Subnet": str(net), "IPRange": f"{host[0]}/29", "Gateway": host[1],
+            "AuxiliaryAddresses": {"h1": host[2], "h2": host[3]}}
+    status, body = daemon.api("POST", "/networks/create", {"Name": n, "IPAM": {"Config": [ipam]}})
+    assert status == 201, body
+    try:
+        status, body = daemon.api("GET", f"/networks/{n}")
+        assert json.loads(body)["IPAM"]["Config"] == [ipam]
+        daemon.docker("run", "-d", "--name", c, "--network", n, bb_image, "sleep", "300")
+        assert inspect(daemon, c)["NetworkSettings"]["Networks"][n]["IPAddress"] == host[4]
+        r = daemon.docker("run", "-d", "--name", c2, "--network", n, "--ip", host[2], bb_image, "sleep", "300",
+                          check=False)
+        assert r.returncode != 0 and f"Address already in use: {host[2]}" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", *names, check=False)
+        daemon.docker("network", "rm", n, check=False)

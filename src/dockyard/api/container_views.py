@@ -81,7 +81,7 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
         "HostsPath": etc.get("/etc/hosts", os.path.join(cdir, "hosts")), "LogPath": paths.log_path,
         "Name": "/" + c.name, "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": c.host_config,
+        "HostConfig": {**c.host_config, "Links": networking.links_view(d, c)},
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(d.images.lower_dirs(c.image)) if c.image else "",
             "UpperDir": os.path.join(base, "upper"), "WorkDir": os.path.join(base, "work"),

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import Forbidden, InvalidParameter, NotFound, SystemError_
+from ..errors import Forbidden, InvalidParameter, NoSuchContainer, NotFound, SystemError_
+from ..network import etcfiles, linkenv
 from ..network import ports as portmap
+from ..runtime.command import container_config_env
 
 if TYPE_CHECKING:
+    from ..images.service import ImageService
     from ..network.manager import NetworkManager
     from ..network.record import NetworkRecord
     from .container import Container
@@ -22,6 +25,7 @@ BRIDGE_MODES = ("bridge", "none")
 
 class _Daemon(Protocol):
     containers: ContainerStore
+    images: ImageService
     networks: NetworkManager
     events: Events
     def save(self, c: Container) -> None: ...
@@ -186,22 +190,96 @@ def extra_hosts(d: _Daemon, c, eps: list) -> list[str]:
         sep = "=" if "=" in e else ":"
         name, _, ip = e.partition(sep)
         out.append(f"{name}:{host_gateway(d)}" if ip == "host-gateway" else e)
-    if eps and eps[0].network == "bridge":
-        for link in c.host_config.get("Links") or []:
-            target, _, alias = link.partition(":")
-            target = target.strip("/")
-            alias = alias.rsplit("/", 1)[-1] or target
-            try:
-                other = d.containers.get(target)
-            except NotFound:
-                raise InvalidParameter(f"could not get container for {target}") from None
-            ip = ((other.network or {}).get("Endpoint") or {}).get("IPAddress")
-            if not other.state.running or not ip:
-                raise InvalidParameter(f"cannot link to a non running container: /{other.name} AS "
-                                       f"/{c.name}/{alias}")
-            names = " ".join(dict.fromkeys([alias, other.id[:12], other.name]))
-            out.append(f"{names}:{ip}")
+    for alias, other, ip in _linked(d, c, eps):
+        out.append(f"{_link_host_names(alias, other)}:{ip}")
     return out
+
+
+# -- legacy links (HostConfig.Links, default bridge only) ---------------------------
+
+def links(c) -> list[tuple[str, str]]:
+    """HostConfig.Links as (target, alias): "target[:alias]" as clients send them, or dockerd's
+    "/target:/linking/alias"."""
+    out = []
+    for link in c.host_config.get("Links") or []:
+        target, _, alias = link.partition(":")
+        target = target.strip("/")
+        out.append((target, alias.rsplit("/", 1)[-1] or target))
+    return out
+
+
+def _bridge_ip(other) -> str:
+    net = other.network or {}
+    return (((net.get("Networks") or {}).get("bridge") or {}).get("IPAddress")
+            or (net.get("Endpoint") or {}).get("IPAddress") or "")
+
+
+def _linked(d: _Daemon, c, eps: list) -> list[tuple[str, object, str]]:
+    """(alias, linked container, its bridge address) of each link, when c is on the default bridge."""
+    if not any(ep.network == "bridge" for ep in eps):
+        return []
+    out = []
+    for target, alias in links(c):
+        try:
+            other = d.containers.get(target)
+        except NotFound:
+            raise InvalidParameter(f"could not get container for {target}") from None
+        ip = _bridge_ip(other)
+        if not other.state.running or not ip:
+            raise InvalidParameter(f"cannot link to a non running container: /{other.name} AS "
+                                   f"/{c.name}/{alias}")
+        out.append((alias, other, ip))
+    return out
+
+
+def _link_host_names(alias: str, other) -> str:
+    return " ".join(dict.fromkeys([alias, other.id[:12], other.name]))
+
+
+def link_env(d: _Daemon, c, eps: list) -> list[str]:
+    """The linked containers' ALIAS_NAME, ALIAS_PORT_*, ALIAS_ENV_* variables, as dockerd sets them."""
+    out = []
+    for alias, other, ip in _linked(d, c, eps):
+        image_config = d.images.config(other.image) or {}
+        out += linkenv.env_vars(f"/{c.name}/{alias}", ip,
+                                container_config_env(image_config.get("Env"), other.config.get("Env")),
+                                exposed_ports(other, image_config))
+    return out
+
+
+def links_view(d: _Daemon, c) -> list[str] | None:
+    """HostConfig.Links as dockerd's inspect shows them: "/target:/linking/alias", target's name now;
+    none for a container on a user network (dockerd does not register its links)."""
+    mode = c.network_mode
+    if not (mode in ("default", "bridge", "none", "host") or mode.startswith("container:")):
+        return None
+    out = []
+    for target, alias in links(c):
+        other = d.containers.find(target)
+        out.append(f"/{other.name if other is not None else target}:/{c.name}/{alias}")
+    return out or None
+
+
+def link_target(d: _Daemon, c, alias: str):
+    """The container c's link `alias` names (dockerd resolves "/linking/alias" like a name)."""
+    for target, a in links(c):
+        if a == alias and (other := d.containers.find(target)) is not None:
+            return other
+    raise NoSuchContainer(f"{c.name}/{alias}")
+
+
+async def remove_link(d: _Daemon, c, alias: str) -> None:
+    """`DELETE /containers/linking/alias?link=1`: the link goes from HostConfig.Links and, while
+    c runs, from its /etc/hosts (its environment stays, as with dockerd)."""
+    async with c.lock:
+        kept = [link for link, (_t, a) in zip(c.host_config.get("Links") or [], links(c)) if a != alias]
+        if len(kept) == len(c.host_config.get("Links") or []):
+            raise NoSuchContainer(f"{c.name}/{alias}")
+        c.host_config = {**c.host_config, "Links": kept or None}
+        hosts = ((c.network or {}).get("EtcFiles") or {}).get("/etc/hosts")
+        if c.state.running and hosts:
+            await asyncio.to_thread(etcfiles.drop_hosts_entry, hosts, alias)
+        d.save(c)
 
 
 # -- live connect/disconnect (docker network connect/disconnect) ------------
@@ -307,6 +385,10 @@ def networks_view(d: _Daemon, c) -> dict:
             entry["IPAMConfig"] = cfg["IPAMConfig"]
         if cfg.get("Aliases"):
             entry["Aliases"] = list(cfg["Aliases"])
+        for given in ("Links", "DriverOpts"):   # as the client gave them: [] and {} stay, absent is null
+            if cfg.get(given) is not None:
+                entry[given] = cfg[given]
+        entry["MacAddress"] = cfg.get("MacAddress") or ""   # the one asked for, until a start assigns one
         ep = live.get(key) if c.state.running else None
         if ep:
             entry.update({"MacAddress": ep.get("MacAddress", ""), "EndpointID": ep.get("EndpointID", ""),

@@ -20,7 +20,7 @@ from dockyard.errors import DockyardError, Forbidden, InvalidParameter, SystemEr
 from dockyard.network import links, netns
 from dockyard.network.endpoint import Endpoint
 from dockyard.network.hostsetup import VETH_PREFIX
-from dockyard.network.ipam import mac_for
+from dockyard.network.ipam import mac_for, reserved_aux
 from dockyard.network.record import NetworkRecord
 from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
@@ -113,13 +113,15 @@ class Plumbing:
         config = net.config
         subnet = IPv4Network(net.subnet)
         gateway = IPv4Address(net.gateway)
-        ip_range = (config.get("IPAM", {}).get("Config") or [{}])[0].get("IPRange")
+        pool = (config.get("IPAM", {}).get("Config") or [{}])[0]
+        ip_range = pool.get("IPRange")
         if requested_ip is not None:
             try:
                 IPv4Address(requested_ip)
             except ValueError:
                 raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
-        ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range)
+        ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range,
+                                    reserved=reserved_aux(pool))
         undo.callback(_quietly, self.store.release_ip, container_id, net.id)
         address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
         if mac:

@@ -139,11 +139,13 @@ class NetworkStore:
 
     # -- addresses -------------------------------------------------------
     def allocate_ip(self, network_id: str, subnet: str, gateway: str, container_id: str,
-                    requested: str | None = None, ip_range: str | None = None) -> str:
-        """Pick and record an address in one transaction, so concurrent callers never collide."""
+                    requested: str | None = None, ip_range: str | None = None,
+                    reserved: list[str] | tuple = ()) -> str:
+        """Pick and record an address in one transaction, so concurrent callers never collide;
+        `reserved` (IPAM auxiliary addresses) are never handed out."""
         with self.db.transaction() as conn:
             used = [r["ip"] for r in conn.execute(
-                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,))]
+                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,))] + list(reserved)
             ip = str(AddressPool(subnet, gateway, used, ip_range).allocate(requested))
             conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
                          (network_id, ip, container_id))
