@@ -68,12 +68,12 @@ install_packages() {
             # Not `apt-cache … | grep -q`: grep quits at the first match,
             # apt-cache dies of SIGPIPE, and pipefail calls that a miss.
             local policy_out; policy_out=$(apt-cache policy "$p" 2>/dev/null || true)
-            if [ "$p" = docker-compose ] && ! grep -q 'Candidate: 1\.' <<<"$policy_out"; then
-                echo "install.sh: this Debian's docker-compose is not Compose v1; skipping it" >&2
-            elif grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
-                missing+=("$p")
-            else
+            if ! grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
                 echo "install.sh: optional package $p is not available on this Debian; skipping it" >&2
+            elif [ "$p" = docker-compose ] && ! grep -q 'Candidate: 1\.' <<<"$policy_out"; then
+                echo "install.sh: this Debian's docker-compose is not Compose v1; skipping it" >&2
+            else
+                missing+=("$p")
             fi
         done
     fi
