@@ -156,6 +156,20 @@ def project(request, daemon, bb_image, tmp_path):
         daemon.docker("rmi", image, check=False)
 
 
+@pytest.mark.parametrize("version", ["/v1.41", ""])
+def test_image_inspect_has_container_config(daemon, bb_image, version):
+    """Compose v1 recreates a container with the image's ContainerConfig (a KeyError without it).
+    dockerd 20.10 shows it, an empty config for an imported image; dockyard at every API version,
+    as docker-py 5 negotiates the newest (dockerd 26+ leave it out from 1.45: Compose v1 fails there)."""
+    status, body = daemon.api("GET", f"{version}/images/{bb_image}/json")
+    got = json.loads(body)
+    assert status == 200 and got["Container"] == ""
+    assert got["ContainerConfig"] == {
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+        "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+        "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
+
+
 def test_compose_project_up_exec_logs_restart_down(project, daemon):
     before = everything(daemon)
     if project.variant == "v1":
@@ -201,6 +215,16 @@ def test_compose_project_up_exec_logs_restart_down(project, daemon):
     assert len(starts) == 2     # one line per start, kept in the named volume
     r = project.run("exec", "-T", "client", "nslookup", "webalias")
     assert again["NetworkSettings"]["Networks"][net]["IPAddress"] in r.stdout
+
+    # recreate: new containers on the same named volume (Compose v1 reads the image's ContainerConfig)
+    if project.variant == "v1":
+        project.run("up", "-d", "--force-recreate", "--timeout", "1")
+    else:
+        project.run("up", "-d", "--force-recreate", "--timeout", "1", "--wait", "--wait-timeout", "120")
+    fresh = project.wait_healthy("web")
+    assert fresh["Id"] != web["Id"]
+    assert len(project.run("exec", "-T", "web", "cat", "/www/starts").stdout.splitlines()) == 3
+    assert http_get(f"http://127.0.0.1:{project.port}/index.html").strip() == f"hello-{project.name}"
 
     project.run("down", "-v", "--timeout", "1")
     assert project.containers() == {}
