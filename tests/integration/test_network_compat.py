@@ -146,6 +146,26 @@ def test_legacy_links_environment_inspect_and_removal(daemon, bb_image, names):
     assert inspect(daemon, tgt)["State"]["Running"] and inspect(daemon, lnk)["State"]["Running"]
 
 
+def test_links_on_a_user_network_resolve_only_from_the_linking_container(daemon, bb_image, names):
+    n, tgt, lnk, other = uname("int"), uname("tgt"), uname("lnk"), uname("o")
+    names += [lnk, tgt, other]
+    daemon.docker("network", "create", "--internal", "--subnet", free_subnet(), n)   # nothing forwarded
+    try:
+        daemon.docker("run", "-d", "--name", tgt, "--network", n, bb_image, "sleep", "300")
+        daemon.docker("run", "-d", "--name", lnk, "--network", n, "--link", f"{tgt}:db", bb_image, "sleep", "300")
+        daemon.docker("run", "-d", "--name", other, "--network", n, bb_image, "sleep", "300")
+        got = inspect(daemon, lnk)
+        assert got["NetworkSettings"]["Networks"][n]["Links"] == [f"{tgt}:db"]
+        assert got["HostConfig"]["Links"] is None    # dockerd registers no legacy link on a user network
+        ip = inspect(daemon, tgt)["NetworkSettings"]["Networks"][n]["IPAddress"]
+        assert ip in daemon.docker("exec", lnk, "nslookup", "db").stdout
+        r = daemon.docker("exec", other, "nslookup", "db", check=False)
+        assert r.returncode != 0 and ip not in r.stdout
+    finally:
+        daemon.docker("rm", "-f", *names, check=False)
+        daemon.docker("network", "rm", n, check=False)
+
+
 # -- C: endpoint settings, IPAM auxiliary addresses ----------------------------------------
 
 def test_endpoint_settings_read_back_as_given_before_start(daemon, bb_image, net, names):

@@ -58,3 +58,38 @@ def test_drop_hosts_entry_removes_only_the_links_line(tmp_path):
     assert hosts.stat().st_ino == ino      # rewritten in place: the container's bind mount sees it
     etcfiles.drop_hosts_entry(str(hosts), "nothing")
     assert hosts.read_text().count("\n") == 3
+
+
+def test_link_aliases_on_a_user_network_answer_only_the_linking_container(tmp_path):
+    from dockyard.network.endpoint import Endpoint
+    from dockyard.network.names import NameRegistry
+    from dockyard.network.store import NetworkStore
+    from dockyard.store.db import Database
+    store = NetworkStore(Database(str(tmp_path / "db.sqlite")))
+    net = "u" * 64
+    store.create_network(net, "front", "br-front", "10.9.0.0/24", "10.9.0.1", {})
+    store.save_endpoint(Endpoint("w" * 64, "front", net, "/ns1", ip="10.9.0.2", prefixlen=24, name="web"))
+    store.save_endpoint(Endpoint("c" * 64, "front", net, "/ns2", ip="10.9.0.3", prefixlen=24, name="client",
+                                 links='[["db", "web"], ["Other", "/' + "w" * 12 + '"], ["gone", "nobody"]]'))
+    names = NameRegistry(store, lambda cid: None)
+    mine = names.names(net, "10.9.0.3")
+    assert mine["db"] == mine["other"] == ["10.9.0.2"] and "gone" not in mine
+    assert "db" not in names.names(net, "10.9.0.2") and "db" not in names.names(net)
+
+
+def test_an_older_database_gains_the_links_column(tmp_path):
+    import sqlite3
+
+    from dockyard.network.store import NetworkStore
+    from dockyard.store.db import Database
+    path = str(tmp_path / "db.sqlite")
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE attachments (container_id TEXT NOT NULL, network TEXT NOT NULL, network_id TEXT "
+                "NOT NULL, netns_path TEXT NOT NULL, ip TEXT, prefixlen INTEGER, gateway TEXT, mac TEXT, host_veth "
+                "TEXT, subnet TEXT, hostname TEXT, ifname TEXT NOT NULL DEFAULT 'eth0', aliases TEXT NOT NULL "
+                "DEFAULT '[]', name TEXT, PRIMARY KEY (container_id, network_id))")
+    old.execute("INSERT INTO attachments (container_id, network, network_id, netns_path) VALUES ('c', 'n', 'i', '/p')")
+    old.commit()
+    old.close()
+    store = NetworkStore(Database(path))
+    assert [ep.link_list for ep in store.endpoints()] == [[]]

@@ -127,8 +127,10 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
     ipam = cfg.get("IPAMConfig") or {}
     # Config.MacAddress: where API < 1.44 clients put the primary network's MAC
     mac = cfg.get("MacAddress") or (c.config.get("MacAddress") if primary else None)
+    links = [(alias, target) for target, alias in map(parse_link, cfg.get("Links") or [])]
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
-                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name)
+                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
+                              links=links)
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:
@@ -197,15 +199,17 @@ def extra_hosts(d: _Daemon, c, eps: list) -> list[str]:
 
 # -- legacy links (HostConfig.Links, default bridge only) ---------------------------
 
-def links(c) -> list[tuple[str, str]]:
-    """HostConfig.Links as (target, alias): "target[:alias]" as clients send them, or dockerd's
+def parse_link(link: str) -> tuple[str, str]:
+    """A link as (target, alias): "target[:alias]" as clients send it, or dockerd's
     "/target:/linking/alias"."""
-    out = []
-    for link in c.host_config.get("Links") or []:
-        target, _, alias = link.partition(":")
-        target = target.strip("/")
-        out.append((target, alias.rsplit("/", 1)[-1] or target))
-    return out
+    target, _, alias = link.partition(":")
+    target = target.strip("/")
+    return target, alias.rsplit("/", 1)[-1] or target
+
+
+def links(c) -> list[tuple[str, str]]:
+    """HostConfig.Links as (target, alias)."""
+    return [parse_link(link) for link in c.host_config.get("Links") or []]
 
 
 def _bridge_ip(other) -> str:

@@ -75,7 +75,8 @@ class Plumbing:
         return os.path.join(self.netns_dir, container_id)
 
     def connect(self, container_id: str, net: NetworkRecord, hostname: str | None, ip: str | None,
-                aliases: list[str] | tuple, mac: str | None, name: str | None) -> Endpoint:
+                aliases: list[str] | tuple, mac: str | None, name: str | None,
+                links: list[tuple[str, str]] | tuple = ()) -> Endpoint:
         """See NetworkManager.connect; `net` is resolved already."""
         path = self.netns_path(container_id)
         existing = self.store.endpoints(container_id=container_id)
@@ -88,7 +89,8 @@ class Plumbing:
         try:
             with contextlib.ExitStack() as undo:
                 ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo)
-                ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name})
+                ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name,
+                                 "links": json.dumps([list(link) for link in links])})
                 self.store.save_endpoint(ep)
                 undo.pop_all()
         except DockyardError:

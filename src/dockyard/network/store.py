@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS attachments (
     ifname        TEXT NOT NULL DEFAULT 'eth0',
     aliases       TEXT NOT NULL DEFAULT '[]',   -- JSON list: DNS names besides the container's
     name          TEXT,
+    links         TEXT NOT NULL DEFAULT '[]',   -- JSON list of [alias, target]: the container's legacy links
     PRIMARY KEY (container_id, network_id)
 );
 CREATE TABLE IF NOT EXISTS published_ports (
@@ -80,6 +81,8 @@ class NetworkStore:
         db.ensure_schema(SCHEMA)
         if db.one(_LEGACY) is not None:
             db.ensure_schema(_MIGRATE)
+        if not any(r["name"] == "links" for r in db.query("PRAGMA table_info(attachments)")):
+            db.execute("ALTER TABLE attachments ADD COLUMN links TEXT NOT NULL DEFAULT '[]'")
 
     # -- networks --------------------------------------------------------
     def network(self, name: str) -> NetworkRecord | None:
