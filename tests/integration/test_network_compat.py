@@ -107,6 +107,22 @@ def test_disconnect_from_a_network_the_container_is_not_on_is_dockerds_500(daemo
     assert inspect(daemon, c)["NetworkSettings"]["Networks"][n]["Aliases"] == ["first"]
 
 
+def test_aliases_before_api_1_45_list_the_short_id_and_hostname(daemon, bb_image, net, names):
+    """dockerd 20.10 (API 1.41) shows them in Aliases; newer APIs show them in DNSNames (moby's order)."""
+    n, c, b = net["name"], uname("c"), uname("b")
+    names += [c, b]
+    daemon.docker("run", "-d", "--name", c, "--network", n, "--network-alias", "al", "--hostname", "hh",
+                  bb_image, "sleep", "300")
+    daemon.docker("run", "-d", "--name", b, bb_image, "sleep", "300")
+    cid = inspect(daemon, c)["Id"]
+    ep = inspect(daemon, c)["NetworkSettings"]["Networks"][n]
+    assert ep["Aliases"] == ["al"] and ep["DNSNames"] == [c, "al", cid[:12], "hh"]
+    old = json.loads(daemon.api("GET", f"/v1.41/containers/{c}/json")[1])
+    assert old["NetworkSettings"]["Networks"][n]["Aliases"] == ["al", cid[:12], "hh"]
+    old = json.loads(daemon.api("GET", f"/v1.41/containers/{b}/json")[1])
+    assert old["NetworkSettings"]["Networks"]["bridge"]["Aliases"] is None   # not on the default bridge
+
+
 # -- B: legacy links ----------------------------------------------------------------------
 
 def test_legacy_links_environment_inspect_and_removal(daemon, bb_image, names):

@@ -67,6 +67,15 @@ def network_settings(d: Daemon, c: Container) -> dict:
             "Networks": nets}
 
 
+def add_legacy_aliases(out: dict) -> None:
+    """Before API 1.45, a user network's Aliases also list the short id and the hostname (moby's
+    router; dockerd 20.10 put them there itself)."""
+    extra = [out["Id"][:12], (out.get("Config") or {}).get("Hostname") or ""]
+    for name, ep in (out["NetworkSettings"].get("Networks") or {}).items():
+        if name not in ("bridge", "host", "none", "default") and not name.startswith("container:"):
+            ep["Aliases"] = list(dict.fromkeys([*(ep.get("Aliases") or []), *extra]))
+
+
 def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
     img_cfg = d.images.config(c.image) or {}
     path, args = _command(c, img_cfg)

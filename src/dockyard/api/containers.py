@@ -43,7 +43,10 @@ async def create(req: Request):
 
 @route("GET", "/containers/{id}/json")
 async def inspect(req: Request):
-    return views.inspect(req.daemon, _lookup(req), size=req.bool_param("size"))
+    out = views.inspect(req.daemon, _lookup(req), size=req.bool_param("size"))
+    if not req.api_at_least("1.45"):
+        views.add_legacy_aliases(out)
+    return out
 
 
 @route("POST", "/containers/{id}/start")

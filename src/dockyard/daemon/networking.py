@@ -399,7 +399,9 @@ def networks_view(d: _Daemon, c) -> dict:
                           "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
                           "IPPrefixLen": ep.get("IPPrefixLen", 0)})
             if key not in BRIDGE_MODES:
-                entry["DNSNames"] = [c.name, c.id[:12], *(ep.get("Aliases") or [])]
+                # moby's buildEndpointDNSNames: name, aliases, short id, hostname, each once
+                entry["DNSNames"] = list(dict.fromkeys(n for n in (c.name, *(ep.get("Aliases") or []), c.id[:12],
+                                                                   c.config.get("Hostname")) if n))
         out[key] = entry
     return out
 
