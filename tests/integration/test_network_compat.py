@@ -100,6 +100,15 @@ def test_disconnect_from_a_network_the_container_is_not_on_is_dockerds_500(daemo
     for force in (False, True):
         status, body = daemon.api("POST", f"/networks/{n}/disconnect", {"Container": c, "Force": force})
         assert (status, json.loads(body)["message"]) == (500, f"container {cid} is not connected to network {n}")
+    # "none" goes with no other network: refused at connect (400), running or not, as dockerd
+    nn = uname("nn")
+    names.append(nn)
+    daemon.docker("create", "--name", nn, "--network", "none", bb_image, "sleep", "300")
+    for _ in ("created", "running"):
+        status, body = daemon.api("POST", f"/networks/{n}/connect", {"Container": nn})
+        assert (status, json.loads(body)["message"]) == (400, "container cannot be connected to multiple "
+                                                              "networks with one of the networks in private (none) mode")
+        daemon.docker("start", nn)
     # connecting a stopped container twice: dockerd keeps the first settings and says nothing
     daemon.docker("stop", "-t", "0", c)
     daemon.docker("network", "connect", "--alias", "first", n, c)

@@ -300,6 +300,7 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
     if rec.name == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
         raise InvalidParameter("user specified IP address is supported on user defined networks only")
     async with c.lock:
+        _none_conflict(d, c, rec)
         eps = dict(endpoints_config(c))
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
@@ -349,6 +350,18 @@ def _names(d: _Daemon, key: str, rec: NetworkRecord) -> bool:
         return d.networks.find(key).id == rec.id
     except NotFound:
         return False
+
+
+def _none_conflict(d: _Daemon, c, rec: NetworkRecord) -> None:
+    """moby's updateNetworkSettings: "none" does not go with another network, at connect already."""
+    for key in configured_networks(c):
+        try:
+            other = d.networks.find(key)
+        except NotFound:
+            continue
+        if other.id != rec.id and "none" in (other.name, rec.name):
+            raise InvalidParameter("container cannot be connected to multiple networks with one of the networks "
+                                   "in private (none) mode")
 
 
 def _is_mode_network(d: _Daemon, c, rec: NetworkRecord) -> bool:
