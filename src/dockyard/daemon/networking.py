@@ -208,7 +208,11 @@ def parse_link(link: str) -> tuple[str, str]:
 
 
 def links(c) -> list[tuple[str, str]]:
-    """HostConfig.Links as (target, alias)."""
+    """HostConfig.Links as (target, alias); none for a container whose network mode is a user
+    network (dockerd registers no legacy link for it: its links live in EndpointsConfig)."""
+    mode = c.network_mode
+    if not (mode in ("default", "bridge", "none", "host") or mode.startswith("container:")):
+        return []
     return [parse_link(link) for link in c.host_config.get("Links") or []]
 
 
@@ -252,11 +256,7 @@ def link_env(d: _Daemon, c, eps: list) -> list[str]:
 
 
 def links_view(d: _Daemon, c) -> list[str] | None:
-    """HostConfig.Links as dockerd's inspect shows them: "/target:/linking/alias", target's name now;
-    none for a container on a user network (dockerd does not register its links)."""
-    mode = c.network_mode
-    if not (mode in ("default", "bridge", "none", "host") or mode.startswith("container:")):
-        return None
+    """HostConfig.Links as dockerd's inspect shows them: "/target:/linking/alias", target's name now."""
     out = []
     for target, alias in links(c):
         other = d.containers.find(target)
@@ -276,8 +276,9 @@ async def remove_link(d: _Daemon, c, alias: str) -> None:
     """`DELETE /containers/linking/alias?link=1`: the link goes from HostConfig.Links and, while
     c runs, from its /etc/hosts (its environment stays, as with dockerd)."""
     async with c.lock:
-        kept = [link for link, (_t, a) in zip(c.host_config.get("Links") or [], links(c)) if a != alias]
-        if len(kept) == len(c.host_config.get("Links") or []):
+        given = c.host_config.get("Links") or []
+        kept = [link for link in given if parse_link(link)[1] != alias]
+        if not any(a == alias for _t, a in links(c)):
             raise NoSuchContainer(f"{c.name}/{alias}")
         c.host_config = {**c.host_config, "Links": kept or None}
         hosts = ((c.network or {}).get("EtcFiles") or {}).get("/etc/hosts")
