@@ -199,6 +199,12 @@ def test_endpoint_settings_read_back_as_given_before_start(daemon, bb_image, net
     daemon.docker("create", "--name", other, "--network", n, bb_image, "sleep", "300")
     ep = inspect(daemon, other)["NetworkSettings"]["Networks"][n]
     assert (ep["DriverOpts"], ep["Links"], ep["MacAddress"]) == (None, None, "")   # nothing given: null
+    # the docker CLI's connect sends empty ones: they read back empty, not null, as on dockerd
+    daemon.docker("network", "connect", n, other)
+    daemon.docker("network", "disconnect", n, other)
+    daemon.docker("network", "connect", n, other)
+    ep = inspect(daemon, other)["NetworkSettings"]["Networks"][n]
+    assert (ep["IPAMConfig"], ep["Aliases"], ep["DriverOpts"]) == ({}, [], {})
     daemon.docker("create", "--name", c, bb_image, "sleep", "300")
     mac = "02:42:ac:11:00:99"
     status, body = daemon.api("POST", f"/networks/{n}/connect", {"Container": c, "EndpointConfig": {

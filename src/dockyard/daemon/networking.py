@@ -399,11 +399,7 @@ def networks_view(d: _Daemon, c) -> dict:
             key = name
         if key in out:   # the same network under another key (e.g. the CLI's "default")
             continue
-        if cfg.get("IPAMConfig"):
-            entry["IPAMConfig"] = cfg["IPAMConfig"]
-        if cfg.get("Aliases"):
-            entry["Aliases"] = list(cfg["Aliases"])
-        for given in ("Links", "DriverOpts"):   # as the client gave them: [] and {} stay, absent is null
+        for given in ("IPAMConfig", "Links", "Aliases", "DriverOpts"):   # as given: [] and {} stay, absent is null
             if cfg.get(given) is not None:
                 entry[given] = cfg[given]
         entry["MacAddress"] = cfg.get("MacAddress") or ""   # the one asked for, until a start assigns one
