@@ -56,3 +56,11 @@ def test_reserved_where_addresses_are_picked(tmp_path):
                               reserved=reserved_aux(pool))
     finally:
         db.close()
+
+
+def test_ipam_options_read_back_as_given():
+    plan = usernets.plan
+    pick = {"taken": [], "pick_subnet": lambda: IPv4Network("172.30.0.0/16")}
+    assert plan("a", **pick).config["IPAM"]["Options"] is None
+    assert plan("a", ipam={"Driver": "default", "Options": {}}, **pick).config["IPAM"]["Options"] == {}
+    assert plan("a", ipam={"Options": {"k": "v"}}, **pick).config["IPAM"]["Options"] == {"k": "v"}

@@ -95,7 +95,7 @@ def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4N
     config = {"Internal": bool(internal), "Attachable": bool(attachable), "Labels": labels or {},
               "Options": options, "EnableICC": options.get(ICC_OPT, "true").lower() not in ("false", "0"),
               "IPAM": {"Driver": (ipam or {}).get("Driver") or "default",
-                       "Options": (ipam or {}).get("Options") or None,
+                       "Options": (ipam or {}).get("Options"),   # as given: {} stays {}
                        "Config": [{k: v for k, v in (("Subnet", str(subnet)), ("IPRange", ip_range),
                                                       ("Gateway", str(gateway)), ("AuxiliaryAddresses", aux))
                                    if v}]}}
