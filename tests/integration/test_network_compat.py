@@ -124,8 +124,13 @@ def test_aliases_before_api_1_45_list_the_short_id_and_hostname(daemon, bb_image
                   bb_image, "sleep", "300")
     daemon.docker("run", "-d", "--name", b, bb_image, "sleep", "300")
     cid = inspect(daemon, c)["Id"]
-    ep = inspect(daemon, c)["NetworkSettings"]["Networks"][n]
+    got = inspect(daemon, c)["NetworkSettings"]
+    ep = got["Networks"][n]
     assert ep["Aliases"] == ["al"] and ep["DNSNames"] == [c, "al", cid[:12], "hh"]
+    # the deprecated top-level fields are the default bridge's: empty for a container not on it
+    assert (got["IPAddress"], got["Gateway"], got["MacAddress"], got["EndpointID"]) == ("", "", "", "")
+    bridge = inspect(daemon, b)["NetworkSettings"]
+    assert bridge["IPAddress"] == bridge["Networks"]["bridge"]["IPAddress"] != ""
     old = json.loads(daemon.api("GET", f"/v1.41/containers/{c}/json")[1])
     assert old["NetworkSettings"]["Networks"][n]["Aliases"] == ["al", cid[:12], "hh"]
     old = json.loads(daemon.api("GET", f"/v1.41/containers/{b}/json")[1])

@@ -55,9 +55,9 @@ def _command(c: Container, image_cfg: dict) -> tuple[str, list[str]]:
 
 def network_settings(d: Daemon, c: Container) -> dict:
     net = c.network or {}
-    ep = net.get("Endpoint") or {}
     mode = c.network_mode
     nets = {} if mode.startswith("container:") else networking.networks_view(d, c)
+    ep = nets.get("bridge") or {}   # the deprecated top-level fields are the default bridge's, as dockerd's
     return {"Bridge": "", "SandboxID": c.id if net.get("SandboxKey") else "", "SandboxKey": net.get("SandboxKey", ""),
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "Ports": networking.ports_view(c, d.images.config(c.image) or {}), "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
