@@ -243,3 +243,23 @@ def test_ipam_auxiliary_addresses_are_kept_and_never_given_out(daemon, bb_image,
     finally:
         daemon.docker("rm", "-f", *names, check=False)
         daemon.docker("network", "rm", n, check=False)
+
+
+def test_host_network_and_shared_namespaces_answer_as_dockerd(daemon, bb_image, net, names):
+    n, h, b, s = net["name"], uname("h"), uname("b"), uname("s")
+    names += [s, h, b]
+    daemon.docker("run", "-d", "--name", h, "--network", "host", bb_image, "sleep", "300")
+    daemon.docker("run", "-d", "--name", b, bb_image, "sleep", "300")
+    daemon.docker("create", "--name", s, "--network", f"container:{b}", bb_image, "sleep", "300")
+    cases = [("disconnect", "host", h, 400, "container cannot be disconnected from host network or connected to "
+                                            "host network"),
+             ("connect", "host", h, 403, f"endpoint with name {h} already exists in network host"),
+             ("connect", n, h, 400, "container sharing network namespace with another container or host cannot "
+                                    "be connected to any other network"),
+             ("connect", n, s, 400, "container sharing network namespace with another container or host cannot "
+                                    "be connected to any other network"),
+             ("connect", "host", b, 400, "container cannot be disconnected from host network or connected to host "
+                                         "network")]
+    for verb, network, container, status, message in cases:
+        got = daemon.api("POST", f"/networks/{network}/{verb}", {"Container": container})
+        assert (got[0], json.loads(got[1])["message"]) == (status, message), (verb, network, container)

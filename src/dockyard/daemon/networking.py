@@ -291,11 +291,14 @@ async def remove_link(d: _Daemon, c, alias: str) -> None:
 
 async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
     rec = d.networks.find(network)
-    if rec.name == "host" or c.network_mode == "host":
-        raise Forbidden("container cannot be disconnected from host network or connected to host network")
-    if c.network_mode.startswith("container:"):
-        raise Forbidden("container sharing network namespace with another container cannot be connected "
-                        "to any other network")
+    # dockerd 20.10's answers (statuses and words) for the host network and shared namespaces
+    if rec.name == "host" and c.network_mode == "host":
+        raise Forbidden(f"endpoint with name {c.name} already exists in network host")
+    if rec.name == "host":
+        raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
+    if c.network_mode == "host" or c.network_mode.startswith("container:"):
+        raise InvalidParameter("container sharing network namespace with another container or host cannot be "
+                               "connected to any other network")
     if rec.name == "bridge" and (cfg or {}).get("Aliases"):
         raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
     if rec.name == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
@@ -321,6 +324,8 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
 
 async def disconnect_container(d: _Daemon, c, network: str, force: bool) -> None:
     rec = d.networks.find(network)
+    if rec.name == "host" and c.network_mode == "host":
+        raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
     async with c.lock:
         if c.state.running:
             if d.networks.endpoint(c.id, rec.id) is None:
