@@ -175,6 +175,19 @@ def test_legacy_links_environment_inspect_and_removal(daemon, bb_image, names):
     assert inspect(daemon, lnk)["HostConfig"]["Links"] is None
     assert inspect(daemon, tgt)["State"]["Running"] and inspect(daemon, lnk)["State"]["Running"]
 
+    # a link to a container that does not exist: refused at create; to one not running: at start
+    gone, early = uname("gone"), uname("early")
+    status, body = daemon.api("POST", f"/containers/create?name={early}",
+                              {"Image": bb_image, "Cmd": ["true"], "HostConfig": {"Links": [f"{gone}:x"]}})
+    assert (status, json.loads(body)["message"]) == (
+        400, f"could not get container for {gone}: No such container: {gone}")
+    daemon.docker("stop", "-t", "0", tgt)
+    names.append(early)
+    daemon.docker("create", "--name", early, "--link", f"{tgt}:x", bb_image, "true")
+    status, body = daemon.api("POST", f"/containers/{early}/start")
+    assert (status, json.loads(body)["message"]) == (
+        500, f"Cannot link to a non running container: /{tgt} AS /{early}/x")
+
 
 def test_links_on_a_user_network_resolve_only_from_the_linking_container(daemon, bb_image, names):
     n, tgt, lnk, other = uname("int"), uname("tgt"), uname("lnk"), uname("o")

@@ -106,6 +106,11 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
+    if mode in ("default", "bridge", "none", "host") or mode.startswith("container:"):
+        for link in hc.get("Links") or []:      # moby's registerLinks (none on a user network)
+            target = parse_link(link)[0]
+            if d.containers.find(target) is None:
+                raise InvalidParameter(f"could not get container for {target}: No such container: {target}")
     publishing = any((hc.get("PortBindings") or {}).values()) or hc.get("PublishAllPorts")
     # as dockerd: an error only when sharing another container's namespace; host and none ignore them
     if publishing and mode.startswith("container:"):
@@ -231,11 +236,10 @@ def _linked(d: _Daemon, c, eps: list) -> list[tuple[str, object, str]]:
         try:
             other = d.containers.get(target)
         except NotFound:
-            raise InvalidParameter(f"could not get container for {target}") from None
+            raise InvalidParameter(f"could not get container for {target}: No such container: {target}") from None
         ip = _bridge_ip(other)
-        if not other.state.running or not ip:
-            raise InvalidParameter(f"cannot link to a non running container: /{other.name} AS "
-                                   f"/{c.name}/{alias}")
+        if not other.state.running or not ip:   # moby's setupLinkedContainers: a plain error, 500
+            raise SystemError_(f"Cannot link to a non running container: /{other.name} AS /{c.name}/{alias}")
         out.append((alias, other, ip))
     return out
 
