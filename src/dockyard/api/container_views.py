@@ -72,7 +72,7 @@ def add_legacy_aliases(out: dict) -> None:
     router; dockerd 20.10 put them there itself)."""
     extra = [out["Id"][:12], (out.get("Config") or {}).get("Hostname") or ""]
     for name, ep in (out["NetworkSettings"].get("Networks") or {}).items():
-        if name not in ("bridge", "host", "none", "default") and not name.startswith("container:"):
+        if networking.user_defined(name):
             ep["Aliases"] = list(dict.fromkeys([*(ep.get("Aliases") or []), *extra]))
 
 

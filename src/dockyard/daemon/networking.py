@@ -37,6 +37,11 @@ def primary_network(c) -> str:
     return "bridge" if mode == "default" else mode
 
 
+def user_defined(mode: str) -> bool:
+    """A network mode naming a user network (moby's NetworkMode.IsUserDefined)."""
+    return not (mode in ("default", "bridge", "none", "host") or mode.startswith("container:"))
+
+
 def endpoints_config(c) -> dict:
     return (c.networking_config or {}).get("EndpointsConfig") or {}
 
@@ -106,8 +111,8 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
-    if mode in ("default", "bridge", "none", "host") or mode.startswith("container:"):
-        for link in hc.get("Links") or []:      # moby's registerLinks (none on a user network)
+    if not user_defined(mode):
+        for link in hc.get("Links") or []:      # moby's registerLinks
             target = parse_link(link)[0]
             if d.containers.find(target) is None:
                 raise InvalidParameter(f"could not get container for {target}: No such container: {target}")
@@ -215,8 +220,7 @@ def parse_link(link: str) -> tuple[str, str]:
 def links(c) -> list[tuple[str, str]]:
     """HostConfig.Links as (target, alias); none for a container whose network mode is a user
     network (dockerd registers no legacy link for it: its links live in EndpointsConfig)."""
-    mode = c.network_mode
-    if not (mode in ("default", "bridge", "none", "host") or mode.startswith("container:")):
+    if user_defined(c.network_mode):
         return []
     return [parse_link(link) for link in c.host_config.get("Links") or []]
 
