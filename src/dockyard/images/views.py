@@ -61,6 +61,11 @@ class ImageViews:
             "RootFS": {"Type": "layers", "Layers": img.diff_ids},
             "Metadata": {"LastTagTime": img.last_tag_time or ZERO_TIME},
         })
+        # Deprecated; dockerd 26+ leaves them out from API 1.45 on. Kept at every version on purpose:
+        # Debian's docker-compose 1.29 negotiates the newest API and reads ContainerConfig whenever
+        # it recreates a container (a KeyError without it).
+        out["Container"] = c.get("container", "")
+        out["ContainerConfig"] = go_container_config(c.get("container_config") or {})
         return out
 
     def list(self, all: bool = False, filters: dict | None = None) -> list[dict]:
@@ -176,6 +181,21 @@ _OMITEMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", "Shell
 # ... and for API 1.50 and 1.51 (moby 28.3+, moby#50134): these always there
 _ALWAYS_1_50 = (("User", ""), ("Env", None), ("Entrypoint", None), ("Cmd", None), ("Volumes", None),
                 ("WorkingDir", ""), ("Labels", None), ("OnBuild", None))
+
+
+# moby's container.Config as Go marshals it: these fields have no omitempty, so they are always there
+_GO_CONFIG_FIELDS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+                     "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+                     "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+                     "OnBuild": None, "Labels": None}
+
+
+def go_container_config(cfg: dict) -> dict:
+    """An image's container_config as dockerd shows it: every field without omitempty, set or not
+    (an imported or BuildKit-built image has an empty one), then the set omitempty ones."""
+    out = dict(_GO_CONFIG_FIELDS)
+    out.update({k: v for k, v in cfg.items() if k in _GO_CONFIG_FIELDS or v not in (None, "", [], {}, False, 0)})
+    return out
 
 
 def _present(cfg: dict) -> dict:
