@@ -371,7 +371,6 @@ services:
         WHO: compose
       target: run
     command: ["sh", "-c", "cat /who; sleep 30"]
-    network_mode: bridge     # (the project network path of Compose v1 is issue 14's)
 """
 
 
