@@ -282,12 +282,17 @@ def _rmtree(path: str) -> None:
 
 
 def _regular_bytes(path: str) -> int:
-    """Bytes of regular file content under `path` (what an unpack counts)."""
+    """A layer's size as moby counts it (and an unpack does): the bytes of
+    its regular files, each inode once, and its symlinks' target lengths."""
     total = 0
+    seen: set[int] = set()
     for root, _dirs, files in os.walk(path):
         for f in files:
             st = os.lstat(os.path.join(root, f))
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISLNK(st.st_mode):
+                total += st.st_size
+            elif stat.S_ISREG(st.st_mode) and st.st_ino not in seen:
+                seen.add(st.st_ino)
                 total += st.st_size
     return total
 

@@ -338,6 +338,7 @@ class Extractor:
             os.symlink(m.linkname, base, dir_fd=pfd)
             os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
             os.utime(base, ns=_times_ns(m), dir_fd=pfd, follow_symlinks=False)
+            self.size += len(os.fsencode(m.linkname))   # a symlink's size is its target's length, as moby counts it
         elif m.islnk():
             self._hardlink(m, pfd, base)
         elif m.ischr() or m.isblk() or m.isfifo():
