@@ -279,7 +279,9 @@ def test_run_flags_static_ip_mac_hostname_dns_and_hosts(daemon, bb_image, www):
     default_gw = json.loads(daemon.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
     assert f"{default_gw}\tgw" in out and "10.1.2.3\tpinned" in out
     assert f"{ip}\tbox.example.test box" in out
-    assert f"nameserver {gateway}" in out and "search corp.test" in out and "options ndots:2" in out
+    # Docker's embedded resolver, not the gateway (the DNS server listened there before)
+    assert "nameserver 127.0.0.11" in out and gateway not in out.split("nameserver", 1)[1]
+    assert "search corp.test" in out and "options ndots:2" in out
     # --dns on the default bridge is written as given
     r = daemon.docker("run", "--rm", "--dns", "10.9.9.9", bb_image, "cat", "/etc/resolv.conf")
     assert "nameserver 10.9.9.9" in r.stdout

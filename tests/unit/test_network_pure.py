@@ -1,15 +1,17 @@
-"""Pure logic of user networks: port specs, DNS messages, IPAM ranges, rulesets, `port` output."""
+"""Pure logic of user networks: port specs, DNS answers, IPAM ranges, rulesets, `port` output."""
 from __future__ import annotations
 
-import socket
-import struct
 from ipaddress import IPv4Network
 
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.reversename
 import pytest
 
 from dockyard.cli.port import mappings
 from dockyard.errors import InvalidParameter
-from dockyard.network import dns, firewall, ports
+from dockyard.network import firewall, ports, resolver
 from dockyard.network.ipam import AddressPool
 
 
@@ -48,53 +50,81 @@ def test_nft_elements_go_to_the_map_of_their_bind():
     assert ports._key(("tcp", "", 1, "x", 2)) == ("any", "tcp . 1")
 
 
-# -- DNS -----------------------------------------------------------------------
+# -- DNS (the embedded resolver's answers, dnspython's wire format) ----------------
 
-def query(name: str, qtype: int, qid: int = 0x1234) -> bytes:
-    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q + struct.pack("!HH", qtype, 1)
-
-
-def answers(msg: bytes) -> tuple[int, int, list[bytes]]:
-    qid, flags, _, ancount = struct.unpack_from("!HHHH", msg)
-    i = dns.parse_question(struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + msg[12:])[4]
-    out = []
-    for _ in range(ancount):
-        _, rtype, _, _, rdlen = struct.unpack_from("!HHHIH", msg, i)
-        out.append(msg[i + 12: i + 12 + rdlen])
-        i += 12 + rdlen
-    return qid, flags & 0xF, out
+def query(name: str, qtype: str, qid: int = 0x1234, **kw) -> dns.message.Message:
+    q = dns.message.make_query(name, qtype, **kw)
+    q.id = qid
+    return q
 
 
-NAMES = {"db": ["10.1.0.2"], "web": ["10.1.0.3", "10.1.0.4"]}
+NAMES = {"db": ["10.1.0.2", "fd00:1::2"], "web": ["10.1.0.3", "10.1.0.4"]}
 
 
-def local(q: bytes):
-    return dns.answer_locally(q, lambda: NAMES, lambda ip: {"10.1.0.2": "db"}.get(ip))
+def local(q: dns.message.Message):
+    return resolver.answer_locally(q, lambda: NAMES, {"10.1.0.2": "db", "fd00:1::2": "db"}.get)
 
 
-def test_a_records_for_names_on_the_network_case_insensitive():
-    qid, rcode, ans = answers(local(query("DB", dns.QTYPE_A)))
-    assert (qid, rcode) == (0x1234, 0) and ans == [socket.inet_aton("10.1.0.2")]
-    assert answers(local(query("Web", dns.QTYPE_A)))[2] == [socket.inet_aton("10.1.0.3"),
-                                                              socket.inet_aton("10.1.0.4")]
+def addresses(resp: dns.message.Message) -> list[str]:
+    return [r.to_text() for rrset in resp.answer for r in rrset]
 
 
-def test_aaaa_of_a_known_name_is_empty_and_unknown_names_are_forwarded():
-    assert answers(local(query("db", dns.QTYPE_AAAA)))[2] == []
-    assert local(query("example.org", dns.QTYPE_A)) is None
-    assert local(b"\x00\x01garbage") is None
+def test_a_and_aaaa_records_for_names_on_the_networks_case_insensitive():
+    resp = local(query("DB", "A"))
+    assert resp.id == 0x1234 and resp.rcode() == dns.rcode.NOERROR and addresses(resp) == ["10.1.0.2"]
+    assert resp.flags & dns.flags.QR and resp.flags & dns.flags.AA and resp.flags & dns.flags.RA
+    assert addresses(local(query("db", "AAAA"))) == ["fd00:1::2"]
+    assert sorted(addresses(local(query("Web.", "A")))) == ["10.1.0.3", "10.1.0.4"]
 
 
-def test_ptr_for_container_addresses():
-    _, _, ans = answers(local(query("2.0.1.10.in-addr.arpa", dns.QTYPE_PTR)))
-    assert ans == [b"\x02db\x00"]
-    assert local(query("9.0.1.10.in-addr.arpa", dns.QTYPE_PTR)) is None
+def test_a_known_name_without_records_of_the_type_is_nodata_and_unknown_names_are_forwarded():
+    resp = local(query("web", "AAAA"))
+    assert resp.rcode() == dns.rcode.NOERROR and resp.answer == []
+    assert local(query("example.org", "A")) is None
 
 
-def test_responses_are_never_parsed_as_questions():
-    resp = local(query("db", dns.QTYPE_A))
-    assert dns.parse_question(resp) is None
+def test_ptr_for_container_addresses_both_families():
+    assert addresses(local(query("2.0.1.10.in-addr.arpa", "PTR"))) == ["db."]
+    v6 = dns.reversename.from_address("fd00:1::2").to_text()
+    assert addresses(local(query(v6, "PTR"))) == ["db."]
+    assert local(query("9.0.1.10.in-addr.arpa", "PTR")) is None
+
+
+def test_responses_and_garbage_are_never_answered():
+    resp = local(query("db", "A"))
+    assert resolver.parse_query(resp.to_wire()) is None
+    assert resolver.parse_query(b"\x00\x01garbage") is None
+    assert resolver.parse_query(query("db", "A").to_wire()).question[0].name.to_text() == "db."
+
+
+def test_answers_too_big_for_udp_are_truncated_and_edns_raises_the_limit():
+    many = {"many": [f"10.2.{i // 250}.{i % 250 + 1}" for i in range(60)]}
+    plain = query("many", "A")
+    resp = resolver.answer_locally(plain, lambda: many, lambda ip: None)
+    assert len(resp.answer[0]) == 60
+    small = resolver.wire(resp, resolver.max_udp(plain))
+    assert len(small) <= 512 and dns.message.from_wire(small).flags & dns.flags.TC
+    whole = dns.message.from_wire(resolver.wire(resp))   # TCP
+    assert len(whole.answer[0]) == 60 and not whole.flags & dns.flags.TC
+    edns = query("many", "A", use_edns=0, payload=4096)
+    assert resolver.max_udp(edns) == 4096
+    resp = resolver.answer_locally(edns, lambda: many, lambda ip: None)
+    big = dns.message.from_wire(resolver.wire(resp, resolver.max_udp(edns)))
+    assert len(big.answer[0]) == 60 and big.edns == 0
+
+
+def test_upstreams_are_the_containers_dns_else_the_hosts_of_both_families(monkeypatch):
+    assert resolver.upstream_servers(["127.0.0.1", "::1", "bogus"]) == ["127.0.0.1", "::1"]
+    monkeypatch.setattr(resolver, "read_host_resolv_conf",
+                        lambda: "nameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver 2001:db8::1\n")
+    assert resolver.upstream_servers([]) == ["127.0.0.53", "fe80::1", "2001:db8::1"]
+
+
+def test_the_dnat_rules_send_port_53_to_the_listeners():
+    rules = resolver.ruleset(40001, 40002)
+    assert "ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:40001" in rules
+    assert "ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:40002" in rules
+    assert rules.startswith("table ip dockyard-dns\ndelete table ip dockyard-dns\n")
 
 
 # -- IPAM ranges and rulesets ------------------------------------------------------

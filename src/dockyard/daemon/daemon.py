@@ -110,8 +110,8 @@ class Daemon:
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
         self.criu.start()     # `criu check` runs beside the network set-up
-        from ..network.dns import DnsService
-        # the user networks' DNS (it needs the manager, so it comes at set-up)
+        from ..network.resolver import DnsService
+        # the containers' embedded DNS (it needs the manager, so it comes at set-up)
         await asyncio.to_thread(self.networks.setup, DnsService(asyncio.get_running_loop(), self.networks))
         from .recover import recover
         await recover(self)

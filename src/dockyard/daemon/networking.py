@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Forbidden, InvalidParameter, NotFound
 from ..network import ports as portmap
+from ..network import resolver
 
 if TYPE_CHECKING:
     from ..network.manager import NetworkManager
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from .lookup import ContainerStore
 
 BRIDGE_MODES = ("bridge", "none")
+EMBEDDED_DNS = resolver.ADDRESS   # the nameserver of containers on user networks
 
 
 class _Daemon(Protocol):
@@ -128,10 +130,17 @@ def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> 
     return eps
 
 
+def start_resolver(d: _Daemon, c) -> bool:
+    """Blocking: the embedded DNS server (127.0.0.11) in c's namespace when c is on a user network,
+    forwarding to its --dns servers; True if it has one."""
+    return d.networks.start_resolver(c.id, list(c.host_config.get("Dns") or []))
+
+
 def attach(d: _Daemon, c, hostname: str, primary_ip: str | None, image_config: dict) -> tuple[list, list[tuple]]:
-    """Blocking: connect_all, then publish; all undone if any part fails."""
+    """Blocking: connect_all, the resolver, then publish; all undone if any part fails."""
     eps = connect_all(d, c, hostname, primary_ip)
     try:
+        start_resolver(d, c)
         return eps, publish(d, c, eps[0], image_config)
     except BaseException:
         d.networks.disconnect(c.id)
@@ -212,6 +221,8 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
             ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
+            if not d.networks.dns_listening(c.id):
+                await asyncio.to_thread(start_resolver, d, c)
             net = dict(c.network)
             net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
             c.network = net

@@ -157,18 +157,6 @@ def chain_policy(chain: str) -> str | None:
     return None
 
 
-def install_dns_accept(bridge: str) -> bool:
-    """Where INPUT drops by default, let the bridge's containers reach the network's DNS server
-    (udp/53 on the host side of the bridge); tagged like the FORWARD accepts and removed with them."""
-    if chain_policy("INPUT") != "DROP":
-        return False
-    rule = ["-i", bridge, "-p", "udp", "--dport", "53", "-m", "comment", "--comment", rule_comment(bridge),
-            "-j", "ACCEPT"]
-    if _run([_iptables(), "-w", "-C", "INPUT", *rule], check=False).returncode != 0:
-        _run([_iptables(), "-w", "-I", "INPUT", "1", *rule])
-    return True
-
-
 def install_forward_accept(bridge: str) -> bool:
     """Add the ACCEPT rules if FORWARD would drop our traffic; True if it did."""
     if forward_policy() != "DROP":

@@ -1,5 +1,5 @@
 """Host state: the default bridge with its NAT and forwarding (once per
-daemon start), and each user network's bridge, rules and DNS listener.
+daemon start), and each user network's bridge and rules.
 Idempotent, so a restarted daemon just runs it again."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import fcntl
 import logging
 import os
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Iterator, Protocol
+from typing import Iterator
 
 from pyroute2 import IPRoute
 
@@ -22,16 +22,6 @@ VETH_PREFIX = "dy"
 # Serialises subnet choice between daemons on one host (e.g. parallel tests):
 # the first creates its bridge, so the next one sees that route and moves on.
 HOST_LOCK = "/run/lock/dockyard-network.lock"
-
-
-class DnsListener(Protocol):
-    """network.dns.DnsService as the manager uses it: one listener per user network."""
-
-    def listen(self, network_id: str, address: str) -> None: ...
-
-    def close(self, network_id: str) -> None: ...
-
-    def close_all(self) -> None: ...
 
 
 @contextlib.contextmanager
@@ -90,9 +80,9 @@ def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
     return subnet, subnet.network_address + 1
 
 
-def ensure_user_network(daemon_bridge: str, network_id: str, bridge: str, subnet: str, gateway: str,
-                        config: dict, dns: DnsListener | None) -> None:
-    """Host state of one user network: bridge with our alias, rules, DNS listener (idempotent)."""
+def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str, gateway: str, config: dict) -> None:
+    """Host state of one user network: bridge with our alias, rules (idempotent). Its DNS is in each
+    container (resolver.py)."""
     net, gw = IPv4Network(subnet), IPv4Address(gateway)
     with IPRoute() as ipr:
         idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gw}/{net.prefixlen}"))
@@ -103,16 +93,10 @@ def ensure_user_network(daemon_bridge: str, network_id: str, bridge: str, subnet
     if not internal:
         firewall.install_forward_accept(bridge)
         _route_localnet(bridge)
-    if dns is not None:
-        firewall.install_dns_accept(bridge)
-        dns.listen(network_id, str(gw))
 
 
-def remove_host_state(daemon_bridge: str, bridge: str, network_id: str | None,
-                      dns: DnsListener | None) -> None:
+def remove_host_state(daemon_bridge: str, bridge: str) -> None:
     """Undo ensure_user_network, with the veths still on the bridge."""
-    if network_id is not None and dns is not None:
-        dns.close(network_id)
     with IPRoute() as ipr:
         for name in [p for p in links.ports_of(ipr, bridge) if p.startswith(VETH_PREFIX)]:
             links.delete_link(ipr, name)

@@ -5,7 +5,7 @@ tells `docker events` about networks as a resource:
 
   hostsetup.py  the host: default bridge, NAT, forwarding; user networks' host state
   catalog.py    networks as a resource: find, create, remove, prune
-  names.py      the DNS name registry of user networks (for dns.py)
+  names.py      the DNS name registry of user networks (for resolver.py)
   plumbing.py   per container: namespace, veths, addresses, routes
   publisher.py  published ports
 
@@ -29,8 +29,8 @@ from dockyard.errors import Forbidden, InvalidParameter, NoSpace, Unavailable
 from dockyard.network import firewall, links, netns, usernets
 from dockyard.network.catalog import NetworkCatalog, PruneFilter
 from dockyard.network.endpoint import Endpoint
-from dockyard.network.hostsetup import (VETH_PREFIX, DnsListener, host_lock, remove_host_state,
-                                        setup_default_bridge, user_bridge_alias)
+from dockyard.network.hostsetup import (VETH_PREFIX, host_lock, remove_host_state, setup_default_bridge,
+                                        user_bridge_alias)
 from dockyard.network.ipam import parse_bip
 from dockyard.network.names import ContainerName, NameRegistry
 from dockyard.network.plumbing import Plumbing
@@ -45,6 +45,19 @@ __all__ = ["NetworkManager", "NetworkRecord", "Endpoint", "EventSink", "user_bri
 MODES = ("bridge", "none")
 PREDEFINED = usernets.PREDEFINED
 _IFNAME = usernets.IFNAME
+
+
+class DnsListener(Protocol):
+    """network.resolver.DnsService as the manager uses it: the embedded DNS server of each container
+    on a user network."""
+
+    def listen(self, container_id: str, netns_path: str, servers: list[str] | tuple = ()) -> None: ...
+
+    def close(self, container_id: str) -> None: ...
+
+    def listening(self, container_id: str) -> bool: ...
+
+    def close_all(self) -> None: ...
 
 
 class EventSink(Protocol):
@@ -63,7 +76,7 @@ class NetworkManager:
         self.netns_dir = os.path.join(exec_root, "netns")
         self.store = NetworkStore(db)
         self.ports_table = firewall.table_name(bridge) + "-ports"
-        self.dns: DnsListener | None = None      # the user networks' DNS (network.dns.DnsService), from setup()
+        self.dns: DnsListener | None = None      # the containers' DNS (network.resolver.DnsService), from setup()
         self.emit: EventSink | None = emit
         self.publisher = Publisher(self.store, self.ports_table)
         self._catalog = NetworkCatalog(self.store, bridge)
@@ -84,12 +97,12 @@ class NetworkManager:
     # -- daemon start ----------------------------------------------------
     def setup(self, dns: DnsListener | None = None) -> None:
         """Idempotently prepare the default bridge network and the user networks on the host;
-        `dns` serves the user networks' names (it needs this manager, hence not a constructor arg)."""
+        `dns` serves the containers' names (it needs this manager, hence not a constructor arg)."""
         if dns is not None:
             self.dns = dns
         with host_lock():
             setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table)
-            self._catalog.restore(self.dns)
+            self._catalog.restore()
         os.makedirs(self.netns_dir, exist_ok=True)
 
     # -- networks as a resource (catalog.py) -------------------------------
@@ -113,21 +126,21 @@ class NetworkManager:
         return self.store.endpoints(network_id=network_id)
 
     def create_network(self, name: str, **body) -> str:
-        """Make a bridge network (usernets.plan's keywords): bridge, rules, DNS listener; all or nothing."""
-        rec = self._catalog.create(name, self.dns, **body)
+        """Make a bridge network (usernets.plan's keywords): bridge, rules; all or nothing."""
+        rec = self._catalog.create(name, **body)
         self._event("create", rec)
         return rec.id
 
     def remove_network(self, ref: str) -> None:
         rec = self.find(ref)
-        self._catalog.remove(rec, self.dns)
+        self._catalog.remove(rec)
         self._names.forget(rec.id)
         self._event("destroy", rec)
 
     def prune(self, keep: PruneFilter) -> list[str]:
         """Remove user networks without endpoints that `keep(network, config)` selects;
         returns their names."""
-        removed = self._catalog.prune(keep, self.dns)
+        removed = self._catalog.prune(keep)
         for rec in removed:
             self._names.forget(rec.id)
             self._event("destroy", rec)
@@ -139,16 +152,29 @@ class NetworkManager:
         if self.emit is not None:
             self.emit("network", action, rec.id, {"name": rec.name, "type": rec.driver})
 
-    # -- DNS (names.py) ----------------------------------------------------
-    def dns_names(self, network_id: str) -> dict[str, list[str]]:
-        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS."""
-        return self._names.names(network_id)
+    # -- DNS (names.py, resolver.py) ------------------------------------------
+    def dns_names(self, container_id: str) -> dict[str, list[str]]:
+        """lower-case name -> addresses on the container's user networks, for its resolver."""
+        return self._names.container_names(container_id)
 
-    def dns_forwards(self, network_id: str) -> bool:
-        return self._names.forwards(network_id)
+    def dns_forwards(self, container_id: str) -> bool:
+        return self._names.forwards(container_id)
 
-    def dns_reverse(self, network_id: str, ip: str) -> str | None:
-        return self._names.reverse(network_id, ip)
+    def dns_reverse(self, container_id: str, ip: str) -> str | None:
+        return self._names.reverse(container_id, ip)
+
+    def dns_listening(self, container_id: str) -> bool:
+        return self.dns is not None and self.dns.listening(container_id)
+
+    def start_resolver(self, container_id: str, servers: list[str] | tuple = ()) -> bool:
+        """The embedded DNS server (127.0.0.11) in the namespace of a container on a user network,
+        forwarding to `servers` (its --dns) or the host's resolvers; again after a daemon restart.
+        False when the container is on no user network (or there is no DNS service)."""
+        eps = self.store.endpoints(container_id=container_id)
+        if self.dns is None or not any(ep.network not in MODES for ep in eps):
+            return False
+        self.dns.listen(container_id, eps[0].netns_path, servers)
+        return True
 
     # -- per container (plumbing.py) -----------------------------------------
     def netns_path(self, container_id: str) -> str:
@@ -192,6 +218,8 @@ class NetworkManager:
             self._names.forget(net.id)
             return
         self.unpublish(container_id)
+        if self.dns is not None:
+            self.dns.close(container_id)   # its rules go with the namespace
         for ep in self._plumbing.disconnect_all(container_id):
             self._names.forget(ep.network_id)
 
@@ -244,7 +272,7 @@ class NetworkManager:
             orphans = [link.get("ifname") for link in ipr.get_links()
                        if link.get("ifalias") == self.bridge_alias() and link.get("ifname") not in known]
         for bridge in orphans:   # networks removed while their host state survived (crash mid-remove)
-            remove_host_state(self.bridge, bridge, None, self.dns)
+            remove_host_state(self.bridge, bridge)
 
     # -- inspect ---------------------------------------------------------
     def default_network_info(self) -> dict:

@@ -17,13 +17,14 @@ _ctx = None
 _lib = None
 
 
-def _context():
-    global _ctx, _lib
-    if _ctx is None:
+def _library():
+    global _lib
+    if _lib is None:
         name = ctypes.util.find_library("nftables") or "libnftables.so.1"
         lib = ctypes.CDLL(name)
         lib.nft_ctx_new.restype = ctypes.c_void_p
         lib.nft_ctx_new.argtypes = (ctypes.c_uint32,)
+        lib.nft_ctx_free.argtypes = (ctypes.c_void_p,)
         lib.nft_ctx_buffer_output.argtypes = (ctypes.c_void_p,)
         lib.nft_ctx_buffer_error.argtypes = (ctypes.c_void_p,)
         lib.nft_run_cmd_from_buffer.argtypes = (ctypes.c_void_p, ctypes.c_char_p)
@@ -31,11 +32,19 @@ def _context():
         lib.nft_ctx_get_output_buffer.argtypes = (ctypes.c_void_p,)
         lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
         lib.nft_ctx_get_error_buffer.argtypes = (ctypes.c_void_p,)
+        _lib = lib
+    return _lib
+
+
+def _context():
+    global _ctx
+    lib = _library()
+    if _ctx is None:
         ctx = lib.nft_ctx_new(0)
         lib.nft_ctx_buffer_output(ctx)
         lib.nft_ctx_buffer_error(ctx)
-        _lib, _ctx = lib, ctx
-    return _lib, _ctx
+        _ctx = ctx
+    return lib, _ctx
 
 
 def run(script: str, check: bool = True) -> tuple[bool, str]:
@@ -56,6 +65,25 @@ def run(script: str, check: bool = True) -> tuple[bool, str]:
     if check and not ok:
         raise SystemError_(f"nft failed: {text.strip()}")
     return ok, text
+
+
+def run_fresh(script: str) -> None:
+    """Run nft commands with a context of their own, made and freed here: for a thread inside another
+    network namespace (the shared context's netlink socket belongs to the host's)."""
+    try:
+        lib = _library()
+    except OSError:   # no libnftables: `nft` in this thread's namespace does the same
+        run(script)
+        return
+    ctx = lib.nft_ctx_new(0)
+    try:
+        lib.nft_ctx_buffer_error(ctx)
+        rc = lib.nft_run_cmd_from_buffer(ctx, script.encode())
+        err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
+    finally:
+        lib.nft_ctx_free(ctx)
+    if rc != 0:
+        raise SystemError_(f"nft failed: {err.strip()}")
 
 
 def table_exists(table: str) -> bool:
