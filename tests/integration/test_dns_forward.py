@@ -18,6 +18,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import dns.rrset
 import pytest
 
@@ -42,15 +43,16 @@ def loopback(kind: int, port: int = 53) -> tuple[socket.socket, str]:
 def fake_answer(q: dns.message.Message) -> dns.message.Message:
     r = dns.message.make_response(q)
     name = q.question[0].name
+    rdtype = dns.rdatatype.to_text(q.question[0].rdtype)
     if name.to_text() == "big.test.":
         r.answer.append(dns.rrset.from_text_list(name, 60, "IN", "TXT", BIG))
-    else:
+    elif rdtype == "A":
         r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "192.0.2.7"))
-    return r
+    return r   # other types: no data
 
 
 class FakeUpstream:
-    """UDP and TCP on one 127.x:53: A 192.0.2.7 for everything, a big TXT for big.test."""
+    """UDP and TCP on one 127.x:53: A 192.0.2.7 for every name, a big TXT for big.test."""
 
     def __init__(self):
         self.udp, self.ip = loopback(socket.SOCK_DGRAM)
