@@ -87,7 +87,7 @@ async def recover(d: _Daemon) -> None:
     await asyncio.to_thread(d.networks.reconcile, live)
     for c in adopted:
         try:   # the embedded DNS server: new sockets in its namespace, its DNAT rules replaced
-            await asyncio.to_thread(d.networks.start_resolver, c.id, list(c.host_config.get("Dns") or []))
+            await asyncio.to_thread(d.networks.start_resolver, c.id, list(c.host_config.get("Dns") or []), True)
         except Exception as e:
             log.warning("DNS server of %s not restored: %s", c.short_id, e)
     cgroups.sweep(d.config.cgroup_parent, live)

@@ -51,7 +51,8 @@ class DnsListener(Protocol):
     """network.resolver.DnsService as the manager uses it: the embedded DNS server of each container
     on a user network."""
 
-    def listen(self, container_id: str, netns_path: str, servers: list[str] | tuple = ()) -> None: ...
+    def listen(self, container_id: str, netns_path: str, servers: list[str] | tuple = (),
+               replace: bool = False) -> None: ...
 
     def close(self, container_id: str) -> None: ...
 
@@ -166,14 +167,15 @@ class NetworkManager:
     def dns_listening(self, container_id: str) -> bool:
         return self.dns is not None and self.dns.listening(container_id)
 
-    def start_resolver(self, container_id: str, servers: list[str] | tuple = ()) -> bool:
+    def start_resolver(self, container_id: str, servers: list[str] | tuple = (), replace: bool = False) -> bool:
         """The embedded DNS server (127.0.0.11) in the namespace of a container on a user network,
-        forwarding to `servers` (its --dns) or the host's resolvers; again after a daemon restart.
-        False when the container is on no user network (or there is no DNS service)."""
+        forwarding to `servers` (its --dns) or the host's resolvers; again after a daemon restart
+        (`replace`: the namespace has the last daemon's rules). False when the container is on no
+        user network (or there is no DNS service)."""
         eps = self.store.endpoints(container_id=container_id)
         if self.dns is None or not any(ep.network not in MODES for ep in eps):
             return False
-        self.dns.listen(container_id, eps[0].netns_path, servers)
+        self.dns.listen(container_id, eps[0].netns_path, servers, replace)
         return True
 
     # -- per container (plumbing.py) -----------------------------------------

@@ -264,11 +264,13 @@ class DnsService:
         return out
 
     # -- per container --------------------------------------------------------
-    def listen(self, container_id: str, netns_path: str, servers: list[str] | tuple = ()) -> None:
+    def listen(self, container_id: str, netns_path: str, servers: list[str] | tuple = (),
+               replace: bool = False) -> None:
         """Blocking (a worker thread): sockets and DNAT rules in the container's namespace, served on the
-        loop. Again for a container already served (daemon restart): new sockets, rules replaced."""
+        loop. `replace` for a namespace that may have rules already (a daemon restart): new sockets, the
+        rules replaced (that costs the kernel ~10 ms of RCU grace, so a start does not ask for it)."""
         self.close(container_id)
-        udp, tcp = netns.run_in(netns_path, bind_in_namespace)
+        udp, tcp = netns.run_in(netns_path, lambda: bind_in_namespace(replace))
         self.serve(container_id, udp, tcp, servers)
 
     def serve(self, container_id: str, udp: socket.socket, tcp: socket.socket,
@@ -334,10 +336,11 @@ class DnsService:
 
 # -- inside the container's namespace ------------------------------------------------
 
-def ruleset(udp_port: int, tcp_port: int) -> str:
-    """127.0.0.11:53 to the listener's ports; declared, deleted and made again: idempotent and atomic."""
-    return (f"table ip {TABLE}\n"
-            f"delete table ip {TABLE}\n"
+def ruleset(udp_port: int, tcp_port: int, replace: bool = False) -> str:
+    """127.0.0.11:53 to the listener's ports. `replace`: declared, deleted and made again, atomically
+    (deleting a table waits for the kernel's RCU grace period: a fresh namespace has none to delete)."""
+    head = f"table ip {TABLE}\ndelete table ip {TABLE}\n" if replace else ""
+    return (head +
             f"table ip {TABLE} {{\n"
             f"  chain output {{\n"
             f"    type nat hook output priority -100; policy accept;\n"
@@ -347,7 +350,7 @@ def ruleset(udp_port: int, tcp_port: int) -> str:
             f"}}\n")
 
 
-def bind_in_namespace() -> tuple[socket.socket, socket.socket]:
+def bind_in_namespace(replace: bool = False) -> tuple[socket.socket, socket.socket]:
     """Run in the container's namespace: lo is up (the plumbing did it); the sockets, then the rules."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -357,7 +360,7 @@ def bind_in_namespace() -> tuple[socket.socket, socket.socket]:
         tcp.listen(64)
         udp.setblocking(False)
         tcp.setblocking(False)
-        nft.run_fresh(ruleset(udp.getsockname()[1], tcp.getsockname()[1]))
+        nft.run_fresh(ruleset(udp.getsockname()[1], tcp.getsockname()[1], replace))
     except BaseException:
         udp.close()
         tcp.close()
