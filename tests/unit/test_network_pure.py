@@ -208,3 +208,15 @@ def test_plan_refusals(kwargs, error):
         _plan(taken=taken, **kwargs)
     with pytest.raises(DockyardError, match="pre-defined"):
         _plan("host")
+
+
+def test_bridge_options_read_from_the_network_config():
+    from dockyard.network import usernets
+    cfg = {"Options": {usernets.MTU_OPT: "1400", usernets.MASQUERADE_OPT: "false",
+                       usernets.HOST_BINDING_OPT: "127.0.0.1"}}
+    assert (usernets.mtu(cfg), usernets.masquerade(cfg), usernets.host_binding_ipv4(cfg)) == (1400, False, "127.0.0.1")
+    assert (usernets.mtu({}), usernets.masquerade({}), usernets.host_binding_ipv4({})) == (None, True, "")
+    assert usernets.host_binding_ipv4({"Options": {usernets.HOST_BINDING_OPT: "0.0.0.0"}}) == ""
+    rules = firewall.network_ruleset("t", "br-x", IPv4Network("10.5.0.0/24"), False, masquerade=False)
+    assert 'comment "dockyard:br-x"' not in rules and "ct status dnat masquerade" in rules
+    assert 'comment "dockyard:br-x"' in firewall.network_ruleset("t", "br-x", IPv4Network("10.5.0.0/24"), False)

@@ -5,11 +5,12 @@ inspect."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Forbidden, InvalidParameter, NotFound
 from ..network import ports as portmap
-from ..network import resolver
+from ..network import resolver, usernets
 
 if TYPE_CHECKING:
     from ..network.manager import NetworkManager
@@ -160,6 +161,10 @@ def publish(d: _Daemon, c, ep, image_config: dict) -> list[tuple]:
                              bool(hc.get("PublishAllPorts")))
     if not bindings or not ep.ip:   # network none: nothing to publish to
         return []
+    # the network's com.docker.network.bridge.host_binding_ipv4: where -p binds when it names no address
+    default_ip = usernets.host_binding_ipv4(d.networks.find(ep.network_id).config)
+    if default_ip:
+        bindings = [b if b.host_ip else dataclasses.replace(b, host_ip=default_ip) for b in bindings]
     return d.networks.publish(c.id, ep.ip, bindings)
 
 

@@ -71,10 +71,11 @@ def network_table(owner: str, bridge: str) -> str:
 
 
 def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool,
-                    isolate_from: tuple[str, ...] = ()) -> str:
+                    isolate_from: tuple[str, ...] = (), masquerade: bool = True) -> str:
     """A user network's rules, replaced atomically like the default bridge's.
 
     Internal: no masquerade, and nothing forwarded in or out of the bridge.
+    masquerade=False (enable_ip_masquerade=false): traffic leaves with the containers' addresses.
     (icc=false is not a rule: frames bridged port to port never reach the ip
     forward hook, so those ports are made isolated bridge ports instead.)
     """
@@ -96,18 +97,19 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
                      f'    oifname "{bridge}" iifname "{other}" iifname != "{bridge}" drop']
         body += ["  }"]
         body += ["  chain postrouting {",
-                 "    type nat hook postrouting priority srcnat; policy accept;",
-                 f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"',
-                 f"    {_hairpin(bridge, subnet)}",
+                 "    type nat hook postrouting priority srcnat; policy accept;"]
+        if masquerade:
+            body += [f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"']
+        body += [f"    {_hairpin(bridge, subnet)}",
                  "  }"]
     body.append("}")
     return "\n".join(body) + "\n"
 
 
 def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool,
-                    isolate_from: tuple[str, ...] = ()) -> None:
+                    isolate_from: tuple[str, ...] = (), masquerade: bool = True) -> None:
     from dockyard.network import nft
-    nft.run(network_ruleset(table, bridge, subnet, internal, isolate_from))
+    nft.run(network_ruleset(table, bridge, subnet, internal, isolate_from, masquerade))
 
 
 def remove_network(table: str) -> None:

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from pyroute2 import IPRoute
 
-from dockyard.network import firewall, links, nft, ports
+from dockyard.network import firewall, links, nft, ports, usernets
 from dockyard.network.store import NetworkStore
 from dockyard.network.subnets import pick_free_subnet
 
@@ -84,12 +84,13 @@ def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str, gateway: s
     """Host state of one user network: bridge with our alias, rules (idempotent). Its DNS is in each
     container (resolver.py)."""
     net, gw = IPv4Network(subnet), IPv4Address(gateway)
+    mtu = usernets.mtu(config)
     with IPRoute() as ipr:
         idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gw}/{net.prefixlen}"))
-        ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge))
+        ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge), **({"mtu": mtu} if mtu else {}))
     internal = bool(config.get("Internal"))
     firewall.install_network(firewall.network_table(daemon_bridge, bridge), bridge, net, internal,
-                             isolate_from=(daemon_bridge, "br-*"))
+                             isolate_from=(daemon_bridge, "br-*"), masquerade=usernets.masquerade(config))
     if not internal:
         firewall.install_forward_accept(bridge)
         _route_localnet(bridge)

@@ -17,7 +17,7 @@ from typing import Callable
 from pyroute2 import IPRoute, NetlinkError
 
 from dockyard.errors import DockyardError, Forbidden, InvalidParameter, SystemError_, Unavailable
-from dockyard.network import links, netns
+from dockyard.network import links, netns, usernets
 from dockyard.network.endpoint import Endpoint
 from dockyard.network.hostsetup import VETH_PREFIX
 from dockyard.network.ipam import mac_for
@@ -142,7 +142,7 @@ class Plumbing:
                 raise Unavailable(f"bridge {net.bridge} is missing; NetworkManager.setup() must run first")
 
             def add_veth(ns_fd: int) -> None:
-                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac)
+                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac, usernets.mtu(config))
                 undo.callback(_quietly, delete_link, host_veth)
                 if isolate:
                     host.set_bridge_port(name=host_veth, isolated=True)

@@ -106,14 +106,18 @@ class Rtnl:
         msg["attrs"] = ([("IFLA_IFNAME", name)] if name and not index else []) + list(attrs.items())
         self._request(msg, RTM_NEWLINK)
 
-    def add_veth(self, name: str, master: int, peer_name: str, peer_netns_fd: int, peer_mac: str) -> None:
-        """Veth pair in one request: this end enslaved and up, the peer born in another netns."""
+    def add_veth(self, name: str, master: int, peer_name: str, peer_netns_fd: int, peer_mac: str,
+                 mtu: int | None = None) -> None:
+        """Veth pair in one request: this end enslaved and up, the peer born in another netns;
+        both ends with `mtu` when given (the network's, as the bridge's)."""
+        mtu_attr = [("IFLA_MTU", mtu)] if mtu else []
         msg = ifinfmsg()
         msg["flags"] = IFF_UP
         msg["change"] = IFF_UP
         msg["attrs"] = [
             ("IFLA_IFNAME", name),
             ("IFLA_MASTER", master),
+            *mtu_attr,
             ("IFLA_LINKINFO", {"attrs": [
                 ("IFLA_INFO_KIND", "veth"),
                 ("IFLA_INFO_DATA", {"attrs": [
@@ -121,6 +125,7 @@ class Rtnl:
                         ("IFLA_IFNAME", peer_name),
                         ("IFLA_NET_NS_FD", peer_netns_fd),
                         ("IFLA_ADDRESS", peer_mac),
+                        *mtu_attr,
                     ]}),
                 ]}),
             ]}),

@@ -18,6 +18,54 @@ PREDEFINED = ("bridge", "host", "none")
 IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 ICC_OPT = "com.docker.network.bridge.enable_icc"
+MTU_OPT = "com.docker.network.driver.mtu"
+MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
+HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
+_TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")   # Go's ParseBool
+
+
+def _parse_bool(opt: str, value: str) -> bool:
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise InvalidParameter(f'failed to parse {opt}: strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def mtu(config: dict) -> int | None:
+    """The network's MTU option (bridge and veths), None for the kernel's default."""
+    value = (config.get("Options") or {}).get(MTU_OPT)
+    return int(value) or None if value else None
+
+
+def masquerade(config: dict) -> bool:
+    """Whether traffic leaving the network is masqueraded (enable_ip_masquerade, default true)."""
+    value = (config.get("Options") or {}).get(MASQUERADE_OPT)
+    return True if value is None else value in _TRUE
+
+
+def host_binding_ipv4(config: dict) -> str:
+    """The host address -p binds to on this network when it names none ("": all)."""
+    value = (config.get("Options") or {}).get(HOST_BINDING_OPT, "")
+    return "" if value == "0.0.0.0" else value
+
+
+def _check_options(options: dict) -> None:
+    """Docker's checks of the bridge driver's options, before anything is made."""
+    if MTU_OPT in options:
+        try:
+            value = int(options[MTU_OPT])
+        except ValueError:
+            raise InvalidParameter(f'strconv.Atoi: parsing "{options[MTU_OPT]}": invalid syntax') from None
+        if value < 0 or 0 < value < 68 or value > 65535:
+            raise InvalidParameter(f"invalid MTU number: {value}")
+    for opt in (ICC_OPT, MASQUERADE_OPT):
+        if opt in options:
+            _parse_bool(opt, options[opt])
+    if options.get(HOST_BINDING_OPT):
+        try:
+            IPv4Address(options[HOST_BINDING_OPT])
+        except ValueError:
+            raise InvalidParameter(f"failed to parse {HOST_BINDING_OPT} value: "
+                                   f"{options[HOST_BINDING_OPT]}") from None
 
 
 @dataclass(frozen=True)
@@ -63,6 +111,7 @@ def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4N
         raise InvalidParameter("IPv6 networks are not supported by this daemon")
     if name in PREDEFINED:
         raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+    _check_options(options)
     pools = list((ipam or {}).get("Config") or [])
     if len(pools) > 1:
         raise InvalidParameter("only one IPv4 pool (IPAM Config entry) per network is supported")
