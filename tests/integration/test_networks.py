@@ -626,3 +626,42 @@ def test_bridge_name_option_and_predefined_networks_cannot_go(daemon, bb_image):
         r = daemon.docker("network", "rm", predefined, check=False)
         assert r.returncode != 0 and "cannot be removed" in r.stderr
     assert {"bridge", "host", "none"} <= set(daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split())
+
+
+def test_published_ports_answer_on_both_families(daemon, bb_image):
+    """-p PORT:80 is 0.0.0.0 and [::] as with dockerd (IPv6 relayed by the daemon to the IPv4 container);
+    -p [::1]:PORT:80 only on IPv6 loopback, -p 0.0.0.0:PORT:80 only on IPv4."""
+    both, v6, v4 = free_port(), free_port(), free_port()
+    name = uname("dual")
+    daemon.docker("run", "-d", "--name", name, "-p", f"{both}:80", "-p", f"[::1]:{v6}:81", "-p",
+                  f"0.0.0.0:{v4}:82", bb_image, "sh", "-c",
+                  "mkdir -p /www && echo both > /www/index.html && (httpd -p 81 -h /www; httpd -p 82 -h /www; "
+                  "exec httpd -f -p 80 -h /www)")
+    try:
+        assert http_get(f"http://127.0.0.1:{both}/").strip() == "both"
+        assert http_get(f"http://[::1]:{both}/").strip() == "both"
+        assert http_get(f"http://[::1]:{v6}/").strip() == "both"
+        assert http_get(f"http://127.0.0.1:{v4}/").strip() == "both"
+        for host, port in (("127.0.0.1", v6), ("::1", v4)):   # nothing there
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+                assert s.connect_ex((host, port)) != 0, (host, port)
+        lines = sorted(daemon.docker("port", name).stdout.strip().splitlines())
+        assert lines == sorted([f"80/tcp -> 0.0.0.0:{both}", f"80/tcp -> [::]:{both}", f"81/tcp -> [::1]:{v6}",
+                                f"82/tcp -> 0.0.0.0:{v4}"])
+        ports = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Ports"]
+        assert ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(both)},
+                                   {"HostIp": "::", "HostPort": str(both)}]
+        assert f"[::]:{both}->80/tcp" in daemon.docker("ps", "--filter", f"name={name}").stdout
+        daemon.restart()   # the relay comes back with the re-adopted container
+        assert http_get(f"http://[::1]:{both}/").strip() == "both"
+        daemon.docker("restart", "-t", "0", name)   # its ports go and come back on the same numbers
+        assert http_get(f"http://127.0.0.1:{both}/").strip() == "both"   # waits for httpd
+        # the relay accepts, then closes when the container refuses (docker-proxy does the same)
+        assert http_get(f"http://[::1]:{both}/").strip() == "both"
+    finally:
+        daemon.docker("rm", "-f", name)
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        with socket.socket(family) as s:   # free again, both families (the relay's TIME_WAITs may stay)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, both))
+            s.listen()

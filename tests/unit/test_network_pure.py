@@ -23,7 +23,18 @@ def test_port_bindings_parse_docker_shapes():
                        "443": [{"HostIp": "0.0.0.0", "HostPort": "9000-9010"}]}, {}, False)
     assert ports.Binding("tcp", 80, "127.0.0.1", 8080, 8080) in got
     assert ports.Binding("udp", 53, "", 0, 0) in got
-    assert ports.Binding("tcp", 443, "", 9000, 9010) in got
+    assert ports.Binding("tcp", 443, "0.0.0.0", 9000, 9010) in got   # IPv4 only, as Docker
+    got = ports.parse({"80/tcp": [{"HostIp": "::1", "HostPort": "8081"}, {"HostIp": "[::]", "HostPort": "8082"}]},
+                      {}, False)
+    assert [b.host_ip for b in got] == ["::1", "::"]
+
+
+def test_a_bind_without_an_address_is_on_both_families():
+    assert ports.families("") == ["", "::"]
+    assert ports.families("0.0.0.0") == [""] and ports.families("::") == ["::"]
+    assert ports.families("127.0.0.1") == ["127.0.0.1"] and ports.families("::1") == ["::1"]
+    # the proxy's binds are no DNAT elements
+    ports.add_elements("never-used", [("tcp", "::", 8080, "10.0.0.2", 80)])
 
 
 def test_publish_all_adds_only_unbound_exposed_ports():
@@ -36,7 +47,7 @@ def test_publish_all_adds_only_unbound_exposed_ports():
 @pytest.mark.parametrize("bindings", [
     {"0/tcp": [{}]}, {"70000/tcp": [{}]}, {"80/sctp": [{}]}, {"x/tcp": [{}]},
     {"80/tcp": [{"HostPort": "99999"}]}, {"80/tcp": [{"HostPort": "90-80"}]},
-    {"80/tcp": [{"HostIp": "::1"}]}, {"80/tcp": [{"HostIp": "not-an-ip"}]},
+    {"80/tcp": [{"HostIp": "not-an-ip"}]},
 ])
 def test_bad_port_specs_are_rejected(bindings):
     with pytest.raises(InvalidParameter):

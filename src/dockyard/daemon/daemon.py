@@ -110,9 +110,11 @@ class Daemon:
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
         self.criu.start()     # `criu check` runs beside the network set-up
+        from ..network.proxy import PortProxy
         from ..network.resolver import DnsService
-        # the containers' embedded DNS (it needs the manager, so it comes at set-up)
-        await asyncio.to_thread(self.networks.setup, DnsService(asyncio.get_running_loop(), self.networks))
+        # the containers' embedded DNS (it needs the manager, so it comes at set-up), the IPv6 port relays
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.networks.setup, DnsService(loop, self.networks), PortProxy(loop))
         from .recover import recover
         await recover(self)
         self.logrotate.start()
@@ -142,6 +144,7 @@ class Daemon:
         self.logrotate.close()
         if self.networks.dns is not None:
             self.networks.dns.close_all()
+        self.networks.close_proxy()
         self.health.close()
         if self._flusher is not None:
             self._flusher.cancel()

@@ -34,7 +34,7 @@ from dockyard.network.hostsetup import (VETH_PREFIX, host_lock, remove_host_stat
 from dockyard.network.ipam import parse_bip
 from dockyard.network.names import ContainerName, NameRegistry
 from dockyard.network.plumbing import Plumbing
-from dockyard.network.publisher import Publisher
+from dockyard.network.publisher import PortRelay, Publisher
 from dockyard.network.record import NetworkRecord
 from dockyard.network.store import NetworkStore
 
@@ -96,11 +96,14 @@ class NetworkManager:
         self._names.container_name = fn
 
     # -- daemon start ----------------------------------------------------
-    def setup(self, dns: DnsListener | None = None) -> None:
+    def setup(self, dns: DnsListener | None = None, proxy: PortRelay | None = None) -> None:
         """Idempotently prepare the default bridge network and the user networks on the host;
-        `dns` serves the containers' names (it needs this manager, hence not a constructor arg)."""
+        `dns` serves the containers' names (it needs this manager, hence not a constructor arg),
+        `proxy` relays published ports' IPv6 binds (both run on the daemon's loop)."""
         if dns is not None:
             self.dns = dns
+        if proxy is not None:
+            self.publisher.proxy = proxy
         with host_lock():
             setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table)
             self._catalog.restore()
@@ -236,6 +239,11 @@ class NetworkManager:
         """Hold the host ports and add the DNAT elements; all or nothing."""
         ep = self.store.endpoint(container_id)
         return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None)
+
+    def close_proxy(self) -> None:
+        """Daemon shutdown: the IPv6 relays stop (they come back with the next start's restore)."""
+        if self.publisher.proxy is not None:
+            self.publisher.proxy.close_all()
 
     def published(self, container_id: str) -> list[tuple]:
         return self.publisher.published(container_id)
