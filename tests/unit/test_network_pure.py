@@ -164,6 +164,9 @@ def test_port_command_output():
     assert mappings(p, None) == ["80/tcp -> 127.0.0.1:8080", "443/tcp -> 0.0.0.0:32768"]
     assert mappings(p, "80") == ["127.0.0.1:8080"]
     assert mappings(p, "9/udp") == []
+    v6 = {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}]}
+    assert mappings(v6, None) == ["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080"]
+    assert mappings(v6, "80") == ["0.0.0.0:8080", "[::]:8080"]
 
 
 def test_run_network_flags_make_dockers_create_body():
