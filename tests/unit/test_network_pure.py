@@ -1,7 +1,7 @@
 """Pure logic of user networks: port specs, DNS answers, IPAM ranges, rulesets, `port` output."""
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
 import dns.flags
 import dns.message
@@ -212,12 +212,17 @@ def test_plan_defaults_and_explicit_pool():
     ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1"}]}}, "gateway"),
     ({"ipam": {"Config": [{"Gateway": "10.2.0.1"}]}}, "need a subnet"),
     ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24", "IPRange": "10.9.0.0/25"}]}}, "not within"),
-    ({"enable_ipv6": True}, "IPv6"),
+    ({"enable_ipv6": True, "ipam": {"Config": [{"Subnet": "fd00:1::/64"}]}, "taken6": ["fd00::/16"]},
+     "Pool overlaps"),
+    ({"enable_ipv6": True, "ipam": {"Config": [{"Subnet": "fd00:1::/64", "Gateway": "fd00:2::1"}]}}, "gateway"),
+    ({"ipam": {"Config": [{"Subnet": "fd00:1::/64"}]}}, "--ipv6"),
     ({"options": {"com.docker.network.bridge.name": "way-too-long-bridge-name"}}, "invalid bridge name"),
 ])
 def test_plan_refusals(kwargs, error):
     from dockyard.errors import DockyardError
     taken = kwargs.pop("taken", ())
+    if "taken6" in kwargs:
+        kwargs["taken6"] = [IPv6Network(n) for n in kwargs["taken6"]]
     with pytest.raises(DockyardError, match=error):
         _plan(taken=taken, **kwargs)
     with pytest.raises(DockyardError, match="pre-defined"):
@@ -234,3 +239,16 @@ def test_bridge_options_read_from_the_network_config():
     rules = firewall.network_ruleset("t", "br-x", IPv4Network("10.5.0.0/24"), False, masquerade=False)
     assert 'comment "dockyard:br-x"' not in rules and "ct status dnat masquerade" in rules
     assert 'comment "dockyard:br-x"' in firewall.network_ruleset("t", "br-x", IPv4Network("10.5.0.0/24"), False)
+
+
+def test_ipv6_networks_get_their_pool_or_a_ula_one():
+    from dockyard.network import usernets
+    p = _plan(enable_ipv6=True, ipam={"Config": [{"Subnet": "10.7.0.0/24"}, {"Subnet": "fd00:7::/64"}]})
+    assert p.config["EnableIPv6"] is True
+    assert p.config["IPAM"]["Config"][1] == {"Subnet": "fd00:7::/64", "Gateway": "fd00:7::1"}
+    assert usernets.ipv6(p.config) == (IPv6Network("fd00:7::/64"), IPv6Network("fd00:7::1/128")[0])
+    ula = usernets.ipv6(_plan(enable_ipv6=True).config)[0]
+    assert ula.prefixlen == 64 and ula.subnet_of(IPv6Network("fd00::/8"))
+    assert usernets.ipv6(_plan().config) is None
+    rules = firewall.network_ruleset("t", "br-x", IPv6Network("fd00:7::/64"), False)
+    assert rules.startswith("table ip6 t\n") and 'ip6 saddr fd00:7::/64 oifname != "br-x" masquerade' in rules

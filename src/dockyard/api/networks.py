@@ -40,7 +40,7 @@ def _view(d: Daemon, net, containers: bool = True) -> dict:
     else:
         options, ipam = cfg.get("Options") or {}, cfg.get("IPAM") or {"Driver": "default", "Config": []}
     out = {"Name": name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": driver,
-           "EnableIPv4": driver == "bridge", "EnableIPv6": False, "IPAM": ipam,
+           "EnableIPv4": driver == "bridge", "EnableIPv6": bool(cfg.get("EnableIPv6")), "IPAM": ipam,
            "Internal": bool(cfg.get("Internal")), "Attachable": bool(cfg.get("Attachable")), "Ingress": False,
            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {}, "Options": options,
            "Labels": cfg.get("Labels") or {}}

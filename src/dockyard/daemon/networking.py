@@ -102,7 +102,9 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
 def _endpoint_dict(ep) -> dict:
     return {"IPAddress": ep.ip or "", "IPPrefixLen": ep.prefixlen or 0, "Gateway": ep.gateway or "",
             "MacAddress": ep.mac or "", "NetworkID": ep.network_id, "EndpointID": ep.host_veth or "",
-            "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname}
+            "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname,
+            "GlobalIPv6Address": ep.ip6 or "", "GlobalIPv6PrefixLen": ep.ip6_prefixlen or 0,
+            "IPv6Gateway": ep.gateway6 or ""}
 
 
 def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None,
@@ -113,7 +115,8 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
     # Config.MacAddress: where API < 1.44 clients put the primary network's MAC
     mac = cfg.get("MacAddress") or (c.config.get("MacAddress") if primary else None)
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
-                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name)
+                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
+                              ip6=ipam.get("IPv6Address") or None)
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:
@@ -298,7 +301,10 @@ def networks_view(d: _Daemon, c) -> dict:
         if ep:
             entry.update({"MacAddress": ep.get("MacAddress", ""), "EndpointID": ep.get("EndpointID", ""),
                           "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
-                          "IPPrefixLen": ep.get("IPPrefixLen", 0)})
+                          "IPPrefixLen": ep.get("IPPrefixLen", 0),
+                          "GlobalIPv6Address": ep.get("GlobalIPv6Address", ""),
+                          "GlobalIPv6PrefixLen": ep.get("GlobalIPv6PrefixLen", 0),
+                          "IPv6Gateway": ep.get("IPv6Gateway", "")})
             if key not in BRIDGE_MODES:
                 entry["DNSNames"] = [c.name, c.id[:12], *(ep.get("Aliases") or [])]
         out[key] = entry

@@ -82,7 +82,8 @@ class NetworkCatalog:
         with host_lock():   # subnet choice sees every other daemon's bridges
             with IPRoute() as ipr:
                 taken = [IPv4Network(r.subnet) for r in self.store.networks() if r.subnet]
-                p = usernets.plan(name, taken=taken,
+                taken6 = [v6[0] for v6 in (usernets.ipv6(r.config) for r in self.store.networks()) if v6]
+                p = usernets.plan(name, taken=taken, taken6=taken6,
                                   pick_subnet=lambda: pick_free_subnet(links.host_ipv4_networks(ipr) + taken),
                                   **body)
                 if links.index_of(ipr, p.bridge) is not None:

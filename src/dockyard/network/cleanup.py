@@ -62,9 +62,10 @@ def _user_bridges(bridge: str) -> list[str]:
 
 def _remove_user_tables(bridge: str) -> None:
     prefix = firewall.network_table(bridge, "")
-    for table in nft.list_tables():
-        if table.startswith(prefix):
-            nft.delete_table(table)
+    for family in ("ip", "ip6"):   # IPv6 networks have an ip6 table of the same name
+        for table in nft.list_tables(family):
+            if table.startswith(prefix):
+                nft.delete_table(table, family)
 
 
 def _remove_links(bridge: str, user_network: bool = False) -> None:

@@ -21,6 +21,9 @@ class Endpoint:
     ifname: str = "eth0"           # eth0 for the first network, eth1... for those connected later
     aliases: str = "[]"            # JSON list of extra DNS names on this network
     name: str | None = None        # the container's name, answered by the network's DNS
+    ip6: str | None = None         # on an IPv6 network (EnableIPv6): its address, prefix and gateway
+    ip6_prefixlen: int | None = None
+    gateway6: str | None = None
 
     @property
     def alias_list(self) -> list[str]:

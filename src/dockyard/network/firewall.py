@@ -16,7 +16,7 @@ import logging
 import shlex
 import shutil
 import subprocess
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
 from dockyard.errors import SystemError_
 
@@ -42,10 +42,14 @@ def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> subpr
     return proc
 
 
-def _hairpin(bridge: str, subnet: IPv4Network) -> str:
+def _hairpin(bridge: str, subnet: IPv4Network | IPv6Network) -> str:
     """A container reaching a published port of its own bridge through a host address: the
     reply must come back through the host's conntrack, so the source becomes the gateway."""
-    return f'ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade'
+    return f'{_family(subnet)} saddr {subnet} oifname "{bridge}" ct status dnat masquerade'
+
+
+def _family(subnet: IPv4Network | IPv6Network) -> str:
+    return "ip6" if subnet.version == 6 else "ip"
 
 
 def nat_ruleset(bridge: str, subnet: IPv4Network) -> str:
@@ -70,16 +74,18 @@ def network_table(owner: str, bridge: str) -> str:
     return f"{table_name(owner)}-net-{bridge}"
 
 
-def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool,
+def network_ruleset(table: str, bridge: str, subnet: IPv4Network | IPv6Network, internal: bool,
                     isolate_from: tuple[str, ...] = (), masquerade: bool = True) -> str:
-    """A user network's rules, replaced atomically like the default bridge's.
+    """A user network's rules, replaced atomically like the default bridge's; an IPv6 subnet gives
+    the same rules in an `ip6` table of the same name (IPv6 masquerade, isolation).
 
     Internal: no masquerade, and nothing forwarded in or out of the bridge.
     masquerade=False (enable_ip_masquerade=false): traffic leaves with the containers' addresses.
     (icc=false is not a rule: frames bridged port to port never reach the ip
     forward hook, so those ports are made isolated bridge ports instead.)
     """
-    body = [f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{"]
+    fam = _family(subnet)
+    body = [f"table {fam} {table}", f"delete table {fam} {table}", f"table {fam} {table} {{"]
     if internal:
         body += ["  chain forward {",
                  "    type filter hook forward priority filter; policy accept;",
@@ -99,14 +105,14 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
         body += ["  chain postrouting {",
                  "    type nat hook postrouting priority srcnat; policy accept;"]
         if masquerade:
-            body += [f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"']
+            body += [f'    {fam} saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"']
         body += [f"    {_hairpin(bridge, subnet)}",
                  "  }"]
     body.append("}")
     return "\n".join(body) + "\n"
 
 
-def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool,
+def install_network(table: str, bridge: str, subnet: IPv4Network | IPv6Network, internal: bool,
                     isolate_from: tuple[str, ...] = (), masquerade: bool = True) -> None:
     from dockyard.network import nft
     nft.run(network_ruleset(table, bridge, subnet, internal, isolate_from, masquerade))
@@ -115,6 +121,7 @@ def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool
 def remove_network(table: str) -> None:
     from dockyard.network import nft
     nft.delete_table(table)
+    nft.delete_table(table, "ip6")
 
 
 def install_nat(bridge: str, subnet: IPv4Network) -> None:

@@ -4,15 +4,17 @@ Idempotent, so a restarted daemon just runs it again."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface
 from typing import Iterator
 
-from pyroute2 import IPRoute
+from pyroute2 import IPRoute, NetlinkError
 
 from dockyard.network import firewall, links, nft, ports, usernets
+from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
 from dockyard.network.subnets import pick_free_subnet
 
@@ -89,8 +91,21 @@ def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str, gateway: s
         idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gw}/{net.prefixlen}"))
         ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge), **({"mtu": mtu} if mtu else {}))
     internal = bool(config.get("Internal"))
-    firewall.install_network(firewall.network_table(daemon_bridge, bridge), bridge, net, internal,
-                             isolate_from=(daemon_bridge, "br-*"), masquerade=usernets.masquerade(config))
+    table = firewall.network_table(daemon_bridge, bridge)
+    firewall.install_network(table, bridge, net, internal, isolate_from=(daemon_bridge, "br-*"),
+                             masquerade=usernets.masquerade(config))
+    v6 = usernets.ipv6(config)
+    if v6 is not None:   # the gateway's address (no DAD: usable at once), forwarding, the ip6 rules
+        _set_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6", "0")
+        with Rtnl() as host:
+            try:
+                host.add_address6(host.link_index(bridge), IPv6Interface(f"{v6[1]}/{v6[0].prefixlen}"))
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise
+        _set_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+        firewall.install_network(table, bridge, v6[0], internal, isolate_from=(daemon_bridge, "br-*"),
+                                 masquerade=usernets.masquerade(config))
     if not internal:
         firewall.install_forward_accept(bridge)
         _route_localnet(bridge)

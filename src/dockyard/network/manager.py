@@ -198,7 +198,7 @@ class NetworkManager:
 
     def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
                 ip: str | None = None, aliases: list[str] | tuple = (), mac: str | None = None,
-                name: str | None = None) -> Endpoint:
+                name: str | None = None, ip6: str | None = None) -> Endpoint:
         """Attach the container to a network (a name, id or "bridge"/"none").
 
         The first network creates the container's namespace (its interface is
@@ -208,7 +208,7 @@ class NetworkManager:
         """
         self.netns_path(container_id)
         net = self._network_for(mode)
-        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name)
+        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, ip6)
         self._names.forget(net.id)
         return ep
 

@@ -29,8 +29,8 @@ class NameRegistry:
         """(ip, container id, [recorded name, *aliases]) of the network's endpoints."""
         entries = self._entries.get(network_id)
         if entries is None:
-            entries = [(ep.ip, ep.container_id, [ep.name or "", *ep.alias_list])
-                       for ep in self.store.endpoints(network_id=network_id) if ep.ip]
+            entries = [(ip, ep.container_id, [ep.name or "", *ep.alias_list])
+                       for ep in self.store.endpoints(network_id=network_id) for ip in (ep.ip, ep.ip6) if ip]
             self._entries[network_id] = entries
         return entries
 

@@ -86,15 +86,15 @@ def run_fresh(script: str) -> None:
         raise SystemError_(f"nft failed: {err.strip()}")
 
 
-def table_exists(table: str) -> bool:
-    return run(f"list table ip {table}", check=False)[0]
+def table_exists(table: str, family: str = "ip") -> bool:
+    return run(f"list table {family} {table}", check=False)[0]
 
 
-def delete_table(table: str) -> None:
-    if table_exists(table):
-        run(f"delete table ip {table}")
+def delete_table(table: str, family: str = "ip") -> None:
+    if table_exists(table, family):
+        run(f"delete table {family} {table}")
 
 
-def list_tables() -> list[str]:
-    ok, out = run("list tables ip", check=False)
-    return [line.split()[2] for line in out.splitlines() if ok and line.startswith("table ip ")]
+def list_tables(family: str = "ip") -> list[str]:
+    ok, out = run(f"list tables {family}", check=False)
+    return [line.split()[2] for line in out.splitlines() if ok and line.startswith(f"table {family} ")]
