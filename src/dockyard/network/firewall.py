@@ -144,8 +144,9 @@ def _forward_rules(bridge: str) -> list[list[str]]:
     ]
 
 
-def _iptables() -> str | None:
-    return shutil.which("iptables")
+def _iptables(tool: str = "iptables") -> str | None:
+    """iptables, or ip6tables for IPv6 networks' accepts."""
+    return shutil.which(tool)
 
 
 def forward_policy() -> str | None:
@@ -153,9 +154,9 @@ def forward_policy() -> str | None:
     return chain_policy("FORWARD")
 
 
-def chain_policy(chain: str) -> str | None:
+def chain_policy(chain: str, tool: str = "iptables") -> str | None:
     """Policy of a filter-table chain, or None. Listing does not create the table (iptables-nft)."""
-    ipt = _iptables()
+    ipt = _iptables(tool)
     if ipt is None:
         return None
     proc = _run([ipt, "-w", "-S", chain], check=False)
@@ -166,27 +167,28 @@ def chain_policy(chain: str) -> str | None:
     return None
 
 
-def install_forward_accept(bridge: str) -> bool:
-    """Add the ACCEPT rules if FORWARD would drop our traffic; True if it did."""
-    if forward_policy() != "DROP":
+def install_forward_accept(bridge: str, tool: str = "iptables") -> bool:
+    """Add the ACCEPT rules if FORWARD would drop our traffic; True if it did. tool="ip6tables" for
+    an IPv6 network's (dockerd leaves ip6tables' FORWARD at DROP too)."""
+    if chain_policy("FORWARD", tool) != "DROP":
         return False
-    insert_forward_accept(bridge)
+    insert_forward_accept(bridge, tool)
     return True
 
 
-def insert_forward_accept(bridge: str) -> None:
+def insert_forward_accept(bridge: str, tool: str = "iptables") -> None:
     """Insert the tagged ACCEPT rules at the top of FORWARD unless already there."""
-    ipt = _iptables()
+    ipt = _iptables(tool)
     if ipt is None:
-        raise SystemError_("iptables is not installed")
+        raise SystemError_(f"{tool} is not installed")
     for rule in reversed(_forward_rules(bridge)):   # -I at 1 twice keeps the listed order
         if _run([ipt, "-w", "-C", "FORWARD", *rule], check=False).returncode != 0:
             _run([ipt, "-w", "-I", "FORWARD", "1", *rule])
 
 
-def tagged_rules(bridge: str) -> list[list[str]]:
+def tagged_rules(bridge: str, tool: str = "iptables") -> list[list[str]]:
     """Every filter-table rule carrying our comment, as `-A CHAIN ...` argv lists."""
-    ipt = _iptables()
+    ipt = _iptables(tool)
     if ipt is None:
         return []
     proc = _run([ipt, "-w", "-S"], check=False)
@@ -206,10 +208,11 @@ def tagged_rules(bridge: str) -> list[list[str]]:
 
 
 def remove_forward_accept(bridge: str) -> None:
-    ipt = _iptables()
-    for argv in tagged_rules(bridge):
-        _run([ipt, "-w", "-D", *argv[1:]], check=False)
-        log.debug("removed iptables rule %s", shlex.join(argv))
+    for tool in ("iptables", "ip6tables"):
+        ipt = _iptables(tool)
+        for argv in tagged_rules(bridge, tool):
+            _run([ipt, "-w", "-D", *argv[1:]], check=False)
+            log.debug("removed %s rule %s", tool, shlex.join(argv))
 
 
 def enable_ip_forward() -> None:

@@ -104,6 +104,8 @@ def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str, gateway: s
                 if e.code != errno.EEXIST:
                     raise
         _set_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+        if not internal:
+            firewall.install_forward_accept(bridge, "ip6tables")
         firewall.install_network(table, bridge, v6[0], internal, isolate_from=(daemon_bridge, "br-*"),
                                  masquerade=usernets.masquerade(config))
     if not internal:
