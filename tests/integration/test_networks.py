@@ -141,10 +141,13 @@ def test_connect_and_disconnect_live(daemon, bb_image, www):
         daemon.docker("network", "connect", "--alias", "late", www["net"], name)
         out = daemon.docker("exec", name, "ip", "-o", "-4", "addr").stdout
         assert "eth1" in out
-        # default bridge container: its resolv.conf is the host's, so reach db by address
         db_ip = json.loads(daemon.docker("inspect", www["db"]).stdout)[0]["NetworkSettings"]["Networks"][
             www["net"]]["IPAddress"]
         r = daemon.docker("exec", name, "wget", "-qO-", f"http://{db_ip}/")
+        assert r.stdout.strip() == f"hello-{www['db']}"
+        # its first user network: as with dockerd, its resolv.conf now names the embedded resolver
+        assert "nameserver 127.0.0.11" in daemon.docker("exec", name, "cat", "/etc/resolv.conf").stdout
+        r = daemon.docker("exec", name, "wget", "-qO-", f"http://{www['db']}/")
         assert r.stdout.strip() == f"hello-{www['db']}"
         net = json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]
         assert any(v["Name"] == name for v in net["Containers"].values())

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Forbidden, InvalidParameter, NotFound
 from ..network import ports as portmap
-from ..network import resolver, usernets
+from ..network import etcfiles, resolver, usernets
 
 if TYPE_CHECKING:
     from ..network.manager import NetworkManager
@@ -140,6 +141,19 @@ def start_resolver(d: _Daemon, c) -> bool:
     return d.networks.start_resolver(c.id, list(c.host_config.get("Dns") or []))
 
 
+def dns_options(c, user_net: bool) -> list[str]:
+    """--dns-option, else Docker's ndots:0 for the embedded resolver on user networks."""
+    return list(c.host_config.get("DnsOptions") or (["ndots:0"] if user_net else []))
+
+
+def resolv_at_resolver(c) -> None:
+    """A running container joined its first user network: its resolv.conf names the embedded resolver."""
+    path = ((c.network or {}).get("EtcFiles") or {}).get("/etc/resolv.conf")
+    if path and os.path.exists(path):
+        etcfiles.rewrite_resolv_conf(path, [EMBEDDED_DNS], c.host_config.get("DnsSearch") or [],
+                                     dns_options(c, True))
+
+
 def attach(d: _Daemon, c, hostname: str, primary_ip: str | None, image_config: dict) -> tuple[list, list[tuple]]:
     """Blocking: connect_all, the resolver, then publish; all undone if any part fails."""
     eps = connect_all(d, c, hostname, primary_ip)
@@ -229,8 +243,8 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
             ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
-            if not d.networks.dns_listening(c.id):
-                await asyncio.to_thread(start_resolver, d, c)
+            if not d.networks.dns_listening(c.id) and await asyncio.to_thread(start_resolver, d, c):
+                resolv_at_resolver(c)   # its first user network: names through 127.0.0.11 from now on
             net = dict(c.network)
             net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
             c.network = net

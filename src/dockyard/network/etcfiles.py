@@ -112,6 +112,12 @@ def _write(path: str, content: str) -> str:
     return path
 
 
+def rewrite_resolv_conf(path: str, dns: Iterable[str] = (), dns_search: Iterable[str] = (),
+                        dns_options: Iterable[str] = (), host_resolv_conf: str = HOST_RESOLV_CONF) -> None:
+    """A running container's resolv.conf again, in place (the file is bind-mounted: same inode)."""
+    _write(path, resolv_conf_content(read_host_resolv_conf(host_resolv_conf), dns, dns_search, dns_options))
+
+
 def write_etc_files(directory: str, hostname: str, domainname: str, ip: str | None,
                     extra_hosts: Iterable[str] = (), dns: Iterable[str] = (),
                     dns_search: Iterable[str] = (), dns_options: Iterable[str] = (),

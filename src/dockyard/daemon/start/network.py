@@ -62,7 +62,7 @@ def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
     # user networks: the embedded DNS server in the container's namespace, as Docker's; it forwards
     # what is not a container's name to --dns (or the host's resolvers)
     dns = [networking.EMBEDDED_DNS] if user_net else c.host_config.get("Dns") or []
-    dns_options = c.host_config.get("DnsOptions") or (["ndots:0"] if user_net else [])
+    dns_options = networking.dns_options(c, user_net)
     ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""), ep.ip,
                                     extra_hosts=networking.extra_hosts(d, c, eps), dns=dns,
                                     dns_search=c.host_config.get("DnsSearch") or [],
