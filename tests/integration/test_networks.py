@@ -532,11 +532,10 @@ def test_bad_input_statuses_and_a_failed_start_leaves_nothing_half_made(daemon, 
     assert b"has active endpoints" in body
     status, body = daemon.api("GET", f"/networks/{missing}")
     assert (status, json.loads(body)["message"]) == (404, f"network {missing} not found")
-    # IPv4 only: an IPv6 network is refused, not made IPv4-only behind the user's back
-    status, body = daemon.api("POST", "/networks/create", {"Name": v6, "EnableIPv6": True})
-    assert status == 400 and b"IPv6 networks are not supported" in body
-    r = daemon.docker("network", "create", "--ipv6", v6, check=False)
-    assert r.returncode != 0 and "IPv6 networks are not supported" in r.stderr
+    # IPv6 networks are made (test_ipv6_networks.py); an IPv6 subnet without EnableIPv6 is refused
+    status, body = daemon.api("POST", "/networks/create",
+                              {"Name": v6, "IPAM": {"Config": [{"Subnet": "fd00:77::/64"}]}})
+    assert status == 400 and b"EnableIPv6" in body
     names = daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert dup not in names and v6 not in names
     # invalid port specs: 400 at create, no container
