@@ -193,3 +193,54 @@ def test_a_resolver_that_does_not_answer_gives_servfail(service, monkeypatch):
         assert silent.recv(512)   # it was asked
     finally:
         silent.close()
+
+
+def test_in_a_namespace_the_rules_are_kept_across_a_restart_unless_a_port_was_taken(tmp_path):
+    """bind_in_namespace: a fresh namespace gets the DNAT table; after a daemon restart the same ports are
+    bound again and the rules stay (no ~10 ms table replacement per container); a port taken meanwhile
+    gives new ports and replaced rules. 127.0.0.11:53 reaches the listener every time."""
+    from dockyard.network import netns
+    from dockyard.network.rtnl import Rtnl
+
+    def lo_up():
+        with Rtnl() as ns:
+            ns.set_link(name="lo", up=True)
+
+    def ask_53(udp: socket.socket) -> bytes:   # a query to 127.0.0.11:53 arrives at the listener
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.sendto(b"ping", (resolver.ADDRESS, 53))
+        udp.settimeout(2)
+        return udp.recv(16)
+
+    path = str(tmp_path / "ns")
+    netns.create(path, then=lo_up)
+    try:
+        udp, tcp = netns.run_in(path, resolver.bind_in_namespace)
+        ports = (udp.getsockname()[1], tcp.getsockname()[1])
+        assert netns.run_in(path, lambda: ask_53(udp)) == b"ping"
+        udp.close()
+        tcp.close()
+        udp, tcp = netns.run_in(path, lambda: resolver.bind_in_namespace(True))
+        assert (udp.getsockname()[1], tcp.getsockname()[1]) == ports
+        assert netns.run_in(path, lambda: ask_53(udp)) == b"ping"
+        udp.close()
+        tcp.close()
+
+        def take() -> socket.socket:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((resolver.ADDRESS, ports[0]))
+            return s
+
+        blocker = netns.run_in(path, take)
+        try:
+            udp, tcp = netns.run_in(path, lambda: resolver.bind_in_namespace(True))
+            assert udp.getsockname()[1] != ports[0]
+            assert netns.run_in(path, resolver.existing_ports) == {"udp": udp.getsockname()[1],
+                                                                 "tcp": tcp.getsockname()[1]}
+            assert netns.run_in(path, lambda: ask_53(udp)) == b"ping"
+            udp.close()
+            tcp.close()
+        finally:
+            blocker.close()
+    finally:
+        netns.remove(path)

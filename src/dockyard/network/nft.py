@@ -67,23 +67,25 @@ def run(script: str, check: bool = True) -> tuple[bool, str]:
     return ok, text
 
 
-def run_fresh(script: str) -> None:
+def run_fresh(script: str, check: bool = True) -> tuple[bool, str]:
     """Run nft commands with a context of their own, made and freed here: for a thread inside another
-    network namespace (the shared context's netlink socket belongs to the host's)."""
+    network namespace (the shared context's netlink socket belongs to the host's); (ok, output or error)."""
     try:
         lib = _library()
     except OSError:   # no libnftables: `nft` in this thread's namespace does the same
-        run(script)
-        return
+        return run(script, check)
     ctx = lib.nft_ctx_new(0)
     try:
+        lib.nft_ctx_buffer_output(ctx)
         lib.nft_ctx_buffer_error(ctx)
         rc = lib.nft_run_cmd_from_buffer(ctx, script.encode())
+        out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
         err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
     finally:
         lib.nft_ctx_free(ctx)
-    if rc != 0:
+    if check and rc != 0:
         raise SystemError_(f"nft failed: {err.strip()}")
+    return rc == 0, (out if rc == 0 else err)
 
 
 def table_exists(table: str, family: str = "ip") -> bool:

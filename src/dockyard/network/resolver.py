@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -350,17 +351,43 @@ def ruleset(udp_port: int, tcp_port: int, replace: bool = False) -> str:
             f"}}\n")
 
 
+_RULE_PORT = re.compile(rf"ip daddr {re.escape(ADDRESS)} (udp|tcp) dport 53 dnat (?:ip )?to {re.escape(ADDRESS)}:(\d+)")
+
+
+def existing_ports() -> dict[str, int]:
+    """In the container's namespace: the ports the last daemon's rules send 127.0.0.11:53 to."""
+    ok, out = nft.run_fresh(f"list table ip {TABLE}", check=False)
+    return {proto: int(port) for proto, port in _RULE_PORT.findall(out)} if ok else {}
+
+
 def bind_in_namespace(replace: bool = False) -> tuple[socket.socket, socket.socket]:
-    """Run in the container's namespace: lo is up (the plumbing did it); the sockets, then the rules."""
+    """Run in the container's namespace: lo is up (the plumbing did it); the sockets, then the rules.
+    `replace` (a daemon restart): the ports of the rules there if they are free again, so the rules
+    stay as they are; else new ports and the rules replaced."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        udp.bind((ADDRESS, 0))
-        tcp.bind((ADDRESS, 0))
+        old = existing_ports() if replace else {}
+        try:
+            udp.bind((ADDRESS, old.get("udp", 0)))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # its old connections' TIME_WAITs
+            tcp.bind((ADDRESS, old.get("tcp", 0)))
+            kept = len(old) == 2
+        except OSError:
+            if not old:
+                raise
+            for s in (udp, tcp):
+                s.close()
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            udp.bind((ADDRESS, 0))
+            tcp.bind((ADDRESS, 0))
+            kept = False
         tcp.listen(64)
         udp.setblocking(False)
         tcp.setblocking(False)
-        nft.run_fresh(ruleset(udp.getsockname()[1], tcp.getsockname()[1], replace))
+        if not kept:
+            nft.run_fresh(ruleset(udp.getsockname()[1], tcp.getsockname()[1], replace))
     except BaseException:
         udp.close()
         tcp.close()
