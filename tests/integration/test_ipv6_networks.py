@@ -38,11 +38,15 @@ def test_two_containers_ping6_by_name_and_alias(daemon, bb_image):
         ep = json.loads(daemon.docker("inspect", a).stdout)[0]["NetworkSettings"]["Networks"][net]
         assert ep["GlobalIPv6Address"] == pinned and ep["GlobalIPv6PrefixLen"] == 64 and ep["IPv6Gateway"] == gw6
         r = daemon.docker("run", "--rm", "--name", b, "--network", net, bb_image, "sh", "-c",
-                          f"ip -6 addr show eth0; ip -6 route; ping -6 -c1 -W2 {a} && ping -6 -c1 -W2 alias-a "
+                          f"cat /etc/hosts; echo ==end-of-hosts==; ip -6 addr show eth0; ip -6 route; ping -6 -c1 -W2 {a} && "
+                          f"ping -6 -c1 -W2 alias-a "
                           f"&& nslookup -type=AAAA {a} && ping -6 -c1 -W2 {gw6}")
         out = r.stdout
         assert out.count(" 0% packet loss") == 3 and pinned in out
         assert f"default via {gw6} dev eth0" in out
+        hosts = [line.split("\t") for line in out.split("==end-of-hosts==", 1)[0].splitlines() if "\t" in line]
+        mine = [h for h in hosts if ":" in h[0] and ipaddress.ip_address(h[0]) in ipaddress.ip_network(sub6)]
+        assert len(mine) == 1 and mine[0][1] in [h[1] for h in hosts if "." in h[0] and h[0] != "127.0.0.1"]
         # the ip6 rules: masquerade out of the network, gone with it
         rules = subprocess.run(["nft", "list", "table", "ip6", firewall.network_table(daemon.bridge, bridge)],
                                capture_output=True, text=True, check=True).stdout

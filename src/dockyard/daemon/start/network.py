@@ -66,7 +66,7 @@ def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
     ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""), ep.ip,
                                     extra_hosts=networking.extra_hosts(d, c, eps), dns=dns,
                                     dns_search=c.host_config.get("DnsSearch") or [],
-                                    dns_options=dns_options)
+                                    dns_options=dns_options, ip6=ep.ip6)
     c.network = {**c.network, "EtcFiles": ctx.etc_files, "Hostname": hostname,
                  **networking.record(c, eps, rows)}
 
