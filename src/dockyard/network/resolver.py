@@ -301,7 +301,10 @@ class DnsService:
         listener = self._listeners.pop(container_id, None)
         if listener is not None:
             listener.closed = True
-            self.loop.call_soon_threadsafe(listener.close)
+            try:
+                self.loop.call_soon_threadsafe(listener.close)
+            except RuntimeError:   # the loop is closed (daemon shutdown): nothing is served any more
+                pass
 
     def close_all(self) -> None:
         for listener in self._listeners.values():
