@@ -37,6 +37,8 @@ def test_two_containers_ping6_by_name_and_alias(daemon, bb_image):
                       bb_image, "sleep", "300")
         ep = json.loads(daemon.docker("inspect", a).stdout)[0]["NetworkSettings"]["Networks"][net]
         assert ep["GlobalIPv6Address"] == pinned and ep["GlobalIPv6PrefixLen"] == 64 and ep["IPv6Gateway"] == gw6
+        members = json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Containers"]
+        assert [m["IPv6Address"] for m in members.values()] == [f"{pinned}/64"]
         r = daemon.docker("run", "--rm", "--name", b, "--network", net, bb_image, "sh", "-c",
                           f"cat /etc/hosts; echo ==end-of-hosts==; ip -6 addr show eth0; ip -6 route; ping -6 -c1 -W2 {a} && "
                           f"ping -6 -c1 -W2 alias-a "

@@ -50,7 +50,7 @@ def _view(d: Daemon, net, containers: bool = True) -> dict:
             out["Containers"][ep.container_id] = {
                 "Name": c.name if c is not None else (ep.name or ""), "EndpointID": ep.host_veth or "",
                 "MacAddress": ep.mac or "", "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "",
-                "IPv6Address": ""}
+                "IPv6Address": f"{ep.ip6}/{ep.ip6_prefixlen}" if ep.ip6 else ""}
     return out
 
 
