@@ -122,3 +122,42 @@ networks:
         assert ipaddress.ip_address(a_v6) in ipaddress.ip_network(sub6) and a_v6 in r.stdout
     finally:
         run("down", "-t", "0", check=False)
+
+
+SUB6_DEFAULT = v6_subnet()
+
+
+@pytest.fixture(scope="module")
+def daemon6(request, tmp_path_factory, busybox_tar):
+    """A dockyardd with IPv6 on its default bridge (dockerd's --ipv6 --fixed-cidr-v6)."""
+    from conftest import running_daemon
+    for d in running_daemon(request, tmp_path_factory, extra_args=("--ipv6", "--fixed-cidr-v6", SUB6_DEFAULT),
+                            label="dockyardd6"):
+        d.docker("import", str(busybox_tar), "bb")
+        yield d
+
+
+def test_the_default_bridge_with_ipv6(daemon6):
+    a = uname("a")
+    bridge = json.loads(daemon6.docker("network", "inspect", "bridge").stdout)[0]
+    assert bridge["EnableIPv6"] is True
+    gw6 = str(ipaddress.ip_network(SUB6_DEFAULT).network_address + 1)
+    assert {"Subnet": SUB6_DEFAULT, "Gateway": gw6} in bridge["IPAM"]["Config"]
+    daemon6.docker("run", "-d", "--name", a, "bb", "sleep", "300")
+    try:
+        ep = json.loads(daemon6.docker("inspect", a).stdout)[0]["NetworkSettings"]["Networks"]["bridge"]
+        assert ipaddress.ip_address(ep["GlobalIPv6Address"]) in ipaddress.ip_network(SUB6_DEFAULT)
+        assert ep["IPv6Gateway"] == gw6
+        r = daemon6.docker("run", "--rm", "bb", "sh", "-c",
+                           f"ping -6 -c1 -W2 {ep['GlobalIPv6Address']} && ping -6 -c1 -W2 {gw6}")
+        assert r.stdout.count(" 0% packet loss") == 2
+        rules = subprocess.run(["nft", "list", "table", "ip6", firewall.table_name(daemon6.bridge)],
+                               capture_output=True, text=True, check=True).stdout
+        assert f"ip6 saddr {SUB6_DEFAULT}" in rules and "masquerade" in rules
+        daemon6.restart()   # the same subnet, the re-adopted container keeps its address
+        again = json.loads(daemon6.docker("inspect", a).stdout)[0]["NetworkSettings"]["Networks"]["bridge"]
+        assert again["GlobalIPv6Address"] == ep["GlobalIPv6Address"]
+        r = daemon6.docker("run", "--rm", "bb", "ping", "-6", "-c1", "-W2", ep["GlobalIPv6Address"])
+        assert " 0% packet loss" in r.stdout
+    finally:
+        daemon6.docker("rm", "-f", a)

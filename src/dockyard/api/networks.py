@@ -34,7 +34,8 @@ def _view(d: Daemon, net, containers: bool = True) -> dict:
                    "com.docker.network.bridge.name": net.bridge or "",
                    "com.docker.network.driver.mtu": "1500"}
         ipam = {"Driver": "default", "Options": None,
-                "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else []}
+                "Config": ([{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else [])
+                + list((cfg.get("IPAM") or {}).get("Config") or [])}   # its IPv6 with dockerd's --ipv6
     elif name in ("host", "none"):
         options, ipam = {}, {"Driver": "default", "Options": None, "Config": []}
     else:

@@ -44,6 +44,8 @@ class DaemonConfig:
     default_runtime: str = "crun"
     bridge: str = "dockyard0"
     bip: str | None = None
+    ipv6: bool = False               # --ipv6: IPv6 on the default bridge too
+    fixed_cidr_v6: str = ""          # --fixed-cidr-v6: its subnet (else a ULA /64, kept across restarts)
     debug: bool = False
     log_level: str = "info"
     cgroup_parent: str = "dockyard"  # --cgroup-parent: containers live at /<parent>/<id>
@@ -92,6 +94,8 @@ class Daemon:
             os.chown(config.data_root, 0, self.remap.owner[1])
             os.chmod(self.layout.containers_dir, 0o711)
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip,
+                                       ipv6=config.ipv6 or bool(config.fixed_cidr_v6),
+                                       fixed_cidr_v6=config.fixed_cidr_v6 or None,
                                        container_name=self._container_name, emit=self.events.emit)
         self.attach = AttachManager()
         self.criu = CriuProbe(config.criu_path, config.exec_root)

@@ -39,6 +39,7 @@ def purge(bridge: str, exec_root: str | None = None) -> None:
     attempt(_remove_user_tables, bridge)
     attempt(_remove_links, bridge)
     attempt(firewall.remove_nat, bridge)
+    attempt(nft.delete_table, firewall.table_name(bridge), "ip6")   # the default bridge's IPv6 (--ipv6)
     attempt(nft.delete_table, firewall.table_name(bridge) + "-ports")
     attempt(firewall.remove_forward_accept, bridge)
     if errors:

@@ -69,11 +69,13 @@ class EventSink(Protocol):
 
 class NetworkManager:
     def __init__(self, db, exec_root: str, bridge: str = "dockyard0", bip: str | None = None, *,
+                 ipv6: bool = False, fixed_cidr_v6: str | None = None,
                  container_name: ContainerName | None = None, emit: EventSink | None = None):
         if not _IFNAME.match(bridge):
             raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
         self.bridge = bridge
         self.bip = parse_bip(bip) if bip else None
+        self.ipv6, self.fixed_cidr_v6 = ipv6, fixed_cidr_v6   # the default bridge's IPv6 (dockerd's flags)
         self.netns_dir = os.path.join(exec_root, "netns")
         self.store = NetworkStore(db)
         self.ports_table = firewall.table_name(bridge) + "-ports"
@@ -105,7 +107,8 @@ class NetworkManager:
         if proxy is not None:
             self.publisher.proxy = proxy
         with host_lock():
-            setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table)
+            setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table,
+                                 ipv6=self.ipv6, fixed_cidr_v6=self.fixed_cidr_v6)
             self._catalog.restore()
         os.makedirs(self.netns_dir, exist_ok=True)
 

@@ -121,6 +121,10 @@ class NetworkStore:
     def _record(self, row) -> NetworkRecord | None:
         return NetworkRecord.from_row(row, self.network_config(row["id"])) if row is not None else None
 
+    def set_network_config(self, network_id: str, config: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO network_config (network_id, config) VALUES (?, ?)",
+                        (network_id, json.dumps(config)))
+
     def network_config(self, network_id: str) -> dict:
         row = self.db.one("SELECT config FROM network_config WHERE network_id = ?", (network_id,))
         return json.loads(row["config"]) if row is not None else {}

@@ -117,10 +117,7 @@ def _pool6(pool: dict, taken6: list[IPv6Network]) -> tuple[IPv6Network, IPv6Addr
         if any(subnet.overlaps(t) for t in taken6):
             raise Forbidden("Pool overlaps with other one on this address space")
     else:
-        while True:
-            subnet = IPv6Network(((0xFD << 120) | (secrets.randbits(56) << 64), 64))
-            if not any(subnet.overlaps(t) for t in taken6):
-                break
+        subnet = pick_ula(taken6)[0]
     try:
         gateway = IPv6Address(pool["Gateway"]) if pool.get("Gateway") else subnet.network_address + 1
     except ValueError as e:
@@ -130,6 +127,14 @@ def _pool6(pool: dict, taken6: list[IPv6Network]) -> tuple[IPv6Network, IPv6Addr
     if subnet.prefixlen > 126:
         raise InvalidParameter(f"invalid subnet {subnet}: too small for a network")
     return subnet, gateway
+
+
+def pick_ula(taken6: list[IPv6Network]) -> tuple[IPv6Network, IPv6Address]:
+    """A /64 of a random ULA prefix (fd00::/8) that overlaps none of taken6, and its gateway (::1)."""
+    while True:
+        subnet = IPv6Network(((0xFD << 120) | (secrets.randbits(56) << 64), 64))
+        if not any(subnet.overlaps(t) for t in taken6):
+            return subnet, subnet.network_address + 1
 
 
 def ipv6(config: dict) -> tuple[IPv6Network, IPv6Address] | None:
