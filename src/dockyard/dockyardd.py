@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import ipaddress
 import logging
 import os
 import signal
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("-b", "--bridge", default="dockyard0", help="name of the default bridge")
     p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
+    p.add_argument("--ipv6", action="store_true", default=False, help="IPv6 on the default bridge")
+    p.add_argument("--fixed-cidr-v6", default="", help="the default bridge's IPv6 subnet (with --ipv6)")
     p.add_argument("--log-driver", default="json-file", help="default log driver (json-file, local, none)")
     p.add_argument("--log-opt", action="append", default=[], help="default log driver option (max-size=10m)")
     p.add_argument("--label", action="append", default=[], help="key=value label of this daemon")
@@ -214,8 +217,13 @@ def daemon_config(args: argparse.Namespace):
             ulimits = dict(daemonjson.parse_ulimit_flag(u) for u in args.default_ulimit)
     except daemonjson.ConfigError as e:
         raise SystemExit(f"dockyardd: {e}") from None
-    if getattr(args, "ipv6", False) or getattr(args, "fixed_cidr_v6", ""):
-        raise SystemExit("dockyardd: ipv6/fixed-cidr-v6: IPv6 on the default bridge is not supported yet")
+    fixed_cidr_v6 = str(getattr(args, "fixed_cidr_v6", "") or "")
+    if fixed_cidr_v6:
+        try:
+            if ipaddress.ip_network(fixed_cidr_v6, strict=False).version != 6:
+                raise ValueError("not an IPv6 subnet")
+        except ValueError as e:
+            raise SystemExit(f"dockyardd: fixed-cidr-v6: invalid {fixed_cidr_v6!r}: {e}") from None
     if getattr(args, "default_address_pool", None):
         raise SystemExit("dockyardd: default-address-pools is not supported yet (user networks take "
                          "Docker's default pools)")
@@ -231,7 +239,8 @@ def daemon_config(args: argparse.Namespace):
     return DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
                         host=args.host[0], hosts=tuple(args.host), pidfile=args.pidfile or "",
                         default_runtime=args.default_runtime,
-                        bridge=args.bridge, bip=args.bip, debug=bool(args.debug) or args.log_level == "debug",
+                        bridge=args.bridge, bip=args.bip, ipv6=bool(getattr(args, "ipv6", False)),
+                        fixed_cidr_v6=fixed_cidr_v6, debug=bool(args.debug) or args.log_level == "debug",
                         log_level=args.log_level, criu_path=args.criu_path,
                         cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap,
                         insecure_registries=tuple(args.insecure_registry or ()),

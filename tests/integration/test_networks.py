@@ -141,10 +141,13 @@ def test_connect_and_disconnect_live(daemon, bb_image, www):
         daemon.docker("network", "connect", "--alias", "late", www["net"], name)
         out = daemon.docker("exec", name, "ip", "-o", "-4", "addr").stdout
         assert "eth1" in out
-        # default bridge container: its resolv.conf is the host's, so reach db by address
         db_ip = json.loads(daemon.docker("inspect", www["db"]).stdout)[0]["NetworkSettings"]["Networks"][
             www["net"]]["IPAddress"]
         r = daemon.docker("exec", name, "wget", "-qO-", f"http://{db_ip}/")
+        assert r.stdout.strip() == f"hello-{www['db']}"
+        # its first user network: as with dockerd, its resolv.conf now names the embedded resolver
+        assert "nameserver 127.0.0.11" in daemon.docker("exec", name, "cat", "/etc/resolv.conf").stdout
+        r = daemon.docker("exec", name, "wget", "-qO-", f"http://{www['db']}/")
         assert r.stdout.strip() == f"hello-{www['db']}"
         net = json.loads(daemon.docker("network", "inspect", www["net"]).stdout)[0]
         assert any(v["Name"] == name for v in net["Containers"].values())
@@ -279,7 +282,9 @@ def test_run_flags_static_ip_mac_hostname_dns_and_hosts(daemon, bb_image, www):
     default_gw = json.loads(daemon.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
     assert f"{default_gw}\tgw" in out and "10.1.2.3\tpinned" in out
     assert f"{ip}\tbox.example.test box" in out
-    assert f"nameserver {gateway}" in out and "search corp.test" in out and "options ndots:2" in out
+    # Docker's embedded resolver, not the gateway (the DNS server listened there before)
+    assert "nameserver 127.0.0.11" in out and gateway not in out.split("nameserver", 1)[1]
+    assert "search corp.test" in out and "options ndots:2" in out
     # --dns on the default bridge is written as given
     r = daemon.docker("run", "--rm", "--dns", "10.9.9.9", bb_image, "cat", "/etc/resolv.conf")
     assert "nameserver 10.9.9.9" in r.stdout
@@ -527,11 +532,10 @@ def test_bad_input_statuses_and_a_failed_start_leaves_nothing_half_made(daemon, 
     assert b"has active endpoints" in body
     status, body = daemon.api("GET", f"/networks/{missing}")
     assert (status, json.loads(body)["message"]) == (404, f"network {missing} not found")
-    # IPv4 only: an IPv6 network is refused, not made IPv4-only behind the user's back
-    status, body = daemon.api("POST", "/networks/create", {"Name": v6, "EnableIPv6": True})
-    assert status == 400 and b"IPv6 networks are not supported" in body
-    r = daemon.docker("network", "create", "--ipv6", v6, check=False)
-    assert r.returncode != 0 and "IPv6 networks are not supported" in r.stderr
+    # IPv6 networks are made (test_ipv6_networks.py); an IPv6 subnet without EnableIPv6 is refused
+    status, body = daemon.api("POST", "/networks/create",
+                              {"Name": v6, "IPAM": {"Config": [{"Subnet": "fd00:77::/64"}]}})
+    assert status == 400 and b"EnableIPv6" in body
     names = daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert dup not in names and v6 not in names
     # invalid port specs: 400 at create, no container
@@ -624,3 +628,42 @@ def test_bridge_name_option_and_predefined_networks_cannot_go(daemon, bb_image):
         r = daemon.docker("network", "rm", predefined, check=False)
         assert r.returncode != 0 and "cannot be removed" in r.stderr
     assert {"bridge", "host", "none"} <= set(daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split())
+
+
+def test_published_ports_answer_on_both_families(daemon, bb_image):
+    """-p PORT:80 is 0.0.0.0 and [::] as with dockerd (IPv6 relayed by the daemon to the IPv4 container);
+    -p [::1]:PORT:80 only on IPv6 loopback, -p 0.0.0.0:PORT:80 only on IPv4."""
+    both, v6, v4 = free_port(), free_port(), free_port()
+    name = uname("dual")
+    daemon.docker("run", "-d", "--name", name, "-p", f"{both}:80", "-p", f"[::1]:{v6}:81", "-p",
+                  f"0.0.0.0:{v4}:82", bb_image, "sh", "-c",
+                  "mkdir -p /www && echo both > /www/index.html && (httpd -p 81 -h /www; httpd -p 82 -h /www; "
+                  "exec httpd -f -p 80 -h /www)")
+    try:
+        assert http_get(f"http://127.0.0.1:{both}/").strip() == "both"
+        assert http_get(f"http://[::1]:{both}/").strip() == "both"
+        assert http_get(f"http://[::1]:{v6}/").strip() == "both"
+        assert http_get(f"http://127.0.0.1:{v4}/").strip() == "both"
+        for host, port in (("127.0.0.1", v6), ("::1", v4)):   # nothing there
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+                assert s.connect_ex((host, port)) != 0, (host, port)
+        lines = sorted(daemon.docker("port", name).stdout.strip().splitlines())
+        assert lines == sorted([f"80/tcp -> 0.0.0.0:{both}", f"80/tcp -> [::]:{both}", f"81/tcp -> [::1]:{v6}",
+                                f"82/tcp -> 0.0.0.0:{v4}"])
+        ports = json.loads(daemon.docker("inspect", name).stdout)[0]["NetworkSettings"]["Ports"]
+        assert ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(both)},
+                                   {"HostIp": "::", "HostPort": str(both)}]
+        assert f"[::]:{both}->80/tcp" in daemon.docker("ps", "--filter", f"name={name}").stdout
+        daemon.restart()   # the relay comes back with the re-adopted container
+        assert http_get(f"http://[::1]:{both}/").strip() == "both"
+        daemon.docker("restart", "-t", "0", name)   # its ports go and come back on the same numbers
+        assert http_get(f"http://127.0.0.1:{both}/").strip() == "both"   # waits for httpd
+        # the relay accepts, then closes when the container refuses (docker-proxy does the same)
+        assert http_get(f"http://[::1]:{both}/").strip() == "both"
+    finally:
+        daemon.docker("rm", "-f", name)
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        with socket.socket(family) as s:   # free again, both families (the relay's TIME_WAITs may stay)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, both))
+            s.listen()

@@ -72,7 +72,7 @@ class Responder:
 
 def ask(host: str, port: int, payload: bytes) -> bytes:
     """Send one datagram and wait for the answer (resent now and then: UDP may drop)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.5)
         s.connect((host, port))
         for _ in range(20):
@@ -101,6 +101,9 @@ def test_udp_published_on_all_addresses_with_tcp_on_the_same_port(daemon, bb_ima
         try:
             assert ask("127.0.0.1", hp, b"via-loopback") == b"8053 via-loopback"
             assert ask(bridge_addr(daemon), hp, b"via-bridge") == b"8053 via-bridge"
+            # and [::]: the daemon's relay, as docker-proxy (the container has IPv4 only)
+            assert ask("::1", hp, b"via-v6") == b"8053 via-v6"
+            assert ask("::1", hp, b"again-v6") == b"8053 again-v6"   # the same relay socket
         finally:
             r.close()
         deadline = time.monotonic() + 10
@@ -114,10 +117,14 @@ def test_udp_published_on_all_addresses_with_tcp_on_the_same_port(daemon, bb_ima
                     raise
                 time.sleep(0.05)
         lines = sorted(daemon.docker("port", name).stdout.strip().splitlines())
-        assert lines == [f"8053/tcp -> 0.0.0.0:{hp}", f"8053/udp -> 0.0.0.0:{hp}"]
-        assert daemon.docker("port", name, "8053/udp").stdout.strip() == f"0.0.0.0:{hp}"
+        # both families, as dockerd lists them
+        assert lines == [f"8053/tcp -> 0.0.0.0:{hp}", f"8053/tcp -> [::]:{hp}",
+                         f"8053/udp -> 0.0.0.0:{hp}", f"8053/udp -> [::]:{hp}"]
+        assert daemon.docker("port", name, "8053/udp").stdout.strip().splitlines() == [f"0.0.0.0:{hp}",
+                                                                                        f"[::]:{hp}"]
         info = json.loads(daemon.docker("inspect", name).stdout)[0]
-        assert info["NetworkSettings"]["Ports"]["8053/udp"] == [{"HostIp": "0.0.0.0", "HostPort": str(hp)}]
+        assert info["NetworkSettings"]["Ports"]["8053/udp"] == [{"HostIp": "0.0.0.0", "HostPort": str(hp)},
+                                                                {"HostIp": "::", "HostPort": str(hp)}]
         assert info["HostConfig"]["PortBindings"]["8053/udp"] == [{"HostIp": "", "HostPort": str(hp)}]
         assert "8053/udp" in info["Config"]["ExposedPorts"]
         # the host port is held for udp: a second container cannot take it

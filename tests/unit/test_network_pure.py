@@ -1,15 +1,17 @@
-"""Pure logic of user networks: port specs, DNS messages, IPAM ranges, rulesets, `port` output."""
+"""Pure logic of user networks: port specs, DNS answers, IPAM ranges, rulesets, `port` output."""
 from __future__ import annotations
 
-import socket
-import struct
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.reversename
 import pytest
 
 from dockyard.cli.port import mappings
 from dockyard.errors import InvalidParameter
-from dockyard.network import dns, firewall, ports
+from dockyard.network import firewall, ports, resolver
 from dockyard.network.ipam import AddressPool
 
 
@@ -21,7 +23,18 @@ def test_port_bindings_parse_docker_shapes():
                        "443": [{"HostIp": "0.0.0.0", "HostPort": "9000-9010"}]}, {}, False)
     assert ports.Binding("tcp", 80, "127.0.0.1", 8080, 8080) in got
     assert ports.Binding("udp", 53, "", 0, 0) in got
-    assert ports.Binding("tcp", 443, "", 9000, 9010) in got
+    assert ports.Binding("tcp", 443, "0.0.0.0", 9000, 9010) in got   # IPv4 only, as Docker
+    got = ports.parse({"80/tcp": [{"HostIp": "::1", "HostPort": "8081"}, {"HostIp": "[::]", "HostPort": "8082"}]},
+                      {}, False)
+    assert [b.host_ip for b in got] == ["::1", "::"]
+
+
+def test_a_bind_without_an_address_is_on_both_families():
+    assert ports.families("") == ["", "::"]
+    assert ports.families("0.0.0.0") == [""] and ports.families("::") == ["::"]
+    assert ports.families("127.0.0.1") == ["127.0.0.1"] and ports.families("::1") == ["::1"]
+    # the proxy's binds are no DNAT elements
+    ports.add_elements("never-used", [("tcp", "::", 8080, "10.0.0.2", 80)])
 
 
 def test_publish_all_adds_only_unbound_exposed_ports():
@@ -34,7 +47,7 @@ def test_publish_all_adds_only_unbound_exposed_ports():
 @pytest.mark.parametrize("bindings", [
     {"0/tcp": [{}]}, {"70000/tcp": [{}]}, {"80/sctp": [{}]}, {"x/tcp": [{}]},
     {"80/tcp": [{"HostPort": "99999"}]}, {"80/tcp": [{"HostPort": "90-80"}]},
-    {"80/tcp": [{"HostIp": "::1"}]}, {"80/tcp": [{"HostIp": "not-an-ip"}]},
+    {"80/tcp": [{"HostIp": "not-an-ip"}]},
 ])
 def test_bad_port_specs_are_rejected(bindings):
     with pytest.raises(InvalidParameter):
@@ -48,53 +61,82 @@ def test_nft_elements_go_to_the_map_of_their_bind():
     assert ports._key(("tcp", "", 1, "x", 2)) == ("any", "tcp . 1")
 
 
-# -- DNS -----------------------------------------------------------------------
+# -- DNS (the embedded resolver's answers, dnspython's wire format) ----------------
 
-def query(name: str, qtype: int, qid: int = 0x1234) -> bytes:
-    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q + struct.pack("!HH", qtype, 1)
-
-
-def answers(msg: bytes) -> tuple[int, int, list[bytes]]:
-    qid, flags, _, ancount = struct.unpack_from("!HHHH", msg)
-    i = dns.parse_question(struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + msg[12:])[4]
-    out = []
-    for _ in range(ancount):
-        _, rtype, _, _, rdlen = struct.unpack_from("!HHHIH", msg, i)
-        out.append(msg[i + 12: i + 12 + rdlen])
-        i += 12 + rdlen
-    return qid, flags & 0xF, out
+def query(name: str, qtype: str, qid: int = 0x1234, **kw) -> dns.message.Message:
+    q = dns.message.make_query(name, qtype, **kw)
+    q.id = qid
+    return q
 
 
-NAMES = {"db": ["10.1.0.2"], "web": ["10.1.0.3", "10.1.0.4"]}
+NAMES = {"db": ["10.1.0.2", "fd00:1::2"], "web": ["10.1.0.3", "10.1.0.4"]}
 
 
-def local(q: bytes):
-    return dns.answer_locally(q, lambda: NAMES, lambda ip: {"10.1.0.2": "db"}.get(ip))
+def local(q: dns.message.Message):
+    return resolver.answer_locally(q, lambda: NAMES, {"10.1.0.2": "db", "fd00:1::2": "db"}.get)
 
 
-def test_a_records_for_names_on_the_network_case_insensitive():
-    qid, rcode, ans = answers(local(query("DB", dns.QTYPE_A)))
-    assert (qid, rcode) == (0x1234, 0) and ans == [socket.inet_aton("10.1.0.2")]
-    assert answers(local(query("Web", dns.QTYPE_A)))[2] == [socket.inet_aton("10.1.0.3"),
-                                                              socket.inet_aton("10.1.0.4")]
+def addresses(resp: dns.message.Message) -> list[str]:
+    return [r.to_text() for rrset in resp.answer for r in rrset]
 
 
-def test_aaaa_of_a_known_name_is_empty_and_unknown_names_are_forwarded():
-    assert answers(local(query("db", dns.QTYPE_AAAA)))[2] == []
-    assert local(query("example.org", dns.QTYPE_A)) is None
-    assert local(b"\x00\x01garbage") is None
+def test_a_and_aaaa_records_for_names_on_the_networks_case_insensitive():
+    resp = local(query("DB", "A"))
+    assert resp.id == 0x1234 and resp.rcode() == dns.rcode.NOERROR and addresses(resp) == ["10.1.0.2"]
+    assert resp.flags & dns.flags.QR and resp.flags & dns.flags.AA and resp.flags & dns.flags.RA
+    assert addresses(local(query("db", "AAAA"))) == ["fd00:1::2"]
+    assert sorted(addresses(local(query("Web.", "A")))) == ["10.1.0.3", "10.1.0.4"]
 
 
-def test_ptr_for_container_addresses():
-    _, _, ans = answers(local(query("2.0.1.10.in-addr.arpa", dns.QTYPE_PTR)))
-    assert ans == [b"\x02db\x00"]
-    assert local(query("9.0.1.10.in-addr.arpa", dns.QTYPE_PTR)) is None
+def test_a_known_name_without_records_of_the_type_is_nodata_and_unknown_names_are_forwarded():
+    resp = local(query("web", "AAAA"))
+    assert resp.rcode() == dns.rcode.NOERROR and resp.answer == []
+    assert local(query("example.org", "A")) is None
 
 
-def test_responses_are_never_parsed_as_questions():
-    resp = local(query("db", dns.QTYPE_A))
-    assert dns.parse_question(resp) is None
+def test_ptr_for_container_addresses_both_families():
+    assert addresses(local(query("2.0.1.10.in-addr.arpa", "PTR"))) == ["db."]
+    v6 = dns.reversename.from_address("fd00:1::2").to_text()
+    assert addresses(local(query(v6, "PTR"))) == ["db."]
+    assert local(query("9.0.1.10.in-addr.arpa", "PTR")) is None
+
+
+def test_responses_and_garbage_are_never_answered():
+    resp = local(query("db", "A"))
+    assert resolver.parse_query(resp.to_wire()) is None
+    assert resolver.parse_query(b"\x00\x01garbage") is None
+    assert resolver.parse_query(query("db", "A").to_wire()).question[0].name.to_text() == "db."
+
+
+def test_answers_too_big_for_udp_are_truncated_and_edns_raises_the_limit():
+    many = {"many": [f"10.2.{i // 250}.{i % 250 + 1}" for i in range(60)]}
+    plain = query("many", "A")
+    resp = resolver.answer_locally(plain, lambda: many, lambda ip: None)
+    assert len(resp.answer[0]) == 60
+    small = resolver.wire(resp, resolver.max_udp(plain))
+    assert len(small) <= 512 and dns.message.from_wire(small).flags & dns.flags.TC
+    whole = dns.message.from_wire(resolver.wire(resp))   # TCP
+    assert len(whole.answer[0]) == 60 and not whole.flags & dns.flags.TC
+    edns = query("many", "A", use_edns=0, payload=4096)
+    assert resolver.max_udp(edns) == 4096
+    resp = resolver.answer_locally(edns, lambda: many, lambda ip: None)
+    big = dns.message.from_wire(resolver.wire(resp, resolver.max_udp(edns)))
+    assert len(big.answer[0]) == 60 and big.edns == 0
+
+
+def test_upstreams_are_the_containers_dns_else_the_hosts_of_both_families(monkeypatch):
+    assert resolver.upstream_servers(["127.0.0.1", "::1", "bogus"]) == ["127.0.0.1", "::1"]
+    monkeypatch.setattr(resolver, "read_host_resolv_conf",
+                        lambda: "nameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver 2001:db8::1\n")
+    assert resolver.upstream_servers([]) == ["127.0.0.53", "fe80::1", "2001:db8::1"]
+
+
+def test_the_dnat_rules_send_port_53_to_the_listeners():
+    rules = resolver.ruleset(40001, 40002)
+    assert "ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:40001" in rules
+    assert "ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:40002" in rules
+    assert "delete" not in rules   # a fresh namespace: nothing to delete (that would cost ~10 ms)
+    assert resolver.ruleset(1, 2, replace=True).startswith("table ip dockyard-dns\ndelete table ip dockyard-dns\n")
 
 
 # -- IPAM ranges and rulesets ------------------------------------------------------
@@ -122,6 +164,9 @@ def test_port_command_output():
     assert mappings(p, None) == ["80/tcp -> 127.0.0.1:8080", "443/tcp -> 0.0.0.0:32768"]
     assert mappings(p, "80") == ["127.0.0.1:8080"]
     assert mappings(p, "9/udp") == []
+    v6 = {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}]}
+    assert mappings(v6, None) == ["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080"]
+    assert mappings(v6, "80") == ["0.0.0.0:8080", "[::]:8080"]
 
 
 def test_run_network_flags_make_dockers_create_body():
@@ -167,13 +212,43 @@ def test_plan_defaults_and_explicit_pool():
     ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1"}]}}, "gateway"),
     ({"ipam": {"Config": [{"Gateway": "10.2.0.1"}]}}, "need a subnet"),
     ({"ipam": {"Config": [{"Subnet": "10.1.0.0/24", "IPRange": "10.9.0.0/25"}]}}, "not within"),
-    ({"enable_ipv6": True}, "IPv6"),
+    ({"enable_ipv6": True, "ipam": {"Config": [{"Subnet": "fd00:1::/64"}]}, "taken6": ["fd00::/16"]},
+     "Pool overlaps"),
+    ({"enable_ipv6": True, "ipam": {"Config": [{"Subnet": "fd00:1::/64", "Gateway": "fd00:2::1"}]}}, "gateway"),
+    ({"ipam": {"Config": [{"Subnet": "fd00:1::/64"}]}}, "--ipv6"),
     ({"options": {"com.docker.network.bridge.name": "way-too-long-bridge-name"}}, "invalid bridge name"),
 ])
 def test_plan_refusals(kwargs, error):
     from dockyard.errors import DockyardError
     taken = kwargs.pop("taken", ())
+    if "taken6" in kwargs:
+        kwargs["taken6"] = [IPv6Network(n) for n in kwargs["taken6"]]
     with pytest.raises(DockyardError, match=error):
         _plan(taken=taken, **kwargs)
     with pytest.raises(DockyardError, match="pre-defined"):
         _plan("host")
+
+
+def test_bridge_options_read_from_the_network_config():
+    from dockyard.network import usernets
+    cfg = {"Options": {usernets.MTU_OPT: "1400", usernets.MASQUERADE_OPT: "false",
+                       usernets.HOST_BINDING_OPT: "127.0.0.1"}}
+    assert (usernets.mtu(cfg), usernets.masquerade(cfg), usernets.host_binding_ipv4(cfg)) == (1400, False, "127.0.0.1")
+    assert (usernets.mtu({}), usernets.masquerade({}), usernets.host_binding_ipv4({})) == (None, True, "")
+    assert usernets.host_binding_ipv4({"Options": {usernets.HOST_BINDING_OPT: "0.0.0.0"}}) == ""
+    rules = firewall.network_ruleset("t", "br-x", IPv4Network("10.5.0.0/24"), False, masquerade=False)
+    assert 'comment "dockyard:br-x"' not in rules and "ct status dnat masquerade" in rules
+    assert 'comment "dockyard:br-x"' in firewall.network_ruleset("t", "br-x", IPv4Network("10.5.0.0/24"), False)
+
+
+def test_ipv6_networks_get_their_pool_or_a_ula_one():
+    from dockyard.network import usernets
+    p = _plan(enable_ipv6=True, ipam={"Config": [{"Subnet": "10.7.0.0/24"}, {"Subnet": "fd00:7::/64"}]})
+    assert p.config["EnableIPv6"] is True
+    assert p.config["IPAM"]["Config"][1] == {"Subnet": "fd00:7::/64", "Gateway": "fd00:7::1"}
+    assert usernets.ipv6(p.config) == (IPv6Network("fd00:7::/64"), IPv6Network("fd00:7::1/128")[0])
+    ula = usernets.ipv6(_plan(enable_ipv6=True).config)[0]
+    assert ula.prefixlen == 64 and ula.subnet_of(IPv6Network("fd00::/8"))
+    assert usernets.ipv6(_plan().config) is None
+    rules = firewall.network_ruleset("t", "br-x", IPv6Network("fd00:7::/64"), False)
+    assert rules.startswith("table ip6 t\n") and 'ip6 saddr fd00:7::/64 oifname != "br-x" masquerade' in rules

@@ -45,9 +45,16 @@ def test_names_follow_renames_and_are_cached_until_forgotten(store):
                                  aliases='["db"]', name="first"))
     assert names.names("i" * 64) == {"first": ["10.8.0.2"], "c" * 12: ["10.8.0.2"], "db": ["10.8.0.2"]}
     current["c" * 64] = "Renamed"
-    assert "renamed" in names.names("i" * 64) and names.reverse("i" * 64, "10.8.0.2") == "Renamed"
+    assert "renamed" in names.names("i" * 64) and names.reverse("c" * 64, "10.8.0.2") == "Renamed"
     store.save_endpoint(Endpoint("d" * 64, "back", "i" * 64, "/ns2", ip="10.8.0.3", prefixlen=24))
-    assert names.reverse("i" * 64, "10.8.0.3") is None          # cached
+    assert names.reverse("c" * 64, "10.8.0.3") is None          # cached
     names.forget("i" * 64)
-    assert names.reverse("i" * 64, "10.8.0.3") == "d" * 12
-    assert not names.forwards("i" * 64) and names.forwards("o" * 64) and not names.forwards("x")
+    assert names.reverse("c" * 64, "10.8.0.3") == "d" * 12
+    # a container's resolver: the names of its user networks, and name.network too
+    assert names.container_names("d" * 64)["db"] == ["10.8.0.2"]
+    assert names.container_names("d" * 64)["db.back"] == ["10.8.0.2"]
+    assert names.container_names("x" * 64) == {}
+    # forwarding: not when all its networks are Internal
+    store.save_endpoint(Endpoint("e" * 64, "open", "o" * 64, "/ns3", ip="10.7.0.2", prefixlen=24))
+    assert not names.forwards("c" * 64) and names.forwards("e" * 64) and not names.forwards("x")
+    assert names.reverse("e" * 64, "10.8.0.2") is None           # not on its networks

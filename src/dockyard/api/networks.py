@@ -34,13 +34,14 @@ def _view(d: Daemon, net, containers: bool = True) -> dict:
                    "com.docker.network.bridge.name": net.bridge or "",
                    "com.docker.network.driver.mtu": "1500"}
         ipam = {"Driver": "default", "Options": None,
-                "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else []}
+                "Config": ([{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else [])
+                + list((cfg.get("IPAM") or {}).get("Config") or [])}   # its IPv6 with dockerd's --ipv6
     elif name in ("host", "none"):
         options, ipam = {}, {"Driver": "default", "Options": None, "Config": []}
     else:
         options, ipam = cfg.get("Options") or {}, cfg.get("IPAM") or {"Driver": "default", "Config": []}
     out = {"Name": name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": driver,
-           "EnableIPv4": driver == "bridge", "EnableIPv6": False, "IPAM": ipam,
+           "EnableIPv4": driver == "bridge", "EnableIPv6": bool(cfg.get("EnableIPv6")), "IPAM": ipam,
            "Internal": bool(cfg.get("Internal")), "Attachable": bool(cfg.get("Attachable")), "Ingress": False,
            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {}, "Options": options,
            "Labels": cfg.get("Labels") or {}}
@@ -50,7 +51,7 @@ def _view(d: Daemon, net, containers: bool = True) -> dict:
             out["Containers"][ep.container_id] = {
                 "Name": c.name if c is not None else (ep.name or ""), "EndpointID": ep.host_veth or "",
                 "MacAddress": ep.mac or "", "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "",
-                "IPv6Address": ""}
+                "IPv6Address": f"{ep.ip6}/{ep.ip6_prefixlen}" if ep.ip6 else ""}
     return out
 
 

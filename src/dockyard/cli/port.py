@@ -7,16 +7,22 @@ PORT = Command("CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a spec
                [], min_args=1, max_args=2)
 
 
+def _host(b: dict) -> str:
+    ip = b["HostIp"]
+    return f"[{ip}]:{b['HostPort']}" if ":" in ip else f"{ip}:{b['HostPort']}"
+
+
 def mappings(ports: dict, wanted: str | None) -> list[str]:
-    """Lines of `docker port`: "80/tcp -> 0.0.0.0:8080", or "0.0.0.0:8080" for one asked-for port."""
+    """Lines of `docker port`: "80/tcp -> 0.0.0.0:8080" ("[::]:8080" for IPv6), or "0.0.0.0:8080" for
+    one asked-for port."""
     if wanted is not None:
         port, _, proto = wanted.partition("/")
         key = f"{port}/{proto or 'tcp'}"
-        return [f"{b['HostIp']}:{b['HostPort']}" for b in ports.get(key) or []]
+        return [_host(b) for b in ports.get(key) or []]
     out = []
     for key in sorted(ports, key=lambda k: (int(k.split("/")[0]), k)):
         for b in ports[key] or []:
-            out.append(f"{key} -> {b['HostIp']}:{b['HostPort']}")
+            out.append(f"{key} -> {_host(b)}")
     return out
 
 

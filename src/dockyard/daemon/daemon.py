@@ -44,6 +44,8 @@ class DaemonConfig:
     default_runtime: str = "crun"
     bridge: str = "dockyard0"
     bip: str | None = None
+    ipv6: bool = False               # --ipv6: IPv6 on the default bridge too
+    fixed_cidr_v6: str = ""          # --fixed-cidr-v6: its subnet (else a ULA /64, kept across restarts)
     debug: bool = False
     log_level: str = "info"
     cgroup_parent: str = "dockyard"  # --cgroup-parent: containers live at /<parent>/<id>
@@ -92,6 +94,8 @@ class Daemon:
             os.chown(config.data_root, 0, self.remap.owner[1])
             os.chmod(self.layout.containers_dir, 0o711)
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip,
+                                       ipv6=config.ipv6 or bool(config.fixed_cidr_v6),
+                                       fixed_cidr_v6=config.fixed_cidr_v6 or None,
                                        container_name=self._container_name, emit=self.events.emit)
         self.attach = AttachManager()
         self.criu = CriuProbe(config.criu_path, config.exec_root)
@@ -112,9 +116,11 @@ class Daemon:
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
         self.criu.start()     # `criu check` runs beside the network set-up
-        from ..network.dns import DnsService
-        # the user networks' DNS (it needs the manager, so it comes at set-up)
-        await asyncio.to_thread(self.networks.setup, DnsService(asyncio.get_running_loop(), self.networks))
+        from ..network.proxy import PortProxy
+        from ..network.resolver import DnsService
+        # the containers' embedded DNS (it needs the manager, so it comes at set-up), the IPv6 port relays
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.networks.setup, DnsService(loop, self.networks), PortProxy(loop))
         from .recover import recover
         await recover(self)
         self.logrotate.start()
@@ -144,6 +150,7 @@ class Daemon:
         self.logrotate.close()
         if self.networks.dns is not None:
             self.networks.dns.close_all()
+        self.networks.close_proxy()
         self.health.close()
         if self._flusher is not None:
             self._flusher.cancel()

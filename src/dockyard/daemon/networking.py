@@ -5,10 +5,12 @@ inspect."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Forbidden, InvalidParameter, NoSuchContainer, NotFound, SystemError_
-from ..network import etcfiles, linkenv
+from ..network import etcfiles, linkenv, resolver, usernets
 from ..network import ports as portmap
 from ..runtime.command import container_config_env
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from .lookup import ContainerStore
 
 BRIDGE_MODES = ("bridge", "none")
+EMBEDDED_DNS = resolver.ADDRESS   # the nameserver of containers on user networks
 
 
 class _Daemon(Protocol):
@@ -106,8 +109,8 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
             continue
         ep = eps.get(name) or {}
         ipam = ep.get("IPAMConfig") or {}
-        if (ipam.get("IPv4Address") or ep.get("Aliases")) and rec.name == "bridge":
-            if ipam.get("IPv4Address"):
+        if (ipam.get("IPv4Address") or ipam.get("IPv6Address") or ep.get("Aliases")) and rec.name == "bridge":
+            if ipam.get("IPv4Address") or ipam.get("IPv6Address"):
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
@@ -127,7 +130,9 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
 def _endpoint_dict(ep) -> dict:
     return {"IPAddress": ep.ip or "", "IPPrefixLen": ep.prefixlen or 0, "Gateway": ep.gateway or "",
             "MacAddress": ep.mac or "", "NetworkID": ep.network_id, "EndpointID": ep.host_veth or "",
-            "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname}
+            "Network": ep.network, "Aliases": ep.alias_list, "Interface": ep.ifname,
+            "GlobalIPv6Address": ep.ip6 or "", "GlobalIPv6PrefixLen": ep.ip6_prefixlen or 0,
+            "IPv6Gateway": ep.gateway6 or ""}
 
 
 def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None,
@@ -140,7 +145,7 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
     links = [(alias, target) for target, alias in map(parse_link, cfg.get("Links") or [])]
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
                               aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
-                              links=links)
+                              links=links, ip6=ipam.get("IPv6Address") or None)
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:
@@ -158,10 +163,30 @@ def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> 
     return eps
 
 
+def start_resolver(d: _Daemon, c) -> bool:
+    """Blocking: the embedded DNS server (127.0.0.11) in c's namespace when c is on a user network,
+    forwarding to its --dns servers; True if it has one."""
+    return d.networks.start_resolver(c.id, list(c.host_config.get("Dns") or []))
+
+
+def dns_options(c, user_net: bool) -> list[str]:
+    """--dns-option, else Docker's ndots:0 for the embedded resolver on user networks."""
+    return list(c.host_config.get("DnsOptions") or (["ndots:0"] if user_net else []))
+
+
+def resolv_at_resolver(c) -> None:
+    """A running container joined its first user network: its resolv.conf names the embedded resolver."""
+    path = ((c.network or {}).get("EtcFiles") or {}).get("/etc/resolv.conf")
+    if path and os.path.exists(path):
+        etcfiles.rewrite_resolv_conf(path, [EMBEDDED_DNS], c.host_config.get("DnsSearch") or [],
+                                     dns_options(c, True))
+
+
 def attach(d: _Daemon, c, hostname: str, primary_ip: str | None, image_config: dict) -> tuple[list, list[tuple]]:
-    """Blocking: connect_all, then publish; all undone if any part fails."""
+    """Blocking: connect_all, the resolver, then publish; all undone if any part fails."""
     eps = connect_all(d, c, hostname, primary_ip)
     try:
+        start_resolver(d, c)
         return eps, publish(d, c, eps[0], image_config)
     except BaseException:
         d.networks.disconnect(c.id)
@@ -181,6 +206,10 @@ def publish(d: _Daemon, c, ep, image_config: dict) -> list[tuple]:
                              bool(hc.get("PublishAllPorts")))
     if not bindings or not ep.ip:   # network none: nothing to publish to
         return []
+    # the network's com.docker.network.bridge.host_binding_ipv4: where -p binds when it names no address
+    default_ip = usernets.host_binding_ipv4(d.networks.find(ep.network_id).config)
+    if default_ip:
+        bindings = [b if b.host_ip else dataclasses.replace(b, host_ip=default_ip) for b in bindings]
     return d.networks.publish(c.id, ep.ip, bindings)
 
 
@@ -317,6 +346,8 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
             ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
+            if not d.networks.dns_listening(c.id) and await asyncio.to_thread(start_resolver, d, c):
+                resolv_at_resolver(c)   # its first user network: names through 127.0.0.11 from now on
             net = dict(c.network)
             net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
             c.network = net
@@ -420,7 +451,10 @@ def networks_view(d: _Daemon, c) -> dict:
         if ep:
             entry.update({"MacAddress": ep.get("MacAddress", ""), "EndpointID": ep.get("EndpointID", ""),
                           "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
-                          "IPPrefixLen": ep.get("IPPrefixLen", 0)})
+                          "IPPrefixLen": ep.get("IPPrefixLen", 0),
+                          "GlobalIPv6Address": ep.get("GlobalIPv6Address", ""),
+                          "GlobalIPv6PrefixLen": ep.get("GlobalIPv6PrefixLen", 0),
+                          "IPv6Gateway": ep.get("IPv6Gateway", "")})
             if key not in BRIDGE_MODES:
                 # moby's buildEndpointDNSNames: name, aliases, short id, hostname, each once
                 entry["DNSNames"] = list(dict.fromkeys(n for n in (c.name, *(ep.get("Aliases") or []), c.id[:12],

@@ -9,7 +9,8 @@
   never finished;
 - exec sessions are re-adopted (daemon/exec.py) or get the exit code
   their conmon wrote meanwhile;
-- network objects of containers that are gone are reconciled away;
+- network objects of containers that are gone are reconciled away, and
+  the re-adopted ones on user networks get their DNS server back;
 - restart policies `always` / `unless-stopped` bring stopped containers back.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ class _Daemon(Protocol):
 async def recover(d: _Daemon) -> None:
     d.execs.recover()   # first: a container cleaned up below takes its execs' exit files along
     live: set[str] = set()
+    adopted = []
     to_restart = []
     for c in d.containers:
         st = c.state.status
@@ -59,6 +61,7 @@ async def recover(d: _Daemon) -> None:
             pid = c.conmon_pid or conmon.conmon_pid(paths)
             if pid and conmon.pid_alive(pid) and conmon.is_conmon_for(pid, c.id):
                 live.add(c.id)
+                adopted.append(c)
                 d.monitor.watch(c.id, pid)
                 if st == RUNNING:
                     _thaw_if_frozen(c)
@@ -82,6 +85,11 @@ async def recover(d: _Daemon) -> None:
             if c.state.status == EXITED:
                 to_restart.append(c)
     await asyncio.to_thread(d.networks.reconcile, live)
+    for c in adopted:
+        try:   # the embedded DNS server: new sockets in its namespace, its DNAT rules replaced
+            await asyncio.to_thread(d.networks.start_resolver, c.id, list(c.host_config.get("Dns") or []), True)
+        except Exception as e:
+            log.warning("DNS server of %s not restored: %s", c.short_id, e)
     cgroups.sweep(d.config.cgroup_parent, live)
     for c in to_restart:
         try:

@@ -12,7 +12,7 @@ from pyroute2 import IPRoute, NetlinkError
 
 from dockyard.errors import Conflict, DockyardError, Forbidden, NotFound, SystemError_
 from dockyard.network import links, usernets
-from dockyard.network.hostsetup import DnsListener, ensure_user_network, host_lock, remove_host_state
+from dockyard.network.hostsetup import ensure_user_network, host_lock, remove_host_state
 from dockyard.network.record import NetworkRecord
 from dockyard.network.store import NetworkStore
 from dockyard.network.subnets import pick_free_subnet
@@ -64,60 +64,60 @@ class NetworkCatalog:
             raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches found based on ID prefix)")
         raise NotFound(f"network {ref} not found")
 
-    def restore(self, dns: DnsListener | None) -> None:
+    def restore(self) -> None:
         """At daemon start: the host state of every user network."""
         for rec in self.user_networks():
             try:
-                self.ensure(rec, dns)
+                self.ensure(rec)
             except (DockyardError, NetlinkError, OSError) as e:   # one broken network must not stop the daemon
                 log.error("could not restore network %s (%s): %s", rec.name, rec.bridge, e)
 
-    def ensure(self, rec: NetworkRecord, dns: DnsListener | None) -> None:
-        ensure_user_network(self.daemon_bridge, rec.id, rec.bridge, rec.subnet, rec.gateway, rec.config, dns)
+    def ensure(self, rec: NetworkRecord) -> None:
+        ensure_user_network(self.daemon_bridge, rec.bridge, rec.subnet, rec.gateway, rec.config)
 
-    def create(self, name: str, dns: DnsListener | None, **body) -> NetworkRecord:
-        """Make a bridge network (usernets.plan's keywords): bridge, rules, DNS listener; all or nothing."""
+    def create(self, name: str, **body) -> NetworkRecord:
+        """Make a bridge network (usernets.plan's keywords): bridge, rules; all or nothing."""
         if self.store.network(name) is not None:
             raise Conflict(f"network with name {name} already exists")
         with host_lock():   # subnet choice sees every other daemon's bridges
             with IPRoute() as ipr:
                 taken = [IPv4Network(r.subnet) for r in self.store.networks() if r.subnet]
-                p = usernets.plan(name, taken=taken,
+                taken6 = [v6[0] for v6 in (usernets.ipv6(r.config) for r in self.store.networks()) if v6]
+                p = usernets.plan(name, taken=taken, taken6=taken6,
                                   pick_subnet=lambda: pick_free_subnet(links.host_ipv4_networks(ipr) + taken),
                                   **body)
                 if links.index_of(ipr, p.bridge) is not None:
                     raise Conflict(f"bridge {p.bridge} already exists on the host")
             try:
                 with contextlib.ExitStack() as undo:
-                    undo.callback(_quietly, remove_host_state, self.daemon_bridge, p.bridge, p.id, dns)
-                    ensure_user_network(self.daemon_bridge, p.id, p.bridge, str(p.subnet), str(p.gateway),
-                                        p.config, dns)
+                    undo.callback(_quietly, remove_host_state, self.daemon_bridge, p.bridge)
+                    ensure_user_network(self.daemon_bridge, p.bridge, str(p.subnet), str(p.gateway), p.config)
                     self.store.create_network(p.id, name, p.bridge, str(p.subnet), str(p.gateway), p.config)
                     undo.pop_all()
             except (NetlinkError, OSError) as e:
                 raise SystemError_(f"creating network {name}: {e}") from e
         return self.store.network_by_id(p.id)
 
-    def remove(self, rec: NetworkRecord, dns: DnsListener | None) -> None:
+    def remove(self, rec: NetworkRecord) -> None:
         if rec.name in PREDEFINED:
             raise Forbidden(f"{rec.name} is a pre-defined network and cannot be removed")
         if self.store.endpoints(network_id=rec.id):
             raise Forbidden(f"error while removing network: network {rec.name} id {rec.id} "
                             "has active endpoints")
         try:
-            remove_host_state(self.daemon_bridge, rec.bridge, rec.id, dns)
+            remove_host_state(self.daemon_bridge, rec.bridge)
         except (NetlinkError, OSError) as e:
             raise SystemError_(f"removing network {rec.name}: {e}") from e
         self.store.delete_network(rec.id)
 
-    def prune(self, keep: PruneFilter, dns: DnsListener | None) -> list[NetworkRecord]:
+    def prune(self, keep: PruneFilter) -> list[NetworkRecord]:
         """Remove the user networks without endpoints that `keep` selects; returns them."""
         removed = []
         for rec in self.user_networks():
             if self.store.endpoints(network_id=rec.id) or not keep(rec, rec.config):
                 continue
             try:
-                self.remove(rec, dns)
+                self.remove(rec)
             except Forbidden:   # a container connected meanwhile
                 continue
             removed.append(rec)

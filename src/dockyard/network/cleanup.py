@@ -39,6 +39,7 @@ def purge(bridge: str, exec_root: str | None = None) -> None:
     attempt(_remove_user_tables, bridge)
     attempt(_remove_links, bridge)
     attempt(firewall.remove_nat, bridge)
+    attempt(nft.delete_table, firewall.table_name(bridge), "ip6")   # the default bridge's IPv6 (--ipv6)
     attempt(nft.delete_table, firewall.table_name(bridge) + "-ports")
     attempt(firewall.remove_forward_accept, bridge)
     if errors:
@@ -62,9 +63,10 @@ def _user_bridges(bridge: str) -> list[str]:
 
 def _remove_user_tables(bridge: str) -> None:
     prefix = firewall.network_table(bridge, "")
-    for table in nft.list_tables():
-        if table.startswith(prefix):
-            nft.delete_table(table)
+    for family in ("ip", "ip6"):   # IPv6 networks have an ip6 table of the same name
+        for table in nft.list_tables(family):
+            if table.startswith(prefix):
+                nft.delete_table(table, family)
 
 
 def _remove_links(bridge: str, user_network: bool = False) -> None:

@@ -22,6 +22,9 @@ class Endpoint:
     aliases: str = "[]"            # JSON list of extra DNS names on this network
     name: str | None = None        # the container's name, answered by the network's DNS
     links: str = "[]"              # JSON list of [alias, target]: legacy links only this container resolves
+    ip6: str | None = None         # on an IPv6 network (EnableIPv6): its address, prefix and gateway
+    ip6_prefixlen: int | None = None
+    gateway6: str | None = None
 
     @property
     def link_list(self) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ def parse_extra_host(entry: str) -> tuple[str, str]:
 
 
 def hosts_content(hostname: str, domainname: str, ip: str | None,
-                  extra_hosts: Iterable[str] = ()) -> str:
+                  extra_hosts: Iterable[str] = (), ip6: str | None = None) -> str:
     """Defaults, then --add-host entries, then the container's own record, as Docker orders them."""
     lines = [f"{addr}\t{names}" for addr, names in DEFAULT_HOSTS]
     lines += ["%s\t%s" % parse_extra_host(e) for e in extra_hosts]
@@ -44,6 +44,8 @@ def hosts_content(hostname: str, domainname: str, ip: str | None,
         fqdn = f"{hostname}.{domainname}" if domainname else hostname
         names = fqdn if "." not in fqdn else f"{fqdn} {fqdn.split('.', 1)[0]}"
         lines.append(f"{ip}\t{names}")
+        if ip6:   # on an IPv6 network, as Docker lists it
+            lines.append(f"{ip6}\t{names}")
     return "\n".join(lines) + "\n"
 
 
@@ -112,17 +114,23 @@ def _write(path: str, content: str) -> str:
     return path
 
 
+def rewrite_resolv_conf(path: str, dns: Iterable[str] = (), dns_search: Iterable[str] = (),
+                        dns_options: Iterable[str] = (), host_resolv_conf: str = HOST_RESOLV_CONF) -> None:
+    """A running container's resolv.conf again, in place (the file is bind-mounted: same inode)."""
+    _write(path, resolv_conf_content(read_host_resolv_conf(host_resolv_conf), dns, dns_search, dns_options))
+
+
 def write_etc_files(directory: str, hostname: str, domainname: str, ip: str | None,
                     extra_hosts: Iterable[str] = (), dns: Iterable[str] = (),
                     dns_search: Iterable[str] = (), dns_options: Iterable[str] = (),
-                    host_resolv_conf: str = HOST_RESOLV_CONF) -> dict[str, str]:
+                    host_resolv_conf: str = HOST_RESOLV_CONF, ip6: str | None = None) -> dict[str, str]:
     """Write the three files into directory; return {path in container: path on host}."""
     os.makedirs(directory, exist_ok=True)
     resolv = resolv_conf_content(read_host_resolv_conf(host_resolv_conf), dns, dns_search, dns_options)
     return {
         "/etc/hostname": _write(os.path.join(directory, "hostname"), hostname + "\n"),
         "/etc/hosts": _write(os.path.join(directory, "hosts"),
-                             hosts_content(hostname, domainname, ip, extra_hosts)),
+                             hosts_content(hostname, domainname, ip, extra_hosts, ip6)),
         "/etc/resolv.conf": _write(os.path.join(directory, "resolv.conf"), resolv),
     }
 

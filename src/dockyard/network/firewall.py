@@ -16,7 +16,7 @@ import logging
 import shlex
 import shutil
 import subprocess
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
 from dockyard.errors import SystemError_
 
@@ -42,10 +42,14 @@ def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> subpr
     return proc
 
 
-def _hairpin(bridge: str, subnet: IPv4Network) -> str:
+def _hairpin(bridge: str, subnet: IPv4Network | IPv6Network) -> str:
     """A container reaching a published port of its own bridge through a host address: the
     reply must come back through the host's conntrack, so the source becomes the gateway."""
-    return f'ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade'
+    return f'{_family(subnet)} saddr {subnet} oifname "{bridge}" ct status dnat masquerade'
+
+
+def _family(subnet: IPv4Network | IPv6Network) -> str:
+    return "ip6" if subnet.version == 6 else "ip"
 
 
 def nat_ruleset(bridge: str, subnet: IPv4Network) -> str:
@@ -70,15 +74,18 @@ def network_table(owner: str, bridge: str) -> str:
     return f"{table_name(owner)}-net-{bridge}"
 
 
-def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool,
-                    isolate_from: tuple[str, ...] = ()) -> str:
-    """A user network's rules, replaced atomically like the default bridge's.
+def network_ruleset(table: str, bridge: str, subnet: IPv4Network | IPv6Network, internal: bool,
+                    isolate_from: tuple[str, ...] = (), masquerade: bool = True) -> str:
+    """A user network's rules, replaced atomically like the default bridge's; an IPv6 subnet gives
+    the same rules in an `ip6` table of the same name (IPv6 masquerade, isolation).
 
     Internal: no masquerade, and nothing forwarded in or out of the bridge.
+    masquerade=False (enable_ip_masquerade=false): traffic leaves with the containers' addresses.
     (icc=false is not a rule: frames bridged port to port never reach the ip
     forward hook, so those ports are made isolated bridge ports instead.)
     """
-    body = [f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{"]
+    fam = _family(subnet)
+    body = [f"table {fam} {table}", f"delete table {fam} {table}", f"table {fam} {table} {{"]
     if internal:
         body += ["  chain forward {",
                  "    type filter hook forward priority filter; policy accept;",
@@ -96,23 +103,25 @@ def network_ruleset(table: str, bridge: str, subnet: IPv4Network, internal: bool
                      f'    oifname "{bridge}" iifname "{other}" iifname != "{bridge}" drop']
         body += ["  }"]
         body += ["  chain postrouting {",
-                 "    type nat hook postrouting priority srcnat; policy accept;",
-                 f'    ip saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"',
-                 f"    {_hairpin(bridge, subnet)}",
+                 "    type nat hook postrouting priority srcnat; policy accept;"]
+        if masquerade:
+            body += [f'    {fam} saddr {subnet} oifname != "{bridge}" masquerade comment "{rule_comment(bridge)}"']
+        body += [f"    {_hairpin(bridge, subnet)}",
                  "  }"]
     body.append("}")
     return "\n".join(body) + "\n"
 
 
-def install_network(table: str, bridge: str, subnet: IPv4Network, internal: bool,
-                    isolate_from: tuple[str, ...] = ()) -> None:
+def install_network(table: str, bridge: str, subnet: IPv4Network | IPv6Network, internal: bool,
+                    isolate_from: tuple[str, ...] = (), masquerade: bool = True) -> None:
     from dockyard.network import nft
-    nft.run(network_ruleset(table, bridge, subnet, internal, isolate_from))
+    nft.run(network_ruleset(table, bridge, subnet, internal, isolate_from, masquerade))
 
 
 def remove_network(table: str) -> None:
     from dockyard.network import nft
     nft.delete_table(table)
+    nft.delete_table(table, "ip6")
 
 
 def install_nat(bridge: str, subnet: IPv4Network) -> None:
@@ -135,8 +144,9 @@ def _forward_rules(bridge: str) -> list[list[str]]:
     ]
 
 
-def _iptables() -> str | None:
-    return shutil.which("iptables")
+def _iptables(tool: str = "iptables") -> str | None:
+    """iptables, or ip6tables for IPv6 networks' accepts."""
+    return shutil.which(tool)
 
 
 def forward_policy() -> str | None:
@@ -144,9 +154,9 @@ def forward_policy() -> str | None:
     return chain_policy("FORWARD")
 
 
-def chain_policy(chain: str) -> str | None:
+def chain_policy(chain: str, tool: str = "iptables") -> str | None:
     """Policy of a filter-table chain, or None. Listing does not create the table (iptables-nft)."""
-    ipt = _iptables()
+    ipt = _iptables(tool)
     if ipt is None:
         return None
     proc = _run([ipt, "-w", "-S", chain], check=False)
@@ -157,39 +167,28 @@ def chain_policy(chain: str) -> str | None:
     return None
 
 
-def install_dns_accept(bridge: str) -> bool:
-    """Where INPUT drops by default, let the bridge's containers reach the network's DNS server
-    (udp/53 on the host side of the bridge); tagged like the FORWARD accepts and removed with them."""
-    if chain_policy("INPUT") != "DROP":
+def install_forward_accept(bridge: str, tool: str = "iptables") -> bool:
+    """Add the ACCEPT rules if FORWARD would drop our traffic; True if it did. tool="ip6tables" for
+    an IPv6 network's (dockerd leaves ip6tables' FORWARD at DROP too)."""
+    if chain_policy("FORWARD", tool) != "DROP":
         return False
-    rule = ["-i", bridge, "-p", "udp", "--dport", "53", "-m", "comment", "--comment", rule_comment(bridge),
-            "-j", "ACCEPT"]
-    if _run([_iptables(), "-w", "-C", "INPUT", *rule], check=False).returncode != 0:
-        _run([_iptables(), "-w", "-I", "INPUT", "1", *rule])
+    insert_forward_accept(bridge, tool)
     return True
 
 
-def install_forward_accept(bridge: str) -> bool:
-    """Add the ACCEPT rules if FORWARD would drop our traffic; True if it did."""
-    if forward_policy() != "DROP":
-        return False
-    insert_forward_accept(bridge)
-    return True
-
-
-def insert_forward_accept(bridge: str) -> None:
+def insert_forward_accept(bridge: str, tool: str = "iptables") -> None:
     """Insert the tagged ACCEPT rules at the top of FORWARD unless already there."""
-    ipt = _iptables()
+    ipt = _iptables(tool)
     if ipt is None:
-        raise SystemError_("iptables is not installed")
+        raise SystemError_(f"{tool} is not installed")
     for rule in reversed(_forward_rules(bridge)):   # -I at 1 twice keeps the listed order
         if _run([ipt, "-w", "-C", "FORWARD", *rule], check=False).returncode != 0:
             _run([ipt, "-w", "-I", "FORWARD", "1", *rule])
 
 
-def tagged_rules(bridge: str) -> list[list[str]]:
+def tagged_rules(bridge: str, tool: str = "iptables") -> list[list[str]]:
     """Every filter-table rule carrying our comment, as `-A CHAIN ...` argv lists."""
-    ipt = _iptables()
+    ipt = _iptables(tool)
     if ipt is None:
         return []
     proc = _run([ipt, "-w", "-S"], check=False)
@@ -209,10 +208,11 @@ def tagged_rules(bridge: str) -> list[list[str]]:
 
 
 def remove_forward_accept(bridge: str) -> None:
-    ipt = _iptables()
-    for argv in tagged_rules(bridge):
-        _run([ipt, "-w", "-D", *argv[1:]], check=False)
-        log.debug("removed iptables rule %s", shlex.join(argv))
+    for tool in ("iptables", "ip6tables"):
+        ipt = _iptables(tool)
+        for argv in tagged_rules(bridge, tool):
+            _run([ipt, "-w", "-D", *argv[1:]], check=False)
+            log.debug("removed %s rule %s", tool, shlex.join(argv))
 
 
 def enable_ip_forward() -> None:

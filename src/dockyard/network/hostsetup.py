@@ -1,18 +1,20 @@
 """Host state: the default bridge with its NAT and forwarding (once per
-daemon start), and each user network's bridge, rules and DNS listener.
+daemon start), and each user network's bridge and rules.
 Idempotent, so a restarted daemon just runs it again."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Iterator, Protocol
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+from typing import Iterator
 
-from pyroute2 import IPRoute
+from pyroute2 import IPRoute, NetlinkError
 
-from dockyard.network import firewall, links, nft, ports
+from dockyard.network import firewall, links, nft, ports, usernets
+from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
 from dockyard.network.subnets import pick_free_subnet
 
@@ -22,16 +24,6 @@ VETH_PREFIX = "dy"
 # Serialises subnet choice between daemons on one host (e.g. parallel tests):
 # the first creates its bridge, so the next one sees that route and moves on.
 HOST_LOCK = "/run/lock/dockyard-network.lock"
-
-
-class DnsListener(Protocol):
-    """network.dns.DnsService as the manager uses it: one listener per user network."""
-
-    def listen(self, network_id: str, address: str) -> None: ...
-
-    def close(self, network_id: str) -> None: ...
-
-    def close_all(self) -> None: ...
 
 
 @contextlib.contextmanager
@@ -61,9 +53,9 @@ def _route_localnet(bridge: str) -> None:
 
 
 def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Network, IPv4Address] | None,
-                         ports_table: str) -> None:
-    """The default bridge network: bridge, NAT, forwarding, the ports table.
-    Call under host_lock()."""
+                         ports_table: str, ipv6: bool = False, fixed_cidr_v6: str | None = None) -> None:
+    """The default bridge network: bridge, NAT, forwarding, the ports table; with `ipv6` (dockerd's
+    --ipv6, --fixed-cidr-v6) its IPv6 too. Call under host_lock()."""
     with IPRoute() as ipr:
         subnet, gateway = _choose_subnet(ipr, store, bridge, bip)
         links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gateway}/{subnet.prefixlen}"))
@@ -72,8 +64,23 @@ def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Networ
     if firewall.install_forward_accept(bridge):
         log.info("iptables FORWARD policy is DROP; accepted traffic for %s", bridge)
     _route_localnet(bridge)
-    store.save_network("bridge", "bridge", bridge, str(subnet), str(gateway))
+    network_id = store.save_network("bridge", "bridge", bridge, str(subnet), str(gateway))
     nft.run(ports.ruleset(ports_table))
+    config = {k: v for k, v in store.network_config(network_id).items() if k not in ("EnableIPv6", "IPAM")}
+    if ipv6:
+        old = usernets.ipv6(store.network_config(network_id))
+        if fixed_cidr_v6:
+            subnet6 = IPv6Network(fixed_cidr_v6, strict=False)
+            v6 = (subnet6, subnet6.network_address + 1)
+        else:   # a ULA /64 of its own, the same across restarts
+            v6 = old or usernets.pick_ula([])
+        config["EnableIPv6"] = True
+        config["IPAM"] = {"Config": [{"Subnet": str(v6[0]), "Gateway": str(v6[1])}]}
+        ensure_ipv6(bridge, v6, internal=False)
+        firewall.install_network(firewall.table_name(bridge), bridge, v6[0], False)
+    else:
+        nft.delete_table(firewall.table_name(bridge), "ip6")
+    store.set_network_config(network_id, config)
 
 
 def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
@@ -90,29 +97,45 @@ def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
     return subnet, subnet.network_address + 1
 
 
-def ensure_user_network(daemon_bridge: str, network_id: str, bridge: str, subnet: str, gateway: str,
-                        config: dict, dns: DnsListener | None) -> None:
-    """Host state of one user network: bridge with our alias, rules, DNS listener (idempotent)."""
+def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str, gateway: str, config: dict) -> None:
+    """Host state of one user network: bridge with our alias, rules (idempotent). Its DNS is in each
+    container (resolver.py)."""
     net, gw = IPv4Network(subnet), IPv4Address(gateway)
+    mtu = usernets.mtu(config)
     with IPRoute() as ipr:
         idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gw}/{net.prefixlen}"))
-        ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge))
+        ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge), **({"mtu": mtu} if mtu else {}))
     internal = bool(config.get("Internal"))
-    firewall.install_network(firewall.network_table(daemon_bridge, bridge), bridge, net, internal,
-                             isolate_from=(daemon_bridge, "br-*"))
+    table = firewall.network_table(daemon_bridge, bridge)
+    firewall.install_network(table, bridge, net, internal, isolate_from=(daemon_bridge, "br-*"),
+                             masquerade=usernets.masquerade(config))
     if not internal:
         firewall.install_forward_accept(bridge)
         _route_localnet(bridge)
-    if dns is not None:
-        firewall.install_dns_accept(bridge)
-        dns.listen(network_id, str(gw))
+    v6 = usernets.ipv6(config)
+    if v6 is not None:
+        ensure_ipv6(bridge, v6, internal)
+        firewall.install_network(table, bridge, v6[0], internal, isolate_from=(daemon_bridge, "br-*"),
+                                 masquerade=usernets.masquerade(config))
 
 
-def remove_host_state(daemon_bridge: str, bridge: str, network_id: str | None,
-                      dns: DnsListener | None) -> None:
+def ensure_ipv6(bridge: str, v6: tuple[IPv6Network, IPv6Address], internal: bool) -> None:
+    """A bridge's IPv6: the gateway's address (no DAD: usable at once), forwarding, ip6tables accepts
+    where its FORWARD drops. The ip6 table is the caller's."""
+    _set_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6", "0")
+    with Rtnl() as host:
+        try:
+            host.add_address6(host.link_index(bridge), IPv6Interface(f"{v6[1]}/{v6[0].prefixlen}"))
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise
+    _set_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+    if not internal:
+        firewall.install_forward_accept(bridge, "ip6tables")
+
+
+def remove_host_state(daemon_bridge: str, bridge: str) -> None:
     """Undo ensure_user_network, with the veths still on the bridge."""
-    if network_id is not None and dns is not None:
-        dns.close(network_id)
     with IPRoute() as ipr:
         for name in [p for p in links.ports_of(ipr, bridge) if p.startswith(VETH_PREFIX)]:
             links.delete_link(ipr, name)

@@ -5,7 +5,7 @@ tells `docker events` about networks as a resource:
 
   hostsetup.py  the host: default bridge, NAT, forwarding; user networks' host state
   catalog.py    networks as a resource: find, create, remove, prune
-  names.py      the DNS name registry of user networks (for dns.py)
+  names.py      the DNS name registry of user networks (for resolver.py)
   plumbing.py   per container: namespace, veths, addresses, routes
   publisher.py  published ports
 
@@ -29,12 +29,12 @@ from dockyard.errors import Forbidden, InvalidParameter, NoSpace, Unavailable
 from dockyard.network import firewall, links, netns, usernets
 from dockyard.network.catalog import NetworkCatalog, PruneFilter
 from dockyard.network.endpoint import Endpoint
-from dockyard.network.hostsetup import (VETH_PREFIX, DnsListener, host_lock, remove_host_state,
-                                        setup_default_bridge, user_bridge_alias)
+from dockyard.network.hostsetup import (VETH_PREFIX, host_lock, remove_host_state, setup_default_bridge,
+                                        user_bridge_alias)
 from dockyard.network.ipam import parse_bip
 from dockyard.network.names import ContainerName, NameRegistry
 from dockyard.network.plumbing import Plumbing
-from dockyard.network.publisher import Publisher
+from dockyard.network.publisher import PortRelay, Publisher
 from dockyard.network.record import NetworkRecord
 from dockyard.network.store import NetworkStore
 
@@ -47,6 +47,20 @@ PREDEFINED = usernets.PREDEFINED
 _IFNAME = usernets.IFNAME
 
 
+class DnsListener(Protocol):
+    """network.resolver.DnsService as the manager uses it: the embedded DNS server of each container
+    on a user network."""
+
+    def listen(self, container_id: str, netns_path: str, servers: list[str] | tuple = (),
+               replace: bool = False) -> None: ...
+
+    def close(self, container_id: str) -> None: ...
+
+    def listening(self, container_id: str) -> bool: ...
+
+    def close_all(self) -> None: ...
+
+
 class EventSink(Protocol):
     """Where events go: `daemon.events.Events.emit`."""
 
@@ -55,15 +69,17 @@ class EventSink(Protocol):
 
 class NetworkManager:
     def __init__(self, db, exec_root: str, bridge: str = "dockyard0", bip: str | None = None, *,
+                 ipv6: bool = False, fixed_cidr_v6: str | None = None,
                  container_name: ContainerName | None = None, emit: EventSink | None = None):
         if not _IFNAME.match(bridge):
             raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
         self.bridge = bridge
         self.bip = parse_bip(bip) if bip else None
+        self.ipv6, self.fixed_cidr_v6 = ipv6, fixed_cidr_v6   # the default bridge's IPv6 (dockerd's flags)
         self.netns_dir = os.path.join(exec_root, "netns")
         self.store = NetworkStore(db)
         self.ports_table = firewall.table_name(bridge) + "-ports"
-        self.dns: DnsListener | None = None      # the user networks' DNS (network.dns.DnsService), from setup()
+        self.dns: DnsListener | None = None      # the containers' DNS (network.resolver.DnsService), from setup()
         self.emit: EventSink | None = emit
         self.publisher = Publisher(self.store, self.ports_table)
         self._catalog = NetworkCatalog(self.store, bridge)
@@ -82,14 +98,18 @@ class NetworkManager:
         self._names.container_name = fn
 
     # -- daemon start ----------------------------------------------------
-    def setup(self, dns: DnsListener | None = None) -> None:
+    def setup(self, dns: DnsListener | None = None, proxy: PortRelay | None = None) -> None:
         """Idempotently prepare the default bridge network and the user networks on the host;
-        `dns` serves the user networks' names (it needs this manager, hence not a constructor arg)."""
+        `dns` serves the containers' names (it needs this manager, hence not a constructor arg),
+        `proxy` relays published ports' IPv6 binds (both run on the daemon's loop)."""
         if dns is not None:
             self.dns = dns
+        if proxy is not None:
+            self.publisher.proxy = proxy
         with host_lock():
-            setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table)
-            self._catalog.restore(self.dns)
+            setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table,
+                                 ipv6=self.ipv6, fixed_cidr_v6=self.fixed_cidr_v6)
+            self._catalog.restore()
         os.makedirs(self.netns_dir, exist_ok=True)
 
     # -- networks as a resource (catalog.py) -------------------------------
@@ -113,21 +133,21 @@ class NetworkManager:
         return self.store.endpoints(network_id=network_id)
 
     def create_network(self, name: str, **body) -> str:
-        """Make a bridge network (usernets.plan's keywords): bridge, rules, DNS listener; all or nothing."""
-        rec = self._catalog.create(name, self.dns, **body)
+        """Make a bridge network (usernets.plan's keywords): bridge, rules; all or nothing."""
+        rec = self._catalog.create(name, **body)
         self._event("create", rec)
         return rec.id
 
     def remove_network(self, ref: str) -> None:
         rec = self.find(ref)
-        self._catalog.remove(rec, self.dns)
+        self._catalog.remove(rec)
         self._names.forget(rec.id)
         self._event("destroy", rec)
 
     def prune(self, keep: PruneFilter) -> list[str]:
         """Remove user networks without endpoints that `keep(network, config)` selects;
         returns their names."""
-        removed = self._catalog.prune(keep, self.dns)
+        removed = self._catalog.prune(keep)
         for rec in removed:
             self._names.forget(rec.id)
             self._event("destroy", rec)
@@ -139,17 +159,31 @@ class NetworkManager:
         if self.emit is not None:
             self.emit("network", action, rec.id, {"name": rec.name, "type": rec.driver})
 
-    # -- DNS (names.py) ----------------------------------------------------
-    def dns_names(self, network_id: str, asker: str | None = None) -> dict[str, list[str]]:
-        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS;
-        with the address that asks, also the legacy link aliases of the container at it."""
-        return self._names.names(network_id, asker)
+    # -- DNS (names.py, resolver.py) ------------------------------------------
+    def dns_names(self, container_id: str) -> dict[str, list[str]]:
+        """lower-case name -> addresses on the container's user networks, for its resolver (its
+        legacy links' aliases included: dockerd answers those only to the linking container)."""
+        return self._names.container_names(container_id)
 
-    def dns_forwards(self, network_id: str) -> bool:
-        return self._names.forwards(network_id)
+    def dns_forwards(self, container_id: str) -> bool:
+        return self._names.forwards(container_id)
 
-    def dns_reverse(self, network_id: str, ip: str) -> str | None:
-        return self._names.reverse(network_id, ip)
+    def dns_reverse(self, container_id: str, ip: str) -> str | None:
+        return self._names.reverse(container_id, ip)
+
+    def dns_listening(self, container_id: str) -> bool:
+        return self.dns is not None and self.dns.listening(container_id)
+
+    def start_resolver(self, container_id: str, servers: list[str] | tuple = (), replace: bool = False) -> bool:
+        """The embedded DNS server (127.0.0.11) in the namespace of a container on a user network,
+        forwarding to `servers` (its --dns) or the host's resolvers; again after a daemon restart
+        (`replace`: the namespace has the last daemon's rules). False when the container is on no
+        user network (or there is no DNS service)."""
+        eps = self.store.endpoints(container_id=container_id)
+        if self.dns is None or not any(ep.network not in MODES for ep in eps):
+            return False
+        self.dns.listen(container_id, eps[0].netns_path, servers, replace)
+        return True
 
     # -- per container (plumbing.py) -----------------------------------------
     def netns_path(self, container_id: str) -> str:
@@ -168,7 +202,8 @@ class NetworkManager:
 
     def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
                 ip: str | None = None, aliases: list[str] | tuple = (), mac: str | None = None,
-                name: str | None = None, links: list[tuple[str, str]] | tuple = ()) -> Endpoint:
+                name: str | None = None, links: list[tuple[str, str]] | tuple = (),
+                ip6: str | None = None) -> Endpoint:
         """Attach the container to a network (a name, id or "bridge"/"none").
 
         The first network creates the container's namespace (its interface is
@@ -179,7 +214,7 @@ class NetworkManager:
         """
         self.netns_path(container_id)
         net = self._network_for(mode)
-        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links)
+        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links, ip6)
         self._names.forget(net.id)
         return ep
 
@@ -194,6 +229,8 @@ class NetworkManager:
             self._names.forget(net.id)
             return
         self.unpublish(container_id)
+        if self.dns is not None:
+            self.dns.close(container_id)   # its rules go with the namespace
         for ep in self._plumbing.disconnect_all(container_id):
             self._names.forget(ep.network_id)
 
@@ -208,6 +245,11 @@ class NetworkManager:
         """Hold the host ports and add the DNAT elements; all or nothing."""
         ep = self.store.endpoint(container_id)
         return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None)
+
+    def close_proxy(self) -> None:
+        """Daemon shutdown: the IPv6 relays stop (they come back with the next start's restore)."""
+        if self.publisher.proxy is not None:
+            self.publisher.proxy.close_all()
 
     def published(self, container_id: str) -> list[tuple]:
         return self.publisher.published(container_id)
@@ -246,7 +288,7 @@ class NetworkManager:
             orphans = [link.get("ifname") for link in ipr.get_links()
                        if link.get("ifalias") == self.bridge_alias() and link.get("ifname") not in known]
         for bridge in orphans:   # networks removed while their host state survived (crash mid-remove)
-            remove_host_state(self.bridge, bridge, None, self.dns)
+            remove_host_state(self.bridge, bridge)
 
     # -- inspect ---------------------------------------------------------
     def default_network_info(self) -> dict:

@@ -1,12 +1,15 @@
 """The DNS name registry of user networks: which names (container names,
-short ids, aliases) answer with which address, for network/dns.py.
-Built from the endpoints and cached per network until a connect or
-disconnect there (`forget`)."""
+short ids, aliases, name.network) answer with which address, for each
+container's embedded resolver (network/resolver.py): the names on the
+user networks that container is on. Built from the endpoints and cached per
+network until a connect or disconnect there (`forget`)."""
 from __future__ import annotations
 
 from typing import Callable
 
 from dockyard.network.store import NetworkStore
+
+NO_NAMES = ("bridge", "none")   # Docker's default bridge has no DNS names
 
 # the container's current name (a rename shows at once), None if unknown
 ContainerName = Callable[[str], "str | None"]
@@ -26,8 +29,8 @@ class NameRegistry:
     def _dns_entries(self, network_id: str) -> list[tuple[str, str, list[str], list[tuple[str, str]]]]:
         entries = self._entries.get(network_id)
         if entries is None:
-            entries = [(ep.ip, ep.container_id, [ep.name or "", *ep.alias_list], ep.link_list)
-                       for ep in self.store.endpoints(network_id=network_id) if ep.ip]
+            entries = [(ip, ep.container_id, [ep.name or "", *ep.alias_list], ep.link_list)
+                       for ep in self.store.endpoints(network_id=network_id) for ip in (ep.ip, ep.ip6) if ip]
             self._entries[network_id] = entries
         return entries
 
@@ -37,7 +40,7 @@ class NameRegistry:
         return name or recorded
 
     def names(self, network_id: str, asker: str | None = None) -> dict[str, list[str]]:
-        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS;
+        """lower-case name -> addresses on one network: container names, short ids and aliases;
         for the container at `asker`, also its legacy links' aliases (dockerd answers those only to it)."""
         names: dict[str, list[str]] = {}
         entries = self._dns_entries(network_id)
@@ -57,13 +60,35 @@ class NameRegistry:
                         break
         return names
 
-    def forwards(self, network_id: str) -> bool:
-        """Whether other names are forwarded to the host's resolvers: not from Internal networks."""
-        rec = self.store.network_by_id(network_id)
-        return rec is not None and not rec.internal
+    def _user_networks(self, container_id: str) -> list[tuple[str, str, str | None]]:
+        """(network id, name, its address there) of the container's user networks, in the order it
+        joined them."""
+        return [(ep.network_id, ep.network, ep.ip) for ep in self.store.endpoints(container_id=container_id)
+                if ep.network not in NO_NAMES]
 
-    def reverse(self, network_id: str, ip: str) -> str | None:
-        for addr, cid, (recorded, *_aliases), _links in self._dns_entries(network_id):
-            if addr == ip:
-                return self._current_name(cid, recorded) or cid[:12]
+    def container_names(self, container_id: str) -> dict[str, list[str]]:
+        """What the container's resolver answers: the names on each of its user networks (the first
+        network that has a name gives its addresses, as Docker's), and name.network on each."""
+        out: dict[str, list[str]] = {}
+        for network_id, network, ip in self._user_networks(container_id):
+            suffix = "." + network.lower()
+            for name, ips in self.names(network_id, asker=ip).items():
+                out.setdefault(name, ips)
+                out.setdefault(name + suffix, ips)
+        return out
+
+    def forwards(self, container_id: str) -> bool:
+        """Whether other names go to the upstream resolvers: not when all its networks are Internal."""
+        for ep in self.store.endpoints(container_id=container_id):
+            rec = self.store.network_by_id(ep.network_id)
+            if rec is not None and not rec.internal:
+                return True
+        return False
+
+    def reverse(self, container_id: str, ip: str) -> str | None:
+        """The name of a container at ip on one of the container's user networks."""
+        for network_id, _name, _ip in self._user_networks(container_id):
+            for addr, cid, (recorded, *_aliases), _links in self._dns_entries(network_id):
+                if addr == ip:
+                    return self._current_name(cid, recorded) or cid[:12]
         return None

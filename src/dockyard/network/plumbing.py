@@ -11,13 +11,13 @@ import logging
 import os
 import re
 import secrets
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from typing import Callable
 
 from pyroute2 import IPRoute, NetlinkError
 
 from dockyard.errors import DockyardError, Forbidden, InvalidParameter, SystemError_, Unavailable
-from dockyard.network import links, netns
+from dockyard.network import links, netns, usernets
 from dockyard.network.endpoint import Endpoint
 from dockyard.network.hostsetup import VETH_PREFIX
 from dockyard.network.ipam import mac_for, reserved_aux
@@ -58,6 +58,18 @@ def plumb_inside(address: IPv4Interface | None, gateway: IPv4Address | None) -> 
         ns.add_default_route(gateway, eth0)
 
 
+def plumb_v6(ifname: str, address: IPv6Interface | None, gateway: IPv6Address | None) -> None:
+    """Inside the namespace, on an IPv6 network: the interface's IPv6 address and, with the IPv4 default
+    route, the IPv6 one."""
+    if address is None:
+        return
+    with Rtnl() as ns:
+        idx = ns.link_index(ifname)
+        ns.add_address6(idx, address)
+        if gateway is not None:
+            ns.add_default_route6(gateway, idx)
+
+
 def delete_link(name: str) -> None:
     with IPRoute() as ipr:
         links.delete_link(ipr, name)   # takes the peer inside the namespace with it
@@ -76,7 +88,7 @@ class Plumbing:
 
     def connect(self, container_id: str, net: NetworkRecord, hostname: str | None, ip: str | None,
                 aliases: list[str] | tuple, mac: str | None, name: str | None,
-                links: list[tuple[str, str]] | tuple = ()) -> Endpoint:
+                links: list[tuple[str, str]] | tuple = (), ip6: str | None = None) -> Endpoint:
         """See NetworkManager.connect; `net` is resolved already."""
         path = self.netns_path(container_id)
         existing = self.store.endpoints(container_id=container_id)
@@ -88,7 +100,7 @@ class Plumbing:
                             "private (none) mode")
         try:
             with contextlib.ExitStack() as undo:
-                ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo)
+                ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo, ip6)
                 ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name,
                                  "links": json.dumps([list(link) for link in links])})
                 self.store.save_endpoint(ep)
@@ -101,7 +113,7 @@ class Plumbing:
 
     def _connect(self, container_id: str, net: NetworkRecord, path: str, hostname: str | None,
                  requested_ip: str | None, existing: list[Endpoint], mac: str | None,
-                 undo: contextlib.ExitStack) -> Endpoint:
+                 undo: contextlib.ExitStack, requested_ip6: str | None = None) -> Endpoint:
         first = not existing
         if first:
             # Without an endpoint record a namespace file here is a leftover of a crash mid-connect.
@@ -124,8 +136,14 @@ class Plumbing:
                 raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
         ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range,
                                     reserved=reserved_aux(pool))
-        undo.callback(_quietly, self.store.release_ip, container_id, net.id)
+        undo.callback(_quietly, self.store.release_ip, container_id, net.id)   # both families
         address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
+        v6 = usernets.ipv6(config)
+        if requested_ip6 is not None and v6 is None:
+            raise InvalidParameter(f"invalid address {requested_ip6}: It does not belong to any of this "
+                                   "network's subnets")
+        ip6 = self.store.allocate_ip6(net.id, str(v6[0]), str(v6[1]), container_id, requested_ip6) if v6 else None
+        address6 = IPv6Interface(f"{ip6}/{v6[0].prefixlen}") if v6 else None
         if mac:
             if not re.match(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", mac):
                 raise InvalidParameter(f"invalid MAC address: {mac}")
@@ -146,7 +164,7 @@ class Plumbing:
                 raise Unavailable(f"bridge {net.bridge} is missing; NetworkManager.setup() must run first")
 
             def add_veth(ns_fd: int) -> None:
-                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac)
+                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac, usernets.mtu(config))
                 undo.callback(_quietly, delete_link, host_veth)
                 if isolate:
                     host.set_bridge_port(name=host_veth, isolated=True)
@@ -164,6 +182,7 @@ class Plumbing:
                             ns.set_link(name="lo", up=True)
                     else:
                         plumb_inside(address, route_via)
+                    plumb_v6(ifname, address6, v6[1] if v6 and route_via is not None else None)
 
                 netns.create(path, then=plumb)
             else:
@@ -172,10 +191,15 @@ class Plumbing:
                     add_veth(fd)
                 finally:
                     os.close(fd)
-                netns.run_in(path, lambda: plumb_extra(ifname, address, route_via))
+                def plumb_more() -> None:
+                    plumb_extra(ifname, address, route_via)
+                    plumb_v6(ifname, address6, v6[1] if v6 and route_via is not None else None)
+
+                netns.run_in(path, plumb_more)
         return Endpoint(container_id, net.name, net.id, path, ip=ip, prefixlen=subnet.prefixlen,
                         gateway=str(gateway), mac=mac, host_veth=host_veth, subnet=str(subnet),
-                        hostname=hostname, ifname=ifname)
+                        hostname=hostname, ifname=ifname, ip6=ip6,
+                        ip6_prefixlen=v6[0].prefixlen if v6 else None, gateway6=str(v6[1]) if v6 else None)
 
     def _internal(self, network_id: str) -> bool:
         rec = self.store.network_by_id(network_id)

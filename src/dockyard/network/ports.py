@@ -19,13 +19,18 @@ the bridge it came in by, and the container's port gets the hairpin flag.
 Each published host port is also bound (not listened on) by the daemon, so
 no other program can take it and a port already taken fails the start with
 a clear error before any rule is made.
+
+As Docker's, a bind without an address is on both families: 0.0.0.0 here,
+and [::] relayed by the daemon's port proxy (proxy.py: nftables cannot NAT
+IPv6 to an IPv4 container, Docker uses docker-proxy for it too); `-p
+0.0.0.0:…` is IPv4 only, `-p [::]:…` / `-p [::1]:…` IPv6 only.
 """
 from __future__ import annotations
 
 import errno
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import ip_address
 
 from dockyard.errors import InvalidParameter, SystemError_
 from dockyard.network import nft
@@ -65,7 +70,7 @@ class Binding:
     """One requested publication: container port/proto to host ip and port (range)."""
     proto: str
     container_port: int
-    host_ip: str          # "" = all addresses
+    host_ip: str          # "" = all addresses of both families, "0.0.0.0" / "::" = all of one
     host_port: int        # 0 = pick one
     host_port_end: int    # == host_port unless a range was asked for
 
@@ -96,15 +101,12 @@ def parse(port_bindings: dict | None, exposed: dict | None, publish_all: bool) -
         cport, proto = _port_key(key)
         seen.add((cport, proto))
         for b in binds or [{}]:
-            host_ip = (b or {}).get("HostIp") or ""
-            if host_ip in ("0.0.0.0", "::", "[::]"):
-                host_ip = ""
+            host_ip = ((b or {}).get("HostIp") or "").removeprefix("[").removesuffix("]")
             if host_ip:
                 try:
-                    host_ip = str(IPv4Address(host_ip))
+                    host_ip = str(ip_address(host_ip))
                 except ValueError:
-                    raise InvalidParameter(f"invalid host IP {host_ip!r}: only IPv4 addresses can be published") \
-                        from None
+                    raise InvalidParameter(f"invalid host IP {host_ip!r}") from None
             hp = str((b or {}).get("HostPort") or "")
             lo, _, hi = hp.partition("-")
             start = _port(lo, "hostPort") if lo else 0
@@ -129,11 +131,42 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+def is_v6(host_ip: str) -> bool:
+    return ":" in host_ip
+
+
+def families(host_ip: str) -> list[str]:
+    """The rows' host addresses a binding's host_ip stands for: "" (all IPv4, the `any` map) and "::"
+    for a bind without an address, else the one address ("0.0.0.0" is stored as "")."""
+    if host_ip == "":
+        return ["", "::"]
+    return [""] if host_ip == "0.0.0.0" else [host_ip]
+
+
+_ipv6: bool | None = None
+
+
+def ipv6_enabled() -> bool:
+    """Whether this host has IPv6 at all (else [::] binds are left out, as dockerd does)."""
+    global _ipv6
+    if _ipv6 is None:
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.bind(("::1", 0))
+            _ipv6 = True
+        except OSError:
+            _ipv6 = False
+    return _ipv6
+
+
 def hold(proto: str, host_ip: str, port: int) -> socket.socket | None:
-    """Bind host_ip:port so nothing else takes it; None if it is taken."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    """Bind host_ip:port so nothing else takes it; None if it is taken. IPv6 sockets are v6-only."""
+    family = socket.AF_INET6 if is_v6(host_ip) else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind((host_ip or "0.0.0.0", port))
         return s
     except OSError as e:
@@ -158,12 +191,16 @@ def _key(row) -> tuple[str, str]:
 
 
 def add_elements(table: str, rows: list[tuple]) -> None:
-    """rows: (proto, host_ip, host_port, container_ip, container_port), one nft transaction."""
+    """rows: (proto, host_ip, host_port, container_ip, container_port), one nft transaction;
+    IPv6 host addresses are the port proxy's, not rules."""
+    rows = [r for r in rows if not is_v6(r[1])]
     if rows:
         nft.run("\n".join(f"add element ip {table} {m} {{ {e} }}" for m, e in map(_element, rows)))
 
 
 def delete_elements(table: str, rows: list[tuple]) -> None:
     for row in rows:   # one at a time: a missing element must not keep the others
+        if is_v6(row[1]):
+            continue
         m, k = _key(row)
         nft.run(f"delete element ip {table} {m} {{ {k} }}", check=False)

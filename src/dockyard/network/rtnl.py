@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from pyroute2 import NetlinkError
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_ERROR
@@ -31,6 +31,7 @@ RT_TABLE_MAIN = 254
 RTPROT_STATIC = 4
 RT_SCOPE_UNIVERSE = 0
 RTN_UNICAST = 1
+IFA_F_NODAD = 0x02
 
 
 class Rtnl:
@@ -106,14 +107,18 @@ class Rtnl:
         msg["attrs"] = ([("IFLA_IFNAME", name)] if name and not index else []) + list(attrs.items())
         self._request(msg, RTM_NEWLINK)
 
-    def add_veth(self, name: str, master: int, peer_name: str, peer_netns_fd: int, peer_mac: str) -> None:
-        """Veth pair in one request: this end enslaved and up, the peer born in another netns."""
+    def add_veth(self, name: str, master: int, peer_name: str, peer_netns_fd: int, peer_mac: str,
+                 mtu: int | None = None) -> None:
+        """Veth pair in one request: this end enslaved and up, the peer born in another netns;
+        both ends with `mtu` when given (the network's, as the bridge's)."""
+        mtu_attr = [("IFLA_MTU", mtu)] if mtu else []
         msg = ifinfmsg()
         msg["flags"] = IFF_UP
         msg["change"] = IFF_UP
         msg["attrs"] = [
             ("IFLA_IFNAME", name),
             ("IFLA_MASTER", master),
+            *mtu_attr,
             ("IFLA_LINKINFO", {"attrs": [
                 ("IFLA_INFO_KIND", "veth"),
                 ("IFLA_INFO_DATA", {"attrs": [
@@ -121,6 +126,7 @@ class Rtnl:
                         ("IFLA_IFNAME", peer_name),
                         ("IFLA_NET_NS_FD", peer_netns_fd),
                         ("IFLA_ADDRESS", peer_mac),
+                        *mtu_attr,
                     ]}),
                 ]}),
             ]}),
@@ -143,6 +149,28 @@ class Rtnl:
     def add_default_route(self, gateway: IPv4Address, oif: int) -> None:
         msg = rtmsg()
         msg["family"] = socket.AF_INET
+        msg["dst_len"] = 0
+        msg["table"] = RT_TABLE_MAIN
+        msg["proto"] = RTPROT_STATIC
+        msg["scope"] = RT_SCOPE_UNIVERSE
+        msg["type"] = RTN_UNICAST
+        msg["attrs"] = [("RTA_GATEWAY", str(gateway)), ("RTA_OIF", oif)]
+        self._request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+
+    def add_address6(self, index: int, address: IPv6Interface) -> None:
+        """A static IPv6 address without duplicate address detection (usable at once, as Docker's)."""
+        msg = ifaddrmsg()
+        msg["family"] = socket.AF_INET6
+        msg["prefixlen"] = address.network.prefixlen
+        msg["index"] = index
+        msg["flags"] = IFA_F_NODAD
+        msg["attrs"] = [("IFA_LOCAL", str(address.ip)), ("IFA_ADDRESS", str(address.ip)),
+                        ("IFA_FLAGS", IFA_F_NODAD)]
+        self._request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+
+    def add_default_route6(self, gateway: IPv6Address, oif: int) -> None:
+        msg = rtmsg()
+        msg["family"] = socket.AF_INET6
         msg["dst_len"] = 0
         msg["table"] = RT_TABLE_MAIN
         msg["proto"] = RTPROT_STATIC

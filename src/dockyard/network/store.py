@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timezone
+from ipaddress import IPv6Address, IPv6Network
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, InvalidParameter, Unavailable
 from dockyard.network.endpoint import Endpoint
 from dockyard.network.ipam import AddressPool
 from dockyard.network.record import NetworkRecord
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS attachments (
     aliases       TEXT NOT NULL DEFAULT '[]',   -- JSON list: DNS names besides the container's
     name          TEXT,
     links         TEXT NOT NULL DEFAULT '[]',   -- JSON list of [alias, target]: the container's legacy links
+    ip6           TEXT,
+    ip6_prefixlen INTEGER,
+    gateway6      TEXT,
     PRIMARY KEY (container_id, network_id)
 );
 CREATE TABLE IF NOT EXISTS published_ports (
@@ -79,6 +83,10 @@ class NetworkStore:
     def __init__(self, db: Database):
         self.db = db
         db.ensure_schema(SCHEMA)
+        have = {r["name"] for r in db.query("PRAGMA table_info(attachments)")}
+        for col, kind in (("ip6", "TEXT"), ("ip6_prefixlen", "INTEGER"), ("gateway6", "TEXT")):
+            if col not in have:   # a database from before IPv6 networks
+                db.execute(f"ALTER TABLE attachments ADD COLUMN {col} {kind}")
         if db.one(_LEGACY) is not None:
             db.ensure_schema(_MIGRATE)
         if not any(r["name"] == "links" for r in db.query("PRAGMA table_info(attachments)")):
@@ -116,6 +124,10 @@ class NetworkStore:
     def _record(self, row) -> NetworkRecord | None:
         return NetworkRecord.from_row(row, self.network_config(row["id"])) if row is not None else None
 
+    def set_network_config(self, network_id: str, config: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO network_config (network_id, config) VALUES (?, ?)",
+                        (network_id, json.dumps(config)))
+
     def network_config(self, network_id: str) -> dict:
         row = self.db.one("SELECT config FROM network_config WHERE network_id = ?", (network_id,))
         return json.loads(row["config"]) if row is not None else {}
@@ -148,11 +160,36 @@ class NetworkStore:
         `reserved` (IPAM auxiliary addresses) are never handed out."""
         with self.db.transaction() as conn:
             used = [r["ip"] for r in conn.execute(
-                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,))] + list(reserved)
+                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,)) if ":" not in r["ip"]] \
+                + list(reserved)
             ip = str(AddressPool(subnet, gateway, used, ip_range).allocate(requested))
             conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
                          (network_id, ip, container_id))
             return ip
+
+    def allocate_ip6(self, network_id: str, subnet: str, gateway: str, container_id: str,
+                     requested: str | None = None) -> str:
+        """An IPv6 address of the network's IPv6 subnet: the one requested, else the lowest free one."""
+        net = IPv6Network(subnet)
+        with self.db.transaction() as conn:
+            used = {IPv6Address(r["ip"]) for r in conn.execute(
+                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,)) if ":" in r["ip"]}
+            used.add(IPv6Address(gateway))
+            if requested is not None:
+                ip = IPv6Address(requested)
+                if ip not in net:
+                    raise InvalidParameter(f"invalid address {requested}: It does not belong to any of this "
+                                           "network's subnets")
+                if ip in used:
+                    raise Conflict(f"Address already in use: {requested}")
+            else:
+                ip = next((net.network_address + i for i in range(1, min(net.num_addresses, 1 << 20))
+                           if net.network_address + i not in used), None)
+                if ip is None:
+                    raise Unavailable(f"no available IPv6 addresses on this network's address pools: {subnet}")
+            conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
+                         (network_id, str(ip), container_id))
+            return str(ip)
 
     def release_ips(self, container_id: str) -> None:
         self.db.execute("DELETE FROM ip_allocations WHERE container_id = ?", (container_id,))

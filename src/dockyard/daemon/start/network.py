@@ -1,7 +1,7 @@
 """Step 3: networking. bridge/none get a namespace made by the engine (so
 the runtime joins it by path, and checkpoint/restore can keep it); host
 shares the host's; container:<x> joins x's namespace and its /etc files.
-User networks and published ports: daemon/networking.py. Then /etc/hostname, /etc/hosts and /etc/resolv.conf are written."""
+User networks, their DNS server and published ports: daemon/networking.py. Then /etc/hostname, /etc/hosts and /etc/resolv.conf are written."""
 from __future__ import annotations
 
 import asyncio
@@ -58,14 +58,15 @@ async def run(ctx: StartContext) -> None:
 
 def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
     d, c, cfg, ep = ctx.daemon, ctx.container, ctx.container.config, eps[0]
-    user_net = ep.network not in networking.BRIDGE_MODES
-    # user networks: names resolve through the network's DNS server on its gateway
-    dns = c.host_config.get("Dns") or ([ep.gateway] if user_net else [])
-    dns_options = c.host_config.get("DnsOptions") or (["ndots:0"] if user_net else [])
+    user_net = any(e.network not in networking.BRIDGE_MODES for e in eps)
+    # user networks: the embedded DNS server in the container's namespace, as Docker's; it forwards
+    # what is not a container's name to --dns (or the host's resolvers)
+    dns = [networking.EMBEDDED_DNS] if user_net else c.host_config.get("Dns") or []
+    dns_options = networking.dns_options(c, user_net)
     ctx.etc_files = write_etc_files(container_dir(ctx), hostname, cfg.get("Domainname", ""), ep.ip,
                                     extra_hosts=networking.extra_hosts(d, c, eps), dns=dns,
                                     dns_search=c.host_config.get("DnsSearch") or [],
-                                    dns_options=dns_options)
+                                    dns_options=dns_options, ip6=ep.ip6)
     c.network = {**c.network, "EtcFiles": ctx.etc_files, "Hostname": hostname,
                  **networking.record(c, eps, rows)}
     ctx.link_env = networking.link_env(d, c, eps)
