@@ -478,6 +478,17 @@ def test_runc_accepts_generated_spec(tmp_path, case):
     assert not _cgroup_dirs(cgroup_parent)
 
 
+def test_masked_and_readonly_paths_come_from_the_host_config_when_set():
+    """moby's spec takes HostConfig.MaskedPaths/ReadonlyPaths when not null (create sets
+    them; [] is none, as `--security-opt systempaths=unconfined` sends); null: the defaults."""
+    spec = make({"MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": []})
+    assert spec["linux"]["maskedPaths"] == ["/proc/kcore"] and spec["linux"]["readonlyPaths"] == []
+    spec = make({"MaskedPaths": None, "ReadonlyPaths": None})
+    assert spec["linux"]["maskedPaths"] == list(MASKED_PATHS)
+    assert spec["linux"]["readonlyPaths"] == list(READONLY_PATHS)
+    assert "maskedPaths" not in make({"Privileged": True, "MaskedPaths": ["/x"]})["linux"]
+
+
 def test_masked_paths_are_mobys_with_the_hosts_thermal_throttle():
     """moby 28.2's defaultLinuxMaskedPaths in its order (with /proc/interrupts,
     GHSA-6fw5-f8r9-fgfm), then the thermal_throttle directories of the

@@ -93,6 +93,32 @@ def _check_types(cfg: dict) -> None:
             raise InvalidParameter(f"invalid environment variable: {e}")
 
 
+def fill_daemon_defaults(hc: dict, facts: HostFacts) -> None:
+    """What dockerd writes into a new container's HostConfig, so inspect shows
+    it: PidsLimit <= 0 and MemorySwappiness -1 are "unset" (null; the router's
+    create and fixMemorySwappiness), ShmSize 0 the default 64 MB, an empty
+    IpcMode `private`, an empty CgroupnsMode the host's default (`host` on
+    cgroup v1, `private` on v2: adaptContainerSettings), and a container that
+    is not privileged gets the default MaskedPaths and ReadonlyPaths unless
+    given (createContainerOSSpecificSettings; the spec then uses these)."""
+    from ..runtime.spec import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS
+    if isinstance(hc.get("PidsLimit"), int) and hc["PidsLimit"] <= 0:
+        hc["PidsLimit"] = None
+    if hc.get("MemorySwappiness") == -1:
+        hc["MemorySwappiness"] = None
+    if not hc.get("ShmSize"):
+        hc["ShmSize"] = DEFAULT_SHM_SIZE
+    if not hc.get("IpcMode"):
+        hc["IpcMode"] = "private"
+    if not hc.get("CgroupnsMode"):
+        hc["CgroupnsMode"] = "private" if facts.cgroup_version == "v2" else "host"
+    if not hc.get("Privileged"):
+        if hc.get("MaskedPaths") is None:
+            hc["MaskedPaths"] = [*MASKED_PATHS, *facts.thermal_throttle]
+        if hc.get("ReadonlyPaths") is None:
+            hc["ReadonlyPaths"] = list(READONLY_PATHS)
+
+
 def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
@@ -129,6 +155,7 @@ def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     warnings = validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
     from .rootfs import check_storage_opts
     check_storage_opts(hc.get("StorageOpt"))            # as the graph driver's, before anything is made
+    fill_daemon_defaults(hc, daemon.facts)
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
     hc["Runtime"] = runtime

@@ -130,8 +130,10 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
         if config.get("Domainname"):
             spec["domainname"] = config["Domainname"]
     if not privileged and not _systempaths_unconfined(host_config.get("SecurityOpt")):
-        spec["linux"]["maskedPaths"] = [*MASKED_PATHS, *facts.thermal_throttle]
-        spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
+        # the container's own lists (set at create, as moby's; [] is none), the defaults for one without
+        masked, readonly = host_config.get("MaskedPaths"), host_config.get("ReadonlyPaths")
+        spec["linux"]["maskedPaths"] = list(masked) if masked is not None else [*MASKED_PATHS, *facts.thermal_throttle]
+        spec["linux"]["readonlyPaths"] = list(readonly) if readonly is not None else list(READONLY_PATHS)
     if not privileged:
         spec["linux"]["resources"]["devices"] += [dict(r) for r in device_rules] + \
             cgroup_rules(host_config.get("DeviceCgroupRules"))
