@@ -84,3 +84,10 @@ def test_gc_keeps_running_and_recent_execs_and_drops_old_finished_ones():
     assert not collectable(_ex(created_at=0), True, now)
     assert collectable(_ex(created_at=0), False, now)
     assert not collectable(_ex(created_at=now - 1), False, now)
+
+
+def test_inspect_process_config_as_mobys():
+    """moby's ExecProcessConfig: `user` is omitempty, `privileged` always there."""
+    pc = _ex().to_api()["ProcessConfig"]
+    assert pc == {"tty": False, "entrypoint": "sh", "arguments": ["-c", "exit 7"], "privileged": False}
+    assert _ex(user="nobody").to_api()["ProcessConfig"]["user"] == "nobody"

@@ -74,8 +74,9 @@ class Exec:
 
     def to_api(self) -> dict:
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+                # moby's ExecProcessConfig: `user` is omitempty
                 "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0], "arguments": self.cmd[1:],
-                                  "privileged": self.privileged, "user": self.user},
+                                  "privileged": self.privileged, **({"user": self.user} if self.user else {})},
                 "OpenStdin": self.attach_stdin, "OpenStderr": self.attach_stderr,
                 "OpenStdout": self.attach_stdout, "CanRemove": False,
                 "ContainerID": self.container_id, "DetachKeys": self.detach_keys, "Pid": self.pid}
