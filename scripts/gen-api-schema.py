@@ -40,6 +40,16 @@ BODY_GO_NAMES = {("post", "/containers/create"): "CreateRequest",
 STRSLICE = {"type": ["string", "array"], "items": {"type": "string"}, "go": "strslice.StrSlice"}
 OVERRIDES = {("ContainerConfig", "Cmd"): STRSLICE, ("ContainerConfig", "Entrypoint"): STRSLICE,
              ("ContainerConfig", "Shell"): STRSLICE}
+# moby up to Docker 26 (dockerd 20.10 among them) decoded the create body into
+# a wrapper that embeds a second HostConfig, so HostConfig's fields are read at
+# the top level too (with a top-level `Cpuset`): the API < 1.18 shape, which
+# old clients still send. daemon/create.py applies them as that wrapper did.
+LEGACY_EMBEDS = {("post", "/containers/create"): ("HostConfig", {"Cpuset": {"type": "string"}})}
+# bodies moby decodes that the spec does not describe (checkpoints are experimental there)
+EXTRA_BODIES = {"POST /containers/{id}/checkpoints": {
+    "go": "CheckpointCreateOptions", "type": "object",
+    "properties": {"CheckpointID": {"type": "string"}, "CheckpointDir": {"type": "string"},
+                   "Exit": {"type": "boolean"}}}}
 # not served by dockyard, and left out of the fuzz run as the issue says
 EXCLUDED_PREFIXES = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs", "/plugins",
                      "/session", "/build", "/distribution")
@@ -106,7 +116,12 @@ def main() -> None:
                     continue        # a raw body (images/create's inputImage)
                 if (method, path) in BODY_GO_NAMES:
                     s["go"] = BODY_GO_NAMES[(method, path)]
+                if (method, path) in LEGACY_EMBEDS:
+                    embedded, fields = LEGACY_EMBEDS[(method, path)]
+                    s["bases"] = [embedded] + s.get("bases", [])    # the body's own fields win
+                    s["properties"] = {**fields, **s.get("properties", {})}
                 bodies[f"{method.upper()} {path}"] = s
+    bodies.update(EXTRA_BODIES)
     # keep only the definitions the bodies reach
     keep: set[str] = set()
 

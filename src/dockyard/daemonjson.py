@@ -185,15 +185,9 @@ def ulimits(spec: dict[str, Any]) -> dict[str, dict]:
 
 def parse_ulimit_flag(text: str) -> tuple[str, dict]:
     """--default-ulimit nofile=1024:2048 (Soft[:Hard]), as docker's units.ParseUlimit."""
-    name, eq, limits = text.partition("=")
-    if not eq or not name:
-        raise ConfigError(f"invalid ulimit argument: {text}")
-    soft, _, hard = limits.partition(":")
+    from .units import parse_ulimit
     try:
-        s = int(soft)
-        h = int(hard) if hard else s
-    except ValueError:
-        raise ConfigError(f"invalid ulimit argument: {text}") from None
-    if s > h:
-        raise ConfigError(f"ulimit soft limit must be less than or equal to hard limit: {s} > {h}")
-    return name, {"Name": name, "Soft": s, "Hard": h}
+        u = parse_ulimit(text)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return u["Name"], {"Name": u["Name"], "Soft": u["Soft"], "Hard": u["Hard"]}

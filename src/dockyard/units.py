@@ -79,3 +79,20 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
+def parse_ulimit(text: str) -> dict:
+    """`nofile=1024[:2048]` -> {"Name": "nofile", "Hard": 2048, "Soft": 1024}, as
+    docker's units.ParseUlimit (a hard limit of -1 is unlimited); ValueError
+    with docker's words ("invalid ulimit argument: X", "ulimit soft limit
+    must be less than or equal to hard limit: S > H")."""
+    name, eq, values = text.partition("=")
+    if not eq or not name:
+        raise ValueError(f"invalid ulimit argument: {text}")
+    soft_text, colon, hard_text = values.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if colon else soft
+    except ValueError:
+        raise ValueError(f"invalid ulimit argument: {text}") from None
+    if soft > hard and hard != -1:
+        raise ValueError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return {"Name": name, "Hard": hard, "Soft": soft}

@@ -57,3 +57,16 @@ def test_users(tmp_path):
     from dockyard.errors import InvalidParameter
     with pytest.raises(InvalidParameter, match="unable to find user nobody"):
         users.resolve("nobody", r)
+
+
+def test_process_user_groups_are_mobys(tmp_path):
+    """moby's getUser: the primary gid, the groups naming the user (only without an explicit group),
+    then GroupAdd (issue 14: `id` as root in busybox prints groups=0(root),10(wheel) on dockerd)."""
+    r = _rootfs(tmp_path)
+    (tmp_path / "rootfs" / "etc/group").write_text("root:x:0:\nwww:x:33:www\nextra:x:50:www,root\nwheel:x:10:root\n")
+    assert users.process_user("", None, r) == (0, 0, [0, 50, 10])
+    assert users.process_user("www", None, r) == (33, 33, [33, 33, 50])       # listed in its own group: twice, as moby
+    assert users.process_user("www:extra", None, r) == (33, 50, [50])         # an explicit group: no supplementary ones
+    assert users.process_user("33:0", ["wheel", "77"], r) == (33, 0, [0, 10, 77])
+    assert users.process_user("1234", None, r) == (1234, 0, [0])              # no passwd entry: no groups
+    assert users.process_user("www:99", None, r) == (33, 99, [99])

@@ -157,6 +157,21 @@ def test_parse_ps_keeps_container_pids_and_whole_command():
     assert top["Processes"] == [["root", "4242", "4200", "0", "04:01", "?", "00:00:00", "sleep 100000"]]
 
 
+def test_parse_ps_command_column_as_mobys():
+    """moby's parsePSOutput: the last column's words joined by one space, no trailing blank (issue 14),
+    and `ps -m`'s thread lines (PID `-`) kept under a container process only."""
+    out = ("UID          PID    PPID  C STIME TTY          TIME CMD\n"
+           "root        4242    4200  0 04:01 ?        00:00:00 sh -c  sleep\t9 \n"
+           "root           -       -  0 04:01 -        00:00:00 -\n"
+           "root           1       0  0 04:00 ?        00:00:01 /sbin/init\n"
+           "root           -       -  0 04:00 -        00:00:00 -\n"
+           "root        4243    4242  0 04:01 ?        00:00:00 \u00a0x\u00a0 \n")
+    top = stats.parse_ps(out, {4242, 4243})
+    assert top["Processes"] == [["root", "4242", "4200", "0", "04:01", "?", "00:00:00", "sh -c sleep 9"],
+                                ["root", "-", "-", "0", "04:01", "-", "00:00:00", "-"],
+                                ["root", "4243", "4242", "0", "04:01", "?", "00:00:00", "\u00a0x\u00a0"]]
+
+
 def test_cgroup_v2_stats(tmp_path):
     d = tmp_path
     (d / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 3\n"

@@ -31,32 +31,36 @@ async def start(req: Request):
     if not isinstance(body, dict):
         raise InvalidParameter("invalid exec start config: want a JSON object")
     c = d.containers.get(ex.container_id)
-    tty = body.get("Tty")
+    # as moby: the process gets a TTY when the exec was *created* with one; the
+    # start's Tty only says how the stream is written (raw, or framed stdout and
+    # stderr) and whether its ConsoleSize counts
+    raw = bool(body.get("Tty"))
     size = body.get("ConsoleSize")
-    size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 and all(size) else None
+    size = (int(size[0]), int(size[1])) if (raw and isinstance(size, list) and len(size) == 2 and all(size)
+                                             and req.api_at_least("1.42")) else None
     if body.get("Detach"):
         try:
-            await d.execs.start(ex, c, attach=False, tty=None if tty is None else bool(tty), console_size=size)
+            await d.execs.start(ex, c, attach=False, console_size=size)
         except StartFailed as e:
             raise InvalidParameter(str(e)) from None
         return Response(200, b"", content_type="text/plain")
     try:
-        sock = await d.execs.start(ex, c, attach=True, tty=None if tty is None else bool(tty), console_size=size)
+        sock = await d.execs.start(ex, c, attach=True, console_size=size)
         failed = None
     except StartFailed as e:
         sock, failed = None, e
-    reader, writer, early = await req.hijack(content_type(ex.tty, req.api_at_least("1.42")))
+    reader, writer, early = await req.hijack(content_type(raw, req.api_at_least("1.42")))
     try:
         await wait_client_read_head(writer)
         if failed is not None:
             msg = (str(failed) + "\r\n").encode()
-            writer.write(msg if ex.tty else frame(STDOUT, msg))
+            writer.write(msg if raw else frame(STDOUT, msg))
             await writer.drain()
             return
         if early and ex.attach_stdin:
             await asyncio.get_running_loop().sock_sendall(sock, early)
-        detached = await pump_attach(sock, reader, writer, tty=ex.tty, want_stdout=ex.attach_stdout,
-                                     want_stderr=ex.attach_stderr, want_stdin=ex.attach_stdin,
+        detached = await pump_attach(sock, reader, writer, tty=ex.tty, raw=raw, want_stdout=ex.attach_stdout,
+                                     want_stderr=ex.attach_stderr and not raw, want_stdin=ex.attach_stdin,
                                      detach_keys=parse_detach_keys(ex.detach_keys or "ctrl-p,ctrl-q"),
                                      close_stdin=True)
         if not detached:

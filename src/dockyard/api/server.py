@@ -256,7 +256,8 @@ class Request:
     async def json(self, default: Any = None) -> Any:
         """The body decoded, and type-checked against the route's schema in
         the API spec (api/validate.py): a known field of the wrong type is a
-        400 in Go's words, as moby's decoder answers."""
+        400 in Go's words, as moby's decoder answers; field names are matched
+        case-insensitively as Go does and handed on in their canonical spelling."""
         raw = await self.body()
         if not raw.strip():
             return default
@@ -265,7 +266,7 @@ class Request:
         except ValueError as e:
             raise InvalidParameter(f"invalid JSON: {e}") from None
         if self.body_schema is not None:
-            validate.check_body(value, self.body_schema)
+            value = validate.check_body(value, self.body_schema)
         return value
 
     # -- hijack

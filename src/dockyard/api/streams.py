@@ -49,13 +49,16 @@ async def wait_client_read_head(writer: asyncio.StreamWriter, cap: float = 0.05)
 
 async def pump_attach(sock: socket.socket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                       tty: bool, want_stdout: bool, want_stderr: bool, want_stdin: bool,
-                      detach_keys: bytes = b"\x10\x11", close_stdin: bool = False) -> bool:
-    """Copy conmon → client (framed unless tty) and client → conmon (stdin)
-    until the container's output ends or the client goes away. Returns True
-    when the client detached with the detach keys. With close_stdin, the
-    client's half-close is passed on (conmon then closes the process's
+                      detach_keys: bytes = b"\x10\x11", close_stdin: bool = False,
+                      raw: bool | None = None) -> bool:
+    """Copy conmon → client (framed unless raw, which defaults to tty) and
+    client → conmon (stdin) until the container's output ends or the client
+    goes away. Returns True when the client detached with the detach keys
+    (looked for when the process has a TTY, as moby does). With close_stdin,
+    the client's half-close is passed on (conmon then closes the process's
     stdin, unless it was told to leave it open)."""
     loop = asyncio.get_running_loop()
+    raw = tty if raw is None else raw
 
     async def out() -> None:
         while True:
@@ -66,9 +69,9 @@ async def pump_attach(sock: socket.socket, reader: asyncio.StreamReader, writer:
             if not data:
                 continue
             if kind == 2 and want_stdout:
-                writer.write(data if tty else frame(STDOUT, data))
+                writer.write(data if raw else frame(STDOUT, data))
             elif kind == 3 and want_stderr:
-                writer.write(data if tty else frame(STDERR, data))
+                writer.write(data if raw else frame(STDERR, data))
             else:
                 continue
             await writer.drain()

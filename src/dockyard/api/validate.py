@@ -12,6 +12,13 @@ Our message keeps Go's words after a prefix naming the top-level field
 (`invalid Healthcheck: json: cannot unmarshal …`) where moby says
 `invalid JSON: `, which stays for a body that is not an object at all.
 
+Field names are matched as Go matches them: the exact name first, else
+case-insensitively (`detachKeys`, `CPURealtimeRuntime`), at every depth
+(HostConfig, RestartPolicy, EndpointSettings, IPAM, ...), and the body is
+handed on with each field under its canonical name; the keys of maps
+(Labels, Options, DriverOpts, ExposedPorts, PortBindings, Volumes, ...)
+are data and stay as sent.
+
 Enums, required fields and value ranges are not checked here (Go's decoder
 does not; the services check what moby checks, in moby's words), except
 that integers must fit Go's integer types.
@@ -70,10 +77,12 @@ def check_params(path: dict[str, str], query: dict[str, list[str]]) -> None:
             raise InvalidParameter(f"invalid query parameter {name!r}: contains a NUL byte")
 
 
-def check_body(value: Any, schema: dict) -> None:
-    """Raise InvalidParameter (400) in Go's words when `value` (a decoded
-    body) has a known field of the wrong type."""
-    _check(value, schema, _go_name(schema) or "", [], top=True)
+def check_body(value: Any, schema: dict) -> Any:
+    """The body as moby's Go decoder reads it: raise InvalidParameter (400)
+    in Go's words when `value` (a decoded body) has a known field of the
+    wrong type; return it with every struct field under its canonical name,
+    so handlers and services read one spelling."""
+    return _decode(value, _node(schema), _go_name(schema) or "", None, True)
 
 
 def _resolve(s: dict) -> dict:
@@ -142,7 +151,7 @@ def _fail(value: Any, s: dict, struct: str, fields: list[str], top: bool = False
     raise InvalidParameter(f"invalid {fields[0]}: json: cannot unmarshal {kind} into {where}")
 
 
-def _fits(value: Any, t: str, s: dict) -> bool:
+def _fits(value: Any, t: str, fmt: str) -> bool:
     if t == "string":
         return isinstance(value, str)
     if t == "boolean":
@@ -150,7 +159,7 @@ def _fits(value: Any, t: str, s: dict) -> bool:
     if t == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             return False
-        lo, hi = _INT_RANGES.get(s.get("format") or "int")
+        lo, hi = _INT_RANGES[fmt]
         return lo <= value <= hi
     if t == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -161,24 +170,113 @@ def _fits(value: Any, t: str, s: dict) -> bool:
     return True
 
 
-def _check(value: Any, schema: dict, struct: str, fields: list[str], top: bool = False) -> None:
-    if value is None:
-        return                      # Go: null leaves the zero value
+class _Node:
+    """A body schema compiled once for decoding: its JSON types, its struct
+    fields by exact and by folded name, its array items and map values."""
+    __slots__ = ("schema", "kinds", "fmt", "go", "fields", "folded", "items", "values", "scalar")
+
+
+_NODES: dict[int, _Node] = {}
+_SCALARS = frozenset(("string", "boolean", "integer", "number"))
+
+
+def _node(schema: dict) -> _Node:
+    n = _NODES.get(id(schema))
+    if n is not None:
+        return n
+    n = _NODES[id(schema)] = _Node()      # before its children: a schema may reach itself
+    n.schema = schema                      # held, so its id is never reused
     s = _resolve(schema)
     t = s.get("type")
-    kinds = t if isinstance(t, list) else [t] if t else []
-    if kinds and not any(_fits(value, k, s) for k in kinds):
-        _fail(value, schema, struct, fields, top)
+    n.kinds = tuple(t) if isinstance(t, list) else (t,) if t else ()
+    n.scalar = bool(n.kinds) and all(k in _SCALARS for k in n.kinds)
+    n.fmt = s.get("format") or "int"
+    n.go = _go_name(schema) or s.get("go")
+    props = s.get("properties")
+    n.fields = None if props is None else {k: _node(v) for k, v in props.items()}
+    n.folded = None if props is None else {}
+    for k in props or ():
+        n.folded.setdefault(_fold(k), k)
+    n.items = _node(s["items"]) if "items" in s else None
+    n.values = _node(s["values"]) if "values" in s else None
+    return n
+
+
+def _fold(key: str) -> str:
+    """Go's encoding/json folded name (`foldName`): ASCII letters upper-cased,
+    any other rune as unicode.ToUpper(unicode.ToLower(r)), simple mappings
+    only (so `ſ` matches `s` and the Kelvin sign `k`, but `ß` never `ss`)."""
+    if key.isascii():
+        return key.upper()
+    return "".join(map(_fold_rune, key))
+
+
+def _fold_rune(c: str) -> str:
+    low = c.lower()
+    if len(low) != 1:
+        low = c
+    up = low.upper()
+    return up if len(up) == 1 else low
+
+
+def _path(fields: tuple | None) -> list[str]:
+    out: list[str] = []
+    while fields is not None:
+        fields, name = fields
+        out.append(name)
+    return out[::-1]
+
+
+def _decode(value: Any, n: _Node, struct: str, fields: tuple | None, top: bool = False) -> Any:
+    """`value` checked against `n`, with struct fields renamed to their
+    canonical names; `fields` is the path of field names so far, as a
+    linked (parent, name) pair, made into a list only for an error."""
+    if value is None:
+        return None                 # Go: null leaves the zero value
+    if n.kinds and not any(_fits(value, k, n.fmt) for k in n.kinds):
+        _fail(value, n.schema, struct, _path(fields), top)
     if isinstance(value, dict):
-        props = s.get("properties")
-        if props is not None:
-            inner = _go_name(schema) or s.get("go") or struct
-            for k, v in value.items():
-                if k in props:
-                    _check(v, props[k], inner, fields + [k])
-        elif "values" in s:
-            for v in value.values():
-                _check(v, s["values"], struct, fields)
-    elif isinstance(value, list) and "items" in s:
-        for v in value:
-            _check(v, s["items"], struct, fields)
+        if n.fields is not None:
+            return _decode_struct(value, n, n.go or struct, fields)
+        if n.values is not None:    # a map: its keys are data, kept as sent
+            return {k: _decode(v, n.values, struct, fields) for k, v in value.items()}
+    elif isinstance(value, list) and n.items is not None:
+        return [_decode(v, n.items, struct, fields) for v in value]
+    return value
+
+
+def _decode_struct(value: dict, n: _Node, struct: str, fields: tuple | None) -> dict:
+    """Go matches a key to a field by its exact name, else case-insensitively
+    (the folded name); a key that is no field is kept as sent (the services
+    drop what they do not know, as Go's decoder does)."""
+    out: dict = {}
+    for k, v in value.items():
+        f = n.fields.get(k)
+        if f is None:
+            name = n.folded.get(_fold(k))
+            if name is None:
+                out[k] = v
+                continue
+            k, f = name, n.fields[name]
+        v = _decode(v, f, struct, (fields, k))
+        out[k] = _merge(out[k], v, f) if k in out else v
+    return out
+
+
+def _merge(old: Any, new: Any, n: _Node | None) -> Any:
+    """A field given twice (`Tty` and `tty`): Go decodes the second into
+    what the first left. null empties a pointer, slice or map and leaves a
+    scalar alone; an object goes into the struct already there field by
+    field, and into a map already there entry by entry; the rest replaces."""
+    if n is None:
+        return new
+    if new is None:
+        return old if n.scalar else None
+    if isinstance(old, dict) and isinstance(new, dict):
+        if n.fields is None:
+            return {**old, **new}
+        out = dict(old)
+        for k, v in new.items():
+            out[k] = _merge(out[k], v, n.fields.get(k)) if k in out else v
+        return out
+    return new

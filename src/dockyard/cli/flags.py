@@ -64,7 +64,7 @@ class Options:
         return f"Options({vars(self)})"
 
 
-def _parse_bool(value: str, name: str) -> bool:
+def parse_bool(value: str, name: str) -> bool:
     lowered = value.lower()
     if lowered in ("1", "t", "true"):
         return True
@@ -167,7 +167,7 @@ class Command:
         opts.given.add(flag.dest)
         shown = f"-{flag.short}, --{flag.long}" if flag.short else f"--{flag.long}"
         if flag.kind == BOOL:
-            setattr(opts, flag.dest, _parse_bool(value, shown))
+            setattr(opts, flag.dest, parse_bool(value, shown))
         elif flag.kind == INT:
             try:
                 setattr(opts, flag.dest, int(value))

@@ -59,20 +59,11 @@ def parse_cpus(text: str) -> int:
 
 def parse_ulimit(text: str) -> dict:
     """`nofile=1024[:2048]` → {"Name": "nofile", "Soft": 1024, "Hard": 2048}."""
-    name, eq, values = text.partition("=")
-    if not eq:
-        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit argument: {text}')
-    soft_text, colon, hard_text = values.partition(":")
+    from ..units import parse_ulimit as parse
     try:
-        soft = int(soft_text)
-        hard = int(hard_text) if colon else soft
-    except ValueError:
-        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit argument: '
-                         f"{text}") from None
-    if soft > hard and hard != -1:
-        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: ulimit soft limit must be less '
-                         f"than or equal to hard limit: {soft} > {hard}")
-    return {"Name": name, "Hard": hard, "Soft": soft}
+        return parse(text)
+    except ValueError as e:
+        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: {e}') from None
 
 
 def parse_device(text: str) -> dict:

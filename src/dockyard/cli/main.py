@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .flags import HelpRequested, UsageError
+from .flags import HelpRequested, UsageError, parse_bool
 from .subcommands import PROG, Group
 
 # command → (module, function, summary)
@@ -173,15 +173,6 @@ _GLOBAL_VALUES = {"-H": "host", "--host": "host", "-c": "context", "--context": 
 _GLOBAL_BOOLS = {"--tls": "tls", "--tlsverify": "tlsverify", "-D": "debug", "--debug": "debug"}
 
 
-def _bool_value(flag: str, text: str) -> bool:
-    v = text.lower()
-    if v in ("1", "t", "true"):
-        return True
-    if v in ("0", "f", "false"):
-        return False
-    raise UsageError(f"invalid argument {text!r} for \"{flag}\" flag: parse error")
-
-
 def _split_globals(argv: list[str]) -> tuple[dict, list[str]]:
     """Global flags come before the command, as docker's: -H/--host,
     -c/--context, --tls, --tlsverify, --tlscacert/--tlscert/--tlskey,
@@ -203,7 +194,7 @@ def _split_globals(argv: list[str]) -> tuple[dict, list[str]]:
             opts["host"] = arg[2:].lstrip("=")
             i += 1
         elif name in _GLOBAL_BOOLS:
-            opts[_GLOBAL_BOOLS[name]] = _bool_value(name, value) if eq else True
+            opts[_GLOBAL_BOOLS[name]] = parse_bool(value, name) if eq else True
             i += 1
         elif arg.startswith("-") and arg not in ("-v", "--version", "-h", "--help"):
             raise UsageError(f"unknown flag: {arg}\n\nUsage:  {PROG} [OPTIONS] COMMAND [ARG...]\n\n"

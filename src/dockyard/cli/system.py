@@ -140,20 +140,9 @@ def dial_stdio(cli, argv: list[str]) -> int:
     DIAL_STDIO.parse(argv, cli.command_path)
     import threading
 
-    from .pumps import half_close, write_all
+    from .pumps import pump_stdin, write_all
     sock = _dial(cli)
-
-    def upstream() -> None:
-        try:
-            while True:
-                data = os.read(0, 65536)
-                if not data:
-                    break
-                sock.sendall(data)
-            half_close(sock)
-        except OSError:
-            pass
-    t = threading.Thread(target=upstream, daemon=True)
+    t = threading.Thread(target=pump_stdin, args=(sock,), daemon=True)
     t.start()
     try:
         while True:

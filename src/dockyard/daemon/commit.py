@@ -4,7 +4,8 @@ Dockerfile-style `changes` applied. The layer is staged and verified like
 any other (layers.stage keeps its exact tar), and the image is recorded
 in one transaction: an error leaves no image and no layer behind.
 A running container is paused meanwhile unless pause=false, so the layer
-is a consistent snapshot."""
+is a consistent snapshot; as moby's, that pause is best effort (a container
+whose process just ended cannot be frozen, and is committed as it is)."""
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +62,14 @@ async def commit(daemon: _Daemon, c, repo: str = "", tag: str = "", comment: str
     paused = False
     if pause and c.state.status == RUNNING:
         from .pause import pause as do_pause
-        await do_pause(daemon, c)
-        paused = True
+        try:
+            await do_pause(daemon, c)
+            paused = True
+        except DockyardError as e:
+            # as moby: the pause is best effort and its error never the commit's. A
+            # container that just exited is still running here until its exit is
+            # recorded (conmon reports it); there is nothing left to freeze then
+            log.info("commit of %s without pausing it: %s", c.id[:12], e.message)
     try:
         image_id = await asyncio.to_thread(_commit, daemon, c, ref, cfg, comment, author)
     except OSError as e:

@@ -119,13 +119,44 @@ def fill_daemon_defaults(hc: dict, facts: HostFacts) -> None:
             hc["ReadonlyPaths"] = list(READONLY_PATHS)
 
 
+# what moby (to Docker 26; dockerd 20.10) took from the top level when a
+# HostConfig was given as well
+_LEGACY_OVER_EMPTY = ("Memory", "MemorySwap", "CpuShares", "CpusetCpus", "VolumeDriver")
+
+
+def _host_config(body: dict):
+    """The create body's HostConfig, as moby's ContainerConfigWrapper read it
+    (the API < 1.18 shape, still sent by old clients): HostConfig's fields at
+    the top level are the HostConfig when none is given under `HostConfig`;
+    with one given, they fill only its empty Memory, MemorySwap, CpuShares,
+    CpusetCpus and VolumeDriver; a top-level `Cpuset` fills an empty
+    CpusetCpus. (Docker 27 dropped this; nothing a current client sends
+    changes meaning.)"""
+    inner = body.pop("HostConfig", None)
+    cpuset = body.pop("Cpuset", None)
+    top = _known(body, HOST_CONFIG_FIELDS)
+    if not top:
+        hc = inner
+    elif inner is None:
+        hc = top
+    else:
+        hc = inner
+        if isinstance(hc, dict):
+            for k in _LEGACY_OVER_EMPTY:
+                if top.get(k) and not hc.get(k):
+                    hc[k] = top[k]
+    if cpuset and isinstance(hc, dict) and not hc.get("CpusetCpus"):
+        hc["CpusetCpus"] = cpuset
+    return hc
+
+
 def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
     image_ref = body.get("Image")
     if not image_ref or not isinstance(image_ref, str):
         raise InvalidParameter("Config cannot be empty in order to create a container")
-    hc = body.pop("HostConfig", None)
+    hc = _host_config(body)
     nc = body.pop("NetworkingConfig", None)
     hc = {} if hc is None else hc    # null is "none given"; [] or "" is a wrong type, not an empty object
     nc = {} if nc is None else nc

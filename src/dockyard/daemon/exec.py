@@ -172,17 +172,17 @@ class ExecManager:
         self.store.delete_for_container(cid)
 
     # ---------------------------------------------------------------- start
-    async def start(self, ex: Exec, c, *, attach: bool, tty: bool | None = None,
+    async def start(self, ex: Exec, c, *, attach: bool,
                     console_size: tuple[int, int] | None = None) -> socket.socket | None:
-        """Run the process. With attach, returns the connected attach socket
-        (output from the first byte). Raises StartFailed when the runtime
-        refuses (the exec is then finished with that exit code)."""
+        """Run the process, with a TTY when the exec was created with one (as
+        moby: the start's Tty only shapes the stream). With attach, returns the
+        connected attach socket (output from the first byte). Raises
+        StartFailed when the runtime refuses (the exec is then finished with
+        that exit code)."""
         if ex.started:
             raise Conflict(f"Error: Exec command {ex.id} is already running" if ex.running
                            else f"Error: Exec command {ex.id} has already run")
         check_running(c)
-        if tty is not None:
-            ex.tty = tty
         if console_size:
             ex.console_size = console_size
         ex.started = ex.running = True
@@ -205,7 +205,8 @@ class ExecManager:
         rootfs = spec["root"]["path"]
         if not os.path.isabs(rootfs):
             rootfs = os.path.join(paths.bundle, rootfs)
-        env = _merge_env(proc.get("env") or [], ex.env)
+        env = _merge_env(_tty_env(proc.get("env") or [], ex.tty, bool(proc.get("terminal")), c.config.get("Env")),
+                         ex.env)
         bad = lookpath.check(rootfs, ex.cmd[0], env, [m["destination"] for m in spec.get("mounts") or []])
         if bad:
             code, msg = bad
@@ -221,7 +222,7 @@ class ExecManager:
             proc["cwd"] = ex.workdir
         if ex.user:
             try:
-                uid, gid, extra = users.resolve(ex.user, rootfs)
+                uid, gid, extra = users.process_user(ex.user, c.host_config.get("GroupAdd"), rootfs)
             except InvalidParameter as e:
                 raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown")
             proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
@@ -394,6 +395,25 @@ def _exec_dir(paths, eid: str) -> str:
 def _exit_code(ex: Exec) -> int | None:
     """What the exec's conmon wrote into its exit dir (the file is named by container id)."""
     return conmon.read_exit_code(conmon.Paths(ex.dir, ex.dir, "", ""), ex.container_id) if ex.dir else None
+
+
+def _tty_env(env: list[str], exec_tty: bool, container_tty: bool, config_env: list[str] | None) -> list[str]:
+    """The container's environment as an exec sees it: moby makes an exec's
+    defaults afresh, TERM=xterm after PATH and HOSTNAME when the *exec* has a
+    TTY (`docker exec -t` into a container run without one gets it; an exec
+    without a TTY in a container with one does not, unless the config's Env
+    sets TERM)."""
+    if exec_tty == container_tty:
+        return env
+    keys = [e.partition("=")[0] for e in env]
+    if exec_tty:
+        if "TERM" in keys:
+            return env
+        at = keys.index("HOSTNAME") + 1 if "HOSTNAME" in keys else len(env)
+        return env[:at] + ["TERM=xterm"] + env[at:]
+    if any(e.partition("=")[0] == "TERM" for e in config_env or []):
+        return env
+    return [e for e in env if e != "TERM=xterm"]
 
 
 def _merge_env(base: list[str], extra: list[str]) -> list[str]:

@@ -273,6 +273,11 @@ class Lifecycle:
             # (--rm removes a container as soon as it exits): done, then
             if d.containers.find(c.id) is None:
                 return
+            if c.state.status == RESTARTING and not force:
+                # dockerd's restarting container is still "running" (its restart
+                # manager owns it): `rm` without force refuses it the same way
+                raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the container "
+                               "before attempting removal or force remove")
             if c.state.running:
                 if not force:
                     raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
@@ -302,7 +307,13 @@ class Lifecycle:
             self.exits.forget(c)
             d.attach.fail_waiters(c.id, NoSuchContainer(c.id))
             d.execs.forget_container(c.id)
+            # as moby's SetRemoved: the waiters hear of a removal without an error
+            # (a failed start's stays in State.Error until then: `docker run --rm`
+            # prints Docker's one message, no "Error waiting for container"), and it
+            # wakes those waiting for the next exit too (a created container has none)
+            c.state.error = ""
             c.removed_event.set()
+            c.notify_exit()
         # an image removed with `rmi -f` while this container used it goes now
         await asyncio.to_thread(d.images.collect_garbage)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import Conflict
+from ..errors import Conflict, SystemError_
+from ..runtime import conmon
 from .container import PAUSED, RESTARTING, RUNNING
 
 if TYPE_CHECKING:
@@ -29,7 +30,14 @@ async def pause(d: _Daemon, c) -> None:
             raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         if st != RUNNING:
             raise Conflict(f"Container {c.id} is not running")
-        await d.runtimes.for_name(c.runtime).pause(c.id)
+        try:
+            await d.runtimes.for_name(c.runtime).pause(c.id)
+        except SystemError_:
+            # the process is gone and conmon has yet to report it (its exit is
+            # recorded when conmon goes): answer as once it is recorded
+            if not conmon.pid_alive(c.state.pid):
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise
         c.state.transition(PAUSED)
         d.save(c)
     d.event(c, "pause")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 
 from ..errors import Conflict, InvalidParameter, SystemError_
@@ -266,28 +267,52 @@ def container_pids(c) -> set[int]:
     return {c.state.pid}
 
 
+_PS_SPACE = re.compile(r"[ \t\n\f\r]+")
+
+
+def _ps_fields(line: str) -> list[str]:
+    """moby's fieldsASCII: split on ASCII blanks only (a command's non-ASCII
+    space stays inside its field)."""
+    return [f for f in _PS_SPACE.split(line) if f]
+
+
 def parse_ps(output: str, pids: set[int]) -> dict:
-    """`ps` output → Docker's {"Titles", "Processes"}, only the given PIDs."""
-    lines = output.splitlines()
-    if not lines:
+    """`ps` output → Docker's {"Titles", "Processes"}, only the given PIDs, as
+    moby's parsePSOutput: a line's fields past the last title are the last
+    column, joined by single spaces (no trailing blank), and the thread lines
+    `ps -m` prints under a process (PID `-`) follow theirs."""
+    lines = output.split("\n")
+    titles = _ps_fields(lines[0])
+    if not titles:
         raise SystemError_("Error running ps: no output")
-    titles = lines[0].split()
     try:
         pid_col = titles.index("PID")
     except ValueError:
         raise SystemError_("Couldn't find PID field in ps output") from None
     procs = []
+    ours = False
     for line in lines[1:]:
-        if not line.strip():
+        fields = _ps_fields(line)
+        if not fields:
             continue
-        fields = line.split(None, len(titles) - 1)
+        if len(fields) <= pid_col:
+            raise SystemError_("Unexpected pid '': not a number")
+        if fields[pid_col] == "-":
+            if ours:
+                procs.append(_ps_row(fields, len(titles)))
+            continue
         try:
             pid = int(fields[pid_col])
-        except (ValueError, IndexError):
-            raise SystemError_(f"Unexpected pid '{fields[pid_col] if len(fields) > pid_col else ''}'") from None
-        if pid in pids:
-            procs.append(fields)
+        except ValueError:
+            raise SystemError_(f"Unexpected pid '{fields[pid_col]}'") from None
+        ours = pid in pids
+        if ours:
+            procs.append(_ps_row(fields, len(titles)))
     return {"Titles": titles, "Processes": procs}
+
+
+def _ps_row(fields: list[str], n: int) -> list[str]:
+    return fields[:n - 1] + [" ".join(fields[n - 1:])]
 
 
 async def top(c, ps_args: str) -> dict:

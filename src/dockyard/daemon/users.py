@@ -17,44 +17,52 @@ def _entries(rootfs: str, path: str) -> list[list[str]]:
 
 
 def resolve(user: str, rootfs: str) -> tuple[int, int, list[int]]:
-    """Return (uid, gid, additional gids)."""
+    """(uid, gid, supplementary gids) for Config.User, as moby/sys/user's
+    GetExecUser reads the container's files: the supplementary groups are
+    those whose member list names the matched user (its primary group too,
+    if listed there), and only when no group is given (`user:group` has none)."""
     user = (user or "").strip()
-    if not user:
-        user = "0"
     name, _, group = user.partition(":")
     passwd = _entries(rootfs, "etc/passwd")
-    groups = _entries(rootfs, "etc/group")
-    uid = gid = None
+    uid = gid = 0
     pw_name = None
-    if name.isdigit():
-        uid = int(name)
-        for e in passwd:
-            if len(e) >= 4 and e[2] == name:
-                pw_name, gid = e[0], int(e[3]) if e[3].isdigit() else 0
-                break
+    for e in passwd:
+        if len(e) >= 4 and (_int(e[2]) == int(name or 0) if not name or name.isdigit() else e[0] == name):
+            pw_name, uid, gid = e[0], _int(e[2]), _int(e[3])
+            break
     else:
-        for e in passwd:
-            if len(e) >= 4 and e[0] == name:
-                pw_name, uid, gid = e[0], int(e[2]), int(e[3])
-                break
-        if uid is None:
+        if name and not name.isdigit():
             raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
+        uid = int(name or 0)
+    if not group and not pw_name:
+        return uid, gid, []
+    groups = _entries(rootfs, "etc/group")
     if group:
-        if group.isdigit():
+        match = [e for e in groups if len(e) >= 3 and (_int(e[2]) == int(group) if group.isdigit() else e[0] == group)]
+        if match:
+            gid = _int(match[0][2])
+        elif group.isdigit():
             gid = int(group)
         else:
-            match = [e for e in groups if len(e) >= 3 and e[0] == group]
-            if not match:
-                raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
-            gid = int(match[0][2])
-    if gid is None:
-        gid = 0
-    extra: list[int] = []
-    if pw_name:
-        for e in groups:
-            if len(e) >= 4 and pw_name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
-                extra.append(int(e[2]))
-    return uid, gid, extra
+            raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
+        return uid, gid, []
+    return uid, gid, [_int(e[2]) for e in groups if len(e) >= 4 and pw_name in e[3].split(",")]
+
+
+def process_user(user: str, group_add, rootfs: str) -> tuple[int, int, list[int]]:
+    """The OCI process user of a container or an exec, as moby's getUser
+    makes it: (uid, gid, additional gids) with the additional gids being the
+    primary gid, then the supplementary groups, then HostConfig.GroupAdd's
+    (`id` as root in busybox: groups=0(root),10(wheel))."""
+    uid, gid, sgids = resolve(user, rootfs)
+    return uid, gid, [gid, *sgids, *group_ids(group_add, rootfs)]
+
+
+def _int(v: str) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        return 0
 
 
 def group_ids(groups, rootfs: str) -> list[int]:

@@ -43,10 +43,7 @@ async def run(ctx: StartContext) -> None:
     bad = lookpath.check(ctx.rootfs, args[0], env, [m["destination"] for m in ctx.mounts])
     if bad:
         raise CommandNotRunnable(*bad)
-    user = users.resolve(cfg.get("User") or img.get("User") or "", ctx.rootfs)
-    if c.host_config.get("GroupAdd"):
-        extra = users.group_ids(c.host_config["GroupAdd"], ctx.rootfs)
-        user = (user[0], user[1], list(user[2]) + [g for g in extra if g not in user[2]])
+    user = users.process_user(cfg.get("User") or img.get("User") or "", c.host_config.get("GroupAdd"), ctx.rootfs)
     if not cfg.get("WorkingDir") and img.get("WorkingDir"):
         pass  # generate() falls back to the image's WorkingDir
     mounts = ctx.mounts
