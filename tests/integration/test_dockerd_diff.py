@@ -305,6 +305,16 @@ def test_container_inspect_shape_and_values(engines):
     assert not problems, "[dockyard] container inspect differs from dockerd's:\n  " + "\n  ".join(problems)
 
 
+def test_container_inspect_of_a_minimal_create_body(engines):
+    """A create body with only Image and Cmd (docker-py's create_container
+    without host_config): dockerd's HostConfig has every field, defaults filled."""
+    def make(e: Engine):
+        e.create("dminimal", {"Image": "bb", "Cmd": ["true"]})
+        return e.inspect("containers", "dminimal")
+    ref, got = on_both(engines, make)
+    compare_shapes(ref, got, "inspect of a minimal create")
+
+
 def test_image_inspect_shape(engines):
     """An imported image: same fields; OS, architecture, rootfs and size equal."""
     ref, got = on_both(engines, lambda e: e.inspect("images", "bb"))
