@@ -524,6 +524,53 @@ def test_exec_framing_and_inspect(engines):
     assert pick(got[2], *keys) == pick(ref[2], *keys)
 
 
+def test_running_exec_and_exec_ids(engines):
+    """A detached exec still running: its inspect, and the container's
+    ExecIDs listing it (moby drops an exec from there when it exits)."""
+    def run(e: Engine):
+        e.docker("run", "-d", "--name", "rex", "bb", "sleep", "100")
+        eid = e.ok("POST", "/containers/rex/exec", {"Cmd": ["sleep", "30"], "User": "root"})["Id"]
+        created = e.inspect("containers", "rex")["ExecIDs"]
+        e.ok("POST", f"/exec/{eid}/start", {"Detach": True})
+        running = e.inspect("exec", eid)
+        ids = e.inspect("containers", "rex")["ExecIDs"]
+        done = e.ok("POST", "/containers/rex/exec", {"Cmd": ["true"]})["Id"]
+        e.api("POST", f"/exec/{done}/start", {"Detach": False})
+        for _ in range(50):
+            if not e.inspect("exec", done)["Running"]:
+                break
+            time.sleep(0.1)
+        after = e.inspect("containers", "rex")["ExecIDs"]
+        return running, (created == [eid], ids == [eid], after == [eid]), running["ProcessConfig"]
+    ref, got = on_both(engines, run)
+    compare_shapes(ref[0], got[0], "running exec inspect")
+    assert ref[1] == (True, True, True)
+    assert got[1] == ref[1], f"[dockyard] ExecIDs (created, running, after another exited): {got[1]}"
+    assert got[2] == ref[2]
+
+
+def test_list_sizes_and_a_picked_host_port(engines):
+    """`-p 127.0.0.1:0:80` (HostPort "0": the engine picks one), `ps --size`
+    and inspect ?size=1 shapes, and the file system changes."""
+    def run(e: Engine):
+        e.docker("run", "-d", "--name", "lsz", "-p", "127.0.0.1:0:80", "bb", "sh", "-c",
+                 "echo x > /tmp/f; mkdir /newdir; sleep 100")
+        ps = e.ok("GET", "/containers/json?size=1&filters=" + q({"name": ["lsz"]}))
+        for _ in range(50):
+            changes = e.ok("GET", "/containers/lsz/changes")
+            if len(changes or []) >= 3:
+                break
+            time.sleep(0.1)
+        return ps, e.ok("GET", "/containers/lsz/json?size=1"), sorted(map(str, changes))
+    ref, got = on_both(engines, run)
+    compare_shapes(ref, got, "ps --size, inspect ?size=1")
+    assert [(p["PrivatePort"], p["IP"]) for p in ref[0][0]["Ports"]] == [(80, "127.0.0.1")]
+    assert ref[0][0]["Ports"][0]["PublicPort"] > 0
+    assert [(p["PrivatePort"], p["IP"]) for p in got[0][0]["Ports"]] == [(80, "127.0.0.1")]
+    assert got[0][0]["Ports"][0]["PublicPort"] > 0
+    assert got[2] == ref[2]
+
+
 def test_network_object(engines):
     """A user network with labels, options and an explicit subnet; its
     object, connect/disconnect, and the container's endpoint."""

@@ -164,6 +164,12 @@ class ExecManager:
     def ids_for(self, cid: str) -> list[str]:
         return [e.id for e in self._execs.values() if e.container_id == cid]
 
+    def live_ids(self, cid: str) -> list[str]:
+        """The container's execs not yet ended (created, or running): its
+        ExecIDs in inspect, as moby's container.ExecCommands, which drops an
+        exec when it exits."""
+        return [e.id for e in self._execs.values() if e.container_id == cid and (not e.started or e.running)]
+
     def forget_container(self, cid: str) -> None:
         """The container is removed: so are its execs (as dockerd)."""
         for eid in self.ids_for(cid):

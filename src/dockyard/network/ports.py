@@ -106,6 +106,8 @@ def parse(port_bindings: dict | None, exposed: dict | None, publish_all: bool) -
                     raise InvalidParameter(f"invalid host IP {host_ip!r}: only IPv4 addresses can be published") \
                         from None
             hp = str((b or {}).get("HostPort") or "")
+            if hp in ("0", "0-0"):    # as go-connections parses it: 0, a port picked (`-p 127.0.0.1:0:80`)
+                hp = ""
             lo, _, hi = hp.partition("-")
             start = _port(lo, "hostPort") if lo else 0
             end = _port(hi, "hostPort") if hi else start
