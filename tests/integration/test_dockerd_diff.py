@@ -1016,6 +1016,20 @@ def test_image_history_shape(engines):
     assert len(got[1]) == len(ref[1]) == 2
 
 
+def test_version_components(engines):
+    """GET /version: same shape; the components moby lists (the default
+    runtime and docker-init, each with its version and commit) — dockyard has
+    no containerd, so that one is dockerd's alone."""
+    ref, got = on_both(engines, lambda e: e.ok("GET", "/version"))
+    compare_shapes(ref, got, "version")
+    names = [c["Name"] for c in ref["Components"]]
+    assert names == ["Engine", "containerd", "runc", "docker-init"], names
+    default = engines[1].ok("GET", "/info")["DefaultRuntime"]
+    assert [c["Name"] for c in got["Components"]] == ["Engine", default, "docker-init"]
+    rt = got["Components"][1]
+    assert rt["Version"] and set(rt["Details"]) == {"GitCommit"}, f"[dockyard] {rt}"
+
+
 def test_ping_and_version_headers(engines):
     """/_ping answers OK with the headers clients read (docker-py, the CLI's
     version negotiation)."""

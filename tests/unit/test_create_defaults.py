@@ -54,3 +54,4 @@ def test_a_body_without_host_config_fields_gets_gos_zero_values():
     assert filled({"OomKillDisable": None})["OomKillDisable"] is False
     assert filled({"OomKillDisable": True, "Memory": 8 << 20})["OomKillDisable"] is True
     assert not set(CONFIG_ZERO) & {"Hostname", "Env", "Cmd", "Entrypoint", "Image", "Labels"}
+
