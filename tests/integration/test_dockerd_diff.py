@@ -453,6 +453,51 @@ def test_error_replies(engines):
     assert not diff, "[dockyard] (dockyard, dockerd):\n" + "\n".join(f"  {k}: {v}" for k, v in diff.items())
 
 
+def test_more_error_replies(engines):
+    """Status and message of more bad requests on container verbs."""
+    def run(e: Engine):
+        e.create("xstop", {"Image": "bb", "Cmd": ["sleep", "100"]})
+        e.create("xother", {"Image": "bb", "Cmd": ["true"]})
+        out = {}
+
+        def r(what: str, method: str, path: str, body: Any = None) -> None:
+            status, data = e.j(method, path, body)
+            out[what] = (status, norm_ids(data.get("message", "")) if isinstance(data, dict) else data)
+        r("stop created", "POST", "/containers/xstop/stop")
+        r("kill created", "POST", "/containers/xstop/kill")
+        r("pause created", "POST", "/containers/xstop/pause")
+        r("unpause created", "POST", "/containers/xstop/unpause")
+        r("restart policy", "POST", "/containers/create", {"Image": "bb", "HostConfig": {"RestartPolicy": {"Name": "x"}}})
+        r("rename taken", "POST", "/containers/xstop/rename?name=xother")
+        r("top stopped", "GET", "/containers/xstop/top")
+        r("logs no stream", "GET", "/containers/xstop/logs")
+        r("bad signal", "POST", "/containers/xstop/kill?signal=BOGUS")
+        r("bad memory", "POST", "/containers/create", {"Image": "bb", "HostConfig": {"Memory": 1000}})
+        r("cpus not there", "POST", "/containers/create", {"Image": "bb", "HostConfig": {"CpusetCpus": "99-100"}})
+        r("exec missing", "GET", "/exec/xnope/json")
+        r("volume bad name", "POST", "/volumes/create", {"Name": "a/b"})
+        r("commit missing", "POST", "/commit?container=xnope")
+        e.ok("POST", "/containers/xstop/start")
+        r("start running", "POST", "/containers/xstop/start")
+        r("unpause running", "POST", "/containers/xstop/unpause")
+        e.ok("POST", "/containers/xstop/pause")
+        r("exec paused", "POST", "/containers/xstop/exec", {"Cmd": ["true"]})
+        r("pause paused", "POST", "/containers/xstop/pause")
+        e.ok("POST", "/containers/xstop/unpause")
+        return out
+    ref, got = on_both(engines, run)
+    assert ref["unpause running"] == (500, "Container <id> is not paused")      # a plain error in moby, 28 too
+    assert ref["exec paused"] == (409, "Container xstop is paused, unpause the container before exec")
+    # DOCKERD_VS_28: Docker 28 names the valid policies (api/types/container's ValidateRestartPolicy)
+    assert ref["restart policy"] == (400, "invalid restart policy 'x'")
+    ref["restart policy"] = (400, "invalid restart policy: unknown policy 'x'; use one of 'no', 'always', "
+                                  "'on-failure', or 'unless-stopped'")
+    cpus = ref["cpus not there"]
+    assert cpus[0] == 400 and cpus[1].startswith("Requested CPUs are not available - requested 99-100, available: ")
+    diff = {k: (got[k], ref[k]) for k in ref if got[k] != ref[k]}
+    assert not diff, "[dockyard] (dockyard, dockerd):\n" + "\n".join(f"  {k}: {v}" for k, v in diff.items())
+
+
 def test_invalid_json_body(engines):
     """A body that is not JSON. dockerd 20.10: 500 `unexpected EOF`; Docker 28
     answers 400 `invalid JSON: …` (DOCKERD_VS_28): dockyard must give a 400."""

@@ -124,7 +124,7 @@ async def logs(req: Request):
     c = _lookup(req)
     stdout, stderr = req.bool_param("stdout"), req.bool_param("stderr")
     if not (stdout or stderr):
-        raise InvalidParameter("You must choose at least one stream")
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")   # moby 28's router
     tail = req.param("tail") or "all"
     try:
         n = -1 if tail == "all" else int(tail)

@@ -90,11 +90,12 @@ class StartFailed(Exception):
         self.exit_code = exit_code
 
 
-def check_running(c) -> None:
-    """Docker's 409s for exec into a container that cannot take one."""
+def check_running(c, ref: str = "") -> None:
+    """Docker's 409s for exec into a container that cannot take one (a paused
+    one named as the client did at exec create, moby's getActiveContainer)."""
     st = c.state.status
     if st == "paused":
-        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        raise Conflict(f"Container {ref or c.id} is paused, unpause the container before exec")
     if st == "restarting":
         raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
     if st != "running":
@@ -129,8 +130,8 @@ class ExecManager:
             self._execs[eid] = Exec(**from_record(eid, cid, rec))
 
     # ---------------------------------------------------------------- create
-    def create(self, c, body: dict) -> Exec:
-        check_running(c)
+    def create(self, c, body: dict, ref: str = "") -> Exec:
+        check_running(c, ref)
         cmd = body.get("Cmd")
         if isinstance(cmd, str):
             cmd = [cmd]
