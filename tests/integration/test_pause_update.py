@@ -184,3 +184,28 @@ def test_dockyard_events_pause_update(daemon, bb_image):
         assert r.returncode != 0 and "invalid filter 'nope'" in r.stderr
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_dockerds_words_for_unpause_exec_rename_and_logs(daemon, bb_image):
+    """moby 28's replies: unpause of a container not paused is a plain 500; exec
+    create in a paused container names it as the client did; a rename to a taken
+    name wraps the conflict; logs without a stream are 'Bad parameters'."""
+    name, other = unique_name(), unique_name()
+    daemon.docker("run", "-d", "--name", name, bb_image, "sleep", "60")
+    daemon.docker("create", "--name", other, bb_image, "true")
+    try:
+        cid = json.loads(daemon.api("GET", f"/containers/{name}/json")[1])["Id"]
+        status, body = daemon.api("POST", f"/containers/{name}/unpause")
+        assert (status, json.loads(body)["message"]) == (500, f"Container {cid} is not paused")
+        daemon.api("POST", f"/containers/{name}/pause")
+        status, body = daemon.api("POST", f"/containers/{name}/exec", {"Cmd": ["true"]})
+        assert (status, json.loads(body)["message"]) == \
+            (409, f"Container {name} is paused, unpause the container before exec")
+        daemon.api("POST", f"/containers/{name}/unpause")
+        status, body = daemon.api("POST", f"/containers/{name}/rename?name={other}")
+        assert status == 409 and json.loads(body)["message"].startswith(
+            f'Error when allocating new name: Conflict. The container name "/{other}" is already in use')
+        status, body = daemon.api("GET", f"/containers/{name}/logs")
+        assert (status, json.loads(body)["message"]) == (400, "Bad parameters: you must choose at least one stream")
+    finally:
+        daemon.docker("rm", "-f", name, other, check=False)
