@@ -477,16 +477,20 @@ def test_more_error_replies(engines):
         r("exec missing", "GET", "/exec/xnope/json")
         r("volume bad name", "POST", "/volumes/create", {"Name": "a/b"})
         r("commit missing", "POST", "/commit?container=xnope")
+        r("attach missing", "POST", "/containers/xnope/attach?stream=1&stdout=1")     # text, not JSON
+        r("attach bad keys", "POST", "/containers/xstop/attach?stream=1&stdout=1&detachKeys=ctrl-")
         e.ok("POST", "/containers/xstop/start")
         r("start running", "POST", "/containers/xstop/start")
         r("unpause running", "POST", "/containers/xstop/unpause")
         e.ok("POST", "/containers/xstop/pause")
         r("exec paused", "POST", "/containers/xstop/exec", {"Cmd": ["true"]})
         r("pause paused", "POST", "/containers/xstop/pause")
+        r("attach paused", "POST", "/containers/xstop/attach?stream=1&stdout=1")
         e.ok("POST", "/containers/xstop/unpause")
         return out
     ref, got = on_both(engines, run)
     assert ref["unpause running"] == (500, "Container <id> is not paused")      # a plain error in moby, 28 too
+    assert ref["attach missing"] == (404, b"No such container: xnope\r\n")
     assert ref["exec paused"] == (409, "Container xstop is paused, unpause the container before exec")
     # DOCKERD_VS_28: Docker 28 names the valid policies (api/types/container's ValidateRestartPolicy)
     assert ref["restart policy"] == (400, "invalid restart policy 'x'")
