@@ -36,19 +36,6 @@ def test_the_manager_finds_predefined_networks_without_setup(tmp_path):
     assert nm.container_name("x") == "late"
 
 
-@pytest.mark.parametrize("name", ["bridge", "host", "none", "default"])
-def test_creating_a_predefined_network_is_dockerds_403_before_any_name_conflict(tmp_path, name):
-    """moby's createNetwork refuses the predefined names first (PredefinedNetworkError, Forbidden):
-    `host` and `none` exist here and answered 409 'already exists'."""
-    from dockyard.errors import Forbidden
-    nm = NetworkManager(Database(str(tmp_path / "db.sqlite")), str(tmp_path / "run"),
-                        container_name=lambda cid: None, emit=lambda *ev: None)
-    with pytest.raises(Forbidden) as e:
-        nm.create_network(name)
-    assert str(e.value) == f"operation is not permitted on predefined {name} network "
-    assert e.value.status == 403 and nm.user_networks() == []
-
-
 def test_names_follow_renames_and_are_cached_until_forgotten(store):
     store.create_network("i" * 64, "back", "br-back", "10.8.0.0/24", "10.8.0.1", {"Internal": True})
     store.create_network("o" * 64, "open", "br-open", "10.7.0.0/24", "10.7.0.1", {})

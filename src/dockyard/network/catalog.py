@@ -77,7 +77,6 @@ class NetworkCatalog:
 
     def create(self, name: str, dns: DnsListener | None, **body) -> NetworkRecord:
         """Make a bridge network (usernets.plan's keywords): bridge, rules, DNS listener; all or nothing."""
-        usernets.refuse_predefined(name)
         if self.store.network(name) is not None:
             raise Conflict(f"network with name {name} already exists")
         with host_lock():   # subnet choice sees every other daemon's bridges

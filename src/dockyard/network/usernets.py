@@ -54,13 +54,6 @@ def _pool(pool: dict, taken: list[IPv4Network],
     return subnet, gateway, ip_range
 
 
-def refuse_predefined(name: str) -> None:
-    """moby's createNetwork refuses the predefined names (and `default`) first,
-    before any name conflict: 403, its wording (with the trailing blank)."""
-    if name in PREDEFINED or name == "default":
-        raise Forbidden(f"operation is not permitted on predefined {name} network ")
-
-
 def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4Network],
          internal: bool = False, attachable: bool = False, labels: dict | None = None,
          options: dict | None = None, ipam: dict | None = None, enable_ipv6: bool = False) -> Plan:
@@ -68,7 +61,8 @@ def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4N
     options = {str(k): str(v) for k, v in (options or {}).items()}
     if enable_ipv6:
         raise InvalidParameter("IPv6 networks are not supported by this daemon")
-    refuse_predefined(name)
+    if name in PREDEFINED:
+        raise Forbidden(f"{name} is a pre-defined network and cannot be created")
     pools = list((ipam or {}).get("Config") or [])
     if len(pools) > 1:
         raise InvalidParameter("only one IPv4 pool (IPAM Config entry) per network is supported")
