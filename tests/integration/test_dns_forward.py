@@ -40,7 +40,7 @@ class FakeManager:
     def __init__(self, forwards: dict[str, bool]):
         self.forwards = forwards
 
-    def dns_names(self, network_id):
+    def dns_names(self, network_id, asker=None):
         return {"db": ["10.1.0.2"]}
 
     def dns_reverse(self, network_id, ip):

@@ -69,7 +69,7 @@ def test_import_with_changes(svc, root):
     assert info["RootFS"] == {"Type": "layers", "Layers": doc["rootfs"]["diff_ids"]}
     assert info["GraphDriver"] == {"Name": "overlay2", "Data": {"UpperDir": lowers[0]}}
     assert info["Created"] == doc["created"] and info["Created"].endswith("Z")
-    assert info["Size"] == os.path.getsize("/bin/busybox") + len("root:x:0:0:root:/root:/bin/sh\n")
+    assert info["Size"] == os.path.getsize("/bin/busybox") + len("root:x:0:0:root:/root:/bin/sh\n") + len("busybox")
     assert info["Metadata"]["LastTagTime"] != "0001-01-01T00:00:00Z"
     for key in ("Parent", "Comment", "DockerVersion", "Author", "Architecture", "Os"):
         assert key in info

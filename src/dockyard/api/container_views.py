@@ -55,9 +55,9 @@ def _command(c: Container, image_cfg: dict) -> tuple[str, list[str]]:
 
 def network_settings(d: Daemon, c: Container) -> dict:
     net = c.network or {}
-    ep = net.get("Endpoint") or {}
     mode = c.network_mode
     nets = {} if mode.startswith("container:") else networking.networks_view(d, c)
+    ep = nets.get("bridge") or {}   # the deprecated top-level fields are the default bridge's, as dockerd's
     return {"Bridge": "", "SandboxID": c.id if net.get("SandboxKey") else "", "SandboxKey": net.get("SandboxKey", ""),
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "Ports": networking.ports_view(c, d.images.config(c.image) or {}), "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
@@ -65,6 +65,15 @@ def network_settings(d: Daemon, c: Container) -> dict:
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ep.get("IPAddress", ""),
             "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "MacAddress": ep.get("MacAddress", ""),
             "Networks": nets}
+
+
+def add_legacy_aliases(out: dict) -> None:
+    """Before API 1.45, a user network's Aliases also list the short id and the hostname (moby's
+    router; dockerd 20.10 put them there itself)."""
+    extra = [out["Id"][:12], (out.get("Config") or {}).get("Hostname") or ""]
+    for name, ep in (out["NetworkSettings"].get("Networks") or {}).items():
+        if networking.user_defined(name):
+            ep["Aliases"] = list(dict.fromkeys([*(ep.get("Aliases") or []), *extra]))
 
 
 def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
@@ -81,7 +90,7 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
         "HostsPath": etc.get("/etc/hosts", os.path.join(cdir, "hosts")), "LogPath": paths.log_path,
         "Name": "/" + c.name, "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": c.host_config,
+        "HostConfig": {**c.host_config, "Links": networking.links_view(d, c)},
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(d.images.lower_dirs(c.image)) if c.image else "",
             "UpperDir": os.path.join(base, "upper"), "WorkDir": os.path.join(base, "work"),

@@ -6,10 +6,10 @@ import json
 import time
 
 from .. import filters
-from ..daemon import container_filters
+from ..daemon import container_filters, networking
 from ..daemon import logs as logfile
 from ..daemon.start import Trace
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, NoSuchContainer, SystemError_
 from . import container_views as views
 from .server import Request, Response, StreamResponse, json_response, route
 from .streams import (RAW, STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
@@ -43,7 +43,10 @@ async def create(req: Request):
 
 @route("GET", "/containers/{id}/json")
 async def inspect(req: Request):
-    return views.inspect(req.daemon, _lookup(req), size=req.bool_param("size"))
+    out = views.inspect(req.daemon, _lookup(req), size=req.bool_param("size"))
+    if not req.api_at_least("1.45"):
+        views.add_legacy_aliases(out)
+    return out
 
 
 @route("POST", "/containers/{id}/start")
@@ -99,7 +102,26 @@ async def wait(req: Request):
 @route("DELETE", "/containers/{id}")
 async def remove(req: Request):
     c = _lookup(req)
+    if req.bool_param("link"):
+        raise SystemError_("Conflict, cannot remove the default link name of the container")
     await req.daemon.lifecycle.remove(c, force=req.bool_param("force"), volumes=req.bool_param("v"))
+    return Response(204)
+
+
+@route("DELETE", "/containers/{id}/{alias}")
+@route("DELETE", "/containers//{id}/{alias}")   # docker-py keeps the link name's leading slash
+async def remove_link(req: Request):
+    """A legacy link's name "/linking/alias": link=1 removes the link; without it, dockerd
+    removes the linked container the name stands for."""
+    d, alias = req.daemon, req.match["alias"]
+    c = d.containers.find(req.match["id"])
+    if c is None:
+        raise NoSuchContainer(f"{req.match['id']}/{alias}")
+    if req.bool_param("link"):
+        await networking.remove_link(d, c, alias)
+    else:
+        await d.lifecycle.remove(networking.link_target(d, c, alias), force=req.bool_param("force"),
+                                 volumes=req.bool_param("v"))
     return Response(204)
 
 

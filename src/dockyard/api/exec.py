@@ -91,4 +91,18 @@ async def resize(req: Request):
 
 @route("GET", "/exec/{id}/json")
 async def inspect(req: Request):
-    return req.daemon.execs.get(req.match["id"]).to_api()
+    out = req.daemon.execs.get(req.match["id"]).to_api()
+    out["DetachKeys"] = detach_keys_json(out.get("DetachKeys") or "")
+    return out
+
+
+def detach_keys_json(spec: str) -> str:
+    """moby keeps an exec's detach keys as bytes (term.ToBytes), so inspect
+    shows them as Go marshals a []byte: base64 ("ctrl-x" -> "GA==", none -> "")."""
+    import base64
+
+    from .streams import parse_detach_keys
+    try:
+        return base64.b64encode(parse_detach_keys(spec) if spec else b"").decode()
+    except ValueError:
+        return ""

@@ -19,7 +19,8 @@ from .. import filters as query_filters
 from ..errors import DockyardError, InvalidParameter, NotImplementedYet
 from ..images.changes import apply_changes
 from ..images.reference import parse_normalized, repo_tag
-from .server import Request, Response, StreamResponse, route
+from ..images.views import config_for_api
+from .server import Request, Response, StreamResponse, route, version_tuple
 from .tarstream import spool
 
 log = logging.getLogger("dockyard.api")
@@ -189,6 +190,7 @@ async def list_images(req: Request):
 @route("GET", "/images/{name:path}/json")
 async def inspect_image(req: Request):
     out = _images(req).inspect(req.match["name"])
+    out["Config"] = config_for_api(out["Config"], version_tuple(req.version))
     if not req.api_at_least("1.44"):
         out["VirtualSize"] = out["Size"]
     return out

@@ -10,3 +10,4 @@ from . import stats  # noqa: F401
 from . import archive, auth  # noqa: F401
 from . import volumes  # noqa: F401
 from . import images  # noqa: F401
+from . import build  # noqa: F401

@@ -214,6 +214,13 @@ class Request:
     def api_at_least(self, v: str) -> bool:
         return version_tuple(self.version) >= version_tuple(v)
 
+    def client_gone(self) -> bool:
+        """True once the client closed or reset its connection (noticed
+        without reading from it: a long reply that writes nothing for a
+        while, such as a quiet build, polls this to stop its work)."""
+        reader, writer = self._conn.reader, self._conn.writer
+        return reader.at_eof() or reader.exception() is not None or writer.is_closing()
+
     # -- body
     async def stream(self) -> AsyncIterator[bytes]:
         """The request body, chunk by chunk (for large uploads: no size limit)."""
@@ -549,9 +556,9 @@ class ApiServer:
             result = json_response(result)
         if isinstance(result, StreamResponse):
             headers = _common_headers(result.content_type) + [(k.encode(), v.encode()) for k, v in result.headers]
-            conn.send(h11.Response(status_code=result.status, headers=headers))
-            await conn.writer.drain()
-            try:
+            try:         # the body's aclose runs even when the head cannot be sent
+                conn.send(h11.Response(status_code=result.status, headers=headers))
+                await conn.writer.drain()
                 async for chunk in result.chunks:
                     if chunk:
                         conn.send(h11.Data(data=chunk))

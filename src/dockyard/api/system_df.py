@@ -1,16 +1,12 @@
-"""`GET /system/df` and `POST /build/prune` (no builder here: nothing to prune)."""
+"""`GET /system/df` (the build routes are in build.py)."""
 from __future__ import annotations
 
 import asyncio
 
-from .. import filters
 from ..daemon import diskusage
 from ..errors import InvalidParameter
 from . import container_views as views
 from .server import Request, route
-
-_BUILD_PRUNE_FILTERS = ("until", "id", "parent", "type", "description", "inuse", "shared", "private")
-
 
 @route("GET", "/system/df")
 async def system_df(req: Request):
@@ -41,8 +37,3 @@ async def system_df(req: Request):
             out["BuilderSize"] = 0
     return out
 
-
-@route("POST", "/build/prune")
-async def build_prune(req: Request):
-    filters.parse(req.param("filters"), _BUILD_PRUNE_FILTERS)
-    return {"CachesDeleted": None, "SpaceReclaimed": 0}

@@ -63,3 +63,14 @@ def header_for(registry: str) -> str:
         user, _, pw = base64.b64decode(entry["auth"]).decode().partition(":")
         doc = {"username": user, "password": pw, "serveraddress": server_key(registry)}
     return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+
+def all_auth_configs() -> dict:
+    """Every stored login as {server: AuthConfig}: the build's X-Registry-Config
+    (the docker CLI sends them all, since FROM may name any registry)."""
+    out = {}
+    for server, entry in (_load().get("auths") or {}).items():
+        if isinstance(entry, dict) and entry.get("auth"):
+            user, _, pw = base64.b64decode(entry["auth"]).decode(errors="replace").partition(":")
+            out[server] = {"username": user, "password": pw, "serveraddress": server}
+    return out

@@ -101,8 +101,27 @@ def _verbose(cli, du: dict) -> None:
         lines.append(f"{v.get('Name')}\t{u.get('RefCount', 0)}\t{human_size(max(u.get('Size', 0), 0), 4)}")
     for line in tabulate(lines):
         cli.out(line)
-    cli.out("\nBuild cache usage: 0B\n")
-    cli.out("CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED")
+    cache = du.get("BuildCache") or []
+    cli.out(f"\nBuild cache usage: {human_size(sum(b.get('Size', 0) for b in cache), 4)}\n")
+    lines = ["CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED"]
+    for b in cache:
+        lines.append(f"{b.get('ID', '')[:12]}\t{b.get('Type', '')}\t{human_size(b.get('Size', 0), 4)}\t"
+                     f"{_since(b.get('CreatedAt'))}\t{_since(b.get('LastUsedAt'))}\t{b.get('UsageCount', 0)}\t"
+                     f"{str(bool(b.get('Shared'))).lower()}")
+    for line in tabulate(lines):
+        cli.out(line)
+
+
+def _since(rfc3339: str | None) -> str:
+    """A BuildCache record's time as docker's df -v shows it ("5 minutes ago")."""
+    from ..timestamps import parse
+    from .formatting import ago
+    if not rfc3339:
+        return ""
+    try:
+        return ago(parse(rfc3339))
+    except ValueError:
+        return ""
 
 
 def _confirm(all_images: bool, volumes: bool) -> bool:

@@ -46,6 +46,7 @@ COMMANDS = {
     "logout": ("registry", "logout", "Log out from a registry"),
     "save": ("image_cmds", "save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "history": ("image_cmds", "history", "Show the history of an image"),
+    "build": ("build", "build", "Build an image from a Dockerfile"),
     "commit": ("fs_cmds", "commit", "Create a new image from a container's changes"),
     "diff": ("fs_cmds", "diff", "Inspect changes to files or directories on a container's filesystem"),
     "export": ("fs_cmds", "export", "Export a container's filesystem as a tar archive"),
@@ -74,8 +75,9 @@ GROUPS = {group.name: group for group in (
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
         "import": "import", "load": "load", "inspect": ("inspect", "image"),
         "pull": "pull", "push": "push", "save": "save", "history": "history",
-        "prune": ("image_cmds", "prune"),
+        "prune": ("image_cmds", "prune"), "build": "build",
     }),
+    Group("builder", "Manage builds", {"build": "build", "prune": ("build", "prune")}),
     Group("system", "Manage Dockyard", {
         "info": "info", "version": "version", "events": "events",
         "df": ("disk", "df"), "prune": ("disk", "prune"), "dial-stdio": ("system", "dial_stdio"),
@@ -84,6 +86,7 @@ GROUPS = {group.name: group for group in (
 # summaries of group entries that are not top-level commands
 SUB_SUMMARIES = {("disk", "df"): "Show docker disk usage",
                  ("system", "dial_stdio"): "Proxy the stdio stream to the daemon connection", ("disk", "prune"): "Remove unused data",
+                 ("build", "prune"): "Remove build cache",
                  ("image_cmds", "prune"): "Remove unused images",
                  ("lifecycle", "prune"): "Remove all stopped containers"}
 

@@ -377,8 +377,9 @@ def changes(upper: str, lowers: list[str]) -> list[dict]:
     return out
 
 
-def layer_tar(upper: str, out: BinaryIO) -> None:
+def layer_tar(upper: str, out: BinaryIO, skip_init: bool = True) -> None:
     """The container's changes as an image layer: the upper dir, overlay
     whiteouts turned back into `.wh.` entries and opaque dirs into
-    `.wh..wh..opq`."""
-    _tar_of_dir(upper, out, skip=_init_path, layer=True)
+    `.wh..wh..opq`. `skip_init`: leave out the mount points the start path
+    made (a container's upper dir; a build step's private overlay has none)."""
+    _tar_of_dir(upper, out, skip=_init_path if skip_init else None, layer=True)

@@ -105,6 +105,8 @@ class Daemon:
         self.execs = ExecManager(self.db, self.containers, self.layout, self.runtime_for, self.facts.bounding,
                                  self.event, self.lifecycle.spawn)
         self.monitor = ExitMonitor(self.lifecycle.on_conmon_exit)
+        from .build.service import BuildService
+        self.builder = BuildService(self)
         self._flusher: asyncio.Task | None = None
 
     # ------------------------------------------------------------ set-up

@@ -1,6 +1,6 @@
 """What `GET /system/df` reports: images with their container counts and
 shared bytes, containers with their writable-layer size, volumes, build
-cache (none: dockyard has no builder). Walking container upper dirs is
+cache (the classic builder's cached step images). Walking container upper dirs is
 blocking work: callers run `collect` in a thread."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..images.service import ImageService
     from ..store.db import Database
     from ..volumes.service import VolumeService
+    from .build.service import BuildService
     from .container import Container
     from .lookup import ContainerStore
     from .paths import ContainerPaths
@@ -26,6 +27,7 @@ class _Daemon(Protocol):
     containers: ContainerStore
     images: ImageService
     volumes: VolumeService
+    builder: BuildService
     def paths(self, c: Container) -> ContainerPaths: ...
 
 
@@ -48,7 +50,7 @@ def collect(d: _Daemon, types: list[str] | None = None) -> dict:
     if "volume" in want:
         out["Volumes"] = volumes(d)
     if "build-cache" in want:
-        out["BuildCache"] = []
+        out["BuildCache"] = d.builder.usage()
     return out
 
 

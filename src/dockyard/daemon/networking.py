@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import Forbidden, InvalidParameter, NotFound
+from ..errors import Forbidden, InvalidParameter, NoSuchContainer, NotFound, SystemError_
+from ..network import etcfiles, linkenv
 from ..network import ports as portmap
+from ..runtime.command import container_config_env
 
 if TYPE_CHECKING:
+    from ..images.service import ImageService
     from ..network.manager import NetworkManager
     from ..network.record import NetworkRecord
     from .container import Container
@@ -22,6 +25,7 @@ BRIDGE_MODES = ("bridge", "none")
 
 class _Daemon(Protocol):
     containers: ContainerStore
+    images: ImageService
     networks: NetworkManager
     events: Events
     def save(self, c: Container) -> None: ...
@@ -33,8 +37,26 @@ def primary_network(c) -> str:
     return "bridge" if mode == "default" else mode
 
 
+def user_defined(mode: str) -> bool:
+    """A network mode naming a user network (moby's NetworkMode.IsUserDefined)."""
+    return not (mode in ("default", "bridge", "none", "host") or mode.startswith("container:"))
+
+
 def endpoints_config(c) -> dict:
     return (c.networking_config or {}).get("EndpointsConfig") or {}
+
+
+# networking_config key that only dockyard writes (create keeps EndpointsConfig alone): the network
+# mode's network was disconnected. As in dockerd, NetworkMode itself never changes: the container
+# is on the networks it is connected to, which may be none at all (its next start gives it only lo).
+DETACHED = "ModeNetworkDisconnected"
+
+
+def configured_networks(c) -> list[str]:
+    """The names the container is on (dockerd's NetworkSettings.Networks keys, unresolved): the
+    network mode's first unless it was disconnected, then EndpointsConfig's."""
+    head = [] if (c.networking_config or {}).get(DETACHED) else [primary_network(c)]
+    return head + [k for k in endpoints_config(c) if k not in head]
 
 
 def _ep_cfg(c, d: _Daemon, name: str) -> dict:
@@ -53,9 +75,10 @@ def _ep_cfg(c, d: _Daemon, name: str) -> dict:
 
 
 def wanted_networks(d: _Daemon, c) -> list[str]:
-    """The primary network, then every other one in EndpointsConfig, each once (by id)."""
+    """The primary network, then every other one in EndpointsConfig, each once (by id); "none"
+    (a namespace with only lo) when every network was disconnected."""
     out, seen = [], set()
-    for name in [primary_network(c), *endpoints_config(c)]:
+    for name in configured_networks(c) or ["none"]:
         try:
             rec = d.networks.find(name)
         except NotFound:
@@ -88,6 +111,11 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
                 raise InvalidParameter("user specified IP address is supported on user defined networks only")
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined "
                                    "networks")
+    if not user_defined(mode):
+        for link in hc.get("Links") or []:      # moby's registerLinks
+            target = parse_link(link)[0]
+            if d.containers.find(target) is None:
+                raise InvalidParameter(f"could not get container for {target}: No such container: {target}")
     publishing = any((hc.get("PortBindings") or {}).values()) or hc.get("PublishAllPorts")
     # as dockerd: an error only when sharing another container's namespace; host and none ignore them
     if publishing and mode.startswith("container:"):
@@ -109,8 +137,10 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
     ipam = cfg.get("IPAMConfig") or {}
     # Config.MacAddress: where API < 1.44 clients put the primary network's MAC
     mac = cfg.get("MacAddress") or (c.config.get("MacAddress") if primary else None)
+    links = [(alias, target) for target, alias in map(parse_link, cfg.get("Links") or [])]
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
-                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name)
+                              aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
+                              links=links)
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:
@@ -172,49 +202,128 @@ def extra_hosts(d: _Daemon, c, eps: list) -> list[str]:
         sep = "=" if "=" in e else ":"
         name, _, ip = e.partition(sep)
         out.append(f"{name}:{host_gateway(d)}" if ip == "host-gateway" else e)
-    if eps and eps[0].network == "bridge":
-        for link in c.host_config.get("Links") or []:
-            target, _, alias = link.partition(":")
-            target = target.strip("/")
-            alias = alias.rsplit("/", 1)[-1] or target
-            try:
-                other = d.containers.get(target)
-            except NotFound:
-                raise InvalidParameter(f"could not get container for {target}") from None
-            ip = ((other.network or {}).get("Endpoint") or {}).get("IPAddress")
-            if not other.state.running or not ip:
-                raise InvalidParameter(f"cannot link to a non running container: /{other.name} AS "
-                                       f"/{c.name}/{alias}")
-            names = " ".join(dict.fromkeys([alias, other.id[:12], other.name]))
-            out.append(f"{names}:{ip}")
+    for alias, other, ip in _linked(d, c, eps):
+        out.append(f"{_link_host_names(alias, other)}:{ip}")
     return out
+
+
+# -- legacy links (HostConfig.Links, default bridge only) ---------------------------
+
+def parse_link(link: str) -> tuple[str, str]:
+    """A link as (target, alias): "target[:alias]" as clients send it, or dockerd's
+    "/target:/linking/alias"."""
+    target, _, alias = link.partition(":")
+    target = target.strip("/")
+    return target, alias.rsplit("/", 1)[-1] or target
+
+
+def links(c) -> list[tuple[str, str]]:
+    """HostConfig.Links as (target, alias); none for a container whose network mode is a user
+    network (dockerd registers no legacy link for it: its links live in EndpointsConfig)."""
+    if user_defined(c.network_mode):
+        return []
+    return [parse_link(link) for link in c.host_config.get("Links") or []]
+
+
+def _bridge_ip(other) -> str:
+    net = other.network or {}
+    return (((net.get("Networks") or {}).get("bridge") or {}).get("IPAddress")
+            or (net.get("Endpoint") or {}).get("IPAddress") or "")
+
+
+def _linked(d: _Daemon, c, eps: list) -> list[tuple[str, object, str]]:
+    """(alias, linked container, its bridge address) of each link, when c is on the default bridge."""
+    if not any(ep.network == "bridge" for ep in eps):
+        return []
+    out = []
+    for target, alias in links(c):
+        try:
+            other = d.containers.get(target)
+        except NotFound:
+            raise InvalidParameter(f"could not get container for {target}: No such container: {target}") from None
+        ip = _bridge_ip(other)
+        if not other.state.running or not ip:   # moby's setupLinkedContainers: a plain error, 500
+            raise SystemError_(f"Cannot link to a non running container: /{other.name} AS /{c.name}/{alias}")
+        out.append((alias, other, ip))
+    return out
+
+
+def _link_host_names(alias: str, other) -> str:
+    return " ".join(dict.fromkeys([alias, other.id[:12], other.name]))
+
+
+def link_env(d: _Daemon, c, eps: list) -> list[str]:
+    """The linked containers' ALIAS_NAME, ALIAS_PORT_*, ALIAS_ENV_* variables, as dockerd sets them."""
+    out = []
+    for alias, other, ip in _linked(d, c, eps):
+        image_config = d.images.config(other.image) or {}
+        out += linkenv.env_vars(f"/{c.name}/{alias}", ip,
+                                container_config_env(image_config.get("Env"), other.config.get("Env")),
+                                exposed_ports(other, image_config))
+    return out
+
+
+def links_view(d: _Daemon, c) -> list[str] | None:
+    """HostConfig.Links as dockerd's inspect shows them: "/target:/linking/alias", target's name now."""
+    out = []
+    for target, alias in links(c):
+        other = d.containers.find(target)
+        out.append(f"/{other.name if other is not None else target}:/{c.name}/{alias}")
+    return out or None
+
+
+def link_target(d: _Daemon, c, alias: str):
+    """The container c's link `alias` names (dockerd resolves "/linking/alias" like a name)."""
+    for target, a in links(c):
+        if a == alias and (other := d.containers.find(target)) is not None:
+            return other
+    raise NoSuchContainer(f"{c.name}/{alias}")
+
+
+async def remove_link(d: _Daemon, c, alias: str) -> None:
+    """`DELETE /containers/linking/alias?link=1`: the link goes from HostConfig.Links and, while
+    c runs, from its /etc/hosts (its environment stays, as with dockerd)."""
+    async with c.lock:
+        given = c.host_config.get("Links") or []
+        kept = [link for link in given if parse_link(link)[1] != alias]
+        if not any(a == alias for _t, a in links(c)):
+            raise NoSuchContainer(f"{c.name}/{alias}")
+        c.host_config = {**c.host_config, "Links": kept or None}
+        hosts = ((c.network or {}).get("EtcFiles") or {}).get("/etc/hosts")
+        if c.state.running and hosts:
+            await asyncio.to_thread(etcfiles.drop_hosts_entry, hosts, alias)
+        d.save(c)
 
 
 # -- live connect/disconnect (docker network connect/disconnect) ------------
 
 async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
     rec = d.networks.find(network)
-    if rec.name == "host" or c.network_mode == "host":
-        raise Forbidden("container cannot be disconnected from host network or connected to host network")
-    if c.network_mode.startswith("container:"):
-        raise Forbidden("container sharing network namespace with another container cannot be connected "
-                        "to any other network")
+    # dockerd 20.10's answers (statuses and words) for the host network and shared namespaces
+    if rec.name == "host" and c.network_mode == "host":
+        raise Forbidden(f"endpoint with name {c.name} already exists in network host")
+    if rec.name == "host":
+        raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
+    if c.network_mode == "host" or c.network_mode.startswith("container:"):
+        raise InvalidParameter("container sharing network namespace with another container or host cannot be "
+                               "connected to any other network")
     if rec.name == "bridge" and (cfg or {}).get("Aliases"):
         raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
     if rec.name == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
         raise InvalidParameter("user specified IP address is supported on user defined networks only")
     async with c.lock:
+        _none_conflict(d, c, rec)
         eps = dict(endpoints_config(c))
-        known = [k for k in eps if k in (rec.name, rec.id)]
-        if known or primary_network(c) in (rec.name, rec.id):
-            if not c.state.running:
-                raise Forbidden(f"endpoint with name {c.name} already exists in network {rec.name}")
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
             ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
             net = dict(c.network)
             net.setdefault("Networks", {})[ep.network] = _endpoint_dict(ep)
             c.network = net
+        elif _on(d, c, rec):
+            return   # as dockerd: a stopped container already on the network keeps its settings
+        if _is_mode_network(d, c, rec):
+            c.networking_config = {k: v for k, v in (c.networking_config or {}).items() if k != DETACHED}
         eps[rec.name] = cfg or {}
         c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
         d.save(c)
@@ -223,28 +332,58 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
 
 async def disconnect_container(d: _Daemon, c, network: str, force: bool) -> None:
     rec = d.networks.find(network)
+    if rec.name == "host" and c.network_mode == "host":
+        raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
     async with c.lock:
-        eps = dict(endpoints_config(c))
-        names = (rec.name, rec.id)
-        configured = primary_network(c) in names or any(k in names for k in eps)
-        if c.state.running and d.networks.endpoint(c.id, rec.id) is not None:
+        if c.state.running:
+            if d.networks.endpoint(c.id, rec.id) is None:
+                raise SystemError_(f"container {c.id} is not connected to network {rec.name}")
             await asyncio.to_thread(d.networks.disconnect, c.id, rec.id)
             net = dict(c.network)
             net["Networks"] = {k: v for k, v in (net.get("Networks") or {}).items() if k != rec.name}
             if (net.get("Endpoint") or {}).get("NetworkID") == rec.id:
                 net["Endpoint"] = {}
             c.network = net
-        elif not configured and not force:
-            raise Forbidden(f"container {c.id} is not connected to network {rec.name}")
-        for k in names:
-            eps.pop(k, None)
-        c.networking_config = {**(c.networking_config or {}), "EndpointsConfig": eps}
-        if primary_network(c) in names:
-            # its next start puts eth0 on a network it still has, or on none
-            rest = [k for k in eps if k != "default"]
-            c.host_config = {**c.host_config, "NetworkMode": rest[0] if rest else "none"}
+        elif not _on(d, c, rec):
+            # dockerd's wording for a container that is not running ("the network")
+            raise SystemError_(f"container {c.id} is not connected to the network {rec.name}")
+        eps = {k: v for k, v in endpoints_config(c).items() if not _names(d, k, rec)}
+        nc = {**(c.networking_config or {}), "EndpointsConfig": eps}
+        if _is_mode_network(d, c, rec):
+            nc[DETACHED] = True   # NetworkMode stays; the next start leaves this network out
+        c.networking_config = nc
         d.save(c)
     _emit(d, "disconnect", rec, container=c.id)
+
+
+def _names(d: _Daemon, key: str, rec: NetworkRecord) -> bool:
+    """An EndpointsConfig key or network mode names rec (by name, id, id prefix or "default")."""
+    if key in (rec.name, rec.id):
+        return True
+    try:
+        return d.networks.find(key).id == rec.id
+    except NotFound:
+        return False
+
+
+def _none_conflict(d: _Daemon, c, rec: NetworkRecord) -> None:
+    """moby's updateNetworkSettings: "none" does not go with another network, at connect already."""
+    for key in configured_networks(c):
+        try:
+            other = d.networks.find(key)
+        except NotFound:
+            continue
+        if other.id != rec.id and "none" in (other.name, rec.name):
+            raise InvalidParameter("container cannot be connected to multiple networks with one of the networks "
+                                   "in private (none) mode")
+
+
+def _is_mode_network(d: _Daemon, c, rec: NetworkRecord) -> bool:
+    return _names(d, primary_network(c), rec)
+
+
+def _on(d: _Daemon, c, rec: NetworkRecord) -> bool:
+    return any(_names(d, k, rec) for k in configured_networks(c))
 
 
 # -- inspect -----------------------------------------------------------------
@@ -262,9 +401,8 @@ def networks_view(d: _Daemon, c) -> dict:
     live = net.get("Networks") or {}
     if not live and net.get("Endpoint") and net.get("Mode") == "bridge":
         live = {"bridge": net["Endpoint"]}   # recorded before user networks existed
-    names = [primary_network(c)] + [k for k in endpoints_config(c) if k != primary_network(c)]
     out = {}
-    for name in names:
+    for name in configured_networks(c):
         entry = _empty_entry()
         cfg = endpoints_config(c).get(name) or {}
         try:
@@ -274,17 +412,19 @@ def networks_view(d: _Daemon, c) -> dict:
             key = name
         if key in out:   # the same network under another key (e.g. the CLI's "default")
             continue
-        if cfg.get("IPAMConfig"):
-            entry["IPAMConfig"] = cfg["IPAMConfig"]
-        if cfg.get("Aliases"):
-            entry["Aliases"] = list(cfg["Aliases"])
+        for given in ("IPAMConfig", "Links", "Aliases", "DriverOpts"):   # as given: [] and {} stay, absent is null
+            if cfg.get(given) is not None:
+                entry[given] = cfg[given]
+        entry["MacAddress"] = cfg.get("MacAddress") or ""   # the one asked for, until a start assigns one
         ep = live.get(key) if c.state.running else None
         if ep:
             entry.update({"MacAddress": ep.get("MacAddress", ""), "EndpointID": ep.get("EndpointID", ""),
                           "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
                           "IPPrefixLen": ep.get("IPPrefixLen", 0)})
             if key not in BRIDGE_MODES:
-                entry["DNSNames"] = [c.name, c.id[:12], *(ep.get("Aliases") or [])]
+                # moby's buildEndpointDNSNames: name, aliases, short id, hostname, each once
+                entry["DNSNames"] = list(dict.fromkeys(n for n in (c.name, *(ep.get("Aliases") or []), c.id[:12],
+                                                                   c.config.get("Hostname")) if n))
         out[key] = entry
     return out
 
@@ -314,7 +454,7 @@ def ports_summary(c) -> list[dict]:
 def on_network(d: _Daemon, c, wanted: list[str]) -> bool:
     """`--filter network=X`: X (name or id) is one of the container's networks."""
     ids = set()
-    for name in [primary_network(c), *endpoints_config(c)]:
+    for name in configured_networks(c):
         try:
             rec = d.networks.find(name)
         except NotFound:

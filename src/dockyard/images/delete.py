@@ -40,12 +40,14 @@ class Deleter:
 
     # ------------------------------------------------------------ rmi
 
-    def remove(self, ref: str, force: bool = False) -> list[dict]:
-        """DELETE /images/{name}: untag, and delete the image when no tag is left."""
+    def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[dict]:
+        """DELETE /images/{name}: untag, and delete the image when no tag is
+        left; with `prune` (not ?noprune) its untagged parents go too, as
+        far as nothing else holds them (moby's imageDeleteHelper)."""
         trash: list[str] = []
         try:
             self._collect_garbage(trash)
-            return self._remove(ref, force, trash)
+            return self._remove(ref, force, prune, trash)
         finally:
             self.layers.purge(trash)     # the slow part, after the lock
 
@@ -66,7 +68,7 @@ class Deleter:
                         gone = self.layers.release_unused(conn)
                     trash += self.layers.remove_dirs([c for c, _ in gone])
 
-    def _remove(self, ref: str, force: bool, trash: list[str]) -> list[dict]:
+    def _remove(self, ref: str, force: bool, prune: bool, trash: list[str]) -> list[dict]:
         with self.lock:
             img = self.lookup.resolve(ref)
             records: list[dict] = []
@@ -91,14 +93,15 @@ class Deleter:
                             records.append({"Untagged": parse(d).familiar()})
                 if self.store.tags_of(img.id) or self.dist.repo_digests(img.id):
                     return records
-                self.delete(img, records, users, force, trash, quiet=True)
+                self.delete(img, records, users, force, trash, quiet=True, prune=prune)
                 return records
             digests = self.dist.repo_digests(img.id)
             if len(refs) <= 1 and (refs or digests) and \
                     len({parse(r).name for r in refs + digests}) == 1:
                 # An id with one tag (and digests) of one repository: they go too,
-                # unless a container objects (moby's isSingleReference).
-                _check_conflict(img.id, users, refs + digests, force, active_reference=False)
+                # unless a container or a child image objects (moby's isSingleReference).
+                _check_conflict(img.id, users, refs + digests, force, active_reference=False,
+                                children=self.dist.children(img.id))
                 with self.db.transaction() as conn:
                     for r in refs:
                         ImageStore.delete_tag(conn, r)
@@ -107,7 +110,7 @@ class Deleter:
                 for d in digests:
                     self.dist.remove_repo_digest(d)
                     records.append({"Untagged": parse(d).familiar()})
-            self.delete(img, records, users, force, trash, quiet=False)
+            self.delete(img, records, users, force, trash, quiet=False, prune=prune)
             return records
 
     def _is_tag_of(self, ref: str, image_id: str) -> bool:
@@ -124,26 +127,25 @@ class Deleter:
         return named.digest is None and self.store.tagged(str(named.with_default_tag())) == image_id
 
     def delete(self, img: Image, records: list[dict], users: list[tuple[str, bool]], force: bool,
-               trash: list[str], quiet: bool) -> int:
+               trash: list[str], quiet: bool, prune: bool = False) -> int:
         """moby's imageDeleteHelper, under the lock: drop remaining tags, the
         image, and layers no other image uses (their dirs are added to
-        `trash`). `quiet`: after untagging by name, an image a container
-        still uses stays (dangling) without an error. Returns the bytes freed."""
+        `trash`). `quiet`: an image that is not dangling (tagged, or the
+        parent of another) or that a container uses stays without an error.
+        `prune`: then its parent, quietly and unforced, and so up the chain.
+        Returns the bytes freed."""
         refs = self.store.tags_of(img.id)
         digests = self.dist.repo_digests(img.id)
+        children = self.dist.children(img.id)
         try:
-            _check_conflict(img.id, users, refs + digests, force)
+            _check_conflict(img.id, users, refs + digests, force, children=children)
         except DeleteConflict as c:
-            if quiet and (refs or c.used):
+            if quiet and (refs or digests or children or c.used):
                 return 0
             raise
+        parent = self.dist.parent(img.id) if prune else None
         with self.db.transaction() as conn:
-            for r in refs:
-                ImageStore.delete_tag(conn, r)
-                records.append({"Untagged": parse(r).familiar()})
-            for d in digests:
-                conn.execute("DELETE FROM repo_digests WHERE ref=?", (d,))
-                records.append({"Untagged": parse(d).familiar()})
+            _untag_all(conn, refs, digests, records)
             if users:
                 # forced past stopped containers: they keep config and layers
                 ImageStore.mark_removed(conn, img.id)
@@ -154,7 +156,12 @@ class Deleter:
         trash += self.layers.remove_dirs([c for c, _ in gone])
         records.append({"Deleted": img.id})
         records.extend({"Deleted": c} for c, _ in gone)
-        return sum(size for _, size in gone)
+        freed = sum(size for _, size in gone)
+        parent_img = self.lookup.get(parent) if parent else None
+        if parent_img is not None:
+            freed += self.delete(parent_img, records, self.users(parent_img.id), False, trash,
+                                 quiet=True, prune=True)
+        return freed
 
     # ------------------------------------------------------------ prune
 
@@ -182,7 +189,13 @@ class Deleter:
         with self.lock:
             tags = self.store.all_tags()
             digests = self.dist.all_repo_digests()
+            parents = self.dist.parents()
+            with_children = set(parents.values())
             for img in self.lookup.all():
+                if self.lookup.get(img.id) is None:
+                    continue            # gone with a child pruned before it
+                if not (tags.get(img.id) or digests.get(img.id)) and img.id in with_children:
+                    continue            # an intermediate: goes with its last child (moby's top images)
                 if dangling_only and (tags.get(img.id) or digests.get(img.id)):
                     continue
                 if until is not None and not img.created_ns < until:
@@ -193,8 +206,26 @@ class Deleter:
                 users = self.users(img.id)
                 if users:
                     continue
-                reclaimed += self.delete(img, deleted, users, True, trash, quiet=False)
+                if img.id in with_children:
+                    # tagged, with children: moby's prune removes its references, the
+                    # image stays for its children (an intermediate now)
+                    with self.db.transaction() as conn:
+                        _untag_all(conn, self.store.tags_of(img.id), self.dist.repo_digests(img.id), deleted)
+                    continue
+                try:
+                    reclaimed += self.delete(img, deleted, users, True, trash, quiet=False, prune=True)
+                except DeleteConflict:
+                    continue            # a child image holds it (moby's imageDeleteFailed)
         return reclaimed
+
+
+def _untag_all(conn, refs: list[str], digests: list[str], records: list[dict]) -> None:
+    for r in refs:
+        ImageStore.delete_tag(conn, r)
+        records.append({"Untagged": parse(r).familiar()})
+    for d in digests:
+        conn.execute("DELETE FROM repo_digests WHERE ref=?", (d,))
+        records.append({"Untagged": parse(d).familiar()})
 
 
 class DeleteConflict(Conflict):
@@ -205,9 +236,12 @@ class DeleteConflict(Conflict):
 
 
 def _check_conflict(image_id: str, users: list[tuple[str, bool]], refs: list[str], force: bool,
-                    active_reference: bool = True) -> None:
-    """moby's checkImageDeleteConflict: running containers always block
-    ("cannot be forced"); more tags and stopped containers block unless forced."""
+                    active_reference: bool = True, children: list[str] | tuple = ()) -> None:
+    """moby's checkImageDeleteConflict: child images and running containers
+    always block ("cannot be forced"); more tags and stopped containers block
+    unless forced."""
+    if children:
+        raise DeleteConflict(image_id, True, False, "image has dependent child images")
     running = [c for c, is_running in users if is_running]
     if running:
         raise DeleteConflict(image_id, True, True,

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS repo_digests (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS repo_digests_by_image ON repo_digests(image_id);
-CREATE TABLE IF NOT EXISTS image_parents (  -- docker commit's parent, for history and inspect
+CREATE TABLE IF NOT EXISTS image_parents (  -- commit's and the builder's parent: history, inspect, rmi
     image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     parent   TEXT NOT NULL
 );
@@ -70,6 +70,18 @@ class DistributionStore:
         r = self.db.one("SELECT p.parent FROM image_parents p JOIN images i ON i.id = p.parent "
                         "WHERE p.image_id=?", (image_id,))
         return r["parent"] if r else None
+
+    def parents(self) -> dict[str, str]:
+        """{image id: parent id} for every image and parent still here (not rmi'd)."""
+        return {r["image_id"]: r["parent"] for r in self.db.query(
+            "SELECT p.image_id, p.parent FROM image_parents p JOIN images c ON c.id = p.image_id "
+            "JOIN images i ON i.id = p.parent WHERE c.removed=0 AND i.removed=0")}
+
+    def children(self, image_id: str) -> list[str]:
+        """moby's imageStore.Children: the images (not rmi'd) whose parent this is."""
+        return [r["image_id"] for r in self.db.query(
+            "SELECT p.image_id FROM image_parents p JOIN images c ON c.id = p.image_id "
+            "WHERE p.parent=? AND c.removed=0 ORDER BY p.image_id", (image_id,))]
 
     def add_layer(self, diff_id: str, repo: str, digest: str, size: int, media: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO layer_digests (diff_id, repo, digest, size, media) "

@@ -26,12 +26,14 @@ import logging
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from ..store.db import Database
 from .unpack import unpack_layer
+from .whiteouts import keep_only_opaque_xattrs
 
 log = logging.getLogger("dockyard.images")
 
@@ -138,6 +140,27 @@ class LayerStore:
             _rmtree(tmp)
             raise
         return StagedLayer(tmp, result.diff_id, result.size, result.tar_size)
+
+    def stage_dir(self, src_dir: str, write_tar: Callable[[BinaryIO], None]) -> StagedLayer:
+        """Stage a layer whose files exist already in `src_dir` (a build
+        step's overlay upper dir, on this filesystem): `write_tar` writes its
+        tar (hashed on the way: the diff id), then the dir itself is moved in
+        as the layer's diff dir instead of unpacking the tar again. OSError
+        (EXDEV on another filesystem) leaves `src_dir` where it was."""
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.dir)
+        try:
+            with open(os.path.join(tmp, TAR_NAME), "wb") as raw:
+                out = _HashingWriter(raw)
+                write_tar(out)
+            keep_only_opaque_xattrs(src_dir)
+            os.rename(src_dir, os.path.join(tmp, "diff"))
+            with open(os.path.join(tmp, SIZE_NAME), "w") as f:
+                f.write(str(out.count))
+            size = _regular_bytes(os.path.join(tmp, "diff"))
+        except BaseException:
+            _rmtree(tmp)
+            raise
+        return StagedLayer(tmp, "sha256:" + out.sha.hexdigest(), size, out.count)
 
     def keep_blob(self, staged: StagedLayer, blob_path: str) -> None:
         """Keep a pulled layer's blob (gzip) instead of its plain tar."""
@@ -256,3 +279,39 @@ def _rmtree(path: str) -> None:
     def onerror(func, p, exc):
         log.warning("could not remove %s: %s", p, exc[1])
     shutil.rmtree(path, onerror=onerror)
+
+
+def _regular_bytes(path: str) -> int:
+    """A layer's size as moby counts it (and an unpack does): the bytes of
+    its regular files, each inode once, and its symlinks' target lengths."""
+    total = 0
+    seen: set[int] = set()
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            st = os.lstat(os.path.join(root, f))
+            if stat.S_ISLNK(st.st_mode):
+                total += st.st_size
+            elif stat.S_ISREG(st.st_mode) and st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total
+
+
+class _HashingWriter:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        self.count += len(data)
+        return self.raw.write(data)
+
+    def tell(self) -> int:
+        return self.count
+
+    def flush(self) -> None:
+        self.raw.flush()

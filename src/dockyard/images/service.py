@@ -189,14 +189,18 @@ class ImageService:
 
     def remove(self, ref: str, force: bool = False, noprune: bool = False) -> list[dict]:
         """DELETE /images/{name}: untag, and delete the image when no tag is
-        left. `noprune` is accepted: there are no parent images to prune."""
+        left, then (unless `noprune`) its untagged parents nothing else holds."""
         image_id = self.resolve(ref).id
-        records = self._deleter.remove(ref, force)
+        chain, parent = {image_id}, self.dist.parent(image_id)
+        while parent and parent not in chain:
+            chain.add(parent)
+            parent = self.dist.parent(parent)
+        records = self._deleter.remove(ref, force, prune=not noprune)
         for r in records:
             if "Untagged" in r:
                 self._event("untag", image_id)
-            elif r.get("Deleted") == image_id:
-                self._event("delete", image_id)
+            elif r.get("Deleted") in chain:
+                self._event("delete", r["Deleted"])
         return records
 
     def collect_garbage(self) -> None:

@@ -64,7 +64,7 @@ class UnpackResult:
 
 # ---------------------------------------------------------------- streams
 
-class _Prefixed:
+class Prefixed:
     """A reader that first replays bytes already peeked at."""
 
     def __init__(self, head: bytes, f: BinaryIO):
@@ -109,7 +109,7 @@ def decompressed(f: BinaryIO):
     """Wrap `f` so reads return the plain tar, whatever compression it has
     (gzip, bzip2, xz, or none: what `docker import` accepts, minus zstd)."""
     head = f.read(6)
-    src = _Prefixed(head, f)
+    src = Prefixed(head, f)
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=src, mode="rb")
     if head.startswith(b"BZh"):
@@ -136,6 +136,54 @@ def clean_name(name: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- extraction
+
+def open_dir_beneath(top: int, parts: list[str], create: bool,
+                     owner: tuple[int, int] | None = None) -> int:
+    """An fd (O_RDONLY, the caller closes it) for the directory `parts`
+    below directory fd `top`, resolved one component at a time with every
+    symlink followed *inside* `top` (an absolute target starts again at
+    `top`, `..` never climbs above it). Missing directories are made (0755,
+    like Docker) if `create`, and given to `owner` (uid, gid) if set."""
+    todo = list(parts)
+    fds = [os.dup(top)]
+    hops = 0
+    try:
+        while todo:
+            c = todo.pop(0)
+            if c in ("", "."):
+                continue
+            if c == "..":
+                if len(fds) > 1:        # `..` at the top stays there
+                    os.close(fds.pop())
+                continue
+            cur = fds[-1]
+            try:
+                st = os.stat(c, dir_fd=cur, follow_symlinks=False)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(c, 0o755, dir_fd=cur)
+                if owner is not None:
+                    os.chown(c, owner[0], owner[1], dir_fd=cur, follow_symlinks=False)
+                st = os.stat(c, dir_fd=cur, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > _MAX_SYMLINK_HOPS:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links", "/".join(parts))
+                target = os.readlink(c, dir_fd=cur)
+                if target.startswith("/"):
+                    for fd in fds[1:]:
+                        os.close(fd)
+                    del fds[1:]
+                todo[:0] = target.split("/")
+                continue
+            fds.append(os.open(c, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               dir_fd=cur))
+        return fds.pop()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
 
 class _Target:
     """The directory being filled, with in-scope path resolution. Given as a
@@ -172,43 +220,7 @@ class _Target:
 
     def open_dir_owned(self, parts: list[str], create: bool) -> int:
         """Like open_dir, but the caller owns (and closes) the fd."""
-        todo = list(parts)
-        fds = [os.dup(self.fd)]
-        hops = 0
-        try:
-            while todo:
-                c = todo.pop(0)
-                if c in ("", "."):
-                    continue
-                if c == "..":
-                    if len(fds) > 1:        # `..` at the target's top stays there
-                        os.close(fds.pop())
-                    continue
-                cur = fds[-1]
-                try:
-                    st = os.stat(c, dir_fd=cur, follow_symlinks=False)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    os.mkdir(c, 0o755, dir_fd=cur)
-                    st = os.stat(c, dir_fd=cur, follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode):
-                    hops += 1
-                    if hops > _MAX_SYMLINK_HOPS:
-                        raise OSError(errno.ELOOP, "too many levels of symbolic links", "/".join(parts))
-                    target = os.readlink(c, dir_fd=cur)
-                    if target.startswith("/"):
-                        for fd in fds[1:]:
-                            os.close(fd)
-                        del fds[1:]
-                    todo[:0] = target.split("/")
-                    continue
-                fds.append(os.open(c, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                   dir_fd=cur))
-            return fds.pop()
-        finally:
-            for fd in fds:
-                os.close(fd)
+        return open_dir_beneath(self.fd, parts, create)
 
     def remove(self, dir_fd: int, name: str, st: os.stat_result) -> None:
         """Remove `name` from `dir_fd`. Drops the cached dir fd afterwards
@@ -269,8 +281,9 @@ class Extractor:
     (a path, or a directory fd) and never outside it; `finish` sets the
     directories' times."""
 
-    def __init__(self, dest: str | int):
+    def __init__(self, dest: str | int, whiteouts: bool = True):
         self.target = _Target(dest)
+        self.whiteouts = whiteouts      # False: `.wh.` names are plain files (not a layer: a build context, ADD)
         self.size = 0
         self.dir_times: list[tuple[list[str], tuple[int, int]]] = []
 
@@ -295,10 +308,10 @@ class Extractor:
             if m.isdir():
                 self._dir_meta(self.target.fd, m, [])
             return
-        if parts[0].startswith(WHITEOUT_META_PREFIX) and parts != [OPAQUE_MARKER]:
+        if self.whiteouts and parts[0].startswith(WHITEOUT_META_PREFIX) and parts != [OPAQUE_MARKER]:
             return                              # inside aufs bookkeeping dirs (.wh..wh.plnk/...)
         parent, base = parts[:-1], parts[-1]
-        wh = classify(base)
+        wh = classify(base) if self.whiteouts else None
         if wh is not None:
             self._whiteout(parent, wh, m)
             return
@@ -325,6 +338,7 @@ class Extractor:
             os.symlink(m.linkname, base, dir_fd=pfd)
             os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
             os.utime(base, ns=_times_ns(m), dir_fd=pfd, follow_symlinks=False)
+            self.size += len(os.fsencode(m.linkname))   # a symlink's size is its target's length, as moby counts it
         elif m.islnk():
             self._hardlink(m, pfd, base)
         elif m.ischr() or m.isblk() or m.isfifo():

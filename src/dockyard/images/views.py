@@ -61,11 +61,18 @@ class ImageViews:
             "RootFS": {"Type": "layers", "Layers": img.diff_ids},
             "Metadata": {"LastTagTime": img.last_tag_time or ZERO_TIME},
         })
+        # Deprecated; dockerd 26+ leaves them out from API 1.45 on. Kept at every version on purpose:
+        # Debian's docker-compose 1.29 negotiates the newest API and reads ContainerConfig whenever
+        # it recreates a container (a KeyError without it).
+        out["Container"] = c.get("container", "")
+        out["ContainerConfig"] = go_container_config(c.get("container_config") or {})
         return out
 
     def list(self, all: bool = False, filters: dict | None = None) -> list[dict]:
-        """GET /images/json. `all` changes nothing yet: no image here has
-        children (no local builds), so none is hidden as intermediate."""
+        """GET /images/json, as moby's Images(): an image without tags or
+        digests that is the parent of another (a build's step image, a
+        commit's base) is an intermediate, listed only with `all`;
+        `dangling=true` lists only images without children (moby's Heads)."""
         f = flt.normalize(filters, flt.LIST_FILTERS)
         dangling = flt.bool_filter(f, "dangling")
         before = self._filter_time(f, "before")
@@ -73,8 +80,12 @@ class ImageViews:
         until = until_filter(f)
         tags = self.store.all_tags()
         digests = self.dist.all_repo_digests()
+        parents = self.dist.parents()
+        with_children = set(parents.values())
         out = []
         for img in self.lookup.all():
+            if dangling and img.id in with_children:
+                continue
             if before is not None and not img.created_ns < before:
                 continue
             if since is not None and not img.created_ns > since:
@@ -88,6 +99,8 @@ class ImageViews:
             if "reference" in f:
                 refs = [r for r in refs if any(flt.reference_match(p, r) for p in f["reference"])]
             if not refs and not ("reference" not in f and digests.get(img.id)):
+                if not all and img.id in with_children:
+                    continue           # an intermediate image
                 if dangling is False or "reference" in f:
                     continue
             elif dangling:
@@ -97,7 +110,7 @@ class ImageViews:
                 "Created": img.created_ns // 1_000_000_000,
                 "Id": img.id,
                 "Labels": labels,
-                "ParentId": "",
+                "ParentId": parents.get(img.id, ""),
                 "RepoDigests": [parse(r).familiar() for r in digests.get(img.id, [])],
                 "RepoTags": [r.familiar() for r in refs],
                 "SharedSize": -1,
@@ -150,9 +163,61 @@ class ImageViews:
         return out
 
 
+# An image's config as moby 28 holds it (dockerspec.DockerOCIImageConfig), in
+# Go's field order: what the config of a pulled, loaded, imported, committed or
+# built image shows; any other key an old config carries (Hostname, Image ...)
+# is not part of it.
+OCI_CONFIG_FIELDS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels",
+                     "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell")
+# moby 28's image inspect for API < 1.50: a container.Config (Go's field order),
+# its fields without omitempty always there
+_CONTAINER_CONFIG = (("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False),
+                     ("AttachStdout", False), ("AttachStderr", False), ("ExposedPorts", None), ("Tty", False),
+                     ("OpenStdin", False), ("StdinOnce", False), ("Env", None), ("Cmd", None),
+                     ("Healthcheck", None), ("ArgsEscaped", None), ("Image", ""), ("Volumes", None),
+                     ("WorkingDir", ""), ("Entrypoint", None), ("OnBuild", None), ("Labels", None),
+                     ("StopSignal", None), ("Shell", None))
+_OMITEMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", "Shell"}
+# ... and for API 1.50 and 1.51 (moby 28.3+, moby#50134): these always there
+_ALWAYS_1_50 = (("User", ""), ("Env", None), ("Entrypoint", None), ("Cmd", None), ("Volumes", None),
+                ("WorkingDir", ""), ("Labels", None), ("OnBuild", None))
+
+
+# moby's container.Config as Go marshals it: these fields have no omitempty, so they are always there
+_GO_CONFIG_FIELDS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+                     "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+                     "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+                     "OnBuild": None, "Labels": None}
+
+
+def go_container_config(cfg: dict) -> dict:
+    """An image's container_config as dockerd shows it: every field without omitempty, set or not
+    (an imported or BuildKit-built image has an empty one), then the set omitempty ones."""
+    out = dict(_GO_CONFIG_FIELDS)
+    out.update({k: v for k, v in cfg.items() if k in _GO_CONFIG_FIELDS or v not in (None, "", [], {}, False, 0)})
+    return out
+
+
 def _present(cfg: dict) -> dict:
-    """The config as Docker 28 shows it: unset fields left out."""
-    return {k: v for k, v in cfg.items() if v not in (None, "", [], {}, False)}
+    """The config as moby 28 shows it on the current API: OCI fields, unset ones left out."""
+    return {k: cfg[k] for k in OCI_CONFIG_FIELDS if cfg.get(k) not in (None, "", [], {}, False)}
+
+
+def config_for_api(cfg: dict, version: tuple[int, int]) -> dict:
+    """An inspect's `Config` (as `inspect` gives it) in the shape moby 28
+    answers on API `version`: a container.Config with its 17 always-present
+    fields below 1.50; the OCI config with 8 always-present fields on 1.50–1.51."""
+    if version < (1, 50):
+        out = {}
+        for k, zero in _CONTAINER_CONFIG:
+            if k in cfg:
+                out[k] = cfg[k]
+            elif k not in _OMITEMPTY:
+                out[k] = zero
+        return out
+    out = {k: cfg.get(k, zero) for k, zero in _ALWAYS_1_50}
+    out.update(cfg)
+    return {k: out[k] for k in OCI_CONFIG_FIELDS if k in out}
 
 
 def _unix(created: str | None) -> int:

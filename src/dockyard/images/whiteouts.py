@@ -60,3 +60,25 @@ def make_opaque(dir_fd: int) -> None:
 def is_whiteout(st: os.stat_result) -> bool:
     """An overlay whiteout as found on disk."""
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
+
+
+def keep_only_opaque_xattrs(root: str) -> None:
+    """Drop the trusted.overlay.* attributes overlayfs set in an upper dir
+    (origin, impure, ...) everywhere under `root`, except the opaque marker:
+    that dir is about to become a lower layer, where only whiteouts and
+    opaque dirs may speak to overlayfs. Symlinks are not followed."""
+    def clean(path: str) -> None:
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            return
+        for n in names:
+            if n.startswith("trusted.overlay.") and n != OPAQUE_XATTR:
+                try:
+                    os.removexattr(path, n, follow_symlinks=False)
+                except OSError:
+                    pass
+    clean(root)
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            clean(os.path.join(dirpath, name))

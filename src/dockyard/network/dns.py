@@ -129,7 +129,7 @@ class _Server(asyncio.DatagramProtocol):
     def datagram_received(self, data, addr) -> None:
         nm = self.service.manager
         try:
-            out = answer_locally(data, lambda: nm.dns_names(self.network_id),
+            out = answer_locally(data, lambda: nm.dns_names(self.network_id, addr[0]),
                                  lambda ip: nm.dns_reverse(self.network_id, ip))
         except Exception:
             log.exception("DNS query on network %s", self.network_id[:12])

@@ -21,6 +21,11 @@ class Endpoint:
     ifname: str = "eth0"           # eth0 for the first network, eth1... for those connected later
     aliases: str = "[]"            # JSON list of extra DNS names on this network
     name: str | None = None        # the container's name, answered by the network's DNS
+    links: str = "[]"              # JSON list of [alias, target]: legacy links only this container resolves
+
+    @property
+    def link_list(self) -> list[tuple[str, str]]:
+        return [(a, t) for a, t in json.loads(self.links or "[]")]
 
     @property
     def alias_list(self) -> list[str]:

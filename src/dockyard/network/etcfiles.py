@@ -125,3 +125,15 @@ def write_etc_files(directory: str, hostname: str, domainname: str, ip: str | No
                              hosts_content(hostname, domainname, ip, extra_hosts)),
         "/etc/resolv.conf": _write(os.path.join(directory, "resolv.conf"), resolv),
     }
+
+
+def drop_hosts_entry(path: str, name: str) -> None:
+    """Remove the lines whose first name is `name` (a legacy link that was removed) from a
+    container's hosts file, in place: the container sees the file through a bind mount."""
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    kept = [line for line in lines if line.split()[1:2] != [name] or line.lstrip().startswith("#")]
+    if kept != lines:
+        with open(path, "r+") as f:
+            f.write("".join(kept))
+            f.truncate()

@@ -67,6 +67,14 @@ class AddressPool:
         return {IPv4Address(i) for i in self._used}
 
 
+def reserved_aux(pool: dict) -> list[str]:
+    """A network's IPAM AuxiliaryAddresses that its containers never get: those in the range
+    addresses are picked from (libnetwork reserves them there and ignores the rest)."""
+    aux = pool.get("AuxiliaryAddresses") or {}
+    within = ipaddress.IPv4Network(pool.get("IPRange") or pool["Subnet"]) if aux else None
+    return [ip for ip in aux.values() if within is not None and IPv4Address(ip) in within]
+
+
 def mac_for(ip: IPv4Address | str) -> str:
     """02:42 followed by the four address bytes, as Docker derives container MACs."""
     return "02:42:" + ":".join(f"{b:02x}" for b in IPv4Address(ip).packed)

@@ -140,9 +140,10 @@ class NetworkManager:
             self.emit("network", action, rec.id, {"name": rec.name, "type": rec.driver})
 
     # -- DNS (names.py) ----------------------------------------------------
-    def dns_names(self, network_id: str) -> dict[str, list[str]]:
-        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS."""
-        return self._names.names(network_id)
+    def dns_names(self, network_id: str, asker: str | None = None) -> dict[str, list[str]]:
+        """lower-case name -> addresses: container names, short ids and aliases, for the network's DNS;
+        with the address that asks, also the legacy link aliases of the container at it."""
+        return self._names.names(network_id, asker)
 
     def dns_forwards(self, network_id: str) -> bool:
         return self._names.forwards(network_id)
@@ -167,17 +168,18 @@ class NetworkManager:
 
     def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
                 ip: str | None = None, aliases: list[str] | tuple = (), mac: str | None = None,
-                name: str | None = None) -> Endpoint:
+                name: str | None = None, links: list[tuple[str, str]] | tuple = ()) -> Endpoint:
         """Attach the container to a network (a name, id or "bridge"/"none").
 
         The first network creates the container's namespace (its interface is
         eth0); later ones add eth1, eth2... to the live namespace. `ip`
-        requests a specific address. Raises Forbidden if the container is
+        requests a specific address; `links` are (alias, target) names only
+        this container resolves there. Raises Forbidden if the container is
         already on that network.
         """
         self.netns_path(container_id)
         net = self._network_for(mode)
-        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name)
+        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links)
         self._names.forget(net.id)
         return ep
 

@@ -20,7 +20,7 @@ from dockyard.errors import DockyardError, Forbidden, InvalidParameter, SystemEr
 from dockyard.network import links, netns
 from dockyard.network.endpoint import Endpoint
 from dockyard.network.hostsetup import VETH_PREFIX
-from dockyard.network.ipam import mac_for
+from dockyard.network.ipam import mac_for, reserved_aux
 from dockyard.network.record import NetworkRecord
 from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
@@ -75,7 +75,8 @@ class Plumbing:
         return os.path.join(self.netns_dir, container_id)
 
     def connect(self, container_id: str, net: NetworkRecord, hostname: str | None, ip: str | None,
-                aliases: list[str] | tuple, mac: str | None, name: str | None) -> Endpoint:
+                aliases: list[str] | tuple, mac: str | None, name: str | None,
+                links: list[tuple[str, str]] | tuple = ()) -> Endpoint:
         """See NetworkManager.connect; `net` is resolved already."""
         path = self.netns_path(container_id)
         existing = self.store.endpoints(container_id=container_id)
@@ -88,7 +89,8 @@ class Plumbing:
         try:
             with contextlib.ExitStack() as undo:
                 ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo)
-                ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name})
+                ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name,
+                                 "links": json.dumps([list(link) for link in links])})
                 self.store.save_endpoint(ep)
                 undo.pop_all()
         except DockyardError:
@@ -113,13 +115,15 @@ class Plumbing:
         config = net.config
         subnet = IPv4Network(net.subnet)
         gateway = IPv4Address(net.gateway)
-        ip_range = (config.get("IPAM", {}).get("Config") or [{}])[0].get("IPRange")
+        pool = (config.get("IPAM", {}).get("Config") or [{}])[0]
+        ip_range = pool.get("IPRange")
         if requested_ip is not None:
             try:
                 IPv4Address(requested_ip)
             except ValueError:
                 raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
-        ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range)
+        ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range,
+                                    reserved=reserved_aux(pool))
         undo.callback(_quietly, self.store.release_ip, container_id, net.id)
         address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
         if mac:

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS attachments (
     ifname        TEXT NOT NULL DEFAULT 'eth0',
     aliases       TEXT NOT NULL DEFAULT '[]',   -- JSON list: DNS names besides the container's
     name          TEXT,
+    links         TEXT NOT NULL DEFAULT '[]',   -- JSON list of [alias, target]: the container's legacy links
     PRIMARY KEY (container_id, network_id)
 );
 CREATE TABLE IF NOT EXISTS published_ports (
@@ -80,6 +81,8 @@ class NetworkStore:
         db.ensure_schema(SCHEMA)
         if db.one(_LEGACY) is not None:
             db.ensure_schema(_MIGRATE)
+        if not any(r["name"] == "links" for r in db.query("PRAGMA table_info(attachments)")):
+            db.execute("ALTER TABLE attachments ADD COLUMN links TEXT NOT NULL DEFAULT '[]'")
 
     # -- networks --------------------------------------------------------
     def network(self, name: str) -> NetworkRecord | None:
@@ -139,11 +142,13 @@ class NetworkStore:
 
     # -- addresses -------------------------------------------------------
     def allocate_ip(self, network_id: str, subnet: str, gateway: str, container_id: str,
-                    requested: str | None = None, ip_range: str | None = None) -> str:
-        """Pick and record an address in one transaction, so concurrent callers never collide."""
+                    requested: str | None = None, ip_range: str | None = None,
+                    reserved: list[str] | tuple = ()) -> str:
+        """Pick and record an address in one transaction, so concurrent callers never collide;
+        `reserved` (IPAM auxiliary addresses) are never handed out."""
         with self.db.transaction() as conn:
             used = [r["ip"] for r in conn.execute(
-                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,))]
+                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,))] + list(reserved)
             ip = str(AddressPool(subnet, gateway, used, ip_range).allocate(requested))
             conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
                          (network_id, ip, container_id))

@@ -30,6 +30,26 @@ class Plan:
     config: dict          # what network_config stores: Internal, Attachable, Labels, Options, EnableICC, IPAM
 
 
+def _aux_addresses(pool: dict, subnet: IPv4Network) -> dict[str, str]:
+    """IPAM AuxiliaryAddresses (name -> address the network's IPAM keeps from containers), checked
+    with moby's wording."""
+    aux = pool.get("AuxiliaryAddresses") or {}
+    if not isinstance(aux, dict):
+        raise InvalidParameter("invalid AuxiliaryAddresses: must be an object")
+    out = {}
+    for name, addr in aux.items():
+        try:
+            ip = IPv4Address(addr)
+        except ValueError:
+            raise InvalidParameter(f"invalid network config:\ninvalid auxiliary address {name}: "
+                                   f"ParseAddr({addr!r}): unable to parse IP") from None
+        if ip not in subnet:
+            raise InvalidParameter(f"invalid network config:\ninvalid auxiliary address {name}: "
+                                   f"parent subnet {subnet} doesn't contain this address")
+        out[str(name)] = str(ip)
+    return out
+
+
 def _pool(pool: dict, taken: list[IPv4Network],
           pick_subnet: Callable[[], IPv4Network]) -> tuple[IPv4Network, IPv4Address, str | None]:
     if pool.get("Subnet"):
@@ -71,10 +91,12 @@ def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4N
     if not IFNAME.match(bridge):
         raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
     subnet, gateway, ip_range = _pool(pools[0] if pools else {}, taken, pick_subnet)
+    aux = _aux_addresses(pools[0] if pools else {}, subnet)
     config = {"Internal": bool(internal), "Attachable": bool(attachable), "Labels": labels or {},
               "Options": options, "EnableICC": options.get(ICC_OPT, "true").lower() not in ("false", "0"),
               "IPAM": {"Driver": (ipam or {}).get("Driver") or "default",
-                       "Options": (ipam or {}).get("Options") or None,
-                       "Config": [{k: v for k, v in (("Subnet", str(subnet)), ("Gateway", str(gateway)),
-                                                      ("IPRange", ip_range)) if v}]}}
+                       "Options": (ipam or {}).get("Options"),   # as given: {} stays {}
+                       "Config": [{k: v for k, v in (("Subnet", str(subnet)), ("IPRange", ip_range),
+                                                      ("Gateway", str(gateway)), ("AuxiliaryAddresses", aux))
+                                   if v}]}}
     return Plan(network_id, name, bridge, subnet, gateway, config)

@@ -42,22 +42,26 @@ def resolve_command(config: dict, image_config: dict | None) -> list[str]:
     return args
 
 
+def container_config_env(image_env: Iterable[str] | None, config_env: Iterable[str] | None) -> list[str]:
+    """The request's env, then the image's it did not set: moby's create-time merge into Config.Env."""
+    user = list(config_env or [])
+    user_keys = {_key(e) for e in user}
+    return user + [e for e in (image_env or []) if _key(e) not in user_keys]
+
+
 def merge_env(image_env: Iterable[str] | None, config_env: Iterable[str] | None,
-              hostname: str, tty: bool) -> list[str]:
-    """PATH, HOSTNAME, TERM first, then request env, then image env it did not set.
+              hostname: str, tty: bool, linked: Iterable[str] = ()) -> list[str]:
+    """PATH, HOSTNAME, TERM and the legacy links' variables first, then request env, then image
+    env it did not set.
 
     Same order and override rules as moby's runconfig merge() followed by
     CreateDaemonEnvironment/ReplaceOrAppendEnvValues; a bare "KEY" in the
     request unsets KEY.
     """
-    user = list(config_env or [])
-    user_keys = {_key(e) for e in user}
-    merged = user + [e for e in (image_env or []) if _key(e) not in user_keys]
-
     env = ["PATH=" + DEFAULT_PATH, "HOSTNAME=" + hostname]
     if tty:
         env.append("TERM=xterm")
-    return _replace_or_append(env, merged)
+    return _replace_or_append(env + list(linked), container_config_env(image_env, config_env))
 
 
 def _replace_or_append(defaults: list[str], overrides: list[str]) -> list[str]:

@@ -68,6 +68,7 @@ def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
                                     dns_options=dns_options)
     c.network = {**c.network, "EtcFiles": ctx.etc_files, "Hostname": hostname,
                  **networking.record(c, eps, rows)}
+    ctx.link_env = networking.link_env(d, c, eps)
 
 
 async def undo(ctx: StartContext) -> None:

@@ -39,7 +39,7 @@ async def run(ctx: StartContext) -> None:
     cfg, img = c.config, ctx.image_config
     args = resolve_command(cfg, img)
     hostname = c.network.get("Hostname") or cfg.get("Hostname") or c.id[:12]
-    env = merge_env(img.get("Env") or [], cfg.get("Env") or [], hostname, bool(cfg.get("Tty")))
+    env = merge_env(img.get("Env") or [], cfg.get("Env") or [], hostname, bool(cfg.get("Tty")), ctx.link_env)
     bad = lookpath.check(ctx.rootfs, args[0], env, [m["destination"] for m in ctx.mounts])
     if bad:
         raise CommandNotRunnable(*bad)
