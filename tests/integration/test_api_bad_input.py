@@ -51,3 +51,11 @@ def test_put_archive_with_a_hard_link_to_a_missing_absolute_target_is_400(daemon
     assert "invalid archive: hard link 'h' to '/no/such/target'" in json.loads(body)["message"]
 
 
+
+
+def test_creating_a_predefined_network_is_dockerds_403(daemon):
+    """moby's createNetwork refuses a predefined name (and `default`) before any
+    name conflict: bridge/host/none answered 409 'already exists'."""
+    for name in ("bridge", "host", "none", "default"):
+        status, body = daemon.api("POST", "/networks/create", {"Name": name})
+        assert (status, json.loads(body)) == (403, {"message": f"operation is not permitted on predefined {name} network "})

@@ -223,6 +223,42 @@ def test_masked_and_readonly_paths(daemon, bb_image):
     assert r.stdout.strip() == "0"
 
 
+def test_create_fills_dockerds_host_config_values_and_start_uses_them(daemon, bb_image):
+    """dockerd writes its values into HostConfig at create (inspect shows them; the
+    CLI's 0/-1/'' were shown as sent), and the spec takes the container's masked
+    and read-only paths: a list given at create is the one applied."""
+    name = f"hcdef-{os.getpid()}"
+    daemon.docker("create", "--name", name, bb_image, "true")
+    try:
+        hc = json.loads(daemon.api("GET", f"/containers/{name}/json")[1])["HostConfig"]
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        assert (hc["PidsLimit"], hc["MemorySwappiness"], hc["ShmSize"], hc["IpcMode"], hc["CgroupnsMode"]) == \
+            (None, None, 64 << 20, "private", "private" if v2 else "host")
+        assert {"/proc/kcore", "/proc/keys", "/proc/interrupts", "/sys/firmware"} <= set(hc["MaskedPaths"])
+        assert hc["ReadonlyPaths"] == ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+    status, body = daemon.api("POST", f"/containers/create?name={name}", {
+        "Image": bb_image, "Cmd": ["cat", "/proc/self/mountinfo"],
+        "HostConfig": {"MaskedPaths": ["/proc/timer_list"], "ReadonlyPaths": ["/proc/bus"]}})
+    assert status == 201, body
+    try:
+        daemon.api("POST", f"/containers/{name}/start")
+        daemon.api("POST", f"/containers/{name}/wait")
+        out = daemon.docker("logs", name).stdout
+        mps = {line.split()[4] for line in out.splitlines() if len(line.split()) > 4}
+        assert "/proc/timer_list" in mps and "/proc/bus" in mps
+        assert not mps & {"/proc/kcore", "/proc/keys", "/proc/sys", "/sys/firmware"}, mps
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+    daemon.docker("create", "--name", name, "--privileged", bb_image, "true")
+    try:
+        hc = json.loads(daemon.api("GET", f"/containers/{name}/json")[1])["HostConfig"]
+        assert hc.get("MaskedPaths") is None and hc.get("ReadonlyPaths") is None
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
 @pytest.mark.parametrize("runtime", ["crun", "runc"])
 def test_dev_and_masked_paths_as_mobys(daemon, bb_image, runtime):
     """The container's /dev as dockerd's with runc: no /dev/core (crun makes

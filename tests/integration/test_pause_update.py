@@ -41,7 +41,9 @@ def test_cli_pause_unpause(daemon, bb_image):
         r = daemon.docker("pause", name, check=False)
         assert r.returncode != 0 and "is already paused" in r.stderr
         st, body = daemon.api("POST", f"/containers/{name}/attach?stream=1&stdout=1")
-        assert st == 409 and json.loads(body)["message"] == "You cannot attach to a paused container, unpause it first"
+        # moby's ContainerAttach: its words (the CLI's own check says "You cannot attach to a paused
+        # container"), as text on the connection its router took over, not a JSON body
+        assert (st, body) == (409, f"container {name} is paused, unpause the container before attach\r\n".encode())
         r = daemon.docker("start", name, check=False)
         assert r.returncode != 0 and "cannot start a paused container, try unpause instead" in r.stderr
         daemon.docker("unpause", name)
@@ -184,3 +186,33 @@ def test_dockyard_events_pause_update(daemon, bb_image):
         assert r.returncode != 0 and "invalid filter 'nope'" in r.stderr
     finally:
         daemon.docker("rm", "-f", name)
+
+
+def test_dockerds_words_for_unpause_exec_rename_and_logs(daemon, bb_image):
+    """moby 28's replies: unpause of a container not paused is a plain 500; exec
+    create in a paused container names it as the client did; a rename to a taken
+    name wraps the conflict; logs without a stream are 'Bad parameters'."""
+    name, other = unique_name(), unique_name()
+    daemon.docker("run", "-d", "--name", name, bb_image, "sleep", "60")
+    daemon.docker("create", "--name", other, bb_image, "true")
+    try:
+        cid = json.loads(daemon.api("GET", f"/containers/{name}/json")[1])["Id"]
+        status, body = daemon.api("POST", f"/containers/{name}/unpause")
+        assert (status, json.loads(body)["message"]) == (500, f"Container {cid} is not paused")
+        daemon.api("POST", f"/containers/{name}/pause")
+        status, body = daemon.api("POST", f"/containers/{name}/exec", {"Cmd": ["true"]})
+        assert (status, json.loads(body)["message"]) == \
+            (409, f"Container {name} is paused, unpause the container before exec")
+        daemon.api("POST", f"/containers/{name}/unpause")
+        status, body = daemon.api("POST", f"/containers/{name}/rename?name={other}")
+        assert status == 409 and json.loads(body)["message"].startswith(
+            f'Error when allocating new name: Conflict. The container name "/{other}" is already in use')
+        status, body = daemon.api("GET", f"/containers/{name}/logs")
+        assert (status, json.loads(body)["message"]) == (400, "Bad parameters: you must choose at least one stream")
+        # a refused attach: text on the taken-over connection, as moby's router writes it
+        assert daemon.api("POST", "/containers/nope-attach/attach?stream=1&stdout=1") == \
+            (404, b"No such container: nope-attach\r\n")
+        assert daemon.api("POST", f"/containers/{name}/attach?stream=1&stdout=1&detachKeys=ctrl-") == \
+            (400, b"Invalid detach keys (ctrl-) provided\r\n")
+    finally:
+        daemon.docker("rm", "-f", name, other, check=False)

@@ -102,3 +102,28 @@ def test_wait_conditions_and_list_filters(daemon, bb_image):
             c.remove(force=True)
         except docker.errors.NotFound:
             pass
+
+
+def test_create_without_host_config_shows_the_whole_objects(daemon, bb_image):
+    """docker-py's create_container without host_config sends Image and Cmd
+    only: dockerd's inspect still has every Config and HostConfig field (Go's
+    zero values, its create-time defaults), and no HostConfig.Runtime (moby
+    sets it only on a HostConfig it was sent); the container runs on the
+    daemon's default runtime all the same."""
+    api = daemon.client().api
+    cid = api.create_container("bb", ["true"])["Id"]
+    try:
+        i = api.inspect_container(cid)
+        cfg, hc = i["Config"], i["HostConfig"]
+        assert (cfg["Tty"], cfg["User"], cfg["WorkingDir"], cfg["Volumes"], cfg["OnBuild"]) == (False, "", "", None, None)
+        assert (hc["Binds"], hc["Privileged"], hc["Memory"], hc["ConsoleSize"], hc["OomKillDisable"], hc["CapAdd"]) == \
+            (None, False, 0, [0, 0], False, None)
+        assert (hc["ShmSize"], hc["IpcMode"], hc["PidsLimit"]) == (64 << 20, "private", None)
+        assert "Runtime" not in hc
+        api.start(cid)
+        assert api.wait(cid)["StatusCode"] == 0
+        hc = api.inspect_container(api.create_container("bb", ["true"], host_config=api.create_host_config())["Id"])
+        assert hc["HostConfig"]["Runtime"] == daemon.client().info()["DefaultRuntime"]
+        api.remove_container(hc["Id"])
+    finally:
+        api.remove_container(cid, force=True)

@@ -84,3 +84,22 @@ def test_gc_keeps_running_and_recent_execs_and_drops_old_finished_ones():
     assert not collectable(_ex(created_at=0), True, now)
     assert collectable(_ex(created_at=0), False, now)
     assert not collectable(_ex(created_at=now - 1), False, now)
+
+
+def test_inspect_process_config_as_mobys():
+    """moby's ExecProcessConfig: `user` is omitempty, `privileged` always there."""
+    pc = _ex().to_api()["ProcessConfig"]
+    assert pc == {"tty": False, "entrypoint": "sh", "arguments": ["-c", "exit 7"], "privileged": False}
+    assert _ex(user="nobody").to_api()["ProcessConfig"]["user"] == "nobody"
+
+
+def test_live_ids_are_the_execs_not_yet_ended(stores):
+    """Container inspect's ExecIDs, as moby's container.ExecCommands: created and
+    running execs; one that exited is dropped (inspect said null always)."""
+    from dockyard.daemon.exec import ExecManager
+    mgr = ExecManager.__new__(ExecManager)
+    mgr._execs = {e.id: e for e in (_ex("a" * 64), _ex("b" * 64, started=True, running=True),
+                                    _ex("d" * 64, started=True, running=False, exit_code=0),
+                                    Exec(id="f" * 64, container_id="x" * 64, cmd=["true"]))}
+    assert sorted(mgr.live_ids(CID)) == ["a" * 64, "b" * 64]
+    assert mgr.live_ids("y" * 64) == []

@@ -37,6 +37,20 @@ def test_streams_tail_since_until(tmp_path):
     assert [e.data for e in _read(f, stdout=True, stderr=True, since=t, until=t + 1.15)] == [b"par", b"tial\n"]
 
 
+def test_tail_counts_a_streams_unterminated_last_output_as_a_line(tmp_path):
+    """`printf no-newline` at the end: dockerd's json-file holds it as one
+    message, so tail=1 is that alone (it counted only full lines: o2 came too)."""
+    f = tmp_path / "ctr.log"
+    f.write_bytes(b"2026-11-28T04:08:57.000000000+00:00 stdout F o1\n"
+                  b"2026-11-28T04:08:57.100000000+00:00 stderr F e1\n"
+                  b"2026-11-28T04:08:57.200000000+00:00 stdout F o2\n"
+                  b"2026-11-28T04:08:57.300000000+00:00 stdout P no-newline\n")
+    assert [e.data for e in _read(f, stdout=True, stderr=False, tail=1)] == [b"no-newline"]
+    assert [e.data for e in _read(f, stdout=True, stderr=False, tail=2)] == [b"o2\n", b"no-newline"]
+    assert [e.data for e in _read(f, stdout=False, stderr=True, tail=1)] == [b"e1\n"]
+    assert [e.data for e in _read(f, stdout=True, stderr=True, tail=2)] == [b"o2\n", b"no-newline"]
+
+
 def test_follow_ends_when_container_stops(tmp_path):
     f = tmp_path / "ctr.log"
     f.write_bytes(LOG[:52])

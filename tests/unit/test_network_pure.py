@@ -37,6 +37,14 @@ def test_a_bind_without_an_address_is_on_both_families():
     ports.add_elements("never-used", [("tcp", "::", 8080, "10.0.0.2", 80)])
 
 
+def test_host_port_zero_is_one_picked_as_dockerd():
+    """`-p 127.0.0.1:0:80` sends HostPort "0": dockerd publishes on a port it picks
+    (go-connections parses 0); it was refused with 'must be 1-65535'."""
+    got = ports.parse({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "0"}], "81/tcp": [{"HostPort": "0-0"}]},
+                      {}, False)
+    assert got == [ports.Binding("tcp", 80, "127.0.0.1", 0, 0), ports.Binding("tcp", 81, "", 0, 0)]
+
+
 def test_publish_all_adds_only_unbound_exposed_ports():
     got = ports.parse({"80/tcp": [{"HostPort": "8080"}]}, {"80/tcp": {}, "81/tcp": {}, "82/udp": {}}, True)
     assert [(b.container_port, b.proto, b.host_port) for b in got] == [(80, "tcp", 8080), (81, "tcp", 0),

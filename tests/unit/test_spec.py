@@ -478,6 +478,17 @@ def test_runc_accepts_generated_spec(tmp_path, case):
     assert not _cgroup_dirs(cgroup_parent)
 
 
+def test_masked_and_readonly_paths_come_from_the_host_config_when_set():
+    """moby's spec takes HostConfig.MaskedPaths/ReadonlyPaths when not null (create sets
+    them; [] is none, as `--security-opt systempaths=unconfined` sends); null: the defaults."""
+    spec = make({"MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": []})
+    assert spec["linux"]["maskedPaths"] == ["/proc/kcore"] and spec["linux"]["readonlyPaths"] == []
+    spec = make({"MaskedPaths": None, "ReadonlyPaths": None})
+    assert spec["linux"]["maskedPaths"] == list(MASKED_PATHS)
+    assert spec["linux"]["readonlyPaths"] == list(READONLY_PATHS)
+    assert "maskedPaths" not in make({"Privileged": True, "MaskedPaths": ["/x"]})["linux"]
+
+
 def test_masked_paths_are_mobys_with_the_hosts_thermal_throttle():
     """moby 28.2's defaultLinuxMaskedPaths in its order (with /proc/interrupts,
     GHSA-6fw5-f8r9-fgfm), then the thermal_throttle directories of the
@@ -494,3 +505,22 @@ def test_masked_paths_are_mobys_with_the_hosts_thermal_throttle():
     assert possible_cpus("0-3,5\n") == [0, 1, 2, 3, 5]
     assert possible_cpus("0\n") == [0]
     assert possible_cpus("x") == []
+
+
+def test_cpusets_must_be_among_the_hosts_as_dockerd_checks_them():
+    """moby's verifyPlatformContainerResources against the cgroup root's cpuset
+    (dockyard accepted any list at create and the runtime failed at start)."""
+    facts = HostFacts(bounding=NO_SYS_RESOURCE, cgroup_version="v1", ncpus=2, cpuset_cpus="0-1", cpuset_mems="0")
+    assert make({"CpusetCpus": "0-1", "CpusetMems": "0"}, facts=facts)["linux"]["resources"]["cpu"] == \
+        {"cpus": "0-1", "mems": "0"}
+    with pytest.raises(errors.InvalidParameter, match=r"^Requested CPUs are not available - requested 99-100, "
+                                                      r"available: 0-1$"):
+        make({"CpusetCpus": "99-100"}, facts=facts)
+    with pytest.raises(errors.InvalidParameter, match="^Requested memory nodes are not available - requested 1, "
+                                                      "available: 0$"):
+        make({"CpusetMems": "1"}, facts=facts)
+    with pytest.raises(errors.InvalidParameter, match="^Invalid value 1-x for cpuset cpus: invalid format: 1-x$"):
+        make({"CpusetCpus": "1-x"}, facts=facts)
+    with pytest.raises(errors.InvalidParameter, match="maximum is 8192"):
+        make({"CpusetCpus": "0-9223372036854775807"}, facts=facts)
+    assert make({"CpusetCpus": "5"})["linux"]["resources"]["cpu"] == {"cpus": "5"}   # host's set unknown: no check

@@ -191,6 +191,37 @@ def test_cgroup_v2_stats(tmp_path):
                                                    {"major": 8, "minor": 0, "op": "write", "value": 20}]
 
 
+def test_memory_stats_keys_are_dockerds(tmp_path):
+    """moby's statsV1/statsV2 report a fixed set of memory.stat keys (0 when the
+    kernel lacks one, the kernel's others left out) and omit zero fields
+    (failcnt): swap, shmem, workingset_refault_anon & co were extra."""
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    (v1 / "memory.usage_in_bytes").write_text("8192\n")
+    (v1 / "memory.max_usage_in_bytes").write_text("9000\n")
+    (v1 / "memory.failcnt").write_text("0\n")
+    (v1 / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (v1 / "memory.stat").write_text("cache 4096\nrss 100\nshmem 5\nswap 0\ntotal_inactive_file 7\n"
+                                    "workingset_refault_anon 3\nhierarchical_memory_limit 42\n")
+    mem = stats._v1({"memory": str(v1)})[1]
+    assert set(mem) == {"usage", "max_usage", "stats", "limit"}          # failcnt 0: omitted
+    assert set(mem["stats"]) == set(stats.MEMORY_STATS_V1) and len(stats.MEMORY_STATS_V1) == 32
+    assert (mem["stats"]["cache"], mem["stats"]["total_inactive_file"], mem["stats"]["total_rss"]) == (4096, 7, 0)
+    assert mem["stats"]["hierarchical_memory_limit"] == 42
+    (v1 / "memory.failcnt").write_text("3\n")
+    assert stats._v1({"memory": str(v1)})[1]["failcnt"] == 3
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.current").write_text("4096\n")
+    (v2 / "memory.max").write_text("max\n")
+    (v2 / "memory.stat").write_text("anon 100\nshmem 1\nswapcached 2\nzswap 3\n")
+    (v2 / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n")
+    mem = stats._v2(str(v2))[1]
+    assert set(mem["stats"]) == set(stats.MEMORY_STATS_V2) and len(stats.MEMORY_STATS_V2) == 31
+    assert (mem["stats"]["anon"], mem["stats"]["workingset_refault"], mem["failcnt"]) == (100, 0, 2)
+    assert "max_usage" not in mem
+
+
 def test_cgroup_dirs_hybrid_and_v2(tmp_path, monkeypatch):
     pid = os.getpid()
     got = stats.cgroup_dirs(pid, str(tmp_path))

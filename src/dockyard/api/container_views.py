@@ -98,6 +98,7 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
         "Mounts": d.volumes.inspect_mounts(c.id), "Config": c.config, "NetworkSettings": network_settings(d, c),
         "StartTrace": c.start_trace or None,
     }
+    out["ExecIDs"] = d.execs.live_ids(c.id) or None
     if size:
         from ..fsutil import dir_size as _dir_size
         out["SizeRw"] = _dir_size(os.path.join(base, "upper"))

@@ -12,7 +12,7 @@ from ..daemon.start import Trace
 from ..errors import InvalidParameter, NoSuchContainer, SystemError_
 from . import container_views as views
 from .server import Request, Response, StreamResponse, json_response, route
-from .streams import (STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
+from .streams import (RAW, STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
                       wait_client_read_head)
 
 
@@ -146,7 +146,7 @@ async def logs(req: Request):
     c = _lookup(req)
     stdout, stderr = req.bool_param("stdout"), req.bool_param("stderr")
     if not (stdout or stderr):
-        raise InvalidParameter("You must choose at least one stream")
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")   # moby 28's router
     tail = req.param("tail") or "all"
     try:
         n = -1 if tail == "all" else int(tail)
@@ -188,17 +188,23 @@ async def logs(req: Request):
 
 @route("POST", "/containers/{id}/attach")
 async def attach(req: Request):
-    c = _lookup(req)
     d = req.daemon
-    from ..errors import Conflict
-    if c.state.status in ("removing", "dead"):
-        raise Conflict(f"container {c.id} is marked for removal and cannot be attached")
-    if c.state.status == "paused":
-        raise Conflict("You cannot attach to a paused container, unpause it first")
-    try:
-        detach_keys = parse_detach_keys(req.param("detachKeys") or "ctrl-p,ctrl-q")
-    except ValueError as e:
-        raise InvalidParameter(f"Invalid detach keys ({req.param('detachKeys')}) provided: {e}") from None
+    from ..errors import Conflict, DockyardError
+    try:      # moby's ContainerAttach: the keys, the container, then its state (named as the client did)
+        try:
+            detach_keys = parse_detach_keys(req.param("detachKeys") or "ctrl-p,ctrl-q")
+        except ValueError:
+            raise InvalidParameter(f"Invalid detach keys ({req.param('detachKeys')}) provided") from None
+        c = _lookup(req)
+        ref = req.match["id"]
+        if c.state.status == "paused":
+            raise Conflict(f"container {ref} is paused, unpause the container before attach")
+        if c.state.status in ("removing", "dead"):
+            raise Conflict(f"container {c.id} is marked for removal and cannot be attached")
+    except DockyardError as e:
+        # moby's router writes a refused attach's error as text on the connection it took over
+        # (its status, a raw-stream type, the message and CRLF), never as a JSON body
+        return Response(e.status, (e.message + "\r\n").encode(), content_type=RAW)
     want_stdin = req.bool_param("stdin") and bool(c.config.get("OpenStdin"))
     want_out, want_err = req.bool_param("stdout"), req.bool_param("stderr")
     stream, with_logs = req.bool_param("stream"), req.bool_param("logs")

@@ -19,7 +19,7 @@ async def create(req: Request):
     body = await req.json(default=None)
     if not isinstance(body, dict):
         raise InvalidParameter("invalid exec config: want a JSON object")
-    ex = req.daemon.execs.create(c, body)
+    ex = req.daemon.execs.create(c, body, req.match["id"])
     return json_response({"Id": ex.id}, 201)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import filters
 from ..daemon import networking
-from ..errors import InvalidParameter
+from ..errors import Forbidden, InvalidParameter
 from ..network import filters as network_filters
 from .server import Request, Response, json_response, route
 
@@ -76,6 +76,8 @@ async def create(req: Request):
     name = body.get("Name")
     if not name or not isinstance(name, str):
         raise InvalidParameter("network name must not be empty")
+    if name in _PREDEFINED_DRIVERS or name == "default":   # moby's createNetwork, before any name conflict
+        raise Forbidden(f"operation is not permitted on predefined {name} network ")
     driver = body.get("Driver") or "bridge"
     if driver != "bridge":
         raise InvalidParameter(f"could not find plugin {driver} in v1 plugin registry: plugin not found"

@@ -1,6 +1,7 @@
 """System routes: /_ping, /version, /info."""
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -8,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
+from ..errors import InvalidParameter
 from . import server
 from .server import Request, Response, route
 
@@ -41,8 +43,19 @@ async def version(req: Request):
                           "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": "amd64",
                           "KernelVersion": uname.release, "Experimental": str(await _checkpoint_ok(req)).lower(),
                           "BuildTime": ""}}]
-    for name, rt in rts.items():
-        comps.append({"Name": name, "Version": "", "Details": {"Path": rt.binary}})
+    # as moby's fillPlatformVersion: the default runtime and the init, each
+    # with its version and commit as their --version tells
+    from ..runtime import initbin
+    from ..runtime.runtimes import binary_version
+    default = rts.get(req.daemon.runtimes.default)
+    try:
+        init = initbin.binary()
+    except InvalidParameter:      # no init on this host: not listed, as moby when it finds none
+        init = ""
+    for name, binary in ((req.daemon.runtimes.default, default.binary if default else ""), ("docker-init", init)):
+        if binary:
+            ver, commit = await asyncio.to_thread(binary_version, binary)
+            comps.append({"Name": name, "Version": ver, "Details": {"GitCommit": commit}})
     return {"Platform": {"Name": "dockyard"}, "Components": comps, "Version": __version__,
             "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
             "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": _arch(),

@@ -93,6 +93,57 @@ def _check_types(cfg: dict) -> None:
             raise InvalidParameter(f"invalid environment variable: {e}")
 
 
+# Go's zero values of the fields moby's Config and HostConfig always marshal
+# (the omitempty ones aside): a create body without them (docker-py's, an old
+# client's) gets them, as dockerd's inspect shows every one.
+CONFIG_ZERO = {"Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+               "Tty": False, "OpenStdin": False, "StdinOnce": False, "Volumes": None, "WorkingDir": "",
+               "OnBuild": None}
+HOST_CONFIG_ZERO = {
+    "Binds": None, "ContainerIDFile": "", "PortBindings": None, "AutoRemove": False, "VolumeDriver": "",
+    "VolumesFrom": None, "ConsoleSize": (0, 0), "CapAdd": None, "CapDrop": None, "CgroupnsMode": "", "Dns": None,
+    "DnsOptions": None, "DnsSearch": None, "ExtraHosts": None, "GroupAdd": None, "IpcMode": "", "Cgroup": "",
+    "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
+    "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": 0, "Isolation": "",
+    "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": None,
+    "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "", "CpusetMems": "", "Devices": None, "DeviceCgroupRules": None, "DeviceRequests": None,
+    "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
+    "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+    "MaskedPaths": None, "ReadonlyPaths": None}
+
+
+def fill_daemon_defaults(hc: dict, facts: HostFacts) -> None:
+    """What dockerd writes into a new container's HostConfig, so inspect shows
+    it: PidsLimit <= 0 and MemorySwappiness -1 are "unset" (null; the router's
+    create and fixMemorySwappiness), ShmSize 0 the default 64 MB, an empty
+    IpcMode `private`, an empty CgroupnsMode the host's default (`host` on
+    cgroup v1, `private` on v2: adaptContainerSettings), and a container that
+    is not privileged gets the default MaskedPaths and ReadonlyPaths unless
+    given (createContainerOSSpecificSettings; the spec then uses these)."""
+    from ..runtime.spec import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS
+    for k, v in HOST_CONFIG_ZERO.items():
+        hc.setdefault(k, list(v) if isinstance(v, tuple) else v)
+    if hc.get("OomKillDisable") is None:     # adaptContainerSettings: false when not given
+        hc["OomKillDisable"] = False
+    if isinstance(hc.get("PidsLimit"), int) and hc["PidsLimit"] <= 0:
+        hc["PidsLimit"] = None
+    if hc.get("MemorySwappiness") == -1:
+        hc["MemorySwappiness"] = None
+    if not hc.get("ShmSize"):
+        hc["ShmSize"] = DEFAULT_SHM_SIZE
+    if not hc.get("IpcMode"):
+        hc["IpcMode"] = "private"
+    if not hc.get("CgroupnsMode"):
+        hc["CgroupnsMode"] = "private" if facts.cgroup_version == "v2" else "host"
+    if not hc.get("Privileged"):
+        if hc.get("MaskedPaths") is None:
+            hc["MaskedPaths"] = [*MASKED_PATHS, *facts.thermal_throttle]
+        if hc.get("ReadonlyPaths") is None:
+            hc["ReadonlyPaths"] = list(READONLY_PATHS)
+
+
 # what moby (to Docker 26; dockerd 20.10) took from the top level when a
 # HostConfig was given as well
 _LEGACY_OVER_EMPTY = ("Memory", "MemorySwap", "CpuShares", "CpusetCpus", "VolumeDriver")
@@ -132,6 +183,7 @@ def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
         raise InvalidParameter("Config cannot be empty in order to create a container")
     hc = _host_config(body)
     nc = body.pop("NetworkingConfig", None)
+    hc_given = hc is not None
     hc = {} if hc is None else hc    # null is "none given"; [] or "" is a wrong type, not an empty object
     nc = {} if nc is None else nc
     if not isinstance(hc, dict) or not isinstance(nc, dict):
@@ -160,9 +212,11 @@ def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     warnings = validate_host_config(hc, daemon.facts)   # Docker's create-time checks: 400 with nothing made
     from .rootfs import check_storage_opts
     check_storage_opts(hc.get("StorageOpt"))            # as the graph driver's, before anything is made
+    fill_daemon_defaults(hc, daemon.facts)
     runtime = hc.get("Runtime") or daemon.runtimes.default
     daemon.runtimes.get(runtime)
-    hc["Runtime"] = runtime
+    if hc_given:      # as moby's verifyContainerSettings, which sees no HostConfig when none was sent
+        hc["Runtime"] = runtime
     # json-file/local are stored in conmon's k8s-file format and rotated by the daemon (daemon/logconfig.py)
     from .logconfig import resolve as resolve_log_config
     hc["LogConfig"] = resolve_log_config(hc.get("LogConfig"), daemon.config.log_driver,
@@ -173,6 +227,8 @@ def build_container(daemon: _Daemon, body: dict, name: str) -> Container:
     cfg["Image"] = image_ref
     for k in ("Env", "Cmd", "Entrypoint"):
         cfg.setdefault(k, None)
+    for k, v in CONFIG_ZERO.items():
+        cfg.setdefault(k, v)
     cfg.setdefault("Labels", {})
     image_cfg = daemon.images.config(img.id) or {}
     from .health import merge as merge_healthcheck

@@ -74,8 +74,9 @@ class Exec:
 
     def to_api(self) -> dict:
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+                # moby's ExecProcessConfig: `user` is omitempty
                 "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0], "arguments": self.cmd[1:],
-                                  "privileged": self.privileged, "user": self.user},
+                                  "privileged": self.privileged, **({"user": self.user} if self.user else {})},
                 "OpenStdin": self.attach_stdin, "OpenStderr": self.attach_stderr,
                 "OpenStdout": self.attach_stdout, "CanRemove": False,
                 "ContainerID": self.container_id, "DetachKeys": self.detach_keys, "Pid": self.pid}
@@ -89,11 +90,12 @@ class StartFailed(Exception):
         self.exit_code = exit_code
 
 
-def check_running(c) -> None:
-    """Docker's 409s for exec into a container that cannot take one."""
+def check_running(c, ref: str = "") -> None:
+    """Docker's 409s for exec into a container that cannot take one (a paused
+    one named as the client did at exec create, moby's getActiveContainer)."""
     st = c.state.status
     if st == "paused":
-        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        raise Conflict(f"Container {ref or c.id} is paused, unpause the container before exec")
     if st == "restarting":
         raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
     if st != "running":
@@ -128,8 +130,8 @@ class ExecManager:
             self._execs[eid] = Exec(**from_record(eid, cid, rec))
 
     # ---------------------------------------------------------------- create
-    def create(self, c, body: dict) -> Exec:
-        check_running(c)
+    def create(self, c, body: dict, ref: str = "") -> Exec:
+        check_running(c, ref)
         cmd = body.get("Cmd")
         if isinstance(cmd, str):
             cmd = [cmd]
@@ -162,6 +164,12 @@ class ExecManager:
 
     def ids_for(self, cid: str) -> list[str]:
         return [e.id for e in self._execs.values() if e.container_id == cid]
+
+    def live_ids(self, cid: str) -> list[str]:
+        """The container's execs not yet ended (created, or running): its
+        ExecIDs in inspect, as moby's container.ExecCommands, which drops an
+        exec when it exits."""
+        return [e.id for e in self._execs.values() if e.container_id == cid and (not e.started or e.running)]
 
     def forget_container(self, cid: str) -> None:
         """The container is removed: so are its execs (as dockerd)."""

@@ -324,7 +324,10 @@ class Lifecycle:
             if new == c.name:
                 raise InvalidParameter("Renaming a container with the same name as its current name")
             old = c.name
-            self.d.containers.rename(c, new)
+            try:
+                self.d.containers.rename(c, new)
+            except Conflict as e:      # moby wraps the name reservation's conflict
+                raise Conflict(f"Error when allocating new name: {e.message}") from None
         self.d.event(c, "rename", oldName="/" + old)
 
     async def prune(self, keep) -> dict:

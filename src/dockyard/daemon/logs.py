@@ -236,8 +236,12 @@ def _count_tail_start(files: list, n: int, stdout: bool, stderr: bool,
                       sizes: list[int] | None = None) -> tuple[int, int]:
     """(file index, offset) where the last n selected lines begin, reading
     backwards block by block (a 100 MB log is not read for --tail 10).
-    `sizes` is the snapshot to count back from (the file may be growing)."""
+    `sizes` is the snapshot to count back from (the file may be growing).
+    A line is a full entry, or a stream's last entry when that is partial
+    (output that never got its newline: one message in dockerd's json-file);
+    the partial pieces before a full one belong to its line."""
     count = 0
+    later: set[str] = set()    # streams with an entry after the one looked at
     for i in range(len(files) - 1, -1, -1):
         f = files[i]
         end = sizes[i] if sizes is not None else os.fstat(f.fileno()).st_size
@@ -261,7 +265,11 @@ def _count_tail_start(files: list, n: int, stdout: bool, stderr: bool,
                 if not l:
                     continue
                 e = parse_line(l)
-                if e is None or e.partial:
+                if e is None:
+                    continue
+                last_of_stream = e.stream not in later
+                later.add(e.stream)
+                if e.partial and not last_of_stream:
                     continue
                 if (e.stream == "stdout" and not stdout) or (e.stream == "stderr" and not stderr):
                     continue

@@ -46,7 +46,7 @@ async def pause(d: _Daemon, c) -> None:
 async def unpause(d: _Daemon, c) -> None:
     async with c.lock:
         if c.state.status != PAUSED:
-            raise Conflict(f"Container {c.id} is not paused")
+            raise SystemError_(f"Container {c.id} is not paused")    # moby's unpause: a plain error, 500
         await d.runtimes.for_name(c.runtime).resume(c.id)
         c.state.transition(RUNNING)
         d.save(c)

@@ -93,6 +93,26 @@ def host_memory() -> int:
     return 0
 
 
+# The memory.stat keys dockerd reports (moby's statsV1/statsV2 over
+# containerd's cgroup metrics), each always present (0 when the kernel has
+# no such key); the others the kernel lists are left out, as dockerd does.
+MEMORY_STATS_V1 = tuple(p + k for p in ("", "total_") for k in (
+    "cache", "rss", "rss_huge", "mapped_file", "dirty", "writeback", "pgpgin", "pgpgout", "pgfault",
+    "pgmajfault", "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")) + (
+    "hierarchical_memory_limit", "hierarchical_memsw_limit")
+MEMORY_STATS_V2 = (
+    "anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty", "file_writeback",
+    "anon_thp", "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable",
+    "slab_reclaimable", "slab_unreclaimable", "pgfault", "pgmajfault", "workingset_refault",
+    "workingset_activate", "workingset_nodereclaim", "pgrefill", "pgscan", "pgsteal", "pgactivate",
+    "pgdeactivate", "pglazyfree", "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc")
+
+
+def _omit_zero(mem: dict) -> dict:
+    """moby's MemoryStats fields are all omitempty: a 0 (failcnt, mostly) is left out."""
+    return {k: v for k, v in mem.items() if v}
+
+
 def _v2(d: str) -> tuple[dict, dict, dict, dict]:
     cs = _kv(os.path.join(d, "cpu.stat"))
     cpu = {"cpu_usage": {"total_usage": cs.get("usage_usec", 0) * 1000,
@@ -100,9 +120,11 @@ def _v2(d: str) -> tuple[dict, dict, dict, dict]:
                          "usage_in_usermode": cs.get("user_usec", 0) * 1000},
            "throttling_data": {"periods": cs.get("nr_periods", 0), "throttled_periods": cs.get("nr_throttled", 0),
                                "throttled_time": cs.get("throttled_usec", 0) * 1000}}
-    mem = {"usage": _int(os.path.join(d, "memory.current")) or 0,
-           "stats": _kv(os.path.join(d, "memory.stat")),
-           "limit": min(_int(os.path.join(d, "memory.max")) or host_memory(), host_memory() or 1 << 62)}
+    raw = _kv(os.path.join(d, "memory.stat"))
+    mem = _omit_zero({"usage": _int(os.path.join(d, "memory.current")) or 0,
+                      "stats": {k: raw.get(k, 0) for k in MEMORY_STATS_V2},
+                      "failcnt": _kv(os.path.join(d, "memory.events")).get("oom", 0),
+                      "limit": min(_int(os.path.join(d, "memory.max")) or host_memory(), host_memory() or 1 << 62)})
     pids = {"current": _int(os.path.join(d, "pids.current")) or 0}
     lim = _int(os.path.join(d, "pids.max"))
     if lim:
@@ -130,11 +152,12 @@ def _v1(dirs: dict[str, str]) -> tuple[dict, dict, dict, dict]:
                                "throttled_time": thr.get("throttled_time", 0)}}
     m = dirs.get("memory", "")
     host = host_memory() or 1 << 62
-    mem = {"usage": _int(os.path.join(m, "memory.usage_in_bytes")) or 0,
-           "max_usage": _int(os.path.join(m, "memory.max_usage_in_bytes")) or 0,
-           "failcnt": _int(os.path.join(m, "memory.failcnt")) or 0,
-           "stats": _kv(os.path.join(m, "memory.stat")),
-           "limit": min(_int(os.path.join(m, "memory.limit_in_bytes")) or host, host)}
+    raw = _kv(os.path.join(m, "memory.stat"))
+    mem = _omit_zero({"usage": _int(os.path.join(m, "memory.usage_in_bytes")) or 0,
+                      "max_usage": _int(os.path.join(m, "memory.max_usage_in_bytes")) or 0,
+                      "stats": {k: raw.get(k, 0) for k in MEMORY_STATS_V1},
+                      "failcnt": _int(os.path.join(m, "memory.failcnt")) or 0,
+                      "limit": min(_int(os.path.join(m, "memory.limit_in_bytes")) or host, host)})
     p = dirs.get("pids", "")
     pids = {"current": _int(os.path.join(p, "pids.current")) or 0}
     lim = _int(os.path.join(p, "pids.max"))

@@ -108,6 +108,8 @@ def parse(port_bindings: dict | None, exposed: dict | None, publish_all: bool) -
                 except ValueError:
                     raise InvalidParameter(f"invalid host IP {host_ip!r}") from None
             hp = str((b or {}).get("HostPort") or "")
+            if hp in ("0", "0-0"):    # as go-connections parses it: 0, a port picked (`-p 127.0.0.1:0:80`)
+                hp = ""
             lo, _, hi = hp.partition("-")
             start = _port(lo, "hostPort") if lo else 0
             end = _port(hi, "hostPort") if hi else start

@@ -59,6 +59,10 @@ class HostFacts:
     # /sys/devices/system/cpu/cpuN/thermal_throttle of the possible CPUs that
     # have one: moby (28.0.2+, GHSA-6fw5-f8r9-fgfm) masks them after its list.
     thermal_throttle: tuple[str, ...] = ()
+    # The cgroup root's cpuset.cpus / cpuset.mems ("0-1"): what --cpuset-cpus
+    # and --cpuset-mems may ask for (moby's sysinfo); "" = not known, no check.
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
 
     @classmethod
     def detect(cls) -> "HostFacts":
@@ -72,6 +76,8 @@ class HostFacts:
             swap_limit=_has_swap_limit(version),
             blkio_weight=_has_blkio_weight(version),
             thermal_throttle=_thermal_throttle_dirs(),
+            cpuset_cpus=_cpuset(version, "cpus"),
+            cpuset_mems=_cpuset(version, "mems"),
         )
 
 
@@ -107,6 +113,15 @@ def possible_cpus(text: str) -> list[int]:
             return []
         cpus.extend(range(first, last + 1))
     return cpus
+
+
+def _cpuset(version: str, what: str) -> str:
+    path = f"/sys/fs/cgroup/cpuset.{what}.effective" if version == "v2" else f"/sys/fs/cgroup/cpuset/cpuset.{what}"
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _thermal_throttle_dirs() -> tuple[str, ...]:

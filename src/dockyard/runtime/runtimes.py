@@ -17,6 +17,7 @@ import os
 import select
 import shutil
 import signal
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -413,3 +414,32 @@ class Runtimes:
         """The runtime an existing container runs with: the one it was
         created with, or the default when that one is gone from this host."""
         return self.available.get(name) or self.get(None)
+
+
+_versions: dict[str, tuple[str, str]] = {}
+
+
+def binary_version(binary: str) -> tuple[str, str]:
+    """(version, commit) of a runtime or init binary from its `--version`, read
+    as moby's parseRuntimeVersion/parseInitVersion ("runc version 1.1.5",
+    "commit: …"; tini's "tini version 0.19.0 - git.de40ad0"); ("", "") when it
+    cannot say. Asked once per binary."""
+    if binary not in _versions:
+        try:
+            out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        _versions[binary] = parse_version(out)
+    return _versions[binary]
+
+
+def parse_version(text: str) -> tuple[str, str]:
+    version = commit = ""
+    for line in text.strip().splitlines():
+        if "version" in line and not version:
+            version, _, git = line.split("version")[-1].strip().partition(" - ")
+            if git.startswith("git."):
+                commit = git[4:].strip()
+        elif line.startswith("commit:"):
+            commit = line[len("commit:"):].strip()
+    return version, commit

@@ -130,8 +130,10 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
         if config.get("Domainname"):
             spec["domainname"] = config["Domainname"]
     if not privileged and not _systempaths_unconfined(host_config.get("SecurityOpt")):
-        spec["linux"]["maskedPaths"] = [*MASKED_PATHS, *facts.thermal_throttle]
-        spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
+        # the container's own lists (set at create, as moby's; [] is none), the defaults for one without
+        masked, readonly = host_config.get("MaskedPaths"), host_config.get("ReadonlyPaths")
+        spec["linux"]["maskedPaths"] = list(masked) if masked is not None else [*MASKED_PATHS, *facts.thermal_throttle]
+        spec["linux"]["readonlyPaths"] = list(readonly) if readonly is not None else list(READONLY_PATHS)
     if not privileged:
         spec["linux"]["resources"]["devices"] += [dict(r) for r in device_rules] + \
             cgroup_rules(host_config.get("DeviceCgroupRules"))
@@ -437,6 +439,7 @@ def _resources(host_config: Mapping, facts: HostFacts, privileged: bool,
     memory = _memory(host_config, facts, notes)
     if memory:
         resources["memory"] = memory
+    _check_cpusets(host_config, facts)
     cpu = _cpu(host_config, facts)
     if cpu:
         resources["cpu"] = cpu
@@ -453,6 +456,45 @@ def _resources(host_config: Mapping, facts: HostFacts, privileged: bool,
             notes.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. "
                          "Weight discarded.")
     return resources
+
+
+def uint_list(val: str, maximum: int = 0) -> set[int]:
+    """moby's sysinfo parseUintList ("0,3-4,7"); ValueError with its words."""
+    out: set[int] = set()
+    if not val:
+        return out
+    for r in val.split(","):
+        lo, dash, hi = r.partition("-")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise ValueError(f"invalid format: {val}") from None
+        if last < first:
+            raise ValueError(f"invalid format: {val}")
+        if maximum and last > maximum:
+            raise ValueError(f"value of out range, maximum is {maximum}")
+        out.update(range(first, last + 1))
+    return out
+
+
+def _check_cpusets(host_config: Mapping, facts: HostFacts) -> None:
+    """moby's verifyPlatformContainerResources: the cpus and memory nodes asked
+    for are among the cgroup root's."""
+    for key, have, what, words in (("CpusetCpus", facts.cpuset_cpus, "cpus", "CPUs"),
+                                   ("CpusetMems", facts.cpuset_mems, "mems", "memory nodes")):
+        want = host_config.get(key) or ""
+        if not want or not have:
+            continue
+        try:
+            available = uint_list(have)
+        except ValueError:
+            continue
+        try:
+            asked = uint_list(want, max([8192, *available]))
+        except ValueError as e:
+            raise errors.InvalidParameter(f"Invalid value {want} for cpuset {what}: {e}") from None
+        if not asked <= available:
+            raise errors.InvalidParameter(f"Requested {words} are not available - requested {want}, available: {have}")
 
 
 def _memory(host_config: Mapping, facts: HostFacts, notes: list[str]) -> dict:
