@@ -505,6 +505,7 @@ def test_more_error_replies(engines):
         return out
     ref, got = on_both(engines, run)
     assert ref["unpause running"] == (500, "Container <id> is not paused")      # a plain error in moby, 28 too
+    ref["unpause running"] = (409, "Container <id> is not paused")     # dockyard: a 409, not a 500 (README)
     assert ref["attach missing"] == (404, b"No such container: xnope\r\n")
     assert ref["exec paused"] == (409, "Container xstop is paused, unpause the container before exec")
     # DOCKERD_VS_28: Docker 28 names the valid policies (api/types/container's ValidateRestartPolicy)

@@ -158,10 +158,10 @@ def test_legacy_links_environment_inspect_and_removal(daemon, bb_image, names):
     assert got["HostConfig"]["Links"] == [f"/{tgt}:/{lnk}/al", f"/{tgt}:/{lnk}/al-2"]
     assert got["NetworkSettings"]["Networks"]["bridge"]["Links"] is None   # as dockerd: bridge links are not here
 
-    # link=1 on a container's own name: dockerd's 500, and nothing is removed
+    # link=1 on a container's own name: dockerd's words (its 500 a 409 here), and nothing is removed
     status, body = daemon.api("DELETE", f"/containers/{tgt}?link=1")
     assert (status, json.loads(body)["message"]) == (
-        500, "Conflict, cannot remove the default link name of the container")
+        409, "Conflict, cannot remove the default link name of the container")
     # the docker CLI's path: /containers/linking/alias
     status, body = daemon.api("DELETE", f"/containers/{lnk}/al?link=1")
     assert status == 204, body

@@ -9,7 +9,7 @@ from .. import filters
 from ..daemon import container_filters, networking
 from ..daemon import logs as logfile
 from ..daemon.start import Trace
-from ..errors import InvalidParameter, NoSuchContainer, SystemError_
+from ..errors import Conflict, InvalidParameter, NoSuchContainer
 from . import container_views as views
 from .server import Request, Response, StreamResponse, json_response, route
 from .streams import (RAW, STDERR, STDOUT, content_type, frame, parse_detach_keys, pump_attach,
@@ -103,7 +103,8 @@ async def wait(req: Request):
 async def remove(req: Request):
     c = _lookup(req)
     if req.bool_param("link"):
-        raise SystemError_("Conflict, cannot remove the default link name of the container")
+        # moby's words; its 500 is a 409 here: a conflict the client made, not a failure (README)
+        raise Conflict("Conflict, cannot remove the default link name of the container")
     await req.daemon.lifecycle.remove(c, force=req.bool_param("force"), volumes=req.bool_param("v"))
     return Response(204)
 

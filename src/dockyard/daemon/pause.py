@@ -46,7 +46,9 @@ async def pause(d: _Daemon, c) -> None:
 async def unpause(d: _Daemon, c) -> None:
     async with c.lock:
         if c.state.status != PAUSED:
-            raise SystemError_(f"Container {c.id} is not paused")    # moby's unpause: a plain error, 500
+            # moby's words; moby answers 500 (a plain error), a 409 here: the client asked for a
+            # state change the container is not in, nothing failed (README: differences)
+            raise Conflict(f"Container {c.id} is not paused")
         await d.runtimes.for_name(c.runtime).resume(c.id)
         c.state.transition(RUNNING)
         d.save(c)

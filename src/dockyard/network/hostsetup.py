@@ -66,7 +66,8 @@ def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Networ
     _route_localnet(bridge)
     network_id = store.save_network("bridge", "bridge", bridge, str(subnet), str(gateway))
     nft.run(ports.ruleset(ports_table))
-    config = {k: v for k, v in store.network_config(network_id).items() if k not in ("EnableIPv6", "IPAM")}
+    saved = store.network_config(network_id)
+    config = {k: v for k, v in saved.items() if k not in ("EnableIPv6", "IPAM")}
     if ipv6:
         old = usernets.ipv6(store.network_config(network_id))
         if fixed_cidr_v6:
@@ -80,7 +81,8 @@ def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Networ
         firewall.install_network(firewall.table_name(bridge), bridge, v6[0], False)
     else:
         nft.delete_table(firewall.table_name(bridge), "ip6")
-    store.set_network_config(network_id, config)
+    if config != saved:      # no write when nothing changed: the daemon must start on a full disk
+        store.set_network_config(network_id, config)
 
 
 def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
