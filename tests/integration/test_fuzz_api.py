@@ -40,7 +40,7 @@ if SPEC is None:
     pytest.skip("the Engine API spec (../shared/reference/docker-engine-api-v1.50.yaml) is not here",
                 allow_module_level=True)
 
-EXAMPLES = int(os.environ.get("DOCKYARD_FUZZ_EXAMPLES", "25"))   # fuzzing examples per operation
+EXAMPLES = int(os.environ.get("DOCKYARD_FUZZ_EXAMPLES", "15"))   # per operation; more with the env var
 EXCLUDED_PREFIXES = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs", "/plugins",
                      "/session")
 # Every other operation is fuzzed. Those that reach registries (pull, push, login,
