@@ -8,8 +8,9 @@
 2. Teardown, the same NetworkManager calls the daemon makes on exit/rm
    (`disconnect`, ports included), timed in-process on a throwaway bridge.
 3. `docker run -d -p 127.0.0.1:PORT:80 bb httpd -f -p 80` until the first
-   HTTP reply on 127.0.0.1:PORT, against dockyardd, and against dockerd when
-   one answers (--dockerd-sock or /var/run/docker.sock).
+   HTTP reply on 127.0.0.1:PORT, against dockyardd, and against dockerd: a
+   private one started here by default (tests/refdockerd.py, when dockerd is
+   installed), --dockerd-sock PATH for one you started, --no-dockerd for none.
 
     .venv/bin/python bench/net_bench.py [-n 20] [--json]
 
@@ -129,7 +130,7 @@ def first_reply(docker: str, t, image: str, runs: int) -> list[float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--runs", type=int, default=20)
-    ap.add_argument("--dockerd-sock", default="/var/run/docker.sock")
+    rb.add_dockerd_args(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     docker = rb.docker_cli()
@@ -155,19 +156,21 @@ def main() -> int:
         res["in_process"] = teardown_in_process(args.runs)
         res["run_to_first_reply"] = {"dockyardd": med(first_reply(docker, t, "bb", max(3, args.runs // 2)))}
         rb.fx.unix_http(t.sock, "DELETE", "/networks/benchnet")
-        dd = rb.Target(args.dockerd_sock, cfg)
-        if os.path.exists(dd.sock) and dd.answers():
-            subprocess.run([docker, "-H", dd.host, "import", tar, rb.DOCKERD_IMAGE], env=dd.env, check=True,
-                           capture_output=True)
-            try:
+        dd, note, dd_handle = rb.open_dockerd(args, cfg, tmp.name)
+        try:
+            if dd is not None:
+                subprocess.run([docker, "-H", dd.host, "import", tar, rb.DOCKERD_IMAGE], env=dd.env, check=True,
+                               capture_output=True)
                 res["run_to_first_reply"]["dockerd"] = med(first_reply(docker, dd, rb.DOCKERD_IMAGE,
                                                                        max(3, args.runs // 2)))
-            finally:
+                a, b = res["run_to_first_reply"]["dockyardd"], res["run_to_first_reply"]["dockerd"]
+                res["run_to_first_reply"]["ratio"] = round(a["median_ms"] / b["median_ms"], 3)
+            else:
+                res["run_to_first_reply"]["dockerd"] = note
+        finally:
+            if dd is not None and dd_handle is None:
                 subprocess.run([docker, "-H", dd.host, "rmi", rb.DOCKERD_IMAGE], env=dd.env, capture_output=True)
-            a, b = res["run_to_first_reply"]["dockyardd"], res["run_to_first_reply"]["dockerd"]
-            res["run_to_first_reply"]["ratio"] = round(a["median_ms"] / b["median_ms"], 3)
-        else:
-            res["run_to_first_reply"]["dockerd"] = f"no dockerd answers on {dd.sock}"
+            rb.close_dockerd(dd_handle, "net_bench")
     finally:
         rb._teardown(daemon)
         tmp.cleanup()

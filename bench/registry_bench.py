@@ -2,12 +2,14 @@
 """Image transfer throughput: push, pull, save and load of a multi-layer
 image (default 4 layers, 200 MB in all: half random bytes, half text, so
 gzip has some work) against a Debian docker-registry on 127.0.0.1, for
-dockyardd and, when one answers, dockerd, through the same docker CLI.
+dockyardd and dockerd (a private one started here by default, tests/refdockerd.py;
+--dockerd-sock PATH for one you started, --no-dockerd for none), through the
+same docker CLI.
 
 Also times a pull whose layers are all present (the manifest round trip
 only; the target is < 50 ms), through the raw API, median of 10.
 
-    .venv/bin/python bench/registry_bench.py [--mb 200] [--layers 4] [--dockerd-sock PATH] [--json]
+    .venv/bin/python bench/registry_bench.py [--mb 200] [--layers 4] [--dockerd-sock PATH | --no-dockerd] [--json]
 
 Nothing asserts on these numbers; see bench/README.md.
 """
@@ -30,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from run_bench import Target, docker_cli, fx  # noqa: E402
+from run_bench import Target, add_dockerd_args, close_dockerd, docker_cli, fx, open_dockerd  # noqa: E402
 from registry_util import LocalRegistry  # noqa: E402
 
 
@@ -112,7 +114,7 @@ def main() -> int:
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--dockyard-sock")
-    ap.add_argument("--dockerd-sock", default="/var/run/docker.sock")
+    add_dockerd_args(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     docker = docker_cli()
@@ -132,11 +134,11 @@ def main() -> int:
             daemon.start()
             dy = Target(daemon.sock, cfg)
         results["dockyardd"] = bench_target("dy", dy, docker, reg, image_tar, payload, tmp.name)
-        dd = Target(args.dockerd_sock, cfg)
-        if os.path.exists(dd.sock) and dd.answers():
-            results["dockerd"] = bench_target("dd", dd, docker, reg, image_tar, payload, tmp.name)
-        else:
-            results["dockerd"] = f"no dockerd answers on {dd.sock}"
+        dd, note, dd_handle = open_dockerd(args, cfg, tmp.name)
+        try:
+            results["dockerd"] = bench_target("dd", dd, docker, reg, image_tar, payload, tmp.name) if dd else note
+        finally:
+            close_dockerd(dd_handle, "registry_bench")
     finally:
         reg.stop()
         if daemon is not None:

@@ -5,8 +5,11 @@ Times `run --rm bb true` end to end, N times each (interleaved, after one
 warm-up), through
   - the docker CLI against dockyardd,
   - our `dockyard` CLI against dockyardd,
-  - the docker CLI against dockerd, when one answers (--dockerd-sock, or
-    /var/run/docker.sock),
+  - the docker CLI against dockerd: by default a private one this bench
+    starts and removes (tests/refdockerd.py: its own roots, socket, bridge
+    and containerd; never the host's /var/run/docker.sock) when dockerd is
+    installed; --dockerd-sock PATH for one you started yourself;
+    --no-dockerd for none,
 and prints medians and the dockyard/dockerd ratio; then reads the daemon's
 own start trace (`StartTrace` in GET /containers/{id}/json) over a few
 create+start and prints the median of each step.
@@ -77,6 +80,45 @@ class Target:
         if status >= 300:
             raise RuntimeError(f"{method} {path}: {status} {data[:300]!r}")
         return json.loads(data) if data.strip() else None
+
+
+def add_dockerd_args(ap: argparse.ArgumentParser) -> None:
+    """The benches' dockerd options (see open_dockerd)."""
+    ap.add_argument("--dockerd-sock", help="compare with the dockerd on this socket (one you started; default: "
+                                           "a private dockerd this bench starts, when dockerd is installed)")
+    ap.add_argument("--no-dockerd", action="store_true", help="do not compare with dockerd")
+
+
+def open_dockerd(args: argparse.Namespace, cfg: str, log_dir: str | None = None) -> tuple[Target | None, str, Any]:
+    """The dockerd to compare with: (target or None, a note saying which or
+    why none, a handle for close_dockerd). Never the host's dockerd: only an
+    explicitly given --dockerd-sock, else a private one started here."""
+    if getattr(args, "no_dockerd", False):
+        return None, "skipped (--no-dockerd)", None
+    if args.dockerd_sock:
+        t = Target(args.dockerd_sock, cfg)
+        if os.path.exists(t.sock) and t.answers():
+            return t, t.sock, None
+        print(f"bench: no dockerd answers on {t.sock}", file=sys.stderr)
+        return None, f"no dockerd answers on {t.sock}", None
+    import refdockerd     # tests/refdockerd.py (tests/ is on sys.path once fx is loaded)
+    reason = refdockerd.unavailable_reason()
+    if reason:
+        return None, f"no private dockerd: {reason}", None
+    try:
+        h = refdockerd.start_private_dockerd(log_dir=log_dir)
+    except refdockerd.Unavailable as e:
+        print(f"bench: private dockerd did not start: {e}", file=sys.stderr)
+        return None, f"private dockerd did not start: {str(e).splitlines()[0]}", None
+    print(f"started a private dockerd on {h.host} (bridge {h.bridge})", file=sys.stderr)
+    return Target(h.sock, cfg), f"private {refdockerd.dockerd_version()}", h
+
+
+def close_dockerd(handle: Any, who: str = "bench") -> None:
+    """Stop a private dockerd from open_dockerd and report what it left."""
+    if handle is not None:
+        for p in handle.stop():
+            print(f"{who}: private dockerd cleanup: {p}", file=sys.stderr)
 
 
 def docker_cli() -> str:
@@ -160,7 +202,7 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"{name:<{w}}  FAILED: {err}")
     print()
     if res["ratio"] is not None:
-        print(f"ratio dockyard/dockerd (docker CLI, medians): {res['ratio']:.2f}")
+        print(f"ratio dockyard/dockerd (docker CLI, medians): {res['ratio']:.2f} (dockerd: {res['dockerd']})")
     else:
         print(f"ratio dockyard/dockerd: n/a ({res['dockerd'] or 'no dockerd answered'})")
     tr = res["start_trace"]
@@ -188,9 +230,7 @@ def main() -> int:
     ap.add_argument("-n", "--runs", type=int, default=20, help="timed runs per command (default 20)")
     ap.add_argument("--trace-runs", type=int, default=5, help="create+start for the start trace (default 5; 0 skips)")
     ap.add_argument("--dockyard-sock", help="use this running dockyardd instead of starting one")
-    ap.add_argument("--dockerd-sock", help="compare with the dockerd on this socket "
-                                           "(default: /var/run/docker.sock when it answers)")
-    ap.add_argument("--no-dockerd", action="store_true", help="do not compare with dockerd")
+    add_dockerd_args(ap)
     ap.add_argument("--runtime", default="crun", choices=("crun", "runc"), help="runtime of the dockyardd started here")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = ap.parse_args()
@@ -219,17 +259,13 @@ def main() -> int:
             raise
         dy = Target(daemon.sock, cfg)
 
-    dd = None
-    dockerd_note = "skipped (--no-dockerd)" if args.no_dockerd else None
     imported_into_dockerd = False
-    if not args.no_dockerd:
-        cand = Target(args.dockerd_sock or "/var/run/docker.sock", cfg)
-        if os.path.exists(cand.sock) and cand.answers():
-            dd = cand
-        else:
-            dockerd_note = f"no dockerd answers on {cand.sock}"
-            if args.dockerd_sock:
-                print(f"run_bench: {dockerd_note}", file=sys.stderr)
+    try:
+        dd, dockerd_note, dd_handle = open_dockerd(args, cfg, tmp.name)
+    except BaseException:
+        if daemon is not None:
+            _teardown(daemon)
+        raise
 
     try:
         if not dy.has_image("bb"):
@@ -262,11 +298,12 @@ def main() -> int:
             "debian": Path("/etc/debian_version").read_text().strip() if os.path.exists("/etc/debian_version") else platform.platform(),
             "cores": os.cpu_count(), "series": results, "errors": errors,
             "ratio": round(a["median_ms"] / b["median_ms"], 3) if a and b else None,
-            "dockerd": dd.sock if dd else dockerd_note, "start_trace": trace,
+            "dockerd": dockerd_note, "start_trace": trace,
         }
     finally:
-        if dd is not None and imported_into_dockerd:
+        if dd is not None and imported_into_dockerd and dd_handle is None:
             subprocess.run([docker, "-H", dd.host, "rmi", DOCKERD_IMAGE], env=dd.env, capture_output=True)
+        close_dockerd(dd_handle, "run_bench")
         if daemon is not None:
             _teardown(daemon)
         tmp.cleanup()

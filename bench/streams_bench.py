@@ -13,8 +13,9 @@
    one line, time until it comes back, median of N.
 
 Against dockyardd (started here on temp roots, as run_bench.py does), and
-against a dockerd when one answers (--dockerd-sock, default
-/var/run/docker.sock). Nothing asserts on these numbers.
+against dockerd: a private one started here by default (tests/refdockerd.py,
+when dockerd is installed), --dockerd-sock PATH for one you started,
+--no-dockerd for none. Nothing asserts on these numbers.
 
     .venv/bin/python bench/streams_bench.py [-n 20] [--mb 200] [--json]
 """
@@ -117,8 +118,7 @@ def main() -> int:
     ap.add_argument("-n", "--runs", type=int, default=20)
     ap.add_argument("--mb", type=int, default=200, help="MB the logs container writes (default 200)")
     ap.add_argument("--log-opt", action="append", default=[], help="for the logs container, e.g. max-size=300m")
-    ap.add_argument("--dockerd-sock")
-    ap.add_argument("--no-dockerd", action="store_true")
+    rb.add_dockerd_args(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -131,10 +131,13 @@ def main() -> int:
     daemon = rb.fx.Daemon(log_path=Path(tmp.name) / "dockyardd.log")
     daemon.start()
     targets = {"dockyardd": (rb.Target(daemon.sock, cfg), "bb")}
-    if not args.no_dockerd:
-        cand = rb.Target(args.dockerd_sock or "/var/run/docker.sock", cfg)
-        if os.path.exists(cand.sock) and cand.answers():
-            targets["dockerd"] = (cand, rb.DOCKERD_IMAGE)
+    try:
+        dd, note, dd_handle = rb.open_dockerd(args, cfg, tmp.name)
+    except BaseException:
+        rb._teardown(daemon)
+        raise
+    if dd is not None:
+        targets["dockerd"] = (dd, rb.DOCKERD_IMAGE)
     res: dict = {"cores": os.cpu_count()}
     imported = False
     try:
@@ -152,9 +155,10 @@ def main() -> int:
             a, b = res["dockyardd"]["exec_true"]["median_ms"], res["dockerd"]["exec_true"]["median_ms"]
             res["exec_ratio"] = round(a / b, 3)
     finally:
-        if imported:
+        if imported and dd_handle is None:
             t, image = targets["dockerd"]
             subprocess.run([docker, "-H", t.host, "rmi", image], env=t.env, capture_output=True)
+        rb.close_dockerd(dd_handle, "streams_bench")
         for p in daemon.cleanup() + daemon.remove():
             print(f"streams_bench: cleanup: {p}", file=sys.stderr)
         tmp.cleanup()

@@ -39,6 +39,38 @@ esac
 # ---------------------------------------------------------------- packages
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+
+# docker.io is wanted for its dockerd unless a dockerd is there already, or
+# Docker's own packages are (docker.io conflicts with them: apt would remove
+# them).
+want_dockerd_package() {
+    { [ -x /usr/sbin/dockerd ] || command -v dockerd >/dev/null; } && return 1
+    local p
+    for p in docker-ce docker-ce-cli moby-engine moby-cli; do
+        installed "$p" && return 1
+    done
+    return 0
+}
+
+# docker.io's /usr/bin/docker (20.10 on Debian 12; Debian 13's docker-cli it
+# may pull in) must not shadow a newer docker CLI the tests use: when the CLI
+# on PATH lives in a directory that PATH lists after /usr/bin (or /bin),
+# divert the packaged one to /usr/bin/docker.debian (dpkg-divert --local:
+# dpkg then installs it there, now and on upgrades).
+keep_docker_cli() {
+    local cli; cli=$(command -v docker 2>/dev/null) || return 0
+    [ "$cli" = /usr/bin/docker ] || [ "$cli" = /bin/docker ] || [ -e /usr/bin/docker ] && return 0
+    local dir cli_dir=${cli%/*}
+    local IFS=:
+    for dir in $PATH; do
+        [ "$dir" = "$cli_dir" ] && return 0          # the CLI comes first: nothing to do
+        if [ "$dir" = /usr/bin ] || [ "$dir" = /bin ]; then
+            say "diverting packaged /usr/bin/docker to /usr/bin/docker.debian (keeps $cli first on PATH)"
+            dpkg-divert --local --rename --divert /usr/bin/docker.debian --add /usr/bin/docker >/dev/null
+            return 0
+        fi
+    done
+}
 engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
@@ -50,11 +82,18 @@ install_packages() {
     # openssl: their certificates
     local optional=(tini catatonit docker-registry apache2-utils openssh-server openssl)
     if ! command -v docker >/dev/null; then
-        # Only the client: never a dockerd (see policy-rc.d below).
+        # The client the tests drive (its dockerd is never started here: see
+        # policy-rc.d below).
         case "$(cut -d. -f1 /etc/debian_version)" in
             12) want+=(docker.io) ;;     # bookworm has no separate docker-cli
             *)  want+=(docker-cli) ;;
         esac
+    fi
+    # Optional: Debian's dockerd (docker.io, Debian 12 and 13) for the
+    # differential tests and the benches, which start a private one of their
+    # own (tests/refdockerd.py); never started by this script.
+    if want_dockerd_package && [[ " ${want[*]} " != *" docker.io "* ]]; then
+        optional+=(docker.io)
     fi
     local missing=() p
     for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
@@ -78,9 +117,12 @@ install_packages() {
         return
     fi
     say "Debian packages: installing ${missing[*]}"
+    if [[ " ${missing[*]} " == *" docker.io "* || " ${missing[*]} " == *" docker-cli "* ]]; then
+        keep_docker_cli
+    fi
 
-    # docker.io (Debian 12) depends on containerd and ships dockerd: forbid
-    # every service start during the install (101 = action not allowed).
+    # docker.io depends on containerd and ships dockerd: forbid every service
+    # start during the install (101 = action not allowed).
     local policy=/usr/sbin/policy-rc.d saved=""
     if [ -e "$policy" ]; then saved=$(mktemp); cp -p "$policy" "$saved"; fi
     printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"

@@ -22,6 +22,7 @@ import ctypes
 import glob
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -314,13 +315,15 @@ def collect_mounts(scope: Scope) -> set:
 
 
 def other_test_roots(path: str, scope: Scope) -> bool:
-    """path lies in another test daemon's temp base (a dyt* sibling of ours),
-    i.e. belongs to a run going on beside this one."""
+    """path lies in another test daemon's temp base (a dyt* sibling of ours,
+    or a private reference dockerd's rdXXXXXX, tests/refdockerd.py), i.e.
+    belongs to a run going on beside this one."""
     for r in scope.roots:
         parent, mine = os.path.split(r.rstrip("/"))
         rel = os.path.relpath(path, parent)
         first = rel.split("/", 1)[0]
-        if not rel.startswith("..") and first.startswith("dyt") and first != mine:
+        if not rel.startswith("..") and first != mine and (
+                first.startswith("dyt") or re.fullmatch(r"rd[0-9a-f]{6}", first)):
             return True
     return False
 

@@ -402,6 +402,32 @@ def bb_image(daemon: Daemon, busybox_tar: Path) -> str:
     return "bb"
 
 
+@pytest.fixture(scope="module")
+def ref_dockerd(busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A private reference dockerd (tests/refdockerd.py: its own roots, socket,
+    bridge and containerd; stopped and checked for leftovers afterwards) with
+    the busybox rootfs imported as `bb`. Skips, with the reason, where
+    dockerd is not installed or does not start, unless
+    DOCKYARD_REQUIRE_DOCKERD=1 (CI where docker.io is installed) makes that
+    a failure."""
+    import refdockerd   # tests/refdockerd.py
+    required = os.environ.get("DOCKYARD_REQUIRE_DOCKERD") == "1"
+    reason = refdockerd.unavailable_reason()
+    try:
+        if reason:
+            raise refdockerd.Unavailable(reason)
+        d = refdockerd.start_private_dockerd(image_tar=busybox_tar, log_dir=tmp_path_factory.mktemp("refdockerd"))
+    except refdockerd.Unavailable as e:
+        (pytest.fail if required else pytest.skip)(f"no private dockerd: {e}")
+    try:
+        yield d
+    finally:
+        problems = d.stop()
+        if problems:
+            pytest.fail("the private dockerd left these behind (removed where possible):\n"
+                        + "\n".join(problems), pytrace=False)
+
+
 # ------------------------------------------------------------------- hooks
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -422,3 +448,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     d = getattr(item, "funcargs", {}).get("daemon")
     if rep.failed and isinstance(d, Daemon):
         rep.sections.append((f"dockyardd log, last lines ({d.log_path})", d.log_tail()))
+    rd = getattr(item, "funcargs", {}).get("ref_dockerd")
+    if rep.failed and rd is not None:
+        rep.sections.append((f"private dockerd log, last lines ({rd.log_path})", rd.log_tail()))

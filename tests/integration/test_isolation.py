@@ -1,8 +1,10 @@
 """Security defaults and resource limits, probed from inside containers
-through the real docker CLI, and compared with dockerd when one is reachable
-(DOCKYARD_COMPARE_DOCKERD=unix:///path/to/docker.sock with a busybox image
-named by DOCKYARD_COMPARE_IMAGE, default `busybox`); without one those
-comparisons skip and the values Docker is known to produce are checked."""
+through the real docker CLI, and compared with dockerd: a private one the
+test starts (the `ref_dockerd` fixture, tests/refdockerd.py), or the one
+DOCKYARD_COMPARE_DOCKERD=unix:///path/to/docker.sock names explicitly (with
+a busybox image named by DOCKYARD_COMPARE_IMAGE, default `busybox`); where
+neither can run those comparisons skip and the values Docker is known to
+produce are checked."""
 from __future__ import annotations
 
 import json
@@ -33,11 +35,14 @@ def _host_bounding() -> int:
     raise AssertionError("no CapBnd")
 
 
-def _dockerd_status(*flags) -> dict[str, str]:
+def _dockerd_status(request: pytest.FixtureRequest, *flags) -> dict[str, str]:
     host = os.environ.get("DOCKYARD_COMPARE_DOCKERD")
-    if not host or not shutil.which("docker"):
-        pytest.skip("no dockerd to compare with (set DOCKYARD_COMPARE_DOCKERD=unix:///… to compare)")
     image = os.environ.get("DOCKYARD_COMPARE_IMAGE", "busybox")
+    if not host:
+        ref = request.getfixturevalue("ref_dockerd")    # skips where no dockerd can run
+        host, image = ref.host, "bb"
+    if not shutil.which("docker"):
+        pytest.skip("no docker CLI to compare with dockerd")
     r = subprocess.run(["docker", "-H", host, "run", "--rm", *flags, image, "cat", "/proc/self/status"],
                        capture_output=True, text=True, timeout=60)
     if r.returncode:
@@ -244,8 +249,8 @@ def test_dev_and_masked_paths_as_mobys(daemon, bb_image, runtime):
 
 
 @pytest.mark.parametrize("flags", PROBES, ids=lambda f: " ".join(f) or "default")
-def test_same_as_dockerd(daemon, bb_image, flags):
-    theirs = _dockerd_status(*flags)
+def test_same_as_dockerd(request, daemon, bb_image, flags):
+    theirs = _dockerd_status(request, *flags)
     ours = _status(daemon, bb_image, *flags)
     if "--privileged" in flags:     # our host may lack caps theirs has
         ours.pop("CapEff"), theirs.pop("CapEff")

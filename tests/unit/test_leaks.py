@@ -180,6 +180,8 @@ def test_link_ownership():
 
 def test_other_test_roots():
     assert leaks.other_test_roots("/tmp/dytffffff/exec/netns/x", SCOPE)
+    assert leaks.other_test_roots("/tmp/rd0a1b2c/exec/netns/x", SCOPE)     # a private dockerd's
+    assert not leaks.other_test_roots("/tmp/rdx/exec/netns/x", SCOPE)
     assert not leaks.other_test_roots("/tmp/dyt1a2b3c/exec/netns/x", SCOPE)
     assert not leaks.other_test_roots("/run/netns/x", SCOPE)
     assert not leaks.other_test_roots("/tmp/other/x", SCOPE)
