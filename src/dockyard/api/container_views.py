@@ -2,6 +2,7 @@
 and list (`GET /containers/json`)."""
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import time
@@ -17,12 +18,21 @@ if TYPE_CHECKING:
     from ..daemon.daemon import Daemon
 
 
-def _ago(rfc: str) -> str:
+@functools.lru_cache(maxsize=8192)
+def _epoch(rfc: str) -> float | None:
+    """An RFC 3339 time as epoch seconds (None if unreadable), parsed once:
+    a listing reads two per container, the same strings every time."""
     try:
-        secs = time.time() - parse_time(rfc.replace("Z", "+00:00"))
+        return parse_time(rfc.replace("Z", "+00:00"))
     except ValueError:
+        return None
+
+
+def _ago(rfc: str) -> str:
+    t = _epoch(rfc)
+    if t is None:
         return ""
-    return human_duration(secs)
+    return human_duration(time.time() - t)
 
 
 
@@ -106,10 +116,7 @@ def summary(d: Daemon, c: Container, lookups: Lookups | None = None,
     cmd = " ".join([path] + [shlex.quote(a) if (" " in a or not a) else a for a in args])
     mode = c.network_mode
     nets = {} if mode.startswith("container:") else networking.networks_view(d, c, lookups.network)
-    try:
-        created = int(parse_time(c.created.replace("Z", "+00:00")))
-    except ValueError:
-        created = 0
+    created = int(_epoch(c.created) or 0)
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image,
             "Command": cmd, "Created": created, "Ports": networking.ports_summary(c), "Labels": c.config.get("Labels") or {},
             "State": c.state.status, "Status": status_text(c),
