@@ -98,7 +98,7 @@ async def wait(req: Request):
         code = await d.lifecycle.wait(c, cond)
         err = {"Message": c.state.error} if c.state.error else None
         yield json.dumps({"StatusCode": code, "Error": err}).encode() + b"\n"
-    return StreamResponse(body())
+    return StreamResponse(body(), end_on_close=True)
 
 
 @route("DELETE", "/containers/{id}")
