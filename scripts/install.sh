@@ -191,6 +191,9 @@ make_venv() {
 install_packages
 # CRIU >= 4.2 for checkpoint/restore, in a private prefix (never into the system)
 bash "$repo/scripts/install-criu.sh" || echo "install.sh: CRIU unavailable; checkpoint/restore will be off" >&2
+# a crun built with CRIU (Debian testing's), in a private prefix: checkpoint on the default runtime
+bash "$repo/scripts/install-crun.sh" ||
+    echo "install.sh: no private crun; the system's runs containers (checkpoint needs --runtime runc there)" >&2
 make_venv
 if [ -d /run/systemd/system ]; then
     # systemd is the init: its units, rendered for this venv (enabled by the operator)

@@ -227,18 +227,21 @@ def daemon_config(args: argparse.Namespace):
     if getattr(args, "default_address_pool", None):
         raise SystemExit("dockyardd: default-address-pools is not supported yet (user networks take "
                          "Docker's default pools)")
+    runtime_paths = {}
     for name, rt in (getattr(args, "runtimes", None) or {}).items():
         if name not in ("crun", "runc") or not isinstance(rt, dict) or set(rt) - {"path"} or \
                 os.path.basename(str(rt.get("path") or name)) != name:
             raise SystemExit(f"dockyardd: runtimes: {name!r}: only crun and runc, found on PATH, are "
                              "supported (no other binaries or runtimeArgs yet)")
+        if os.path.isabs(str(rt.get("path") or "")):
+            runtime_paths[name] = rt["path"]     # that binary (for crun: not the private prefix's)
     labels = tuple(args.label or ())
     for lb in labels:
         if "=" not in lb:
             raise SystemExit(f"dockyardd: bad attribute format: {lb}")
     return DaemonConfig(data_root=os.path.abspath(args.data_root), exec_root=os.path.abspath(args.exec_root),
                         host=args.host[0], hosts=tuple(args.host), pidfile=args.pidfile or "",
-                        default_runtime=args.default_runtime,
+                        default_runtime=args.default_runtime, runtime_paths=runtime_paths,
                         bridge=args.bridge, bip=args.bip, ipv6=bool(getattr(args, "ipv6", False)),
                         fixed_cidr_v6=fixed_cidr_v6, debug=bool(args.debug) or args.log_level == "debug",
                         log_level=args.log_level, criu_path=args.criu_path,

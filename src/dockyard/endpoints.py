@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import NamedTuple
+from collections import namedtuple
 
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
 
@@ -29,17 +29,11 @@ class EndpointError(Exception):
     pass
 
 
-# NamedTuples, not dataclasses: the CLI's start time pays for every import
-class TLSClient(NamedTuple):
-    verify: bool
-    cacert: str
-    cert: str
-    key: str
-
-
-class Endpoint(NamedTuple):
-    host: str
-    tls: TLSClient | None = None
+# collections.namedtuple, not dataclasses or typing.NamedTuple: the CLI's start
+# time pays for every import (typing costs it several ms; socket's selectors
+# imports collections anyway)
+TLSClient = namedtuple("TLSClient", "verify cacert cert key")     # bool, str, str, str
+Endpoint = namedtuple("Endpoint", "host tls", defaults=(None,))   # str, TLSClient | None
 
 
 def config_dir() -> str:

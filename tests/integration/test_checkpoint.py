@@ -6,8 +6,11 @@ and bad requests fail clearly and leave nothing behind.
 Skipped (with the reason) only where CRIU cannot work on this host, and
 never in CI once scripts/install-criu.sh has installed its CRIU (CI=true and
 /opt/dockyard-criu/bin/criu there, or DOCKYARD_TEST_REQUIRE_CRIU=1): then an
-unusable CRIU fails every test here. The module's dockyardd runs runc when the
-host's crun has no CRIU built in (Debian 12's); crun's 501 is tested below."""
+unusable CRIU fails every test here. The module's dockyardd runs its default
+crun: scripts/install-crun.sh's (/opt/dockyard-crun, built with CRIU) when
+there, else the host's; runc only when that crun has no CRIU built in (Debian
+12's). A crun without CRIU (the host's, named by daemon.json) gets the 501
+tested below."""
 from __future__ import annotations
 
 import asyncio
@@ -23,6 +26,7 @@ import pytest
 
 from dockyard.runtime import checkpoint as rtc
 from dockyard.runtime.criu import PRIVATE_PREFIX_CRIU, discover
+from dockyard.runtime.runtimes import private_crun
 
 CRIU = asyncio.run(discover(None))
 REQUIRED = os.environ.get("DOCKYARD_TEST_REQUIRE_CRIU") == "1" or (
@@ -49,12 +53,22 @@ def _conftest():
     raise RuntimeError("tests/integration/conftest.py is not loaded")
 
 
+PRIVATE_CRUN = private_crun()
+
+
+def _daemons_crun() -> str | None:
+    """The crun a dockyardd runs by default: the private prefix's, else PATH's."""
+    return PRIVATE_CRUN.wrapper if PRIVATE_CRUN else shutil.which("crun")
+
+
 def _runtime(default: str) -> str:
     """crun when it can checkpoint here (built with CRIU), else runc."""
     if default == "crun":
-        crun = shutil.which("crun")
+        crun = _daemons_crun()
         if crun and rtc._crun_has_criu(crun):
             return "crun"
+        if PRIVATE_CRUN and REQUIRED:
+            pytest.fail(f"{PRIVATE_CRUN.wrapper} (scripts/install-crun.sh) has no CRIU", pytrace=False)
     return "runc"
 
 
@@ -270,25 +284,61 @@ def test_file_lock_kept_and_restart_policy_holds_off(daemon, bb_image):
         daemon.docker("rm", "-f", name, check=False)
 
 
-def test_crun_without_criu_is_refused_with_the_fix(daemon, bb_image):
-    """Debian 12's crun has no CRIU: its containers get a 501 naming the fix and keep running."""
-    crun = shutil.which("crun")
+def test_default_runtime_checkpoints_with_the_private_crun(daemon, bb_image):
+    """With scripts/install-crun.sh's crun in place, a container created
+    without --runtime is crun's, and that crun checkpoints and restores it."""
+    if not PRIVATE_CRUN:
+        pytest.skip("no /opt/dockyard-crun here (scripts/install-crun.sh makes it)")
+    assert daemon.runtime == "crun"
+    info = json.loads(daemon.api("GET", "/info")[1])
+    assert info["DefaultRuntime"] == "crun" and info["Runtimes"]["crun"]["path"] == PRIVATE_CRUN.wrapper
+    name = _name("dflt")
+    daemon.docker("run", "-d", "--name", name, bb_image, "sh", "-c", COUNTER)
+    try:
+        assert _inspect(daemon, name)["HostConfig"]["Runtime"] == "crun"
+        _wait(lambda: len(_numbers(daemon, name)) >= 3, "the counter")
+        daemon.docker("checkpoint", "create", name, "c1")
+        assert _inspect(daemon, name)["State"]["Running"] is False
+        daemon.docker("start", "--checkpoint", "c1", name)
+        last = _numbers(daemon, name)[-1]
+        _wait(lambda: _numbers(daemon, name)[-1] > last + 2, "the restored counter")
+        assert _consecutive(_numbers(daemon, name))
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def system_crun_daemon(request, tmp_path_factory):
+    """A dockyardd whose crun is the host's (daemon.json runtimes.crun.path),
+    when that crun has no CRIU built in (Debian 12's)."""
+    crun = shutil.which("crun", path="/usr/bin:/usr/sbin:/bin:/sbin")
     if not crun:
         pytest.skip("no crun on this host")
     if rtc._crun_has_criu(crun):
-        pytest.skip("this crun has CRIU: the module's daemon runs crun, so the tests above checkpoint with it")
+        pytest.skip(f"this host's crun ({crun}) has CRIU: nothing to refuse")
+    conf = tmp_path_factory.mktemp("system-crun") / "daemon.json"
+    conf.write_text(json.dumps({"runtimes": {"crun": {"path": crun}}}))
+    yield from _conftest().running_daemon(request, tmp_path_factory, runtime="crun",
+                                          extra_args=("--config-file", str(conf)), label="dockyardd-system-crun")
+
+
+def test_crun_without_criu_is_refused_with_the_fix(system_crun_daemon, busybox_tar):
+    """Debian 12's crun has no CRIU: its containers get a 501 naming the fix and keep running."""
+    d = system_crun_daemon
+    if d.api("GET", "/images/bb/json")[0] != 200:
+        d.docker("import", str(busybox_tar), "bb")
     name = _name("crun")
-    daemon.docker("run", "-d", "--name", name, "--runtime", "crun", bb_image, "sleep", "1000")
+    d.docker("run", "-d", "--name", name, "bb", "sleep", "1000")
     try:
-        assert _inspect(daemon, name)["HostConfig"]["Runtime"] == "crun"
-        st, msg = _error(daemon, "POST", f"/containers/{name}/checkpoints", {"CheckpointID": "c1"})
+        assert _inspect(d, name)["HostConfig"]["Runtime"] == "crun"
+        st, msg = _error(d, "POST", f"/containers/{name}/checkpoints", {"CheckpointID": "c1"})
         assert st == 501 and "built without CRIU" in msg and "--runtime runc" in msg, (st, msg)
-        r = daemon.docker("checkpoint", "create", name, "c1", check=False)
+        r = d.docker("checkpoint", "create", name, "c1", check=False)
         assert r.returncode != 0 and "--runtime runc" in r.stderr
-        assert _inspect(daemon, name)["State"]["Running"] is True
-        assert daemon.docker("checkpoint", "ls", name).stdout.split() == ["CHECKPOINT", "NAME"]
+        assert _inspect(d, name)["State"]["Running"] is True
+        assert d.docker("checkpoint", "ls", name).stdout.split() == ["CHECKPOINT", "NAME"]
     finally:
-        daemon.docker("rm", "-f", name, check=False)
+        d.docker("rm", "-f", name, check=False)
 
 
 # ---------------------------------------------------------------- our CLI, to a second daemon

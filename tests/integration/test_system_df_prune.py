@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 
 import docker
 import pytest
@@ -34,6 +35,26 @@ def test_df_docker_py_and_cli(daemon, bb_image):
         assert json.loads(row)["Type"] == "Containers" and json.loads(row)["Reclaimable"] != "0B"
     finally:
         c.remove()
+
+
+def test_ps_size_is_the_one_slow_option(daemon, bb_image):
+    """`ps -s` (size=1) adds the writable layer's bytes and those plus the
+    image's, as dockerd; a plain list has neither."""
+    name = unique_name()
+    daemon.docker("run", "--name", name, bb_image, "sh", "-c", "head -c 300000 /dev/zero > /big")
+    try:
+        flt = urllib.parse.quote(json.dumps({"name": [name]}))
+        st, body = daemon.api("GET", f"/containers/json?all=1&size=1&filters={flt}")
+        mine = json.loads(body)
+        assert st == 200 and len(mine) == 1
+        img = json.loads(daemon.api("GET", "/images/bb/json")[1])
+        assert mine[0]["SizeRw"] >= 300000 and mine[0]["SizeRootFs"] == mine[0]["SizeRw"] + img["Size"]
+        plain = json.loads(daemon.api("GET", f"/containers/json?all=1&filters={flt}")[1])
+        assert "SizeRw" not in plain[0] and "SizeRootFs" not in plain[0]
+        out = daemon.docker("ps", "-a", "-s", "--filter", f"name={name}", "--format", "{{.Size}}").stdout.strip()
+        assert out.startswith("300kB") and "virtual" in out, out
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
 
 
 def test_prunes_reclaim_space(daemon, bb_image):

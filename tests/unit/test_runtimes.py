@@ -51,3 +51,60 @@ def test_shell_wrapper_masks_the_controllers_file_only_inside(tmp_path, monkeypa
     assert r.returncode == 0 and r.stdout == "", r.stderr
     with open(runtimes.HYBRID_CONTROLLERS) as f:
         assert f.read().strip()
+
+
+def _fake_prefix(tmp_path, *, version="crun version 1.28\n+CRIU\n"):
+    """A private prefix as scripts/install-crun.sh lays it out, with shell
+    scripts for the loader and the binary: the loader script runs its 4th
+    argument (the binary) with the rest, as the real loader would."""
+    p = tmp_path / "prefix"
+    lib = p / "usr" / "lib"
+    (p / "bin").mkdir(parents=True)
+    lib.mkdir(parents=True)
+    loader, binary = lib / "ld.so", p / "usr" / "crun"
+    loader.write_text('#!/bin/sh\n[ "$1" = --library-path ] || exit 9\nshift 2\nexec "$@"\n')
+    binary.write_text(f'#!/bin/sh\nprintf "{version}"\necho "args:$*"\n')
+    (lib / "libseccomp.so.2").write_text("")
+    wrapper = p / "bin" / "crun"
+    wrapper.write_text(f'#!/bin/sh\nexec {loader} --library-path {lib} {binary} "$@"\n')
+    for f in (loader, binary, wrapper):
+        f.chmod(0o755)
+    (p / "crun.env").write_text(f"# comment\nCRUN_LOADER={loader}\nCRUN_LIBRARY_PATH={lib}\nCRUN_BINARY={binary}\n")
+    return p
+
+
+def test_private_crun_reads_the_prefix_and_needs_every_file(tmp_path):
+    p = _fake_prefix(tmp_path)
+    pc = runtimes.private_crun(str(p))
+    assert pc and pc.wrapper == str(p / "bin" / "crun") and pc.binary.endswith("/usr/crun")
+    assert runtimes.private_crun(str(tmp_path / "none")) is None
+    os.unlink(pc.loader)
+    assert runtimes.private_crun(str(p)) is None
+
+
+def test_runtimes_use_the_private_crun_unless_a_path_is_configured(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtimes, "hybrid_needs_mask", lambda: False)
+    monkeypatch.setattr(runtimes, "_compile_crun_hybrid", lambda *a, **kw: None)
+    p = _fake_prefix(tmp_path)
+    rts = runtimes.Runtimes(str(tmp_path / "exec"), private_crun_prefix=str(p))
+    crun = rts.get("crun")
+    assert crun.binary == crun.path == str(p / "bin" / "crun")     # no compiler: the wrapper
+    assert crun.libseccomp == str(p / "usr" / "lib" / "libseccomp.so.2")
+    if shutil.which("crun"):
+        rts = runtimes.Runtimes(str(tmp_path / "exec2"), paths={"crun": shutil.which("crun")},
+                                private_crun_prefix=str(p))
+        assert rts.get("crun").binary == shutil.which("crun") and rts.get("crun").libseccomp == "libseccomp.so.2"
+    # a prefix whose crun does not run is passed over
+    (p / "usr" / "crun").write_text("#!/bin/sh\nexit 3\n")
+    rts = runtimes.Runtimes(str(tmp_path / "exec3"), private_crun_prefix=str(p))
+    assert "crun" not in rts.available or rts.get("crun").binary != str(p / "bin" / "crun")
+
+
+@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="needs a C compiler")
+def test_compiled_helper_execs_the_private_loader_without_a_shell(tmp_path):
+    p = _fake_prefix(tmp_path)
+    pc = runtimes.private_crun(str(p))
+    out = runtimes._compile_crun_hybrid(pc.binary, str(tmp_path / "bin"), mask=False, private=pc)
+    assert out and out != runtimes._compile_crun_hybrid(pc.binary, str(tmp_path / "bin"))   # other flags
+    r = subprocess.run([out, "--root", "/x", "state", "id"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.endswith("args:--root /x state id\n"), (r.stdout, r.stderr)

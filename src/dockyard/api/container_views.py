@@ -2,6 +2,7 @@
 and list (`GET /containers/json`)."""
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import time
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..daemon import networking
 from ..daemon.container import Container
+from ..daemon.container_filters import Lookups
 from ..daemon.logs import parse_time
 from ..units import human_duration
 
@@ -16,12 +18,21 @@ if TYPE_CHECKING:
     from ..daemon.daemon import Daemon
 
 
-def _ago(rfc: str) -> str:
+@functools.lru_cache(maxsize=8192)
+def _epoch(rfc: str) -> float | None:
+    """An RFC 3339 time as epoch seconds (None if unreadable), parsed once:
+    a listing reads two per container, the same strings every time."""
     try:
-        secs = time.time() - parse_time(rfc.replace("Z", "+00:00"))
+        return parse_time(rfc.replace("Z", "+00:00"))
     except ValueError:
+        return None
+
+
+def _ago(rfc: str) -> str:
+    t = _epoch(rfc)
+    if t is None:
         return ""
-    return human_duration(secs)
+    return human_duration(time.time() - t)
 
 
 
@@ -106,17 +117,42 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
     return out
 
 
-def summary(d: Daemon, c: Container) -> dict:
-    img_cfg = d.images.config(c.image) or {}
-    path, args = _command(c, img_cfg)
+def summary(d: Daemon, c: Container, lookups: Lookups | None = None,
+            mounts: dict[str, list[dict]] | None = None) -> dict:
+    """One `GET /containers/json` entry. A listing passes its memoized
+    lookups and every container's mount points read at once (summaries)."""
+    lookups = lookups or Lookups(d)
+    path, args = _command(c, lookups.image_config(c.image))
     cmd = " ".join([path] + [shlex.quote(a) if (" " in a or not a) else a for a in args])
-    ns = network_settings(d, c)
-    try:
-        created = int(parse_time(c.created.replace("Z", "+00:00")))
-    except ValueError:
-        created = 0
+    mode = c.network_mode
+    nets = {} if mode.startswith("container:") else networking.networks_view(d, c, lookups.network)
+    created = int(_epoch(c.created) or 0)
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image,
             "Command": cmd, "Created": created, "Ports": networking.ports_summary(c), "Labels": c.config.get("Labels") or {},
             "State": c.state.status, "Status": status_text(c),
-            "HostConfig": {"NetworkMode": c.network_mode},
-            "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": d.volumes.inspect_mounts(c.id)}
+            "HostConfig": {"NetworkMode": mode},
+            "NetworkSettings": {"Networks": nets},
+            "Mounts": d.volumes.inspect_mounts(c.id, None if mounts is None else mounts.get(c.id, []))}
+
+
+def summaries(d: Daemon, found: list[Container], lookups: Lookups | None = None) -> list[dict]:
+    """The list's entries: per-container work only, the lookups shared."""
+    lookups = lookups or Lookups(d)
+    mounts = d.volumes.mounts_of([c.id for c in found]) if len(found) > 1 else None
+    return [summary(d, c, lookups, mounts) for c in found]
+
+
+def add_sizes(d: Daemon, found: list[Container], entries: list[dict]) -> None:
+    """`size=1` (`ps -s`), the one slow option, as in dockerd: SizeRw, the
+    writable layer's bytes (a walk of it), and SizeRootFs, those plus the
+    image's. Blocking."""
+    from ..fsutil import dir_size
+    image_sizes: dict[str, int] = {}
+    for c, e in zip(found, entries):
+        rw = dir_size(os.path.join(d.config.data_root, "overlay", c.id, "upper"))
+        if c.image not in image_sizes:
+            try:
+                image_sizes[c.image] = int(d.images.inspect(c.image).get("Size") or 0) if c.image else 0
+            except Exception:   # an image gone from under the container counts 0
+                image_sizes[c.image] = 0
+        e["SizeRw"], e["SizeRootFs"] = rw, rw + image_sizes[c.image]

@@ -28,8 +28,13 @@ def _lookup(req: Request, trace: Trace | None = None):
 async def list_containers(req: Request):
     d = req.daemon
     f = filters.parse(req.param("filters"), container_filters.LIST_FILTERS)
-    found = container_filters.select(d, f, show_all=req.bool_param("all"), limit=req.int_param("limit", -1))
-    return [views.summary(d, c) for c in found]
+    lookups = container_filters.Lookups(d)
+    found = container_filters.select(d, f, show_all=req.bool_param("all"), limit=req.int_param("limit", -1),
+                                     lookups=lookups)
+    entries = views.summaries(d, found, lookups)
+    if req.bool_param("size"):
+        await asyncio.to_thread(views.add_sizes, d, found, entries)
+    return entries
 
 
 @route("POST", "/containers/create")
@@ -96,7 +101,7 @@ async def wait(req: Request):
         code = await d.lifecycle.wait(c, cond)
         err = {"Message": c.state.error} if c.state.error else None
         yield json.dumps({"StatusCode": code, "Error": err}).encode() + b"\n"
-    return StreamResponse(body())
+    return StreamResponse(body(), end_on_close=True)
 
 
 @route("DELETE", "/containers/{id}")

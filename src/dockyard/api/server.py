@@ -149,6 +149,9 @@ class StreamResponse:
     status: int = 200
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # stop producing when the client hangs up, as dockerd's request context does
+    # (`wait`: the docker CLI's `run -d` sends one and exits without reading it)
+    end_on_close: bool = False
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
@@ -494,6 +497,36 @@ class ApiServer:
             except Exception:
                 pass
 
+    @staticmethod
+    async def _stream_while_connected(conn: _Conn, chunks: AsyncIterator[bytes]) -> None:
+        """Send chunks until they end or the client closes its side (EOF): a
+        reply nobody reads must not hold the connection (and a slot of
+        max_connections) for as long as it would take. Bytes the client sends
+        meanwhile are kept for its next request."""
+        async def pump() -> None:
+            async for chunk in chunks:
+                if chunk:
+                    conn.send(h11.Data(data=chunk))
+                    await conn.writer.drain()
+        sending = asyncio.ensure_future(pump())
+        reading = asyncio.ensure_future(conn.reader.read(65536))
+        try:
+            while True:
+                done, _ = await asyncio.wait({sending, reading}, return_when=asyncio.FIRST_COMPLETED)
+                if sending in done:
+                    sending.result()
+                    return
+                data = reading.result()
+                if not data:
+                    raise ConnectionResetError("the client closed the connection")
+                conn.h11.receive_data(data)
+                reading = asyncio.ensure_future(conn.reader.read(65536))
+        finally:
+            for t in (sending, reading):
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(sending, reading, return_exceptions=True)
+
     async def _reply_error(self, conn: _Conn, e: DockyardError) -> None:
         """An answer outside any handler (malformed request, over the cap);
         the connection closes after it."""
@@ -559,10 +592,13 @@ class ApiServer:
             try:         # the body's aclose runs even when the head cannot be sent
                 conn.send(h11.Response(status_code=result.status, headers=headers))
                 await conn.writer.drain()
-                async for chunk in result.chunks:
-                    if chunk:
-                        conn.send(h11.Data(data=chunk))
-                        await conn.writer.drain()
+                if result.end_on_close:
+                    await self._stream_while_connected(conn, result.chunks)
+                else:
+                    async for chunk in result.chunks:
+                        if chunk:
+                            conn.send(h11.Data(data=chunk))
+                            await conn.writer.drain()
             finally:
                 aclose = getattr(result.chunks, "aclose", None)
                 if aclose:

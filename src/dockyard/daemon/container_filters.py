@@ -4,7 +4,7 @@ prune.go). The routes parse the query (dockyard.filters) and render; the
 predicates are here."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import filters, timestamps
 from ..errors import DockyardError
@@ -33,14 +33,54 @@ class _Daemon(Protocol):
     def save(self, c: Container) -> None: ...
 
 
-def select(d: _Daemon, f: filters.Filters, show_all: bool = False, limit: int = -1) -> list:
+class Lookups:
+    """What a listing looks up for every container, memoized for one request:
+    networks by name or id, image configs and image references each cost a
+    database read (and a network lookup a scan of every network), once per
+    distinct key instead of once per container. Results are shared: read them,
+    never change them."""
+
+    def __init__(self, d: _Daemon):
+        self.d = d
+        self._networks: dict[str, Any] = {}
+        self._configs: dict[str, dict] = {}
+        self._images: dict[str, str | None] = {}
+
+    def network(self, ref: str):
+        """d.networks.find(ref), raising its NotFound the same way."""
+        hit = self._networks.get(ref)
+        if hit is None:
+            try:
+                hit = self.d.networks.find(ref)
+            except DockyardError as e:
+                hit = e
+            self._networks[ref] = hit
+        if isinstance(hit, DockyardError):
+            raise hit
+        return hit
+
+    def image_config(self, image_id: str) -> dict:
+        cfg = self._configs.get(image_id)
+        if cfg is None:
+            cfg = self._configs[image_id] = self.d.images.config(image_id) or {}
+        return cfg
+
+    def image_id(self, ref: str) -> str | None:
+        if ref not in self._images:
+            self._images[ref] = _image_id(self.d, ref)
+        return self._images[ref]
+
+
+def select(d: _Daemon, f: filters.Filters, show_all: bool = False, limit: int = -1,
+           lookups: Lookups | None = None) -> list:
     """The containers `GET /containers/json` lists, newest first: running
     ones unless `show_all`, a limit, or a status/exited filter."""
     out = []
+    lookups = lookups or Lookups(d)
     for c in sorted(d.containers, key=lambda c: c.created, reverse=True):
         if not show_all and not c.state.running and limit <= 0 and "status" not in f and "exited" not in f:
             continue
-        if not matches(d, c, f):
+        if not matches(d, c, f, lookups):
             continue
         out.append(c)
         if limit and limit > 0 and len(out) >= limit:
@@ -48,14 +88,15 @@ def select(d: _Daemon, f: filters.Filters, show_all: bool = False, limit: int = 
     return out
 
 
-def matches(d: _Daemon, c, f: filters.Filters) -> bool:
+def matches(d: _Daemon, c, f: filters.Filters, lookups: Lookups | None = None) -> bool:
     """Every given list filter holds for container c."""
+    lookups = lookups or Lookups(d)
     if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
         return False
-    if "network" in f and not networking.on_network(d, c, f["network"]):
+    if "network" in f and not networking.on_network(d, c, f["network"], lookups.network):
         return False
     for key in ("publish", "expose"):
-        if key in f and not networking.has_port(c, d.images.config(c.image) or {}, f[key], key == "publish"):
+        if key in f and not networking.has_port(c, lookups.image_config(c.image), f[key], key == "publish"):
             return False
     if "name" in f and not any(x.lstrip("/") in c.name for x in f["name"]):
         return False
@@ -69,7 +110,7 @@ def matches(d: _Daemon, c, f: filters.Filters) -> bool:
         return False
     if "health" in f and health_status(c) not in f["health"]:
         return False
-    if "ancestor" in f and not any(_image_id(d, a) == c.image for a in f["ancestor"]):
+    if "ancestor" in f and not any(lookups.image_id(a) == c.image for a in f["ancestor"]):
         return False
     return True
 

@@ -42,6 +42,7 @@ class DaemonConfig:
     host: str = "unix:///run/dockyard/dockyard.sock"
     pidfile: str = ""
     default_runtime: str = "crun"
+    runtime_paths: dict = field(default_factory=dict)   # daemon.json runtimes.<name>.path, when absolute
     bridge: str = "dockyard0"
     bip: str | None = None
     ipv6: bool = False               # --ipv6: IPv6 on the default bridge too
@@ -78,7 +79,7 @@ class Daemon:
         os.makedirs(self.layout.containers_dir, mode=0o700, exist_ok=True)
         self.db = Database(os.path.join(config.data_root, "dockyard.db"))
         self.facts = HostFacts.detect()
-        self.runtimes = Runtimes(config.exec_root, config.default_runtime)
+        self.runtimes = Runtimes(config.exec_root, config.default_runtime, paths=config.runtime_paths)
         self.containers = ContainerStore(self.db)
         self.events = Events(path=os.path.join(config.data_root, "events.jsonl"))   # kept across restarts
         self.images = ImageService(self.db, os.path.join(config.data_root, "image"), in_use=self._image_users,

@@ -35,7 +35,8 @@ IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 REOPEN = 2
 _THROTTLE = 0.005
-_RESYNC = 0.5
+_RESYNC = 0.5          # a tick: containers waiting for conmon's reopen are checked
+_FULL_RESYNC = 10      # every this many ticks, the whole table (watches added/removed, sizes)
 _REASK = 10.0
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -119,12 +120,28 @@ class LogRotator:
 
     # -- which containers to watch (also catches rotations interrupted by a crash)
     async def _resync_loop(self) -> None:
+        tick = 0
         while True:
             try:
-                self._resync()
+                if tick % _FULL_RESYNC == 0 or self._fd < 0:   # without inotify: poll every tick
+                    self._resync()
+                else:
+                    self._recheck_pending()
             except Exception:
                 log.exception("log rotation resync failed")
+            tick += 1
             await asyncio.sleep(_RESYNC)
+
+    def _recheck_pending(self) -> None:
+        """Between full resyncs only the containers whose reopen we asked for
+        (inotify reports growth; a tick over every container would be polling
+        that grows with the number running)."""
+        for cid in list(self._pending):
+            c = self.containers.find(cid)
+            if c is None or not c.state.running:
+                self._pending.pop(cid, None)
+            else:
+                self.check(c)
 
     def _resync(self) -> None:
         want = {}

@@ -426,8 +426,10 @@ def _empty_entry() -> dict:
             "DNSNames": None}
 
 
-def networks_view(d: _Daemon, c) -> dict:
-    """NetworkSettings.Networks: every configured network, with addresses while running."""
+def networks_view(d: _Daemon, c, find=None) -> dict:
+    """NetworkSettings.Networks: every configured network, with addresses while running.
+    find: a network lookup by name or id (a listing's memoized one; default d.networks.find)."""
+    find = find or d.networks.find
     net = c.network or {}
     live = net.get("Networks") or {}
     if not live and net.get("Endpoint") and net.get("Mode") == "bridge":
@@ -437,7 +439,7 @@ def networks_view(d: _Daemon, c) -> dict:
         entry = _empty_entry()
         cfg = endpoints_config(c).get(name) or {}
         try:
-            rec = d.networks.find(name)
+            rec = find(name)
             key, entry["NetworkID"] = rec.name, rec.id
         except NotFound:
             key = name
@@ -485,12 +487,13 @@ def ports_summary(c) -> list[dict]:
 
 # -- `ps` filters ---------------------------------------------------------------
 
-def on_network(d: _Daemon, c, wanted: list[str]) -> bool:
+def on_network(d: _Daemon, c, wanted: list[str], find=None) -> bool:
     """`--filter network=X`: X (name or id) is one of the container's networks."""
+    find = find or d.networks.find
     ids = set()
     for name in configured_networks(c):
         try:
-            rec = d.networks.find(name)
+            rec = find(name)
         except NotFound:
             continue
         ids |= {rec.name, rec.id}

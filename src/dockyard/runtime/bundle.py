@@ -14,7 +14,7 @@ def write(bundle_dir: str, spec: dict) -> str:
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(spec, f)
+        f.write(json.dumps(spec))      # one write: json.dump writes each token (~3x slower)
     os.replace(tmp, path)
     return path
 

@@ -8,6 +8,7 @@ runtime made. rmdir is the whole operation: a cgroup with processes in it
 refuses, so nothing in use is ever removed."""
 from __future__ import annotations
 
+import errno
 import os
 
 BASE = "/sys/fs/cgroup"
@@ -21,6 +22,22 @@ def hierarchies(base: str = BASE) -> list[str]:
         return []
 
 
+def _rmdir_tree(path: str) -> None:
+    """rmdir a cgroup and, first, the children a runtime made in it (crun's
+    restore leaves `.proxy-crun` behind when CRIU fails)."""
+    try:
+        os.rmdir(path)
+        return
+    except OSError as e:
+        if e.errno != errno.EBUSY:
+            raise
+    with os.scandir(path) as it:
+        children = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+    for child in children:
+        _rmdir_tree(child)
+    os.rmdir(path)
+
+
 def remove_container(parent: str, cid: str) -> bool:
     """rmdir what the runtime should have removed; True when none is left."""
     left = False
@@ -28,7 +45,7 @@ def remove_container(parent: str, cid: str) -> bool:
         p = os.path.join(h, parent, cid)
         if os.path.isdir(p):
             try:
-                os.rmdir(p)
+                _rmdir_tree(p)
             except OSError:
                 left = True
     return not left

@@ -96,13 +96,48 @@ def global_args(rt: Runtime, criu: Criu) -> list[str]:
     return ["--criu", criu.path] if rt.name == "runc" else []
 
 
-def criu_env(criu: Criu) -> dict[str, str]:
-    """What the runtime (and the criu it runs) needs in its environment."""
+def criu_env(criu: Criu, config: str | None = None) -> dict[str, str]:
+    """What the runtime (and the criu it runs) needs in its environment;
+    config: a CRIU config file instead of criu.config (restore_config's)."""
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     env = {"PATH": os.path.dirname(criu.path) + ":" + path}
-    if criu.config:
-        env["CRIU_CONFIG_FILE"] = criu.config
+    if config or criu.config:
+        env["CRIU_CONFIG_FILE"] = config or criu.config
     return env
+
+
+# crun (1.2x) bind-mounts one shared empty directory, <its --root>/.empty-directory,
+# over each masked directory (/proc/acpi, /sys/firmware ...) and names it to CRIU
+# as an external mount. Its dump names it by the default root's path, its restore
+# by the --root's: with our per-daemon --root the restore finds "No mapping for
+# ..." and fails. The restore's CRIU config maps the dump's name to our directory.
+CRUN_DUMP_EMPTY_DIR = "/run/crun/.empty-directory"
+
+
+def restore_config(rt: Runtime, criu: Criu) -> str | None:
+    """The CRIU config file for a restore by rt: criu.config, plus for crun
+    the empty directory's mapping (written next to rt's --root, once)."""
+    if rt.name != "crun" or not criu.config:
+        return criu.config or None
+    empty = os.path.join(rt.root, ".empty-directory")
+    if os.path.normpath(empty) == CRUN_DUMP_EMPTY_DIR:
+        return criu.config
+    path = os.path.join(os.path.dirname(rt.root), "criu-restore-crun.conf")
+    with open(criu.config) as f:
+        text = f.read()
+    text += f"ext-mount-map {CRUN_DUMP_EMPTY_DIR}:{empty}\n"
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return path
+    except OSError:
+        pass
+    os.makedirs(empty, mode=0o555, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
 
 
 def env_for(criu: Criu) -> dict[str, str]:

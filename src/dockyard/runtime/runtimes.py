@@ -1,5 +1,11 @@
 """The OCI runtime binaries (crun default, runc selectable).
 
+The crun used is the one scripts/install-crun.sh unpacks into a private
+prefix (PRIVATE_CRUN_PREFIX: Debian testing's, built with CRIU, so
+checkpoint/restore works on the default runtime) when it is there and
+runs, else the system's. The private one runs through its prefix's loader
+(see crun_hybrid.c, which execs that loader directly).
+
 crun 1.8 refuses to create containers on a cgroup-v1 hybrid host whose
 /sys/fs/cgroup/unified/cgroup.controllers is not empty. We handle that by
 running crun through a tiny helper (crun_hybrid.c, compiled once per boot;
@@ -32,6 +38,36 @@ log = logging.getLogger("dockyard.runtime")
 
 HYBRID_CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers"
 KNOWN = ("crun", "runc")
+PRIVATE_CRUN_PREFIX = "/opt/dockyard-crun"
+
+
+@dataclass(frozen=True)
+class PrivateCrun:
+    """A crun in a private prefix (scripts/install-crun.sh): `wrapper` runs it
+    from anywhere (a shell script); the rest is what that script execs."""
+    wrapper: str
+    loader: str
+    library_path: str
+    binary: str
+
+
+def private_crun(prefix: str = PRIVATE_CRUN_PREFIX) -> PrivateCrun | None:
+    """The prefix's crun as its crun.env describes it, when every file named
+    there exists; None otherwise."""
+    try:
+        with open(os.path.join(prefix, "crun.env")) as f:
+            env = dict(line.strip().split("=", 1) for line in f
+                       if "=" in line and not line.lstrip().startswith("#"))
+    except (OSError, ValueError):
+        return None
+    try:
+        pc = PrivateCrun(os.path.join(prefix, "bin", "crun"), env["CRUN_LOADER"],
+                         env["CRUN_LIBRARY_PATH"], env["CRUN_BINARY"])
+    except KeyError:
+        return None
+    if not all(os.access(p, os.X_OK) for p in (pc.wrapper, pc.loader, pc.binary)):
+        return None
+    return pc
 
 
 def hybrid_needs_mask() -> bool:
@@ -50,6 +86,7 @@ class Runtime:
     binary: str          # the real binary
     path: str            # what conmon and we execute (may be the wrapper)
     root: str            # --root: per-daemon state dir, so test daemons never mix
+    libseccomp: str = "libseccomp.so.2"    # the one the binary links (seccomp_bpf compiles with it)
 
     def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.root, *args]
@@ -258,7 +295,8 @@ class Runtime:
                                    no_pivot=no_pivot, log_level=log_level, stdin_once=stdin_once,
                                    keep_log=keep_log, restore=image_dir,
                                    runtime_args=rtc.global_args(self, criu),
-                                   runtime_opts=rtc.restore_opts(work_dir), extra_env=rtc.criu_env(criu))
+                                   runtime_opts=rtc.restore_opts(work_dir),
+                                   extra_env=rtc.criu_env(criu, rtc.restore_config(self, criu)))
 
     # ------------------------------------------------------------ state / delete
     async def state(self, cid: str) -> dict:
@@ -317,23 +355,29 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _compile_crun_hybrid(crun: str, bin_dir: str) -> str | None:
+def _compile_crun_hybrid(crun: str, bin_dir: str, *, mask: bool = True,
+                         private: PrivateCrun | None = None) -> str | None:
     """Build runtime/crun_hybrid.c once per exec root (a tmpfs: once per
-    boot); None when there is no compiler or the build fails."""
+    boot): mask the hybrid controllers file (mask) and/or exec a private
+    crun through its loader (private); None when there is no compiler or
+    the build fails."""
     cc = shutil.which("cc") or shutil.which("gcc")
     src = os.path.join(os.path.dirname(__file__), "crun_hybrid.c")
     if not cc or not os.path.exists(src):
         return None
     import hashlib
     import subprocess
+    defines = [f'-DCRUN_PATH="{crun}"', f"-DMASK_HYBRID={int(mask)}"]
+    if private:
+        defines += [f'-DCRUN_LOADER="{private.loader}"', f'-DCRUN_LIBRARY_PATH="{private.library_path}"']
     with open(src, "rb") as f:
-        tag = hashlib.sha256(f.read() + crun.encode()).hexdigest()[:12]
+        tag = hashlib.sha256(f.read() + "\0".join(defines).encode()).hexdigest()[:12]
     out = os.path.join(bin_dir, f"crun-hybrid-{tag}")
     if os.access(out, os.X_OK):
         return out
     os.makedirs(bin_dir, mode=0o700, exist_ok=True)
     tmp = f"{out}.{os.getpid()}.tmp"
-    r = subprocess.run([cc, "-O2", "-o", tmp, f'-DCRUN_PATH="{crun}"', src],
+    r = subprocess.run([cc, "-O2", "-o", tmp, *defines, src],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
         log.warning("could not build the crun hybrid-cgroup helper: %s", r.stderr.strip()[-300:])
@@ -345,8 +389,13 @@ def _compile_crun_hybrid(crun: str, bin_dir: str) -> str | None:
 class Runtimes:
     """The runtimes this daemon can use, resolved once at start-up."""
 
-    def __init__(self, exec_root: str, default: str = "crun"):
+    def __init__(self, exec_root: str, default: str = "crun", *, paths: dict[str, str] | None = None,
+                 private_crun_prefix: str | None = PRIVATE_CRUN_PREFIX):
+        """paths: a binary per runtime name (daemon.json's runtimes.<name>.path);
+        crun without one is the private prefix's when there, else PATH's."""
         self.exec_root = exec_root
+        self.paths = dict(paths or {})
+        self.private_crun_prefix = private_crun_prefix
         self.available: dict[str, Runtime] = {}
         self.notes: list[str] = []
         for name in KNOWN:
@@ -365,7 +414,15 @@ class Runtimes:
         self.default = default
 
     def _resolve(self, name: str) -> Runtime | None:
-        binary = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        configured = self.paths.get(name)
+        private = self._private_crun() if name == "crun" and not configured else None
+        if configured:
+            binary = configured if os.access(configured, os.X_OK) else None
+            if not binary:
+                self.notes.append(f"{name}: {configured} is not an executable file")
+        else:
+            binary = (private.wrapper if private else
+                      shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin"))
         if not binary:
             return None
         root = os.path.join(self.exec_root, "runtime", name)
@@ -376,14 +433,47 @@ class Runtimes:
             if not unshare:
                 self.notes.append("crun needs `unshare` on this hybrid-cgroup host; not found")
                 return None
-            path = self._write_crun_wrapper(binary, unshare)
+            path = self._write_crun_wrapper(binary, unshare, private)
             self.notes.append("crun runs in a private mount namespace (hybrid cgroups)")
-        return Runtime(name, binary, path, root)
+        elif private:
+            # the loader exec'd directly, without the wrapper's shell (when there is a compiler)
+            path = _compile_crun_hybrid(private.binary, os.path.join(self.exec_root, "bin"),
+                                        mask=False, private=private) or private.wrapper
+        libseccomp = "libseccomp.so.2"
+        if private:
+            for d in private.library_path.split(":"):
+                if os.path.exists(os.path.join(d, libseccomp)):
+                    libseccomp = os.path.join(d, libseccomp)
+                    break
+        return Runtime(name, binary, path, root, libseccomp)
 
-    def _write_crun_wrapper(self, crun: str, unshare: str) -> str:
+    def _private_crun(self) -> PrivateCrun | None:
+        """The private prefix's crun, when it is there and runs."""
+        if not self.private_crun_prefix:
+            return None
+        pc = private_crun(self.private_crun_prefix)
+        if pc is None:
+            return None
+        import subprocess
+        try:
+            r = subprocess.run([pc.wrapper, "--version"], stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            log.warning("the crun in %s does not run (%s); using the system's", self.private_crun_prefix, e)
+            return None
+        if r.returncode != 0 or not r.stdout.startswith("crun version"):
+            log.warning("the crun in %s does not run (%s); using the system's", self.private_crun_prefix,
+                        (r.stderr or r.stdout).strip()[-200:])
+            return None
+        log.info("crun: %s (%s)", r.stdout.splitlines()[0], self.private_crun_prefix)
+        return pc
+
+    def _write_crun_wrapper(self, crun: str, unshare: str, private: PrivateCrun | None = None) -> str:
         """The compiled helper (crun_hybrid.c: no process of its own), else
         a shell script doing the same with unshare, sh and mount."""
-        compiled = _compile_crun_hybrid(crun, os.path.join(self.exec_root, "bin"))
+        bin_dir = os.path.join(self.exec_root, "bin")
+        compiled = (_compile_crun_hybrid(private.binary, bin_dir, private=private) if private
+                    else _compile_crun_hybrid(crun, bin_dir))
         if compiled:
             return compiled
         self.notes.append("no C compiler: crun runs through a shell wrapper (unshare+sh+mount per call)")

@@ -49,15 +49,18 @@ class _ArgCmp(ctypes.Structure):
                 ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
 
 
-_lib = None
-_cache: dict[str, str | None] = {}      # sha256 of the section's JSON -> base64 program
+DEFAULT_LIBRARY = "libseccomp.so.2"
+_libs: dict[str, ctypes.CDLL] = {}
+_cache: dict[tuple[str, str], str | None] = {}   # (library, sha256 of the section's JSON) -> base64 program
 _CACHE_MAX = 64
 
 
-def _libseccomp():
-    global _lib
-    if _lib is None:
-        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+def _libseccomp(library: str = DEFAULT_LIBRARY):
+    """libseccomp by name or path: the crun's own (a private crun's prefix
+    holds a newer one, which builds a different program), loaded once."""
+    lib = _libs.get(library)
+    if lib is None:
+        lib = ctypes.CDLL(library, use_errno=True)
         lib.seccomp_init.restype = ctypes.c_void_p
         lib.seccomp_init.argtypes = [ctypes.c_uint32]
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
@@ -68,8 +71,13 @@ def _libseccomp():
         lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                                ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
         lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        _lib = lib
-    return _lib
+        _libs[library] = lib
+    return lib
+
+
+def syscall_known(name: str, library: str = DEFAULT_LIBRARY) -> bool:
+    """Whether this libseccomp knows the syscall name (both compilers skip the others)."""
+    return _libseccomp(library).seccomp_syscall_resolve_name(name.encode()) != _NR_SCMP_ERROR
 
 
 def _action(name: str | None, errno_ret: int) -> int:
@@ -80,12 +88,13 @@ def _action(name: str | None, errno_ret: int) -> int:
     raise Unsupported(f"action {name!r}")     # NOTIFY needs crun's listener plumbing
 
 
-def compile_section(section: Mapping) -> bytes:
-    """The BPF program (sock_filter array) crun would build from `section`.
+def compile_section(section: Mapping, library: str = DEFAULT_LIBRARY) -> bytes:
+    """The BPF program (sock_filter array) crun would build from `section`
+    with the libseccomp `library` (the one that crun links).
     Raises Unsupported / OSError when it cannot."""
     if section.get("listenerPath") or section.get("listenerMetadata"):
         raise Unsupported("seccomp notify listener")
-    lib = _libseccomp()
+    lib = _libseccomp(library)
     default_errno = EPERM
     if section.get("defaultErrnoRet") is not None:
         if section.get("defaultAction") not in _WITH_ERRNO:
@@ -162,17 +171,18 @@ def _export(lib, ctx) -> bytes:
         os.close(fd)
 
 
-def annotation_for(section: Mapping | None) -> str | None:
+def annotation_for(section: Mapping | None, library: str = DEFAULT_LIBRARY) -> str | None:
     """base64 BPF for crun's annotation, cached per section (a dict lookup
-    after the first start with a profile); None when crun should compile."""
+    after the first start with a profile); None when crun should compile.
+    library: the libseccomp that crun links."""
     if not section:
         return None
-    key = hashlib.sha256(json.dumps(section, sort_keys=True).encode()).hexdigest()
+    key = (library, hashlib.sha256(json.dumps(section, sort_keys=True).encode()).hexdigest())
     if key not in _cache:
         if len(_cache) >= _CACHE_MAX:            # many one-off custom profiles: stay bounded
             del _cache[next(iter(_cache))]
         try:
-            _cache[key] = base64.b64encode(compile_section(section)).decode()
+            _cache[key] = base64.b64encode(compile_section(section, library)).decode()
         except (Unsupported, OSError, ValueError, TypeError, AttributeError) as e:
             log.info("seccomp profile left to the runtime to compile: %s", e)
             _cache[key] = None

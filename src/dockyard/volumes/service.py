@@ -240,6 +240,15 @@ class VolumeService:
                 shutil.rmtree(os.path.dirname(self._path(name)), ignore_errors=True)
             raise
 
+    def mounts_of(self, cids: list[str]) -> dict[str, list[dict]]:
+        """mounts() of many containers in one query (a listing)."""
+        out: dict[str, list[dict]] = {}
+        wanted = set(cids)
+        for row in self.db.query("SELECT container_id, mounts FROM container_mounts"):
+            if row["container_id"] in wanted:
+                out[row["container_id"]] = json.loads(row["mounts"])
+        return out
+
     def mounts(self, cid: str) -> list[dict]:
         row = self.db.one("SELECT mounts FROM container_mounts WHERE container_id=?", (cid,))
         return json.loads(row["mounts"]) if row else []
@@ -262,9 +271,11 @@ class VolumeService:
                 return True
         return False
 
-    def inspect_mounts(self, cid: str) -> list[dict]:
+    def inspect_mounts(self, cid: str, points: list[dict] | None = None) -> list[dict]:
+        """Mounts as inspect and ps show them; points: the container's
+        recorded mount points when the caller has them (mounts_of)."""
         out = []
-        for p in self.mounts(cid):
+        for p in self.mounts(cid) if points is None else points:
             if p.get("Hidden"):
                 continue
             shown = mountspec.public(p)

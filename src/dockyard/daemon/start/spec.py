@@ -72,7 +72,7 @@ async def run(ctx: StartContext) -> None:
     if root_propagation:
         ctx.spec["linux"]["rootfsPropagation"] = root_propagation
     if getattr(ctx.runtime, "name", None) == "crun":
-        _precompiled_seccomp(ctx.spec)
+        _precompiled_seccomp(ctx.spec, getattr(ctx.runtime, "libseccomp", seccomp_bpf.DEFAULT_LIBRARY))
 
 
 def with_default_ulimits(host_config: dict, defaults: dict) -> dict:
@@ -88,13 +88,14 @@ def with_default_ulimits(host_config: dict, defaults: dict) -> dict:
     return {**host_config, "Ulimits": list(own) + extra} if extra else host_config
 
 
-def _precompiled_seccomp(spec: dict) -> None:
-    """crun takes the filter ready-made (compiled once per profile) instead
-    of compiling linux.seccomp with libseccomp on every create."""
+def _precompiled_seccomp(spec: dict, library: str = seccomp_bpf.DEFAULT_LIBRARY) -> None:
+    """crun takes the filter ready-made (compiled once per profile, with
+    the libseccomp crun links) instead of compiling linux.seccomp with
+    libseccomp on every create."""
     notes = spec.get("annotations") or {}
     if seccomp_bpf.ANNOTATION in notes or notes.get("run.oci.seccomp_fail_unknown_syscall", "0") != "0":
         return      # the user's own filter, or crun's strict name check: leave them to crun
-    bpf = seccomp_bpf.annotation_for(spec.get("linux", {}).get("seccomp"))
+    bpf = seccomp_bpf.annotation_for(spec.get("linux", {}).get("seccomp"), library)
     if bpf:
         spec.setdefault("annotations", {})[seccomp_bpf.ANNOTATION] = bpf
 

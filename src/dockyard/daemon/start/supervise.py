@@ -7,7 +7,7 @@ import os
 import time
 
 from ...errors import SystemError_
-from ...runtime import conmon
+from ...runtime import cgroups, conmon
 from ...runtime.devices import drop_dev_core
 from .context import StartContext
 
@@ -36,6 +36,10 @@ async def run(ctx: StartContext) -> None:
             ctx.pid, ctx.conmon_pid = await ctx.runtime.create(c.id, c.name, ctx.paths, **opts)
     except conmon.CreateFailed as e:
         if ctx.restore:
+            # a failed restore may leave the runtime's state and cgroups (crun does): gone, so a
+            # retry or a plain start can run
+            await ctx.runtime.delete(c.id, force=True, check=False)
+            cgroups.remove_container(d.teardown.cgroup_parent, c.id)
             raise ctx.restore.failed(ctx.paths.bundle, str(e)) from None
         raise RuntimeFailed(str(e)) from None
     # attach clients that came before start get the stream from the first byte

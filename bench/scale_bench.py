@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""Scale: N running `sleep` containers, dockyardd and (when available) a
+private dockerd on the same machine, one run each, side by side (issue 16).
+
+For each N of --n (default 100,400,1000), against each engine:
+  - start N `sleep` containers with --clients (4) parallel docker CLIs: wall time, failures;
+  - `run --rm bb true` latency with N running (median of --runs), and at 0 before them;
+  - dockyardd only: its start trace (StartTrace) step medians at 0 and at N;
+  - `docker ps` latency (the CLI) and GET /containers/json (raw) with N running;
+  - the engine's RSS (dockyardd; dockerd + its containerd) and the memory per
+    container of the supervisor (conmon; containerd-shim), with N running;
+  - the engine's CPU while N idle containers run (--idle-seconds);
+  - `rm -f` of the N with --clients parallel CLIs: wall time.
+Once, at the smallest N: 20 parallel `run -d bb true`, and `docker exec CTR true`.
+Logs and pull throughput have their own benches (streams_bench.py, registry_bench.py).
+Both engines' default bridge is a /24 here: for N > 250 the sleepers run on a
+user network (a /16) of each engine instead; the measured `run --rm` stays on
+the default bridge.
+
+Unless --dockyard-sock is given it starts its own dockyardd on temp roots
+(the integration tests' Daemon class); dockerd is a private one (tests/
+refdockerd.py) unless --dockerd-sock names one, or --no-dockerd. Every
+container it made is removed, on success or not.
+
+    .venv/bin/python bench/scale_bench.py --n 100,300 [--json out.json]
+
+Nothing asserts on these numbers; see bench/README.md ("Scale").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from run_bench import (DOCKERD_IMAGE, Target, add_dockerd_args, close_dockerd, docker_cli,  # noqa: E402
+                       fx, open_dockerd)
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def med(xs: list[float]) -> float | None:
+    return round(statistics.median(xs), 1) if xs else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+class Engine:
+    """One engine under test: its Target, image name, and how to find its processes."""
+
+    def __init__(self, name: str, t: Target, image: str, pids: list[int], supervisor: str, marker: str):
+        self.name, self.t, self.image = name, t, image
+        self.pids = pids                 # the engine's own processes (RSS, CPU)
+        self.supervisor = supervisor     # the per-container supervisor's comm (conmon / containerd-shim)
+        self.marker = marker             # a string in its supervisors' command lines (a root, a socket)
+
+    def cli(self, docker: str, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        r = subprocess.run([docker, "-H", self.t.host, *args], env=self.t.env, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)} -> {self.name}: {r.stderr.strip()[-300:]}")
+        return r
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def parallel(n: int, clients: int, one) -> tuple[float, int]:
+    """one(i) for i in range(n) on `clients` threads; (wall ms, failures)."""
+    lock = threading.Lock()
+    todo = list(range(n))
+    failures = [0]
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            try:
+                one(i)
+            except Exception as e:       # a failure is counted and shown once, never hidden
+                with lock:
+                    failures[0] += 1
+                    if failures[0] == 1:
+                        print(f"scale_bench: {e}", file=sys.stderr)
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return (time.perf_counter() - t0) * 1000, failures[0]
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def supervisors(comm_prefix: str, marker: str) -> list[int]:
+    """Supervisor processes whose command line names `marker` (the engine's root or socket)."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                comm = f.read().strip()
+            if not comm.startswith(comm_prefix):
+                continue
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    out.append(int(p))
+        except OSError:
+            continue
+    return out
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: a supervisor's own share (shared libraries split)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return rss_kib(pid)
+
+
+def run_rm(e: Engine, docker: str, runs: int) -> list[float]:
+    out = []
+    for i in range(runs + 1):
+        ms = timed(lambda: e.cli(docker, "run", "--rm", e.image, "true"))
+        if i:
+            out.append(ms)
+    return out
+
+
+def trace(e: Engine, runs: int) -> dict[str, float | None]:
+    steps: dict[str, list[float]] = {}
+    for _ in range(runs):
+        cid = e.t.api("POST", "/containers/create", {"Image": e.image, "Cmd": ["true"]})["Id"]
+        try:
+            e.t.api("POST", f"/containers/{cid}/start")
+            tr = (e.t.api("GET", f"/containers/{cid}/json") or {}).get("StartTrace") or {}
+            e.t.api("POST", f"/containers/{cid}/wait")
+        finally:
+            fx.unix_http(e.t.sock, "DELETE", f"/containers/{cid}?force=1", timeout=60)
+        for s in tr.get("Steps", []):
+            steps.setdefault(s["Step"], []).append(float(s["Ms"]))
+            for k, v in (s.get("Parts") or {}).items():
+                steps.setdefault(f"{s['Step']}.{k}", []).append(float(v))
+        if tr:
+            steps.setdefault("total", []).append(float(tr.get("TotalMs", 0)))
+    return {k: med(v) for k, v in steps.items()}
+
+
+def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
+    prefix = f"scb{os.getpid()}-{n}-"
+    r: dict[str, Any] = {"n": n}
+    r["run_rm_at_0_ms"] = med(run_rm(e, docker, args.runs))
+    if e.name == "dockyardd":
+        r["trace_at_0_ms"] = trace(e, args.trace_runs)
+    # the default bridge of both engines here is a /24: beyond ~250 the sleepers go on a user network
+    net = []
+    if n > 250:
+        import refdockerd
+        subnet = refdockerd.free_net(range(60, 100), 16)
+        e.cli(docker, "network", "create", "--subnet", str(subnet), f"{prefix}net")
+        net = ["--network", f"{prefix}net"]
+        r["network"] = f"user network {subnet}"
+    try:
+        wall, fails = parallel(n, args.clients, lambda i: e.cli(docker, "run", "-d", "--name", f"{prefix}{i}", *net,
+                                                                e.image, "sleep", "1000000"))
+        r["start_wall_s"], r["start_failures"] = round(wall / 1000, 2), fails
+        r["run_rm_ms"] = med(run_rm(e, docker, args.runs))
+        if e.name == "dockyardd":
+            r["trace_ms"] = trace(e, args.trace_runs)
+        r["ps_cli_ms"] = med([timed(lambda: e.cli(docker, "ps")) for _ in range(args.runs)])
+        r["ps_api_ms"] = med([timed(lambda: fx.unix_http(e.t.sock, "GET", "/containers/json", timeout=60))
+                              for _ in range(args.runs)])
+        time.sleep(2)
+        r["engine_rss_mib"] = round(sum(rss_kib(p) for p in e.pids) / 1024, 1)
+        sups = supervisors(e.supervisor, e.marker) if e.marker else []
+        if sups:
+            r["supervisor_pss_kib_per_container"] = round(sum(pss_kib(p) for p in sups) / max(n, 1))
+            r["supervisors"] = len(sups)
+        before = sum(cpu_ticks(p) for p in e.pids)
+        time.sleep(args.idle_seconds)
+        used = (sum(cpu_ticks(p) for p in e.pids) - before) / CLK
+        r["idle_cpu_percent"] = round(100 * used / args.idle_seconds, 2)
+    finally:
+        wall, fails = parallel(n, args.clients, lambda i: e.cli(docker, "rm", "-f", f"{prefix}{i}", check=False))
+        r["rm_wall_s"], r["rm_failures"] = round(wall / 1000, 2), fails
+        left = e.cli(docker, "ps", "-aq", "--filter", f"name={prefix}", check=False).stdout.split()
+        if left:
+            e.cli(docker, "rm", "-f", *left, check=False)
+        if net:
+            e.cli(docker, "network", "rm", f"{prefix}net", check=False)
+    return r
+
+
+def once(e: Engine, docker: str, args) -> dict[str, Any]:
+    r: dict[str, Any] = {}
+    names = [f"scb{os.getpid()}-p{i}" for i in range(20)]
+    try:
+        wall, fails = parallel(20, 20, lambda i: e.cli(docker, "run", "-d", "--name", names[i], e.image, "true"))
+        r["parallel20_run_d_s"], r["parallel20_failures"] = round(wall / 1000, 2), fails
+    finally:
+        e.cli(docker, "rm", "-f", *names, check=False)
+    name = f"scb{os.getpid()}-exec"
+    e.cli(docker, "run", "-d", "--name", name, e.image, "sleep", "1000000")
+    try:
+        r["exec_ms"] = med(run_series(lambda: e.cli(docker, "exec", name, "true"), args.runs))
+    finally:
+        e.cli(docker, "rm", "-f", name, check=False)
+    return r
+
+
+def run_series(fn, runs: int) -> list[float]:
+    out = []
+    for i in range(runs + 1):
+        ms = timed(fn)
+        if i:
+            out.append(ms)
+    return out
+
+
+def dockerd_pids(handle) -> list[int]:
+    pids = []
+    for proc in (getattr(handle, "proc", None), getattr(handle, "containerd", None)):
+        if proc is not None and proc.poll() is None:
+            pids.append(proc.pid)
+    return pids
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", default="100,400,1000", help="comma-separated numbers of running containers")
+    ap.add_argument("--clients", type=int, default=4, help="parallel docker CLIs for start and rm (default 4)")
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per latency figure (default 10)")
+    ap.add_argument("--trace-runs", type=int, default=10, help="create+start for the start trace (default 10)")
+    ap.add_argument("--idle-seconds", type=float, default=10, help="idle CPU window (default 10 s)")
+    ap.add_argument("--dockyard-sock", help="use this running dockyardd instead of starting one")
+    ap.add_argument("--no-dockyard", action="store_true", help="only dockerd")
+    add_dockerd_args(ap)
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH ('-': stdout only)")
+    args = ap.parse_args()
+    ns = [int(x) for x in args.n.split(",") if x.strip()]
+
+    docker = docker_cli()
+    tmp = tempfile.TemporaryDirectory(prefix="dys")
+    cfg = os.path.join(tmp.name, "docker-config")
+    os.mkdir(cfg)
+    tar = os.path.join(tmp.name, "busybox.tar")
+    subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), tar], check=True, capture_output=True)
+
+    engines: list[Engine] = []
+    daemon = None
+    dd_handle = None
+    dockerd_note = "skipped"
+    res: dict[str, Any] = {"bench": "scale", "debian": _debian(), "kernel": platform.release(),
+                           "cores": os.cpu_count(), "clients": args.clients, "runs": args.runs, "engines": {}}
+    try:
+        if not args.no_dockyard:
+            if args.dockyard_sock:
+                dy = Target(args.dockyard_sock, cfg)
+                pids = [int(p) for p in subprocess.run(["pgrep", "-f", args.dockyard_sock], capture_output=True,
+                                                       text=True).stdout.split()]
+                exec_root = ""
+            else:
+                daemon = fx.Daemon(runtime="crun", log_path=Path(tmp.name) / "dockyardd.log")
+                print(f"starting dockyardd on {daemon.host}", file=sys.stderr)
+                daemon.start()
+                dy = Target(daemon.sock, cfg)
+                pids = [daemon.proc.pid]
+                exec_root = str(daemon.exec_root)
+            if not dy.has_image("bb"):
+                subprocess.run([docker, "-H", dy.host, "import", tar, "bb"], env=dy.env, check=True, capture_output=True)
+            # conmon's command line names the runtime's root, under the exec root
+            engines.append(Engine("dockyardd", dy, "bb", pids, "conmon", exec_root))
+        dd, dockerd_note, dd_handle = open_dockerd(args, cfg, tmp.name)
+        if dd is not None:
+            if not dd.has_image(DOCKERD_IMAGE):
+                subprocess.run([docker, "-H", dd.host, "import", tar, DOCKERD_IMAGE], env=dd.env, check=True,
+                               capture_output=True)
+            engines.append(Engine("dockerd", dd, DOCKERD_IMAGE, dockerd_pids(dd_handle), "containerd-shim",
+                                  getattr(dd_handle, "containerd_sock", "")))
+        res["dockerd"] = dockerd_note
+        for e in engines:
+            print(f"== {e.name}", file=sys.stderr)
+            er: dict[str, Any] = {"once": once(e, docker, args), "at": []}
+            for n in ns:
+                print(f"   N={n}", file=sys.stderr)
+                try:
+                    er["at"].append(at_n(e, docker, n, args))
+                except Exception as ex:     # recorded, and the other engines and Ns still run
+                    print(f"scale_bench: {e.name} at N={n}: {ex}", file=sys.stderr)
+                    er["at"].append({"n": n, "error": str(ex)[-500:]})
+            res["engines"][e.name] = er
+    finally:
+        if daemon is not None:
+            for p in daemon.cleanup() + daemon.remove():
+                print(f"scale_bench: cleanup: {p}", file=sys.stderr)
+        close_dockerd(dd_handle, "scale_bench")
+    res["ratios"] = ratios(res)
+    if args.json and args.json != "-":
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    if args.json == "-":
+        print(json.dumps(res, indent=1))
+    else:
+        print_table(res)
+    return 0
+
+
+def ratios(res: dict[str, Any]) -> dict[str, Any]:
+    """dockyardd / dockerd for each figure both have."""
+    a, b = res["engines"].get("dockyardd"), res["engines"].get("dockerd")
+    if not a or not b:
+        return {}
+    out: dict[str, Any] = {k: ratio(a["once"].get(k), b["once"].get(k)) for k in a["once"]}
+    for ra, rb in zip(a["at"], b["at"]):
+        for k, v in ra.items():
+            if k != "n" and isinstance(v, (int, float)) and isinstance(rb.get(k), (int, float)):
+                out[f"{k}@{ra['n']}"] = ratio(v, rb[k])
+    return out
+
+
+def print_table(res: dict[str, Any]) -> None:
+    print(f"scale bench: {res['cores']} cores, kernel {res['kernel']}, Debian {res['debian']}, "
+          f"{res['clients']} clients, dockerd: {res.get('dockerd')}")
+    a = res["engines"].get("dockyardd") or {}
+    b = res["engines"].get("dockerd") or {}
+    rows = []
+    for k in (a.get("once") or b.get("once") or {}):
+        rows.append((k, (a.get("once") or {}).get(k), (b.get("once") or {}).get(k)))
+    for i, ra in enumerate(a.get("at") or b.get("at") or []):
+        rb = (b.get("at") or [{}] * (i + 1))[i] if b else {}
+        ra = (a.get("at") or [{}] * (i + 1))[i] if a else {}
+        for k in ("run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "ps_cli_ms", "ps_api_ms",
+                  "engine_rss_mib", "supervisor_pss_kib_per_container", "idle_cpu_percent", "rm_wall_s"):
+            rows.append((f"{k} @N={ra.get('n', rb.get('n'))}", ra.get(k), rb.get(k)))
+    print(f"{'figure':<44} {'dockyardd':>10} {'dockerd':>10} {'ratio':>6}")
+    for name, x, y in rows:
+        r = ratio(x, y) if isinstance(x, (int, float)) and isinstance(y, (int, float)) else None
+        print(f"{name:<44} {_fmt(x):>10} {_fmt(y):>10} {_fmt(r):>6}")
+    for who, e in (("dockyardd", a), ("dockerd", b)):
+        for r in e.get("at") or []:
+            if r.get("error"):
+                print(f"{who} at N={r['n']} failed: {r['error']}")
+    for r in a.get("at") or []:
+        for key in ("trace_at_0_ms", "trace_ms"):
+            if r.get(key):
+                where = 0 if key == "trace_at_0_ms" else r["n"]
+                print(f"start trace medians (ms) at {where} running: " +
+                      ", ".join(f"{k} {v}" for k, v in r[key].items()))
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else str(v)
+
+
+def _debian() -> str:
+    try:
+        return Path("/etc/debian_version").read_text().strip()
+    except OSError:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
