@@ -29,55 +29,15 @@ if [ -x "$wrapper" ] && ver=$("$wrapper" --version 2>/dev/null | sed -n 's/^Vers
     exit 0
 fi
 
-arch=$(dpkg --print-architecture)
-case "$arch" in
-    amd64) triplet=x86_64-linux-gnu; loader=ld-linux-x86-64.so.2 ;;
-    arm64) triplet=aarch64-linux-gnu; loader=ld-linux-aarch64.so.1 ;;
-    *) die "unsupported architecture $arch" ;;
-esac
-
-# Same mirror and keyring as the system's main Debian source.
-mirror=http://deb.debian.org/debian
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-src=/etc/apt/sources.list.d/dockyard-criu-$suite.sources
-work=$(mktemp -d)
-cleanup() {
-    local rc=$?
-    if [ -e "$src" ]; then
-        rm -f "$src"
-        apt-get update -q >/dev/null 2>&1 || echo "install-criu.sh: apt-get update after removing $src failed" >&2
-    fi
-    rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT INT TERM
-
-say "criu: temporary apt source for Debian $suite ($src)"
-cat > "$src" <<EOF
-Types: deb
-URIs: $mirror
-Suites: $suite
-Components: main
-Signed-By: $keyring
-EOF
-# Never let this suite win for anything: download only, never install from it.
-apt-get update -q >/dev/null
-
-pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-           --no-replaces --no-enhances "criu/$suite" | grep -E '^[a-z0-9]' | grep -v '^<' | sort -u)
-[ -n "$pkgs" ] || die "no criu in $suite"
-say "criu: downloading $(wc -w <<<"$pkgs") packages from $suite"
-( cd "$work" && for p in $pkgs; do
-    # a virtual or arch-less name may not download by itself; its provider is in the list
-    apt-get download -q "$p/$suite" >/dev/null 2>&1 || apt-get download -q "$p" >/dev/null 2>&1 ||
-        echo "install-criu.sh: skipped $p" >&2
-  done )
-ls "$work"/criu_*.deb >/dev/null 2>&1 || die "criu .deb did not download"
+# shellcheck source=scripts/testing-debs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testing-debs.sh"
+testing_debs_begin criu "$suite"
+testing_debs_fetch criu
 
 tmp_prefix=$prefix.new
 rm -rf "$tmp_prefix"
 mkdir -p "$tmp_prefix"
-for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$tmp_prefix"; done
+testing_debs_unpack "$tmp_prefix"
 mkdir -p "$tmp_prefix/bin"
 cat > "$tmp_prefix/bin/criu" <<EOF
 #!/bin/sh
