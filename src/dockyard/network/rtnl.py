@@ -146,9 +146,10 @@ class Rtnl:
         ]
         self._request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
 
-    def add_default_route(self, gateway: IPv4Address, oif: int) -> None:
+    def add_default_route(self, gateway: IPv4Address | IPv6Address, oif: int) -> None:
+        """The default route via `gateway` (either family) out of `oif`."""
         msg = rtmsg()
-        msg["family"] = socket.AF_INET
+        msg["family"] = socket.AF_INET6 if gateway.version == 6 else socket.AF_INET
         msg["dst_len"] = 0
         msg["table"] = RT_TABLE_MAIN
         msg["proto"] = RTPROT_STATIC
@@ -169,15 +170,7 @@ class Rtnl:
         self._request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
 
     def add_default_route6(self, gateway: IPv6Address, oif: int) -> None:
-        msg = rtmsg()
-        msg["family"] = socket.AF_INET6
-        msg["dst_len"] = 0
-        msg["table"] = RT_TABLE_MAIN
-        msg["proto"] = RTPROT_STATIC
-        msg["scope"] = RT_SCOPE_UNIVERSE
-        msg["type"] = RTN_UNICAST
-        msg["attrs"] = [("RTA_GATEWAY", str(gateway)), ("RTA_OIF", oif)]
-        self._request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+        self.add_default_route(gateway, oif)
 
     def set_bridge_port(self, index: int = 0, name: str | None = None, *, isolated: bool = False,
                         hairpin: bool = False) -> None:
