@@ -256,48 +256,64 @@ def daemon_config(args: argparse.Namespace):
 
 
 def _listen_plan(args: argparse.Namespace):
-    """[(Host, ssl context or None)], every socket's problems found before
-    anything listens."""
+    """[(Host, ssl context or None, socket or None)] and /info's warnings:
+    every listener's problem (an address, a certificate, a port in use, no
+    socket from systemd) found, and the TCP and systemd sockets taken, before
+    the daemon makes anything (a bridge, nft tables) that a failed start
+    would leave behind."""
     from . import listeners as ls
     tls = ls.TLSOptions(args.tls, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
     plan, warnings = [], []
     ctx = None
-    for text in args.host:
-        h = ls.parse_host(text, tls.enabled)
-        if h.proto == "tcp":
-            if tls.enabled:
-                ctx = ctx or ls.server_context(tls)
-                plan.append((h, ctx))
-                continue
-            if not tls.explicitly_off:
-                ls.refuse_plain_tcp(h)
-            warnings.append(ls.insecure_tcp_info_warning(h))
-            for w in ls.insecure_tcp_warnings(h):
-                log.warning("%s", w)
-        plan.append((h, None))
+    try:
+        for text in args.host:
+            h = ls.parse_host(text, tls.enabled)
+            if h.proto == "tcp":
+                if tls.enabled:
+                    ctx = ctx or ls.server_context(tls)
+                    plan.append((h, ctx, ls.open_tcp(h)))
+                    continue
+                if not tls.explicitly_off:
+                    ls.refuse_plain_tcp(h)
+                warnings.append(ls.insecure_tcp_info_warning(h))
+                for w in ls.insecure_tcp_warnings(h):
+                    log.warning("%s", w)
+                plan.append((h, None, ls.open_tcp(h)))
+            elif h.proto == "fd":
+                for sock in ls.systemd_fds(h.addr):
+                    plan.append((h, None, sock))
+            else:
+                plan.append((h, None, None))
+    except ls.ListenError:
+        _close_sockets(plan)
+        raise
+    ls.clear_systemd_env()
     return plan, warnings
 
 
+def _close_sockets(plan) -> None:
+    for _h, _ctx, sock in plan:
+        if sock is not None:
+            sock.close()
+
+
 async def _open_listeners(server, plan, socket_gid: int, exec_root: str) -> list[str]:
-    from . import listeners as ls
     opened: list[str] = []
-    for h, ctx in plan:
+    for h, ctx, sock in plan:
         if h.proto == "unix":
             await server.listen_unix(h.addr, gid=socket_gid)
             if os.path.dirname(h.addr) == exec_root:   # the default /run/dockyard/dockyard.sock
                 os.chown(exec_root, -1, socket_gid)     # its group may pass the 0710 exec root
             opened.append(str(h))
         elif h.proto == "tcp":
-            await server.serve_socket(ls.open_tcp(h), ctx)
+            await server.serve_socket(sock, ctx)
             opened.append(f"{h} ({'TLS, client certificates required' if ctx is not None and ctx.verify_mode else 'TLS' if ctx is not None else 'plain HTTP'})")
         else:
-            for sock in ls.systemd_fds(h.addr):
-                name = sock.getsockname() if sock.family == socket.AF_UNIX else ""
-                if isinstance(name, str) and os.path.dirname(name) == exec_root:
-                    os.chown(exec_root, -1, os.stat(name).st_gid)   # the socket's group may pass the 0710 root
-                await server.serve_socket(sock, None)
-                opened.append(f"fd://{sock.fileno()} ({name or sock.getsockname()})")
-    ls.clear_systemd_env()
+            name = sock.getsockname() if sock.family == socket.AF_UNIX else ""
+            if isinstance(name, str) and os.path.dirname(name) == exec_root:
+                os.chown(exec_root, -1, os.stat(name).st_gid)   # the socket's group may pass the 0710 root
+            await server.serve_socket(sock, None)
+            opened.append(f"fd://{sock.fileno()} ({name or sock.getsockname()})")
     return opened
 
 
@@ -356,10 +372,11 @@ async def _serve(args: argparse.Namespace) -> None:
                                       idle_timeout=args.idle_timeout, max_connections=args.max_connections))
     try:
         opened = await _open_listeners(server, plan, args.socket_gid, cfg.exec_root)
-    except ls.ListenError as e:
+    except OSError as e:       # a unix socket's directory or path (the rest was checked in the plan)
         await server.close()
         await daemon.shutdown()
         _remove_sockets(plan)
+        _close_sockets(plan)
         raise SystemExit(f"dockyardd: failed to load listeners: {e}") from None
     if args.pidfile:
         with open(args.pidfile, "w") as f:
@@ -397,7 +414,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _remove_sockets(plan) -> None:
-    for h, _ctx in plan:
+    for h, _ctx, _sock in plan:
         if h.proto == "unix":
             try:
                 os.unlink(h.addr)

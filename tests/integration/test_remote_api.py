@@ -216,16 +216,22 @@ def test_missing_certificate_fails_the_start(tmp_path, pki):
 
 
 def test_a_used_port_fails_the_start(tmp_path, pki):
+    roots = _roots(tmp_path)
+    bridge = roots[roots.index("--bridge") + 1]
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen(1)
         port = held.getsockname()[1]
-        r = _dockyardd(*_roots(tmp_path), "-H", f"tcp://127.0.0.1:{port}", "--tlsverify",
+        r = _dockyardd(*roots, "-H", f"tcp://127.0.0.1:{port}", "--tlsverify",
                        "--tlscacert", str(pki["ca"]), "--tlscert", str(pki["server"]),
                        "--tlskey", str(pki["server-key"]), timeout=60)
     assert r.returncode != 0
     assert f"listen tcp 127.0.0.1:{port}" in r.stderr and "in use" in r.stderr, r.stderr
     assert not (tmp_path / "d.sock").exists()
+    # refused before anything was made: no bridge, no nft tables of that daemon
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert bridge not in tables
 
 
 def test_plain_tcp_with_tls_false_warns_in_info(request, tmp_path_factory):
