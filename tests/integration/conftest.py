@@ -28,10 +28,8 @@ bench/run_bench.py loads it too.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -48,6 +46,8 @@ import pytest
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import leaks  # noqa: E402  (tests/leaks.py)
+# the host's used nets and a CLI failure's message, as the private dockerd's harness has them
+from refdockerd import CommandFailed, free_net, used_ipv4_nets  # noqa: E402,F401
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 30.0
@@ -73,37 +73,14 @@ def unique_name() -> str:
     return "dyt" + secrets.token_hex(3)
 
 
-def used_ipv4_nets() -> list[ipaddress.IPv4Network]:
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
-    out += subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
-    nets = []
-    for m in re.finditer(r"\b(\d+\.\d+\.\d+\.\d+(?:/\d+)?)\b", out):
-        try:
-            nets.append(ipaddress.ip_network(m.group(1), strict=False))
-        except ValueError:
-            pass
-    return nets
-
-
 def free_bip() -> str:
     """A 10.(200-255).x.1/24 that overlaps nothing on the host."""
-    used = used_ipv4_nets()
-    for _ in range(200):
-        net = ipaddress.ip_network(f"10.{200 + secrets.randbelow(56)}.{secrets.randbelow(256)}.0/24")
-        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
-            return f"{net.network_address + 1}/24"
-    raise RuntimeError("no free 10.2xx.x.0/24 for a test bridge")
+    return f"{free_net(range(200, 256), 24).network_address + 1}/24"
 
 
-class CommandFailed(subprocess.CalledProcessError):
-    """A CLI call with check=True that failed; shows its output."""
-
-    def __str__(self) -> str:
-        def tail(s: Any) -> str:
-            s = s.decode(errors="replace") if isinstance(s, bytes) else (s or "")
-            return s[-2000:].strip()
-        return (f"{' '.join(map(str, self.cmd))} exited {self.returncode}\n"
-                f"--- stdout ---\n{tail(self.stdout)}\n--- stderr ---\n{tail(self.stderr)}")
+def free_subnet() -> str:
+    """A 10.(100-189).x.0/24 that overlaps nothing on the host, for a test's user network."""
+    return str(free_net(range(100, 190), 24))
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

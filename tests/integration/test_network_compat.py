@@ -10,20 +10,11 @@ import secrets
 
 import pytest
 
-from conftest import used_ipv4_nets
+from conftest import free_subnet
 
 
 def uname(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(3)}"
-
-
-def free_subnet() -> str:
-    used = used_ipv4_nets()
-    for _ in range(200):
-        net = ipaddress.ip_network(f"10.{100 + secrets.randbelow(90)}.{secrets.randbelow(256)}.0/24")
-        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
-            return str(net)
-    raise RuntimeError("no free /24 for a test network")
 
 
 def inspect(daemon, name: str) -> dict:

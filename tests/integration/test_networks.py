@@ -14,16 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import used_ipv4_nets
-
-
-def free_subnet() -> str:
-    used = used_ipv4_nets()
-    for _ in range(200):
-        net = ipaddress.ip_network(f"10.{100 + secrets.randbelow(90)}.{secrets.randbelow(256)}.0/24")
-        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
-            return str(net)
-    raise RuntimeError("no free /24 for a test network")
+from conftest import free_subnet
 
 
 def uname(prefix: str) -> str:
