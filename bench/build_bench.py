@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from run_bench import REPO, _teardown, docker_cli, fx  # noqa: E402
+from run_bench import REPO, _teardown, docker_cli, fx, print_series  # noqa: E402
 
 DOCKERFILE = """\
 FROM bb
@@ -124,12 +124,7 @@ def print_table(res: dict[str, Any]) -> None:
           f"{CONTEXT_MB} MB context; legacy builder (DOCKER_BUILDKIT=0); Debian {res['debian']}; "
           f"{res['cores']} cores")
     print()
-    w = max([len(k) for k in res["series"]] + [len(k) for k in res["errors"]] + [10])
-    print(f"{'build':<{w}}  {'median ms':>9}  {'min ms':>8}  {'max ms':>8}  {'runs':>4}")
-    for name, s in res["series"].items():
-        print(f"{name:<{w}}  {s['median_ms']:>9.1f}  {s['min_ms']:>8.1f}  {s['max_ms']:>8.1f}  {s['runs']:>4}")
-    for name, err in res["errors"].items():
-        print(f"{name:<{w}}  FAILED: {err}")
+    print_series(res, "build")
     print()
     for mode, ratio in res["ratios"].items():
         print(f"ratio dockyard/dockerd, {mode} (medians): " + (f"{ratio:.2f}" if ratio is not None

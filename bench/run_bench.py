@@ -190,16 +190,21 @@ def start_trace(t: Target, image: str, runs: int) -> dict[str, Any]:
     }
 
 
-def print_table(res: dict[str, Any]) -> None:
-    print(f"dockyard start benchmark: {res['runs']} runs per row after 1 warm-up; "
-          f"runtime {res['runtime']}; Debian {res['debian']}; {res['cores']} cores")
-    print()
+def print_series(res: dict[str, Any], first: str) -> None:
+    """The median/min/max table of res["series"] and the rows that failed (res["errors"])."""
     w = max([len(k) for k in res["series"]] + [len(k) for k in res["errors"]] + [10])
-    print(f"{'command':<{w}}  {'median ms':>9}  {'min ms':>8}  {'max ms':>8}  {'runs':>4}")
+    print(f"{first:<{w}}  {'median ms':>9}  {'min ms':>8}  {'max ms':>8}  {'runs':>4}")
     for name, s in res["series"].items():
         print(f"{name:<{w}}  {s['median_ms']:>9.1f}  {s['min_ms']:>8.1f}  {s['max_ms']:>8.1f}  {s['runs']:>4}")
     for name, err in res["errors"].items():
         print(f"{name:<{w}}  FAILED: {err}")
+
+
+def print_table(res: dict[str, Any]) -> None:
+    print(f"dockyard start benchmark: {res['runs']} runs per row after 1 warm-up; "
+          f"runtime {res['runtime']}; Debian {res['debian']}; {res['cores']} cores")
+    print()
+    print_series(res, "command")
     print()
     if res["ratio"] is not None:
         print(f"ratio dockyard/dockerd (docker CLI, medians): {res['ratio']:.2f} (dockerd: {res['dockerd']})")
