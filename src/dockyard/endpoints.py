@@ -14,13 +14,19 @@ dial-stdio` as the docker CLI does and speaks HTTP over its stdio.
 
 Every connection is a socket (an ssl.SSLSocket for TLS, one end of a
 socketpair for ssh), so the client's raw-socket code (hijacked streams,
-half-close) is the same for all of them.
+half-close) is the same for all of them. A unix socket is the C module's
+`_socket.socket` (the base class of `socket.socket`, with the same methods):
+`import socket` costs the CLI several ms (enum, selectors, collections),
+more than all of `dockyard run`'s own modules; tcp:// and ssh:// import it.
 """
 from __future__ import annotations
 
+import _socket
 import os
-import socket
-from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
 
@@ -29,11 +35,36 @@ class EndpointError(Exception):
     pass
 
 
-# collections.namedtuple, not dataclasses or typing.NamedTuple: the CLI's start
-# time pays for every import (typing costs it several ms; socket's selectors
-# imports collections anyway)
-TLSClient = namedtuple("TLSClient", "verify cacert cert key")     # bool, str, str, str
-Endpoint = namedtuple("Endpoint", "host tls", defaults=(None,))   # str, TLSClient | None
+class TLSClient(tuple):
+    """(verify, cacert, cert, key): bool, str, str, str. A plain tuple class,
+    not collections.namedtuple (collections costs the CLI's start ~1.5 ms)
+    nor dataclasses or typing.NamedTuple (several ms)."""
+    __slots__ = ()
+
+    def __new__(cls, verify: bool, cacert: str, cert: str, key: str):
+        return tuple.__new__(cls, (verify, cacert, cert, key))
+
+    verify = property(lambda self: self[0])
+    cacert = property(lambda self: self[1])
+    cert = property(lambda self: self[2])
+    key = property(lambda self: self[3])
+
+    def __repr__(self) -> str:
+        return f"TLSClient(verify={self[0]!r}, cacert={self[1]!r}, cert={self[2]!r}, key={self[3]!r})"
+
+
+class Endpoint(tuple):
+    """(host, tls): str, TLSClient | None."""
+    __slots__ = ()
+
+    def __new__(cls, host: str, tls: TLSClient | None = None):
+        return tuple.__new__(cls, (host, tls))
+
+    host = property(lambda self: self[0])
+    tls = property(lambda self: self[1])
+
+    def __repr__(self) -> str:
+        return f"Endpoint(host={self[0]!r}, tls={self[1]!r})"
 
 
 def config_dir() -> str:
@@ -139,20 +170,26 @@ def _tls_wrap(sock: socket.socket, tls: TLSClient, server: str) -> socket.socket
         raise EndpointError(f"error during connect: TLS handshake with {server}: {e}") from None
 
 
-class _SshSocket(socket.socket):
-    """One end of a socketpair whose other end is an ssh process's stdio."""
-    proc = None     # the ssh process (subprocess.Popen)
+def _ssh_socket_class() -> type:
+    """socket.socket plus the ssh process at its other end, waited for at close
+    (made on first use: the class needs the socket module)."""
+    import socket
 
-    def close(self) -> None:
-        super().close()
-        p, self.proc = self.proc, None
-        if p is not None:
-            import subprocess
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    class SshSocket(socket.socket):
+        """One end of a socketpair whose other end is an ssh process's stdio."""
+        proc = None     # the ssh process (subprocess.Popen)
+
+        def close(self) -> None:
+            super().close()
+            p, self.proc = self.proc, None
+            if p is not None:
+                import subprocess
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+    return SshSocket
 
 
 def _ssh(host: str) -> socket.socket:
@@ -173,6 +210,7 @@ def _ssh(host: str) -> socket.socket:
     if port:
         argv += ["-p", port]
     argv += ["--", h, "docker", "system", "dial-stdio"]
+    import socket
     import subprocess
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -182,7 +220,7 @@ def _ssh(host: str) -> socket.socket:
         theirs.close()
         raise EndpointError("ssh is not installed: it is needed for ssh:// hosts") from None
     theirs.close()
-    s = _SshSocket(fileno=ours.detach())
+    s = _ssh_socket_class()(fileno=ours.detach())
     s.proc = proc
     return s
 
@@ -193,6 +231,7 @@ def connect(ep: Endpoint) -> socket.socket:
     if host.startswith("ssh://"):
         return _ssh(host)
     if host.startswith("tcp://"):
+        import socket
         h, port = _tcp_address(host)
         try:
             sock = socket.create_connection((h, port), timeout=30)
@@ -210,7 +249,7 @@ def connect(ep: Endpoint) -> socket.socket:
         raise EndpointError(f"unsupported host {host!r}: use unix://PATH, tcp://HOST:PORT or ssh://[USER@]HOST")
     if not path:
         raise EndpointError(f"invalid host {host!r}: empty socket path")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except PermissionError:

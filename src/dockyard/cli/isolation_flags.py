@@ -3,7 +3,6 @@ HostConfig the way docker's CLI does (opts/mount.go, opts/ulimit.go,
 go-units RAMInBytes, parseSecurityOpts reading seccomp profile files)."""
 from __future__ import annotations
 
-from .. import units
 from .flags import BOOL, INT, LIST, STRING, Flag, UsageError
 
 ISOLATION_FLAGS = [
@@ -39,6 +38,7 @@ ISOLATION_FLAGS = [
 
 def ram_in_bytes(text: str, flag: str) -> int:
     """go-units RAMInBytes: `32m`, `1.5g`, `512k`, `1024`, `64MiB` (binary units)."""
+    from .. import units    # imports re: only for the flags that take a size
     try:
         return units.ram_in_bytes(text)
     except units.SizeError as e:

@@ -8,17 +8,21 @@ around them: one copy for `attach`, `run` (-a/-i), `start -a` and `exec`.
   stdcopy's 8-byte frames unless the container has a TTY.
 - `session`: both pumps plus, on a TTY, raw mode and resize forwarding,
   and without one the signal proxy (docker's --sig-proxy).
+
+Signals go through `_signal`, the C module under `signal` (same functions,
+without the enums: `enum` costs every `dockyard run` ~2 ms), and no
+contextlib (functools, collections): this is on every run's path.
 """
 from __future__ import annotations
 
-import contextlib
+import _signal
 import os
-import signal
 import sys
 
 from . import stdcopy
 
 _PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+_SIGNAL_NAMES = {getattr(_signal, name): name for name in _PROXIED}
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -54,9 +58,10 @@ def half_close(sock) -> None:
     """End our write side. On a TLS socket this is the TCP socket's own
     shutdown: ssl.SSLSocket.shutdown drops the TLS layer, and the daemon's
     output that follows could no longer be read; dockyardd takes the FIN
-    as stdin's end and keeps writing."""
-    import socket as socket_module
-    socket_module.socket.shutdown(sock, socket_module.SHUT_WR)
+    as stdin's end and keeps writing. (`_socket.socket` is the base of every
+    socket class, and the unix sockets' own class.)"""
+    import _socket
+    _socket.socket.shutdown(sock, _socket.SHUT_WR)
 
 
 def socket_chunks(sock, leftover: bytes = b""):
@@ -113,14 +118,14 @@ class ResizeForwarder:
         self.previous = None
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGWINCH, self._on)
+        self.previous = _signal.signal(_signal.SIGWINCH, self._on)
         return self
 
     def _on(self, *_: object) -> None:
         resize_quietly(self.resize)
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGWINCH, self.previous)
+        _signal.signal(_signal.SIGWINCH, self.previous)
 
 
 def resize_quietly(resize) -> None:
@@ -128,8 +133,10 @@ def resize_quietly(resize) -> None:
     failure is cosmetic."""
     rows, cols = terminal_size()
     if rows:
-        with contextlib.suppress(Exception):
+        try:
             resize(rows, cols)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 class SignalProxy:
@@ -144,21 +151,21 @@ class SignalProxy:
 
     def __enter__(self):
         for name in _PROXIED:
-            signum = getattr(signal, name)
-            self.previous[signum] = signal.signal(signum, self._forward)
+            signum = getattr(_signal, name)
+            self.previous[signum] = _signal.signal(signum, self._forward)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+            _signal.signal(signum, handler)
 
     def _forward(self, signum: int, frame: object) -> None:
-        if signum in (signal.SIGINT, signal.SIGTERM):
+        if signum in (_signal.SIGINT, _signal.SIGTERM):
             self.count += 1
             if self.count >= 3:
                 self.err("got 3 SIGTERM/SIGINTs, forcefully exiting")
                 os._exit(130)
-        name = signal.Signals(signum).name
+        name = _SIGNAL_NAMES[signum]
         try:
             self.client.call("POST", f"/containers/{self.container_id}/kill",
                              {"signal": name}).close()
@@ -178,14 +185,18 @@ def session(cli, sock, leftover: bytes, *, tty: bool, stdin: bool, resize=None,
     if stdin:
         import threading
         threading.Thread(target=pump_stdin, args=(sock,), daemon=True).start()
-    with contextlib.ExitStack() as stack:
-        if tty and stdin and os.isatty(0):
-            stack.enter_context(RawTerminal(0))
-        if tty and resize is not None:
-            stack.enter_context(ResizeForwarder(resize))
-        if signal_proxy is not None and not tty:
-            stack.enter_context(signal_proxy)
+    entered = []    # contextlib.ExitStack's job, without importing contextlib
+    try:
+        for ctx, wanted in ((RawTerminal(0), tty and stdin and os.isatty(0)),
+                            (ResizeForwarder(resize), tty and resize is not None),
+                            (signal_proxy, signal_proxy is not None and not tty)):
+            if wanted:
+                ctx.__enter__()
+                entered.append(ctx)
         try:
             pump_output(socket_chunks(sock, leftover), framed=not tty)
         except stdcopy.StreamError as error:
             cli.err(f"Error: {error}")
+    finally:
+        for ctx in reversed(entered):
+            ctx.__exit__(None, None, None)

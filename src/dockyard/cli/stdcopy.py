@@ -11,7 +11,9 @@ decoder, no I/O, so the daemon can reuse it to encode.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:     # annotations only: collections costs the CLI's start time
+    from collections.abc import Callable, Iterable
 
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 HEADER_LEN = 8
