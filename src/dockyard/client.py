@@ -7,8 +7,12 @@ anyway. JSON goes through the C accelerator `_json` (`dumps`, `loads`
 below): the `json` package imports `re`, ~2 ms of every CLI start; it is
 imported only for what the accelerator does not cover.
 
-One connection per request: unix-socket connects are cheap, and it lets a
-caller hold a streaming response (wait, logs -f) while making other calls.
+One connection per request by default: unix-socket connects are cheap,
+and it lets a caller hold a streaming response (wait, logs -f) while making
+other calls. `run` does what the docker CLI does one call at a time with
+fewer round trips: a request may leave its connection for the next one
+(`keep_alive`, taken with `reuse`), and `send` puts a request on its way
+without reading the answer, so several are in flight at once (`Pending`).
 """
 from __future__ import annotations
 
@@ -225,10 +229,13 @@ class _Reader:
 
 class Response:
     """Status and headers are read at once; the body is read on demand,
-    either whole (`read`, `json`) or as it arrives (`chunks`)."""
+    either whole (`read`, `json`) or as it arrives (`chunks`). `keep`, when
+    given, takes the connection once the body has been read whole, if it
+    can carry another request (else the connection is closed)."""
 
-    def __init__(self, sock: socket.socket, method: str):
+    def __init__(self, sock: socket.socket, method: str, keep=None):
         self.sock = sock
+        self._keep = keep
         self._reader = _Reader(sock)
         status_line = self._reader.read_until(b"\r\n", _MAX_HEAD).decode("latin-1")
         try:
@@ -237,6 +244,7 @@ class Response:
         except ValueError:
             raise ConnectError(f"malformed response from daemon: {status_line!r}") from None
         self.reason = reason[0] if reason else ""
+        self._http11 = status_line.startswith("HTTP/1.1 ")
         self.headers: dict[str, str] = {}
         while True:
             line = self._reader.read_until(b"\r\n", _MAX_HEAD).decode("latin-1")
@@ -277,7 +285,7 @@ class Response:
             self._done = True
         finally:
             if self._done:
-                self.close()
+                self._finished()
 
     def _chunked_body(self) -> Iterator[bytes]:
         reader = self._reader
@@ -304,7 +312,19 @@ class Response:
         raw = self.read()
         return loads(raw) if raw.strip() else None
 
+    def _finished(self) -> None:
+        keep, self._keep = self._keep, None
+        if (keep is not None and self._http11 and not self._reader.buf
+                and "close" not in self.headers.get("connection", "").lower()
+                and (self._no_body or self._chunked or self._remaining is not None)):
+            keep(self.sock)
+            self.sock = None
+        else:
+            self.close()
+
     def close(self) -> None:
+        if self.sock is None:      # left to the client for its next request
+            return
         try:
             self.sock.close()
         except OSError:
@@ -326,11 +346,69 @@ def error_message(resp: Response) -> str:
 
 # ---------------------------------------------------------------- client
 
+class Pending:
+    """A request sent, its answer not read yet: several can be in flight.
+    On a reused connection the daemon may have closed meanwhile (before
+    reading the request: it closes only between requests); then the
+    request goes again on a new connection (`retry`)."""
+
+    def __init__(self, sock: socket.socket, method: str, retry=None):
+        self.sock = sock
+        self.method = method
+        self._retry = retry
+
+    def response(self, keep=None) -> Response:
+        """Read the answer's head; never raises on status."""
+        try:
+            if self._retry is not None:
+                try:
+                    gone = not self.sock.recv(1, _MSG_PEEK)
+                except ConnectionResetError:
+                    gone = True
+                if gone:
+                    self.sock.close()
+                    return self._retry().response(keep)
+            return Response(self.sock, self.method, keep)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def upgraded(self, path: str) -> tuple[socket.socket, bytes, str]:
+        """The answer to a `Client.send_hijack`: after `101 UPGRADED` the
+        socket is a raw stream. Returns (socket, bytes already read past
+        the head, content type)."""
+        resp = self.response()
+        try:
+            if resp.status >= 400:
+                raise DaemonError(resp.status, error_message(resp))
+            if resp.status not in (101, 200):
+                raise ConnectError(f"unexpected response to POST {path}: {resp.status} {resp.reason}")
+            return resp.sock, resp._reader.take_buffered(), resp.content_type
+        except BaseException:
+            resp.close()
+            raise
+
+
+_MSG_PEEK = 2     # socket.MSG_PEEK (Linux), without importing socket
+
+
 class Client:
     def __init__(self, host: str | None = None, version: str = API_VERSION, endpoint: Endpoint | None = None):
         self.endpoint = endpoint or resolve(host)
         self.host = self.endpoint.host
         self.version = version
+        self._idle: socket.socket | None = None   # left by a keep_alive call for the next reuse
+
+    def _park(self, sock: socket.socket) -> None:
+        if self._idle is not None:
+            self._idle.close()
+        self._idle = sock
+
+    def close(self) -> None:
+        """Close the connection a keep_alive call left, if any."""
+        if self._idle is not None:
+            self._idle.close()
+            self._idle = None
 
     def _connect(self) -> socket.socket:
         try:
@@ -362,58 +440,77 @@ class Client:
         if stream is not None:
             _send_chunked(sock, stream)
 
-    def open(self, method: str, path: str, query: dict | None = None, body: object = None,
-             headers: dict[str, str] | None = None) -> Response:
-        """Send a request and read the response head; never raises on status."""
+    def send(self, method: str, path: str, query: dict | None = None, body: object = None,
+             headers: dict[str, str] | None = None, *, reuse: bool = False) -> Pending:
+        """Send a request; its answer is read later (`Pending.response`).
+        `reuse`: on the connection a keep_alive call left, if there is one
+        (and the body can be sent again: not a stream)."""
+        sock = None
+        if reuse and isinstance(body, (dict, list, bytes, bytearray, type(None))):
+            sock, self._idle = self._idle, None
+        if sock is not None:
+            try:
+                self._send(sock, method, path, query, body, headers)
+                return Pending(sock, method, lambda: self.send(method, path, query, body, headers))
+            except (BrokenPipeError, ConnectionResetError):
+                sock.close()      # closed by the daemon while idle: a new connection
         sock = self._connect()
         try:
             self._send(sock, method, path, query, body, headers)
-            return Response(sock, method)
         except BrokenPipeError:
-            # the daemon answered (likely an error) before taking the whole upload
-            return Response(sock, method)
+            pass     # the daemon answered (likely an error) before taking the whole upload
         except BaseException:
             sock.close()
             raise
+        return Pending(sock, method)
+
+    def open(self, method: str, path: str, query: dict | None = None, body: object = None,
+             headers: dict[str, str] | None = None, *, keep_alive: bool = False, reuse: bool = False) -> Response:
+        """Send a request and read the response head; never raises on status.
+        `keep_alive`: once the body is read whole, the connection is left
+        for the next request that asks to `reuse` it."""
+        keep = self._park if keep_alive and self.endpoint.tls is None else None
+        return self.send(method, path, query, body, headers, reuse=reuse).response(keep)
 
     def call(self, method: str, path: str, query: dict | None = None, body: object = None,
-             headers: dict[str, str] | None = None) -> Response:
+             headers: dict[str, str] | None = None, *, keep_alive: bool = False, reuse: bool = False) -> Response:
         """Like `open`, but an error status raises DaemonError."""
-        resp = self.open(method, path, query, body, headers)
+        resp = self.open(method, path, query, body, headers, keep_alive=keep_alive, reuse=reuse)
+        return self.checked(resp)
+
+    @staticmethod
+    def checked(resp: Response) -> Response:
+        """The response, or DaemonError for an error status."""
         if resp.status >= 400:
+            resp._keep = None
             message = error_message(resp)
             raise DaemonError(resp.status, message)
         return resp
 
-    def json(self, method: str, path: str, query: dict | None = None, body: object = None) -> object:
-        return self.call(method, path, query, body).json()
+    def json(self, method: str, path: str, query: dict | None = None, body: object = None, *,
+             keep_alive: bool = False) -> object:
+        return self.call(method, path, query, body, keep_alive=keep_alive).json()
 
     def get(self, path: str, query: dict | None = None) -> object:
         return self.json("GET", path, query)
 
-    def post(self, path: str, query: dict | None = None, body: object = None) -> object:
-        return self.json("POST", path, query, body)
+    def post(self, path: str, query: dict | None = None, body: object = None, *, keep_alive: bool = False) -> object:
+        return self.json("POST", path, query, body, keep_alive=keep_alive)
 
-    def hijack(self, path: str, query: dict | None = None,
-               body: dict | None = None) -> tuple[socket.socket, bytes, str]:
+    def send_hijack(self, path: str, query: dict | None = None, body: dict | None = None, *,
+                    reuse: bool = False) -> Pending:
         """POST with `Upgrade: tcp` (attach; exec start, whose options come
-        as a JSON `body`); after `101 UPGRADED` the socket is a raw stream.
-        Returns (socket, bytes already read past the head, content type)."""
-        sock = self._connect()
+        as a JSON `body`), its answer read by `Pending.upgraded`."""
         headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
         if body is None:
             headers["Content-Type"] = "text/plain"
-        try:
-            self._send(sock, "POST", path, query, body, headers)
-            resp = Response(sock, "POST")
-            if resp.status >= 400:
-                raise DaemonError(resp.status, error_message(resp))
-            if resp.status not in (101, 200):
-                raise ConnectError(f"unexpected response to POST {path}: {resp.status} {resp.reason}")
-            return sock, resp._reader.take_buffered(), resp.content_type
-        except BaseException:
-            sock.close()
-            raise
+        return self.send("POST", path, query, body, headers, reuse=reuse)
+
+    def hijack(self, path: str, query: dict | None = None,
+               body: dict | None = None) -> tuple[socket.socket, bytes, str]:
+        """POST with `Upgrade: tcp`; after `101 UPGRADED` the socket is a raw
+        stream. Returns (socket, bytes already read past the head, content type)."""
+        return self.send_hijack(path, query, body).upgraded(path)
 
 
 def _send_chunked(sock: socket.socket, stream) -> None:

@@ -1,9 +1,11 @@
 """Attach to a container, start it if asked, stream until the stream
 ends, return its exit code: `run`, `start -a` and `attach`.
 
-The order is docker's: hijack the attach stream first, then send `wait`
-and read its head, then start — so neither early output nor a fast exit
-is missed. The streaming itself is pumps.session.
+The order is docker's: the attach stream hijacked and `wait` registered
+(its head read) before the start, so neither early output nor a fast exit
+is missed. Docker makes the two calls one after the other; here both are
+in flight at once (one round trip for both), the attach on the connection
+`create` left open when there is one. The streaming itself is pumps.session.
 """
 from __future__ import annotations
 
@@ -35,11 +37,17 @@ def attach_and_wait(cli, container_id: str, *, tty: bool, stdin: bool, sig_proxy
     client = cli.client
     query = {"stream": 1, "stdin": 1 if stdin else None, "stdout": 1, "stderr": 1,
              "detachKeys": detach_keys or None}
-    sock, leftover, _ = client.hijack(f"/containers/{container_id}/attach", query)
-    waiter = None
+    attaching = client.send_hijack(f"/containers/{container_id}/attach", query, reuse=True)
+    condition = "removed" if auto_remove else "next-exit"
     try:
-        condition = "removed" if auto_remove else "next-exit"
-        waiter = client.call("POST", f"/containers/{container_id}/wait", {"condition": condition})
+        waiting = client.send("POST", f"/containers/{container_id}/wait", {"condition": condition})
+    except BaseException:
+        attaching.sock.close()
+        raise
+    sock = waiter = None
+    try:
+        sock, leftover, _ = attaching.upgraded(f"/containers/{container_id}/attach")
+        waiter = client.checked(waiting.response())
         if start is not None:
             start()
         session(cli, sock, leftover, tty=tty, stdin=stdin,
@@ -51,6 +59,9 @@ def attach_and_wait(cli, container_id: str, *, tty: bool, stdin: bool, sig_proxy
             return 0   # detached with the detach keys
         return wait_exit_code(waiter.json(), cli.err)
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
         if waiter is not None:
             waiter.close()
+        else:
+            waiting.sock.close()

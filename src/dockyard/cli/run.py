@@ -53,14 +53,16 @@ def _fail(cli, err: RunFailed) -> int:
     return err.code
 
 
-def _create(cli, opts, args: list[str]) -> str:
+def _create(cli, opts, args: list[str], keep_alive: bool = False) -> str:
+    """The new container's ID; `keep_alive` leaves the connection for the
+    next call (run's attach, or start with -d)."""
     try:
         body = runconfig.build_create_body(opts, args, console_size=terminal_size())
     except UsageError as err:
         raise RunFailed(err.message, 125) from None
     query = {"name": opts.name or None, "platform": opts.platform or None}
     try:
-        created = cli.client.post("/containers/create", query, body)
+        created = cli.client.post("/containers/create", query, body, keep_alive=keep_alive)
     except DaemonError as err:
         if err.status == 404 and "image" in err.message.lower():
             cli.err(f"Unable to find image '{runconfig.familiar_image(args[0])}' locally")
@@ -71,7 +73,7 @@ def _create(cli, opts, args: list[str]) -> str:
 
 
 def _start(cli, container_id: str, checkpoint: dict | None = None) -> None:
-    cli.client.call("POST", f"/containers/{container_id}/start", checkpoint or None).close()
+    cli.client.call("POST", f"/containers/{container_id}/start", checkpoint or None, reuse=True).close()
 
 
 def run(cli, argv: list[str]) -> int:
@@ -80,7 +82,7 @@ def run(cli, argv: list[str]) -> int:
         return run_restore(cli, argv)
     opts, args = RUN.parse(argv, cli.command_path)
     try:
-        container_id = _create(cli, opts, args)
+        container_id = _create(cli, opts, args, keep_alive=True)
         if opts.detach:
             try:
                 _start(cli, container_id)
