@@ -346,3 +346,148 @@ def test_help_and_unknown_commands(daemon, capfd):
     assert "Usage:  dockyard ps [OPTIONS]" in capfd.readouterr().out
     assert run(["frobnicate"]) == 1
     assert "unknown command: dockyard frobnicate" in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------- start-up cost (issue 16)
+
+# What `dockyard run` must not import: each costs its start time (re, json,
+# enum, collections, socket, contextlib: 1-7 ms apiece on this machine;
+# importlib, threading, typing, dataclasses the same), or belongs to the
+# daemon (h11, asyncio, pyroute2, dns, sqlite3, ssl for a unix socket).
+HEAVY = ("re", "json", "enum", "collections", "socket", "selectors", "contextlib", "functools", "importlib",
+         "threading", "typing", "dataclasses", "warnings", "signal", "ssl", "subprocess", "h11", "asyncio",
+         "pyroute2", "dns", "sqlite3", "email", "http", "urllib", "dockyard.api", "dockyard.daemon",
+         "dockyard.units")
+
+
+def test_run_path_imports_no_heavy_module(daemon):
+    """`dockyard run --rm` through the whole path (create, attach, wait,
+    start, the stream, the exit status) as the installed launcher runs it
+    (python -S), then the modules it imported: none of HEAVY."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    daemon.exit_code = 3
+    code = ("import sys\n"
+            "from dockyard.cli.main import run\n"
+            f"rc = run(['-H', {daemon.host!r}, 'run', '--rm', '-e', 'A=1', 'busybox', 'echo', 'hi'])\n"
+            "sys.stdout.write('\\nrc=%d modules=%s\\n' % (rc, ' '.join(sorted(sys.modules))))\n")
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("to stdout\n") and r.stderr == "to stderr\n"
+    tail = r.stdout.rsplit("\n", 2)[-2]
+    assert tail.startswith("rc=3 modules=")
+    modules = set(tail.split("=", 2)[2].split())
+    assert {"dockyard.cli.run", "dockyard.client", "dockyard.cli.pumps"} <= modules   # the path ran
+    heavy = sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY
+                   or any(m.startswith(h + ".") for h in HEAVY))
+    assert heavy == [], f"dockyard run imported {heavy}"
+    assert [p.split(" ")[1].rsplit("/", 1)[-1] for p in daemon.paths()] == ["create", "attach", "wait", "start"]
+
+
+def test_run_attaches_on_the_connection_create_left_open(daemon, capfd, monkeypatch):
+    """create's connection is kept alive and carries the attach; wait and
+    start come on their own (the wait's answer streams until the exit)."""
+    from dockyard import endpoints
+    connects = []
+    real = endpoints.connect
+
+    def counting(ep):
+        connects.append(ep.host)
+        return real(ep)
+    monkeypatch.setattr("dockyard.client.connect", counting)
+    assert cli(daemon, "run", "--rm", "busybox") == 0
+    assert len(connects) == 3
+    connects.clear()
+    assert cli(daemon, "run", "-d", "busybox") == 0      # -d: start on create's connection
+    assert len(connects) == 1
+    assert daemon.paths()[-2:] == ["POST /containers/create", f"POST /containers/{CID}/start"]
+
+
+def test_a_kept_connection_the_daemon_closed_is_replaced(daemon, tmp_path):
+    """A request on a kept-alive connection that the daemon closed before
+    reading it goes again on a new connection; an answer read whole and the
+    connection is left for the next request."""
+    import socket
+    client = Client(daemon.host)
+    assert client.get("/containers/web/json")["Id"] == CID
+    assert client._idle is None                      # not asked to keep it
+    client.post("/containers/create", None, {"Image": "busybox"}, keep_alive=True)
+    kept = client._idle
+    assert kept is not None
+    resp = client.call("POST", f"/containers/{CID}/start", reuse=True)
+    assert resp.status == 204 and resp.sock is kept and client._idle is None
+    resp.close()
+    with pytest.raises(DaemonError):    # an error answer is not kept
+        client.post("/containers/create", None, {"Image": "missing"}, keep_alive=True)
+    assert client._idle is None
+
+    # a connection the far end closes after reading the request, without answering
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "closing.sock"))
+    listener.listen(1)
+
+    def close_after_reading():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.close()
+    t = threading.Thread(target=close_after_reading)
+    t.start()
+    gone = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    gone.connect(str(tmp_path / "closing.sock"))
+    client._idle = gone
+    before = len(daemon.requests)
+    assert client.call("POST", f"/containers/{CID}/start", reuse=True).status == 204
+    t.join(5)
+    listener.close()
+    assert daemon.paths()[before:] == [f"POST /containers/{CID}/start"]
+    assert gone.fileno() == -1
+
+    # one whose far end is gone already: the send fails, a new connection
+    a, b = socket.socketpair()
+    b.close()
+    client._idle = a
+    assert client.call("POST", f"/containers/{CID}/start", reuse=True).status == 204
+    assert a.fileno() == -1
+    client.close()
+
+
+@pytest.mark.parametrize("value", [
+    {"Image": "busybox", "Cmd": ["sh", "-c", "echo \"hi\"\n\t\\ é ☃ \U0001F600"], "Env": [],
+     "HostConfig": {"AutoRemove": True, "Memory": 0, "NanoCpus": 1500000000, "Binds": None,
+                    "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": -1}]},
+     "Labels": {"a\u0000b": "\u2028", "": ""}, "Tty": False, "F": 0.1, "Big": 2 ** 70},
+    [1, 2.5, -0.0, 1e300, None, True, False, "x", [], {}, [[{}]]],
+    "just a string", 42, None,
+    # what the fast encoder leaves to the json package: non-string keys, NaN, tuples in dicts
+    {1: "one", None: "none", 2.5: "x", True: "t"}, [float("nan"), float("inf")], {"t": (1, "2")},
+])
+def test_client_json_is_the_json_package_s(value):
+    import json
+
+    from dockyard.client import dumps, loads
+    assert dumps(value) == json.dumps(value, separators=(",", ":"))
+    text = json.dumps(value)
+    # repr: NaN is not equal to itself, and 1 == 1.0 == True
+    assert repr(loads(text)) == repr(json.loads(text))
+    assert repr(loads(text.encode())) == repr(json.loads(text.encode()))
+    assert repr(loads(" \n" + text + "\r\n\t")) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("text", ['{"a": 1', '{"a": 1} x', "", "nul", '{"a": "\u0001"}', '\ufeff{"a":1}',
+                                  b'\xef\xbb\xbf{"a": 1}', b'\xff', '[1e400, NaN, -Infinity]', '"\\ud800"'])
+def test_client_json_errors_and_edges_are_the_json_package_s(text):
+    import json
+
+    from dockyard.client import loads
+    try:
+        expected = json.loads(text)
+    except ValueError as err:
+        with pytest.raises(type(err)) as info:
+            loads(text)
+        assert str(info.value) == str(err)
+    else:
+        got = loads(text)
+        assert repr(got) == repr(expected)
