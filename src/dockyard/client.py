@@ -85,65 +85,33 @@ def encode_query(query: dict[str, object] | None) -> str:
 # ---------------------------------------------------------------- JSON
 
 class _Unsupported(Exception):
-    """A value the fast encoder leaves to the json package."""
+    """A value the C encoder leaves to the json package (which says why)."""
 
 
-def _encode(obj: object, out: list[str]) -> None:
-    # json.dumps's own output for these types (ensure_ascii, Python's reprs of numbers)
-    if isinstance(obj, str):
-        out.append(_encode_str(obj))
-    elif obj is None:
-        out.append("null")
-    elif obj is True:
-        out.append("true")
-    elif obj is False:
-        out.append("false")
-    elif isinstance(obj, int):
-        out.append(int.__repr__(obj))
-    elif isinstance(obj, float):
-        if obj != obj or obj in (float("inf"), float("-inf")):
-            raise _Unsupported
-        out.append(float.__repr__(obj))
-    elif isinstance(obj, dict):
-        out.append("{")
-        first = True
-        for key, value in obj.items():
-            if not isinstance(key, str):
-                raise _Unsupported
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_encode_str(key))
-            out.append(":")
-            _encode(value, out)
-        out.append("}")
-    elif isinstance(obj, (list, tuple)):
-        out.append("[")
-        for i, value in enumerate(obj):
-            if i:
-                out.append(",")
-            _encode(value, out)
-        out.append("]")
-    else:
-        raise _Unsupported
+def _unsupported(obj: object) -> object:
+    raise _Unsupported
+
+
+_encoder = None
 
 
 def dumps(obj: object) -> str:
-    """`json.dumps(obj, separators=(",", ":"))`, without importing json for
-    the plain types a request body is made of."""
-    global _encode_str
-    if _encode_str is None:
-        from _json import encode_basestring_ascii as _encode_str
-    out: list[str] = []
+    """`json.dumps(obj, separators=(",", ":"))`: the same C encoder that
+    json.dumps runs, made here without importing json."""
+    global _encoder
+    if isinstance(obj, str):
+        from _json import encode_basestring_ascii
+        return encode_basestring_ascii(obj)
+    if _encoder is None:
+        from _json import encode_basestring_ascii, make_encoder
+        # json.JSONEncoder's defaults: check_circular, allow_nan, ensure_ascii
+        _encoder = lambda o: make_encoder({}, _unsupported, encode_basestring_ascii, None,  # noqa: E731
+                                          ":", ",", False, False, True)(o, 0)
     try:
-        _encode(obj, out)
-    except (_Unsupported, RecursionError):
+        return "".join(_encoder(obj))
+    except _Unsupported:
         import json
         return json.dumps(obj, separators=(",", ":"))
-    return "".join(out)
-
-
-_encode_str = None
 
 
 class _ScanContext:

@@ -5,6 +5,7 @@ private route table (monkeypatched, so the real daemon's routes are
 untouched), running on its own event loop in a thread.
 """
 import asyncio
+import re
 import json
 import threading
 
@@ -491,3 +492,17 @@ def test_client_json_errors_and_edges_are_the_json_package_s(text):
     else:
         got = loads(text)
         assert repr(got) == repr(expected)
+
+
+def test_client_json_refuses_what_the_json_package_refuses():
+    import json
+
+    from dockyard.client import dumps
+    loop = []
+    loop.append(loop)
+    for value in ({"a": b"bytes"}, {"a": object()}, loop, {"a": {1, 2}}):
+        with pytest.raises((TypeError, ValueError)) as expected:
+            json.dumps(value, separators=(",", ":"))
+        with pytest.raises(type(expected.value), match="^" + re.escape(str(expected.value)) + "$"):
+            dumps(value)
+    assert dumps({"a": [1]}) == '{"a":[1]}'     # no marker left behind by the failures
