@@ -192,12 +192,14 @@ make_venv() {
 # files, ~5-10 ms) and imports re before the CLI's first line, a fifth of a
 # `dockyard run --rm`. This launcher starts Python with -S (no site;
 # PYTHONPATH is still honoured) and -P (the bin directory not on sys.path),
-# and adds the two paths site would have added: the venv's site-packages and
-# the editable install's src. The package is byte-compiled, so a user who
-# cannot write the checkout does not compile the CLI's modules on every run.
+# and adds the two paths site would have added: the editable install's src
+# (first: the CLI imports nothing from site-packages, whose directory is then
+# never listed) and the venv's site-packages. The package is byte-compiled,
+# so a user who cannot write the checkout does not compile the CLI's modules
+# on every run.
 write_cli_launcher() {
     local py="$venv/bin/python" launcher="$venv/bin/dockyard" paths
-    paths=$("$py" -c 'import sys, sysconfig; print(repr([sysconfig.get_path("purelib"), sys.argv[1]]))' "$repo/src")
+    paths=$("$py" -c 'import sys, sysconfig; print(repr([sys.argv[1], sysconfig.get_path("purelib")]))' "$repo/src")
     "$py" -m compileall -q "$repo/src/dockyard" >/dev/null || echo "install.sh: byte-compiling dockyard failed" >&2
     cat > "$launcher.tmp" <<EOF
 #!$py -SP
