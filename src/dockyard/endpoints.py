@@ -170,9 +170,15 @@ def _tls_wrap(sock: socket.socket, tls: TLSClient, server: str) -> socket.socket
         raise EndpointError(f"error during connect: TLS handshake with {server}: {e}") from None
 
 
+_ssh_socket = None
+
+
 def _ssh_socket_class() -> type:
     """socket.socket plus the ssh process at its other end, waited for at close
     (made on first use: the class needs the socket module)."""
+    global _ssh_socket
+    if _ssh_socket is not None:
+        return _ssh_socket
     import socket
 
     class SshSocket(socket.socket):
@@ -189,6 +195,7 @@ def _ssh_socket_class() -> type:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+    _ssh_socket = SshSocket
     return SshSocket
 
 
