@@ -199,8 +199,13 @@ make_venv() {
 # on every run.
 write_cli_launcher() {
     local py="$venv/bin/python" launcher="$venv/bin/dockyard" paths
-    paths=$("$py" -c 'import sys, sysconfig; print(repr([sys.argv[1], sysconfig.get_path("purelib")]))' "$repo/src")
     "$py" -m compileall -q "$repo/src/dockyard" >/dev/null || echo "install.sh: byte-compiling dockyard failed" >&2
+    if [[ "$py" == *[[:space:]]* ]] || [ ${#py} -gt 120 ]; then
+        # a shebang line cannot carry it (pip's script works around that with /bin/sh)
+        echo "install.sh: keeping pip's dockyard launcher: the venv's path is too long or has a space" >&2
+        return 0
+    fi
+    paths=$("$py" -c 'import sys, sysconfig; print(repr([sys.argv[1], sysconfig.get_path("purelib")]))' "$repo/src")
     cat > "$launcher.tmp" <<EOF
 #!$py -SP
 # dockyard's CLI, written by scripts/install.sh over pip's console script:
