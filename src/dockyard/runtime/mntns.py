@@ -9,8 +9,9 @@ starts slowed down with every container running (issue 16).
 
 So conmon, and the runtime under it, start elsewhere: in a copy of the
 daemon's namespace taken once per daemon (on the first start), made
-rprivate and emptied of the mounts under the daemon's data and exec roots,
-so it stays the size of the host's own table. The daemon holds it by a file
+rprivate and emptied of the mounts under the daemon's data and exec roots
+and of every other engine's container mounts (overlay, nsfs), so it stays
+the size of the host's own table. The daemon holds it by a file
 descriptor (nothing to clean up; a restarted daemon makes a new one, and
 running conmons keep their own). Each create or exec runs conmon through
 `dockyard-enter` (mntns_enter.c), which enters that namespace, unshares a
@@ -64,24 +65,38 @@ def _inside(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
 
-def hidden(points: Iterable[str], roots: Iterable[str]) -> list[str]:
-    """The mount points to empty in the runtime namespace: those strictly
-    under one of roots (the daemon's data and exec roots), except a root
-    itself or a mount holding one (an exec root on its own tmpfs under the
-    data root stays); deepest first."""
+# mounts made per container, by this daemon or any other engine on the host
+# (their containers' rootfs, network namespace pins): never what a runtime needs
+PER_CONTAINER_TYPES = frozenset({"overlay", "nsfs"})
+
+
+def hidden(mounts: Iterable[tuple[str, str]], roots: Iterable[str]) -> list[str]:
+    """The mount points to empty in the runtime namespace, deepest first,
+    from (mount point, filesystem type) pairs: those strictly under one of
+    roots (the daemon's data and exec roots), and every overlay and nsfs
+    mount two or more levels deep (other engines' containers too; an
+    overlay root or /usr stays); never a root itself or a mount holding one
+    (an exec root on its own tmpfs under the data root stays)."""
     roots = [os.path.realpath(r) for r in roots]
-    out = {p for p in points
-           if any(_inside(p, r) for r in roots) and not any(r == p or _inside(r, p) for r in roots)}
+    out = set()
+    for p, fstype in mounts:
+        if any(r == p or _inside(r, p) for r in roots):
+            continue
+        if any(_inside(p, r) for r in roots) or (fstype in PER_CONTAINER_TYPES and p.count("/") >= 2):
+            out.add(p)
     return sorted(out, key=lambda p: (-p.count("/"), p))
 
 
-def _mount_points(mountinfo: str) -> list[str]:
+def parse_mounts(mountinfo: str) -> list[tuple[str, str]]:
+    """(mount point, filesystem type) of each line of a mountinfo."""
     out = []
     for line in mountinfo.splitlines():
         fields = line.split()
-        if len(fields) > 4:
-            out.append(fields[4].replace("\\040", " ").replace("\\011", "\t")
-                       .replace("\\012", "\n").replace("\\134", "\\"))
+        if "-" not in fields[6:]:
+            continue
+        point = (fields[4].replace("\\040", " ").replace("\\011", "\t")
+                 .replace("\\012", "\n").replace("\\134", "\\"))
+        out.append((point, fields[fields.index("-", 6) + 1]))
     return out
 
 
@@ -136,8 +151,8 @@ class RuntimeNamespace:
             raise OSError(e, f"unshare(CLONE_NEWNS): {os.strerror(e)}")
         linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
         with open("/proc/thread-self/mountinfo") as f:
-            points = _mount_points(f.read())
-        for p in hidden(points, self.roots):
+            mounts = parse_mounts(f.read())
+        for p in hidden(mounts, self.roots):
             try:
                 linux.umount(p)
             except OSError as e:        # under one unmounted already, or busy: not fatal
