@@ -1,5 +1,12 @@
 """runtime/mntns.py: what the runtime mount namespace leaves out, and what
 a container's conmon gets moved in (issue 16)."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from dockyard import linux
 from dockyard.runtime import mntns
 
 MOUNTINFO = """\
@@ -59,3 +66,59 @@ def test_no_namespace_no_prefix(monkeypatch):
     monkeypatch.setattr(ns, "path", lambda: None)
     assert ns.prefix(["/tmp"]) == ([], [])
     assert ns.prefix(None) == ([], [])
+
+
+def test_without_a_compiler_conmon_starts_in_the_daemons_namespace(tmp_path, monkeypatch):
+    from dockyard.runtime import runtimes
+    monkeypatch.setattr(runtimes, "_compile_helper", lambda *a, **kw: None)
+    rts = runtimes.Runtimes(str(tmp_path / "exec"), data_root=str(tmp_path / "data"), private_crun_prefix=None)
+    assert rts.mntns is None
+    assert all(rt.mntns is None and rt._enter(["/x"]) == ((), ()) for rt in rts.available.values())
+    assert any("mount namespace" in n for n in rts.notes)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("cc") or shutil.which("gcc")),
+                    reason="needs root and a C compiler")
+def test_enter_hides_the_containers_mounts_and_carries_one_in(tmp_path):
+    """A tmpfs under the data root (a container's mount) is not in the runtime
+    namespace; one carried in is, at its path, with its content; the daemon's
+    namespace keeps both; a carry onto a path missing there falls back to it."""
+    from dockyard.runtime import runtimes
+    helper = runtimes._compile_helper("mntns_enter.c", "dockyard-enter", str(tmp_path / "bin"))
+    data = tmp_path / "data"
+    mine, other = data / "overlay" / "mine", data / "overlay" / "other"
+    mine.mkdir(parents=True)
+    other.mkdir(parents=True)
+    mounted = []
+    fds: list[int] = []
+    try:
+        for d in (other, mine):
+            linux.mount("tmpfs", str(d), "tmpfs")
+            mounted.append(d)
+        (mine / "marker").write_text("mine")
+        ns = mntns.RuntimeNamespace(helper, [str(data), str(tmp_path / "exec")])
+        argv, fds = ns.prefix([str(mine)])
+        assert argv[:3] == [helper, ns.path(), "1"]
+        r = subprocess.run([*argv, "/bin/sh", "-c", "cat /proc/self/mountinfo; cat marker; pwd"],
+                           cwd=str(mine), capture_output=True, text=True, pass_fds=fds)
+        for fd in fds:
+            os.close(fd)
+        fds = []
+        points = [p for p, _ in mntns.parse_mounts(r.stdout.split("\n2", 1)[0])]
+        assert r.returncode == 0, r.stderr
+        assert str(mine) in r.stdout and str(other) not in r.stdout
+        assert r.stdout.rstrip().endswith(f"mine{mine}")
+        assert points and str(other) not in points
+        assert linux.is_mountpoint(str(mine)) and linux.is_mountpoint(str(other))   # the daemon's view
+        # a carry whose path the runtime namespace lacks: conmon starts where the daemon is
+        argv, fds = ns.prefix([str(other)])
+        argv[4] = str(other / "gone")
+        r = subprocess.run([*argv, "/bin/cat", "/proc/self/mountinfo"], capture_output=True, text=True,
+                           pass_fds=fds)
+        assert r.returncode == 0 and "move_mount" in r.stderr
+        assert str(other) in r.stdout and str(mine) in r.stdout
+    finally:
+        for fd in fds:
+            os.close(fd)
+        for d in reversed(mounted):
+            linux.umount(str(d))

@@ -90,11 +90,10 @@ int main(int argc, char **argv)
         close(self);
     for (int i = 0; i < n; i++)
         close(atoi(carry[2 * i]));
-    /* setns(2) moved the working directory to the namespace's root */
-    if (have_cwd && chdir(cwd) < 0) {
+    /* setns(2) moved the working directory to the namespace's root; a
+     * directory only the daemon's namespace has leaves it there */
+    if (have_cwd && chdir(cwd) < 0)
         fprintf(stderr, "dockyard-enter: chdir %s: %s\n", cwd, strerror(errno));
-        return 125;
-    }
     execv(prog[0], prog);
     fprintf(stderr, "dockyard-enter: exec %s: %s\n", prog[0], strerror(errno));
     return 125;

@@ -93,9 +93,14 @@ class Runtime:
     def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.root, *args]
 
+    def _entered_argv(self, *args: str) -> list[str]:
+        """_argv run in the runtime mount namespace (see mntns.py; nothing
+        carried in): crun 1.28 reads all of /proc/mounts on every exec."""
+        return [*self._enter([])[0], *self._argv(*args)]
+
     async def _run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            *self._argv(*args), stdin=asyncio.subprocess.DEVNULL,
+            *self._entered_argv(*args), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
@@ -237,7 +242,7 @@ class Runtime:
         proc = None
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._argv("exec", *opts, cid, *argv), stdin=asyncio.subprocess.DEVNULL,
+                *self._entered_argv("exec", *opts, cid, *argv), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
             try:
                 await asyncio.wait_for(asyncio.gather(drain(proc.stdout), proc.wait()), timeout)
