@@ -171,12 +171,18 @@ async def create(cid: str, name: str, runtime_path: str, runtime_root: str, path
     image dir as `restore`, `runtime restore --detach`: the container then
     runs already). Returns (container pid, conmon pid). Raises CreateFailed
     with the runtime's message."""
-    for d in (paths.exit_dir, paths.socket_dir):
-        os.makedirs(d, exist_ok=True)
     try:
-        os.unlink(paths.exit_file(cid))
-    except FileNotFoundError:
-        pass
+        for d in (paths.exit_dir, paths.socket_dir):
+            os.makedirs(d, exist_ok=True)
+        try:
+            os.unlink(paths.exit_file(cid))
+        except FileNotFoundError:
+            pass
+        r, w = os.pipe()
+    except BaseException:
+        for fd in enter[1]:     # _spawn closes them once it runs
+            os.close(fd)
+        raise
     args = argv(runtime_path, runtime_root, cid, cid[:12], name, bundle=paths.bundle, pidfile=paths.pidfile,
                 conmon_pidfile=paths.conmon_pidfile,
                 log=f"k8s-file:{paths.log_path}" if keep_log else "none",
@@ -185,7 +191,6 @@ async def create(cid: str, name: str, runtime_path: str, runtime_root: str, path
                 # StdinOnce without a TTY (docker run -i): the attached client's EOF closes stdin
                 leave_stdin_open=not stdin_once, no_pivot=no_pivot,
                 restore=restore, runtime_args=runtime_args, runtime_opts=runtime_opts)
-    r, w = os.pipe()
     try:
         proc = await _spawn(args, paths.bundle, {"_OCI_SYNCPIPE": w}, extra_env, enter)
         await proc.wait()   # the first conmon forks the real one and exits at once

@@ -23,6 +23,14 @@ daemon's own view is unchanged (cp, export, commit work on it).
 
 Where this cannot work (no compiler for the helper, a kernel without
 open_tree, a bind of `/`) conmon starts in the daemon's namespace as before.
+
+The namespace is rprivate, not rslave: on a host whose / is shared
+(systemd's) a slave would receive every container mount again. The cost:
+a filesystem mounted on the host before the namespace was made and
+unmounted there later stays referenced by it (until the daemon exits) and
+by the conmons started meanwhile (until their containers exit). Keeping
+the daemon's container-mount directories private on the host (dockerd's
+overlay2 home) would allow a slave; not done.
 """
 from __future__ import annotations
 
