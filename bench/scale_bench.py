@@ -198,7 +198,10 @@ def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
         r["trace_at_0_ms"] = trace(e, args.trace_runs)
     # the default bridge of both engines here is a /24: beyond ~250 the sleepers go on a user network
     net = []
-    if n > 250:
+    if args.sleeper_network == "none":
+        net = ["--network", "none"]
+        r["network"] = "none"
+    elif n > 250:
         import refdockerd
         subnet = refdockerd.free_net(range(60, 100), 16)
         e.cli(docker, "network", "create", "--subnet", str(subnet), f"{prefix}net")
@@ -230,7 +233,7 @@ def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
         left = e.cli(docker, "ps", "-aq", "--filter", f"name={prefix}", check=False).stdout.split()
         if left:
             e.cli(docker, "rm", "-f", *left, check=False)
-        if net:
+        if net and args.sleeper_network != "none":
             e.cli(docker, "network", "rm", f"{prefix}net", check=False)
     return r
 
@@ -276,6 +279,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="timed runs per latency figure (default 10)")
     ap.add_argument("--trace-runs", type=int, default=10, help="create+start for the start trace (default 10)")
     ap.add_argument("--idle-seconds", type=float, default=10, help="idle CPU window (default 10 s)")
+    ap.add_argument("--sleeper-network", choices=("default", "none"), default="default",
+                    help="the sleepers' network: default (the bridge; a user network beyond 250) or none "
+                         "(no endpoint: the mount and runtime path alone)")
     ap.add_argument("--dockyard-sock", help="use this running dockyardd instead of starting one")
     ap.add_argument("--no-dockyard", action="store_true", help="only dockerd")
     add_dockerd_args(ap)

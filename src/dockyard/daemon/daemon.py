@@ -79,7 +79,8 @@ class Daemon:
         os.makedirs(self.layout.containers_dir, mode=0o700, exist_ok=True)
         self.db = Database(os.path.join(config.data_root, "dockyard.db"))
         self.facts = HostFacts.detect()
-        self.runtimes = Runtimes(config.exec_root, config.default_runtime, paths=config.runtime_paths)
+        self.runtimes = Runtimes(config.exec_root, config.default_runtime, paths=config.runtime_paths,
+                                 data_root=config.data_root)
         self.containers = ContainerStore(self.db)
         self.events = Events(path=os.path.join(config.data_root, "events.jsonl"))   # kept across restarts
         self.images = ImageService(self.db, os.path.join(config.data_root, "image"), in_use=self._image_users,

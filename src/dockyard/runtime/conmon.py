@@ -107,14 +107,21 @@ def argv(runtime_path: str, runtime_root: str, cid: str, uuid: str, name: str, *
     return args
 
 
+Enter = tuple[Sequence[str], Sequence[int]]
+"""argv run before conmon's (mntns.RuntimeNamespace.prefix: dockyard-enter) and the fds it takes."""
+
+
 async def _spawn(args: list[str], bundle: str, pipes: dict[str, int],
-                 extra_env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+                 extra_env: dict[str, str] | None = None, enter: Enter = ((), ())) -> asyncio.subprocess.Process:
     """Start the first conmon (it forks the real one and exits) with
     the named pipe fds (closed here), stderr into bundle/conmon.err, in its
-    own session, cwd the bundle (conmon 2.1 writes `oom` into its cwd too)."""
+    own session, cwd the bundle (conmon 2.1 writes `oom` into its cwd too);
+    through `enter` (its fds closed here too) when given."""
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **(extra_env or {}),
            **{k: str(fd) for k, fd in pipes.items()}}
-    fds = tuple(pipes.values())
+    prefix, carried = enter
+    args = [*prefix, *args]
+    fds = (*pipes.values(), *carried)
     try:
         err = os.open(os.path.join(bundle, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -159,17 +166,23 @@ async def create(cid: str, name: str, runtime_path: str, runtime_root: str, path
                  stdin: bool, no_pivot: bool, log_level: str = "info", timeout: float = 60,
                  restore: str | None = None, runtime_args: Sequence[str] = (), runtime_opts: Sequence[str] = (),
                  extra_env: dict[str, str] | None = None, stdin_once: bool = False,
-                 keep_log: bool = True) -> tuple[int, int]:
+                 keep_log: bool = True, enter: Enter = ((), ())) -> tuple[int, int]:
     """Launch conmon, which runs `runtime create` (or, given a checkpoint's
     image dir as `restore`, `runtime restore --detach`: the container then
     runs already). Returns (container pid, conmon pid). Raises CreateFailed
     with the runtime's message."""
-    for d in (paths.exit_dir, paths.socket_dir):
-        os.makedirs(d, exist_ok=True)
     try:
-        os.unlink(paths.exit_file(cid))
-    except FileNotFoundError:
-        pass
+        for d in (paths.exit_dir, paths.socket_dir):
+            os.makedirs(d, exist_ok=True)
+        try:
+            os.unlink(paths.exit_file(cid))
+        except FileNotFoundError:
+            pass
+        r, w = os.pipe()
+    except BaseException:
+        for fd in enter[1]:     # _spawn closes them once it runs
+            os.close(fd)
+        raise
     args = argv(runtime_path, runtime_root, cid, cid[:12], name, bundle=paths.bundle, pidfile=paths.pidfile,
                 conmon_pidfile=paths.conmon_pidfile,
                 log=f"k8s-file:{paths.log_path}" if keep_log else "none",
@@ -178,9 +191,8 @@ async def create(cid: str, name: str, runtime_path: str, runtime_root: str, path
                 # StdinOnce without a TTY (docker run -i): the attached client's EOF closes stdin
                 leave_stdin_open=not stdin_once, no_pivot=no_pivot,
                 restore=restore, runtime_args=runtime_args, runtime_opts=runtime_opts)
-    r, w = os.pipe()
     try:
-        proc = await _spawn(args, paths.bundle, {"_OCI_SYNCPIPE": w}, extra_env)
+        proc = await _spawn(args, paths.bundle, {"_OCI_SYNCPIPE": w}, extra_env, enter)
         await proc.wait()   # the first conmon forks the real one and exits at once
         line = await _read_line(r, timeout)
     finally:
@@ -219,7 +231,7 @@ class ExecProcess:
 
 async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root: str, *, exec_dir: str,
                 socket_dir: str, spec_path: str, tty: bool, stdin: bool,
-                on_attach: Callable[[str], None] | None = None) -> ExecProcess:
+                on_attach: Callable[[str], None] | None = None, enter: Enter = ((), ())) -> ExecProcess:
     """Launch conmon --exec, which runs `runtime exec --process spec_path`
     in container cid; exec_dir is its bundle, pidfiles and exit dir. With
     on_attach, conmon's attach socket is up before the runtime runs: it is
@@ -239,7 +251,7 @@ async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root:
         att_r, att_w = os.pipe()
         pipes.update(_OCI_STARTPIPE=start_r, _OCI_ATTACHPIPE=att_w)
     try:
-        proc = await _spawn(args, exec_dir, pipes)
+        proc = await _spawn(args, exec_dir, pipes, enter=enter)
         if attach:
             os.write(start_w, b"0")          # conmon may fork now
         await proc.wait()                    # the first conmon exits after forking

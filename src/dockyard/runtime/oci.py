@@ -38,7 +38,7 @@ class OCIRuntime(Protocol):
 
     async def create(self, cid: str, name: str, paths: Paths, *, tty: bool, stdin: bool,
                      no_pivot: bool, stdin_once: bool = False, keep_log: bool = True,
-                     log_level: str = "info") -> tuple[int, int]:
+                     log_level: str = "info", carry: list[str] | None = None) -> tuple[int, int]:
         """Create under a new conmon; (container pid, conmon pid)."""
 
     async def start(self, cid: str) -> None:
@@ -69,7 +69,8 @@ class OCIRuntime(Protocol):
 
     async def restore(self, cid: str, name: str, paths: Paths, criu: Criu, image_dir: str,
                       work_dir: str, *, tty: bool, stdin: bool, no_pivot: bool, stdin_once: bool = False,
-                      keep_log: bool = True, log_level: str = "info") -> tuple[int, int]:
+                      keep_log: bool = True, log_level: str = "info",
+                      carry: list[str] | None = None) -> tuple[int, int]:
         """Restore a checkpoint under a new conmon; as create, but it runs."""
 
     async def state(self, cid: str) -> dict: ...

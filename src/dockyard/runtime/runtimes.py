@@ -32,6 +32,7 @@ from ..errors import InvalidParameter, NotImplementedYet, SystemError_
 from . import checkpoint as rtc
 from . import conmon
 from .criu import Criu
+from .mntns import RuntimeNamespace
 from .oci import ExecResult
 
 log = logging.getLogger("dockyard.runtime")
@@ -87,13 +88,19 @@ class Runtime:
     path: str            # what conmon and we execute (may be the wrapper)
     root: str            # --root: per-daemon state dir, so test daemons never mix
     libseccomp: str = "libseccomp.so.2"    # the one the binary links (seccomp_bpf compiles with it)
+    mntns: RuntimeNamespace | None = None  # where conmon starts (None: the daemon's namespace)
 
     def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.root, *args]
 
+    def _entered_argv(self, *args: str) -> list[str]:
+        """_argv run in the runtime mount namespace (see mntns.py; nothing
+        carried in): crun 1.28 reads all of /proc/mounts on every exec."""
+        return [*self._enter([])[0], *self._argv(*args)]
+
     async def _run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            *self._argv(*args), stdin=asyncio.subprocess.DEVNULL,
+            *self._entered_argv(*args), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
@@ -114,13 +121,18 @@ class Runtime:
     # ------------------------------------------------------------ create / start
     async def create(self, cid: str, name: str, paths: conmon.Paths, *, tty: bool, stdin: bool,
                      no_pivot: bool, stdin_once: bool = False, keep_log: bool = True,
-                     log_level: str = "info") -> tuple[int, int]:
+                     log_level: str = "info", carry: list[str] | None = None) -> tuple[int, int]:
         """`create` through conmon, which keeps running as the container's
         supervisor. Returns (container pid, conmon pid); raises
-        conmon.CreateFailed with the runtime's message."""
+        conmon.CreateFailed with the runtime's message. carry: the paths
+        conmon needs moved into the runtime namespace (mntns.carried_paths);
+        None starts it in the daemon's."""
         return await conmon.create(cid, name, self.path, self.root, paths, tty=tty, stdin=stdin,
                                    no_pivot=no_pivot, log_level=log_level, stdin_once=stdin_once,
-                                   keep_log=keep_log)
+                                   keep_log=keep_log, enter=self._enter(carry))
+
+    def _enter(self, carry: list[str] | None) -> conmon.Enter:
+        return self.mntns.prefix(carry) if self.mntns is not None else ((), ())
 
     async def start(self, cid: str) -> None:
         """`<runtime> start`, without the process: release the container's
@@ -199,7 +211,7 @@ class Runtime:
         """`exec --process spec_path` through its own conmon (see conmon.exec_)."""
         return await conmon.exec_(cid, exec_id, name, self.path, self.root, exec_dir=exec_dir,
                                   socket_dir=socket_dir, spec_path=spec_path, tty=tty, stdin=stdin,
-                                  on_attach=on_attach)
+                                  on_attach=on_attach, enter=self._enter([]))
 
     async def exec_sync(self, cid: str, argv: Sequence[str], *, timeout: float, cwd: str | None = None,
                         user: str | None = None, max_output: int = 4096) -> ExecResult:
@@ -230,7 +242,7 @@ class Runtime:
         proc = None
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._argv("exec", *opts, cid, *argv), stdin=asyncio.subprocess.DEVNULL,
+                *self._entered_argv("exec", *opts, cid, *argv), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
             try:
                 await asyncio.wait_for(asyncio.gather(drain(proc.stdout), proc.wait()), timeout)
@@ -286,7 +298,8 @@ class Runtime:
 
     async def restore(self, cid: str, name: str, paths: conmon.Paths, criu: Criu, image_dir: str,
                       work_dir: str, *, tty: bool, stdin: bool, no_pivot: bool, stdin_once: bool = False,
-                      keep_log: bool = True, log_level: str = "info") -> tuple[int, int]:
+                      keep_log: bool = True, log_level: str = "info",
+                      carry: list[str] | None = None) -> tuple[int, int]:
         """`restore --detach` from image_dir through conmon, which supervises
         it as after create (fresh stdio pipes, the same log); the container
         runs when this returns. CRIU logs into work_dir. Returns and raises
@@ -296,7 +309,8 @@ class Runtime:
                                    keep_log=keep_log, restore=image_dir,
                                    runtime_args=rtc.global_args(self, criu),
                                    runtime_opts=rtc.restore_opts(work_dir),
-                                   extra_env=rtc.criu_env(criu, rtc.restore_config(self, criu)))
+                                   extra_env=rtc.criu_env(criu, rtc.restore_config(self, criu)),
+                                   enter=self._enter(carry))
 
     # ------------------------------------------------------------ state / delete
     async def state(self, cid: str) -> dict:
@@ -361,18 +375,23 @@ def _compile_crun_hybrid(crun: str, bin_dir: str, *, mask: bool = True,
     boot): mask the hybrid controllers file (mask) and/or exec a private
     crun through its loader (private); None when there is no compiler or
     the build fails."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    src = os.path.join(os.path.dirname(__file__), "crun_hybrid.c")
-    if not cc or not os.path.exists(src):
-        return None
-    import hashlib
-    import subprocess
     defines = [f'-DCRUN_PATH="{crun}"', f"-DMASK_HYBRID={int(mask)}"]
     if private:
         defines += [f'-DCRUN_LOADER="{private.loader}"', f'-DCRUN_LIBRARY_PATH="{private.library_path}"']
+    return _compile_helper("crun_hybrid.c", "crun-hybrid", bin_dir, defines)
+
+
+def _compile_helper(source: str, stem: str, bin_dir: str, defines: Sequence[str] = ()) -> str | None:
+    """Build runtime/<source> once per exec root and set of defines, as
+    <bin_dir>/<stem>-<hash>; None when there is no compiler or the build fails."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    src = os.path.join(os.path.dirname(__file__), source)
+    if not cc or not os.path.exists(src):
+        return None
+    import hashlib
     with open(src, "rb") as f:
         tag = hashlib.sha256(f.read() + "\0".join(defines).encode()).hexdigest()[:12]
-    out = os.path.join(bin_dir, f"crun-hybrid-{tag}")
+    out = os.path.join(bin_dir, f"{stem}-{tag}")
     if os.access(out, os.X_OK):
         return out
     os.makedirs(bin_dir, mode=0o700, exist_ok=True)
@@ -380,7 +399,7 @@ def _compile_crun_hybrid(crun: str, bin_dir: str, *, mask: bool = True,
     r = subprocess.run([cc, "-O2", "-o", tmp, *defines, src],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
-        log.warning("could not build the crun hybrid-cgroup helper: %s", r.stderr.strip()[-300:])
+        log.warning("could not build %s: %s", source, r.stderr.strip()[-300:])
         return None
     os.replace(tmp, out)
     return out
@@ -390,17 +409,22 @@ class Runtimes:
     """The runtimes this daemon can use, resolved once at start-up."""
 
     def __init__(self, exec_root: str, default: str = "crun", *, paths: dict[str, str] | None = None,
-                 private_crun_prefix: str | None = PRIVATE_CRUN_PREFIX):
+                 private_crun_prefix: str | None = PRIVATE_CRUN_PREFIX, data_root: str | None = None):
         """paths: a binary per runtime name (daemon.json's runtimes.<name>.path);
-        crun without one is the private prefix's when there, else PATH's."""
+        crun without one is the private prefix's when there, else PATH's.
+        data_root: with exec_root, where the daemon's per-container mounts
+        live, kept out of the runtime mount namespace (mntns.py); None: no
+        runtime namespace, conmon starts in the daemon's."""
         self.exec_root = exec_root
         self.paths = dict(paths or {})
         self.private_crun_prefix = private_crun_prefix
         self.available: dict[str, Runtime] = {}
         self.notes: list[str] = []
+        self.mntns = self._runtime_namespace(data_root) if data_root else None
         for name in KNOWN:
             rt = self._resolve(name)
             if rt:
+                rt.mntns = self.mntns
                 self.available[name] = rt
         if default not in KNOWN:
             raise InvalidParameter(f"unknown runtime {default!r}: choose crun or runc")
@@ -412,6 +436,14 @@ class Runtimes:
             log.warning("default runtime %s unusable here; falling back to %s", default, fallback)
             default = fallback
         self.default = default
+
+    def _runtime_namespace(self, data_root: str) -> RuntimeNamespace | None:
+        helper = _compile_helper("mntns_enter.c", "dockyard-enter", os.path.join(self.exec_root, "bin"))
+        if helper is None:
+            self.notes.append("no C compiler: conmon starts in the daemon's mount namespace "
+                              "(starts slow down with every running container's mounts)")
+            return None
+        return RuntimeNamespace(helper, (data_root, self.exec_root))
 
     def _resolve(self, name: str) -> Runtime | None:
         configured = self.paths.get(name)

@@ -7,7 +7,7 @@ import os
 import time
 
 from ...errors import SystemError_
-from ...runtime import cgroups, conmon
+from ...runtime import cgroups, conmon, mntns
 from ...runtime.devices import drop_dev_core
 from .context import StartContext
 
@@ -25,7 +25,9 @@ async def run(ctx: StartContext) -> None:
     opts = dict(tty=c.tty, stdin=bool(c.config.get("OpenStdin")), no_pivot=d.facts.ramdisk,
                 stdin_once=bool(c.config.get("StdinOnce")) and not c.tty,
                 keep_log=(c.host_config.get("LogConfig") or {}).get("Type") != "none",
-                log_level="debug" if d.config.debug else "info")
+                log_level="debug" if d.config.debug else "info",
+                # conmon and the runtime start in a namespace without the other containers' mounts
+                carry=mntns.carried_paths(ctx.spec))
     t0 = time.perf_counter()
     try:
         if ctx.restore:   # from a checkpoint: fresh stdio pipes, the same log
