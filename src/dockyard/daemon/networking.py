@@ -215,7 +215,7 @@ def publish(d: _Daemon, c, ep, image_config: dict) -> list[tuple]:
 
 def record(c, eps: list, rows: list[tuple]) -> dict:
     """What c.network keeps about the endpoints (inspect reads it without touching the host)."""
-    return {"Endpoint": _endpoint_dict(eps[0]) if eps and eps[0].ip else {},
+    return {"Endpoint": _endpoint_dict(eps[0]) if eps and (eps[0].ip or eps[0].ip6) else {},
             "Networks": {ep.network: _endpoint_dict(ep) for ep in eps},
             "Ports": [list(r) for r in rows]}
 

@@ -63,7 +63,7 @@ class NameRegistry:
     def _user_networks(self, container_id: str) -> list[tuple[str, str, str | None]]:
         """(network id, name, its address there) of the container's user networks, in the order it
         joined them."""
-        return [(ep.network_id, ep.network, ep.ip) for ep in self.store.endpoints(container_id=container_id)
+        return [(ep.network_id, ep.network, ep.ip or ep.ip6) for ep in self.store.endpoints(container_id=container_id)
                 if ep.network not in NO_NAMES]
 
     def container_names(self, container_id: str) -> dict[str, list[str]]:

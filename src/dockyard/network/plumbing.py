@@ -36,11 +36,13 @@ def _quietly(fn: Callable, *args) -> None:
         log.exception("network rollback step %s%r failed", getattr(fn, "__name__", fn), args)
 
 
-def plumb_extra(ifname: str, address: IPv4Interface, gateway: IPv4Address | None) -> None:
-    """Inside the namespace: a further interface (eth1...) up, and the default route if it is the first."""
+def plumb_extra(ifname: str, address: IPv4Interface | None, gateway: IPv4Address | None) -> None:
+    """Inside the namespace: a further interface (eth1...) up, and the default route if it is the first;
+    no IPv4 address on an IPv6-only network."""
     with Rtnl() as ns:
         idx = ns.link_index(ifname)
-        ns.add_address(idx, address)
+        if address is not None:
+            ns.add_address(idx, address)
         ns.set_link(idx, up=True)
         if gateway is not None:
             ns.add_default_route(gateway, idx)
@@ -59,8 +61,8 @@ def plumb_inside(address: IPv4Interface | None, gateway: IPv4Address | None) -> 
 
 
 def plumb_v6(ifname: str, address: IPv6Interface | None, gateway: IPv6Address | None) -> None:
-    """Inside the namespace, on an IPv6 network: the interface's IPv6 address and, with the IPv4 default
-    route, the IPv6 one."""
+    """Inside the namespace, on an IPv6 network: the interface's IPv6 address and, when this network
+    gives the container its IPv6 default route, that route."""
     if address is None:
         return
     with Rtnl() as ns:
@@ -125,19 +127,23 @@ class Plumbing:
             return Endpoint(container_id, "none", net.id, path, hostname=hostname)
 
         config = net.config
-        subnet = IPv4Network(net.subnet)
-        gateway = IPv4Address(net.gateway)
-        pool = (config.get("IPAM", {}).get("Config") or [{}])[0]
-        ip_range = pool.get("IPRange")
-        if requested_ip is not None:
-            try:
-                IPv4Address(requested_ip)
-            except ValueError:
-                raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
-        ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range,
-                                    reserved=reserved_aux(pool))
         undo.callback(_quietly, self.store.release_ip, container_id, net.id)   # both families
-        address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
+        if net.subnet:
+            subnet, gateway = IPv4Network(net.subnet), IPv4Address(net.gateway)
+            pool = (config.get("IPAM", {}).get("Config") or [{}])[0]
+            if requested_ip is not None:
+                try:
+                    IPv4Address(requested_ip)
+                except ValueError:
+                    raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
+            ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip,
+                                        pool.get("IPRange"), reserved=reserved_aux(pool))
+            address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
+        else:   # an IPv6-only network: no IPv4 address, route or gateway
+            if requested_ip is not None:
+                raise InvalidParameter(f"invalid address {requested_ip}: It does not belong to any of this "
+                                       "network's subnets")
+            subnet = gateway = ip = address = None
         v6 = usernets.ipv6(config)
         if requested_ip6 is not None and v6 is None:
             raise InvalidParameter(f"invalid address {requested_ip6}: It does not belong to any of this "
@@ -148,15 +154,18 @@ class Plumbing:
             if not re.match(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", mac):
                 raise InvalidParameter(f"invalid MAC address: {mac}")
             mac = mac.lower()
-        else:
-            mac = mac_for(ip)
         host_veth = VETH_PREFIX + secrets.token_hex(4)
+        if not mac:
+            mac = mac_for(ip) if ip else links.stable_mac(host_veth)
         internal = net.internal
         isolate = config.get("EnableICC") is False
         used = {ep.ifname for ep in existing}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        # each family's default route: the first non-internal network that has that family gives it
         has_route = any(not self._internal(ep.network_id) for ep in existing if ep.ip)
+        has_route6 = any(not self._internal(ep.network_id) for ep in existing if ep.ip6)
         route_via = None if (internal or has_route) else gateway
+        route6_via = v6[1] if v6 and not (internal or has_route6) else None
 
         with Rtnl() as host:   # opened here, so bound to the host namespace for good
             bridge_index = host.link_index(net.bridge)
@@ -182,7 +191,7 @@ class Plumbing:
                             ns.set_link(name="lo", up=True)
                     else:
                         plumb_inside(address, route_via)
-                    plumb_v6(ifname, address6, v6[1] if v6 and route_via is not None else None)
+                    plumb_v6(ifname, address6, route6_via)
 
                 netns.create(path, then=plumb)
             else:
@@ -193,11 +202,12 @@ class Plumbing:
                     os.close(fd)
                 def plumb_more() -> None:
                     plumb_extra(ifname, address, route_via)
-                    plumb_v6(ifname, address6, v6[1] if v6 and route_via is not None else None)
+                    plumb_v6(ifname, address6, route6_via)
 
                 netns.run_in(path, plumb_more)
-        return Endpoint(container_id, net.name, net.id, path, ip=ip, prefixlen=subnet.prefixlen,
-                        gateway=str(gateway), mac=mac, host_veth=host_veth, subnet=str(subnet),
+        return Endpoint(container_id, net.name, net.id, path, ip=ip, prefixlen=subnet.prefixlen if subnet else None,
+                        gateway=str(gateway) if gateway else None, mac=mac, host_veth=host_veth,
+                        subnet=str(subnet) if subnet else None,
                         hostname=hostname, ifname=ifname, ip6=ip6,
                         ip6_prefixlen=v6[0].prefixlen if v6 else None, gateway6=str(v6[1]) if v6 else None)
 
