@@ -204,13 +204,13 @@ def publish(d: _Daemon, c, ep, image_config: dict) -> list[tuple]:
     hc = c.host_config
     bindings = portmap.parse(hc.get("PortBindings"), exposed_ports(c, image_config),
                              bool(hc.get("PublishAllPorts")))
-    if not bindings or not ep.ip:   # network none: nothing to publish to
+    if not bindings or not (ep.ip or ep.ip6):   # network none: nothing to publish to
         return []
     # the network's com.docker.network.bridge.host_binding_ipv4: where -p binds when it names no address
     default_ip = usernets.host_binding_ipv4(d.networks.find(ep.network_id).config)
     if default_ip:
         bindings = [b if b.host_ip else dataclasses.replace(b, host_ip=default_ip) for b in bindings]
-    return d.networks.publish(c.id, ep.ip, bindings)
+    return d.networks.publish(c.id, ep.ip, bindings, ep.ip6)
 
 
 def record(c, eps: list, rows: list[tuple]) -> dict:

@@ -241,10 +241,12 @@ class NetworkManager:
         return self.store.endpoints(container_id=container_id)
 
     # -- published ports (publisher.py) ---------------------------------------
-    def publish(self, container_id: str, container_ip: str, bindings: list) -> list[tuple]:
-        """Hold the host ports and add the DNAT elements; all or nothing."""
+    def publish(self, container_id: str, container_ip: str | None, bindings: list,
+                container_ip6: str | None = None) -> list[tuple]:
+        """Hold the host ports and add the DNAT elements (both families); all or nothing."""
         ep = self.store.endpoint(container_id)
-        return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None)
+        return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None,
+                                      container_ip6)
 
     def close_proxy(self) -> None:
         """Daemon shutdown: the IPv6 relays stop (they come back with the next start's restore)."""
