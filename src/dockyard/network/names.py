@@ -86,9 +86,10 @@ class NameRegistry:
         return False
 
     def reverse(self, container_id: str, ip: str) -> str | None:
-        """The name of a container at ip on one of the container's user networks."""
-        for network_id, _name, _ip in self._user_networks(container_id):
+        """The PTR answer for a container at ip (either family) on one of the container's user
+        networks: "<container name>.<network name>", as moby's Network.ResolveIP."""
+        for network_id, network, _ip in self._user_networks(container_id):
             for addr, cid, (recorded, *_aliases), _links in self._dns_entries(network_id):
                 if addr == ip:
-                    return self._current_name(cid, recorded) or cid[:12]
+                    return f"{self._current_name(cid, recorded) or cid[:12]}.{network}"
         return None
