@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import secrets
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_address
 from typing import Callable
 
 from pyroute2 import IPRoute, NetlinkError
@@ -72,6 +72,22 @@ def plumb_v6(ifname: str, address: IPv6Interface | None, gateway: IPv6Address | 
             ns.add_default_route6(gateway, idx)
 
 
+def link_local_interfaces(addresses: list[str] | tuple) -> list[IPv4Interface | IPv6Interface]:
+    """EndpointIPAMConfig.LinkLocalIPs as libnetwork adds them: /16 for IPv4, /64 for IPv6."""
+    return [IPv4Interface(f"{a}/16") if ip_address(a).version == 4 else IPv6Interface(f"{a}/64")
+            for a in addresses]
+
+
+def plumb_link_local(ifname: str, addresses: list[IPv4Interface | IPv6Interface]) -> None:
+    """Inside the namespace: the endpoint's --link-local-ip addresses on its interface."""
+    if not addresses:
+        return
+    with Rtnl() as ns:
+        idx = ns.link_index(ifname)
+        for a in addresses:
+            (ns.add_address if a.version == 4 else ns.add_address6)(idx, a)
+
+
 def delete_link(name: str) -> None:
     with IPRoute() as ipr:
         links.delete_link(ipr, name)   # takes the peer inside the namespace with it
@@ -90,7 +106,8 @@ class Plumbing:
 
     def connect(self, container_id: str, net: NetworkRecord, hostname: str | None, ip: str | None,
                 aliases: list[str] | tuple, mac: str | None, name: str | None,
-                links: list[tuple[str, str]] | tuple = (), ip6: str | None = None) -> Endpoint:
+                links: list[tuple[str, str]] | tuple = (), ip6: str | None = None,
+                link_local: list[str] | tuple = ()) -> Endpoint:
         """See NetworkManager.connect; `net` is resolved already."""
         path = self.netns_path(container_id)
         existing = self.store.endpoints(container_id=container_id)
@@ -102,7 +119,8 @@ class Plumbing:
                             "private (none) mode")
         try:
             with contextlib.ExitStack() as undo:
-                ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo, ip6)
+                ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo, ip6,
+                                   link_local_interfaces(link_local))
                 ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name,
                                  "links": json.dumps([list(link) for link in links])})
                 self.store.save_endpoint(ep)
@@ -115,7 +133,8 @@ class Plumbing:
 
     def _connect(self, container_id: str, net: NetworkRecord, path: str, hostname: str | None,
                  requested_ip: str | None, existing: list[Endpoint], mac: str | None,
-                 undo: contextlib.ExitStack, requested_ip6: str | None = None) -> Endpoint:
+                 undo: contextlib.ExitStack, requested_ip6: str | None = None,
+                 link_local: list[IPv4Interface | IPv6Interface] | tuple = ()) -> Endpoint:
         first = not existing
         if first:
             # Without an endpoint record a namespace file here is a leftover of a crash mid-connect.
@@ -192,6 +211,7 @@ class Plumbing:
                     else:
                         plumb_inside(address, route_via)
                     plumb_v6(ifname, address6, route6_via)
+                    plumb_link_local(ifname, list(link_local))
 
                 netns.create(path, then=plumb)
             else:
@@ -203,6 +223,7 @@ class Plumbing:
                 def plumb_more() -> None:
                     plumb_extra(ifname, address, route_via)
                     plumb_v6(ifname, address6, route6_via)
+                    plumb_link_local(ifname, list(link_local))
 
                 netns.run_in(path, plumb_more)
         return Endpoint(container_id, net.name, net.id, path, ip=ip, prefixlen=subnet.prefixlen if subnet else None,
