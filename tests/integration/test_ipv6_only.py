@@ -92,3 +92,23 @@ def test_an_ipv4_subnet_on_an_ipv6_only_network_is_kept_but_unused(daemon, bb_im
         daemon.docker("network", "rm", other)
     finally:
         daemon.docker("network", "rm", net)
+
+
+def test_ipv6_with_only_an_ipv4_subnet_gets_a_ula_64(daemon, bb_image):
+    """Not an error in Docker 28 (moby libnetwork ipamAllocateVersion: an empty IPv6 IPAM config is a
+    request from the default pools, which include a ULA base network): the IPv4 subnet as given and an
+    IPv6 /64 of fd00::/8, used by the containers."""
+    net, sub4 = uname("v4sub"), free_subnet()
+    daemon.docker("network", "create", "--ipv6", "--subnet", sub4, net)
+    try:
+        info = _inspect(daemon, "network", net)
+        assert info["EnableIPv4"] is True and info["EnableIPv6"] is True
+        pools = info["IPAM"]["Config"]
+        assert pools[0]["Subnet"] == sub4 and len(pools) == 2
+        ula = ipaddress.ip_network(pools[1]["Subnet"])
+        assert ula.prefixlen == 64 and ula.subnet_of(ipaddress.ip_network("fd00::/8"))
+        r = daemon.docker("run", "--rm", "--network", net, bb_image, "ip", "-6", "addr", "show", "eth0")
+        assert any(ipaddress.ip_interface(w).ip in ula for line in r.stdout.splitlines()
+                   for w in line.split()[1:2] if "inet6" in line and "/" in w), r.stdout
+    finally:
+        daemon.docker("network", "rm", net)
