@@ -16,7 +16,7 @@ def _inspect(daemon, kind: str, ref: str) -> dict:
 
 
 def test_two_containers_on_an_ipv6_only_network(daemon, bb_image):
-    net, a = uname("v6only"), uname("a")
+    net, a, four = uname("v6only"), uname("a"), uname("four")
     sub6 = v6_subnet()
     gw6 = str(ipaddress.ip_network(sub6).network_address + 1)
     daemon.docker("network", "create", "--ipv6", "--ipv4=false", "--subnet", sub6, net)
@@ -48,8 +48,18 @@ def test_two_containers_on_an_ipv6_only_network(daemon, bb_image):
         hosts = out.split("hosts:", 1)[1]
         assert any(ipaddress.ip_address(line.split("\t")[0]) in ipaddress.ip_network(sub6) for line in hosts.splitlines()
                    if "\t" in line and ":" in line.split("\t")[0]), hosts
+        # an IPv4-only container connected live: its IPv4 route stays, its IPv6 default route comes from here
+        daemon.docker("run", "-d", "--name", four, bb_image, "sleep", "300")
+        daemon.docker("network", "connect", net, four)
+        routes = daemon.docker("exec", four, "sh", "-c", "ip -4 route; ip -6 route").stdout
+        assert "default via" in routes.split("\n")[0] and f"default via {gw6} dev eth1" in routes, routes
+        assert " 0% packet loss" in daemon.docker("exec", four, "ping", "-6", "-c1", "-W2", a).stdout
+        # an IPv4 address asked for on it: moby's words, nothing started
+        r = daemon.docker("run", "--rm", "--network", net, "--ip", "10.1.2.3", bb_image, "true", check=False)
+        assert r.returncode != 0 and "user specified IP address is supported only when connecting to networks " \
+            "with user configured subnets" in r.stderr, r.stderr
     finally:
-        daemon.docker("rm", "-f", a, check=False)
+        daemon.docker("rm", "-f", a, four, check=False)
         daemon.docker("network", "rm", net)
 
 

@@ -159,9 +159,9 @@ class Plumbing:
                                         pool.get("IPRange"), reserved=reserved_aux(pool))
             address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
         else:   # an IPv6-only network: no IPv4 address, route or gateway
-            if requested_ip is not None:
-                raise InvalidParameter(f"invalid address {requested_ip}: It does not belong to any of this "
-                                       "network's subnets")
+            if requested_ip is not None:   # moby's validateEndpointIPAddress without an IPv4 subnet
+                raise InvalidParameter("user specified IP address is supported only when connecting to "
+                                       "networks with user configured subnets")
             subnet = gateway = ip = address = None
         v6 = usernets.ipv6(config)
         if requested_ip6 is not None and v6 is None:
