@@ -81,6 +81,22 @@ def test_ipv6_only_refusals_and_older_clients(daemon):
         assert info["EnableIPv4"] is True and len(info["IPAM"]["Config"]) == 2
     finally:
         daemon.docker("network", "rm", old)
+    # without the field, moby's driver-opt com.docker.network.enable_ipv4 decides (and stays shown)
+    opt = uname("opt")
+    status, body = daemon.api("POST", "/v1.47/networks/create", {
+        "Name": opt, "EnableIPv6": True, "Options": {"com.docker.network.enable_ipv4": "false"}})
+    assert status == 201, body
+    try:
+        info = _inspect(daemon, "network", opt)
+        assert info["EnableIPv4"] is False and info["Options"] == {"com.docker.network.enable_ipv4": "false"}
+        assert [":" in p["Subnet"] for p in info["IPAM"]["Config"]] == [True]
+    finally:
+        daemon.docker("network", "rm", opt)
+    status, body = daemon.api("POST", "/networks/create", {
+        "Name": uname("bad"), "EnableIPv6": True, "Options": {"com.docker.network.enable_ipv4": "maybe"}})
+    assert status == 400 and json.loads(body)["message"] == \
+        'driver-opt "com.docker.network.enable_ipv4" is not a valid bool', body
+    assert daemon.docker("network", "ls", "-q").stdout.split() == before
 
 
 def test_an_ipv4_subnet_on_an_ipv6_only_network_is_kept_but_unused(daemon, bb_image):

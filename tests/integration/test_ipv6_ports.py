@@ -84,6 +84,13 @@ def test_without_ipv6_the_relay_and_on_ipv6_only_the_relay_for_ipv4(daemon, bb_i
         assert http_get(f"http://[{gw6}]:{p6}/").strip() == "six"
         ports = json.loads(daemon.docker("inspect", v6only).stdout)[0]["NetworkSettings"]["Ports"]
         assert ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(p6)}, {"HostIp": "::", "HostPort": str(p6)}]
+        daemon.restart()   # the IPv6-only network's host state, its DNAT and relays come back
+        bridge = "br-" + json.loads(daemon.docker("network", "inspect", net).stdout)[0]["Id"][:12]
+        addrs = subprocess.run(["ip", "addr", "show", "dev", bridge], capture_output=True, text=True).stdout
+        assert "inet " not in addrs and f"inet6 {gw6}/64" in addrs, addrs
+        assert f"tcp . {p6} : {ip6} . 80" in v6_elements(daemon)
+        assert http_get(f"http://[{gw6}]:{p6}/").strip() == "six"
+        assert http_get(f"http://127.0.0.1:{p6}/").strip() == "six"
     finally:
         daemon.docker("rm", "-f", v4only, v6only, check=False)
         daemon.docker("network", "rm", net)

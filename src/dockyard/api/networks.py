@@ -94,7 +94,8 @@ async def create(req: Request):
         attachable=bool(body.get("Attachable")), labels=body.get("Labels"), options=body.get("Options"),
         ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")),
         # EnableIPv4 (false: an IPv6-only network) came with API 1.48; moby ignores it before
-        enable_ipv4=body.get("EnableIPv4") is not False or not req.api_at_least("1.48"))
+        enable_ipv4=bool(body["EnableIPv4"]) if body.get("EnableIPv4") is not None and req.api_at_least("1.48")
+        else None)
     return json_response({"Id": nid, "Warning": ""}, 201)
 
 

@@ -21,6 +21,7 @@ ICC_OPT = "com.docker.network.bridge.enable_icc"
 MTU_OPT = "com.docker.network.driver.mtu"
 MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
 HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
+ENABLE_IPV4_OPT = "com.docker.network.enable_ipv4"   # libnetwork's netlabel.EnableIPv4, a driver-opt
 _TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")   # Go's ParseBool
 
 
@@ -175,12 +176,22 @@ def ipv6(config: dict) -> tuple[IPv6Network, IPv6Address] | None:
 def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4Network],
          internal: bool = False, attachable: bool = False, labels: dict | None = None,
          options: dict | None = None, ipam: dict | None = None, enable_ipv6: bool = False,
-         taken6: list[IPv6Network] | tuple = (), enable_ipv4: bool = True) -> Plan:
+         taken6: list[IPv6Network] | tuple = (), enable_ipv4: bool | None = None) -> Plan:
     """taken: subnets of the daemon's networks; pick_subnet: a free one when none is asked for;
     taken6: the IPv6 subnets of its IPv6 networks. enable_ipv4=False (API 1.48's EnableIPv4, docker
     network create --ipv4=false): an IPv6-only network; an IPv4 pool given anyway is kept in its
-    IPAM config but gives no address, as moby 28's (libnetwork ipamAllocate skips IPv4)."""
+    IPAM config but gives no address, as moby 28's (libnetwork ipamAllocate skips IPv4). None: not
+    given, then the driver-opt com.docker.network.enable_ipv4 decides (default true), as moby's
+    createNetwork; given, that option is dropped."""
     options = {str(k): str(v) for k, v in (options or {}).items()}
+    if enable_ipv4 is not None:
+        options.pop(ENABLE_IPV4_OPT, None)
+    elif ENABLE_IPV4_OPT in options:
+        if options[ENABLE_IPV4_OPT] not in _TRUE + _FALSE:
+            raise InvalidParameter(f'driver-opt "{ENABLE_IPV4_OPT}" is not a valid bool')
+        enable_ipv4 = options[ENABLE_IPV4_OPT] in _TRUE
+    else:
+        enable_ipv4 = True
     if name in PREDEFINED:
         raise Forbidden(f"{name} is a pre-defined network and cannot be created")
     if not enable_ipv4 and not enable_ipv6:   # moby 28 libnetwork/drivers/bridge CreateNetwork
