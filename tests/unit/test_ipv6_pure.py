@@ -67,6 +67,7 @@ def test_link_local_addresses_and_their_validation():
     assert link_local_error({}) is None
     assert link_local_error({"IPAMConfig": {"LinkLocalIPs": ["x"]}}) == "invalid link-local IP address: x"
     assert link_local_error({"IPAMConfig": {"LinkLocalIPs": ["::"]}}) == "invalid link-local IP address: ::"
+    assert link_local_error({"IPAMConfig": {"LinkLocalIPs": ["fe80::1%eth0"]}}) is not None   # no zone in Go
 
 
 def test_a_bridge_without_ipv4_has_a_stable_mac():

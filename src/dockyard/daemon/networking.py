@@ -134,10 +134,11 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
 
 
 def link_local_error(cfg: dict) -> str | None:
-    """moby's EndpointIPAMConfig.Validate of LinkLocalIPs: any address but an unspecified one."""
+    """moby's EndpointIPAMConfig.Validate of LinkLocalIPs: any address (Go's net.ParseIP: no zone)
+    but an unspecified one."""
     for addr in (cfg.get("IPAMConfig") or {}).get("LinkLocalIPs") or []:
         try:
-            if not ipaddress.ip_address(str(addr)).is_unspecified:
+            if "%" not in str(addr) and not ipaddress.ip_address(str(addr)).is_unspecified:
                 continue
         except ValueError:
             pass
