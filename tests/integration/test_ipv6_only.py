@@ -79,6 +79,9 @@ def test_ipv6_only_refusals_and_older_clients(daemon):
     try:
         info = _inspect(daemon, "network", old)
         assert info["EnableIPv4"] is True and len(info["IPAM"]["Config"]) == 2
+        # inspect shows EnableIPv4 at every API version, as moby 28's router (it adapts only create)
+        status, body = daemon.api("GET", f"/v1.44/networks/{old}")
+        assert status == 200 and json.loads(body)["EnableIPv4"] is True
     finally:
         daemon.docker("network", "rm", old)
     # without the field, moby's driver-opt com.docker.network.enable_ipv4 decides (and stays shown)
