@@ -34,7 +34,8 @@ def test_docker_py_on_an_ipv6_only_network(daemon, bb_image):
         assert ep["IPAddress"] == "" and ipaddress.ip_address(ep["GlobalIPv6Address"]) in ipaddress.ip_network(sub6)
         assert c.ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(port)}, {"HostIp": "::", "HostPort": str(port)}]
         gw6 = str(ipaddress.ip_network(sub6).network_address + 1)
-        for url in (f"http://127.0.0.1:{port}/", f"http://[::1]:{port}/", f"http://[{gw6}]:{port}/"):
+        # DNAT first: a refused connection is retried while httpd starts (the relay accepts, then closes)
+        for url in (f"http://[{gw6}]:{port}/", f"http://127.0.0.1:{port}/", f"http://[::1]:{port}/"):
             assert http_get(url).strip() == "py", url
         # --link-local-ip through the endpoint config, and a PTR answer through docker-py's exec
         client.api.connect_container_to_network(c.id, other.id, link_local_ips=["169.254.30.30"])

@@ -9,6 +9,8 @@ import json
 import socket
 import subprocess
 
+import pytest
+
 from dockyard.network import firewall
 from test_ipv6_networks import v6_subnet
 from test_networks import free_port, free_subnet, http_get, uname
@@ -77,11 +79,13 @@ def test_without_ipv6_the_relay_and_on_ipv6_only_the_relay_for_ipv4(daemon, bb_i
         assert f"{p4}" not in maps                                   # no IPv6 address: relayed only
         ip6 = _ep(daemon, v6only, net)["GlobalIPv6Address"]
         assert f"tcp . {p6} : {ip6} . 80" in maps, maps
+        # DNAT first: a refused connection is retried while httpd starts (the relay accepts, then closes)
+        assert http_get(f"http://127.0.0.1:{p4}/").strip() == "four"
         assert http_get(f"http://[::1]:{p4}/").strip() == "four"
-        assert http_get(f"http://127.0.0.1:{p6}/").strip() == "six"   # IPv4 to an IPv6-only container: relayed
-        assert http_get(f"http://[::1]:{p6}/").strip() == "six"
         gw6 = str(ipaddress.ip_network(sub6).network_address + 1)
         assert http_get(f"http://[{gw6}]:{p6}/").strip() == "six"
+        assert http_get(f"http://127.0.0.1:{p6}/").strip() == "six"   # IPv4 to an IPv6-only container: relayed
+        assert http_get(f"http://[::1]:{p6}/").strip() == "six"
         ports = json.loads(daemon.docker("inspect", v6only).stdout)[0]["NetworkSettings"]["Ports"]
         assert ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(p6)}, {"HostIp": "::", "HostPort": str(p6)}]
         daemon.restart()   # the IPv6-only network's host state, its DNAT and relays come back
@@ -95,3 +99,31 @@ def test_without_ipv6_the_relay_and_on_ipv6_only_the_relay_for_ipv4(daemon, bb_i
         daemon.docker("rm", "-f", v4only, v6only, check=False)
         daemon.docker("network", "rm", net)
     assert f"{p6}" not in v6_elements(daemon)
+
+
+SUB6_DEFAULT = v6_subnet()
+
+
+@pytest.fixture(scope="module")
+def daemon6(request, tmp_path_factory, busybox_tar):
+    """A dockyardd with IPv6 on its default bridge (dockerd's --ipv6 --fixed-cidr-v6)."""
+    from conftest import running_daemon
+    for d in running_daemon(request, tmp_path_factory, extra_args=("--ipv6", "--fixed-cidr-v6", SUB6_DEFAULT),
+                            label="dockyardd6p"):
+        d.docker("import", str(busybox_tar), "bb")
+        yield d
+
+
+def test_the_default_bridge_with_ipv6_dnat(daemon6):
+    """dockyardd --ipv6 --fixed-cidr-v6: the default bridge's containers are published by DNAT too."""
+    name, port = uname("d6"), free_port()
+    gw6 = str(ipaddress.ip_network(SUB6_DEFAULT).network_address + 1)
+    daemon6.docker("run", "-d", "--name", name, "--hostname", "dflt", "-p", f"{port}:80", "bb", *HTTPD)
+    try:
+        ip6 = _ep(daemon6, name, "bridge")["GlobalIPv6Address"]
+        assert f"tcp . {port} : {ip6} . 80" in v6_elements(daemon6)
+        for url in (f"http://[{gw6}]:{port}/", f"http://[::1]:{port}/", f"http://127.0.0.1:{port}/"):
+            assert http_get(url).strip() == "dflt", url
+    finally:
+        daemon6.docker("rm", "-f", name)
+    assert f"{port}" not in v6_elements(daemon6)
