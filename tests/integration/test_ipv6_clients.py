@@ -94,7 +94,9 @@ networks:
         web_v6 = json.loads(daemon.docker("inspect", web).stdout)[0]["NetworkSettings"]["Networks"][net][
             "GlobalIPv6Address"]
         r = run("exec", "-T", "b", "sh", "-c",
-                f"ip -4 addr show eth0; ping -6 -c1 -W2 web && wget -qO- http://web/ && nslookup {web_v6}")
+                "ip -4 addr show eth0; ping -6 -c1 -W2 web; "
+                "for i in $(seq 100); do wget -qO- http://web/ && break; sleep 0.1; done; "   # httpd starting
+                f"nslookup {web_v6}")
         assert "inet " not in r.stdout and " 0% packet loss" in r.stdout and "web" in r.stdout.split()
         assert f"name = {web}.{net}" in r.stdout, r.stdout
         assert "inet6 fe80::77/64" in run("exec", "-T", "web", "ip", "addr", "show", "eth0").stdout
