@@ -8,6 +8,8 @@ import ipaddress
 import json
 import socket
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -127,3 +129,53 @@ def test_the_default_bridge_with_ipv6_dnat(daemon6):
     finally:
         daemon6.docker("rm", "-f", name)
     assert f"{port}" not in v6_elements(daemon6)
+
+
+RESPONDER6 = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(b"%d " % peer[1] + data, peer)
+"""
+
+
+def test_udp_on_ipv6_is_dnat_keeping_the_clients_port(daemon, bb_image):
+    """The client's source port arrives unchanged: DNAT, not the relay (which sends from a port of its own)."""
+    net, name = uname("u6"), uname("u")
+    sub6 = v6_subnet()
+    gw6 = str(ipaddress.ip_network(sub6).network_address + 1)
+    hp = free_port()
+    daemon.docker("network", "create", "--ipv6", "--subnet", free_subnet(), "--subnet", sub6, net)
+    proc = None
+    try:
+        daemon.docker("run", "-d", "--name", name, "--network", net, "-p", f"{hp}:8053/udp", bb_image, "sleep", "300")
+        pid = json.loads(daemon.docker("inspect", name).stdout)[0]["State"]["Pid"]
+        proc = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", RESPONDER6, "8053"],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            s.bind(("::", 0))
+            mine = s.getsockname()[1]
+            s.connect((gw6, hp))
+            for _ in range(20):
+                s.send(b"hi")
+                try:
+                    got = s.recv(2048)
+                    break
+                except (TimeoutError, socket.timeout, ConnectionRefusedError):
+                    time.sleep(0.1)
+            else:
+                raise AssertionError("no answer over IPv6")
+        assert got == b"%d hi" % mine
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+        daemon.docker("rm", "-f", name, check=False)
+        daemon.docker("network", "rm", net)
