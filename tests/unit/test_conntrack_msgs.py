@@ -11,6 +11,8 @@ def test_the_filter_is_udp_to_the_port_and_address_of_either_family():
     assert (t.family, t.daddr, t.dport) == (socket.AF_INET, None, 5353)   # any address
     t = ct.udp_tuple("::1", 53)
     assert (t.family, t.daddr) == (socket.AF_INET6, "::1")
+    t = ct.udp_tuple("::", 53)
+    assert (t.family, t.daddr) == (socket.AF_INET6, None)   # any IPv6 address (a DNAT [::] bind)
     attrs = dict(ct.udp_tuple("10.0.0.1", 7).attrs())
     assert {a[0] for a in attrs["CTA_TUPLE_PROTO"]["attrs"]} == {"CTA_PROTO_NUM", "CTA_PROTO_DST_PORT"}
 

@@ -9,6 +9,7 @@ from .. import filters
 from ..daemon import networking
 from ..errors import Forbidden, InvalidParameter
 from ..network import filters as network_filters
+from ..network import usernets
 from .server import Request, Response, json_response, route
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def _view(d: Daemon, net, containers: bool = True) -> dict:
     else:
         options, ipam = cfg.get("Options") or {}, cfg.get("IPAM") or {"Driver": "default", "Config": []}
     out = {"Name": name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": driver,
-           "EnableIPv4": driver == "bridge", "EnableIPv6": bool(cfg.get("EnableIPv6")), "IPAM": ipam,
+           "EnableIPv4": driver == "bridge" and usernets.ipv4_enabled(cfg), "EnableIPv6": bool(cfg.get("EnableIPv6")), "IPAM": ipam,
            "Internal": bool(cfg.get("Internal")), "Attachable": bool(cfg.get("Attachable")), "Ingress": False,
            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {}, "Options": options,
            "Labels": cfg.get("Labels") or {}}
@@ -91,7 +92,10 @@ async def create(req: Request):
     nid = await asyncio.to_thread(
         _networks(req).create_network, name, internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")), labels=body.get("Labels"), options=body.get("Options"),
-        ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")))
+        ipam=body.get("IPAM"), enable_ipv6=bool(body.get("EnableIPv6")),
+        # EnableIPv4 (false: an IPv6-only network) came with API 1.48; moby ignores it before
+        enable_ipv4=bool(body["EnableIPv4"]) if body.get("EnableIPv4") is not None and req.api_at_least("1.48")
+        else None)
     return json_response({"Id": nid, "Warning": ""}, 201)
 
 

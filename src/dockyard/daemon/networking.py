@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import os
 from typing import TYPE_CHECKING, Protocol
 
@@ -98,6 +99,11 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
     eps = (nc or {}).get("EndpointsConfig") or {}
     if not isinstance(eps, dict):
         raise InvalidParameter("invalid NetworkingConfig: EndpointsConfig must be an object")
+    for name, ep in eps.items():   # moby's validateNetworkingConfig, for every entry
+        if isinstance(ep, dict):
+            bad = link_local_error(ep)
+            if bad:
+                raise InvalidParameter(f"invalid config for network {name}: {bad}")
     for name in [mode, *eps]:
         if name in ("host", "none") or name.startswith("container:"):
             continue
@@ -127,6 +133,19 @@ def validate(d: _Daemon, hc: dict, nc: dict, cfg: dict) -> None:
     portmap.parse(hc.get("PortBindings"), exposed, bool(hc.get("PublishAllPorts")))   # raises on bad specs
 
 
+def link_local_error(cfg: dict) -> str | None:
+    """moby's EndpointIPAMConfig.Validate of LinkLocalIPs: any address (Go's net.ParseIP: no zone)
+    but an unspecified one."""
+    for addr in (cfg.get("IPAMConfig") or {}).get("LinkLocalIPs") or []:
+        try:
+            if "%" not in str(addr) and not ipaddress.ip_address(str(addr)).is_unspecified:
+                continue
+        except ValueError:
+            pass
+        return f"invalid link-local IP address: {addr}"
+    return None
+
+
 def _endpoint_dict(ep) -> dict:
     return {"IPAddress": ep.ip or "", "IPPrefixLen": ep.prefixlen or 0, "Gateway": ep.gateway or "",
             "MacAddress": ep.mac or "", "NetworkID": ep.network_id, "EndpointID": ep.host_veth or "",
@@ -145,7 +164,8 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
     links = [(alias, target) for target, alias in map(parse_link, cfg.get("Links") or [])]
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
                               aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
-                              links=links, ip6=ipam.get("IPv6Address") or None)
+                              links=links, ip6=ipam.get("IPv6Address") or None,
+                              link_local=list(ipam.get("LinkLocalIPs") or []))
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:
@@ -204,18 +224,18 @@ def publish(d: _Daemon, c, ep, image_config: dict) -> list[tuple]:
     hc = c.host_config
     bindings = portmap.parse(hc.get("PortBindings"), exposed_ports(c, image_config),
                              bool(hc.get("PublishAllPorts")))
-    if not bindings or not ep.ip:   # network none: nothing to publish to
+    if not bindings or not (ep.ip or ep.ip6):   # network none: nothing to publish to
         return []
     # the network's com.docker.network.bridge.host_binding_ipv4: where -p binds when it names no address
     default_ip = usernets.host_binding_ipv4(d.networks.find(ep.network_id).config)
     if default_ip:
         bindings = [b if b.host_ip else dataclasses.replace(b, host_ip=default_ip) for b in bindings]
-    return d.networks.publish(c.id, ep.ip, bindings)
+    return d.networks.publish(c.id, ep.ip, bindings, ep.ip6)
 
 
 def record(c, eps: list, rows: list[tuple]) -> dict:
     """What c.network keeps about the endpoints (inspect reads it without touching the host)."""
-    return {"Endpoint": _endpoint_dict(eps[0]) if eps and eps[0].ip else {},
+    return {"Endpoint": _endpoint_dict(eps[0]) if eps and (eps[0].ip or eps[0].ip6) else {},
             "Networks": {ep.network: _endpoint_dict(ep) for ep in eps},
             "Ports": [list(r) for r in rows]}
 
@@ -340,6 +360,8 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
         raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
     if rec.name == "bridge" and ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address"):
         raise InvalidParameter("user specified IP address is supported on user defined networks only")
+    if bad := link_local_error(cfg or {}):   # moby's updateNetworkConfig: the bare message, 400
+        raise InvalidParameter(bad)
     async with c.lock:
         _none_conflict(d, c, rec)
         eps = dict(endpoints_config(c))

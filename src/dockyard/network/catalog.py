@@ -91,8 +91,9 @@ class NetworkCatalog:
             try:
                 with contextlib.ExitStack() as undo:
                     undo.callback(_quietly, remove_host_state, self.daemon_bridge, p.bridge)
-                    ensure_user_network(self.daemon_bridge, p.bridge, str(p.subnet), str(p.gateway), p.config)
-                    self.store.create_network(p.id, name, p.bridge, str(p.subnet), str(p.gateway), p.config)
+                    subnet, gateway = (str(p.subnet), str(p.gateway)) if p.subnet else (None, None)
+                    ensure_user_network(self.daemon_bridge, p.bridge, subnet, gateway, p.config)
+                    self.store.create_network(p.id, name, p.bridge, subnet, gateway, p.config)
                     undo.pop_all()
             except (NetlinkError, OSError) as e:
                 raise SystemError_(f"creating network {name}: {e}") from e

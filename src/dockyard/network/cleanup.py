@@ -41,6 +41,7 @@ def purge(bridge: str, exec_root: str | None = None) -> None:
     attempt(firewall.remove_nat, bridge)
     attempt(nft.delete_table, firewall.table_name(bridge), "ip6")   # the default bridge's IPv6 (--ipv6)
     attempt(nft.delete_table, firewall.table_name(bridge) + "-ports")
+    attempt(nft.delete_table, firewall.table_name(bridge) + "-ports", "ip6")
     attempt(firewall.remove_forward_accept, bridge)
     if errors:
         raise errors[0]

@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def udp_tuple(host_ip: str, port: int) -> NFCTAttrTuple:
-    """The original direction of UDP flows to host_ip:port (any address of the family when "")."""
+    """The original direction of UDP flows to host_ip:port (any address of the family for "" and "::")."""
     family = socket.AF_INET6 if host_ip and ipaddress.ip_address(host_ip).version == 6 else socket.AF_INET
-    return NFCTAttrTuple(family=family, proto=socket.IPPROTO_UDP, dport=port, daddr=host_ip or None)
+    return NFCTAttrTuple(family=family, proto=socket.IPPROTO_UDP, dport=port,
+                         daddr=None if host_ip in ("", "::") else host_ip)
 
 
 def forget_udp(rows: list[tuple]) -> int:

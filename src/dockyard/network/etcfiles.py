@@ -40,12 +40,10 @@ def hosts_content(hostname: str, domainname: str, ip: str | None,
     """Defaults, then --add-host entries, then the container's own record, as Docker orders them."""
     lines = [f"{addr}\t{names}" for addr, names in DEFAULT_HOSTS]
     lines += ["%s\t%s" % parse_extra_host(e) for e in extra_hosts]
-    if ip:
+    if ip or ip6:
         fqdn = f"{hostname}.{domainname}" if domainname else hostname
         names = fqdn if "." not in fqdn else f"{fqdn} {fqdn.split('.', 1)[0]}"
-        lines.append(f"{ip}\t{names}")
-        if ip6:   # on an IPv6 network, as Docker lists it
-            lines.append(f"{ip6}\t{names}")
+        lines += [f"{addr}\t{names}" for addr in (ip, ip6) if addr]   # ip6 on an IPv6 network, as Docker lists it
     return "\n".join(lines) + "\n"
 
 

@@ -99,21 +99,23 @@ def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
     return subnet, subnet.network_address + 1
 
 
-def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str, gateway: str, config: dict) -> None:
+def ensure_user_network(daemon_bridge: str, bridge: str, subnet: str | None, gateway: str | None,
+                        config: dict) -> None:
     """Host state of one user network: bridge with our alias, rules (idempotent). Its DNS is in each
-    container (resolver.py)."""
-    net, gw = IPv4Network(subnet), IPv4Address(gateway)
+    container (resolver.py). subnet None: an IPv6-only network, a bridge without IPv4."""
     mtu = usernets.mtu(config)
     with IPRoute() as ipr:
-        idx = links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gw}/{net.prefixlen}"))
+        address = IPv4Interface(f"{gateway}/{IPv4Network(subnet).prefixlen}") if subnet else None
+        idx = links.ensure_bridge(ipr, bridge, address)
         ipr.link("set", index=idx, ifalias=user_bridge_alias(daemon_bridge), **({"mtu": mtu} if mtu else {}))
     internal = bool(config.get("Internal"))
     table = firewall.network_table(daemon_bridge, bridge)
-    firewall.install_network(table, bridge, net, internal, isolate_from=(daemon_bridge, "br-*"),
-                             masquerade=usernets.masquerade(config))
-    if not internal:
-        firewall.install_forward_accept(bridge)
-        _route_localnet(bridge)
+    if subnet:
+        firewall.install_network(table, bridge, IPv4Network(subnet), internal,
+                                 isolate_from=(daemon_bridge, "br-*"), masquerade=usernets.masquerade(config))
+        if not internal:
+            firewall.install_forward_accept(bridge)
+            _route_localnet(bridge)
     v6 = usernets.ipv6(config)
     if v6 is not None:
         ensure_ipv6(bridge, v6, internal)

@@ -7,6 +7,7 @@ one socket across several calls.
 from __future__ import annotations
 
 import errno
+import hashlib
 import socket
 from ipaddress import IPv4Interface, IPv4Network
 
@@ -25,8 +26,9 @@ def index_of(ipr: IPRoute, name: str) -> int | None:
     return found[0] if found else None
 
 
-def ensure_bridge(ipr: IPRoute, name: str, gateway: IPv4Interface) -> int:
-    """Bridge `name` exists, is up, and carries exactly the gateway address.
+def ensure_bridge(ipr: IPRoute, name: str, gateway: IPv4Interface | None) -> int:
+    """Bridge `name` exists, is up, and carries exactly the gateway address (none: no IPv4 at all,
+    an IPv6-only network).
 
     Other IPv4 addresses on it are removed: the bridge is ours, and a stale
     address from an earlier --bip would otherwise keep routing the old subnet.
@@ -34,7 +36,7 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: IPv4Interface) -> int:
     # A bridge without a set MAC takes the lowest of its ports' MACs, so it
     # would change whenever a container leaves, and containers' ARP caches
     # would point the gateway at a MAC no one answers for (Docker fixes it too).
-    mac = mac_for(gateway.ip)
+    mac = mac_for(gateway.ip) if gateway is not None else stable_mac(name)
     idx = index_of(ipr, name)
     if idx is None:
         ipr.link("add", ifname=name, kind="bridge", address=mac)
@@ -46,14 +48,21 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: IPv4Interface) -> int:
         if link.get("address") != mac:
             ipr.link("set", index=idx, address=mac)
     have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(family=socket.AF_INET, index=idx)}
-    want = (str(gateway.ip), gateway.network.prefixlen)
+    want = (str(gateway.ip), gateway.network.prefixlen) if gateway is not None else None
     for address, prefixlen in have - {want}:
         ipr.addr("del", index=idx, address=address, prefixlen=prefixlen)
-    if want not in have:
+    if gateway is not None and want not in have:
         ipr.addr("add", index=idx, address=want[0], prefixlen=want[1],
                  broadcast=str(gateway.network.broadcast_address))
     ipr.link("set", index=idx, state="up")
     return idx
+
+
+def stable_mac(name: str) -> str:
+    """A locally administered MAC that stays the same for one interface name (a bridge or endpoint
+    without IPv4, whose MAC cannot come from its address)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "02:42:" + ":".join(f"{b:02x}" for b in digest[:4])
 
 
 def bridge_address(ipr: IPRoute, name: str) -> IPv4Interface | None:

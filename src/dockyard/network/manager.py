@@ -203,18 +203,19 @@ class NetworkManager:
     def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
                 ip: str | None = None, aliases: list[str] | tuple = (), mac: str | None = None,
                 name: str | None = None, links: list[tuple[str, str]] | tuple = (),
-                ip6: str | None = None) -> Endpoint:
+                ip6: str | None = None, link_local: list[str] | tuple = ()) -> Endpoint:
         """Attach the container to a network (a name, id or "bridge"/"none").
 
         The first network creates the container's namespace (its interface is
         eth0); later ones add eth1, eth2... to the live namespace. `ip`
         requests a specific address; `links` are (alias, target) names only
-        this container resolves there. Raises Forbidden if the container is
+        this container resolves there; `link_local` (--link-local-ip) are added to its interface
+        there. Raises Forbidden if the container is
         already on that network.
         """
         self.netns_path(container_id)
         net = self._network_for(mode)
-        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links, ip6)
+        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links, ip6, link_local)
         self._names.forget(net.id)
         return ep
 
@@ -241,10 +242,12 @@ class NetworkManager:
         return self.store.endpoints(container_id=container_id)
 
     # -- published ports (publisher.py) ---------------------------------------
-    def publish(self, container_id: str, container_ip: str, bindings: list) -> list[tuple]:
-        """Hold the host ports and add the DNAT elements; all or nothing."""
+    def publish(self, container_id: str, container_ip: str | None, bindings: list,
+                container_ip6: str | None = None) -> list[tuple]:
+        """Hold the host ports and add the DNAT elements (both families); all or nothing."""
         ep = self.store.endpoint(container_id)
-        return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None)
+        return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None,
+                                      container_ip6)
 
     def close_proxy(self) -> None:
         """Daemon shutdown: the IPv6 relays stop (they come back with the next start's restore)."""

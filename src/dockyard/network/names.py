@@ -63,7 +63,7 @@ class NameRegistry:
     def _user_networks(self, container_id: str) -> list[tuple[str, str, str | None]]:
         """(network id, name, its address there) of the container's user networks, in the order it
         joined them."""
-        return [(ep.network_id, ep.network, ep.ip) for ep in self.store.endpoints(container_id=container_id)
+        return [(ep.network_id, ep.network, ep.ip or ep.ip6) for ep in self.store.endpoints(container_id=container_id)
                 if ep.network not in NO_NAMES]
 
     def container_names(self, container_id: str) -> dict[str, list[str]]:
@@ -86,9 +86,10 @@ class NameRegistry:
         return False
 
     def reverse(self, container_id: str, ip: str) -> str | None:
-        """The name of a container at ip on one of the container's user networks."""
-        for network_id, _name, _ip in self._user_networks(container_id):
+        """The PTR answer for a container at ip (either family) on one of the container's user
+        networks: "<container name>.<network name>", as moby's Network.ResolveIP."""
+        for network_id, network, _ip in self._user_networks(container_id):
             for addr, cid, (recorded, *_aliases), _links in self._dns_entries(network_id):
                 if addr == ip:
-                    return self._current_name(cid, recorded) or cid[:12]
+                    return f"{self._current_name(cid, recorded) or cid[:12]}.{network}"
         return None

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import secrets
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_address
 from typing import Callable
 
 from pyroute2 import IPRoute, NetlinkError
@@ -36,11 +36,13 @@ def _quietly(fn: Callable, *args) -> None:
         log.exception("network rollback step %s%r failed", getattr(fn, "__name__", fn), args)
 
 
-def plumb_extra(ifname: str, address: IPv4Interface, gateway: IPv4Address | None) -> None:
-    """Inside the namespace: a further interface (eth1...) up, and the default route if it is the first."""
+def plumb_extra(ifname: str, address: IPv4Interface | None, gateway: IPv4Address | None) -> None:
+    """Inside the namespace: a further interface (eth1...) up, and the default route if it is the first;
+    no IPv4 address on an IPv6-only network."""
     with Rtnl() as ns:
         idx = ns.link_index(ifname)
-        ns.add_address(idx, address)
+        if address is not None:
+            ns.add_address(idx, address)
         ns.set_link(idx, up=True)
         if gateway is not None:
             ns.add_default_route(gateway, idx)
@@ -59,8 +61,8 @@ def plumb_inside(address: IPv4Interface | None, gateway: IPv4Address | None) -> 
 
 
 def plumb_v6(ifname: str, address: IPv6Interface | None, gateway: IPv6Address | None) -> None:
-    """Inside the namespace, on an IPv6 network: the interface's IPv6 address and, with the IPv4 default
-    route, the IPv6 one."""
+    """Inside the namespace, on an IPv6 network: the interface's IPv6 address and, when this network
+    gives the container its IPv6 default route, that route."""
     if address is None:
         return
     with Rtnl() as ns:
@@ -68,6 +70,22 @@ def plumb_v6(ifname: str, address: IPv6Interface | None, gateway: IPv6Address | 
         ns.add_address6(idx, address)
         if gateway is not None:
             ns.add_default_route6(gateway, idx)
+
+
+def link_local_interfaces(addresses: list[str] | tuple) -> list[IPv4Interface | IPv6Interface]:
+    """EndpointIPAMConfig.LinkLocalIPs as libnetwork adds them: /16 for IPv4, /64 for IPv6."""
+    return [IPv4Interface(f"{a}/16") if ip_address(a).version == 4 else IPv6Interface(f"{a}/64")
+            for a in addresses]
+
+
+def plumb_link_local(ifname: str, addresses: list[IPv4Interface | IPv6Interface]) -> None:
+    """Inside the namespace: the endpoint's --link-local-ip addresses on its interface."""
+    if not addresses:
+        return
+    with Rtnl() as ns:
+        idx = ns.link_index(ifname)
+        for a in addresses:
+            (ns.add_address if a.version == 4 else ns.add_address6)(idx, a)
 
 
 def delete_link(name: str) -> None:
@@ -88,7 +106,8 @@ class Plumbing:
 
     def connect(self, container_id: str, net: NetworkRecord, hostname: str | None, ip: str | None,
                 aliases: list[str] | tuple, mac: str | None, name: str | None,
-                links: list[tuple[str, str]] | tuple = (), ip6: str | None = None) -> Endpoint:
+                links: list[tuple[str, str]] | tuple = (), ip6: str | None = None,
+                link_local: list[str] | tuple = ()) -> Endpoint:
         """See NetworkManager.connect; `net` is resolved already."""
         path = self.netns_path(container_id)
         existing = self.store.endpoints(container_id=container_id)
@@ -100,7 +119,8 @@ class Plumbing:
                             "private (none) mode")
         try:
             with contextlib.ExitStack() as undo:
-                ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo, ip6)
+                ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo, ip6,
+                                   link_local_interfaces(link_local))
                 ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name,
                                  "links": json.dumps([list(link) for link in links])})
                 self.store.save_endpoint(ep)
@@ -113,7 +133,8 @@ class Plumbing:
 
     def _connect(self, container_id: str, net: NetworkRecord, path: str, hostname: str | None,
                  requested_ip: str | None, existing: list[Endpoint], mac: str | None,
-                 undo: contextlib.ExitStack, requested_ip6: str | None = None) -> Endpoint:
+                 undo: contextlib.ExitStack, requested_ip6: str | None = None,
+                 link_local: list[IPv4Interface | IPv6Interface] | tuple = ()) -> Endpoint:
         first = not existing
         if first:
             # Without an endpoint record a namespace file here is a leftover of a crash mid-connect.
@@ -125,19 +146,23 @@ class Plumbing:
             return Endpoint(container_id, "none", net.id, path, hostname=hostname)
 
         config = net.config
-        subnet = IPv4Network(net.subnet)
-        gateway = IPv4Address(net.gateway)
-        pool = (config.get("IPAM", {}).get("Config") or [{}])[0]
-        ip_range = pool.get("IPRange")
-        if requested_ip is not None:
-            try:
-                IPv4Address(requested_ip)
-            except ValueError:
-                raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
-        ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip, ip_range,
-                                    reserved=reserved_aux(pool))
         undo.callback(_quietly, self.store.release_ip, container_id, net.id)   # both families
-        address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
+        if net.subnet:
+            subnet, gateway = IPv4Network(net.subnet), IPv4Address(net.gateway)
+            pool = (config.get("IPAM", {}).get("Config") or [{}])[0]
+            if requested_ip is not None:
+                try:
+                    IPv4Address(requested_ip)
+                except ValueError:
+                    raise InvalidParameter(f"invalid IPv4 address: {requested_ip}") from None
+            ip = self.store.allocate_ip(net.id, str(subnet), str(gateway), container_id, requested_ip,
+                                        pool.get("IPRange"), reserved=reserved_aux(pool))
+            address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
+        else:   # an IPv6-only network: no IPv4 address, route or gateway
+            if requested_ip is not None:   # moby's validateEndpointIPAddress without an IPv4 subnet
+                raise InvalidParameter("user specified IP address is supported only when connecting to "
+                                       "networks with user configured subnets")
+            subnet = gateway = ip = address = None
         v6 = usernets.ipv6(config)
         if requested_ip6 is not None and v6 is None:
             raise InvalidParameter(f"invalid address {requested_ip6}: It does not belong to any of this "
@@ -148,15 +173,18 @@ class Plumbing:
             if not re.match(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", mac):
                 raise InvalidParameter(f"invalid MAC address: {mac}")
             mac = mac.lower()
-        else:
-            mac = mac_for(ip)
         host_veth = VETH_PREFIX + secrets.token_hex(4)
+        if not mac:
+            mac = mac_for(ip) if ip else links.stable_mac(host_veth)
         internal = net.internal
         isolate = config.get("EnableICC") is False
         used = {ep.ifname for ep in existing}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        # each family's default route: the first non-internal network that has that family gives it
         has_route = any(not self._internal(ep.network_id) for ep in existing if ep.ip)
+        has_route6 = any(not self._internal(ep.network_id) for ep in existing if ep.ip6)
         route_via = None if (internal or has_route) else gateway
+        route6_via = v6[1] if v6 and not (internal or has_route6) else None
 
         with Rtnl() as host:   # opened here, so bound to the host namespace for good
             bridge_index = host.link_index(net.bridge)
@@ -182,7 +210,8 @@ class Plumbing:
                             ns.set_link(name="lo", up=True)
                     else:
                         plumb_inside(address, route_via)
-                    plumb_v6(ifname, address6, v6[1] if v6 and route_via is not None else None)
+                    plumb_v6(ifname, address6, route6_via)
+                    plumb_link_local(ifname, list(link_local))
 
                 netns.create(path, then=plumb)
             else:
@@ -193,11 +222,13 @@ class Plumbing:
                     os.close(fd)
                 def plumb_more() -> None:
                     plumb_extra(ifname, address, route_via)
-                    plumb_v6(ifname, address6, v6[1] if v6 and route_via is not None else None)
+                    plumb_v6(ifname, address6, route6_via)
+                    plumb_link_local(ifname, list(link_local))
 
                 netns.run_in(path, plumb_more)
-        return Endpoint(container_id, net.name, net.id, path, ip=ip, prefixlen=subnet.prefixlen,
-                        gateway=str(gateway), mac=mac, host_veth=host_veth, subnet=str(subnet),
+        return Endpoint(container_id, net.name, net.id, path, ip=ip, prefixlen=subnet.prefixlen if subnet else None,
+                        gateway=str(gateway) if gateway else None, mac=mac, host_veth=host_veth,
+                        subnet=str(subnet) if subnet else None,
                         hostname=hostname, ifname=ifname, ip6=ip6,
                         ip6_prefixlen=v6[0].prefixlen if v6 else None, gateway6=str(v6[1]) if v6 else None)
 

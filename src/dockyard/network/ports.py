@@ -20,10 +20,14 @@ Each published host port is also bound (not listened on) by the daemon, so
 no other program can take it and a port already taken fails the start with
 a clear error before any rule is made.
 
-As Docker's, a bind without an address is on both families: 0.0.0.0 here,
-and [::] relayed by the daemon's port proxy (proxy.py: nftables cannot NAT
-IPv6 to an IPv4 container, Docker uses docker-proxy for it too); `-p
-0.0.0.0:…` is IPv4 only, `-p [::]:…` / `-p [::1]:…` IPv6 only.
+As Docker's, a bind without an address is on both families (0.0.0.0 and [::]);
+`-p 0.0.0.0:…` is IPv4 only, `-p [::]:…` / `-p [::1]:…` IPv6 only. The `ip6`
+table of the same name has the same maps for IPv6 binds of containers with an
+IPv6 address, as Docker 28's ip6tables DNAT. What DNAT cannot do is relayed by
+the daemon's port proxy (proxy.py), as Docker's docker-proxy: a bind of the
+family the container lacks (nftables cannot NAT IPv6 to IPv4), and ::1 (IPv6
+has no route_localnet: a packet from ::1 never leaves the host), so the proxy
+serves every IPv6 bind's socket and DNAT takes what is not loopback first.
 """
 from __future__ import annotations
 
@@ -39,6 +43,35 @@ EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
 def ruleset(table: str) -> str:
+    """Both families' tables, made afresh in one transaction (the IPv6 one as Docker 28's ip6tables
+    DNAT: everything but ::1, which only the port proxy serves, IPv6 having no route_localnet)."""
+    return _ruleset4(table) + _ruleset6(table)
+
+
+def _ruleset6(table: str) -> str:
+    return (
+        f"table ip6 {table}\n"
+        f"delete table ip6 {table}\n"
+        f"table ip6 {table} {{\n"
+        "  map any { type inet_proto . inet_service : ipv6_addr . inet_service; }\n"
+        "  map byip { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }\n"
+        "  chain pub {\n"
+        "    dnat ip6 to ip6 daddr . meta l4proto . th dport map @byip\n"
+        "    dnat ip6 to meta l4proto . th dport map @any\n"
+        "  }\n"
+        "  chain prerouting {\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        "    fib daddr type local jump pub\n"
+        "  }\n"
+        "  chain output {\n"
+        "    type nat hook output priority -100; policy accept;\n"
+        "    ip6 daddr != ::1 fib daddr type local jump pub\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def _ruleset4(table: str) -> str:
     return (
         f"table ip {table}\n"
         f"delete table ip {table}\n"
@@ -180,29 +213,50 @@ def hold(proto: str, host_ip: str, port: int) -> socket.socket | None:
         raise SystemError_(f"binding {host_ip or '0.0.0.0'}:{port}/{proto}: {e}") from e
 
 
-def _element(row) -> tuple[str, str]:
-    proto, host_ip, hport, cip, cport = row
-    if host_ip:
-        return "byip", f"{host_ip} . {proto} . {hport} : {cip} . {cport}"
-    return "any", f"{proto} . {hport} : {cip} . {cport}"
+def target_for(host_ip: str, ip: str | None, ip6: str | None) -> str | None:
+    """The container address a row of host_ip goes to: the same family when the container has it
+    (DNAT), else the other one (the port proxy translates, as docker-proxy does)."""
+    return (ip6 or ip) if is_v6(host_ip) else (ip or ip6)
+
+
+def dnat(row) -> bool:
+    """Whether a row is a DNAT element: host and container address of one family, and not IPv6
+    loopback (a DNATed packet from ::1 cannot leave the host: the proxy serves it)."""
+    host_ip, cip = row[1], row[3]
+    return is_v6(host_ip) == is_v6(cip) and host_ip != "::1"
+
+
+def relayed(row) -> bool:
+    """Whether the port proxy serves the row's socket: every IPv6 bind (its loopback at least) and a
+    bind of the other family than the container's address."""
+    return is_v6(row[1]) or is_v6(row[1]) != is_v6(row[3])
+
+
+def _family(row) -> str:
+    return "ip6" if is_v6(row[1]) else "ip"
 
 
 def _key(row) -> tuple[str, str]:
-    proto, host_ip, hport, _, _ = row
-    return ("byip", f"{host_ip} . {proto} . {hport}") if host_ip else ("any", f"{proto} . {hport}")
+    """(map, key) of a row: `any` for its family's wildcard ("" or "::"), else `byip`."""
+    proto, host_ip, hport = row[0], row[1], row[2]
+    return ("any", f"{proto} . {hport}") if host_ip in ("", "::") else ("byip", f"{host_ip} . {proto} . {hport}")
+
+
+def _element(row) -> tuple[str, str]:
+    m, k = _key(row)
+    return m, f"{k} : {row[3]} . {row[4]}"
 
 
 def add_elements(table: str, rows: list[tuple]) -> None:
-    """rows: (proto, host_ip, host_port, container_ip, container_port), one nft transaction;
-    IPv6 host addresses are the port proxy's, not rules."""
-    rows = [r for r in rows if not is_v6(r[1])]
-    if rows:
-        nft.run("\n".join(f"add element ip {table} {m} {{ {e} }}" for m, e in map(_element, rows)))
+    """rows: (proto, host_ip, host_port, container_ip, container_port), one nft transaction for
+    both families; the rows the port proxy translates have no element."""
+    lines = [f"add element {_family(r)} {table} {m} {{ {e} }}"
+             for r, (m, e) in ((r, _element(r)) for r in rows if dnat(r))]
+    if lines:
+        nft.run("\n".join(lines))
 
 
 def delete_elements(table: str, rows: list[tuple]) -> None:
-    for row in rows:   # one at a time: a missing element must not keep the others
-        if is_v6(row[1]):
-            continue
+    for row in filter(dnat, rows):   # one at a time: a missing element must not keep the others
         m, k = _key(row)
-        nft.run(f"delete element ip {table} {m} {{ {k} }}", check=False)
+        nft.run(f"delete element {_family(row)} {table} {m} {{ {k} }}", check=False)

@@ -1,8 +1,9 @@
-"""Published ports on the host's IPv6 addresses, for containers addressed over IPv4.
+"""Published ports nftables cannot DNAT: a bind of the family the container has no address of,
+and IPv6 loopback (see ports.py).
 
 nftables cannot NAT an IPv6 packet to an IPv4 address, so, like Docker's
 docker-proxy, the daemon relays: it listens on the held `[::]:PORT` (or
-`[::1]:PORT`, ...) socket and connects to the container's IPv4 address for
+`[::1]:PORT`, ...) socket and connects to the container's address for
 each TCP connection; for UDP it keeps one connected socket per client (30 s
 without traffic closes it). The relays run on the daemon's event loop; the
 container sees the connection come from its network's gateway, as with

@@ -1,7 +1,10 @@
 """Publishing a container's ports: pick and hold host ports, record them, add
-the DNAT elements (network/ports.py has the table and the rules); all or
-nothing, undone by `unpublish`, restored by `restore` after a daemon restart. IPv6 binds are
-relayed by the port proxy (proxy.py) instead of DNAT."""
+the DNAT elements of both families (network/ports.py has the tables and the rules); all or
+nothing, undone by `unpublish`, restored by `restore` after a daemon restart.
+
+As Docker 28 with ip6tables and docker-proxy: an IPv6 bind of a container with an IPv6 address is
+DNAT to that address, and the port proxy (proxy.py) serves its socket for what DNAT cannot reach
+(::1); a bind of the family the container lacks is only relayed, the proxy translating."""
 from __future__ import annotations
 
 import socket
@@ -49,9 +52,10 @@ class Publisher:
             got.append(s)
         return got
 
-    def publish(self, container_id: str, container_ip: str, bindings: list,
-                host_veth: str | None = None) -> list[tuple]:
-        """Returns rows (proto, host_ip, host_port, container_ip, container_port)."""
+    def publish(self, container_id: str, container_ip: str | None, bindings: list,
+                host_veth: str | None = None, container_ip6: str | None = None) -> list[tuple]:
+        """Returns rows (proto, host_ip, host_port, container_ip, container_port); a row's container_ip
+        is of its host address's family when the container has that family (ports.target_for)."""
         held: list[tuple[str, socket.socket]] = []     # (row host address, socket)
         rows: list[tuple] = []
         taken = {(r["proto"], r["host_port"]) for r in self.store.ports()}
@@ -76,14 +80,15 @@ class Publisher:
                     raise InvalidParameter(f"no free host port for {b.container_port}/{b.proto} in {where}")
                 held += zip(addresses, got)
                 taken.add((b.proto, port))
-                rows += [(b.proto, addr, port, container_ip, b.container_port) for addr in addresses]
+                rows += [(b.proto, addr, port, ports.target_for(addr, container_ip, container_ip6), b.container_port)
+                         for addr in addresses]
             self.store.save_ports(container_id, rows)
             try:
                 if host_veth:   # hairpin: see Rtnl.set_bridge_port
                     with Rtnl() as host:
                         host.set_bridge_port(name=host_veth, hairpin=True)
                 ports.add_elements(self.table, rows)
-                conntrack.forget_udp([r for r in rows if not ports.is_v6(r[1])])   # flows that predate the DNAT
+                conntrack.forget_udp([r for r in rows if ports.dnat(r)])   # flows that predate the DNAT
             except Exception:
                 self.store.forget_ports(container_id)
                 raise
@@ -95,10 +100,11 @@ class Publisher:
         return rows
 
     def _keep(self, container_id: str, rows: list[tuple], socks: list[socket.socket]) -> None:
-        """IPv4 sockets just hold their port; IPv6 ones go to the proxy, which relays to the container."""
+        """Sockets of DNAT-only rows just hold their port; the others go to the proxy, which relays to
+        the container (ports.relayed)."""
         kept = []
         for row, s in zip(rows, socks):
-            if ports.is_v6(row[1]) and self.proxy is not None:
+            if ports.relayed(row) and self.proxy is not None:
                 self.proxy.serve(container_id, row[0], s, (row[3], row[4]))
             else:
                 kept.append(s)
@@ -128,6 +134,6 @@ class Publisher:
             rows = self.published(cid)
             if rows:
                 ports.add_elements(self.table, rows)
-                conntrack.forget_udp([r for r in rows if not ports.is_v6(r[1])])
+                conntrack.forget_udp([r for r in rows if ports.dnat(r)])
                 kept = [(r, s) for r, s in ((r, ports.hold(r[0], r[1], r[2])) for r in rows) if s is not None]
                 self._keep(cid, [r for r, _ in kept], [s for _, s in kept])

@@ -21,6 +21,7 @@ ICC_OPT = "com.docker.network.bridge.enable_icc"
 MTU_OPT = "com.docker.network.driver.mtu"
 MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
 HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
+ENABLE_IPV4_OPT = "com.docker.network.enable_ipv4"   # libnetwork's netlabel.EnableIPv4, a driver-opt
 _TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")   # Go's ParseBool
 
 
@@ -73,8 +74,8 @@ class Plan:
     id: str
     name: str
     bridge: str
-    subnet: IPv4Network
-    gateway: IPv4Address
+    subnet: IPv4Network | None      # None on an IPv6-only network (EnableIPv4 false)
+    gateway: IPv4Address | None
     config: dict          # what network_config stores: Internal, Attachable, Labels, Options, EnableICC, IPAM
 
 
@@ -157,6 +158,11 @@ def pick_ula(taken6: list[IPv6Network]) -> tuple[IPv6Network, IPv6Address]:
             return subnet, subnet.network_address + 1
 
 
+def ipv4_enabled(config: dict) -> bool:
+    """Whether the network has IPv4 (EnableIPv4; networks made before it existed do)."""
+    return config.get("EnableIPv4", True) is not False
+
+
 def ipv6(config: dict) -> tuple[IPv6Network, IPv6Address] | None:
     """The network's IPv6 subnet and gateway when it has IPv6 (EnableIPv6)."""
     if not config.get("EnableIPv6"):
@@ -170,12 +176,26 @@ def ipv6(config: dict) -> tuple[IPv6Network, IPv6Address] | None:
 def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4Network],
          internal: bool = False, attachable: bool = False, labels: dict | None = None,
          options: dict | None = None, ipam: dict | None = None, enable_ipv6: bool = False,
-         taken6: list[IPv6Network] | tuple = ()) -> Plan:
+         taken6: list[IPv6Network] | tuple = (), enable_ipv4: bool | None = None) -> Plan:
     """taken: subnets of the daemon's networks; pick_subnet: a free one when none is asked for;
-    taken6: the IPv6 subnets of its IPv6 networks."""
+    taken6: the IPv6 subnets of its IPv6 networks. enable_ipv4=False (API 1.48's EnableIPv4, docker
+    network create --ipv4=false): an IPv6-only network; an IPv4 pool given anyway is kept in its
+    IPAM config but gives no address, as moby 28's (libnetwork ipamAllocate skips IPv4). None: not
+    given, then the driver-opt com.docker.network.enable_ipv4 decides (default true), as moby's
+    createNetwork; given, that option is dropped."""
     options = {str(k): str(v) for k, v in (options or {}).items()}
+    if enable_ipv4 is not None:
+        options.pop(ENABLE_IPV4_OPT, None)
+    elif ENABLE_IPV4_OPT in options:
+        if options[ENABLE_IPV4_OPT] not in _TRUE + _FALSE:
+            raise InvalidParameter(f'driver-opt "{ENABLE_IPV4_OPT}" is not a valid bool')
+        enable_ipv4 = options[ENABLE_IPV4_OPT] in _TRUE
+    else:
+        enable_ipv4 = True
     if name in PREDEFINED:
         raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+    if not enable_ipv4 and not enable_ipv6:   # moby 28 libnetwork/drivers/bridge CreateNetwork
+        raise InvalidParameter("IPv4 or IPv6 must be enabled")
     _check_options(options)
     all_pools = list((ipam or {}).get("Config") or [])
     pools = [p for p in all_pools if not _is_v6(p)]
@@ -189,15 +209,27 @@ def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4N
     bridge = options.get(BRIDGE_NAME_OPT) or f"br-{network_id[:12]}"
     if not IFNAME.match(bridge):
         raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
-    subnet, gateway, ip_range = _pool(pools[0] if pools else {}, taken, pick_subnet)
-    aux = _aux_addresses(pools[0] if pools else {}, subnet)
+    if enable_ipv4:
+        subnet, gateway, ip_range = _pool(pools[0] if pools else {}, taken, pick_subnet)
+        aux = _aux_addresses(pools[0] if pools else {}, subnet)
+        v4_config = [{k: v for k, v in (("Subnet", str(subnet)), ("IPRange", ip_range),
+                                         ("Gateway", str(gateway)), ("AuxiliaryAddresses", aux)) if v}]
+    else:   # validated as moby's ValidateIPAM does, never allocated (nor checked for overlaps)
+        v4_config = []
+        if pools and pools[0].get("Subnet"):
+            given, _gw, given_range = _pool(pools[0], [], pick_subnet)
+            given_aux = _aux_addresses(pools[0], given)
+            v4_config = [{k: v for k, v in (("Subnet", str(given)), ("IPRange", given_range),
+                                             ("Gateway", pools[0].get("Gateway")),
+                                             ("AuxiliaryAddresses", given_aux)) if v}]
+        subnet = gateway = None
     config = {"Internal": bool(internal), "Attachable": bool(attachable), "Labels": labels or {},
               "Options": options, "EnableICC": options.get(ICC_OPT, "true").lower() not in ("false", "0"),
               "IPAM": {"Driver": (ipam or {}).get("Driver") or "default",
                        "Options": (ipam or {}).get("Options"),   # as given: {} stays {}
-                       "Config": [{k: v for k, v in (("Subnet", str(subnet)), ("IPRange", ip_range),
-                                                      ("Gateway", str(gateway)), ("AuxiliaryAddresses", aux))
-                                   if v}]}}
+                       "Config": v4_config}}
+    if not enable_ipv4:
+        config["EnableIPv4"] = False
     if v6 is not None:
         config["EnableIPv6"] = True
         config["IPAM"]["Config"].append({"Subnet": str(v6[0]), "Gateway": str(v6[1])})
