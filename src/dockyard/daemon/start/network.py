@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 from ...network.etcfiles import write_etc_files
 from .. import networking
@@ -44,16 +45,22 @@ async def run(ctx: StartContext) -> None:
     # a restore asks for the address it was checkpointed with (its sockets may be bound to it)
     ip = getattr(ctx.restore, "ip", None) if ctx.restore else None
     # one worker-thread hop for namespace, endpoints and ports; it undoes its own part if it fails
-    eps, rows = await asyncio.to_thread(networking.attach, d, c, hostname, ip, ctx.image_config)
+    parts: dict = {}
+    t0 = time.perf_counter()
+    eps, rows = await asyncio.to_thread(networking.attach, d, c, hostname, ip, ctx.image_config, parts)
+    parts["thread ms"] = round((time.perf_counter() - t0) * 1000, 3)   # the parts above + the thread hop
     ep = eps[0]
     ctx.endpoint = ep
     ctx.netns = ep.netns_path
     c.network = {"Mode": "none" if ep.network == "none" else "bridge", "SandboxKey": ep.netns_path}
+    t1 = time.perf_counter()
     try:   # a failing step is not undone by the runner: this one rolls itself back
         _finish(ctx, eps, rows, hostname)
     except BaseException:
         await undo(ctx)
         raise
+    parts["etc files ms"] = round((time.perf_counter() - t1) * 1000, 3)
+    ctx.trace.detail(NAME, parts)
 
 
 def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
