@@ -182,7 +182,10 @@ class NetworkStore:
         `reserved` (IPAM auxiliary addresses) are never handed out."""
         with self._allocations() as conn:
             used = self._index(conn, network_id, False)
-            ip = str(AddressPool(subnet, gateway, reserved, ip_range, used_ints=used).allocate(requested))
+            # the pool works on the index itself (a failure below drops the whole index: _allocations),
+            # on a copy when reserved addresses join it (they are no allocations)
+            pool = AddressPool(subnet, gateway, reserved, ip_range, used_ints=set(used) if reserved else used)
+            ip = str(pool.allocate(requested))
             conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
                          (network_id, ip, container_id))
             used.add(_int(ip))
