@@ -198,7 +198,9 @@ def attach(d: _Daemon, c, hostname: str, primary_ip: str | None, image_config: d
         d.networks.disconnect(c.id)
         raise
     if parts is not None:
-        parts.update({"connect ms": _ms(t1 - t0), "dns ms": _ms(t2 - t1), "ports ms": _ms(time.perf_counter() - t2)})
+        t3 = time.perf_counter()
+        parts.update({"connect ms": _ms(t1 - t0), "dns ms": _ms(t2 - t1), "ports ms": _ms(t3 - t2),
+                      "entered": t0, "left": t3})   # perf_counter times, for the caller's thread hop
     return eps, rows
 
 
