@@ -384,3 +384,26 @@ def test_nft_runs_with_a_thousand_descriptors_open(tmp_path):
         r = subprocess.run([sys.executable, "-c", script, when], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stdout.split() == ["True"] * 3, (when, r.returncode, r.stderr[-500:])
     assert subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode != 0
+
+
+def test_namespace_threads_are_reused_and_always_back_home(tmp_path):
+    """netns keeps its threads between operations: each operation still runs in the namespace it
+    made or entered, and every later one starts in the daemon's namespace, after a failure too."""
+    import threading
+    home = os.stat("/proc/self/ns/net").st_ino
+    # the thread object itself: kept alive in the lists, so a new thread can never look like an old one
+    here = lambda: (os.stat("/proc/thread-self/ns/net").st_ino, threading.current_thread())  # noqa: E731
+    paths = [str(tmp_path / f"n{i}") for i in range(3)]
+    try:
+        made = [netns.create(p, then=here) for p in paths]
+        entered = [netns.run_in(p, here) for p in paths]
+        assert [m[0] for m in made] == [e[0] for e in entered]          # the same namespace each time
+        assert len({m[0] for m in made}) == 3 and home not in {m[0] for m in made}
+        with pytest.raises(OSError):
+            netns.run_in(paths[0], lambda: os.open("/nonexistent/x", os.O_RDONLY))
+        after = [netns.call_in_thread(here) for _ in range(5)]
+        assert {a[0] for a in after} == {home}
+        assert len({id(t) for _, t in made + entered + after}) < len(made + entered + after)   # threads reused
+    finally:
+        for p in paths:
+            netns.remove(p)
