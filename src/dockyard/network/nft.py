@@ -6,7 +6,7 @@ libnftables once saves the ~5 ms fork+exec of `nft` on every such start.
 libnftables waits for the kernel's answers with select(), and glibc aborts the
 whole process ("bit out of range 0 - FD_SETSIZE on fd_set") when the netlink
 socket's descriptor is 1024 or above. A daemon holding two DNS sockets per
-container on a user network passes 1024 descriptors at ~500 containers, so a
+container on a user network passes 1024 descriptors at 500-700 containers, so a
 context made then (run_fresh, for each container's namespace) must get a low
 descriptor: a few are kept open on /dev/null from the first use on (when the
 daemon has few) and given up for the moment a context is made; should no low
@@ -101,9 +101,10 @@ def run(script: str, check: bool = True) -> tuple[bool, str]:
     with _lock:
         if _ctx is None:
             _ctx = _new_context(lib)
-        if _ctx is not None:
-            ok, text = _run_in(lib, _ctx, script)
-    if _ctx is None:   # no low descriptor free: select() would abort the daemon
+        ctx = _ctx
+        if ctx is not None:
+            ok, text = _run_in(lib, ctx, script)
+    if ctx is None:   # no low descriptor free: select() would abort the daemon
         return _run_nft(script, check)
     if check and not ok:
         raise SystemError_(f"nft failed: {text.strip()}")
