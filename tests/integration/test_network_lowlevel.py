@@ -292,3 +292,118 @@ def test_connect_disconnect_is_fast(host):
     avg = {k: v / rounds * 1000 for k, v in took.items()}
     print(f"bridge mode: connect {avg['connect']:.2f} ms, disconnect {avg['disconnect']:.2f} ms")
     assert avg["connect"] + avg["disconnect"] < 100   # a few ms normally; generous for loaded CI
+
+
+# -- the per-container path does not grow with the number of containers (issue 16) -----------
+
+def test_start_and_stop_path_make_no_dump_and_constant_work(host, monkeypatch):
+    """connect + embedded DNS + publish + disconnect, for the 1st and the 12th container on a user
+    network: no netlink dump (links, addresses, routes) through pyroute2 or the plain rtnetlink
+    client, no nft listing, and the same netlink requests and nft commands for both."""
+    import asyncio
+    import threading
+
+    from pyroute2.netlink import NLM_F_DUMP
+
+    from dockyard.network import nft, ports, rtnl
+    from dockyard.network.resolver import DnsService
+
+    calls: list = []
+    orig_request = rtnl.Rtnl._request
+
+    def request(self, msg, msg_type, flags=0):
+        calls.append(("rtnl", msg_type, flags))
+        return orig_request(self, msg, msg_type, flags)
+
+    monkeypatch.setattr(rtnl.Rtnl, "_request", request)
+    for name in ("get_links", "link_lookup", "get_addr", "get_routes", "dump"):
+        if hasattr(IPRoute, name):
+            monkeypatch.setattr(IPRoute, name, lambda *a, _n=name, **k: calls.append(("dump", _n)) or [])
+    for name in ("run", "run_fresh"):
+        orig = getattr(nft, name)
+        monkeypatch.setattr(nft, name, lambda script, *a, _o=orig, **k: calls.append(("nft", script)) or _o(script, *a, **k))
+
+    loop = asyncio.new_event_loop()
+    loop_thread = threading.Thread(target=loop.run_forever, daemon=True)
+    loop_thread.start()
+    nm = host.manager()
+    nm.setup(dns=DnsService(loop, nm))
+    sub = _free_test_subnet()
+    nm.create_network("scalenet", ipam={"Config": [{"Subnet": str(sub)}]})
+    ids = [f"{i:02d}" * 32 for i in range(12)]
+    per_start, per_stop = [], []
+    try:
+        for cid in ids:
+            calls.clear()
+            ep = nm.connect(cid, "scalenet", name="c" + cid[:4])
+            host.veths.add(ep.host_veth)
+            assert nm.start_resolver(cid, [])
+            nm.publish(cid, ep.ip, [ports.Binding("tcp", 80, "127.0.0.1", 0, 0)])
+            per_start.append(list(calls))
+        for cid in ids:
+            calls.clear()
+            nm.disconnect(cid)
+            per_stop.append(list(calls))
+    finally:
+        for cid in ids:
+            nm.disconnect(cid)
+        nm.remove_network("scalenet")
+        loop.call_soon_threadsafe(loop.stop)
+        loop_thread.join(5)
+    for seen in per_start + per_stop:
+        assert not [c for c in seen if c[0] == "dump"], seen
+        # a GET with NLM_F_DUMP (on NEW requests those bits mean CREATE/EXCL)
+        assert not [c for c in seen if c[0] == "rtnl" and c[1] % 4 == 2 and c[2] & NLM_F_DUMP], seen
+        assert not [c for c in seen if c[0] == "nft" and "list" in c[1]], seen
+
+    def shape(seen):   # the requests' kinds and the nft commands' verbs, not their addresses or ports
+        return [c[:3] if c[0] == "rtnl" else (c[0], [line.split(" ", 1)[0] for line in c[1].splitlines()])
+                for c in seen]
+
+    assert shape(per_start[0]) == shape(per_start[-1])
+    assert shape(per_stop[0]) == shape(per_stop[-1])
+
+
+def test_nft_runs_with_a_thousand_descriptors_open(tmp_path):
+    """libnftables select()s on its netlink socket; glibc aborts the process when that descriptor
+    is 1024 or above (dockyardd died so at ~660 containers on a user network: two DNS sockets each).
+    Both the shared context and a namespace's own one, made before and after the descriptors are
+    taken, must work."""
+    import sys
+    table = "dyfd" + secrets.token_hex(3)
+    script = (
+        "import os, sys\n"
+        "from dockyard.network import nft\n"
+        f"S = 'add table ip {table}\\ndelete table ip {table}\\n'\n"
+        "if sys.argv[1] == 'early':\n"
+        "    nft.run(S)\n"
+        "fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+        "assert max(fds) >= 1024\n"
+        "print(nft.run_fresh(S)[0], nft.run(S)[0], nft.run_fresh(S)[0])\n")
+    for when in ("early", "late"):
+        r = subprocess.run([sys.executable, "-c", script, when], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.split() == ["True"] * 3, (when, r.returncode, r.stderr[-500:])
+    assert subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode != 0
+
+
+def test_namespace_threads_are_reused_and_always_back_home(tmp_path):
+    """netns keeps its threads between operations: each operation still runs in the namespace it
+    made or entered, and every later one starts in the daemon's namespace, after a failure too."""
+    import threading
+    home = os.stat("/proc/self/ns/net").st_ino
+    # the thread object itself: kept alive in the lists, so a new thread can never look like an old one
+    here = lambda: (os.stat("/proc/thread-self/ns/net").st_ino, threading.current_thread())  # noqa: E731
+    paths = [str(tmp_path / f"n{i}") for i in range(3)]
+    try:
+        made = [netns.create(p, then=here) for p in paths]
+        entered = [netns.run_in(p, here) for p in paths]
+        assert [m[0] for m in made] == [e[0] for e in entered]          # the same namespace each time
+        assert len({m[0] for m in made}) == 3 and home not in {m[0] for m in made}
+        with pytest.raises(OSError):
+            netns.run_in(paths[0], lambda: os.open("/nonexistent/x", os.O_RDONLY))
+        after = [netns.call_in_thread(here) for _ in range(5)]
+        assert {a[0] for a in after} == {home}
+        assert len({id(t) for _, t in made + entered + after}) < len(made + entered + after)   # threads reused
+    finally:
+        for p in paths:
+            netns.remove(p)

@@ -118,3 +118,57 @@ def test_store_concurrent_allocations_never_collide(store):
     for t in threads:
         t.join()
     assert len(set(got)) == 40
+
+
+def test_store_index_follows_every_release_and_a_restart(store, tmp_path):
+    """The in-memory index of each network's addresses is what the table holds: released addresses
+    (per container, per network, forget) come back, a failed request changes nothing, IPv6 too."""
+    net = store.save_network("bridge", "bridge", "dyx", "10.7.0.0/24", "10.7.0.1")
+    other = store.save_network("n2", "bridge", "dyy", "10.8.0.0/24", "10.8.0.1")
+    ips = {c: store.allocate_ip(net, "10.7.0.0/24", "10.7.0.1", c) for c in "abcde"}
+    assert ips == {"a": "10.7.0.2", "b": "10.7.0.3", "c": "10.7.0.4", "d": "10.7.0.5", "e": "10.7.0.6"}
+    assert store.allocate_ip(other, "10.8.0.0/24", "10.8.0.1", "b") == "10.8.0.2"
+    with pytest.raises(Forbidden):
+        store.allocate_ip(net, "10.7.0.0/24", "10.7.0.1", "x", requested="10.7.0.3")
+    store.release_ips("b")                       # both networks
+    store.release_ip("d", net)
+    store.forget("e", net)
+    assert store.allocate_ip(other, "10.8.0.0/24", "10.8.0.1", "f") == "10.8.0.2"
+    assert [store.allocate_ip(net, "10.7.0.0/24", "10.7.0.1", c) for c in "ghij"] == \
+        ["10.7.0.3", "10.7.0.5", "10.7.0.6", "10.7.0.7"]
+    assert store.allocate_ip(net, "10.7.0.0/24", "10.7.0.1", "k", requested="10.7.0.9") == "10.7.0.9"
+    assert store.allocate_ip6(net, "fd00:7::/64", "fd00:7::1", "a") == "fd00:7::2"
+    assert store.allocate_ip6(net, "fd00:7::/64", "fd00:7::1", "g") == "fd00:7::3"
+    store.forget("a")
+    assert store.allocate_ip6(net, "fd00:7::/64", "fd00:7::1", "l") == "fd00:7::2"
+    assert store.allocate_ip(net, "10.7.0.0/24", "10.7.0.1", "m") == "10.7.0.2"
+    db = Database(str(tmp_path / "db.sqlite"))   # a restarted daemon reads the same from the table
+    try:
+        reopened = NetworkStore(db)
+        assert reopened.allocate_ip(net, "10.7.0.0/24", "10.7.0.1", "n") == "10.7.0.8"
+        assert reopened.allocate_ip6(net, "fd00:7::/64", "fd00:7::1", "o") == "fd00:7::4"
+    finally:
+        db.close()
+
+
+def test_store_allocation_does_not_read_the_networks_other_addresses(tmp_path):
+    """An allocation on a network with 300 addresses taken reads none of them (issue 16: a start's
+    cost must not grow with the containers running)."""
+    db = Database(str(tmp_path / "db.sqlite"))
+    try:
+        store = NetworkStore(db)
+        net = store.save_network("big", "bridge", "dyz", "10.9.0.0/16", "10.9.0.1")
+        for n in range(300):
+            store.allocate_ip(net, "10.9.0.0/16", "10.9.0.1", f"c{n}")
+        statements: list[str] = []
+        db._conn.set_trace_callback(statements.append)   # every SQL statement the connection runs
+        try:
+            assert store.allocate_ip(net, "10.9.0.0/16", "10.9.0.1", "new") == "10.9.1.46"
+            store.forget("c7")
+            assert store.allocate_ip(net, "10.9.0.0/16", "10.9.0.1", "again") == "10.9.0.9"
+        finally:
+            db._conn.set_trace_callback(None)
+        reads = [s for s in statements if s.startswith("SELECT") and "network_id = " in s]
+        assert reads == [], statements
+    finally:
+        db.close()

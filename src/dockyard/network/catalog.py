@@ -50,14 +50,11 @@ class NetworkCatalog:
             raise NotFound("network  not found")
         if ref == "default":   # NetworkMode "default" (and the CLI's EndpointsConfig key) means bridge
             ref = "bridge"
-        recs = self.store.networks()
-        for r in recs:
-            if r.id == ref:
-                return r
-        for r in recs:
-            if r.name == ref:
-                return r
-        hits = [r for r in recs if r.id.startswith(ref)]
+        # indexed lookups, not every network read and its config parsed: a start asks several times
+        rec = self.store.network_by_id(ref) or self.store.network(ref)
+        if rec is not None:
+            return rec
+        hits = self.store.networks_by_id_prefix(ref)
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:

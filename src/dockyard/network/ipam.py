@@ -20,7 +20,10 @@ class AddressPool:
     """
 
     def __init__(self, subnet: IPv4Network | str, gateway: IPv4Address | str | None,
-                 used: Iterable[IPv4Address | str] = (), ip_range: IPv4Network | str | None = None):
+                 used: Iterable[IPv4Address | str] = (), ip_range: IPv4Network | str | None = None,
+                 used_ints: set[int] | None = None):
+        """used_ints: addresses in use as integers (the store's index), in addition to `used`; the set
+        itself is kept, not copied, and allocate adds its pick to it."""
         self.subnet = ipaddress.IPv4Network(subnet)
         # IPAM's IPRange: automatic picks come from it; explicit requests may use the whole subnet.
         self.range = ipaddress.IPv4Network(ip_range) if ip_range else self.subnet
@@ -32,7 +35,8 @@ class AddressPool:
         self.gateway = IPv4Address(gateway) if gateway is not None else None
         if self.gateway is not None and not self._is_host(self.gateway):
             raise InvalidParameter(f"gateway {self.gateway} is not a host address of {self.subnet}")
-        self._used = {int(IPv4Address(ip)) for ip in used}
+        self._used = used_ints if used_ints is not None else set()
+        self._used.update(int(IPv4Address(ip)) for ip in used)
 
     def _is_host(self, ip: IPv4Address) -> bool:
         return ip in self.subnet and ip not in (self.subnet.network_address,

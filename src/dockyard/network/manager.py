@@ -216,7 +216,7 @@ class NetworkManager:
         self.netns_path(container_id)
         net = self._network_for(mode)
         ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links, ip6, link_local)
-        self._names.forget(net.id)
+        self._names.connected(ep)
         return ep
 
     def disconnect(self, container_id: str, network: str | None = None) -> None:
@@ -227,13 +227,13 @@ class NetworkManager:
         if network is not None:
             net = self.find(network)
             self._plumbing.disconnect_one(container_id, net)
-            self._names.forget(net.id)
+            self._names.disconnected(container_id, net.id)
             return
         self.unpublish(container_id)
         if self.dns is not None:
             self.dns.close(container_id)   # its rules go with the namespace
         for ep in self._plumbing.disconnect_all(container_id):
-            self._names.forget(ep.network_id)
+            self._names.disconnected(container_id, ep.network_id)
 
     def endpoint(self, container_id: str, network_id: str | None = None) -> Endpoint | None:
         return self.store.endpoint(container_id, network_id)

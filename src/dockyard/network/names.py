@@ -1,12 +1,15 @@
 """The DNS name registry of user networks: which names (container names,
 short ids, aliases, name.network) answer with which address, for each
 container's embedded resolver (network/resolver.py): the names on the
-user networks that container is on. Built from the endpoints and cached per
-network until a connect or disconnect there (`forget`)."""
+user networks that container is on. Built from the endpoints at a network's
+first question, then kept in step by each connect and disconnect there (no
+read of all its endpoints again after every start); `forget` drops a network's."""
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
+from dockyard.network.endpoint import Endpoint
 from dockyard.network.store import NetworkStore
 
 NO_NAMES = ("bridge", "none")   # Docker's default bridge has no DNS names
@@ -20,18 +23,40 @@ class NameRegistry:
         self.store = store
         self.container_name = container_name
         # per network id: (ip, container id, [recorded name, *aliases], [(link alias, target)])
+        # (a list is replaced, never changed: the resolver reads it on the loop while workers connect)
         self._entries: dict[str, list[tuple[str, str, list[str], list[tuple[str, str]]]]] = {}
+        self._lock = threading.Lock()
 
     def forget(self, network_id: str) -> None:
         """The network's endpoints changed: build its names again when asked."""
-        self._entries.pop(network_id, None)
+        with self._lock:
+            self._entries.pop(network_id, None)
+
+    @staticmethod
+    def _rows(ep: Endpoint) -> list[tuple[str, str, list[str], list[tuple[str, str]]]]:
+        return [(ip, ep.container_id, [ep.name or "", *ep.alias_list], ep.link_list) for ip in (ep.ip, ep.ip6) if ip]
+
+    def connected(self, ep: Endpoint) -> None:
+        """ep (recorded already) joined its network: its names, if the network's are built."""
+        with self._lock:
+            entries = self._entries.get(ep.network_id)
+            if entries is not None:
+                self._entries[ep.network_id] = [e for e in entries if e[1] != ep.container_id] + self._rows(ep)
+
+    def disconnected(self, container_id: str, network_id: str) -> None:
+        with self._lock:
+            entries = self._entries.get(network_id)
+            if entries is not None:
+                self._entries[network_id] = [e for e in entries if e[1] != container_id]
 
     def _dns_entries(self, network_id: str) -> list[tuple[str, str, list[str], list[tuple[str, str]]]]:
         entries = self._entries.get(network_id)
         if entries is None:
-            entries = [(ip, ep.container_id, [ep.name or "", *ep.alias_list], ep.link_list)
-                       for ep in self.store.endpoints(network_id=network_id) for ip in (ep.ip, ep.ip6) if ip]
-            self._entries[network_id] = entries
+            with self._lock:   # a connect meanwhile waits, then adds to what is read here
+                entries = self._entries.get(network_id)
+                if entries is None:
+                    entries = [row for ep in self.store.endpoints(network_id=network_id) for row in self._rows(ep)]
+                    self._entries[network_id] = entries
         return entries
 
     def _current_name(self, container_id: str, recorded: str) -> str:

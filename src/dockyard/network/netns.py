@@ -1,15 +1,19 @@
 """Network namespaces as bind-mounted files, made with raw syscalls.
 
 A network namespace belongs to a thread, not a process, so each operation
-runs in a short-lived thread: the thread enters (or creates) the namespace,
-does its work and exits, and the daemon's other threads never move. This
-avoids both a subprocess per container and pyroute2's forking NetNS helper.
+runs in a thread of its own: it enters (or creates) the namespace, does its
+work and goes back to the daemon's namespace (setns), and the daemon's other
+threads never move. This avoids both a subprocess per container and
+pyroute2's forking NetNS helper. The threads are kept for the next operation
+(starting one costs 0.3 ms idle and over 1.5 ms in a daemon with 1000
+containers); one that cannot go back ends instead.
 """
 from __future__ import annotations
 
 import ctypes
 import errno
 import os
+import queue
 import threading
 from typing import Callable, TypeVar
 
@@ -33,19 +37,58 @@ def _check(rc: int, what: str, path: str | None = None) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
 
 
+MAX_IDLE = 4                  # worker threads kept waiting for the next operation
+_idle: list["_Worker"] = []
+_idle_lock = threading.Lock()
+_home: tuple[int, int] | None = None   # (fd, inode) of the daemon's network namespace
+
+
+def _home_ns() -> tuple[int, int]:
+    """The process's namespace: the main thread's, which never moves."""
+    global _home
+    with _idle_lock:
+        if _home is None:
+            fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            _home = (fd, os.fstat(fd).st_ino)
+        return _home
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="dockyard-netns", daemon=True).start()
+
+    def _serve(self) -> None:
+        fd, ino = _home_ns()
+        while True:
+            fn, box, done = self.jobs.get()
+            try:
+                box["result"] = fn()
+            except BaseException as e:   # re-raised in the caller
+                box["error"] = e
+            # back home before anything else runs here; a thread that cannot is not used again
+            home = _libc.setns(fd, CLONE_NEWNET) == 0 and os.stat("/proc/thread-self/ns/net").st_ino == ino
+            with _idle_lock:
+                keep = home and len(_idle) < MAX_IDLE
+                if keep:
+                    _idle.append(self)
+            done.set()
+            if not keep:
+                return
+
+
 def call_in_thread(fn: Callable[[], T]) -> T:
-    """Run fn in a fresh thread and return its result or raise its exception."""
+    """Run fn in a thread of its own (one kept from an earlier call, else a new one), in the
+    daemon's namespace when it starts; return its result or raise its exception."""
+    _home_ns()
+    with _idle_lock:
+        worker = _idle.pop() if _idle else None
+    if worker is None:
+        worker = _Worker()
     box: dict = {}
-
-    def run() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as e:   # re-raised in the caller
-            box["error"] = e
-
-    t = threading.Thread(target=run, name="dockyard-netns")
-    t.start()
-    t.join()
+    done = threading.Event()
+    worker.jobs.put((fn, box, done))
+    done.wait()
     if "error" in box:
         raise box["error"]
     return box["result"]

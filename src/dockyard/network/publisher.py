@@ -58,12 +58,14 @@ class Publisher:
         is of its host address's family when the container has that family (ports.target_for)."""
         held: list[tuple[str, socket.socket]] = []     # (row host address, socket)
         rows: list[tuple] = []
-        taken = {(r["proto"], r["host_port"]) for r in self.store.ports()}
+        taken: set[tuple[str, int]] = set()   # the published ports in the bindings' ranges, not all of them
         lo, hi = ports.ephemeral_range()
         try:
             for b in bindings:
                 addresses = self._addresses(b.host_ip)
                 candidates = range(b.host_port, b.host_port_end + 1) if b.host_port else range(lo, hi + 1)
+                if candidates:
+                    taken |= {(b.proto, p) for p in self.store.taken_ports(b.proto, candidates[0], candidates[-1])}
                 for port in candidates:
                     if (b.proto, port) in taken:
                         continue

@@ -5,10 +5,13 @@ are taken and which namespaces and veths are its own.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import threading
 from datetime import datetime, timezone
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from typing import Iterator
 
 from dockyard.errors import Conflict, InvalidParameter, Unavailable
 from dockyard.network.endpoint import Endpoint
@@ -67,6 +70,9 @@ CREATE TABLE IF NOT EXISTS published_ports (
     container_port  INTEGER NOT NULL,
     PRIMARY KEY (proto, host_ip, host_port)
 );
+-- a container's rows are read and dropped at every stop: no scan of everyone's
+CREATE INDEX IF NOT EXISTS published_ports_by_container ON published_ports(container_id);
+CREATE INDEX IF NOT EXISTS attachments_by_network ON attachments(network_id);
 """
 # Before user networks a container had at most one endpoint, keyed by container.
 _LEGACY = "SELECT name FROM sqlite_master WHERE type='table' AND name='endpoints'"
@@ -79,9 +85,18 @@ DROP TABLE endpoints;
 """
 
 
+def _int(ip: str) -> int:
+    return int(IPv6Address(ip) if ":" in ip else IPv4Address(ip))
+
+
 class NetworkStore:
     def __init__(self, db: Database):
         self.db = db
+        # (network id, IPv6?) -> its allocations of that family as integers, loaded at the network's first
+        # allocation and kept in step with every change of ip_allocations below: an allocation costs the
+        # same with one container on the network or a thousand (no read and parse of all its rows per start)
+        self._used: dict[tuple[str, bool], set[int]] = {}
+        self._used_lock = threading.RLock()
         db.ensure_schema(SCHEMA)
         have = {r["name"] for r in db.query("PRAGMA table_info(attachments)")}
         for col, kind in (("ip6", "TEXT"), ("ip6_prefixlen", "INTEGER"), ("gateway6", "TEXT")):
@@ -115,6 +130,11 @@ class NetworkStore:
     def network_by_id(self, network_id: str) -> NetworkRecord | None:
         return self._record(self.db.one("SELECT * FROM networks WHERE id = ?", (network_id,)))
 
+    def networks_by_id_prefix(self, prefix: str) -> list[NetworkRecord]:
+        rows = self.db.query("SELECT * FROM networks WHERE substr(id, 1, ?) = ? ORDER BY created",
+                             (len(prefix), prefix))
+        return [r for r in map(self._record, rows) if r is not None]
+
     def networks(self) -> list[NetworkRecord]:
         configs = {r["network_id"]: json.loads(r["config"])
                    for r in self.db.query("SELECT network_id, config FROM network_config")}
@@ -147,7 +167,9 @@ class NetworkStore:
         return network_id
 
     def delete_network(self, network_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self._allocations() as conn:
+            self._used.pop((network_id, False), None)
+            self._used.pop((network_id, True), None)
             conn.execute("DELETE FROM ip_allocations WHERE network_id = ?", (network_id,))
             conn.execute("DELETE FROM network_config WHERE network_id = ?", (network_id,))
             conn.execute("DELETE FROM networks WHERE id = ?", (network_id,))
@@ -158,41 +180,73 @@ class NetworkStore:
                     reserved: list[str] | tuple = ()) -> str:
         """Pick and record an address in one transaction, so concurrent callers never collide;
         `reserved` (IPAM auxiliary addresses) are never handed out."""
-        with self.db.transaction() as conn:
-            used = [r["ip"] for r in conn.execute(
-                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,)) if ":" not in r["ip"]] \
-                + list(reserved)
-            ip = str(AddressPool(subnet, gateway, used, ip_range).allocate(requested))
+        with self._allocations() as conn:
+            used = self._index(conn, network_id, False)
+            # the pool works on the index itself (a failure below drops the whole index: _allocations),
+            # on a copy when reserved addresses join it (they are no allocations)
+            pool = AddressPool(subnet, gateway, reserved, ip_range, used_ints=set(used) if reserved else used)
+            ip = str(pool.allocate(requested))
             conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
                          (network_id, ip, container_id))
+            used.add(_int(ip))
             return ip
+
+    @contextlib.contextmanager
+    def _allocations(self) -> Iterator:
+        """A transaction that changes ip_allocations (and the index with it): should it fail, even at
+        COMMIT, the index is dropped and loaded again from what the database kept."""
+        with self._used_lock:
+            try:
+                with self.db.transaction() as conn:
+                    yield conn
+            except BaseException:
+                self._used.clear()
+                raise
+
+    def _index(self, conn, network_id: str, v6: bool) -> set[int]:
+        used = self._used.get((network_id, v6))
+        if used is None:
+            used = {_int(r["ip"]) for r in conn.execute(
+                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,)) if (":" in r["ip"]) == v6}
+            self._used[(network_id, v6)] = used
+        return used
+
+    def _unindex(self, conn, where: str, args: tuple) -> None:
+        """Before deleting the allocations `where` selects (by container: indexed): out of the index."""
+        for r in conn.execute(f"SELECT network_id, ip FROM ip_allocations WHERE {where}", args):
+            used = self._used.get((r["network_id"], ":" in r["ip"]))
+            if used is not None:
+                used.discard(_int(r["ip"]))
 
     def allocate_ip6(self, network_id: str, subnet: str, gateway: str, container_id: str,
                      requested: str | None = None) -> str:
         """An IPv6 address of the network's IPv6 subnet: the one requested, else the lowest free one."""
         net = IPv6Network(subnet)
-        with self.db.transaction() as conn:
-            used = {IPv6Address(r["ip"]) for r in conn.execute(
-                "SELECT ip FROM ip_allocations WHERE network_id = ?", (network_id,)) if ":" in r["ip"]}
-            used.add(IPv6Address(gateway))
+        with self._allocations() as conn:
+            used = self._index(conn, network_id, True)
+            gw = int(IPv6Address(gateway))
             if requested is not None:
                 ip = IPv6Address(requested)
                 if ip not in net:
                     raise InvalidParameter(f"invalid address {requested}: It does not belong to any of this "
                                            "network's subnets")
-                if ip in used:
+                if int(ip) in used or int(ip) == gw:
                     raise Conflict(f"Address already in use: {requested}")
             else:
-                ip = next((net.network_address + i for i in range(1, min(net.num_addresses, 1 << 20))
-                           if net.network_address + i not in used), None)
+                base = int(net.network_address)
+                ip = next((IPv6Address(base + i) for i in range(1, min(net.num_addresses, 1 << 20))
+                           if base + i not in used and base + i != gw), None)
                 if ip is None:
                     raise Unavailable(f"no available IPv6 addresses on this network's address pools: {subnet}")
             conn.execute("INSERT INTO ip_allocations (network_id, ip, container_id) VALUES (?, ?, ?)",
                          (network_id, str(ip), container_id))
+            used.add(int(ip))
             return str(ip)
 
     def release_ips(self, container_id: str) -> None:
-        self.db.execute("DELETE FROM ip_allocations WHERE container_id = ?", (container_id,))
+        with self._allocations() as conn:
+            self._unindex(conn, "container_id = ?", (container_id,))
+            conn.execute("DELETE FROM ip_allocations WHERE container_id = ?", (container_id,))
 
     def allocation_owners(self) -> set[str]:
         return {r["container_id"] for r in self.db.query("SELECT DISTINCT container_id FROM ip_allocations")}
@@ -229,20 +283,24 @@ class NetworkStore:
 
     def forget(self, container_id: str, network_id: str | None = None) -> None:
         """Drop endpoint(s) and their addresses together (all of the container's when network_id is None)."""
-        with self.db.transaction() as conn:
+        with self._allocations() as conn:
             if network_id is None:
+                self._unindex(conn, "container_id = ?", (container_id,))
                 conn.execute("DELETE FROM ip_allocations WHERE container_id = ?", (container_id,))
                 conn.execute("DELETE FROM attachments WHERE container_id = ?", (container_id,))
                 conn.execute("DELETE FROM published_ports WHERE container_id = ?", (container_id,))
             else:
+                self._unindex(conn, "container_id = ? AND network_id = ?", (container_id, network_id))
                 conn.execute("DELETE FROM ip_allocations WHERE container_id = ? AND network_id = ?",
                              (container_id, network_id))
                 conn.execute("DELETE FROM attachments WHERE container_id = ? AND network_id = ?",
                              (container_id, network_id))
 
     def release_ip(self, container_id: str, network_id: str) -> None:
-        self.db.execute("DELETE FROM ip_allocations WHERE container_id = ? AND network_id = ?",
-                        (container_id, network_id))
+        with self._allocations() as conn:
+            self._unindex(conn, "container_id = ? AND network_id = ?", (container_id, network_id))
+            conn.execute("DELETE FROM ip_allocations WHERE container_id = ? AND network_id = ?",
+                         (container_id, network_id))
 
     # -- published ports -------------------------------------------------
     def save_ports(self, container_id: str, rows: list[tuple]) -> None:
@@ -251,6 +309,11 @@ class NetworkStore:
             for r in rows:
                 conn.execute("INSERT INTO published_ports (container_id, proto, host_ip, host_port,"
                              " container_ip, container_port) VALUES (?, ?, ?, ?, ?, ?)", (container_id, *r))
+
+    def taken_ports(self, proto: str, lo: int, hi: int) -> set[int]:
+        """The host ports from lo to hi published for proto (on any address)."""
+        return {r["host_port"] for r in self.db.query(
+            "SELECT host_port FROM published_ports WHERE proto = ? AND host_port BETWEEN ? AND ?", (proto, lo, hi))}
 
     def ports(self, container_id: str | None = None) -> list:
         if container_id is None:

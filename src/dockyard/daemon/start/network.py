@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 from ...network.etcfiles import write_etc_files
 from .. import networking
@@ -44,7 +45,13 @@ async def run(ctx: StartContext) -> None:
     # a restore asks for the address it was checkpointed with (its sockets may be bound to it)
     ip = getattr(ctx.restore, "ip", None) if ctx.restore else None
     # one worker-thread hop for namespace, endpoints and ports; it undoes its own part if it fails
-    eps, rows = await asyncio.to_thread(networking.attach, d, c, hostname, ip, ctx.image_config)
+    parts: dict = {}
+    t0 = time.perf_counter()
+    eps, rows = await asyncio.to_thread(networking.attach, d, c, hostname, ip, ctx.image_config, parts)
+    t1 = time.perf_counter()
+    # the hop: waiting for a worker thread (and the GIL), then for the loop to resume this step
+    parts["to worker ms"] = round((parts.pop("entered") - t0) * 1000, 3)
+    parts["back ms"] = round((t1 - parts.pop("left")) * 1000, 3)
     ep = eps[0]
     ctx.endpoint = ep
     ctx.netns = ep.netns_path
@@ -54,6 +61,8 @@ async def run(ctx: StartContext) -> None:
     except BaseException:
         await undo(ctx)
         raise
+    parts["etc files ms"] = round((time.perf_counter() - t1) * 1000, 3)
+    ctx.trace.detail(NAME, parts)
 
 
 def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
