@@ -161,14 +161,19 @@ def time_series(series: dict[str, tuple[list[str], dict[str, str]]], n: int) -> 
     return {k: summary(v) for k, v in samples.items() if v and k not in errors}, errors
 
 
-def start_trace(t: Target, image: str, runs: int) -> dict[str, Any]:
+def start_trace(t: Target, image: str, runs: int, host_config: dict | None = None) -> dict[str, Any]:
     """create + start + inspect (StartTrace) + wait + remove, `runs` times."""
     steps: dict[str, list[float]] = {}
     ok: dict[str, bool] = {}
     totals: list[float] = []
     missing = 0
+    body: dict[str, Any] = {"Image": image, "Cmd": ["true"]}
+    if host_config:
+        body["HostConfig"] = host_config
+        if host_config.get("PortBindings"):
+            body["ExposedPorts"] = {p: {} for p in host_config["PortBindings"]}
     for _ in range(runs):
-        cid = t.api("POST", "/containers/create", {"Image": image, "Cmd": ["true"]})["Id"]
+        cid = t.api("POST", "/containers/create", body)["Id"]
         try:
             t.api("POST", f"/containers/{cid}/start")
             trace = (t.api("GET", f"/containers/{cid}/json") or {}).get("StartTrace")
@@ -182,12 +187,27 @@ def start_trace(t: Target, image: str, runs: int) -> dict[str, Any]:
         for s in trace.get("Steps", []):
             steps.setdefault(s["Step"], []).append(float(s["Ms"]))
             ok[s["Step"]] = ok.get(s["Step"], True) and bool(s.get("Ok", True))
+            for part, ms in (s.get("Parts") or {}).items():    # a step's finer timings, e.g. network's
+                key = f"{s['Step']}.{part}"
+                steps.setdefault(key, []).append(float(ms))
+                ok.setdefault(key, True)
     return {
         "starts": runs, "without_trace": missing,
         "total_median_ms": round(statistics.median(totals), 2) if totals else None,
         "steps": [{"step": k, "median_ms": round(statistics.median(v), 2), "n": len(v), "ok": ok[k]}
                   for k, v in steps.items()],
     }
+
+
+def dual_stack_trace(t: Target, runs: int) -> dict[str, Any]:
+    """The start trace on an --ipv6 user network with port 80 published on 0.0.0.0 and [::] (issue 17's
+    figure: the network step with dual-stack)."""
+    name = f"dybench{os.getpid()}"
+    t.api("POST", "/networks/create", {"Name": name, "EnableIPv6": True})
+    try:
+        return start_trace(t, "bb", runs, {"NetworkMode": name, "PortBindings": {"80/tcp": [{"HostPort": ""}]}})
+    finally:
+        fx.unix_http(t.sock, "DELETE", f"/networks/{name}", timeout=60)
 
 
 def print_series(res: dict[str, Any], first: str) -> None:
@@ -238,6 +258,8 @@ def main() -> int:
     add_dockerd_args(ap)
     ap.add_argument("--runtime", default="crun", choices=("crun", "runc"), help="runtime of the dockyardd started here")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--dual-stack", action="store_true",
+                    help="start trace on a dual-stack user network (--ipv6) with -p 80 published on both families")
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -296,7 +318,8 @@ def main() -> int:
         trace: Any = None
         if args.trace_runs > 0:
             try:
-                trace = start_trace(dy, "bb", args.trace_runs)
+                trace = (dual_stack_trace(dy, args.trace_runs) if args.dual_stack
+                         else start_trace(dy, "bb", args.trace_runs))
             except Exception as e:       # a benchmark reports, it does not crash
                 trace = f"{type(e).__name__}: {e}"
         res = {
