@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import fcntl
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", default=None, help="gateway address and prefix of the default bridge (CIDR)")
     p.add_argument("--ipv6", action="store_true", default=False, help="IPv6 on the default bridge")
     p.add_argument("--fixed-cidr-v6", default="", help="the default bridge's IPv6 subnet (with --ipv6)")
+    p.add_argument("--default-address-pool", action="append", default=[], metavar="base=CIDR,size=N",
+                   help="default address pool for networks without a subnet (repeatable; IPv4 and IPv6)")
     p.add_argument("--log-driver", default="json-file", help="default log driver (json-file, local, none)")
     p.add_argument("--log-opt", action="append", default=[], help="default log driver option (max-size=10m)")
     p.add_argument("--label", action="append", default=[], help="key=value label of this daemon")
@@ -204,6 +207,28 @@ def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
     return driver, parsed
 
 
+def _address_pools(values: list) -> tuple:
+    """--default-address-pool flags (strings) or daemon.json's default-address-pools (objects),
+    checked with dockerd's words: a flag's syntax as its PoolsOpt.Set (cobra's "invalid argument"),
+    a pool libnetwork cannot cut as its controller's start failure."""
+    from .network import subnets
+    pools = []
+    for v in values:
+        try:
+            pools.append(subnets.parse_flag(v) if isinstance(v, str) else subnets.parse_json(v))
+        except subnets.PoolError as e:
+            if isinstance(v, str):
+                raise SystemExit(f'dockyardd: invalid argument "{v}" for "--default-address-pool" flag: '
+                                 f"{e}") from None
+            raise SystemExit(f"dockyardd: invalid default-address-pools entry {json.dumps(v)}: {e}") from None
+    try:
+        subnets.check(pools)
+    except subnets.PoolError as e:
+        raise SystemExit("dockyardd: Error initializing network controller: error obtaining controller "
+                         f"instance: could not construct local address space: {e}") from None
+    return tuple(pools)
+
+
 def daemon_config(args: argparse.Namespace):
     """The complete DaemonConfig from flags + file (both already merged)."""
     from . import daemonjson
@@ -224,9 +249,7 @@ def daemon_config(args: argparse.Namespace):
                 raise ValueError("not an IPv6 subnet")
         except ValueError as e:
             raise SystemExit(f"dockyardd: fixed-cidr-v6: invalid {fixed_cidr_v6!r}: {e}") from None
-    if getattr(args, "default_address_pool", None):
-        raise SystemExit("dockyardd: default-address-pools is not supported yet (user networks take "
-                         "Docker's default pools)")
+    pools = _address_pools(getattr(args, "default_address_pool", None) or [])
     runtime_paths = {}
     for name, rt in (getattr(args, "runtimes", None) or {}).items():
         if name not in ("crun", "runc") or not isinstance(rt, dict) or set(rt) - {"path"} or \
@@ -243,7 +266,7 @@ def daemon_config(args: argparse.Namespace):
                         host=args.host[0], hosts=tuple(args.host), pidfile=args.pidfile or "",
                         default_runtime=args.default_runtime, runtime_paths=runtime_paths,
                         bridge=args.bridge, bip=args.bip, ipv6=bool(getattr(args, "ipv6", False)),
-                        fixed_cidr_v6=fixed_cidr_v6, debug=bool(args.debug) or args.log_level == "debug",
+                        fixed_cidr_v6=fixed_cidr_v6, default_address_pools=pools, debug=bool(args.debug) or args.log_level == "debug",
                         log_level=args.log_level, criu_path=args.criu_path,
                         cgroup_parent=args.cgroup_parent.strip("/") or "dockyard", userns_remap=args.userns_remap,
                         insecure_registries=tuple(args.insecure_registry or ()),
@@ -350,6 +373,7 @@ def reload_config(daemon, args: argparse.Namespace) -> dict:
 def _field_of(key: str) -> str:
     return {"hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
             "bridge": "bridge", "bip": "bip", "cgroup-parent": "cgroup_parent",
+            "default-address-pools": "default_address_pools",
             "userns-remap": "userns_remap", "log-driver": "log_driver", "log-opts": "log_opts"}.get(key, "")
 
 

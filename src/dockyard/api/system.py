@@ -126,6 +126,9 @@ async def info(req: Request):
         "LiveRestoreEnabled": d.config.live_restore, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": _security_options(d), "CDISpecDirs": [], "Warnings": list(d.runtimes.notes) + list(d.config.listen_warnings),
         "DockyardExecRoot": d.config.exec_root,
+        # dockerd's omitempty: only when configured (docker info's "Default Address Pools:")
+        **({"DefaultAddressPools": [{"Base": str(p.base), "Size": p.size} for p in d.config.default_address_pools]}
+           if d.config.default_address_pools else {}),
     }
 
 

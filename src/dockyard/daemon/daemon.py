@@ -47,6 +47,7 @@ class DaemonConfig:
     bip: str | None = None
     ipv6: bool = False               # --ipv6: IPv6 on the default bridge too
     fixed_cidr_v6: str = ""          # --fixed-cidr-v6: its subnet (else a ULA /64, kept across restarts)
+    default_address_pools: tuple = ()   # --default-address-pool: network.subnets.Pool, checked
     debug: bool = False
     log_level: str = "info"
     cgroup_parent: str = "dockyard"  # --cgroup-parent: containers live at /<parent>/<id>
@@ -98,6 +99,7 @@ class Daemon:
         self.networks = NetworkManager(self.db, config.exec_root, bridge=config.bridge, bip=config.bip,
                                        ipv6=config.ipv6 or bool(config.fixed_cidr_v6),
                                        fixed_cidr_v6=config.fixed_cidr_v6 or None,
+                                       address_pools=config.default_address_pools,
                                        container_name=self._container_name, emit=self.events.emit)
         self.attach = AttachManager()
         self.criu = CriuProbe(config.criu_path, config.exec_root)

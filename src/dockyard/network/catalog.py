@@ -10,12 +10,13 @@ from typing import Callable
 
 from pyroute2 import IPRoute, NetlinkError
 
-from dockyard.errors import Conflict, DockyardError, Forbidden, NotFound, SystemError_
+from dockyard.errors import (Conflict, DockyardError, Forbidden, InvalidParameter, NotFound, SystemError_,
+                             Unavailable)
 from dockyard.network import links, usernets
 from dockyard.network.hostsetup import ensure_user_network, host_lock, remove_host_state
 from dockyard.network.record import NetworkRecord
 from dockyard.network.store import NetworkStore
-from dockyard.network.subnets import pick_free_subnet
+from dockyard.network.subnets import EXHAUSTED, Pool, pick_free_subnet, pick_from_pools
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,12 @@ def _quietly(fn: Callable, *args) -> None:
 
 
 class NetworkCatalog:
-    def __init__(self, store: NetworkStore, daemon_bridge: str):
+    def __init__(self, store: NetworkStore, daemon_bridge: str, pools: tuple[Pool, ...] = ()):
         self.store = store
         self.daemon_bridge = daemon_bridge
+        # dockerd's default address pools: user networks' subnets when none is asked for
+        self.pools4 = tuple(p for p in pools if p.base is not None and p.base.version == 4)
+        self.pools6 = tuple(p for p in pools if p.base is not None and p.base.version == 6)
 
     def all(self) -> list[NetworkRecord]:
         return self.store.networks()
@@ -81,7 +85,9 @@ class NetworkCatalog:
                 taken = [IPv4Network(r.subnet) for r in self.store.networks() if r.subnet]
                 taken6 = [v6[0] for v6 in (usernets.ipv6(r.config) for r in self.store.networks()) if v6]
                 p = usernets.plan(name, taken=taken, taken6=taken6,
-                                  pick_subnet=lambda: pick_free_subnet(links.host_ipv4_networks(ipr) + taken),
+                                  pick_subnet=lambda: self._pick_subnet(links.host_ipv4_networks(ipr) + taken),
+                                  pick_subnet6=(lambda: pick_from_pools(self.pools6, taken6, 6))
+                                  if self.pools6 else None,
                                   **body)
                 if links.index_of(ipr, p.bridge) is not None:
                     raise Conflict(f"bridge {p.bridge} already exists on the host")
@@ -95,6 +101,16 @@ class NetworkCatalog:
             except (NetlinkError, OSError) as e:
                 raise SystemError_(f"creating network {name}: {e}") from e
         return self.store.network_by_id(p.id)
+
+    def _pick_subnet(self, in_use: list[IPv4Network]) -> IPv4Network:
+        """A free IPv4 subnet for a user network: from the default address pools when the
+        daemon has some, else Docker's default candidates; none left: moby 28's error."""
+        if self.pools4:
+            return pick_from_pools(self.pools4, in_use, 4)
+        try:
+            return pick_free_subnet(in_use)
+        except Unavailable:
+            raise InvalidParameter(EXHAUSTED) from None
 
     def remove(self, rec: NetworkRecord) -> None:
         if rec.name in PREDEFINED:

@@ -16,7 +16,7 @@ from pyroute2 import IPRoute, NetlinkError
 from dockyard.network import firewall, links, nft, ports, usernets
 from dockyard.network.rtnl import Rtnl
 from dockyard.network.store import NetworkStore
-from dockyard.network.subnets import pick_free_subnet
+from dockyard.network.subnets import Pool, pick_free_subnet, pick_from_pools
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,14 @@ def _route_localnet(bridge: str) -> None:
 
 
 def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Network, IPv4Address] | None,
-                         ports_table: str, ipv6: bool = False, fixed_cidr_v6: str | None = None) -> None:
+                         ports_table: str, ipv6: bool = False, fixed_cidr_v6: str | None = None,
+                         pools: tuple[Pool, ...] = ()) -> None:
     """The default bridge network: bridge, NAT, forwarding, the ports table; with `ipv6` (dockerd's
-    --ipv6, --fixed-cidr-v6) its IPv6 too. Call under host_lock()."""
+    --ipv6, --fixed-cidr-v6) its IPv6 too. Without --bip (--fixed-cidr-v6) a new one takes its
+    subnet from `pools`, dockerd's default address pools, when they have that family.
+    Call under host_lock()."""
     with IPRoute() as ipr:
-        subnet, gateway = _choose_subnet(ipr, store, bridge, bip)
+        subnet, gateway = _choose_subnet(ipr, store, bridge, bip, pools)
         links.ensure_bridge(ipr, bridge, IPv4Interface(f"{gateway}/{subnet.prefixlen}"))
     firewall.enable_ip_forward()
     firewall.install_nat(bridge, subnet)
@@ -73,8 +76,13 @@ def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Networ
         if fixed_cidr_v6:
             subnet6 = IPv6Network(fixed_cidr_v6, strict=False)
             v6 = (subnet6, subnet6.network_address + 1)
-        else:   # a ULA /64 of its own, the same across restarts
-            v6 = old or usernets.pick_ula([])
+        elif old:   # the same across restarts
+            v6 = old
+        elif any(p.base is not None and p.base.version == 6 for p in pools):
+            subnet6 = pick_from_pools(pools, _other_subnets(store, 6), 6)
+            v6 = (subnet6, subnet6.network_address + 1)
+        else:   # a ULA /64 of its own
+            v6 = usernets.pick_ula([])
         config["EnableIPv6"] = True
         config["IPAM"] = {"Config": [{"Subnet": str(v6[0]), "Gateway": str(v6[1])}]}
         ensure_ipv6(bridge, v6, internal=False)
@@ -85,8 +93,17 @@ def setup_default_bridge(store: NetworkStore, bridge: str, bip: tuple[IPv4Networ
         store.set_network_config(network_id, config)
 
 
+def _other_subnets(store: NetworkStore, version: int) -> list:
+    """The subnets of the user networks of one family (their bridges may not exist yet)."""
+    recs = [r for r in store.networks() if r.name not in usernets.PREDEFINED]
+    if version == 4:
+        return [IPv4Network(r.subnet) for r in recs if r.subnet]
+    return [v6[0] for v6 in (usernets.ipv6(r.config) for r in recs) if v6]
+
+
 def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
-                   bip: tuple[IPv4Network, IPv4Address] | None) -> tuple[IPv4Network, IPv4Address]:
+                   bip: tuple[IPv4Network, IPv4Address] | None,
+                   pools: tuple[Pool, ...] = ()) -> tuple[IPv4Network, IPv4Address]:
     if bip is not None:
         return bip
     rec = store.network("bridge")
@@ -95,7 +112,11 @@ def _choose_subnet(ipr: IPRoute, store: NetworkStore, bridge: str,
     existing = links.bridge_address(ipr, bridge)
     if existing is not None:   # our bridge survived a lost database: keep its addressing
         return existing.network, existing.ip
-    subnet = pick_free_subnet(links.host_ipv4_networks(ipr, ignore_link=bridge))
+    host = links.host_ipv4_networks(ipr, ignore_link=bridge)
+    if any(p.base is not None and p.base.version == 4 for p in pools):
+        subnet = pick_from_pools(pools, host + _other_subnets(store, 4), 4)
+    else:
+        subnet = pick_free_subnet(host)
     return subnet, subnet.network_address + 1
 
 

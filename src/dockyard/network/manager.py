@@ -69,20 +69,21 @@ class EventSink(Protocol):
 
 class NetworkManager:
     def __init__(self, db, exec_root: str, bridge: str = "dockyard0", bip: str | None = None, *,
-                 ipv6: bool = False, fixed_cidr_v6: str | None = None,
+                 ipv6: bool = False, fixed_cidr_v6: str | None = None, address_pools: tuple = (),
                  container_name: ContainerName | None = None, emit: EventSink | None = None):
         if not _IFNAME.match(bridge):
             raise InvalidParameter(f"invalid bridge name {bridge!r}: 1-15 of [A-Za-z0-9_.-]")
         self.bridge = bridge
         self.bip = parse_bip(bip) if bip else None
         self.ipv6, self.fixed_cidr_v6 = ipv6, fixed_cidr_v6   # the default bridge's IPv6 (dockerd's flags)
+        self.address_pools = tuple(address_pools)   # dockerd's default address pools (subnets.Pool)
         self.netns_dir = os.path.join(exec_root, "netns")
         self.store = NetworkStore(db)
         self.ports_table = firewall.table_name(bridge) + "-ports"
         self.dns: DnsListener | None = None      # the containers' DNS (network.resolver.DnsService), from setup()
         self.emit: EventSink | None = emit
         self.publisher = Publisher(self.store, self.ports_table)
-        self._catalog = NetworkCatalog(self.store, bridge)
+        self._catalog = NetworkCatalog(self.store, bridge, self.address_pools)
         self._names = NameRegistry(self.store, container_name)
         self._plumbing = Plumbing(self.store, self.netns_dir, bridge)
         # Docker's predefined networks without host state, so their ids exist from the start.
@@ -108,7 +109,7 @@ class NetworkManager:
             self.publisher.proxy = proxy
         with host_lock():
             setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table,
-                                 ipv6=self.ipv6, fixed_cidr_v6=self.fixed_cidr_v6)
+                                 ipv6=self.ipv6, fixed_cidr_v6=self.fixed_cidr_v6, pools=self.address_pools)
             self._catalog.restore()
         os.makedirs(self.netns_dir, exist_ok=True)
 

@@ -127,9 +127,10 @@ def _is_v6(pool: dict) -> bool:
     return ":" in str(pool.get("Subnet") or "")
 
 
-def _pool6(pool: dict, taken6: list[IPv6Network]) -> tuple[IPv6Network, IPv6Address]:
-    """The network's IPv6 subnet and gateway: as asked, else a /64 of a random ULA prefix (fd00::/8),
-    as Docker's default pool."""
+def _pool6(pool: dict, taken6: list[IPv6Network],
+           pick_subnet6: Callable[[], IPv6Network] | None = None) -> tuple[IPv6Network, IPv6Address]:
+    """The network's IPv6 subnet and gateway: as asked, else pick_subnet6's (the daemon's IPv6
+    default address pools), else a /64 of a random ULA prefix (fd00::/8), as Docker's default pool."""
     if pool.get("Subnet"):
         try:
             subnet = IPv6Network(pool["Subnet"], strict=False)
@@ -138,7 +139,7 @@ def _pool6(pool: dict, taken6: list[IPv6Network]) -> tuple[IPv6Network, IPv6Addr
         if any(subnet.overlaps(t) for t in taken6):
             raise Forbidden("Pool overlaps with other one on this address space")
     else:
-        subnet = pick_ula(taken6)[0]
+        subnet = pick_subnet6() if pick_subnet6 is not None else pick_ula(taken6)[0]
     try:
         gateway = IPv6Address(pool["Gateway"]) if pool.get("Gateway") else subnet.network_address + 1
     except ValueError as e:
@@ -176,9 +177,11 @@ def ipv6(config: dict) -> tuple[IPv6Network, IPv6Address] | None:
 def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4Network],
          internal: bool = False, attachable: bool = False, labels: dict | None = None,
          options: dict | None = None, ipam: dict | None = None, enable_ipv6: bool = False,
-         taken6: list[IPv6Network] | tuple = (), enable_ipv4: bool | None = None) -> Plan:
+         taken6: list[IPv6Network] | tuple = (), enable_ipv4: bool | None = None,
+         pick_subnet6: Callable[[], IPv6Network] | None = None) -> Plan:
     """taken: subnets of the daemon's networks; pick_subnet: a free one when none is asked for;
-    taken6: the IPv6 subnets of its IPv6 networks. enable_ipv4=False (API 1.48's EnableIPv4, docker
+    taken6: the IPv6 subnets of its IPv6 networks; pick_subnet6: a free one of the daemon's IPv6
+    default address pools when it has some (else a random ULA /64). enable_ipv4=False (API 1.48's EnableIPv4, docker
     network create --ipv4=false): an IPv6-only network; an IPv4 pool given anyway is kept in its
     IPAM config but gives no address, as moby 28's (libnetwork ipamAllocate skips IPv4). None: not
     given, then the driver-opt com.docker.network.enable_ipv4 decides (default true), as moby's
@@ -204,7 +207,7 @@ def plan(name: str, *, taken: list[IPv4Network], pick_subnet: Callable[[], IPv4N
         raise InvalidParameter("only one IPv4 and one IPv6 pool (IPAM Config entry) per network are supported")
     if pools6 and not enable_ipv6:
         raise InvalidParameter("IPv6 subnet given without --ipv6 (EnableIPv6)")
-    v6 = _pool6(pools6[0] if pools6 else {}, list(taken6)) if enable_ipv6 else None
+    v6 = _pool6(pools6[0] if pools6 else {}, list(taken6), pick_subnet6) if enable_ipv6 else None
     network_id = secrets.token_hex(32)
     bridge = options.get(BRIDGE_NAME_OPT) or f"br-{network_id[:12]}"
     if not IFNAME.match(bridge):
