@@ -383,6 +383,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from .api import routes  # noqa: F401  (registers the routes)
     from .api.server import ApiServer, Limits
     from .daemon.daemon import Daemon
+    from .errors import DockyardError
 
     cfg = daemon_config(args)
     try:
@@ -391,7 +392,10 @@ async def _serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"dockyardd: failed to load listeners: {e}") from None
     import dataclasses
     daemon = Daemon(dataclasses.replace(cfg, listen_warnings=tuple(warnings)))
-    await daemon.setup()
+    try:
+        await daemon.setup()
+    except DockyardError as e:   # e.g. no subnet left in the default address pools for the default bridge
+        raise SystemExit(f"dockyardd: failed to start daemon: {e.message}") from None
     server = ApiServer(daemon, Limits(max_body=args.max_request_body, header_timeout=args.header_timeout,
                                       idle_timeout=args.idle_timeout, max_connections=args.max_connections))
     try:

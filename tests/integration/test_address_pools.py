@@ -222,3 +222,19 @@ def test_sighup_keeps_the_pools_for_the_next_start(request, tmp_path_factory):
     finally:
         with pytest.raises(StopIteration):
             next(gen)
+
+
+def test_a_default_bridge_with_no_subnet_left_fails_the_start(tmp_path):
+    from conftest import used_ipv4_nets
+    host = next((n for n in used_ipv4_nets() if 8 <= n.prefixlen <= 30 and not n.is_loopback), None)
+    if host is None:
+        pytest.skip("no routed IPv4 network on this host to exhaust a pool with")
+    bridge = unique_name()
+    r = _dockyardd("-H", f"unix://{tmp_path / 'd.sock'}", "--data-root", str(tmp_path / "data"), "--exec-root",
+                   str(tmp_path / "exec"), "--bridge", bridge,
+                   "--default-address-pool", f"base={host},size={host.prefixlen}")
+    assert r.returncode != 0
+    assert f"dockyardd: failed to start daemon: {EXHAUSTED}" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    with IPRoute() as ipr:
+        assert not ipr.link_lookup(ifname=bridge)
