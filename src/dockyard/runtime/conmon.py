@@ -78,13 +78,16 @@ def argv(runtime_path: str, runtime_root: str, cid: str, uuid: str, name: str, *
          log_level: str = "info", tty: bool = False, stdin: bool = False, leave_stdin_open: bool = False,
          no_pivot: bool = False, exec_spec: str | None = None, exec_attach: bool = False,
          restore: str | None = None, runtime_args: Sequence[str] = (),
-         runtime_opts: Sequence[str] = ()) -> list[str]:
+         runtime_opts: Sequence[str] = (), runtime_lead: Sequence[str] = ()) -> list[str]:
     """conmon's command line, for a container (`runtime create`, or
     `runtime restore` given a checkpoint's image dir) and for an exec
     (`exec_spec`: `runtime exec --process`) alike. conmon writes its `oom`
-    marker into --persist-dir (the bundle)."""
+    marker into --persist-dir (the bundle). runtime_lead: arguments that
+    come right after runtime_path, before --root (a loader's --library-path
+    and program)."""
+    lead = [a for arg in runtime_lead for a in ("--runtime-arg", arg)]
     args = [CONMON, "--api-version", "1", "-c", cid, "-u", uuid, "-n", name,
-            "-r", runtime_path, "--runtime-arg", "--root", "--runtime-arg", runtime_root,
+            "-r", runtime_path, *lead, "--runtime-arg", "--root", "--runtime-arg", runtime_root,
             "-b", bundle, "-p", pidfile, "-P", conmon_pidfile, "-l", log,
             "--exit-dir", exit_dir, "--socket-dir-path", socket_dir, "--persist-dir", bundle,
             "--log-level", log_level]
@@ -210,6 +213,9 @@ async def create(cid: str, name: str, runtime_path: str, runtime_root: str, path
     return pid, conmon_pid
 
 
+_pending: set[asyncio.Future] = set()   # first conmons being reaped
+
+
 class ExecProcess:
     """An exec conmon supervises: its pid, and its exit status to come on
     the sync pipe."""
@@ -229,17 +235,18 @@ class ExecProcess:
             os.close(self._messages.fd)
 
 
-async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root: str, *, exec_dir: str,
+async def exec_(cid: str, uuid: str, name: str, runtime: Sequence[str], runtime_root: str, *, exec_dir: str,
                 socket_dir: str, spec_path: str, tty: bool, stdin: bool,
                 on_attach: Callable[[str], None] | None = None, enter: Enter = ((), ())) -> ExecProcess:
     """Launch conmon --exec, which runs `runtime exec --process spec_path`
-    in container cid; exec_dir is its bundle, pidfiles and exit dir. With
+    in container cid (runtime: the program and its leading arguments);
+    exec_dir is its bundle, pidfiles and exit dir. With
     on_attach, conmon's attach socket is up before the runtime runs: it is
     called with the socket's path first, so no output is lost (podman's
     _OCI_STARTPIPE/_OCI_ATTACHPIPE handshake). Raises SessionFailed when
     conmon gave up before that, CreateFailed with the runtime's message."""
     attach = on_attach is not None
-    args = argv(runtime_path, runtime_root, cid, uuid, name, bundle=exec_dir,
+    args = argv(runtime[0], runtime_root, cid, uuid, name, bundle=exec_dir, runtime_lead=runtime[1:],
                 pidfile=os.path.join(exec_dir, "pid"), conmon_pidfile=os.path.join(exec_dir, "conmon.pid"),
                 log="none", exit_dir=exec_dir, socket_dir=socket_dir, exec_spec=spec_path,
                 tty=tty, stdin=attach and stdin, exec_attach=attach)
@@ -254,7 +261,11 @@ async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root:
         proc = await _spawn(args, exec_dir, pipes, enter=enter)
         if attach:
             os.write(start_w, b"0")          # conmon may fork now
-        await proc.wait()                    # the first conmon exits after forking
+        # the first conmon exits after forking; its child answers meanwhile, so
+        # it is reaped alongside rather than waited for first
+        reaped = asyncio.ensure_future(proc.wait())
+        _pending.add(reaped)
+        reaped.add_done_callback(_pending.discard)
         if attach:
             if not await _read_line(att_r, 30):
                 raise SessionFailed(_err_tail(exec_dir) or "conmon exited before the exec session was ready")
