@@ -26,6 +26,8 @@ os.write(att, b'{"data": 0}\n')
 os.read(start, 1)
 with open(os.path.join(os.getcwd(), "argv"), "w") as f:
     f.write("\n".join(sys.argv))
+with open(sys.argv[sys.argv.index("--exec-process-spec") + 1]) as f, open("spec-seen", "w") as out:
+    out.write(f.read())
 os.write(sync, b'{"data": 4242}\n{"data": 7}\n')
 """
 
@@ -43,7 +45,7 @@ def test_exec_returns_as_soon_as_conmon_reports(tmp_path, monkeypatch):
         t0 = time.monotonic()
         p = await conmon.exec_("c" * 64, "e" * 64, "n", ["/rt", "--library-path", "/lib", "/crun"], "/root",
                                exec_dir=str(exec_dir), socket_dir=str(tmp_path / "s"),
-                               spec_path=str(exec_dir / "process.json"), tty=False, stdin=False,
+                               spec={"args": ["true"]}, tty=False, stdin=False,
                                on_attach=attached.append)
         code = await p.wait()
         return p.pid, code, time.monotonic() - t0
@@ -52,6 +54,9 @@ def test_exec_returns_as_soon_as_conmon_reports(tmp_path, monkeypatch):
     assert (pid, code) == (4242, 7)
     assert took < 1.5, f"exec waited {took:.2f}s for the first conmon to exit"
     assert attached == [str(tmp_path / "s" / ("e" * 64) / "attach")]
+    # the spec reached the runtime's side through a memfd: no file of it, nor of conmon's stderr
+    assert json.loads((exec_dir / "spec-seen").read_text()) == {"args": ["true"]}
+    assert sorted(os.listdir(exec_dir)) == ["argv", "spec-seen"]
     argv = (exec_dir / "argv").read_text().split("\n")
     # the runtime's leading arguments come right after -r, before --root
     i = argv.index("-r")
@@ -87,4 +92,3 @@ def test_conmon_argv_without_lead_is_unchanged():
                     exit_dir="/e", socket_dir="/s")
     i = a.index("-r")
     assert a[i:i + 6] == ["-r", "/rt", "--runtime-arg", "--root", "--runtime-arg", "/root"]
-    json.dumps(a)

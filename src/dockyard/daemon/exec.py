@@ -281,9 +281,6 @@ class ExecManager:
             proc = self._process_spec(ex, c, paths)
         ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
-        spec_path = os.path.join(ex.dir, "process.json")
-        with open(spec_path, "w") as f:
-            json.dump(proc, f)
         os.makedirs(paths.socket_dir, exist_ok=True)
         ex.socket_link = os.path.join(paths.socket_dir, ex.id)
         socks: list[socket.socket] = []
@@ -298,7 +295,7 @@ class ExecManager:
 
         try:
             running = await rt.exec(c.id, ex.id, c.name, exec_dir=ex.dir, socket_dir=paths.socket_dir,
-                                    spec_path=spec_path, tty=ex.tty, stdin=ex.attach_stdin,
+                                    spec=proc, tty=ex.tty, stdin=ex.attach_stdin,
                                     on_attach=connect if attach else None)
         except conmon.SessionFailed as e:
             _close(socks)

@@ -213,11 +213,11 @@ class Runtime:
 
     # ------------------------------------------------------------ exec
     async def exec(self, cid: str, exec_id: str, name: str, *, exec_dir: str, socket_dir: str,
-                   spec_path: str, tty: bool, stdin: bool,
+                   spec: dict, tty: bool, stdin: bool,
                    on_attach: Callable[[str], None] | None = None) -> conmon.ExecProcess:
-        """`exec --process spec_path` through its own conmon (see conmon.exec_)."""
+        """`exec --process` with the process spec `spec`, through its own conmon (see conmon.exec_)."""
         return await conmon.exec_(cid, exec_id, name, self._exec_argv(), self.root, exec_dir=exec_dir,
-                                  socket_dir=socket_dir, spec_path=spec_path, tty=tty, stdin=stdin,
+                                  socket_dir=socket_dir, spec=spec, tty=tty, stdin=stdin,
                                   on_attach=on_attach, enter=self._enter([]))
 
     async def exec_sync(self, cid: str, argv: Sequence[str], *, timeout: float, cwd: str | None = None,
