@@ -63,6 +63,8 @@ def test_exec_returns_as_soon_as_conmon_reports(tmp_path, monkeypatch):
     assert argv[i:i + 9] == ["-r", "/rt", "--runtime-arg", "--library-path", "--runtime-arg", "/lib",
                              "--runtime-arg", "/crun", "--runtime-arg"]
     assert argv[i + 9] == "--root"
+    # no persist dir: its exit file would be one more inode made and freed per exec
+    assert "--persist-dir" not in argv and argv[argv.index("--exit-dir") + 1] == str(exec_dir)
 
 
 def test_sealed_copy_runs_and_cannot_change(tmp_path):

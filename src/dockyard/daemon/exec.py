@@ -329,17 +329,16 @@ class ExecManager:
         ex.pid = 0
         ex.finished_at = time.time()
         self.store.save(ex)   # on disk before the exit file goes
-        if ex.dir:
-            shutil.rmtree(ex.dir, ignore_errors=True)
-        if ex.socket_link:
-            try:   # conmon's link to the attach socket (it removes it itself unless killed)
-                os.unlink(ex.socket_link)
-            except OSError:
-                pass
         ex.done.set()
         c = self.containers.find(ex.container_id)
         if c is not None:
             exec_events.died(self.event, c, ex.id, code)
+        # the files go right after the waiting start request has answered (its
+        # client then asks for the exit code while they are removed)
+        try:
+            asyncio.get_running_loop().call_soon(_remove_files, ex.dir, ex.socket_link)
+        except RuntimeError:
+            _remove_files(ex.dir, ex.socket_link)
 
     # ---------------------------------------------------------------- daemon start
     def recover(self) -> None:
@@ -425,6 +424,18 @@ class ExecManager:
         if not ex.tty:
             return   # Docker: a no-op for a process without a TTY
         write_ctl(ex.dir, h, w)
+
+
+def _remove_files(exec_dir: str, socket_link: str) -> None:
+    """An ended exec's conmon dir, and conmon's link to its attach socket
+    (conmon removes that itself unless killed)."""
+    if exec_dir:
+        shutil.rmtree(exec_dir, ignore_errors=True)
+    if socket_link:
+        try:
+            os.unlink(socket_link)
+        except OSError:
+            pass
 
 
 def _exec_dir(paths, eid: str) -> str:

@@ -78,19 +78,21 @@ def argv(runtime_path: str, runtime_root: str, cid: str, uuid: str, name: str, *
          log_level: str = "info", tty: bool = False, stdin: bool = False, leave_stdin_open: bool = False,
          no_pivot: bool = False, exec_spec: str | None = None, exec_attach: bool = False,
          restore: str | None = None, runtime_args: Sequence[str] = (),
-         runtime_opts: Sequence[str] = (), runtime_lead: Sequence[str] = ()) -> list[str]:
+         runtime_opts: Sequence[str] = (), runtime_lead: Sequence[str] = (),
+         persist: bool = True) -> list[str]:
     """conmon's command line, for a container (`runtime create`, or
     `runtime restore` given a checkpoint's image dir) and for an exec
     (`exec_spec`: `runtime exec --process`) alike. conmon writes its `oom`
-    marker into --persist-dir (the bundle). runtime_lead: arguments that
-    come right after runtime_path, before --root (a loader's --library-path
-    and program)."""
+    marker into --persist-dir (the bundle; not persist: none, as for an
+    exec, whose exit code is read from exit_dir alone). runtime_lead:
+    arguments that come right after runtime_path, before --root (a loader's
+    --library-path and program)."""
     lead = [a for arg in runtime_lead for a in ("--runtime-arg", arg)]
     args = [CONMON, "--api-version", "1", "-c", cid, "-u", uuid, "-n", name,
             "-r", runtime_path, *lead, "--runtime-arg", "--root", "--runtime-arg", runtime_root,
             "-b", bundle, "-p", pidfile, "-P", conmon_pidfile, "-l", log,
-            "--exit-dir", exit_dir, "--socket-dir-path", socket_dir, "--persist-dir", bundle,
-            "--log-level", log_level]
+            "--exit-dir", exit_dir, "--socket-dir-path", socket_dir,
+            *(("--persist-dir", bundle) if persist else ()), "--log-level", log_level]
     if exec_spec:
         args += ["-e", "--exec-process-spec", exec_spec]
     for a in runtime_args:
@@ -260,7 +262,7 @@ async def exec_(cid: str, uuid: str, name: str, runtime: Sequence[str], runtime_
                     pidfile=os.path.join(exec_dir, "pid"), conmon_pidfile=os.path.join(exec_dir, "conmon.pid"),
                     log="none", exit_dir=exec_dir, socket_dir=socket_dir,
                     exec_spec=f"/proc/{os.getpid()}/fd/{spec_fd}",   # the runtime reads it before it reports
-                    tty=tty, stdin=attach and stdin, exec_attach=attach)
+                    tty=tty, stdin=attach and stdin, exec_attach=attach, persist=False)
         return await _exec(args, uuid, exec_dir, socket_dir, attach, on_attach, enter, err)
     finally:
         os.close(spec_fd)
