@@ -195,6 +195,8 @@ bash "$repo/scripts/install-criu.sh" || echo "install.sh: CRIU unavailable; chec
 bash "$repo/scripts/install-crun.sh" ||
     echo "install.sh: no private crun; the system's runs containers (checkpoint needs --runtime runc there)" >&2
 make_venv
+# the CRI server's gRPC code, generated from src/dockyard/cri/api.proto (also made on first import)
+"$venv/bin/python" -m dockyard.cri.codegen || die "generating the CRI code failed"
 if [ -d /run/systemd/system ]; then
     # systemd is the init: its units, rendered for this venv (enabled by the operator)
     bash "$repo/scripts/install-units.sh" "$venv/bin/dockyardd"
