@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds a connection may send nothing while the daemon waits for it")
     p.add_argument("--max-connections", default=512, type=_count_arg,
                    help="connections served at once; past it /_ping still answers, other requests get 503")
+    # the Kubernetes CRI server (cri/server.py)
+    p.add_argument("--cri", nargs="?", const=True, default=True, type=_bool_arg,
+                   help="serve the Kubernetes CRI (v1) on --cri-socket (--cri=false: off)")
+    p.add_argument("--cri-socket", default="unix:///run/dockyard/cri.sock",
+                   help="the CRI's gRPC socket (unix://PATH)")
     return p
 
 
@@ -378,6 +383,18 @@ async def _serve(args: argparse.Namespace) -> None:
         _remove_sockets(plan)
         _close_sockets(plan)
         raise SystemExit(f"dockyardd: failed to load listeners: {e}") from None
+    cri = None
+    if args.cri:
+        from .cri.server import CriServer
+        cri = CriServer(daemon, args.cri_socket)
+        try:
+            await cri.start()
+        except OSError as e:
+            await server.close()
+            await daemon.shutdown()
+            _remove_sockets(plan)
+            raise SystemExit(f"dockyardd: failed to serve the CRI on {args.cri_socket}: {e}") from None
+        opened.append(f"CRI {args.cri_socket}")
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))
@@ -403,6 +420,8 @@ async def _serve(args: argparse.Namespace) -> None:
     await stop.wait()
     ls.sd_notify("STOPPING=1")
     log.info("shutting down; containers keep running")
+    if cri is not None:
+        await cri.stop()
     await server.close()
     await daemon.shutdown()
     _remove_sockets(plan)
@@ -435,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     _set_log_level(args.log_level, bool(args.debug))
     import pyroute2.config.log  # noqa: F401  (it sets its logger to level 0 on import)
     logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug dumps every netlink message
+    logging.getLogger("grpc").setLevel(logging.WARNING)       # its debug logs every call's event loop
     if os.geteuid() != 0:
         raise SystemExit("dockyardd: must run as root")
     args.data_root, args.exec_root = os.path.abspath(args.data_root), os.path.abspath(args.exec_root)
@@ -442,6 +462,12 @@ def main(argv: list[str] | None = None) -> None:
         args.pidfile = os.path.abspath(args.pidfile)
     args.host = args.host or ["unix:///run/dockyard/dockyard.sock"]
     args.socket_gid = socket_gid(args.group)   # before anything is made, as dockerd's listeners
+    if args.cri:
+        from .cri.server import socket_path
+        try:
+            socket_path(args.cri_socket)
+        except ValueError as e:
+            raise SystemExit(f"dockyardd: {e}") from None
     lock = _lock_data_root(args.data_root)
     os.chdir("/")   # a daemon holds no directory busy (conmon and runtimes inherit the cwd)
     try:

@@ -112,6 +112,8 @@ class Daemon:
         self.monitor = ExitMonitor(self.lifecycle.on_conmon_exit)
         from .build.service import BuildService
         self.builder = BuildService(self)
+        from .pods import PodService
+        self.pods = PodService(self.db, config.data_root, config.exec_root)   # the CRI's pod sandboxes
         self._flusher: asyncio.Task | None = None
 
     # ------------------------------------------------------------ set-up

@@ -1,0 +1,117 @@
+"""The CRI's gRPC server on its own unix socket, in the daemon's event loop
+(grpc.aio): started with the daemon, stopped at shutdown, the socket file
+removed. Errors meet the wire here, once: `dockyard.errors` classes become
+the gRPC status codes containerd returns for the same case."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import Any, Awaitable, Callable
+
+import grpc
+
+from ..errors import Conflict, DockyardError, InvalidParameter, NotFound, NotImplementedYet, Unavailable
+
+log = logging.getLogger("dockyard.cri")
+
+DEFAULT_SOCKET = "unix:///run/dockyard/cri.sock"
+
+
+def status_code(e: DockyardError) -> grpc.StatusCode:
+    from ..daemon.pods import NameReserved
+    if isinstance(e, NameReserved):     # a pod's (or container's) metadata already reserved
+        return grpc.StatusCode.ALREADY_EXISTS
+    if isinstance(e, NotFound):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(e, InvalidParameter):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(e, Conflict):       # a state that forbids the call (running, stopped, in use)
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(e, NotImplementedYet):
+        return grpc.StatusCode.UNIMPLEMENTED
+    if isinstance(e, Unavailable):
+        return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode.UNKNOWN     # the host or a registry failed us: containerd's Unknown
+
+
+def rpc(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A servicer method: DockyardError -> its status code and message; any
+    other exception is a dockyard bug: logged with its traceback, INTERNAL."""
+    @functools.wraps(fn)
+    async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        try:
+            return await fn(self, request, context)
+        except DockyardError as e:
+            code = status_code(e)
+            log.debug("CRI %s: %s: %s", fn.__name__, code.name, e.message)
+            await context.abort(code, e.message)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
+            log.exception("CRI %s failed", fn.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+    return wrapper
+
+
+def unimplemented(servicer_base: type) -> type:
+    """A class decorator: every method of the generated servicer `servicer_base`
+    that the class does not define answers UNIMPLEMENTED with the call's name
+    (the generated default does too, but logs a NotImplementedError traceback)."""
+    def fill(cls: type) -> type:
+        for name, member in vars(servicer_base).items():
+            if name.startswith("_") or not callable(member) or name in vars(cls):
+                continue
+            setattr(cls, name, _unimplemented(name))
+        return cls
+    return fill
+
+
+def _unimplemented(name: str):
+    async def method(self, request, context: grpc.aio.ServicerContext):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"dockyard does not implement {name} yet")
+    method.__name__ = name
+    return method
+
+
+def socket_path(address: str) -> str:
+    """--cri-socket: unix:///path or a plain absolute path."""
+    path = address.removeprefix("unix://") if address.startswith("unix://") else address
+    if "://" in path or not os.path.isabs(path):
+        raise ValueError(f"--cri-socket: want unix:///absolute/path, got {address!r}")
+    return path
+
+
+class CriServer:
+    def __init__(self, daemon, address: str = DEFAULT_SOCKET):
+        self.daemon = daemon
+        self.path = socket_path(address)
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        from .images import ImageServicer
+        from .proto import grpc_pb
+        from .runtime import RuntimeServicer
+        os.makedirs(os.path.dirname(self.path), mode=0o710, exist_ok=True)
+        try:
+            os.unlink(self.path)         # a socket left by a daemon that was killed
+        except FileNotFoundError:
+            pass
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
+                                          ("grpc.max_send_message_length", 16 << 20)])
+        grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon), server)
+        grpc_pb.add_ImageServiceServicer_to_server(ImageServicer(self.daemon), server)
+        if server.add_insecure_port(f"unix:{self.path}") == 0:
+            raise OSError(f"cannot listen on {self.path}")
+        await server.start()
+        os.chmod(self.path, 0o660)
+        self._server = server
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+            self._server = None
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass

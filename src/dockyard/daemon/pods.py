@@ -1,0 +1,264 @@
+"""Kubernetes pod sandboxes (the CRI's RunPodSandbox & co), the engine side.
+
+A pod is not a container: no pause process. Its network, IPC and UTS
+namespaces are made and pinned as files by the daemon (nsfiles.py) under
+<exec-root>/cri/pods/<id>/ns/, and the pod's containers join them by path;
+a hostNetwork pod uses the host's network and UTS namespaces, a hostIPC pod
+the host's IPC. The pod's /etc/hostname, /etc/hosts and /etc/resolv.conf
+(from its DNSConfig, else the host's) are written under
+<data-root>/cri/pods/<id>/ and bind-mounted into its containers.
+
+Pods live in their own table (`cri_pods`): the Docker API never sees them,
+as containerd keeps Kubernetes' objects in its `k8s.io` namespace.
+
+Networking beyond loopback is CNI's (`PodNetwork`: setup when the pod is
+made, teardown when it stops); until a CNI network is wired in, pods have
+loopback only and the runtime reports NetworkReady false.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from .. import nsfiles
+from ..errors import Conflict, InvalidParameter, NotFound
+from ..store.db import Database, dumps, loads
+from . import ids
+
+log = logging.getLogger("dockyard.pods")
+
+READY, NOTREADY = "ready", "notready"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cri_pods (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    rec  TEXT NOT NULL
+);
+"""
+
+
+class NameReserved(Conflict):
+    """The pod's metadata (name, namespace, uid, attempt) is another pod's."""
+
+
+class NoSuchPod(NotFound):
+    def __init__(self, ref: str):
+        super().__init__(f"an error occurred when try to find sandbox {ref!r}: not found")
+
+
+@dataclass
+class Pod:
+    id: str
+    name: str
+    uid: str
+    namespace: str
+    attempt: int = 0
+    created_ns: int = 0
+    state: str = READY
+    hostname: str = ""
+    host_network: bool = False
+    host_ipc: bool = False
+    pid_mode: str = "pod"            # pod | container | node | target (the pod's NamespaceOption.pid)
+    labels: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
+    log_directory: str = ""
+    runtime_handler: str = ""
+    cgroup_parent: str = ""
+    dns_servers: list = field(default_factory=list)
+    dns_searches: list = field(default_factory=list)
+    dns_options: list = field(default_factory=list)
+    port_mappings: list = field(default_factory=list)
+    ip: str = ""
+    additional_ips: list = field(default_factory=list)
+    ns: dict = field(default_factory=dict)          # {"net"|"ipc"|"uts": pinned file} of the pod's own
+    etc_files: dict = field(default_factory=dict)   # {path in container: host file}
+    config: dict = field(default_factory=dict)      # the whole PodSandboxConfig, as the CRI sent it (JSON)
+
+    @property
+    def reserved_name(self) -> str:
+        """containerd's sandbox name: one pod per metadata."""
+        return "_".join((self.name, self.namespace, self.uid, str(self.attempt)))
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, rec: dict) -> "Pod":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in rec.items() if k in known})
+
+
+class PodNetwork(Protocol):
+    """Where CNI plugs in (network/cni.py's CNI(...).setup/teardown): set up
+    the pod's network in its namespace and return its IPs; undo it."""
+    ready: bool
+    reason: str
+    def setup(self, pod: Pod, netns: str) -> list[str]: ...
+    def teardown(self, pod: Pod, netns: str) -> None: ...
+
+
+class LoopbackOnly:
+    """No CNI network yet: the pod's namespace has loopback and nothing else."""
+    ready = False
+    reason = "NetworkPluginNotReady: no CNI network is configured; pods get loopback only"
+
+    def setup(self, pod: Pod, netns: str) -> list[str]:
+        return []
+
+    def teardown(self, pod: Pod, netns: str) -> None:
+        pass
+
+
+def _loopback_up() -> None:
+    from ..network.plumbing import plumb_inside
+    plumb_inside(None, None)
+
+
+class PodService:
+    def __init__(self, db: Database, data_root: str, exec_root: str, network: PodNetwork | None = None):
+        self.db = db
+        db.ensure_schema(SCHEMA)
+        self.files_root = os.path.join(data_root, "cri", "pods")
+        self.ns_root = os.path.join(exec_root, "cri", "pods")
+        self.network: PodNetwork = network or LoopbackOnly()
+        self._pods: dict[str, Pod] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        for row in db.query("SELECT rec FROM cri_pods"):
+            p = Pod.from_record(loads(row["rec"]))
+            self._pods[p.id] = p
+
+    # ------------------------------------------------------------ lookups
+    def get(self, ref: str) -> Pod:
+        """By full id or a unique id prefix (as containerd's index)."""
+        if not ref:
+            raise InvalidParameter("pod sandbox id must not be empty")
+        p = self._pods.get(ref)
+        if p is not None:
+            return p
+        matches = [p for i, p in self._pods.items() if i.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple sandboxes found with prefix {ref!r}")
+        raise NoSuchPod(ref)
+
+    def list(self) -> list[Pod]:
+        return sorted(self._pods.values(), key=lambda p: p.created_ns)
+
+    def _lock(self, pid: str) -> asyncio.Lock:
+        return self._locks.setdefault(pid, asyncio.Lock())
+
+    def _save(self, p: Pod) -> None:
+        self.db.execute("UPDATE cri_pods SET rec = ? WHERE id = ?", (dumps(p.to_record()), p.id))
+
+    # ------------------------------------------------------------ verbs
+    async def run(self, p: Pod) -> Pod:
+        """Make the pod: reserve its name, pin its namespaces, write its /etc
+        files, set up its network; on any failure nothing is left."""
+        if not p.name or not p.uid or not p.namespace:
+            raise InvalidParameter("sandbox config must include metadata with name, uid and namespace")
+        p.id = ids.new_id()
+        p.created_ns = time.time_ns()
+        p.state = NOTREADY
+        try:
+            self.db.execute("INSERT INTO cri_pods (id, name, rec) VALUES (?, ?, ?)",
+                            (p.id, p.reserved_name, dumps(p.to_record())))
+        except sqlite3.IntegrityError:
+            other = self.db.one("SELECT id FROM cri_pods WHERE name = ?", (p.reserved_name,))
+            raise NameReserved(f"failed to reserve sandbox name {p.reserved_name!r}: name {p.reserved_name!r} "
+                               f"is reserved for {other['id'] if other else '?'!r}") from None
+        self._pods[p.id] = p
+        try:
+            await asyncio.to_thread(self._make, p)
+        except BaseException:
+            await asyncio.to_thread(self._unmake, p)
+            self._forget(p)
+            raise
+        p.state = READY
+        self._save(p)
+        return p
+
+    def _make(self, p: Pod) -> None:
+        nsdir = os.path.join(self.ns_root, p.id, "ns")
+        own = {}
+        if not p.host_network:
+            own["net"] = os.path.join(nsdir, "net")
+            own["uts"] = os.path.join(nsdir, "uts")
+        if not p.host_ipc:
+            own["ipc"] = os.path.join(nsdir, "ipc")
+        p.ns = own
+        os.makedirs(nsdir, mode=0o700, exist_ok=True)
+        hostname = p.hostname or (os.uname().nodename if p.host_network else p.name)
+        nsfiles.pin(own, hostname=hostname, then=_loopback_up if "net" in own else None)
+        from ..network.etcfiles import write_etc_files
+        files = os.path.join(self.files_root, p.id)
+        os.makedirs(files, mode=0o700, exist_ok=True)
+        # CNI's setup comes first when it is wired in: the hosts file names the pod's IP
+        if "net" in own:
+            ips = self.network.setup(p, own["net"])
+            p.ip, p.additional_ips = (ips[0] if ips else ""), list(ips[1:])
+        p.etc_files = write_etc_files(files, hostname, "", p.ip or None, dns=p.dns_servers,
+                                      dns_search=p.dns_searches, dns_options=p.dns_options)
+
+    def _release_network(self, p: Pod) -> None:
+        """The network and the namespaces: what a stopped pod gives back
+        (containerd removes the netns at StopPodSandbox too)."""
+        net = p.ns.get("net")
+        if net and os.path.exists(net):
+            try:
+                self.network.teardown(p, net)
+            except Exception:
+                log.exception("pod %s: network teardown failed", p.id[:12])
+                raise
+        for path in p.ns.values():
+            nsfiles.unpin(path)
+        p.ip, p.additional_ips = "", []
+
+    def _unmake(self, p: Pod) -> None:
+        self._release_network(p)
+        shutil.rmtree(os.path.join(self.ns_root, p.id), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.files_root, p.id), ignore_errors=True)
+
+    def _forget(self, p: Pod) -> None:
+        self.db.execute("DELETE FROM cri_pods WHERE id = ?", (p.id,))
+        self._pods.pop(p.id, None)
+        self._locks.pop(p.id, None)
+
+    async def stop(self, ref: str) -> Pod:
+        """Idempotent: the pod's containers stopped (the CRI container
+        service's part), its network torn down, its namespaces released."""
+        p = self.get(ref)
+        async with self._lock(p.id):
+            if p.state == NOTREADY and not any(os.path.exists(x) for x in p.ns.values()):
+                return p
+            await asyncio.to_thread(self._release_network, p)
+            p.state = NOTREADY
+            self._save(p)
+        return p
+
+    async def remove(self, ref: str) -> None:
+        """Stop (forcibly) and forget the pod; an unknown pod is no error
+        (kubelet retries removals)."""
+        try:
+            p = self.get(ref)
+        except NoSuchPod:
+            return
+        async with self._lock(p.id):
+            if p.id not in self._pods:
+                return
+            await asyncio.to_thread(self._unmake, p)
+            self._forget(p)
+
+    def namespace_paths(self, p: Pod) -> dict:
+        """{kind: path} a container of the pod joins (kinds the pod shares with the host are absent)."""
+        return dict(p.ns)
+
+    def close(self) -> None:
+        """Pods outlive the daemon: their namespaces stay pinned."""

@@ -1,0 +1,248 @@
+"""The CRI server (dockyard/cri/) driven by a Python gRPC client generated
+from the same api.proto: a conformance subset of what critest checks, on a
+real dockyardd (the integration Daemon serves the CRI under its own root)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from types import SimpleNamespace
+
+import grpc
+import pytest
+from conftest import Daemon
+from registry_util import LocalRegistry
+
+from dockyard.cri.proto import grpc_pb, pb
+
+
+@pytest.fixture
+def cri(daemon):
+    ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
+    grpc.channel_ready_future(ch).result(timeout=10)
+    try:
+        yield SimpleNamespace(rt=grpc_pb.RuntimeServiceStub(ch), img=grpc_pb.ImageServiceStub(ch))
+    finally:
+        ch.close()
+
+
+def code_of(call) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as ei:
+        call()
+    return ei.value.code()
+
+
+def pod_config(name: str, **kw) -> pb.PodSandboxConfig:
+    uid = kw.pop("uid", f"uid-{name}")
+    return pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace="default",
+                                                              attempt=kw.pop("attempt", 0)), **kw)
+
+
+@pytest.fixture
+def pods(cri):
+    """Pods a test makes, removed afterwards whatever happened."""
+    made: list[str] = []
+
+    def run(cfg: pb.PodSandboxConfig) -> str:
+        pid = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+        made.append(pid)
+        return pid
+    yield run
+    for pid in made:
+        cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+
+
+# ---------------------------------------------------------------- runtime
+
+def test_version_status_and_runtime_config(cri):
+    v = cri.rt.Version(pb.VersionRequest())
+    assert (v.runtime_name, v.runtime_api_version) == ("dockyard", "v1")
+    assert v.runtime_version and v.version
+    st = cri.rt.Status(pb.StatusRequest(verbose=True))
+    conds = {c.type: c for c in st.status.conditions}
+    assert conds["RuntimeReady"].status is True
+    # no CNI network wired in yet: NetworkReady false with a reason, as containerd without a CNI config
+    assert "NetworkReady" in conds
+    assert conds["NetworkReady"].status or conds["NetworkReady"].reason
+    assert "config" in st.info
+    rc = cri.rt.RuntimeConfig(pb.RuntimeConfigRequest())
+    assert rc.linux.cgroup_driver == pb.CGROUPFS
+
+
+def test_not_yet_served_calls_are_unimplemented(cri):
+    with pytest.raises(grpc.RpcError) as ei:
+        cri.rt.ContainerStats(pb.ContainerStatsRequest(container_id="x"))
+    assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ContainerStats" in ei.value.details()
+
+
+# ---------------------------------------------------------------- images
+
+@pytest.fixture(scope="module")
+def registry():
+    r = LocalRegistry()
+    yield r
+    r.stop()
+
+
+def test_image_pull_list_status_remove(daemon, cri, bb_image, registry):
+    ref = f"{registry.host}/cri/bb:1"
+    daemon.docker("tag", bb_image, ref)
+    daemon.docker("push", ref)
+    daemon.docker("rmi", ref)
+    assert cri.img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=ref))).HasField("image") is False
+
+    image_id = cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=ref))).image_ref
+    assert image_id.startswith("sha256:") and len(image_id) == 71
+    st = cri.img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=ref), verbose=True))
+    assert st.image.id == image_id and ref in st.image.repo_tags and st.image.size > 0
+    assert "info" in st.info
+    # by id too, and in the list, fully qualified (docker.io/library/... for Docker Hub names)
+    assert cri.img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image_id))).image.id == image_id
+    listed = {i.id: i for i in cri.img.ListImages(pb.ListImagesRequest()).images}
+    assert ref in listed[image_id].repo_tags
+    assert all(not t.startswith("bb:") for i in listed.values() for t in i.repo_tags)
+    only = cri.img.ListImages(pb.ListImagesRequest(filter=pb.ImageFilter(image=pb.ImageSpec(image=ref)))).images
+    assert [i.id for i in only] == [image_id]
+    # the Docker API sees the same store
+    assert daemon.api("GET", f"/images/{ref}/json")[0] == 200
+
+    fs = cri.img.ImageFsInfo(pb.ImageFsInfoRequest()).image_filesystems
+    assert fs and fs[0].used_bytes.value > 0 and fs[0].inodes_used.value > 0 and fs[0].fs_id.mountpoint
+
+    cri.img.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=ref)))
+    assert not cri.img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=ref))).HasField("image")
+    assert daemon.api("GET", f"/images/{ref}/json")[0] == 404
+    cri.img.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=ref)))     # again: no error
+
+
+def test_pull_errors(cri, registry):
+    assert code_of(lambda: cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=f"{registry.host}/no/such:1")))) \
+        == grpc.StatusCode.NOT_FOUND
+    assert code_of(lambda: cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image="")))) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(lambda: cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image="a b")))) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# ---------------------------------------------------------------- pod sandboxes
+
+def nsenter(kind: str, path: str, *argv: str) -> str:
+    return subprocess.run(["nsenter", f"--{kind}={path}", *argv], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_pod_sandbox_lifecycle(daemon, cri, pods):
+    cfg = pod_config("web", hostname="web-host", labels={"app": "web"}, annotations={"a": "1"},
+                     dns_config=pb.DNSConfig(servers=["10.0.0.10"], searches=["ns.svc.cluster.local"],
+                                             options=["ndots:5"]))
+    pid = pods(cfg)
+    st = cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid, verbose=True))
+    s = st.status
+    assert s.id == pid and s.state == pb.SANDBOX_READY and s.metadata.name == "web"
+    assert dict(s.labels) == {"app": "web"} and dict(s.annotations) == {"a": "1"}
+    assert s.created_at > 0 and s.linux.namespaces.options.network == pb.POD
+    import json
+    info = json.loads(st.info["info"])
+    ns = info["namespaces"]
+    assert set(ns) == {"net", "ipc", "uts"}
+    # its own network namespace, pinned, with loopback up and nothing else (CNI comes later)
+    links = nsenter("net", ns["net"], "ip", "-o", "link")
+    assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"], links
+    assert "UP" in links.split("<", 1)[1].split(">", 1)[0]
+    assert nsenter("uts", ns["uts"], "hostname").strip() == "web-host"
+    assert os.stat(ns["ipc"]).st_ino != os.stat("/proc/self/ns/ipc").st_ino or \
+        nsenter("ipc", ns["ipc"], "true") == ""
+    resolv = open(info["etcFiles"]["/etc/resolv.conf"]).read()
+    assert "nameserver 10.0.0.10" in resolv and "search ns.svc.cluster.local" in resolv
+    assert "options ndots:5" in resolv
+    assert open(info["etcFiles"]["/etc/hostname"]).read() == "web-host\n"
+
+    # the same metadata again: AlreadyExists, and nothing half-made
+    before = len(cri.rt.ListPodSandbox(pb.ListPodSandboxRequest()).items)
+    assert code_of(lambda: cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg))) == \
+        grpc.StatusCode.ALREADY_EXISTS
+    assert len(cri.rt.ListPodSandbox(pb.ListPodSandboxRequest()).items) == before
+
+    cri.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid))
+    assert cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid)).status.state == \
+        pb.SANDBOX_NOTREADY
+    assert not any(os.path.exists(p) for p in ns.values())
+    cri.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid))        # idempotent
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+    assert code_of(lambda: cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid))) == \
+        grpc.StatusCode.NOT_FOUND
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))    # again: no error
+    assert not os.path.exists(os.path.dirname(info["etcFiles"]["/etc/resolv.conf"]))
+
+
+def test_list_pod_sandbox_filters(cri, pods):
+    a = pods(pod_config("a", labels={"tier": "front", "x": "1"}))
+    b = pods(pod_config("b", labels={"tier": "back"}))
+    cri.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=b))
+
+    def ids(**f) -> set[str]:
+        req = pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(**f)) if f else pb.ListPodSandboxRequest()
+        return {p.id for p in cri.rt.ListPodSandbox(req).items}
+    assert {a, b} <= ids()
+    assert ids(label_selector={"tier": "front"}) == {a}
+    assert ids(label_selector={"tier": "front", "x": "2"}) == set()
+    assert ids(id=a[:12]) == {a}
+    assert a in ids(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY))
+    assert b not in ids(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY))
+    assert b in ids(state=pb.PodSandboxStateValue(state=pb.SANDBOX_NOTREADY))
+    # a unique prefix works as the id, as in containerd
+    assert cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=a[:12])).status.id == a
+
+
+def test_host_network_pod(cri, pods):
+    opts = pb.NamespaceOption(network=pb.NODE, ipc=pb.NODE)
+    cfg = pod_config("hostnet", linux=pb.LinuxPodSandboxConfig(
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=opts)))
+    pid = pods(cfg)
+    st = cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid, verbose=True))
+    assert st.status.linux.namespaces.options.network == pb.NODE
+    assert st.status.linux.namespaces.options.ipc == pb.NODE
+    import json
+    assert json.loads(st.info["info"])["namespaces"] == {}
+
+
+def test_bad_input_codes(cri):
+    rt = cri.rt
+    unknown = "0" * 64
+    assert code_of(lambda: rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=unknown))) == \
+        grpc.StatusCode.NOT_FOUND
+    assert code_of(lambda: rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=unknown))) == \
+        grpc.StatusCode.NOT_FOUND
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=unknown))      # containerd: no error
+    assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest())) == grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="x"))))) == grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(lambda: rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=""))) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+
+
+# ---------------------------------------------------------------- the socket
+
+def test_cri_off_and_socket_removed(tmp_path):
+    d = Daemon(extra_args=("--cri=false",), log_path=tmp_path / "off.log")
+    try:
+        d.start()
+        assert not os.path.exists(d.cri_sock)
+    finally:
+        d.stop()
+        d.cleanup()
+        d.remove()
+    d = Daemon(log_path=tmp_path / "on.log")
+    try:
+        d.start()
+        deadline = time.monotonic() + 5
+        while not os.path.exists(d.cri_sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(d.cri_sock)
+        d.stop()
+        assert not os.path.exists(d.cri_sock)
+    finally:
+        d.stop()
+        d.cleanup()
+        d.remove()
