@@ -246,3 +246,132 @@ def test_cri_off_and_socket_removed(tmp_path):
         d.stop()
         d.cleanup()
         d.remove()
+
+
+# ---------------------------------------------------------------- containers
+
+def _ino_of(cri, cid: str, kind: str) -> int:
+    r = cri.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["readlink", f"/proc/self/ns/{kind}"], timeout=10))
+    assert r.exit_code == 0, r
+    return int(r.stdout.decode().strip().split("[")[1].rstrip("]"))
+
+
+def _container_config(name: str, *argv: str, log: str = "", **kw) -> pb.ContainerConfig:
+    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image="bb"),
+                              command=list(argv), log_path=log, **kw)
+
+
+def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
+    import json
+    logs = tmp_path / "pod-logs"
+    pid = pods(pod_config("app", hostname="app-host", log_directory=str(logs)))
+    info = json.loads(cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid,
+                                                                         verbose=True)).info["info"])
+    rt = cri.rt
+    cfg = _container_config("talker", "sh", "-c", "echo hello; echo oops >&2; exec sleep 1000", log="talker.log",
+                            labels={"role": "talker"}, envs=[pb.KeyValue(key="GREETING", value=b"hi")])
+    pod_cfg = pod_config("app", hostname="app-host", log_directory=str(logs))
+    c1 = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=cfg,
+                                                      sandbox_config=pod_cfg)).container_id
+    st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c1)).status
+    assert st.state == pb.CONTAINER_CREATED and st.metadata.name == "talker" and st.created_at > 0
+    assert st.log_path == str(logs / "talker.log")
+    # the same metadata again: AlreadyExists
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=cfg))) == \
+        grpc.StatusCode.ALREADY_EXISTS
+    c2 = rt.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pid, config=_container_config("sleeper", "sleep", "1000"))).container_id
+
+    # the Docker API does not see them (their own namespace in the store)
+    ps = daemon.docker("ps", "-a", "--no-trunc", "--format", "{{.ID}}").stdout
+    assert c1 not in ps and c2 not in ps
+    assert daemon.api("GET", f"/containers/{c1[:12]}/json")[0] == 404
+
+    rt.StartContainer(pb.StartContainerRequest(container_id=c1))
+    rt.StartContainer(pb.StartContainerRequest(container_id=c2))
+    st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c1)).status
+    assert st.state == pb.CONTAINER_RUNNING and st.started_at >= st.created_at
+    # both in the pod's network, IPC and UTS namespaces
+    for kind in ("net", "ipc", "uts"):
+        want = os.stat(info["namespaces"][kind]).st_ino
+        assert _ino_of(cri, c1, kind) == want == _ino_of(cri, c2, kind), kind
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=c2, cmd=["hostname"], timeout=10))
+    assert r.stdout == b"app-host\n"
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sh", "-c", "echo $GREETING; exit 3"], timeout=10))
+    assert (r.exit_code, r.stdout) == (3, b"hi\n")
+    t0 = time.monotonic()
+    assert code_of(lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sleep", "30"], timeout=1))) == \
+        grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - t0 < 10
+
+    # the log in the CRI format, where the kubelet said
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        text = (logs / "talker.log").read_text() if (logs / "talker.log").exists() else ""
+        if "oops" in text:
+            break
+        time.sleep(0.1)
+    lines = [line.split(" ", 3) for line in text.splitlines()]
+    assert [(s, t, m) for _ts, s, t, m in lines] == [("stdout", "F", "hello"), ("stderr", "F", "oops")], text
+    assert all(ts[:4].isdigit() and "T" in ts for ts, *_ in lines)
+
+    listed = rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pid))).containers
+    assert {c.id for c in listed} == {c1, c2}
+    assert [c.id for c in rt.ListContainers(pb.ListContainersRequest(
+        filter=pb.ContainerFilter(label_selector={"role": "talker"}))).containers] == [c1]
+    assert [c.id for c in rt.ListContainers(pb.ListContainersRequest(
+        filter=pb.ContainerFilter(id=c2[:12]))).containers] == [c2]
+
+    t0 = time.monotonic()
+    rt.StopContainer(pb.StopContainerRequest(container_id=c1, timeout=1))    # sleep as PID 1 ignores SIGTERM
+    assert time.monotonic() - t0 < 8
+    st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c1)).status
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 137 and st.reason == "Error"
+    assert st.finished_at >= st.started_at
+    rt.StopContainer(pb.StopContainerRequest(container_id=c1, timeout=1))    # again: no error
+    exited = pb.ContainerFilter(state=pb.ContainerStateValue(state=pb.CONTAINER_EXITED))
+    assert [c.id for c in rt.ListContainers(pb.ListContainersRequest(filter=exited)).containers] == [c1]
+    assert code_of(lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["true"]))) == \
+        grpc.StatusCode.FAILED_PRECONDITION
+    rt.RemoveContainer(pb.RemoveContainerRequest(container_id=c1))
+    assert code_of(lambda: rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c1))) == \
+        grpc.StatusCode.NOT_FOUND
+    rt.RemoveContainer(pb.RemoveContainerRequest(container_id=c1))            # again: no error
+    assert (logs / "talker.log").exists()                                     # the kubelet's to remove
+
+    # stopping the pod kills what runs in it; removing it removes its containers
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid))
+    assert rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c2)).status.state == pb.CONTAINER_EXITED
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pid, config=_container_config("late", "true")))) == grpc.StatusCode.FAILED_PRECONDITION
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+    assert code_of(lambda: rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c2))) == \
+        grpc.StatusCode.NOT_FOUND
+    assert rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pid))).containers \
+        == []
+
+
+def test_container_bad_input_codes(cri, pods, bb_image):
+    rt = cri.rt
+    unknown = "0" * 64
+    cfg = _container_config("x", "true")
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=unknown, config=cfg))) == \
+        grpc.StatusCode.NOT_FOUND
+    for call in (lambda: rt.StartContainer(pb.StartContainerRequest(container_id=unknown)),
+                 lambda: rt.StopContainer(pb.StopContainerRequest(container_id=unknown)),
+                 lambda: rt.ContainerStatus(pb.ContainerStatusRequest(container_id=unknown)),
+                 lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=unknown, cmd=["true"]))):
+        assert code_of(call) == grpc.StatusCode.NOT_FOUND
+    rt.RemoveContainer(pb.RemoveContainerRequest(container_id=unknown))      # containerd: no error
+    pid = pods(pod_config("bad"))
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid))) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+    no_image = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="y"), image=pb.ImageSpec(image="no/such:1"))
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=no_image))) == \
+        grpc.StatusCode.NOT_FOUND
+    bad_mount = _container_config("z", "true", mounts=[pb.Mount(container_path="/x")])
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=bad_mount))) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+    # nothing half-made
+    assert rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pid))).containers \
+        == []

@@ -9,6 +9,7 @@ from google.protobuf.json_format import MessageToDict
 
 from .. import __version__
 from ..daemon.pods import READY, Pod
+from .containers import ContainerRpcs
 from .proto import grpc_pb, pb
 from .server import rpc, unimplemented
 
@@ -62,7 +63,7 @@ def pod_matches(p: Pod, f: pb.PodSandboxFilter | None) -> bool:
 
 
 @unimplemented(grpc_pb.RuntimeServiceServicer)
-class RuntimeServicer(grpc_pb.RuntimeServiceServicer):
+class RuntimeServicer(ContainerRpcs, grpc_pb.RuntimeServiceServicer):
     def __init__(self, daemon):
         self.d = daemon
 
@@ -99,12 +100,12 @@ class RuntimeServicer(grpc_pb.RuntimeServiceServicer):
 
     @rpc
     async def StopPodSandbox(self, request, context):
-        await self.d.pods.stop(request.pod_sandbox_id)
+        await self.d.pod_containers.stop_sandbox(request.pod_sandbox_id)
         return pb.StopPodSandboxResponse()
 
     @rpc
     async def RemovePodSandbox(self, request, context):
-        await self.d.pods.remove(request.pod_sandbox_id)
+        await self.d.pod_containers.remove_sandbox(request.pod_sandbox_id)
         return pb.RemovePodSandboxResponse()
 
     @rpc

@@ -19,9 +19,12 @@ DEFAULT_SOCKET = "unix:///run/dockyard/cri.sock"
 
 
 def status_code(e: DockyardError) -> grpc.StatusCode:
+    from ..daemon.podcontainers import ExecTimedOut
     from ..daemon.pods import NameReserved
     if isinstance(e, NameReserved):     # a pod's (or container's) metadata already reserved
         return grpc.StatusCode.ALREADY_EXISTS
+    if isinstance(e, ExecTimedOut):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(e, NotFound):
         return grpc.StatusCode.NOT_FOUND
     if isinstance(e, InvalidParameter):
@@ -60,8 +63,8 @@ def unimplemented(servicer_base: type) -> type:
     (the generated default does too, but logs a NotImplementedError traceback)."""
     def fill(cls: type) -> type:
         for name, member in vars(servicer_base).items():
-            if name.startswith("_") or not callable(member) or name in vars(cls):
-                continue
+            if name.startswith("_") or not callable(member) or getattr(cls, name) is not member:
+                continue        # served by the class or a mixin of it
             setattr(cls, name, _unimplemented(name))
         return cls
     return fill

@@ -114,6 +114,8 @@ class Daemon:
         self.builder = BuildService(self)
         from .pods import PodService
         self.pods = PodService(self.db, config.data_root, config.exec_root)   # the CRI's pod sandboxes
+        from .podcontainers import PodContainers
+        self.pod_containers = PodContainers(self)                            # and their containers
         self._flusher: asyncio.Task | None = None
 
     # ------------------------------------------------------------ set-up
@@ -164,7 +166,7 @@ class Daemon:
 
     # ------------------------------------------------------------ what services ask of each other
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
-        return [(c.id, c.state.running) for c in self.containers if c.image == image_id]
+        return [(c.id, c.state.running) for c in self.containers.all() if c.image == image_id]
 
     def _container_name(self, cid: str) -> str | None:
         c = self.containers.find(cid)

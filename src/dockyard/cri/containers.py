@@ -1,0 +1,194 @@
+"""The RuntimeService's container calls (a mixin of RuntimeServicer), and
+the translation of a CRI ContainerConfig into the engine's Docker-shaped
+Config and HostConfig (pure: tests/unit/test_cri_logic.py)."""
+from __future__ import annotations
+
+import json
+
+from ..daemon import podcontainers
+from ..errors import InvalidParameter
+from .proto import pb
+from .server import rpc
+
+_STATES = {"created": pb.CONTAINER_CREATED, "running": pb.CONTAINER_RUNNING, "exited": pb.CONTAINER_EXITED,
+           "unknown": pb.CONTAINER_UNKNOWN}
+_PROPAGATION = {pb.PROPAGATION_PRIVATE: "", pb.PROPAGATION_HOST_TO_CONTAINER: "rslave",
+                pb.PROPAGATION_BIDIRECTIONAL: "rshared"}
+MAX_EXEC_OUTPUT = 16 << 20       # the CRI's message limit for ExecSync output
+
+
+def _seccomp_opt(sc: pb.LinuxContainerSecurityContext) -> list[str]:
+    """The CRI's seccomp choice as Docker's SecurityOpt. Unset is
+    Unconfined (the CRI's default, as containerd's)."""
+    if sc.HasField("seccomp"):
+        kind, ref = sc.seccomp.profile_type, sc.seccomp.localhost_ref
+    else:       # the deprecated string form
+        path = sc.seccomp_profile_path
+        kind = {"runtime/default": pb.SecurityProfile.RuntimeDefault,
+                "docker/default": pb.SecurityProfile.RuntimeDefault}.get(path, pb.SecurityProfile.Unconfined)
+        ref = ""
+        if path.startswith("localhost/"):
+            kind, ref = pb.SecurityProfile.Localhost, path[len("localhost/"):]
+    if kind == pb.SecurityProfile.RuntimeDefault:
+        return []
+    if kind == pb.SecurityProfile.Localhost:
+        try:
+            with open(ref) as f:
+                return ["seccomp=" + f.read()]
+        except OSError as e:
+            raise InvalidParameter(f"failed to load seccomp profile {ref!r}: {e.strerror}") from None
+    return ["seccomp=unconfined"]
+
+
+def _text(value: bytes | str) -> str:
+    """An env value (bytes in the current api.proto, a string before)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def docker_shapes(cfg: pb.ContainerConfig) -> tuple[dict, dict]:
+    """(Config, HostConfig) of the engine for a CRI ContainerConfig."""
+    config: dict = {"Tty": cfg.tty, "OpenStdin": cfg.stdin, "StdinOnce": cfg.stdin_once,
+                    "Env": [f"{e.key}={_text(e.value)}" for e in cfg.envs] or None}
+    if cfg.command:
+        config["Entrypoint"] = list(cfg.command)      # the image's Cmd goes with it, as in containerd
+    if cfg.args:
+        config["Cmd"] = list(cfg.args)
+    if cfg.working_dir:
+        config["WorkingDir"] = cfg.working_dir
+    linux = cfg.linux
+    sc = linux.security_context
+    user = sc.run_as_username or (str(sc.run_as_user.value) if sc.HasField("run_as_user") else "")
+    if sc.HasField("run_as_group"):
+        user = f"{user or '0'}:{sc.run_as_group.value}"
+    if user:
+        config["User"] = user
+    res = linux.resources
+    hc: dict = {"Privileged": sc.privileged, "ReadonlyRootfs": sc.readonly_rootfs,
+                "CapAdd": list(sc.capabilities.add_capabilities) or None,
+                "CapDrop": list(sc.capabilities.drop_capabilities) or None,
+                "GroupAdd": [str(g) for g in sc.supplemental_groups] or None,
+                "SecurityOpt": (["no-new-privileges"] if sc.no_new_privs else []) + _seccomp_opt(sc),
+                "CpuPeriod": res.cpu_period, "CpuQuota": res.cpu_quota, "CpuShares": res.cpu_shares,
+                "Memory": res.memory_limit_in_bytes, "CpusetCpus": res.cpuset_cpus, "CpusetMems": res.cpuset_mems,
+                "OomScoreAdj": res.oom_score_adj}
+    if sc.masked_paths:
+        hc["MaskedPaths"] = list(sc.masked_paths)
+    if sc.readonly_paths:
+        hc["ReadonlyPaths"] = list(sc.readonly_paths)
+    binds = []
+    for m in cfg.mounts:
+        if not m.container_path or not m.host_path:
+            raise InvalidParameter("a mount needs both a host path and a container path")
+        opts = [o for o in ("ro" if m.readonly else "", _PROPAGATION.get(m.propagation, "")) if o]
+        binds.append(f"{m.host_path}:{m.container_path}" + (":" + ",".join(opts) if opts else ""))
+    hc["Binds"] = binds or None
+    devices = [{"PathOnHost": d.host_path, "PathInContainer": d.container_path or d.host_path,
+                "CgroupPermissions": d.permissions or "rwm"} for d in cfg.devices]
+    hc["Devices"] = devices or None
+    return config, hc
+
+
+def _metadata(c) -> pb.ContainerMetadata:
+    return pb.ContainerMetadata(name=c.cri.get("name", ""), attempt=c.cri.get("attempt", 0))
+
+
+def container_summary(c) -> pb.Container:
+    return pb.Container(id=c.id, pod_sandbox_id=c.cri.get("pod", ""), metadata=_metadata(c),
+                        image=pb.ImageSpec(image=c.cri.get("image", c.image_ref)), image_ref=c.image,
+                        image_id=c.image, state=_STATES[podcontainers.cri_state(c)],
+                        created_at=c.cri.get("created_ns", 0), labels=c.cri.get("labels") or {},
+                        annotations=c.cri.get("annotations") or {})
+
+
+def container_status(c) -> pb.ContainerStatus:
+    created, started, finished = podcontainers.times_ns(c)
+    state = podcontainers.cri_state(c)
+    reason = ""
+    if state == "exited":
+        reason = "OOMKilled" if c.state.oom_killed else "Completed" if c.state.exit_code == 0 else "Error"
+    mounts = []
+    for b in c.host_config.get("Binds") or []:
+        host, _, rest = b.partition(":")
+        path, _, opts = rest.partition(":")
+        mounts.append(pb.Mount(host_path=host, container_path=path, readonly="ro" in opts.split(",")))
+    return pb.ContainerStatus(
+        id=c.id, metadata=_metadata(c), state=_STATES[state], created_at=created, started_at=started,
+        finished_at=finished, exit_code=c.state.exit_code if state == "exited" else 0,
+        image=pb.ImageSpec(image=c.cri.get("image", c.image_ref)), image_ref=c.image, image_id=c.image,
+        reason=reason, message=c.state.error, labels=c.cri.get("labels") or {},
+        annotations=c.cri.get("annotations") or {}, mounts=mounts, log_path=c.cri.get("log_path", ""))
+
+
+def container_matches(c, f: pb.ContainerFilter | None) -> bool:
+    if f is None:
+        return True
+    if f.id and not c.id.startswith(f.id):
+        return False
+    if f.pod_sandbox_id and not c.cri.get("pod", "").startswith(f.pod_sandbox_id):
+        return False
+    if f.HasField("state") and f.state.state != _STATES[podcontainers.cri_state(c)]:
+        return False
+    labels = c.cri.get("labels") or {}
+    return all(labels.get(k) == v for k, v in f.label_selector.items())
+
+
+class ContainerRpcs:
+    """RuntimeService's container calls (self.d: the daemon)."""
+
+    @rpc
+    async def CreateContainer(self, request, context):
+        if not request.HasField("config"):
+            raise InvalidParameter("container config must not be empty")
+        cfg = request.config
+        pod = self.d.pods.get(request.pod_sandbox_id)
+        if not cfg.image.image:
+            raise InvalidParameter("container config must include an image")
+        config, host_config = docker_shapes(cfg)
+        c = self.d.pod_containers.create(pod, cfg.metadata.name, cfg.metadata.attempt, cfg.image.image, config,
+                                         host_config, dict(cfg.labels), dict(cfg.annotations), cfg.log_path)
+        return pb.CreateContainerResponse(container_id=c.id)
+
+    @rpc
+    async def StartContainer(self, request, context):
+        await self.d.pod_containers.start(self.d.pod_containers.get(request.container_id))
+        return pb.StartContainerResponse()
+
+    @rpc
+    async def StopContainer(self, request, context):
+        await self.d.pod_containers.stop(self.d.pod_containers.get(request.container_id), int(request.timeout))
+        return pb.StopContainerResponse()
+
+    @rpc
+    async def RemoveContainer(self, request, context):
+        """An unknown container is no error (as containerd: kubelet retries)."""
+        try:
+            c = self.d.pod_containers.get(request.container_id)
+        except podcontainers.NoSuchCriContainer:
+            return pb.RemoveContainerResponse()
+        await self.d.pod_containers.remove(c)
+        return pb.RemoveContainerResponse()
+
+    @rpc
+    async def ListContainers(self, request, context):
+        f = request.filter if request.HasField("filter") else None
+        return pb.ListContainersResponse(containers=[container_summary(c) for c in self.d.pod_containers.list()
+                                                     if container_matches(c, f)])
+
+    @rpc
+    async def ContainerStatus(self, request, context):
+        c = self.d.pod_containers.get(request.container_id)
+        info = {}
+        if request.verbose:
+            info["info"] = json.dumps({"pid": c.state.pid, "sandboxID": c.cri.get("pod", ""),
+                                       "config": c.config, "hostConfig": c.host_config,
+                                       "runtime": c.runtime, "network": c.network})
+        return pb.ContainerStatusResponse(status=container_status(c), info=info)
+
+    @rpc
+    async def ExecSync(self, request, context):
+        if not request.cmd:
+            raise InvalidParameter("exec command must not be empty")
+        c = self.d.pod_containers.get(request.container_id)
+        code, out = await self.d.pod_containers.exec_sync(c, list(request.cmd), int(request.timeout),
+                                                          MAX_EXEC_OUTPUT)
+        return pb.ExecSyncResponse(stdout=out, stderr=b"", exit_code=code)

@@ -1,0 +1,262 @@
+"""Containers of Kubernetes pods (the CRI's CreateContainer & co), on the
+engine's own create and start path.
+
+A CRI container is an engine container in the store's "k8s.io" namespace
+(lookup.py: `docker ps` never lists it), made from the Docker-shaped
+Config/HostConfig the CRI layer translates its ContainerConfig into, plus
+`Container.cri`: its pod, CRI metadata, labels, annotations and the
+kubelet's log path. The start path asks three things of this module:
+the pod's network namespace and /etc files (`pod_network`), the pod's IPC
+and UTS namespaces joined by path (`join_pod_namespaces`), and conmon's
+log at the kubelet's path (`log_path`, in the CRI format conmon writes).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import Conflict, DockyardError, InvalidParameter, NotFound
+from . import ids
+from .container import CREATED, EXITED, PAUSED, RUNNING, Container, now_rfc3339
+
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+    from ..runtime.hostfacts import HostFacts
+    from ..runtime.runtimes import Runtimes
+    from ..volumes.service import VolumeService
+    from .daemon import DaemonConfig
+    from .lifecycle import Lifecycle
+    from .lookup import ContainerStore
+    from .paths import Layout
+    from .pods import Pod, PodService
+
+NAMESPACE = "k8s.io"     # containerd's namespace for Kubernetes
+
+
+class NoSuchCriContainer(NotFound):
+    def __init__(self, ref: str):
+        super().__init__(f"an error occurred when try to find container {ref!r}: not found")
+
+
+class _Daemon(Protocol):
+    config: DaemonConfig
+    containers: ContainerStore
+    images: ImageService
+    facts: HostFacts
+    runtimes: Runtimes
+    volumes: VolumeService
+    layout: Layout
+    lifecycle: Lifecycle
+    pods: PodService
+    def runtime_for(self, c: Container): ...
+
+
+# ---------------------------------------------------------------- the start path's questions
+
+def pod_network(c: Container) -> tuple[str, dict, dict]:
+    """(netns for the spec: a path or "host", {path in container: host file},
+    the container's network record) of a CRI container's pod."""
+    netns = c.cri.get("netns") or "host"
+    etc = dict(c.cri.get("etc_files") or {})
+    return netns, etc, {"Mode": "pod", "SandboxKey": "" if netns == "host" else netns, "EtcFiles": etc,
+                        "Hostname": c.cri.get("hostname", ""), "Pod": c.cri.get("pod", "")}
+
+
+def join_pod_namespaces(spec: dict, c: Container) -> None:
+    """The pod's IPC and UTS namespaces joined by path (the host's when the
+    pod shares the host's); the PID namespace per the pod's option: the
+    host's for NODE, the container's own otherwise (POD sharing needs a
+    process to hold it: not yet)."""
+    ns = c.cri.get("ns") or {}
+    linux = spec.setdefault("linux", {})
+    out = []
+    for entry in linux.get("namespaces") or []:
+        kind = entry.get("type")
+        if kind in ("ipc", "uts"):
+            if kind in ns:
+                out.append({"type": kind, "path": ns[kind]})
+            continue                              # the host's
+        if kind == "pid" and c.cri.get("pid_mode") == "node":
+            continue
+        out.append(entry)
+    linux["namespaces"] = out
+    spec.pop("hostname", None)                    # the pod's UTS namespace has it
+    spec.pop("domainname", None)
+
+
+def log_path(c: Container) -> str:
+    """The kubelet's log path (pod log directory + the container's), or ""."""
+    return c.cri.get("log_path") or ""
+
+
+# ---------------------------------------------------------------- the service
+
+def _state_ns(text: str) -> int:
+    from ..timestamps import parse_ns
+    try:
+        return parse_ns(text) if text and not text.startswith("0001-") else 0
+    except ValueError:
+        return 0
+
+
+class PodContainers:
+    def __init__(self, d: _Daemon):
+        self.d = d
+
+    def list(self) -> list[Container]:
+        return sorted(self.d.containers.in_namespace(NAMESPACE), key=lambda c: c.cri.get("created_ns", 0))
+
+    def get(self, ref: str) -> Container:
+        """By full id or a unique id prefix, among the CRI's containers."""
+        if not ref:
+            raise InvalidParameter("container id must not be empty")
+        found = [c for c in self.d.containers.in_namespace(NAMESPACE) if c.id == ref]
+        if not found:
+            found = [c for c in self.d.containers.in_namespace(NAMESPACE) if c.id.startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise InvalidParameter(f"multiple containers found with prefix {ref!r}")
+        raise NoSuchCriContainer(ref)
+
+    def of_pod(self, pod_id: str) -> list[Container]:
+        return [c for c in self.list() if c.cri.get("pod") == pod_id]
+
+    def create(self, pod: Pod, name: str, attempt: int, image_ref: str, config: dict, host_config: dict,
+               labels: dict, annotations: dict, log_file: str) -> Container:
+        """The container in the store, its rootfs made; nothing else on failure.
+        `config`/`host_config` are Docker-shaped (the CRI layer's translation)."""
+        from .create import fill_daemon_defaults
+        from .pods import READY, NameReserved
+        d = self.d
+        if pod.state != READY:
+            raise Conflict(f"sandbox {pod.id} is not ready: cannot create a container in it")
+        if not name:
+            raise InvalidParameter("container config must include metadata with a name")
+        img = d.images.resolve(image_ref)
+        image_cfg = d.images.config(img.id) or {}
+        from ..runtime.spec import validate as validate_host_config
+        hc = dict(host_config)
+        hc.setdefault("NetworkMode", "none")
+        hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        validate_host_config(hc, d.facts)
+        fill_daemon_defaults(hc, d.facts)
+        hc["IpcMode"] = "private"         # the pod's namespace is joined at start (join_pod_namespaces)
+        cfg = dict(config)
+        cfg.setdefault("Env", None)
+        cfg.setdefault("Labels", {})
+        cfg["Image"] = image_ref
+        cfg["Hostname"] = pod.hostname or pod.name
+        runtime = pod.runtime_handler if pod.runtime_handler in ("crun", "runc") else d.runtimes.default
+        reserved = "_".join((name, pod.name, pod.namespace, pod.uid, str(attempt)))
+        cid = ids.new_id()
+        c = Container(id=cid, name=reserved, created=now_rfc3339(), image=img.id, image_ref=image_ref,
+                      config=cfg, host_config=hc, runtime=runtime, namespace=NAMESPACE)
+        c.cri = {"pod": pod.id, "name": name, "attempt": attempt, "labels": dict(labels),
+                 "annotations": dict(annotations), "created_ns": time.time_ns(),
+                 "log_path": os.path.join(pod.log_directory, log_file) if pod.log_directory and log_file else "",
+                 "netns": pod.ns.get("net", ""), "ns": {k: v for k, v in pod.ns.items() if k != "net"},
+                 "etc_files": dict(pod.etc_files), "hostname": cfg["Hostname"], "pid_mode": pod.pid_mode,
+                 "image": image_ref}
+        mounts = d.volumes.plan(hc, cfg, image_cfg, d.containers)
+        try:
+            d.containers.add(c)
+        except NameReserved:
+            raise
+        except Conflict as e:
+            raise NameReserved(e.message) from None
+        paths = d.layout.container(c.id)
+        try:
+            os.makedirs(paths.dir, mode=0o700, exist_ok=True)
+            paths.rootfs.create()
+            d.volumes.attach(c.id, mounts)
+        except BaseException:
+            d.containers.remove(c)
+            shutil.rmtree(paths.dir, ignore_errors=True)
+            paths.rootfs.remove()
+            raise
+        return c
+
+    async def start(self, c: Container) -> None:
+        from .pods import READY
+        pod = self.d.pods.get(c.cri.get("pod", ""))
+        if pod.state != READY:
+            raise Conflict(f"sandbox {pod.id} is not ready: cannot start container {c.id}")
+        if c.state.status != CREATED:
+            raise Conflict(f"container {c.id} is in {c.state.status} state: only a created container starts")
+        await self.d.lifecycle.start(c)
+
+    async def stop(self, c: Container, timeout: int) -> None:
+        """Stop with the container's stop signal, SIGKILL after `timeout`
+        seconds (0: at once); a container not running is no error."""
+        from ..errors import NotModified
+        try:
+            if timeout <= 0:
+                await self.d.lifecycle.kill(c, str(int(signal.SIGKILL)), c.id)
+            else:
+                await self.d.lifecycle.stop(c, timeout)
+        except NotModified:
+            pass
+        except Conflict:
+            if c.state.running:
+                raise
+
+    async def remove(self, c: Container) -> None:
+        await self.d.lifecycle.remove(c, force=True, volumes=True)
+
+    async def exec_sync(self, c: Container, argv: list[str], timeout: int, max_output: int) -> tuple[int, bytes]:
+        """Run argv in the running container and wait (timeout seconds, 0: no
+        limit): (exit code, its output: stdout and stderr together, for now)."""
+        if not c.state.running:
+            raise Conflict(f"container {c.id} is not running")
+        res = await self.d.runtime_for(c).exec_sync(c.id, argv, timeout=timeout if timeout > 0 else 1e9,
+                                                    max_output=max_output)
+        if res.timed_out:
+            raise ExecTimedOut(f"command {argv!r} timed out after {timeout}s")
+        return (res.status if res.status >= 0 else 128 - res.status), res.output
+
+    async def stop_sandbox(self, ref: str) -> None:
+        """StopPodSandbox: every container of the pod killed, then the pod's
+        network and namespaces released (idempotent)."""
+        pod = self.d.pods.get(ref)
+        for c in self.of_pod(pod.id):
+            if c.state.running:
+                await self.stop(c, 0)
+        await self.d.pods.stop(pod.id)
+
+    async def remove_sandbox(self, ref: str) -> None:
+        """RemovePodSandbox: the pod's containers removed (forcibly), then the
+        pod; an unknown pod is no error."""
+        from .pods import NoSuchPod
+        try:
+            pod = self.d.pods.get(ref)
+        except NoSuchPod:
+            return
+        for c in self.of_pod(pod.id):
+            await self.remove(c)
+        await self.d.pods.remove(pod.id)
+
+
+def cri_state(c: Container) -> str:
+    """created | running | exited | unknown, the CRI's ContainerState."""
+    st = c.state.status
+    if st == CREATED:
+        return "created"
+    if st in (RUNNING, PAUSED):
+        return "running"
+    if st == EXITED:
+        return "exited"
+    return "unknown"
+
+
+def times_ns(c: Container) -> tuple[int, int, int]:
+    """(created, started, finished) in ns since the epoch; 0 when not yet."""
+    return c.cri.get("created_ns", 0), _state_ns(c.state.started_at), _state_ns(c.state.finished_at)
+
+
+class ExecTimedOut(DockyardError):
+    """ExecSync's command outlived its timeout (killed): gRPC DeadlineExceeded, as containerd."""
