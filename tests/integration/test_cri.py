@@ -195,7 +195,7 @@ def test_list_pod_sandbox_filters(cri, pods):
     assert cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=a[:12])).status.id == a
 
 
-def test_host_network_pod(cri, pods):
+def test_host_network_pod(cri, pods, bb_image):
     opts = pb.NamespaceOption(network=pb.NODE, ipc=pb.NODE)
     cfg = pod_config("hostnet", linux=pb.LinuxPodSandboxConfig(
         security_context=pb.LinuxSandboxSecurityContext(namespace_options=opts)))
@@ -205,6 +205,18 @@ def test_host_network_pod(cri, pods):
     assert st.status.linux.namespaces.options.ipc == pb.NODE
     import json
     assert json.loads(st.info["info"])["namespaces"] == {}
+    # its containers are in the host's network, UTS and IPC namespaces
+    cid = cri.rt.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=pid, config=_container_config("h", "sleep", "1000"))).container_id
+    cri.rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    for kind in ("net", "uts", "ipc"):
+        assert _ino_of(cri, cid, kind) == os.stat(f"/proc/self/ns/{kind}").st_ino, kind
+    r = cri.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["hostname"], timeout=10))
+    assert r.stdout.decode().strip() == os.uname().nodename
+    # RemovePodSandbox alone (no stop first) takes the running container along
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+    assert code_of(lambda: cri.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid))) == \
+        grpc.StatusCode.NOT_FOUND
 
 
 def test_bad_input_codes(cri):
@@ -264,7 +276,8 @@ def _container_config(name: str, *argv: str, log: str = "", **kw) -> pb.Containe
 def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
     import json
     logs = tmp_path / "pod-logs"
-    pid = pods(pod_config("app", hostname="app-host", log_directory=str(logs)))
+    pid = pods(pod_config("app", hostname="app-host", log_directory=str(logs),
+                          linux=pb.LinuxPodSandboxConfig(sysctls={"net.ipv4.ip_forward": "1"})))
     info = json.loads(cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid,
                                                                          verbose=True)).info["info"])
     rt = cri.rt
@@ -297,6 +310,9 @@ def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
         assert _ino_of(cri, c1, kind) == want == _ino_of(cri, c2, kind), kind
     r = rt.ExecSync(pb.ExecSyncRequest(container_id=c2, cmd=["hostname"], timeout=10))
     assert r.stdout == b"app-host\n"
+    # the pod's sysctls, in its namespace
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=c2, cmd=["cat", "/proc/sys/net/ipv4/ip_forward"], timeout=10))
+    assert r.stdout == b"1\n"
     r = rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sh", "-c", "echo $GREETING; exit 3"], timeout=10))
     assert (r.exit_code, r.stdout) == (3, b"hi\n")
     t0 = time.monotonic()
@@ -375,3 +391,48 @@ def test_container_bad_input_codes(cri, pods, bb_image):
     # nothing half-made
     assert rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pid))).containers \
         == []
+
+
+def test_pods_and_containers_survive_a_daemon_crash(daemon, bb_image):
+    """kill -9 of dockyardd: the pods' namespaces stay pinned and their
+    containers run (conmon holds them); after the restart the CRI state is
+    whole and stop/remove work."""
+    def connect():
+        ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
+        grpc.channel_ready_future(ch).result(timeout=10)
+        return ch, grpc_pb.RuntimeServiceStub(ch)
+    ch, rt = connect()
+    made = []
+    try:
+        a = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("crash-a"))).pod_sandbox_id
+        made.append(a)
+        b = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("crash-b"))).pod_sandbox_id
+        made.append(b)
+        cid = rt.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=a, config=_container_config("s", "sleep", "1000"))).container_id
+        rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        ch.close()
+        daemon.kill9()
+        daemon.start()
+        ch, rt = connect()
+        ready = pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY))
+        assert {a, b} <= {p.id for p in rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=ready)).items}
+        st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+        assert st.state == pb.CONTAINER_RUNNING
+        r = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["hostname"], timeout=10))
+        assert r.exit_code == 0 and r.stdout == b"crash-a\n"
+        # the re-adopted container's exit is seen
+        rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0))
+        st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+        assert st.state == pb.CONTAINER_EXITED and st.exit_code == 137
+        for pid in (a, b):
+            rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid))
+            rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+        assert not {a, b} & {p.id for p in rt.ListPodSandbox(pb.ListPodSandboxRequest()).items}
+    finally:
+        for pid in made:
+            try:
+                rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+            except grpc.RpcError:
+                pass
+        ch.close()

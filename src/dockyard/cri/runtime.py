@@ -30,6 +30,7 @@ def pod_from_config(cfg: pb.PodSandboxConfig, runtime_handler: str = "") -> Pod:
                dns_servers=list(cfg.dns_config.servers), dns_searches=list(cfg.dns_config.searches),
                dns_options=list(cfg.dns_config.options),
                port_mappings=[MessageToDict(m, preserving_proto_field_name=True) for m in cfg.port_mappings],
+               sysctls=dict(linux.sysctls),
                config=MessageToDict(cfg, preserving_proto_field_name=True))
 
 

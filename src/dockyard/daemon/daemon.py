@@ -180,7 +180,10 @@ class Daemon:
         self.containers.save(c)
 
     def event(self, c: Container, action: str, **extra) -> None:
-        """A container event with Docker's attributes: labels, image, name, extras."""
+        """A container event with Docker's attributes: labels, image, name, extras.
+        Docker's namespace only: a CRI container's are not Docker's events."""
+        if c.namespace:
+            return
         attrs = dict(c.config.get("Labels") or {})
         attrs.update(image=c.image_ref, name=c.name, **extra)
         self.events.emit("container", action, c.id, attrs)

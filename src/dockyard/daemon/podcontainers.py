@@ -94,6 +94,18 @@ def log_path(c: Container) -> str:
 
 # ---------------------------------------------------------------- the service
 
+def restrict_oom_score_adj(value: int, own: int | None = None) -> int:
+    """No lower than the daemon's own (containerd's restrict_oom_score_adj):
+    lowering it needs CAP_SYS_RESOURCE, which a host may not grant."""
+    if own is None:
+        try:
+            with open("/proc/self/oom_score_adj") as f:
+                own = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            own = 0
+    return max(value, own)
+
+
 def _state_ns(text: str) -> int:
     from ..timestamps import parse_ns
     try:
@@ -140,7 +152,12 @@ class PodContainers:
         image_cfg = d.images.config(img.id) or {}
         from ..runtime.spec import validate as validate_host_config
         hc = dict(host_config)
-        hc.setdefault("NetworkMode", "none")
+        hc["OomScoreAdj"] = restrict_oom_score_adj(int(hc.get("OomScoreAdj") or 0))
+        if pod.sysctls:
+            hc["Sysctls"] = {**pod.sysctls, **(hc.get("Sysctls") or {})}
+            if pod.host_network:       # the host's network: its net.* are not the pod's to set
+                hc["Sysctls"] = {k: v for k, v in hc["Sysctls"].items() if not k.startswith("net.")}
+        hc["NetworkMode"] = "host" if pod.host_network else "none"   # the pod's namespace is joined at start
         hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
         hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
         validate_host_config(hc, d.facts)

@@ -75,6 +75,7 @@ class Pod:
     dns_searches: list = field(default_factory=list)
     dns_options: list = field(default_factory=list)
     port_mappings: list = field(default_factory=list)
+    sysctls: dict = field(default_factory=dict)     # the pod's namespaced sysctls, set in each container
     ip: str = ""
     additional_ips: list = field(default_factory=list)
     ns: dict = field(default_factory=dict)          # {"net"|"ipc"|"uts": pinned file} of the pod's own
