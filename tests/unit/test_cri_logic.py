@@ -108,3 +108,137 @@ def test_pod_filters():
     assert pod_matches(p, ready) and not pod_matches(p, notready)
     p.state = NOTREADY
     assert pod_matches(p, notready) and not pod_matches(p, ready)
+
+
+# ---------------------------------------------------------------- containers
+
+def test_container_config_to_docker_shapes(tmp_path):
+    from dockyard.cri.containers import docker_shapes
+    profile = tmp_path / "p.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    sc = pb.LinuxContainerSecurityContext(
+        privileged=False, readonly_rootfs=True, no_new_privs=True, supplemental_groups=[10, 20],
+        capabilities=pb.Capability(add_capabilities=["NET_ADMIN"], drop_capabilities=["CHOWN"]),
+        seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost, localhost_ref=str(profile)),
+        masked_paths=["/proc/kcore"], readonly_paths=["/proc/sys"])
+    sc.run_as_user.value = 1000
+    sc.run_as_group.value = 2000
+    cfg = pb.ContainerConfig(
+        command=["/bin/sh"], args=["-c", "true"], working_dir="/w", tty=True, stdin=True,
+        envs=[pb.KeyValue(key="A", value=b"1")],
+        mounts=[pb.Mount(host_path="/h", container_path="/c", readonly=True,
+                         propagation=pb.PROPAGATION_HOST_TO_CONTAINER),
+                pb.Mount(host_path="/h2", container_path="/c2")],
+        devices=[pb.Device(host_path="/dev/fuse", container_path="/dev/fuse", permissions="rw")],
+        linux=pb.LinuxContainerConfig(security_context=sc, resources=pb.LinuxContainerResources(
+            cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit_in_bytes=64 << 20,
+            cpuset_cpus="0", oom_score_adj=100)))
+    config, hc = docker_shapes(cfg)
+    assert config["Entrypoint"] == ["/bin/sh"] and config["Cmd"] == ["-c", "true"]
+    assert config["Env"] == ["A=1"] and config["WorkingDir"] == "/w" and config["User"] == "1000:2000"
+    assert config["Tty"] and config["OpenStdin"] and not config["StdinOnce"]
+    assert hc["ReadonlyRootfs"] and hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["CHOWN"]
+    assert hc["GroupAdd"] == ["10", "20"]
+    assert hc["SecurityOpt"] == ["no-new-privileges", 'seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']
+    assert (hc["CpuPeriod"], hc["CpuQuota"], hc["CpuShares"], hc["Memory"]) == (100000, 50000, 512, 64 << 20)
+    assert hc["OomScoreAdj"] == 100 and hc["CpusetCpus"] == "0"
+    assert hc["Binds"] == ["/h:/c:ro,rslave", "/h2:/c2"]
+    assert hc["Devices"] == [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rw"}]
+    assert hc["MaskedPaths"] == ["/proc/kcore"] and hc["ReadonlyPaths"] == ["/proc/sys"]
+    # the CRI's defaults: no command (the image's), seccomp unconfined, no user
+    config, hc = docker_shapes(pb.ContainerConfig())
+    assert "Entrypoint" not in config and "Cmd" not in config and "User" not in config
+    assert hc["SecurityOpt"] == ["seccomp=unconfined"] and hc["Binds"] is None
+    rd = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault))
+    assert docker_shapes(pb.ContainerConfig(linux=pb.LinuxContainerConfig(security_context=rd)))[1]["SecurityOpt"] == []
+    with pytest.raises(InvalidParameter):
+        docker_shapes(pb.ContainerConfig(mounts=[pb.Mount(container_path="/x")]))
+    missing = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(
+        profile_type=pb.SecurityProfile.Localhost, localhost_ref=str(tmp_path / "nope.json")))
+    with pytest.raises(InvalidParameter):
+        docker_shapes(pb.ContainerConfig(linux=pb.LinuxContainerConfig(security_context=missing)))
+
+
+def _cri_container(**cri):
+    from dockyard.daemon.container import Container
+    return Container(id="c" * 64, name="n", created="", image="sha256:" + "1" * 64, image_ref="bb",
+                     config={}, host_config={}, namespace="k8s.io", cri=cri)
+
+
+def test_join_pod_namespaces():
+    from dockyard.daemon.podcontainers import join_pod_namespaces
+    spec = {"hostname": "x", "linux": {"namespaces": [{"type": "mount"}, {"type": "network", "path": "/n"},
+                                                      {"type": "uts"}, {"type": "pid"}, {"type": "ipc"},
+                                                      {"type": "cgroup"}]}}
+    join_pod_namespaces(spec, _cri_container(ns={"ipc": "/p/ipc", "uts": "/p/uts"}, pid_mode="container"))
+    assert spec["linux"]["namespaces"] == [{"type": "mount"}, {"type": "network", "path": "/n"},
+                                           {"type": "uts", "path": "/p/uts"}, {"type": "pid"},
+                                           {"type": "ipc", "path": "/p/ipc"}, {"type": "cgroup"}]
+    assert "hostname" not in spec
+    # a hostNetwork + hostIPC + hostPID pod: the host's
+    spec = {"linux": {"namespaces": [{"type": "mount"}, {"type": "uts"}, {"type": "pid"}, {"type": "ipc"}]}}
+    join_pod_namespaces(spec, _cri_container(ns={}, pid_mode="node"))
+    assert spec["linux"]["namespaces"] == [{"type": "mount"}]
+
+
+def test_container_status_and_filters():
+    from dockyard.cri.containers import container_matches, container_status
+    from dockyard.daemon.container import EXITED, RUNNING
+    c = _cri_container(pod="p" * 64, name="web", attempt=1, labels={"a": "1"}, created_ns=5, log_path="/l/x.log",
+                       image="bb")
+    c.host_config["Binds"] = ["/h:/c:ro,rslave"]
+    st = container_status(c)
+    assert st.state == pb.CONTAINER_CREATED and st.metadata.name == "web" and st.metadata.attempt == 1
+    assert st.created_at == 5 and st.started_at == 0 and st.log_path == "/l/x.log"
+    assert [(m.host_path, m.container_path, m.readonly) for m in st.mounts] == [("/h", "/c", True)]
+    c.state.status, c.state.started_at = RUNNING, "2026-01-02T03:04:05.5Z"
+    assert container_status(c).started_at == 1767323045_500000000
+    c.state.status, c.state.exit_code = EXITED, 2
+    st = container_status(c)
+    assert st.state == pb.CONTAINER_EXITED and st.exit_code == 2 and st.reason == "Error"
+    c.state.exit_code = 0
+    assert container_status(c).reason == "Completed"
+    assert container_matches(c, pb.ContainerFilter(pod_sandbox_id="ppp", label_selector={"a": "1"}))
+    assert not container_matches(c, pb.ContainerFilter(pod_sandbox_id="q"))
+    assert not container_matches(c, pb.ContainerFilter(state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING)))
+    assert container_matches(c, pb.ContainerFilter(id="ccc"))
+
+
+def test_restrict_oom_score_adj():
+    from dockyard.daemon.podcontainers import restrict_oom_score_adj
+    assert restrict_oom_score_adj(-998, own=-500) == -500
+    assert restrict_oom_score_adj(100, own=0) == 100
+    assert restrict_oom_score_adj(-1000, own=0) == 0
+
+
+def test_store_namespaces(tmp_path):
+    """Docker's view (iteration, names, prefixes) never reaches the CRI's
+    namespace; full IDs and all() do; names are unique per namespace."""
+    from dockyard.daemon.container import Container
+    from dockyard.daemon.lookup import ContainerStore
+    from dockyard.errors import NoSuchContainer
+    from dockyard.store.db import Database
+    db = Database(str(tmp_path / "db"))
+    store = ContainerStore(db)
+    docker = Container(id="a" * 64, name="web", created="", image="", image_ref="", config={}, host_config={})
+    k8s = Container(id="b" * 64, name="web", created="", image="", image_ref="", config={}, host_config={},
+                    namespace="k8s.io", cri={"pod": "p"})
+    store.add(docker)
+    store.add(k8s)                       # the same name in another namespace
+    assert list(store) == [docker] and len(store) == 1
+    assert {c.id for c in store.all()} == {docker.id, k8s.id}
+    assert store.in_namespace("k8s.io") == [k8s]
+    assert store.get("web") is docker and store.get("b" * 64) is k8s
+    with pytest.raises(NoSuchContainer):
+        store.get("bbbb")               # a prefix: Docker's namespace only
+    with pytest.raises(NoSuchContainer):
+        store.get("k8s.io/web")
+    k8s2 = Container(id="c" * 64, name="web", created="", image="", image_ref="", config={}, host_config={},
+                     namespace="k8s.io")
+    with pytest.raises(NameReserved):
+        store.add(k8s2)
+    again = ContainerStore(db)          # persisted with its namespace
+    assert [c.id for c in again] == [docker.id] and again.in_namespace("k8s.io")[0].cri == {"pod": "p"}
+    store.remove(k8s)
+    assert store.in_namespace("k8s.io") == [] and store.get("web") is docker
+    db.close()
