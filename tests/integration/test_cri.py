@@ -298,7 +298,9 @@ def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
     # the Docker API does not see them (their own namespace in the store)
     ps = daemon.docker("ps", "-a", "--no-trunc", "--format", "{{.ID}}").stdout
     assert c1 not in ps and c2 not in ps
-    assert daemon.api("GET", f"/containers/{c1[:12]}/json")[0] == 404
+    for ref in (c1, c1[:12], "k8s.io/talker_app_default_uid-app_0"):
+        assert daemon.api("GET", f"/containers/{ref}/json")[0] == 404, ref
+    assert daemon.api("DELETE", f"/containers/{c1}?force=1")[0] == 404
 
     rt.StartContainer(pb.StartContainerRequest(container_id=c1))
     rt.StartContainer(pb.StartContainerRequest(container_id=c2))

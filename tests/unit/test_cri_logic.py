@@ -228,7 +228,10 @@ def test_store_namespaces(tmp_path):
     assert list(store) == [docker] and len(store) == 1
     assert {c.id for c in store.all()} == {docker.id, k8s.id}
     assert store.in_namespace("k8s.io") == [k8s]
-    assert store.get("web") is docker and store.get("b" * 64) is k8s
+    assert store.get("web") is docker
+    with pytest.raises(NoSuchContainer):
+        store.get("b" * 64)             # the Docker API's lookup: not even by full ID
+    assert store.find("b" * 64) is k8s and store.find("bbbb") is None    # the engine's, by full ID
     with pytest.raises(NoSuchContainer):
         store.get("bbbb")               # a prefix: Docker's namespace only
     with pytest.raises(NoSuchContainer):

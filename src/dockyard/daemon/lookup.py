@@ -8,12 +8,12 @@ seconds and at shutdown). Creating and renaming still need the disk: they
 fail with a clear "no space left on device" and change nothing.
 
 Namespaces, as containerd's: Docker's containers are in "" and the CRI's
-in "k8s.io". Iteration, names and ID prefixes are Docker's namespace only
-(so `docker ps`, names and prefixes never reach a Kubernetes container);
-`all()` and `in_namespace()` are for the engine and the CRI. A full
-64-hex ID finds a container in any namespace: the engine's own lookups
-(exits, execs) are by ID. Names are unique per namespace (a namespaced
-container's name column is "<namespace>/<name>")."""
+in "k8s.io". Iteration and `get` (the Docker API's lookup: ID, name,
+prefix) are Docker's namespace only, so no Docker verb reaches a
+Kubernetes container; `all()` and `in_namespace()` are for the engine and
+the CRI, and `find` by a full 64-hex ID reaches any namespace (the engine's
+own lookups after the fact: exits, execs, removal). Names are unique per
+namespace (a namespaced container's name column is "<namespace>/<name>")."""
 from __future__ import annotations
 
 import logging
@@ -175,7 +175,7 @@ class ContainerStore:
         if not ref:
             raise NoSuchContainer(ref)
         c = self._by_id.get(ref)
-        if c:
+        if c and not c.namespace:
             return c
         cid = self._by_name.get(ref.removeprefix("/"))
         if cid and not self._by_id[cid].namespace:
@@ -188,7 +188,8 @@ class ContainerStore:
         raise NoSuchContainer(ref)
 
     def find(self, ref: str) -> Container | None:
+        """`get`, or else the container of that full ID in any namespace; None if neither."""
         try:
             return self.get(ref)
         except (NoSuchContainer, InvalidParameter):
-            return None
+            return self._by_id.get(ref)
