@@ -85,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     # the Kubernetes CRI server (cri/server.py)
     p.add_argument("--cri", nargs="?", const=True, default=True, type=_bool_arg,
                    help="serve the Kubernetes CRI (v1) on --cri-socket (--cri=false: off)")
-    p.add_argument("--cri-socket", default="unix:///run/dockyard/cri.sock",
-                   help="the CRI's gRPC socket (unix://PATH)")
+    p.add_argument("--cri-socket", default=None,
+                   help="the CRI's gRPC socket, unix://PATH (default <exec-root>/cri.sock: "
+                        "unix:///run/dockyard/cri.sock)")
     return p
 
 
@@ -464,6 +465,8 @@ def main(argv: list[str] | None = None) -> None:
     args.socket_gid = socket_gid(args.group)   # before anything is made, as dockerd's listeners
     if args.cri:
         from .cri.server import socket_path
+        # beside the daemon's other live files: daemons on their own exec roots never share it
+        args.cri_socket = args.cri_socket or "unix://" + os.path.join(args.exec_root, "cri.sock")
         try:
             socket_path(args.cri_socket)
         except ValueError as e:

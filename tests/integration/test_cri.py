@@ -236,6 +236,42 @@ def test_bad_input_codes(cri):
 
 # ---------------------------------------------------------------- the socket
 
+def test_default_socket_is_in_the_exec_root_and_never_taken_over(daemon, tmp_path):
+    """Without --cri-socket: <exec-root>/cri.sock (/run/dockyard/cri.sock by
+    default); a socket another daemon serves is refused, not unlinked."""
+    class Plain(Daemon):
+        def argv(self) -> list[str]:
+            argv = super().argv()
+            i = argv.index("--cri-socket")
+            return argv[:i] + argv[i + 2:]
+    d = Plain(log_path=tmp_path / "plain.log")
+    try:
+        d.start()
+        assert os.path.exists(os.path.join(d.exec_root, "cri.sock"))
+    finally:
+        d.stop()
+        d.cleanup()
+        d.remove()
+    class Thief(Daemon):
+        def argv(self) -> list[str]:
+            argv = super().argv()
+            return argv[:argv.index("--cri-socket") + 1] + ["unix://" + daemon.cri_sock] + \
+                argv[argv.index("--cri-socket") + 2:]
+    t = Thief(log_path=tmp_path / "thief.log")
+    try:
+        with pytest.raises(RuntimeError, match="another process serves"):
+            t.start()
+        assert os.path.exists(daemon.cri_sock)
+        ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
+        grpc.channel_ready_future(ch).result(timeout=10)
+        assert grpc_pb.RuntimeServiceStub(ch).Version(pb.VersionRequest()).runtime_name == "dockyard"
+        ch.close()
+    finally:
+        t.stop()
+        t.cleanup()
+        t.remove()
+
+
 def test_cri_off_and_socket_removed(tmp_path):
     d = Daemon(extra_args=("--cri=false",), log_path=tmp_path / "off.log")
     try:

@@ -85,6 +85,18 @@ def socket_path(address: str) -> str:
     return path
 
 
+def _answers(path: str) -> bool:
+    """Something listens on the unix socket at path (then it is not ours to remove)."""
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 class CriServer:
     def __init__(self, daemon, address: str = DEFAULT_SOCKET):
         self.daemon = daemon
@@ -96,6 +108,8 @@ class CriServer:
         from .proto import grpc_pb
         from .runtime import RuntimeServicer
         os.makedirs(os.path.dirname(self.path), mode=0o710, exist_ok=True)
+        if _answers(self.path):
+            raise OSError(f"another process serves {self.path}")
         try:
             os.unlink(self.path)         # a socket left by a daemon that was killed
         except FileNotFoundError:
