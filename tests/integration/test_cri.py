@@ -446,15 +446,26 @@ def test_pods_and_containers_survive_a_daemon_crash(daemon, bb_image):
         made.append(a)
         b = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("crash-b"))).pod_sandbox_id
         made.append(b)
+        lost = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("crash-lost"))).pod_sandbox_id
+        made.append(lost)
+        import json
+        lost_ns = json.loads(rt.PodSandboxStatus(pb.PodSandboxStatusRequest(
+            pod_sandbox_id=lost, verbose=True)).info["info"])["namespaces"]
         cid = rt.CreateContainer(pb.CreateContainerRequest(
             pod_sandbox_id=a, config=_container_config("s", "sleep", "1000"))).container_id
         rt.StartContainer(pb.StartContainerRequest(container_id=cid))
         ch.close()
         daemon.kill9()
+        for path in lost_ns.values():        # as a reboot would: that pod's namespaces are gone
+            subprocess.run(["umount", path], check=True)
         daemon.start()
         ch, rt = connect()
         ready = pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY))
         assert {a, b} <= {p.id for p in rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=ready)).items}
+        assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=lost)).status.state == \
+            pb.SANDBOX_NOTREADY
+        rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=lost))
+        rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=lost))
         st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
         assert st.state == pb.CONTAINER_RUNNING
         r = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["hostname"], timeout=10))

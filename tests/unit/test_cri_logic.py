@@ -245,3 +245,25 @@ def test_store_namespaces(tmp_path):
     store.remove(k8s)
     assert store.in_namespace("k8s.io") == [] and store.get("web") is docker
     db.close()
+
+
+def test_cni_pod_network_adapter():
+    from dockyard.daemon.pods import CniPodNetwork
+    calls = []
+
+    class FakeCNI:
+        def setup(self, container_id, netns_path, ifname, args):
+            calls.append(("setup", container_id, netns_path, ifname, args))
+            return {"cniVersion": "1.0.0", "ips": [{"address": "10.88.0.5/16", "gateway": "10.88.0.1"},
+                                                   {"address": "fd00::5/64"}]}
+
+        def teardown(self, container_id, netns_path, ifname, args):
+            calls.append(("teardown", container_id, netns_path, ifname, args))
+
+    net = CniPodNetwork(FakeCNI())
+    p = Pod(id="p" * 64, name="web", uid="u1", namespace="ns")
+    assert net.ready and net.setup(p, "/run/ns/x") == ["10.88.0.5", "fd00::5"]
+    net.teardown(p, "/run/ns/x")
+    args = {"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": "ns", "K8S_POD_NAME": "web",
+            "K8S_POD_INFRA_CONTAINER_ID": "p" * 64, "K8S_POD_UID": "u1"}
+    assert calls == [("setup", "p" * 64, "/run/ns/x", "eth0", args), ("teardown", "p" * 64, "/run/ns/x", "eth0", args)]

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from .. import nsfiles
 from ..errors import Conflict, InvalidParameter, NotFound
+from ..linux import is_mountpoint
 from ..store.db import Database, dumps, loads
 from . import ids
 
@@ -117,6 +118,38 @@ class LoopbackOnly:
         pass
 
 
+class CniPodNetwork:
+    """PodNetwork over a CNI runner with network/cni.py's API
+    (`setup(container_id, netns_path, ifname, args) -> result`, `teardown(...)`):
+    what dockyardd wires in once CNI is configured (--cni-conf-dir). The
+    result is CNI's (spec 0.4/1.0): its `ips[].address` are the pod's IPs."""
+    ready = True
+    reason = ""
+
+    def __init__(self, cni, ifname: str = "eth0"):
+        self.cni = cni
+        self.ifname = ifname
+
+    @staticmethod
+    def args(pod: Pod) -> dict:
+        """CNI_ARGS as the kubelet's runtimes pass them."""
+        return {"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": pod.namespace, "K8S_POD_NAME": pod.name,
+                "K8S_POD_INFRA_CONTAINER_ID": pod.id, "K8S_POD_UID": pod.uid}
+
+    def setup(self, pod: Pod, netns: str) -> list[str]:
+        result = self.cni.setup(pod.id, netns, self.ifname, self.args(pod))
+        ips = result.get("ips") if isinstance(result, dict) else getattr(result, "ips", None)
+        out = []
+        for ip in ips or []:
+            addr = ip.get("address") if isinstance(ip, dict) else getattr(ip, "address", "")
+            if addr:
+                out.append(str(addr).split("/", 1)[0])
+        return out
+
+    def teardown(self, pod: Pod, netns: str) -> None:
+        self.cni.teardown(pod.id, netns, self.ifname, self.args(pod))
+
+
 def _loopback_up() -> None:
     from ..network.plumbing import plumb_inside
     plumb_inside(None, None)
@@ -134,6 +167,11 @@ class PodService:
         for row in db.query("SELECT rec FROM cri_pods"):
             p = Pod.from_record(loads(row["rec"]))
             self._pods[p.id] = p
+            if p.state == READY and not all(is_mountpoint(path) for path in p.ns.values()):
+                # its namespaces went with a reboot (the exec root is a tmpfs): not ready any more
+                log.warning("pod %s lost its namespaces; it is not ready", p.id[:12])
+                p.state = NOTREADY
+                self._save(p)
 
     # ------------------------------------------------------------ lookups
     def get(self, ref: str) -> Pod:
