@@ -485,3 +485,44 @@ def test_pods_and_containers_survive_a_daemon_crash(daemon, bb_image):
             except grpc.RpcError:
                 pass
         ch.close()
+
+
+def test_container_stats_and_resource_update(cri, pods, bb_image):
+    import json
+
+    from dockyard.daemon import stats as engine_stats
+    rt = cri.rt
+    pid = pods(pod_config("stats"))
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=_container_config(
+        "busy", "sh", "-c", "head -c 3000000 /dev/zero > /big; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; "
+        "exec sleep 1000", labels={"k": "v"}))).container_id
+    idle = rt.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    assert idle.attributes.id == cid and not idle.HasField("cpu")        # created: no cgroup yet
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        s = rt.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+        if s.writable_layer.used_bytes.value >= 3000000 and s.cpu.usage_core_nano_seconds.value > 0:
+            break
+        time.sleep(0.3)
+    assert s.cpu.usage_core_nano_seconds.value > 0 and s.memory.usage_bytes.value > 0
+    assert s.memory.working_set_bytes.value > 0 and s.writable_layer.used_bytes.value >= 3000000
+    assert dict(s.attributes.labels) == {"k": "v"} and s.attributes.metadata.name == "busy"
+    again = rt.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    assert again.cpu.HasField("usage_nano_cores")                       # from two samples
+    listed = rt.ListContainerStats(pb.ListContainerStatsRequest(
+        filter=pb.ContainerStatsFilter(pod_sandbox_id=pid))).stats
+    assert [x.attributes.id for x in listed] == [cid]
+    assert rt.ListContainerStats(pb.ListContainerStatsRequest(
+        filter=pb.ContainerStatsFilter(label_selector={"k": "other"}))).stats == []
+
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20)))
+    info = json.loads(rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid, verbose=True)).info["info"])
+    assert info["hostConfig"]["Memory"] == 96 << 20
+    dirs = engine_stats.cgroup_dirs(info["pid"])
+    limit = (open(os.path.join(dirs[""], "memory.max")).read() if "memory" not in dirs
+             else open(os.path.join(dirs["memory"], "memory.limit_in_bytes")).read())
+    assert int(limit) == 96 << 20
+    assert code_of(lambda: rt.ContainerStats(pb.ContainerStatsRequest(container_id="0" * 64))) == \
+        grpc.StatusCode.NOT_FOUND

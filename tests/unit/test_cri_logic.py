@@ -142,6 +142,7 @@ def test_container_config_to_docker_shapes(tmp_path):
     assert hc["SecurityOpt"] == ["no-new-privileges", 'seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']
     assert (hc["CpuPeriod"], hc["CpuQuota"], hc["CpuShares"], hc["Memory"]) == (100000, 50000, 512, 64 << 20)
     assert hc["OomScoreAdj"] == 100 and hc["CpusetCpus"] == "0"
+    assert hc["MemorySwap"] == 64 << 20           # no swap, as containerd
     assert hc["Binds"] == ["/h:/c:ro,rslave", "/h2:/c2"]
     assert hc["Devices"] == [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rw"}]
     assert hc["MaskedPaths"] == ["/proc/kcore"] and hc["ReadonlyPaths"] == ["/proc/sys"]
@@ -267,3 +268,12 @@ def test_cni_pod_network_adapter():
     args = {"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": "ns", "K8S_POD_NAME": "web",
             "K8S_POD_INFRA_CONTAINER_ID": "p" * 64, "K8S_POD_UID": "u1"}
     assert calls == [("setup", "p" * 64, "/run/ns/x", "eth0", args), ("teardown", "p" * 64, "/run/ns/x", "eth0", args)]
+
+
+def test_resources_body():
+    from dockyard.cri.containers import resources_body
+    assert resources_body(pb.LinuxContainerResources()) == {}
+    assert resources_body(pb.LinuxContainerResources(memory_limit_in_bytes=100, cpu_quota=5)) == \
+        {"Memory": 100, "MemorySwap": 100, "CpuQuota": 5}
+    assert resources_body(pb.LinuxContainerResources(memory_limit_in_bytes=100,
+                                                     memory_swap_limit_in_bytes=300))["MemorySwap"] == 300

@@ -69,7 +69,8 @@ def docker_shapes(cfg: pb.ContainerConfig) -> tuple[dict, dict]:
                 "GroupAdd": [str(g) for g in sc.supplemental_groups] or None,
                 "SecurityOpt": (["no-new-privileges"] if sc.no_new_privs else []) + _seccomp_opt(sc),
                 "CpuPeriod": res.cpu_period, "CpuQuota": res.cpu_quota, "CpuShares": res.cpu_shares,
-                "Memory": res.memory_limit_in_bytes, "CpusetCpus": res.cpuset_cpus, "CpusetMems": res.cpuset_mems,
+                "Memory": res.memory_limit_in_bytes, "MemorySwap": swap_limit(res),
+                "CpusetCpus": res.cpuset_cpus, "CpusetMems": res.cpuset_mems,
                 "OomScoreAdj": res.oom_score_adj}
     if sc.masked_paths:
         hc["MaskedPaths"] = list(sc.masked_paths)
@@ -166,6 +167,7 @@ class ContainerRpcs:
         except podcontainers.NoSuchCriContainer:
             return pb.RemoveContainerResponse()
         await self.d.pod_containers.remove(c)
+        getattr(self, "cpu_samples", {}).pop(c.id, None)
         return pb.RemoveContainerResponse()
 
     @rpc
@@ -192,3 +194,79 @@ class ContainerRpcs:
         code, out = await self.d.pod_containers.exec_sync(c, list(request.cmd), int(request.timeout),
                                                           MAX_EXEC_OUTPUT)
         return pb.ExecSyncResponse(stdout=out, stderr=b"", exit_code=code)
+
+
+def _u64(v: int) -> pb.UInt64Value:
+    return pb.UInt64Value(value=max(int(v), 0))
+
+
+def resources_body(res: pb.LinuxContainerResources) -> dict:
+    """UpdateContainerResources' resources as `docker update`'s body (0: unchanged)."""
+    body = {"CpuPeriod": res.cpu_period, "CpuQuota": res.cpu_quota, "CpuShares": res.cpu_shares,
+            "Memory": res.memory_limit_in_bytes, "MemorySwap": swap_limit(res),
+            "CpusetCpus": res.cpuset_cpus, "CpusetMems": res.cpuset_mems}
+    return {k: v for k, v in body.items() if v}
+
+
+def swap_limit(res: pb.LinuxContainerResources) -> int:
+    """memory+swap as containerd sets it: the swap limit given, else the
+    memory limit (no swap); 0 when there is no memory limit."""
+    if not res.memory_limit_in_bytes:
+        return 0
+    return res.memory_swap_limit_in_bytes or res.memory_limit_in_bytes
+
+
+class StatsRpcs:
+    """ContainerStats, ListContainerStats, UpdateContainerResources (self.d:
+    the daemon; self.cpu_samples: {id: (ns, cpu ns)}, the last cpu sample per
+    container, for usage_nano_cores as containerd computes it)."""
+    cpu_samples: dict
+
+    async def _stats(self, c) -> pb.ContainerStats:
+        u = await self.d.pod_containers.usage(c)
+        ts = u["timestamp"]
+        attrs = pb.ContainerAttributes(id=c.id, metadata=_metadata(c), labels=c.cri.get("labels") or {},
+                                       annotations=c.cri.get("annotations") or {})
+        out = pb.ContainerStats(attributes=attrs, writable_layer=pb.FilesystemUsage(
+            timestamp=ts, fs_id=pb.FilesystemIdentifier(mountpoint=u["layer_dir"]),
+            used_bytes=_u64(u["layer_bytes"]), inodes_used=_u64(u["layer_inodes"])))
+        if "cpu_ns" in u:
+            prev = self.cpu_samples.get(c.id)
+            self.cpu_samples[c.id] = (ts, u["cpu_ns"])
+            out.cpu.timestamp = ts
+            out.cpu.usage_core_nano_seconds.value = u["cpu_ns"]
+            if prev and ts > prev[0]:
+                out.cpu.usage_nano_cores.value = max(u["cpu_ns"] - prev[1], 0) * 1_000_000_000 // (ts - prev[0])
+            out.memory.timestamp = ts
+            out.memory.working_set_bytes.value = u["working_set"]
+            out.memory.usage_bytes.value = u["memory_usage"]
+            out.memory.rss_bytes.value = u["rss"]
+            out.memory.page_faults.value = u["page_faults"]
+            out.memory.major_page_faults.value = u["major_page_faults"]
+        return out
+
+    @rpc
+    async def ContainerStats(self, request, context):
+        c = self.d.pod_containers.get(request.container_id)
+        return pb.ContainerStatsResponse(stats=await self._stats(c))
+
+    @rpc
+    async def ListContainerStats(self, request, context):
+        f = request.filter if request.HasField("filter") else None
+        out = []
+        for c in self.d.pod_containers.list():
+            if f is not None and ((f.id and not c.id.startswith(f.id)) or
+                                  (f.pod_sandbox_id and not c.cri.get("pod", "").startswith(f.pod_sandbox_id)) or
+                                  not all((c.cri.get("labels") or {}).get(k) == v
+                                          for k, v in f.label_selector.items())):
+                continue
+            if podcontainers.cri_state(c) == "running":   # as containerd: the running ones
+                out.append(await self._stats(c))
+        return pb.ListContainerStatsResponse(stats=out)
+
+    @rpc
+    async def UpdateContainerResources(self, request, context):
+        c = self.d.pod_containers.get(request.container_id)
+        if request.HasField("linux"):
+            await self.d.pod_containers.update_resources(c, resources_body(request.linux))
+        return pb.UpdateContainerResourcesResponse()

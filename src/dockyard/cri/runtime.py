@@ -9,7 +9,7 @@ from google.protobuf.json_format import MessageToDict
 
 from .. import __version__
 from ..daemon.pods import READY, Pod
-from .containers import ContainerRpcs
+from .containers import ContainerRpcs, StatsRpcs
 from .proto import grpc_pb, pb
 from .server import rpc, unimplemented
 
@@ -64,9 +64,10 @@ def pod_matches(p: Pod, f: pb.PodSandboxFilter | None) -> bool:
 
 
 @unimplemented(grpc_pb.RuntimeServiceServicer)
-class RuntimeServicer(ContainerRpcs, grpc_pb.RuntimeServiceServicer):
+class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
     def __init__(self, daemon):
         self.d = daemon
+        self.cpu_samples = {}
 
     @rpc
     async def Version(self, request, context):

@@ -12,6 +12,7 @@ log at the kubelet's path (`log_path`, in the CRI format conmon writes).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -52,6 +53,8 @@ class _Daemon(Protocol):
     lifecycle: Lifecycle
     pods: PodService
     def runtime_for(self, c: Container): ...
+    def save(self, c: Container) -> None: ...
+    def event(self, c: Container, action: str, **extra) -> None: ...
 
 
 # ---------------------------------------------------------------- the start path's questions
@@ -235,6 +238,44 @@ class PodContainers:
         if res.timed_out:
             raise ExecTimedOut(f"command {argv!r} timed out after {timeout}s")
         return (res.status if res.status >= 0 else 128 - res.status), res.output
+
+    async def usage(self, c: Container) -> dict:
+        """What the CRI's ContainerStats reports, from the container's cgroup
+        (daemon/stats.py) and its writable layer: {timestamp, cpu_ns,
+        memory_usage, working_set, rss, page_faults, major_page_faults,
+        layer_bytes, layer_inodes, layer_dir}; cpu and memory absent when it
+        does not run."""
+        from . import stats
+
+        def read() -> dict:
+            out: dict = {"timestamp": time.time_ns()}
+            if c.state.running:
+                s = stats.sample(c)
+                mem = s.get("memory_stats") or {}
+                raw = mem.get("stats") or {}
+                usage = int(mem.get("usage") or 0)
+                inactive = raw.get("inactive_file", raw.get("total_inactive_file", 0))
+                out.update(cpu_ns=int(s["cpu_stats"]["cpu_usage"]["total_usage"]), memory_usage=usage,
+                           working_set=max(usage - inactive, 0), rss=raw.get("anon", raw.get("rss", 0)),
+                           page_faults=raw.get("pgfault", 0), major_page_faults=raw.get("pgmajfault", 0))
+            upper = self.d.layout.container(c.id).rootfs.upper
+            used, inodes = 0, 0
+            for dirpath, dirnames, filenames in os.walk(upper):
+                inodes += len(dirnames) + len(filenames)
+                for n in filenames:
+                    try:
+                        used += os.lstat(os.path.join(dirpath, n)).st_blocks * 512
+                    except OSError:
+                        pass
+            out.update(layer_bytes=used, layer_inodes=inodes, layer_dir=upper)
+            return out
+        return await asyncio.to_thread(read)
+
+    async def update_resources(self, c: Container, body: dict) -> None:
+        """UpdateContainerResources: `docker update`'s path (live through the
+        runtime when it runs, recorded for the next start either way)."""
+        from .update import update
+        await update(self.d, c, body)
 
     async def stop_sandbox(self, ref: str) -> None:
         """StopPodSandbox: every container of the pod killed, then the pod's
