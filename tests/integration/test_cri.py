@@ -526,3 +526,31 @@ def test_container_stats_and_resource_update(cri, pods, bb_image):
     assert int(limit) == 96 << 20
     assert code_of(lambda: rt.ContainerStats(pb.ContainerStatsRequest(container_id="0" * 64))) == \
         grpc.StatusCode.NOT_FOUND
+
+
+def test_reopen_container_log(cri, pods, bb_image, tmp_path):
+    """The kubelet's rotation: rename the log away, ReopenContainerLog, and
+    the container's next lines land in a new file at the same path."""
+    rt = cri.rt
+    logs = tmp_path / "logs"
+    pid = pods(pod_config("rot", log_directory=str(logs)))
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=_container_config(
+        "ticker", "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.1; done",
+        log="t.log"))).container_id
+    assert code_of(lambda: rt.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))) == \
+        grpc.StatusCode.FAILED_PRECONDITION                                # not running yet
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    log = logs / "t.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "tick3" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.1)
+    os.rename(log, logs / "t.log.1")
+    rt.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=cid))
+    assert log.exists()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "tick" not in log.read_text():
+        time.sleep(0.1)
+    new, old = log.read_text().splitlines(), (logs / "t.log.1").read_text().splitlines()
+    assert new and old
+    last_old = int(old[-1].rsplit("tick", 1)[1])
+    assert int(new[0].rsplit("tick", 1)[1]) == last_old + 1     # the new file goes on where the old one ended

@@ -270,3 +270,8 @@ class StatsRpcs:
         if request.HasField("linux"):
             await self.d.pod_containers.update_resources(c, resources_body(request.linux))
         return pb.UpdateContainerResourcesResponse()
+
+    @rpc
+    async def ReopenContainerLog(self, request, context):
+        await self.d.pod_containers.reopen_log(self.d.pod_containers.get(request.container_id))
+        return pb.ReopenContainerLogResponse()

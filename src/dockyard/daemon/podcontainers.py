@@ -271,6 +271,23 @@ class PodContainers:
             return out
         return await asyncio.to_thread(read)
 
+    async def reopen_log(self, c: Container) -> None:
+        """ReopenContainerLog: conmon reopens the kubelet's log path (after the
+        kubelet renamed the file away); answered once the new file is there."""
+        from .logrotate import request_reopen
+        if not c.state.running:
+            raise Conflict(f"container {c.id} is not running")
+        path = log_path(c)
+        if not path:
+            return
+        if not request_reopen(self.d.layout.container(c.id).bundle):
+            raise DockyardError(f"failed to ask conmon of container {c.id} to reopen its log")
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise DockyardError(f"conmon did not reopen the log of container {c.id} ({path})")
+            await asyncio.sleep(0.02)
+
     async def update_resources(self, c: Container, body: dict) -> None:
         """UpdateContainerResources: `docker update`'s path (live through the
         runtime when it runs, recorded for the next start either way)."""
