@@ -232,6 +232,10 @@ def test_bad_input_codes(cri):
         metadata=pb.PodSandboxMetadata(name="x"))))) == grpc.StatusCode.INVALID_ARGUMENT
     assert code_of(lambda: rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=""))) == \
         grpc.StatusCode.INVALID_ARGUMENT
+    before = len(rt.ListPodSandbox(pb.ListPodSandboxRequest()).items)
+    assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("long", hostname="h" * 65)))) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(rt.ListPodSandbox(pb.ListPodSandboxRequest()).items) == before      # nothing half-made
 
 
 # ---------------------------------------------------------------- the socket

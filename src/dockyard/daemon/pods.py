@@ -203,6 +203,8 @@ class PodService:
         files, set up its network; on any failure nothing is left."""
         if not p.name or not p.uid or not p.namespace:
             raise InvalidParameter("sandbox config must include metadata with name, uid and namespace")
+        if len((p.hostname or p.name).encode()) > 64 or "\0" in p.hostname:
+            raise InvalidParameter(f"invalid hostname {p.hostname or p.name!r}: at most 64 bytes")
         p.id = ids.new_id()
         p.created_ns = time.time_ns()
         p.state = NOTREADY
