@@ -531,6 +531,17 @@ def test_container_stats_and_resource_update(cri, pods, bb_image):
     assert code_of(lambda: rt.ContainerStats(pb.ContainerStatsRequest(container_id="0" * 64))) == \
         grpc.StatusCode.NOT_FOUND
 
+    ps = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pid)).stats
+    assert ps.attributes.id == pid and ps.attributes.metadata.name == "stats"
+    assert [c.attributes.id for c in ps.linux.containers] == [cid]
+    assert ps.linux.cpu.usage_core_nano_seconds.value >= s.cpu.usage_core_nano_seconds.value > 0
+    assert ps.linux.memory.working_set_bytes.value > 0 and ps.linux.process.process_count.value >= 1
+    assert pid in {x.attributes.id for x in rt.ListPodSandboxStats(pb.ListPodSandboxStatsRequest()).stats}
+    assert rt.ListPodSandboxStats(pb.ListPodSandboxStatsRequest(
+        filter=pb.PodSandboxStatsFilter(id=pid[:12]))).stats[0].attributes.id == pid
+    assert code_of(lambda: rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id="0" * 64))) == \
+        grpc.StatusCode.NOT_FOUND
+
 
 def test_reopen_container_log(cri, pods, bb_image, tmp_path):
     """The kubelet's rotation: rename the log away, ReopenContainerLog, and

@@ -275,3 +275,55 @@ class StatsRpcs:
     async def ReopenContainerLog(self, request, context):
         await self.d.pod_containers.reopen_log(self.d.pod_containers.get(request.container_id))
         return pb.ReopenContainerLogResponse()
+
+    async def _pod_stats(self, p) -> pb.PodSandboxStats:
+        """The pod's containers' stats, their cpu and memory summed, the
+        network counters of the pod's namespace (its interfaces but lo)."""
+        from ..daemon import stats as engine_stats
+        attrs = pb.PodSandboxAttributes(id=p.id, metadata=pb.PodSandboxMetadata(
+            name=p.name, uid=p.uid, namespace=p.namespace, attempt=p.attempt), labels=p.labels,
+            annotations=p.annotations)
+        out = pb.PodSandboxStats(attributes=attrs)
+        running = [c for c in self.d.pod_containers.of_pod(p.id) if podcontainers.cri_state(c) == "running"]
+        cpu = mem = ws = procs = 0
+        ts = 0
+        for c in running:
+            cs = await self._stats(c)
+            out.linux.containers.append(cs)
+            ts = max(ts, cs.cpu.timestamp)
+            cpu += cs.cpu.usage_core_nano_seconds.value
+            mem += cs.memory.usage_bytes.value
+            ws += cs.memory.working_set_bytes.value
+            procs += len(engine_stats.container_pids(c))
+        if running:
+            out.linux.cpu.timestamp = out.linux.memory.timestamp = out.linux.process.timestamp = ts
+            out.linux.cpu.usage_core_nano_seconds.value = cpu
+            out.linux.memory.usage_bytes.value = mem
+            out.linux.memory.working_set_bytes.value = ws
+            out.linux.process.process_count.value = procs
+            nets = engine_stats.networks(running[0].state.pid) or {}
+            if nets:
+                out.linux.network.timestamp = ts
+                for name, n in sorted(nets.items()):
+                    iface = pb.NetworkInterfaceUsage(name=name, rx_bytes=_u64(n["rx_bytes"]),
+                                                     rx_errors=_u64(n["rx_errors"]), tx_bytes=_u64(n["tx_bytes"]),
+                                                     tx_errors=_u64(n["tx_errors"]))
+                    out.linux.network.interfaces.append(iface)
+                    if name == "eth0" or not out.linux.network.HasField("default_interface"):
+                        out.linux.network.default_interface.CopyFrom(iface)
+        return out
+
+    @rpc
+    async def PodSandboxStats(self, request, context):
+        return pb.PodSandboxStatsResponse(stats=await self._pod_stats(self.d.pods.get(request.pod_sandbox_id)))
+
+    @rpc
+    async def ListPodSandboxStats(self, request, context):
+        f = request.filter if request.HasField("filter") else None
+        out = []
+        for p in self.d.pods.list():
+            if f is not None and ((f.id and not p.id.startswith(f.id)) or
+                                  not all(p.labels.get(k) == v for k, v in f.label_selector.items())):
+                continue
+            out.append(await self._pod_stats(p))
+        return pb.ListPodSandboxStatsResponse(stats=out)
