@@ -71,9 +71,9 @@ def test_version_status_and_runtime_config(cri):
 
 def test_not_yet_served_calls_are_unimplemented(cri):
     with pytest.raises(grpc.RpcError) as ei:
-        cri.rt.ContainerStats(pb.ContainerStatsRequest(container_id="x"))
+        cri.rt.CheckpointContainer(pb.CheckpointContainerRequest(container_id="x"))
     assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "ContainerStats" in ei.value.details()
+    assert "CheckpointContainer" in ei.value.details()
 
 
 # ---------------------------------------------------------------- images
