@@ -168,6 +168,7 @@ def test_pod_sandbox_lifecycle(daemon, cri, pods):
     assert cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid)).status.state == \
         pb.SANDBOX_NOTREADY
     assert not any(os.path.exists(p) for p in ns.values())
+    assert not os.path.ismount(info["shm"])
     cri.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pid))        # idempotent
     cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
     assert code_of(lambda: cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid))) == \
@@ -205,6 +206,7 @@ def test_host_network_pod(cri, pods, bb_image):
     assert st.status.linux.namespaces.options.ipc == pb.NODE
     import json
     assert json.loads(st.info["info"])["namespaces"] == {}
+    assert json.loads(st.info["info"])["shm"] == "/dev/shm"
     # its containers are in the host's network, UTS and IPC namespaces
     cid = cri.rt.CreateContainer(pb.CreateContainerRequest(
         pod_sandbox_id=pid, config=_container_config("h", "sleep", "1000"))).container_id
@@ -352,6 +354,11 @@ def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
         assert _ino_of(cri, c1, kind) == want == _ino_of(cri, c2, kind), kind
     r = rt.ExecSync(pb.ExecSyncRequest(container_id=c2, cmd=["hostname"], timeout=10))
     assert r.stdout == b"app-host\n"
+    # one /dev/shm for the pod (POSIX shared memory between its containers), a tmpfs of its own
+    rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sh", "-c", "echo shared > /dev/shm/x"], timeout=10))
+    assert rt.ExecSync(pb.ExecSyncRequest(container_id=c2, cmd=["cat", "/dev/shm/x"], timeout=10)).stdout == \
+        b"shared\n"
+    assert not os.path.exists("/dev/shm/x") and open(os.path.join(info["shm"], "x")).read() == "shared\n"
     # the pod's sysctls, in its namespace
     r = rt.ExecSync(pb.ExecSyncRequest(container_id=c2, cmd=["cat", "/proc/sys/net/ipv4/ip_forward"], timeout=10))
     assert r.stdout == b"1\n"

@@ -171,7 +171,11 @@ def test_join_pod_namespaces():
     spec = {"hostname": "x", "linux": {"namespaces": [{"type": "mount"}, {"type": "network", "path": "/n"},
                                                       {"type": "uts"}, {"type": "pid"}, {"type": "ipc"},
                                                       {"type": "cgroup"}]}}
-    join_pod_namespaces(spec, _cri_container(ns={"ipc": "/p/ipc", "uts": "/p/uts"}, pid_mode="container"))
+    spec["mounts"] = [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm"}, {"destination": "/x"}]
+    join_pod_namespaces(spec, _cri_container(ns={"ipc": "/p/ipc", "uts": "/p/uts"}, pid_mode="container",
+                                             shm="/p/shm"))
+    assert spec.pop("mounts") == [{"destination": "/x"}, {"destination": "/dev/shm", "type": "bind",
+                                                          "source": "/p/shm", "options": ["rbind", "rprivate"]}]
     assert spec["linux"]["namespaces"] == [{"type": "mount"}, {"type": "network", "path": "/n"},
                                            {"type": "uts", "path": "/p/uts"}, {"type": "pid"},
                                            {"type": "ipc", "path": "/p/ipc"}, {"type": "cgroup"}]

@@ -116,7 +116,7 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         info = {}
         if request.verbose:
             info["info"] = json.dumps({"config": p.config, "namespaces": p.ns, "etcFiles": p.etc_files,
-                                       "state": p.state})
+                                       "shm": p.shm, "state": p.state})
         return pb.PodSandboxStatusResponse(status=pod_status(p), info=info)
 
     @rpc

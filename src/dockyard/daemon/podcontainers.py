@@ -70,7 +70,7 @@ def pod_network(c: Container) -> tuple[str, dict, dict]:
 
 def join_pod_namespaces(spec: dict, c: Container) -> None:
     """The pod's IPC and UTS namespaces joined by path (the host's when the
-    pod shares the host's); the PID namespace per the pod's option: the
+    pod shares the host's) and its /dev/shm; the PID namespace per the pod's option: the
     host's for NODE, the container's own otherwise (POD sharing needs a
     process to hold it: not yet)."""
     ns = c.cri.get("ns") or {}
@@ -86,6 +86,10 @@ def join_pod_namespaces(spec: dict, c: Container) -> None:
             continue
         out.append(entry)
     linux["namespaces"] = out
+    if c.cri.get("shm"):                          # the pod's /dev/shm, shared as its IPC namespace is
+        spec["mounts"] = [m for m in spec.get("mounts") or [] if m.get("destination") != "/dev/shm"]
+        spec["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": c.cri["shm"],
+                               "options": ["rbind", "rprivate"]})
     spec.pop("hostname", None)                    # the pod's UTS namespace has it
     spec.pop("domainname", None)
 
@@ -181,6 +185,7 @@ class PodContainers:
                  "log_path": os.path.join(pod.log_directory, log_file) if pod.log_directory and log_file else "",
                  "netns": pod.ns.get("net", ""), "ns": {k: v for k, v in pod.ns.items() if k != "net"},
                  "etc_files": dict(pod.etc_files), "hostname": cfg["Hostname"], "pid_mode": pod.pid_mode,
+                 "shm": pod.shm,
                  "image": image_ref}
         mounts = d.volumes.plan(hc, cfg, image_cfg, d.containers)
         try:

@@ -28,7 +28,10 @@ from typing import Protocol
 
 from .. import nsfiles
 from ..errors import Conflict, InvalidParameter, NotFound
-from ..linux import is_mountpoint
+from ..linux import is_mountpoint, mount, umount
+
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+SHM_SIZE = 64 << 20       # Docker's and containerd's default /dev/shm
 from ..store.db import Database, dumps, loads
 from . import ids
 
@@ -80,6 +83,7 @@ class Pod:
     ip: str = ""
     additional_ips: list = field(default_factory=list)
     ns: dict = field(default_factory=dict)          # {"net"|"ipc"|"uts": pinned file} of the pod's own
+    shm: str = ""                                   # the pod's /dev/shm (a tmpfs of its own; the host's for hostIPC)
     etc_files: dict = field(default_factory=dict)   # {path in container: host file}
     config: dict = field(default_factory=dict)      # the whole PodSandboxConfig, as the CRI sent it (JSON)
 
@@ -167,7 +171,8 @@ class PodService:
         for row in db.query("SELECT rec FROM cri_pods"):
             p = Pod.from_record(loads(row["rec"]))
             self._pods[p.id] = p
-            if p.state == READY and not all(is_mountpoint(path) for path in p.ns.values()):
+            own_shm = [p.shm] if p.shm and p.shm != "/dev/shm" else []
+            if p.state == READY and not all(is_mountpoint(path) for path in [*p.ns.values(), *own_shm]):
                 # its namespaces went with a reboot (the exec root is a tmpfs): not ready any more
                 log.warning("pod %s lost its namespaces; it is not ready", p.id[:12])
                 p.state = NOTREADY
@@ -238,6 +243,13 @@ class PodService:
         os.makedirs(nsdir, mode=0o700, exist_ok=True)
         hostname = p.hostname or (os.uname().nodename if p.host_network else p.name)
         nsfiles.pin(own, hostname=hostname, then=_loopback_up if "net" in own else None)
+        if p.host_ipc:
+            p.shm = "/dev/shm"
+        else:        # one /dev/shm for the pod, as its IPC namespace is one (containerd's sandbox shm)
+            shm = os.path.join(self.ns_root, p.id, "shm")
+            os.makedirs(shm, mode=0o700, exist_ok=True)
+            mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={SHM_SIZE}")
+            p.shm = shm
         from ..network.etcfiles import write_etc_files
         files = os.path.join(self.files_root, p.id)
         os.makedirs(files, mode=0o700, exist_ok=True)
@@ -260,6 +272,8 @@ class PodService:
                 raise
         for path in p.ns.values():
             nsfiles.unpin(path)
+        if p.shm and p.shm != "/dev/shm":
+            umount(p.shm)
         p.ip, p.additional_ips = "", []
 
     def _unmake(self, p: Pod) -> None:
@@ -277,7 +291,8 @@ class PodService:
         service's part), its network torn down, its namespaces released."""
         p = self.get(ref)
         async with self._lock(p.id):
-            if p.state == NOTREADY and not any(os.path.exists(x) for x in p.ns.values()):
+            if p.state == NOTREADY and not any(os.path.exists(x) for x in p.ns.values()) and \
+                    not (p.shm and p.shm != "/dev/shm" and is_mountpoint(p.shm)):
                 return p
             await asyncio.to_thread(self._release_network, p)
             p.state = NOTREADY
