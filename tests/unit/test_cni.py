@@ -24,7 +24,7 @@ cmd = os.environ["CNI_COMMAND"]
 with open(os.environ["FAKECNI_LOG"], "a") as f:
     f.write(json.dumps({{"type": conf["type"], "cmd": cmd, "conf": conf,
                          "env": {{k: v for k, v in os.environ.items() if k.startswith("CNI_")}}}}) + "\\n")
-if conf.get("failOn") == cmd:
+if conf.get("failOn") == cmd or (cmd == "DEL" and conf.get("failDel")):
     if conf.get("stderrOnly"):
         sys.stderr.write("boom on stderr\\n")
     else:
@@ -230,8 +230,9 @@ def test_result_cache_is_libcnis(env):
 
 def test_failed_add_is_rolled_back_and_the_error_parsed(env):
     err = {"cniVersion": "1.0.0", "code": 11, "msg": "try again", "details": "the lock is busy"}
+    # fc's DEL fails too: the undo of a failed ADD runs every DEL all the same
     env.write("10-a.conflist", conflist(plugins=[{"type": "fa"}, {"type": "fb", "failOn": "ADD", "error": err},
-                                                 {"type": "fc"}]))
+                                                 {"type": "fc", "failDel": True, "error": {"code": 5, "msg": "x"}}]))
     c = env.client()
     with pytest.raises(cni.PluginError) as ei:
         c.setup("cid1", "/run/netns/p1")

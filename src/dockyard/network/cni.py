@@ -565,10 +565,7 @@ class CNI:
                 self._add_list(loopback_list(), lo)
             return self._add_list(net, rt)
         except BaseException:
-            try:
-                self._teardown(net, rt)
-            except CNIError as undo:
-                log.warning("cni: cleanup after a failed setup of %s: %s", container_id, undo.message)
+            self._teardown(net, rt, best_effort=True)
             raise
 
     def teardown(self, container_id: str, netns_path: str, ifname: str = "eth0",
@@ -648,23 +645,32 @@ class CNI:
         self._cache_add(net, rt, prev)
         return parse_result(prev)
 
-    def _teardown(self, net: NetworkConfigList | None, rt: RuntimeConf) -> None:
+    def _teardown(self, net: NetworkConfigList | None, rt: RuntimeConf, best_effort: bool = False) -> None:
         lists = self._cached_lists(rt)
         if not lists and net is not None:
             lists = [(net, rt)]
         for lst, lrt in lists:
-            self._del_list(lst, lrt)
+            self._del_list(lst, lrt, best_effort)
         if self.loopback:
-            self._del_list(loopback_list(), replace_ifname(rt, LOOPBACK_IFNAME))
+            self._del_list(loopback_list(), replace_ifname(rt, LOOPBACK_IFNAME), best_effort)
 
-    def _del_list(self, net: NetworkConfigList, rt: RuntimeConf) -> None:
+    def _del_list(self, net: NetworkConfigList, rt: RuntimeConf, best_effort: bool = False) -> None:
+        """DEL of the list in reverse order. As libcni, the first failure
+        stops it (the cache stays for a retry); `best_effort` (the undo of
+        a failed ADD, whose plugins' state may be half there) runs every
+        plugin's DEL and only logs what fails."""
         prev = None
         if _at_least(net.cni_version, "0.4.0"):
             cached = self.cached_result_raw(net.name, rt)
             if cached is not None:
                 prev = convert_result(cached, net.cni_version)
         for i in reversed(range(len(net.plugins))):
-            self._exec(net, i, "DEL", rt, prev)
+            try:
+                self._exec(net, i, "DEL", rt, prev)
+            except CNIError as e:
+                if not best_effort:
+                    raise
+                log.warning("cni: undoing a failed setup of %s: %s", rt.container_id, e.message)
         try:
             os.unlink(self._cache_path(net.name, rt))
         except FileNotFoundError:
