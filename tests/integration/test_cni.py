@@ -219,9 +219,10 @@ def test_pod_network_add_reach_hostport_del(pod: PodNet):
     restarted.teardown("pod1", pod.netns_path)
 
 
-def test_check_and_a_failed_add_leaves_nothing(pod: PodNet):
-    # CHECK on bridge + host-local (portmap 1.1.1's CHECK also looks for
-    # an IPv6 chain a v4-only pod never gets, so it is left out here)
+def test_check_failed_add_and_lost_netns(pod: PodNet):
+    # CHECK on bridge + host-local: portmap 1.1.1's CHECK also looks for an
+    # IPv6 chain a v4-only pod never gets (containernetworking/plugins#819),
+    # so it is left out here
     pod.write_conf(plugins=[])
     c = pod.client()
     c.setup("pod1", pod.netns_path)
@@ -241,3 +242,13 @@ def test_check_and_a_failed_add_leaves_nothing(pod: PodNet):
     assert not link_exists("eth0", pod.netns)
     assert pod.leases() == []
     assert [n for n in os.listdir(pod.cache_dir / "results")] == []
+
+    # the pod's netns is gone before its DEL (a node reboot, a crash): the
+    # lease and the host's veth are released all the same
+    pod.write_conf(plugins=[])
+    res = c.setup("pod1", pod.netns_path)
+    host_veth = next(i.name for i in res.interfaces if not i.sandbox and i.name != pod.name)
+    assert len(pod.leases()) == 1
+    subprocess.run(["ip", "netns", "del", pod.netns], check=True)
+    pod.client().teardown("pod1", pod.netns_path)
+    assert pod.leases() == [] and not link_exists(host_veth)

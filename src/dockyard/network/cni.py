@@ -8,7 +8,8 @@ drives it for the CRI, in Python, for dockyard's CRI server:
   the pod network (a `.conf`/`.json` is one plugin, made a one-plugin list as
   libcni's ConfListFromConf does). A file that does not parse, names no
   plugin type, asks for a cniVersion this client does not speak, or names a
-  plugin missing from the bin dirs is skipped, and its reason is kept for
+  plugin missing from the bin dirs or one that does not speak its version
+  (the plugin's VERSION answer, asked once per binary) is skipped, and its reason is kept for
   `status()` and for the error that says the network is not ready.
 - Plugins run as subprocesses: that is CNI's contract (SPEC.md "Execution
   Protocol"). Each plugin of the list is exec'd from the bin dirs with
@@ -499,6 +500,9 @@ class CNI:
         self.cache_dir = cache_dir or DEFAULT_CACHE_DIR
         self.loopback = loopback
         self.timeout = timeout
+        # VERSION answers per plugin binary (path, inode, size, mtime): asked
+        # once, not on every status() poll
+        self._versions: dict[tuple, tuple[str, ...]] = {}
 
     # ---------------------------------------------------------- config
 
@@ -510,6 +514,33 @@ class CNI:
         raise CNIError(ERR_INVALID_NETWORK_CONFIG,
                        f'failed to find plugin "{ptype}" in path [{" ".join(self.bin_dirs)}]')
 
+    def plugin_versions(self, ptype: str) -> tuple[str, ...]:
+        """The spec versions a plugin speaks (its VERSION answer; one that
+        answers nothing usable is a 0.1.0 plugin, as libcni takes it)."""
+        path = self.find_plugin(ptype)
+        st = os.stat(path)
+        key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._versions:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+            env.update({"CNI_COMMAND": "VERSION", "CNI_PATH": os.pathsep.join(self.bin_dirs)})
+            versions: tuple[str, ...] = ("0.1.0",)
+            try:
+                proc = subprocess.run([path], input=json.dumps({"cniVersion": CURRENT_VERSION}).encode(), env=env,
+                                      capture_output=True, timeout=self.timeout or 30, close_fds=True)
+                info = json.loads(proc.stdout) if proc.returncode == 0 else None
+                if isinstance(info, dict) and isinstance(info.get("supportedVersions"), list):
+                    versions = tuple(str(v) for v in info["supportedVersions"])
+            except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+                log.warning("cni: VERSION of %s: %s", path, e)
+            self._versions[key] = versions
+        return self._versions[key]
+
+    def check_plugin_version(self, ptype: str, version: str) -> None:
+        """libcni's ValidateNetworkList for one plugin: it is there and
+        speaks the list's version."""
+        if version not in self.plugin_versions(ptype):
+            raise CNIError(ERR_INCOMPATIBLE_VERSION, f'plugin type="{ptype}" does not support config version "{version}"')
+
     def load(self) -> tuple[NetworkConfigList | None, list[str]]:
         """(the pod network or None, why each file before it was skipped)."""
         skipped: list[str] = []
@@ -519,7 +550,7 @@ class CNI:
                     data = f.read()
                 lst = parse_conflist(data, path) if path.endswith(".conflist") else parse_conf(data, path)
                 for p in lst.plugins:
-                    self.find_plugin(p["type"])
+                    self.check_plugin_version(p["type"], lst.cni_version)
             except CNIError as e:
                 skipped.append(f"{os.path.basename(path)}: {e.message}")
                 continue
@@ -538,7 +569,7 @@ class CNI:
                 details += ": " + "; ".join(skipped)
             raise NotInitialized(details)
         if self.loopback:
-            self.find_plugin("loopback")
+            self.check_plugin_version("loopback", "0.3.1")
         return lst
 
     def status(self) -> NetworkStatus:

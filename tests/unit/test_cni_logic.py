@@ -17,10 +17,17 @@ import pytest
 from dockyard.network import cni
 from dockyard.network.cni import CNI, Bandwidth, DNSConfig, PortMapping
 
-FAKE = f"""#!{sys.executable}
+FAKE = f"""#!{sys.executable} -IS
 import json, os, sys
 conf = json.load(sys.stdin)
 cmd = os.environ["CNI_COMMAND"]
+if cmd == "VERSION":
+    name = os.path.basename(sys.argv[0])
+    versions = ["0.1.0", "0.2.0"] if name == "old" else ["0.3.0", "0.3.1", "0.4.0", "1.0.0"]
+    with open(os.environ["FAKECNI_LOG"] + ".versions", "a") as f:
+        f.write(name + "\\n")
+    print(json.dumps({{"cniVersion": conf["cniVersion"], "supportedVersions": versions}}))
+    sys.exit(0)
 with open(os.environ["FAKECNI_LOG"], "a") as f:
     f.write(json.dumps({{"type": conf["type"], "cmd": cmd, "conf": conf,
                          "env": {{k: v for k, v in os.environ.items() if k.startswith("CNI_")}}}}) + "\\n")
@@ -54,7 +61,7 @@ RESULT_100 = {
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     bins = tmp_path / "bin"
     bins.mkdir()
-    for name in ("fa", "fb", "fc", "loopback"):
+    for name in ("fa", "fb", "fc", "old", "loopback"):
         p = bins / name
         p.write_text(FAKE)
         p.chmod(0o755)
@@ -100,16 +107,23 @@ def test_first_valid_file_by_name_is_the_network(env):
     env.write("01-ignored.txt", conflist(name="txt"))
     (env.conf_dir / "00-dir.conflist").mkdir()
     env.write("25-version.conflist", conflist(name="v", version="9.9.9"))
+    env.write("27-old-plugin.conflist", conflist(name="o", version="0.3.1", plugins=[{"type": "fa"}, {"type": "old"}]))
     c = env.client()
     net, skipped = c.load()
     assert net.name == "later" and net.source.endswith("30-later.conflist")
     assert [s.split(":")[0] for s in skipped] == ["05-missing-plugin.conflist", "10-notype.conf",
-                                                  "20-bad.conflist", "25-version.conflist"]
+                                                  "20-bad.conflist", "25-version.conflist",
+                                                  "27-old-plugin.conflist"]
     assert 'failed to find plugin "nosuch" in path [' in skipped[0]
     assert "network type not found" in skipped[1]
     assert "error parsing configuration list" in skipped[2]
     assert 'unsupported cniVersion "9.9.9"' in skipped[3]
+    assert 'plugin type="old" does not support config version "0.3.1"' in skipped[4]
     assert c.status() == cni.NetworkStatus(True)
+    # each plugin binary was asked its versions once, however often status() polls
+    c.status()
+    asked = (env.tmp / "calls.jsonl.versions").read_text().split()
+    assert sorted(asked) == ["fa", "fb", "loopback", "old"]
 
 
 def test_no_valid_config_is_not_ready_and_says_why(env):
