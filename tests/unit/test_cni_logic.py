@@ -400,3 +400,18 @@ def test_convert_result_between_versions():
         {"address": "10.2.0.2/16"}]
     with pytest.raises(cni.CNIError):
         cni.convert_result(RESULT_100, "0.2.0")
+
+
+def test_a_broken_cache_entry_falls_back_to_todays_config(env):
+    env.write("10-a.conflist", conflist(plugins=[{"type": "fa"}]))
+    results = env.cache_dir / "results"
+    results.mkdir(parents=True)
+    (results / "podnet-cid1-eth0").write_text("{not json")
+    (results / "old-cid1-eth0").write_text(json.dumps({"kind": "cniCacheV1", "containerId": "cid1", "ifName": "eth0",
+                                                       "networkName": "old", "config": ["nope"], "cniArgs": [1]}))
+    env.client().teardown("cid1", "/run/netns/p1")
+    calls = env.calls()
+    assert [(x["type"], x["cmd"]) for x in calls] == [("fa", "DEL"), ("loopback", "DEL")]
+    assert "prevResult" not in calls[0]["conf"]
+    with pytest.raises(cni.CNIError, match="invalid characters in containerID"):
+        env.client().cached_result("../x")

@@ -608,8 +608,8 @@ class CNI:
         torn down already, is not an error."""
         try:
             net: NetworkConfigList | None = self.network()
-        except NotInitialized:
-            net = None     # the cache may still say what to delete
+        except CNIError:
+            net = None     # no usable config today: the cache may still say what to delete
         rt = self._runtime_conf(container_id, netns_path, ifname, args, port_mappings, dns, bandwidth, ips, mac)
         self._teardown(net, rt)
 
@@ -633,6 +633,8 @@ class CNI:
 
     def cached_result(self, container_id: str, ifname: str = "eth0") -> Result | None:
         """The pod network's result as its ADD cached it (after a restart too)."""
+        validate_container_id(container_id)
+        validate_ifname(ifname)
         for lst, rt in self._cached_lists(RuntimeConf(container_id, "", ifname)):
             raw = self.cached_result_raw(lst.name, rt)
             if raw is not None:
@@ -759,9 +761,9 @@ class CNI:
             entry["capabilityArgs"] = dict(rt.capability_args)
         entry["result"] = dict(result)
         path = self._cache_path(net.name, rt)
+        tmp = f"{path}.tmp{os.getpid()}"    # written whole, then renamed: a crash leaves the old or the new
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            tmp = f"{path}.tmp{os.getpid()}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(entry, f)
@@ -769,6 +771,10 @@ class CNI:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except OSError as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
             raise CNIError(ERR_IO_FAILURE, f'failed to set network "{net.name}" cached result: {e.strerror or e}') from None
 
     def _read_cache(self, path: str) -> dict | None:
@@ -808,18 +814,20 @@ class CNI:
                     or entry.get("ifName") != rt.ifname or entry.get("networkName") == LOOPBACK_NETWORK):
                 continue
             try:
-                lst = parse_conflist(base64.b64decode(entry.get("config") or ""))
+                lst = parse_conflist(base64.b64decode(str(entry.get("config") or "")))
             except (CNIError, ValueError) as e:
                 log.warning("cni: cached config %s unusable: %s", n, e)
                 continue
             if lst.name != entry.get("networkName"):
                 continue
             args = entry.get("cniArgs")
+            if isinstance(args, list) and all(isinstance(a, list) and len(a) == 2 for a in args):
+                pairs = tuple((str(a[0]), str(a[1])) for a in args)
+            else:
+                pairs = rt.args
             caps = entry.get("capabilityArgs")
-            out.append((lst, RuntimeConf(
-                rt.container_id, rt.netns, rt.ifname,
-                tuple((str(a[0]), str(a[1])) for a in args) if isinstance(args, list) else rt.args,
-                caps if isinstance(caps, dict) else {})))
+            out.append((lst, RuntimeConf(rt.container_id, rt.netns, rt.ifname, pairs,
+                                         caps if isinstance(caps, dict) else {})))
         return out
 
 
