@@ -252,3 +252,25 @@ def test_check_failed_add_and_lost_netns(pod: PodNet):
     subprocess.run(["ip", "netns", "del", pod.netns], check=True)
     pod.client().teardown("pod1", pod.netns_path)
     assert pod.leases() == [] and not link_exists(host_veth)
+
+
+def ifb_links() -> set[str]:
+    links = json.loads(subprocess.run(["ip", "-d", "-j", "link", "show"], capture_output=True, text=True).stdout)
+    return {lk["ifname"] for lk in links if (lk.get("linkinfo") or {}).get("info_kind") == "ifb"}
+
+
+def test_bandwidth_capability_shapes_and_del_removes_it(pod: PodNet):
+    # the `bandwidth` capability reaches the plugin as runtimeConfig: tbf on
+    # the host's veth (ingress) and an ifb device for egress, both gone on DEL
+    pod.write_conf(plugins=[{"type": "bandwidth", "capabilities": {"bandwidth": True}}])
+    ifbs_before = ifb_links()
+    res = pod.client().setup("pod1", pod.netns_path, bandwidth=cni.Bandwidth(
+        ingress_rate=8_000_000, ingress_burst=800_000, egress_rate=4_000_000, egress_burst=400_000))
+    host_veth = next(i.name for i in res.interfaces if not i.sandbox and i.name != pod.name)
+    qdiscs = subprocess.run(["tc", "qdisc", "show", "dev", host_veth], capture_output=True, text=True).stdout
+    assert "tbf" in qdiscs, qdiscs
+    new_ifbs = ifb_links() - ifbs_before
+    assert len(new_ifbs) == 1
+    pod.client().teardown("pod1", pod.netns_path)
+    assert not new_ifbs & ifb_links()
+    assert not link_exists(host_veth) and pod.leases() == []
