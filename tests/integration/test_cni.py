@@ -3,6 +3,11 @@ a netns of the test's own, a conflist in a temp conf dir with bridge
 (a dyt* bridge, host-local IPAM on a free 10.x subnet with its dataDir in
 the test's temp dir, ipMasq off) + portmap (+ loopback, as containerd).
 
+Everything lives in a temp base /tmp/dytXXXXXX, like a test daemon's: the
+netns is pinned there (not in /run/netns, whose new entries a test daemon
+running beside this one would take for its own leaks), and the leak checks
+of tests/leaks.py leave a dyt* sibling's things alone.
+
 ADD gives the pod an IP; the host pings it over the bridge; a hostPort
 answers on 127.0.0.1 and on the host's bridge IP from a listener inside the
 netns; DEL (by a fresh client with the conf dir gone: a restarted daemon,
@@ -26,7 +31,7 @@ import pytest
 
 import leaks
 from conftest import free_subnet, unique_name
-from dockyard.network import cni
+from dockyard.network import cni, netns
 from dockyard.network.cni import CNI, PortMapping
 
 CNI_BIN = "/usr/lib/cni"
@@ -85,9 +90,13 @@ def remove_shared_chains(before: dict[str, set[str]]) -> None:
             subprocess.run([cmd, "-t", table, "-X", chain], capture_output=True)
 
 
-def link_exists(name: str, netns: str | None = None) -> bool:
-    argv = ["ip"] + (["-n", netns] if netns else []) + ["link", "show", name]
-    return subprocess.run(argv, capture_output=True).returncode == 0
+def in_netns(path: str, *argv: str) -> list[str]:
+    return ["nsenter", f"--net={path}", *argv]
+
+
+def link_exists(name: str, ns_path: str | None = None) -> bool:
+    argv = ["ip", "link", "show", name]
+    return subprocess.run(in_netns(ns_path, *argv) if ns_path else argv, capture_output=True).returncode == 0
 
 
 def fetch(host: str, port: int, timeout: float = 5.0) -> str:
@@ -110,9 +119,8 @@ def free_port() -> int:
 
 class PodNet:
     def __init__(self, tmp: Path):
-        self.name = unique_name()          # the bridge; the netns is <name>-pod
-        self.netns = f"{self.name}-pod"
-        self.netns_path = f"/run/netns/{self.netns}"
+        self.name = tmp.name               # dyt + 6 hex: the bridge too
+        self.netns_path = str(tmp / "netns")
         self.subnet = ipaddress.ip_network(free_subnet())
         self.tmp = tmp
         self.conf_dir = tmp / "net.d"
@@ -139,12 +147,14 @@ class PodNet:
 
 
 @pytest.fixture
-def pod(tmp_path: Path):
-    p = PodNet(tmp_path)
-    scope = leaks.Scope(roots=(str(tmp_path),), bridge=p.name, link_prefixes=(p.name,))
-    before = leaks.snapshot(scope, kinds=("links", "nft", "iptables"))
+def pod():
+    base = Path("/tmp") / unique_name()
+    base.mkdir()
+    p = PodNet(base)
+    scope = leaks.Scope(roots=(str(base),), bridge=p.name, link_prefixes=(p.name,))
+    before = leaks.snapshot(scope, kinds=("links", "nft", "iptables", "nsfs", "mounts"))
     ipt_before = {cmd: chains(iptables_text(cmd)) for cmd in ("iptables", "ip6tables")}
-    subprocess.run(["ip", "netns", "add", p.netns], check=True)
+    netns.create(p.netns_path)
     try:
         yield p
     finally:
@@ -152,11 +162,11 @@ def pod(tmp_path: Path):
             p.client().teardown("pod1", p.netns_path)
         except cni.CNIError:
             pass
-        subprocess.run(["ip", "netns", "del", p.netns], capture_output=True)
+        netns.remove(p.netns_path)
         subprocess.run(["ip", "link", "del", p.name], capture_output=True)
         remove_shared_chains(ipt_before)
-    assert not os.path.exists(p.netns_path)
-    left = leaks.check(before, scope)
+        left = leaks.check(before, scope)
+        shutil.rmtree(base, ignore_errors=True)
     assert not left, leaks.format_leaks(left, scope)
     for cmd in ("iptables", "ip6tables"):
         new = chains(iptables_text(cmd)) - ipt_before[cmd]
@@ -179,7 +189,7 @@ def test_pod_network_add_reach_hostport_del(pod: PodNet):
     assert len(host_veths) == 1 and link_exists(host_veths[0])
     assert (pod.cache_dir / "results" / f"{pod.network}-pod1-eth0").exists()
     # loopback is up in the pod, as containerd leaves it
-    lo = json.loads(subprocess.run(["ip", "-n", pod.netns, "-j", "link", "show", "lo"],
+    lo = json.loads(subprocess.run(in_netns(pod.netns_path, "ip", "-j", "link", "show", "lo"),
                                    capture_output=True, text=True, check=True).stdout)
     assert "UP" in lo[0]["flags"]
 
@@ -191,7 +201,7 @@ def test_pod_network_add_reach_hostport_del(pod: PodNet):
     ipt = iptables_text()
     pod_chains = {ch for ch in chains(ipt) if ch.startswith("CNI-DN-")}
     assert pod_chains and 'id: \\"pod1\\"' in ipt
-    listener = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable, "-c", LISTENER, str(pod_port)],
+    listener = subprocess.Popen(in_netns(pod.netns_path, sys.executable, "-c", LISTENER, str(pod_port)),
                                 stdout=subprocess.PIPE, text=True)
     try:
         assert listener.stdout.readline().strip() == "ready"
@@ -209,13 +219,13 @@ def test_pod_network_add_reach_hostport_del(pod: PodNet):
     assert restarted.cached_result("pod1").ips_of("eth0") == ips
     restarted.teardown("pod1", pod.netns_path)
     assert not link_exists(host_veths[0])
-    assert not link_exists("eth0", pod.netns)
+    assert not link_exists("eth0", pod.netns_path)
     assert pod.leases() == []
     ipt = iptables_text()
     assert not pod_chains & chains(ipt) and 'id: \\"pod1\\"' not in ipt
     assert not list((pod.cache_dir / "results").iterdir())
     # DEL again (kubelet retries; the netns may be gone): no error
-    subprocess.run(["ip", "netns", "del", pod.netns], check=True)
+    netns.remove(pod.netns_path)
     restarted.teardown("pod1", pod.netns_path)
 
 
@@ -227,7 +237,7 @@ def test_check_failed_add_and_lost_netns(pod: PodNet):
     c = pod.client()
     c.setup("pod1", pod.netns_path)
     c.check("pod1", pod.netns_path)
-    subprocess.run(["ip", "-n", pod.netns, "link", "del", "eth0"], check=True)
+    subprocess.run(in_netns(pod.netns_path, "ip", "link", "del", "eth0"), check=True)
     with pytest.raises(cni.PluginError) as ei:
         c.check("pod1", pod.netns_path)
     assert ei.value.message.startswith('plugin type="bridge" failed (check): ')
@@ -239,7 +249,7 @@ def test_check_failed_add_and_lost_netns(pod: PodNet):
     with pytest.raises(cni.PluginError) as ei:
         c.setup("pod1", pod.netns_path)
     assert ei.value.message.startswith('plugin type="tuning" failed (add): ')
-    assert not link_exists("eth0", pod.netns)
+    assert not link_exists("eth0", pod.netns_path)
     assert pod.leases() == []
     assert [n for n in os.listdir(pod.cache_dir / "results")] == []
 
@@ -249,7 +259,7 @@ def test_check_failed_add_and_lost_netns(pod: PodNet):
     res = c.setup("pod1", pod.netns_path)
     host_veth = next(i.name for i in res.interfaces if not i.sandbox and i.name != pod.name)
     assert len(pod.leases()) == 1
-    subprocess.run(["ip", "netns", "del", pod.netns], check=True)
+    netns.remove(pod.netns_path)
     pod.client().teardown("pod1", pod.netns_path)
     assert pod.leases() == [] and not link_exists(host_veth)
 
