@@ -85,7 +85,11 @@ def remove_shared_chains(before: dict[str, set[str]]) -> None:
             if chain in before[cmd] or chain not in chains(text):
                 continue
             for jump in jumps:
-                subprocess.run([cmd, "-t", table, "-D", *jump], capture_output=True)
+                # pods added side by side may each have added the jump (portmap
+                # checks, then appends): delete until none is left
+                for _ in range(20):
+                    if subprocess.run([cmd, "-t", table, "-D", *jump], capture_output=True).returncode:
+                        break
             subprocess.run([cmd, "-t", table, "-F", chain], capture_output=True)
             subprocess.run([cmd, "-t", table, "-X", chain], capture_output=True)
 
@@ -300,3 +304,36 @@ def test_bandwidth_capability_shapes_and_del_removes_it(pod: PodNet):
     pod.client().teardown("pod1", pod.netns_path)
     assert not new_ifbs & ifb_links()
     assert not link_exists(host_veth) and pod.leases() == []
+
+
+def test_pods_set_up_and_torn_down_concurrently(pod: PodNet):
+    # the CRI server runs RunPodSandbox calls side by side: one client,
+    # threads, distinct leases (host-local's lock), nothing left after
+    from concurrent.futures import ThreadPoolExecutor
+
+    pod.write_conf()
+    c = pod.client()
+    ids = [f"pod{i}" for i in range(2, 6)]
+    paths = {cid: str(pod.tmp / f"netns-{cid}") for cid in ids}
+    for p in paths.values():
+        netns.create(p)
+    dn_before = {ch for ch in chains(iptables_text()) if ch.startswith("CNI-DN-")}
+    try:
+        with ThreadPoolExecutor(len(ids)) as ex:
+            results = dict(zip(ids, ex.map(lambda cid: c.setup(cid, paths[cid], port_mappings=[
+                PortMapping(free_port(), 80)]), ids)))
+        addrs = {r.ips_of("eth0")[0].ip for r in results.values()}
+        assert len(addrs) == len(ids) and sorted(addrs) == pod.leases()
+        assert len({ch for ch in chains(iptables_text()) if ch.startswith("CNI-DN-")} - dn_before) == len(ids)
+        with ThreadPoolExecutor(len(ids)) as ex:
+            list(ex.map(lambda cid: c.teardown(cid, paths[cid]), ids))
+        assert pod.leases() == []
+        dn_during = {ch for ch in chains(iptables_text()) if ch.startswith("CNI-DN-")}
+        assert not dn_during - dn_before
+    finally:
+        for cid, p in paths.items():
+            try:
+                c.teardown(cid, p)
+            except cni.CNIError:
+                pass
+            netns.remove(p)
