@@ -137,6 +137,9 @@ def test_no_valid_config_is_not_ready_and_says_why(env):
     with pytest.raises(cni.NotInitialized):
         c.setup("c1", "/run/netns/x")
     assert CNI(conf_dir=str(env.tmp / "does-not-exist")).load() == (None, [])
+    (env.tmp / "a-file").write_text("")
+    st = CNI(conf_dir=str(env.tmp / "a-file")).status()
+    assert not st.ready and st.message.endswith("a-file: Not a directory")
 
 
 def test_loopback_plugin_missing_is_not_ready(env):

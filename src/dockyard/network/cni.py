@@ -544,7 +544,11 @@ class CNI:
     def load(self) -> tuple[NetworkConfigList | None, list[str]]:
         """(the pod network or None, why each file before it was skipped)."""
         skipped: list[str] = []
-        for path in conf_files(self.conf_dir):
+        try:
+            files = conf_files(self.conf_dir)
+        except OSError as e:      # not a directory, not readable
+            return None, [f"{self.conf_dir}: {e.strerror or e}"]
+        for path in files:
             try:
                 with open(path, "rb") as f:
                     data = f.read()
