@@ -9,8 +9,10 @@ drives it for the CRI, in Python, for dockyard's CRI server:
   libcni's ConfListFromConf does). A file that does not parse, names no
   plugin type, asks for a cniVersion this client does not speak, or names a
   plugin missing from the bin dirs or one that does not speak its version
-  (the plugin's VERSION answer, asked once per binary) is skipped, and its reason is kept for
-  `status()` and for the error that says the network is not ready.
+  (the plugin's VERSION answer, asked once per binary) is skipped, and its
+  reason is kept for `status()` and for the error that says the network is
+  not ready. The dir is read again on every call, so a config dropped in
+  later (by a network add-on's installer) is picked up.
 - Plugins run as subprocesses: that is CNI's contract (SPEC.md "Execution
   Protocol"). Each plugin of the list is exec'd from the bin dirs with
   CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH in
@@ -33,6 +35,24 @@ drives it for the CRI, in Python, for dockyard's CRI server:
 
 A failed `setup` tears down what it made (containerd's RunPodSandbox does
 the same in its deferred cleanup), so nothing is left half-made.
+
+Use (the CRI server):
+
+    net = CNI(bin_dirs, conf_dir, cache_dir)
+    net.status()                          # CRI Status: NetworkReady, reason
+    res = net.setup(sandbox_id, netns_path, "eth0",
+                    args={"K8S_POD_NAMESPACE": ns, "K8S_POD_NAME": name,
+                          "K8S_POD_INFRA_CONTAINER_ID": sandbox_id, "K8S_POD_UID": uid},
+                    port_mappings=[PortMapping(8080, 80, "tcp", "")], dns=DNSConfig(...))
+    res.ips_of("eth0")                    # the pod IPs (IPConfig: address, gateway)
+    net.cached_result(sandbox_id)         # the same after a daemon restart
+    net.teardown(sandbox_id, netns_path)  # StopPodSandbox; safe to repeat
+
+CNI_ARGS gets `IgnoreUnknown=1` unless the caller sets it, as containerd's
+CRI passes it: host-local and others refuse K8S_* arguments without it.
+Errors are `CNIError`s (a `SystemError_`, 500 on the Docker API): config and
+argument problems, `NotInitialized` (no valid config), `PluginError` (a
+plugin's own error, with its code, msg and details).
 """
 from __future__ import annotations
 
