@@ -74,7 +74,9 @@ keep_docker_cli() {
 engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
-    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps
+    # containernetworking-plugins: the CNI plugins (/usr/lib/cni) that pod networks
+    # run through (src/dockyard/network/cni.py, the CRI server).
+    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps containernetworking-plugins
                 curl python3-venv)
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
