@@ -36,7 +36,10 @@ from dockyard.cri.spdy import DICTIONARY
 class GoSpdyClient:
     """client-go's SPDY executor, reduced to what the tests need."""
 
-    def __init__(self, url, protocols, method="POST"):
+    def __init__(self, url, protocols, method="POST", tunnel=None):
+        if tunnel is not None:      # already upgraded (SPDY over a WebSocket)
+            self._setup(tunnel, 101, {}, b"")
+            return
         u = urllib.parse.urlsplit(url)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=20)
         head = [f"{method} {u.path} HTTP/1.1", f"Host: {u.netloc}", "User-Agent: crictl/test",
@@ -51,12 +54,14 @@ class GoSpdyClient:
             buf += chunk
         raw_head, _, rest = buf.partition(b"\r\n\r\n")
         lines = raw_head.decode("latin-1").split("\r\n")
-        self.status = int(lines[0].split()[1])
         self.headers = {}
         for line in lines[1:]:
             k, _, v = line.partition(":")
             self.headers.setdefault(k.strip().lower(), []).append(v.strip())
-        self.body = rest
+        self._setup(self.sock, int(lines[0].split()[1]), self.headers, rest)
+
+    def _setup(self, sock, status, headers, rest):
+        self.sock, self.status, self.headers, self.body = sock, status, headers, rest
         self.comp = zlib.compressobj(9, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
         self.decomp = zlib.decompressobj(15, DICTIONARY)
         self.next_id = 1
@@ -711,6 +716,65 @@ def test_websocket_unknown_subprotocol_is_refused(server):
     assert c.rejected is not None and c.rejected.status_code == 403
     c.sock.close()
     assert server.backend.calls == []
+
+
+class WsTunnel:
+    """client-go's TunnelingConnection: a byte stream in binary messages, socket-shaped."""
+
+    def __init__(self, ws_client):
+        self.c = ws_client
+        self.pending = bytearray()
+        self.lock = threading.Lock()
+
+    def recv(self, n):
+        from wsproto.events import BytesMessage, CloseConnection, Ping
+        while not self.pending:
+            data = self.c.sock.recv(65536)
+            if not data:
+                return b""
+            self.c.ws.receive_data(data)
+            for ev in self.c.ws.events():
+                if isinstance(ev, BytesMessage):
+                    self.pending += ev.data
+                elif isinstance(ev, Ping):
+                    self.sendraw(ev.response())
+                elif isinstance(ev, CloseConnection):
+                    return b""
+        chunk = bytes(self.pending[:n])
+        del self.pending[:n]
+        return chunk
+
+    def sendraw(self, ev):
+        with self.lock:
+            self.c.sock.sendall(self.c.ws.send(ev))
+
+    def sendall(self, data):
+        from wsproto.events import BytesMessage
+        self.sendraw(BytesMessage(data=data))
+
+    def shutdown(self, how):
+        self.c.sock.shutdown(how)
+
+    def close(self):
+        self.c.sock.close()
+
+
+def test_port_forward_spdy_tunnelled_in_a_websocket(server, echo_server):
+    url = server.get_port_forward_url(SimpleNamespace(pod_sandbox_id="pod1", port=[echo_server]))
+    ws = WsClient(url, ["SPDY/3.1+portforward.k8s.io"])
+    assert ws.accepted.subprotocol == "SPDY/3.1+portforward.k8s.io"
+    c = GoSpdyClient(None, None, tunnel=WsTunnel(ws))
+    try:
+        err, data = _forward(c, echo_server, 0, b"tunnelled")
+        assert c.read_all(data) == b"echo:tunnelled"
+        assert c.read_all(err) == b""
+    finally:
+        c.close()
+    # exec's subprotocols are not port-forward's
+    ws = WsClient(server.get_port_forward_url(SimpleNamespace(pod_sandbox_id="pod1", port=[])),
+                  ["v4.channel.k8s.io"])
+    assert ws.rejected is not None and ws.rejected.status_code == 403
+    ws.sock.close()
 
 
 def test_server_stop_ends_live_sessions():

@@ -20,7 +20,11 @@ half of kubelet's pkg/kubelet/cri/streaming (which containerd and CRI-O embed):
 - WebSockets (`Upgrade: websocket`, crictl `-r websocket`) through wsproto, with
   the v5.channel.k8s.io, v4.channel.k8s.io and channel.k8s.io subprotocols: every
   message is one channel byte (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize)
-  and data; v5 adds the close signal (255, channel) that ends stdin;
+  and data; v5 adds the close signal (255, channel) that ends stdin; port-forward
+  over WebSockets is client-go's tunnelling (`SPDY/3.1+portforward.k8s.io`: the
+  same SPDY session carried in binary messages), which crictl uses with
+  `-r websocket` (kubelet's own channel-per-port WebSocket port-forward is not
+  offered: no current client asks for it);
 - the error stream ends every exec/attach: for v4 and v5 the JSON metav1.Status
   kubelet writes (Success; Failure/NonZeroExitCode with a details.causes
   ExitCode entry; Failure/InternalError with code 500), for older versions the
@@ -64,6 +68,9 @@ STREAM_PROTOCOL_V5 = "v5.channel.k8s.io"
 SPDY_REMOTECOMMAND_PROTOCOLS = [STREAM_PROTOCOL_V4, STREAM_PROTOCOL_V3, STREAM_PROTOCOL_V2, STREAM_PROTOCOL_V1]
 WEBSOCKET_PROTOCOLS = [STREAM_PROTOCOL_V5, STREAM_PROTOCOL_V4, STREAM_PROTOCOL_V1]
 PORTFORWARD_PROTOCOL = "portforward.k8s.io"
+# client-go's port-forward over WebSockets (crictl port-forward -r websocket): the
+# SPDY session itself, tunnelled in binary messages
+WEBSOCKET_PORTFORWARD_PROTOCOLS = ["SPDY/3.1+" + PORTFORWARD_PROTOCOL]
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 WS_CLOSE_SIGNAL = 255           # v5: (255, channel) closes that channel
@@ -540,17 +547,25 @@ class StreamServer:
             if "upgrade" not in req.header("connection").lower():
                 raise _Reply(400, f"unable to upgrade: missing upgrade headers in request: {req.headers!r}")
             if upgrade == "websocket":
-                if kind == "portforward":
-                    raise _Reply(400, "port-forward over websockets is not supported: use SPDY/3.1")
                 ws = _WebSocketSession(self, sock, h, req)
-                ws.handshake()
-                ws.serve_remotecommand(pending)
+                if kind == "portforward":
+                    ws.handshake(WEBSOCKET_PORTFORWARD_PROTOCOLS)
+                    tunnel = _WsTunnel(sock, ws.ws)
+
+                    def tunnelled(on_stream: Callable[[spdy.Stream], bool]) -> spdy.Connection:
+                        c = spdy.Connection(tunnel, on_stream, server=True)   # type: ignore[arg-type]
+                        c.start()
+                        return c
+                    self._serve_portforward(tunnelled, pending.request)
+                else:
+                    ws.handshake(WEBSOCKET_PROTOCOLS)
+                    ws.serve_remotecommand(pending)
                 return
             if "spdy/3.1" not in upgrade:
                 raise _Reply(400, f"unable to upgrade: missing upgrade headers in request: {req.headers!r}")
             if kind == "portforward":
                 protocol = self._negotiate(req, [PORTFORWARD_PROTOCOL])
-                self._serve_portforward(sock, h, protocol, pending.request)
+                self._serve_portforward(lambda on: self._upgrade_spdy(sock, h, protocol, on), pending.request)
             else:
                 protocol = self._negotiate(req, SPDY_REMOTECOMMAND_PROTOCOLS)
                 self._serve_spdy_remotecommand(sock, h, protocol, pending)
@@ -661,7 +676,8 @@ class StreamServer:
         return status_success()
 
     # ------------------------------------------------------------ port-forward over SPDY
-    def _serve_portforward(self, sock: socket.socket, h: h11.Connection, protocol: str, req: Any) -> None:
+    def _serve_portforward(self, upgrade: Callable[[Callable[[spdy.Stream], bool]], spdy.Connection],
+                           req: Any) -> None:
         incoming: queue.Queue[spdy.Stream | None] = queue.Queue()
 
         def on_stream(s: spdy.Stream) -> bool:
@@ -677,7 +693,7 @@ class StreamServer:
             incoming.put(s)
             return True
 
-        conn = self._upgrade_spdy(sock, h, protocol, on_stream)
+        conn = upgrade(on_stream)
         pairs: dict[str, dict[str, Any]] = {}
         workers: list[threading.Thread] = []
         pod_id = req.pod_sandbox_id
@@ -751,6 +767,61 @@ class StreamServer:
 
 # ====================================================================== WebSockets
 
+class _WsTunnel:
+    """A byte stream in binary WebSocket messages (client-go's TunnelingConnection),
+    socket-shaped for spdy.Connection: recv, sendall, shutdown."""
+
+    def __init__(self, sock: socket.socket, ws: Any):
+        self.sock = sock
+        self.ws = ws
+        self._lock = threading.Lock()
+        self._pending = bytearray()
+        self._eof = False
+
+    def _send(self, event: Any) -> None:
+        with self._lock:
+            self.sock.sendall(self.ws.send(event))
+
+    def recv(self, n: int) -> bytes:
+        from wsproto.events import BytesMessage, CloseConnection, Ping
+        while not self._pending and not self._eof:
+            for ev in self.ws.events():
+                if isinstance(ev, BytesMessage):
+                    self._pending += ev.data
+                elif isinstance(ev, Ping):
+                    self._send(ev.response())
+                elif isinstance(ev, CloseConnection):
+                    try:
+                        self._send(ev.response())
+                    except Exception:   # we had sent our close already
+                        pass
+                    self._eof = True
+            if self._pending or self._eof:
+                break
+            data = self.sock.recv(65536)
+            if not data:
+                self._eof = True
+                break
+            self.ws.receive_data(data)
+        chunk = bytes(self._pending[:n])
+        del self._pending[:n]
+        return chunk
+
+    def sendall(self, data: bytes) -> None:
+        from wsproto.events import BytesMessage
+        self._send(BytesMessage(data=data))
+
+    def shutdown(self, how: int) -> None:
+        from wsproto.events import CloseConnection
+        if how == socket.SHUT_WR:
+            try:
+                self._send(CloseConnection(code=1000))
+            except Exception:   # closed already
+                pass
+        else:
+            self.sock.shutdown(how)
+
+
 class _WsChannelWriter:
     def __init__(self, session: "_WebSocketSession", channel: int):
         self.session = session
@@ -807,7 +878,7 @@ class _WebSocketSession:
         self.resize: ResizeQueue | None = None
         self._resize_dec: _ResizeDecoder | None = None
 
-    def handshake(self) -> None:
+    def handshake(self, supported: list[str]) -> None:
         import hashlib
         from wsproto.connection import Connection, ConnectionType
 
@@ -816,10 +887,10 @@ class _WebSocketSession:
             raise _Reply(400, "unable to upgrade websocket connection: bad websocket handshake")
         offered = _values(self.req.headers.get("sec-websocket-protocol", []))
         if offered:
-            chosen = next((p for p in offered if p in WEBSOCKET_PROTOCOLS), None)
+            chosen = next((p for p in offered if p in supported), None)
             if chosen is None:
                 raise _Reply(403, f"unable to upgrade websocket connection: requested protocol(s) are not "
-                                  f"supported: {offered}; supports {WEBSOCKET_PROTOCOLS}")
+                                  f"supported: {offered}; supports {supported}")
             self.protocol = chosen
         accept = base64.b64encode(hashlib.sha1(key.encode() + _WS_GUID).digest()).decode()
         headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)]
