@@ -795,3 +795,137 @@ def test_tokens_are_url_safe():
     # kubelet's tokens: 8 characters of RawURLEncoding
     tok = streaming.TokenCache().insert("exec", None)
     assert len(tok) == 8 and base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
+
+
+# ====================================================================== the real client (dev only)
+
+CLIENT_GO_PROBE = r'''package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	remoteclient "k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/util/exec"
+	"sigs.k8s.io/cri-tools/pkg/common"
+)
+
+type sizeQueue struct{ sent bool }
+
+func (q *sizeQueue) Next() *remoteclient.TerminalSize {
+	if q.sent {
+		time.Sleep(3 * time.Second)
+		return nil
+	}
+	q.sent = true
+	return &remoteclient.TerminalSize{Width: 77, Height: 33}
+}
+
+func main() {
+	mode, transport, raw := os.Args[1], os.Args[2], os.Args[3]
+	u, _ := url.Parse(raw)
+	switch mode {
+	case "exec", "exectty", "execnostdin":
+		ex, err := common.GetExecutor(transport, u, &rest.TLSClientConfig{})
+		if err != nil {
+			panic(err)
+		}
+		opts := remoteclient.StreamOptions{Stdout: os.Stdout}
+		if mode != "execnostdin" {
+			opts.Stdin = os.Stdin
+		}
+		if mode == "exectty" {
+			opts.Tty = true
+			opts.TerminalSizeQueue = &sizeQueue{}
+		} else {
+			opts.Stderr = os.Stderr
+		}
+		err = ex.StreamWithContext(context.Background(), opts)
+		if ce, ok := err.(exec.CodeExitError); ok {
+			fmt.Printf("EXIT %d\n", ce.Code)
+			return
+		}
+		if err != nil {
+			fmt.Printf("ERROR %v\n", err)
+			return
+		}
+		fmt.Println("EXIT 0")
+	case "portforward":
+		d, err := common.GetDialer(transport, u, &rest.TLSClientConfig{})
+		if err != nil {
+			panic(err)
+		}
+		stop, ready := make(chan struct{}), make(chan struct{})
+		pf, err := portforward.NewForStreaming(d, []string{"0:" + os.Args[4]}, stop, ready, io.Discard, os.Stderr)
+		if err != nil {
+			panic(err)
+		}
+		go func() {
+			if err := pf.ForwardPorts(); err != nil {
+				fmt.Printf("ERROR %v\n", err)
+				os.Exit(1)
+			}
+		}()
+		<-ready
+		ports, _ := pf.GetPorts()
+		for i := 0; i < 2; i++ {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0].Local))
+			if err != nil {
+				panic(err)
+			}
+			fmt.Fprintf(c, "hello %d", i)
+			c.(*net.TCPConn).CloseWrite()
+			b, _ := io.ReadAll(c)
+			c.Close()
+			fmt.Printf("GOT %s\n", strings.TrimSpace(string(b)))
+		}
+		close(stop)
+	}
+}
+'''
+
+
+@pytest.mark.skipif(not os.environ.get("DOCKYARD_CRI_TOOLS"),
+                    reason="dev only: DOCKYARD_CRI_TOOLS=<cri-tools source tree> [DOCKYARD_GO=<go>] "
+                           "builds a client on crictl's own streaming code (client-go, vendored)")
+def test_client_go_against_the_server(tmp_path, server, echo_server):
+    """crictl's exec/port-forward code path (pkg/common.GetExecutor/GetDialer and
+    client-go) for both transports, built from cri-tools' vendored sources."""
+    import shutil
+    src = tmp_path / "cri-tools"
+    shutil.copytree(os.environ["DOCKYARD_CRI_TOOLS"], src, symlinks=True,
+                    ignore=shutil.ignore_patterns(".git", "build", "_output"))
+    (src / "cmd" / "h19probe").mkdir()
+    (src / "cmd" / "h19probe" / "main.go").write_text(CLIENT_GO_PROBE)
+    env = dict(os.environ, GOFLAGS="-mod=vendor", GOPROXY="off", GOTOOLCHAIN="local", CGO_ENABLED="0")
+    env.setdefault("GOCACHE", str(tmp_path / "gocache"))
+    subprocess.run([os.environ.get("DOCKYARD_GO", "go"), "build", "-o", str(tmp_path / "probe"), "./cmd/h19probe"],
+                   cwd=src, env=env, check=True, timeout=900)
+
+    def run(mode, transport, url, stdin=b"", extra=()):
+        p = subprocess.run([str(tmp_path / "probe"), mode, transport, url, *extra], input=stdin,
+                           capture_output=True, timeout=60)
+        return p.stdout, p.stderr
+
+    for tr in ("spdy", "websocket"):
+        out, err = run("exec", tr, exec_url(server, ["sh", "-c", "cat; echo err >&2; exit 5"], stdin=True),
+                       b"piped stdin\n")
+        assert (out, err) == (b"piped stdin\nEXIT 5\n", b"err\n"), tr
+        out, _ = run("execnostdin", tr, exec_url(server, ["echo", "ok"]))
+        assert out == b"ok\nEXIT 0\n", tr
+        out, _ = run("exectty", tr, exec_url(server, ["stty", "size"], tty=True, stdin=True))
+        assert out == b"33 77\r\nEXIT 0\n", tr
+        out, _ = run("exec", tr, exec_url(server, ["boom"], stdin=True))
+        assert out == b"ERROR Internal error occurred: error executing command in container: " \
+                      b"container c1 is not running\n", tr
+        url = server.get_port_forward_url(SimpleNamespace(pod_sandbox_id="p", port=[echo_server]))
+        out, _ = run("portforward", tr, url, extra=(str(echo_server),))
+        assert out == b"GOT echo:hello 0\nGOT echo:hello 1\n", tr
