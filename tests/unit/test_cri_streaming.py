@@ -216,6 +216,8 @@ class FakeBackend:
         self.calls.append(("exec", container_id, cmd, tty))
         if cmd[0] == "boom":
             raise RuntimeError(f"container {container_id} is not running")
+        if cmd[0] == "raise-exit":
+            raise streaming.ExitCode(int(cmd[1]))
         if tty:
             size = resize.next(timeout=10)
             self.resizes.append(size)
@@ -371,6 +373,23 @@ def test_exec_backend_error_is_an_internal_error_status(server):
                                 "container c1 is not running"
     finally:
         c.close()
+
+
+def test_exec_exit_code_raised_by_the_backend(server):
+    c, ids = remotecommand(exec_url(server, ["raise-exit", "9"]))
+    try:
+        assert decode_v4_status(c.read_all(ids["error"])) == 9
+        assert c.read_all(ids["stdout"]) == b"" and c.read_all(ids["stderr"]) == b""
+    finally:
+        c.close()
+
+
+def test_connect_in_netns_reports_a_bad_namespace():
+    with pytest.raises(OSError):
+        streaming.connect_in_netns("/nonexistent/netns", 80)
+    with open("/dev/null") as f:                       # not a namespace: setns refuses it
+        with pytest.raises(OSError):
+            streaming.connect_in_netns(f"/proc/self/fd/{f.fileno()}", 80)
 
 
 def test_attach(server):
