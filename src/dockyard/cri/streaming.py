@@ -836,6 +836,11 @@ class _WsChannelWriter:
 
 
 class _WsStdin:
+    """Channel 0's bytes for the backend; the reader waits (and so does TCP) while
+    more than MAX_BUFFER bytes are unread, as the SPDY session does."""
+
+    MAX_BUFFER = 1 << 20
+
     def __init__(self) -> None:
         self._buf = bytearray()
         self._eof = False
@@ -843,6 +848,8 @@ class _WsStdin:
 
     def feed(self, data: bytes) -> None:
         with self._cond:
+            while len(self._buf) > self.MAX_BUFFER and not self._eof:
+                self._cond.wait()
             if not self._eof:
                 self._buf += data
                 self._cond.notify_all()
@@ -858,6 +865,7 @@ class _WsStdin:
                 self._cond.wait()
             chunk = bytes(self._buf[:n])
             del self._buf[:n]
+            self._cond.notify_all()
             return chunk
 
 
@@ -875,6 +883,7 @@ class _WebSocketSession:
         self._wlock = threading.Lock()
         self.closed = threading.Event()
         self.stdin = _WsStdin()
+        self.want_stdin = False
         self.resize: ResizeQueue | None = None
         self._resize_dec: _ResizeDecoder | None = None
 
@@ -963,7 +972,7 @@ class _WebSocketSession:
                 self.stdin.end()
             elif data and data[0] == RESIZE and self.resize is not None:
                 self.resize.put(None)
-        elif ch == STDIN:
+        elif ch == STDIN and self.want_stdin:
             self.stdin.feed(data)
         elif ch == RESIZE and self._resize_dec is not None:
             self._resize_dec.feed(data)
@@ -973,6 +982,7 @@ class _WebSocketSession:
         req = pending.request
         tty = bool(req.tty)
         want_stdout, want_stderr = bool(req.stdout), bool(req.stderr) and not tty
+        self.want_stdin = bool(req.stdin)
         if tty:
             self.resize = ResizeQueue()
             self._resize_dec = _ResizeDecoder(self.resize)
@@ -992,6 +1002,7 @@ class _WebSocketSession:
         except OSError:
             pass
         finally:
+            self.stdin.end()           # a reader waiting for room in stdin goes on reading
             self._send(CloseConnection(code=1000))
             self.closed.wait(2.0)      # the client's close reply (or its EOF)
             self.closed.set()
