@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cri-socket", default=None,
                    help="the CRI's gRPC socket, unix://PATH (default <exec-root>/cri.sock: "
                         "unix:///run/dockyard/cri.sock)")
+    p.add_argument("--cni-bin-dir", default="/usr/lib/cni:/opt/cni/bin",
+                   help="directories of the CRI pods' CNI plugins, ':'-separated")
+    p.add_argument("--cni-conf-dir", default="/etc/cni/net.d",
+                   help="the CRI pods' CNI network config (the first valid *.conflist/*.conf/*.json by name)")
     return p
 
 
@@ -257,6 +261,9 @@ def daemon_config(args: argparse.Namespace):
                         log_driver=log_driver, log_opts=log_opts, labels=labels, default_ulimits=ulimits,
                         max_concurrent_downloads=args.max_concurrent_downloads,
                         max_concurrent_uploads=args.max_concurrent_uploads,
+                        cni_bin_dirs=tuple(os.path.abspath(d) for d in
+                                           getattr(args, "cni_bin_dir", "/usr/lib/cni:/opt/cni/bin").split(":") if d),
+                        cni_conf_dir=os.path.abspath(getattr(args, "cni_conf_dir", "/etc/cni/net.d")),
                         live_restore=bool(args.live_restore), features=dict(getattr(args, "features", None) or {}),
                         config_file=args.config_path)
 

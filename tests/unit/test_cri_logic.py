@@ -254,24 +254,41 @@ def test_store_namespaces(tmp_path):
 
 def test_cni_pod_network_adapter():
     from dockyard.daemon.pods import CniPodNetwork
+    from dockyard.network.cni import DNSConfig, NetworkStatus, PortMapping
     calls = []
 
     class FakeCNI:
-        def setup(self, container_id, netns_path, ifname, args):
-            calls.append(("setup", container_id, netns_path, ifname, args))
-            return {"cniVersion": "1.0.0", "ips": [{"address": "10.88.0.5/16", "gateway": "10.88.0.1"},
-                                                   {"address": "fd00::5/64"}]}
+        """network/cni.py's CNI, its signatures."""
+        ready = True
 
-        def teardown(self, container_id, netns_path, ifname, args):
-            calls.append(("teardown", container_id, netns_path, ifname, args))
+        def status(self):
+            return NetworkStatus(True) if self.ready else NetworkStatus(False, "NetworkPluginNotReady", "no config")
 
-    net = CniPodNetwork(FakeCNI())
-    p = Pod(id="p" * 64, name="web", uid="u1", namespace="ns")
+        def setup(self, container_id, netns_path, ifname, args, port_mappings=(), dns=None):
+            calls.append(("setup", container_id, netns_path, ifname, args, list(port_mappings), dns))
+            return {"cniVersion": "1.0.0", "ips": [{"address": "fd00::5/64"},
+                                                   {"address": "10.88.0.5/16", "gateway": "10.88.0.1"}]}
+
+        def teardown(self, container_id, netns_path, ifname, args, port_mappings=(), dns=None):
+            calls.append(("teardown", container_id, netns_path, ifname, args, list(port_mappings), dns))
+
+    fake = FakeCNI()
+    net = CniPodNetwork(fake)
+    p = Pod(id="p" * 64, name="web", uid="u1", namespace="ns", dns_servers=["10.0.0.10"],
+            port_mappings=[{"container_port": 80, "host_port": 8080},
+                           {"protocol": "UDP", "container_port": 53, "host_port": 5353, "host_ip": "127.0.0.1"},
+                           {"container_port": 9000}])      # no hostPort: not portmap's
+    # the IPv4 address is the pod's IP (containerd's selectPodIPs), the rest additional
     assert net.ready and net.setup(p, "/run/ns/x") == ["10.88.0.5", "fd00::5"]
     net.teardown(p, "/run/ns/x")
     args = {"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": "ns", "K8S_POD_NAME": "web",
             "K8S_POD_INFRA_CONTAINER_ID": "p" * 64, "K8S_POD_UID": "u1"}
-    assert calls == [("setup", "p" * 64, "/run/ns/x", "eth0", args), ("teardown", "p" * 64, "/run/ns/x", "eth0", args)]
+    pms = [PortMapping(8080, 80, "tcp", ""), PortMapping(5353, 53, "udp", "127.0.0.1")]
+    dns = DNSConfig(("10.0.0.10",), (), ())
+    assert calls == [("setup", "p" * 64, "/run/ns/x", "eth0", args, pms, dns),
+                     ("teardown", "p" * 64, "/run/ns/x", "eth0", args, pms, dns)]
+    fake.ready = False
+    assert net.status() == (False, "NetworkPluginNotReady", "no config") and not net.ready
 
 
 def test_resources_body():

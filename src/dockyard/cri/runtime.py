@@ -3,6 +3,7 @@
 (the generated servicer's default)."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from google.protobuf.json_format import MessageToDict
@@ -76,12 +77,11 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
 
     @rpc
     async def Status(self, request, context):
-        net = self.d.pods.network
-        reason, _, message = (net.reason or "").partition(": ")
+        ready, reason, message = await asyncio.to_thread(self.d.pods.network.status)   # reads the conf dir
         conditions = [pb.RuntimeCondition(type="RuntimeReady", status=True),
-                      pb.RuntimeCondition(type="NetworkReady", status=bool(net.ready),
-                                          reason="" if net.ready else reason,
-                                          message="" if net.ready else message)]
+                      pb.RuntimeCondition(type="NetworkReady", status=ready,
+                                          reason="" if ready else reason,
+                                          message="" if ready else message)]
         info = {}
         if request.verbose:
             info["config"] = json.dumps({"runtime": self.d.runtimes.default, "cgroupDriver": "cgroupfs"})

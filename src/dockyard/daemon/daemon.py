@@ -65,6 +65,8 @@ class DaemonConfig:
     features: dict = field(default_factory=dict)
     config_file: str = ""            # the daemon.json read (it may not exist)
     listen_warnings: tuple[str, ...] = ()       # plain-TCP listeners, as dockerd warns in /info
+    cni_bin_dirs: tuple[str, ...] = ("/usr/lib/cni", "/opt/cni/bin")   # --cni-bin-dir: the CRI pods' CNI plugins
+    cni_conf_dir: str = "/etc/cni/net.d"        # --cni-conf-dir: their network config
 
 
 class Daemon:
@@ -113,7 +115,11 @@ class Daemon:
         from .build.service import BuildService
         self.builder = BuildService(self)
         from .pods import PodService
-        self.pods = PodService(self.db, config.data_root, config.exec_root)   # the CRI's pod sandboxes
+        from ..network.cni import CNI
+        from .pods import CniPodNetwork
+        cni = CNI(config.cni_bin_dirs, config.cni_conf_dir, os.path.join(config.data_root, "cri", "cni"), timeout=120)
+        self.pods = PodService(self.db, config.data_root, config.exec_root,   # the CRI's pod sandboxes
+                               CniPodNetwork(cni))
         from .podcontainers import PodContainers
         self.pod_containers = PodContainers(self)                            # and their containers
         self._flusher: asyncio.Task | None = None

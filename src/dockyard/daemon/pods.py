@@ -11,9 +11,11 @@ the host's IPC. The pod's /etc/hostname, /etc/hosts and /etc/resolv.conf
 Pods live in their own table (`cri_pods`): the Docker API never sees them,
 as containerd keeps Kubernetes' objects in its `k8s.io` namespace.
 
-Networking beyond loopback is CNI's (`PodNetwork`: setup when the pod is
-made, teardown when it stops); until a CNI network is wired in, pods have
-loopback only and the runtime reports NetworkReady false.
+Networking beyond loopback is CNI's (`PodNetwork`, `CniPodNetwork` over
+network/cni.py: setup when the pod is made, teardown when it stops or is
+removed, from CNI's result cache after a daemon restart); with no valid
+config in the conf dir the runtime reports NetworkReady false and
+pods get loopback only (the kubelet runs no such pod but hostNetwork ones).
 """
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ class Pod:
     sysctls: dict = field(default_factory=dict)     # the pod's namespaced sysctls, set in each container
     ip: str = ""
     additional_ips: list = field(default_factory=list)
+    net_attached: bool = False                      # its CNI network is set up (until a teardown succeeds)
     ns: dict = field(default_factory=dict)          # {"net"|"ipc"|"uts": pinned file} of the pod's own
     shm: str = ""                                   # the pod's /dev/shm (a tmpfs of its own; the host's for hostIPC)
     etc_files: dict = field(default_factory=dict)   # {path in container: host file}
@@ -104,16 +107,19 @@ class Pod:
 class PodNetwork(Protocol):
     """Where CNI plugs in (network/cni.py's CNI(...).setup/teardown): set up
     the pod's network in its namespace and return its IPs; undo it."""
-    ready: bool
-    reason: str
+    def status(self) -> tuple[bool, str, str]: ...      # (NetworkReady, reason, message)
     def setup(self, pod: Pod, netns: str) -> list[str]: ...
     def teardown(self, pod: Pod, netns: str) -> None: ...
 
 
 class LoopbackOnly:
-    """No CNI network yet: the pod's namespace has loopback and nothing else."""
+    """No CNI network: the pod's namespace has loopback and nothing else."""
     ready = False
     reason = "NetworkPluginNotReady: no CNI network is configured; pods get loopback only"
+
+    def status(self) -> tuple[bool, str, str]:
+        reason, _, message = self.reason.partition(": ")
+        return False, reason, message
 
     def setup(self, pod: Pod, netns: str) -> list[str]:
         return []
@@ -122,17 +128,47 @@ class LoopbackOnly:
         pass
 
 
+def _port_mappings(pod: Pod) -> list:
+    """The pod's hostPorts as portmap takes them (containerd passes only
+    mappings with a host port; the CRI's protocol enum is TCP, UDP, SCTP)."""
+    from ..network.cni import PortMapping
+    out = []
+    for m in pod.port_mappings:
+        host_port = int(m.get("host_port") or 0)
+        if host_port <= 0:
+            continue
+        out.append(PortMapping(host_port, int(m.get("container_port") or 0), str(m.get("protocol") or "TCP").lower(),
+                               str(m.get("host_ip") or "")))
+    return out
+
+
+def _pod_ips(ips: list[str]) -> list[str]:
+    """containerd's selectPodIPs: an IPv4 address is the pod's IP when it has
+    one, the rest are its additional IPs, in the plugin's order."""
+    v4 = [ip for ip in ips if ":" not in ip]
+    return [v4[0], *[ip for ip in ips if ip != v4[0]]] if v4 else list(ips)
+
+
 class CniPodNetwork:
-    """PodNetwork over a CNI runner with network/cni.py's API
-    (`setup(container_id, netns_path, ifname, args) -> result`, `teardown(...)`):
-    what dockyardd wires in once CNI is configured (--cni-conf-dir). The
-    result is CNI's (spec 0.4/1.0): its `ips[].address` are the pod's IPs."""
-    ready = True
-    reason = ""
+    """PodNetwork over network/cni.py's CNI client (`setup(container_id,
+    netns_path, ifname, args, port_mappings=, dns=) -> Result`, `teardown(...)`,
+    `status()`): what dockyardd wires in (--cni-bin-dir, --cni-conf-dir, the
+    result cache under the data root). The pod's IPs are its result's on
+    `ifname`; hostPorts reach portmap through its `portMappings` capability,
+    the pod's DNS config through `dns`. Teardown passes the same (the cache
+    has what ADD used, so a restarted daemon tears down what it set up)."""
 
     def __init__(self, cni, ifname: str = "eth0"):
         self.cni = cni
         self.ifname = ifname
+
+    def status(self) -> tuple[bool, str, str]:
+        st = self.cni.status()
+        return bool(st.ready), st.reason, st.message
+
+    @property
+    def ready(self) -> bool:
+        return self.status()[0]
 
     @staticmethod
     def args(pod: Pod) -> dict:
@@ -140,18 +176,27 @@ class CniPodNetwork:
         return {"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": pod.namespace, "K8S_POD_NAME": pod.name,
                 "K8S_POD_INFRA_CONTAINER_ID": pod.id, "K8S_POD_UID": pod.uid}
 
+    @staticmethod
+    def _extras(pod: Pod) -> dict:
+        from ..network.cni import DNSConfig
+        extras: dict = {"port_mappings": _port_mappings(pod)}
+        if pod.dns_servers or pod.dns_searches or pod.dns_options:
+            extras["dns"] = DNSConfig(tuple(pod.dns_servers), tuple(pod.dns_searches), tuple(pod.dns_options))
+        return extras
+
     def setup(self, pod: Pod, netns: str) -> list[str]:
-        result = self.cni.setup(pod.id, netns, self.ifname, self.args(pod))
-        ips = result.get("ips") if isinstance(result, dict) else getattr(result, "ips", None)
+        result = self.cni.setup(pod.id, netns, self.ifname, self.args(pod), **self._extras(pod))
+        ips = result.ips_of(self.ifname) if hasattr(result, "ips_of") else \
+            [ip for ip in (result.get("ips") or [])]
         out = []
-        for ip in ips or []:
+        for ip in ips:
             addr = ip.get("address") if isinstance(ip, dict) else getattr(ip, "address", "")
             if addr:
                 out.append(str(addr).split("/", 1)[0])
-        return out
+        return _pod_ips(out)
 
     def teardown(self, pod: Pod, netns: str) -> None:
-        self.cni.teardown(pod.id, netns, self.ifname, self.args(pod))
+        self.cni.teardown(pod.id, netns, self.ifname, self.args(pod), **self._extras(pod))
 
 
 def _loopback_up() -> None:
@@ -254,9 +299,12 @@ class PodService:
         files = os.path.join(self.files_root, p.id)
         os.makedirs(files, mode=0o700, exist_ok=True)
         # CNI's setup comes first when it is wired in: the hosts file names the pod's IP
-        if "net" in own:
+        if "net" in own and self.network.status()[0]:
+            p.net_attached = True       # from here a failure is undone by a teardown (CNI's DEL is safe to repeat)
             ips = self.network.setup(p, own["net"])
             p.ip, p.additional_ips = (ips[0] if ips else ""), list(ips[1:])
+        elif "net" in own:      # no valid CNI config: loopback only (NetworkReady false tells the kubelet)
+            log.info("pod %s: no CNI network is ready; it has loopback only", p.id[:12])
         p.etc_files = write_etc_files(files, hostname, "", p.ip or None, dns=p.dns_servers,
                                       dns_search=p.dns_searches, dns_options=p.dns_options)
 
@@ -264,12 +312,15 @@ class PodService:
         """The network and the namespaces: what a stopped pod gives back
         (containerd removes the netns at StopPodSandbox too)."""
         net = p.ns.get("net")
-        if net and os.path.exists(net):
+        if net and p.net_attached:
+            # even when its namespace is gone (a reboot): the IPAM lease, the
+            # host's veth end and the hostPort rules are the host's
             try:
                 self.network.teardown(p, net)
             except Exception:
                 log.exception("pod %s: network teardown failed", p.id[:12])
                 raise
+            p.net_attached = False
         for path in p.ns.values():
             nsfiles.unpin(path)
         if p.shm and p.shm != "/dev/shm":
@@ -291,7 +342,7 @@ class PodService:
         service's part), its network torn down, its namespaces released."""
         p = self.get(ref)
         async with self._lock(p.id):
-            if p.state == NOTREADY and not any(os.path.exists(x) for x in p.ns.values()) and \
+            if p.state == NOTREADY and not p.net_attached and not any(os.path.exists(x) for x in p.ns.values()) and \
                     not (p.shm and p.shm != "/dev/shm" and is_mountpoint(p.shm)):
                 return p
             await asyncio.to_thread(self._release_network, p)
