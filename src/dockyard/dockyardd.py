@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cri-socket", default=None,
                    help="the CRI's gRPC socket, unix://PATH (default <exec-root>/cri.sock: "
                         "unix:///run/dockyard/cri.sock)")
+    p.add_argument("--streaming-address", default="",
+                   help="HOST[:PORT] of the CRI's streaming server (exec, attach, port-forward URLs; "
+                        "default: an ephemeral port on 127.0.0.1)")
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni:/opt/cni/bin",
                    help="directories of the CRI pods' CNI plugins, ':'-separated")
     p.add_argument("--cni-conf-dir", default="/etc/cni/net.d",
@@ -394,7 +397,7 @@ async def _serve(args: argparse.Namespace) -> None:
     cri = None
     if args.cri:
         from .cri.server import CriServer
-        cri = CriServer(daemon, args.cri_socket)
+        cri = CriServer(daemon, args.cri_socket, args.streaming_address)
         try:
             await cri.start()
         except OSError as e:
@@ -471,11 +474,12 @@ def main(argv: list[str] | None = None) -> None:
     args.host = args.host or ["unix:///run/dockyard/dockyard.sock"]
     args.socket_gid = socket_gid(args.group)   # before anything is made, as dockerd's listeners
     if args.cri:
-        from .cri.server import socket_path
+        from .cri.server import socket_path, streaming_address
         # beside the daemon's other live files: daemons on their own exec roots never share it
         args.cri_socket = args.cri_socket or "unix://" + os.path.join(args.exec_root, "cri.sock")
         try:
             socket_path(args.cri_socket)
+            streaming_address(args.streaming_address)
         except ValueError as e:
             raise SystemExit(f"dockyardd: {e}") from None
     lock = _lock_data_root(args.data_root)

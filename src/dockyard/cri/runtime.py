@@ -66,8 +66,9 @@ def pod_matches(p: Pod, f: pb.PodSandboxFilter | None) -> bool:
 
 @unimplemented(grpc_pb.RuntimeServiceServicer)
 class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
-    def __init__(self, daemon):
+    def __init__(self, daemon, streams=None):
         self.d = daemon
+        self.streams = streams          # streaming.StreamServer: Exec, Attach and PortForward's URLs
         self.cpu_samples = {}
 
     @rpc
@@ -128,3 +129,46 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         return pb.ListPodSandboxResponse(items=items)
 
 
+
+    # ------------------------------------------------------------ streaming
+    def _url(self, get_url, request) -> str:
+        from ..errors import InvalidParameter, SystemError_, Unavailable
+        from .streaming import StreamingError
+        if self.streams is None:
+            raise Unavailable("the streaming server is not running")
+        try:
+            return get_url(request)
+        except StreamingError as e:
+            raise (InvalidParameter if e.code == "InvalidArgument" else SystemError_)(str(e)) from None
+
+    def _running(self, container_id: str):
+        """containerd: a container not running is a plain error (gRPC Unknown)."""
+        from ..daemon.podcontainers import cri_state
+        from ..errors import InvalidParameter, SystemError_
+        if not container_id:
+            raise InvalidParameter("missing required container_id")
+        c = self.d.pod_containers.get(container_id)
+        state = cri_state(c)
+        if state != "running":
+            raise SystemError_(f"container is in CONTAINER_{state.upper()} state")
+        return c
+
+    @rpc
+    async def Exec(self, request, context):
+        self._running(request.container_id)
+        return pb.ExecResponse(url=self._url(self.streams.get_exec_url if self.streams else None, request))
+
+    @rpc
+    async def Attach(self, request, context):
+        self._running(request.container_id)
+        return pb.AttachResponse(url=self._url(self.streams.get_attach_url if self.streams else None, request))
+
+    @rpc
+    async def PortForward(self, request, context):
+        from ..errors import SystemError_
+        if request.pod_sandbox_id:
+            p = self.d.pods.get(request.pod_sandbox_id)
+            if p.state != READY:
+                raise SystemError_("sandbox container is not running")
+        return pb.PortForwardResponse(url=self._url(self.streams.get_port_forward_url if self.streams else None,
+                                                    request))

@@ -4,6 +4,7 @@ removed. Errors meet the wire here, once: `dockyard.errors` classes become
 the gRPC status codes containerd returns for the same case."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -97,16 +98,46 @@ def _answers(path: str) -> bool:
     return True
 
 
+def streaming_address(text: str) -> tuple[str, int]:
+    """--streaming-address: HOST[:PORT] or [V6]:PORT ("" or port 0: an
+    ephemeral port on 127.0.0.1, as containerd's default stream server)."""
+    text = (text or "").strip()
+    if not text:
+        return "127.0.0.1", 0
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    try:
+        n = int(port) if port else 0
+    except ValueError:
+        n = -1
+    if not host or not 0 <= n < 65536:
+        raise ValueError(f"--streaming-address: want HOST[:PORT], got {text!r}")
+    return host, n
+
+
 class CriServer:
-    def __init__(self, daemon, address: str = DEFAULT_SOCKET):
+    """The gRPC server and, beside it, the streaming server that its Exec,
+    Attach and PortForward answer with URLs of (streaming.py over
+    enginestreams.py)."""
+
+    def __init__(self, daemon, address: str = DEFAULT_SOCKET, streaming: str = ""):
         self.daemon = daemon
         self.path = socket_path(address)
+        self.streaming_host, self.streaming_port = streaming_address(streaming)
         self._server: grpc.aio.Server | None = None
+        self.streams = None
 
     async def start(self) -> None:
+        from .enginestreams import EngineStreams
         from .images import ImageServicer
         from .proto import grpc_pb
         from .runtime import RuntimeServicer
+        from .streaming import StreamServer
         os.makedirs(os.path.dirname(self.path), mode=0o710, exist_ok=True)
         if _answers(self.path):
             raise OSError(f"another process serves {self.path}")
@@ -116,18 +147,30 @@ class CriServer:
             pass
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
                                           ("grpc.max_send_message_length", 16 << 20)])
-        grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon), server)
-        grpc_pb.add_ImageServiceServicer_to_server(ImageServicer(self.daemon), server)
-        if server.add_insecure_port(f"unix:{self.path}") == 0:
-            raise OSError(f"cannot listen on {self.path}")
-        await server.start()
-        os.chmod(self.path, 0o660)
+        streams = StreamServer(EngineStreams(self.daemon, asyncio.get_running_loop()),
+                               self.streaming_host, self.streaming_port)
+        streams.start()
+        try:
+            grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon, streams), server)
+            grpc_pb.add_ImageServiceServicer_to_server(ImageServicer(self.daemon), server)
+            if server.add_insecure_port(f"unix:{self.path}") == 0:
+                raise OSError(f"cannot listen on {self.path}")
+            await server.start()
+            os.chmod(self.path, 0o660)
+        except BaseException:
+            await asyncio.to_thread(streams.stop)
+            raise
         self._server = server
+        self.streams = streams
+        log.info("CRI streaming server on %s", streams.base_url)
 
     async def stop(self) -> None:
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None
+        if self.streams is not None:
+            await asyncio.to_thread(self.streams.stop)
+            self.streams = None
         try:
             os.unlink(self.path)
         except FileNotFoundError:
