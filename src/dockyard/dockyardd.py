@@ -9,6 +9,7 @@ import fcntl
 import ipaddress
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -91,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--streaming-address", default="",
                    help="HOST[:PORT] of the CRI's streaming server (exec, attach, port-forward URLs; "
                         "default: an ephemeral port on 127.0.0.1)")
+    p.add_argument("--cri-registry-mirror", action="append", default=[],
+                   help="HOST=URL[,URL...]: CRI pulls of HOST's images try these registries first "
+                        "(containerd's registry.mirrors; HOST * for every registry)")
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni:/opt/cni/bin",
                    help="directories of the CRI pods' CNI plugins, ':'-separated")
     p.add_argument("--cni-conf-dir", default="/etc/cni/net.d",
@@ -217,6 +221,30 @@ def _log_defaults(driver: str, opts: list[str]) -> tuple[str, dict]:
     return driver, parsed
 
 
+def _cri_registry_mirrors(spec) -> dict:
+    """--cri-registry-mirror HOST=URL[,URL] (repeated) or daemon.json's
+    "cri-registry-mirrors": {HOST: [URL, ...]} -> {host: (url, ...)}; a URL
+    is http:// or https:// and a host."""
+    if isinstance(spec, dict):
+        items = list(spec.items())
+    else:
+        items = []
+        for text in spec:
+            host, eq, urls = str(text).partition("=")
+            if not eq:
+                raise SystemExit(f"dockyardd: invalid --cri-registry-mirror {text!r}: want HOST=URL[,URL...]")
+            items.append((host, [u for u in urls.split(",") if u]))
+    out: dict = {}
+    for host, urls in items:
+        host = str(host).strip()
+        if not host or not isinstance(urls, list) or not urls or \
+                not all(isinstance(u, str) and re.match(r"^https?://[^/\s]+/?$", u) for u in urls):
+            raise SystemExit(f"dockyardd: invalid cri-registry-mirrors entry {host!r}: {urls!r} "
+                             "(want a registry host and a list of http(s)://host[:port] URLs)")
+        out[host] = tuple(out.get(host, ())) + tuple(u.rstrip("/") for u in urls)
+    return out
+
+
 def daemon_config(args: argparse.Namespace):
     """The complete DaemonConfig from flags + file (both already merged)."""
     from . import daemonjson
@@ -230,6 +258,7 @@ def daemon_config(args: argparse.Namespace):
             ulimits = dict(daemonjson.parse_ulimit_flag(u) for u in args.default_ulimit)
     except daemonjson.ConfigError as e:
         raise SystemExit(f"dockyardd: {e}") from None
+    cri_mirrors = _cri_registry_mirrors(getattr(args, "cri_registry_mirror", None) or [])
     fixed_cidr_v6 = str(getattr(args, "fixed_cidr_v6", "") or "")
     if fixed_cidr_v6:
         try:
@@ -267,6 +296,7 @@ def daemon_config(args: argparse.Namespace):
                         cni_bin_dirs=tuple(os.path.abspath(d) for d in
                                            getattr(args, "cni_bin_dir", "/usr/lib/cni:/opt/cni/bin").split(":") if d),
                         cni_conf_dir=os.path.abspath(getattr(args, "cni_conf_dir", "/etc/cni/net.d")),
+                        cri_registry_mirrors=cri_mirrors,
                         live_restore=bool(args.live_restore), features=dict(getattr(args, "features", None) or {}),
                         config_file=args.config_path)
 

@@ -298,3 +298,33 @@ def test_resources_body():
         {"Memory": 100, "MemorySwap": 100, "CpuQuota": 5}
     assert resources_body(pb.LinuxContainerResources(memory_limit_in_bytes=100,
                                                      memory_swap_limit_in_bytes=300))["MemorySwap"] == 300
+
+
+def test_cri_registry_mirrors_config(tmp_path):
+    from dockyard import daemonjson
+    from dockyard.cri.images import cri_mirrors
+    from dockyard.cri.server import streaming_address
+    from dockyard.dockyardd import _cri_registry_mirrors, daemon_config, parse_args
+    assert _cri_registry_mirrors(["registry.k8s.io=http://127.0.0.1:5000,https://m.example/",
+                                  "*=http://127.0.0.1:5001"]) == \
+        {"registry.k8s.io": ("http://127.0.0.1:5000", "https://m.example"), "*": ("http://127.0.0.1:5001",)}
+    assert _cri_registry_mirrors({"gcr.io": ["http://127.0.0.1:5000"]}) == {"gcr.io": ("http://127.0.0.1:5000",)}
+    for bad in (["registry.k8s.io"], ["x=ftp://h"], ["x=http://h/path"], {"x": "http://h"}, {"x": []}):
+        with pytest.raises(SystemExit):
+            _cri_registry_mirrors(bad)
+    conf = tmp_path / "daemon.json"
+    conf.write_text('{"cri-registry-mirrors": {"registry.k8s.io": ["http://127.0.0.1:5000"]}}')
+    cfg = daemon_config(parse_args(["-H", "unix:///x.sock", "--config-file", str(conf)]))
+    assert cri_mirrors(cfg, "registry.k8s.io") == ("http://127.0.0.1:5000",) and cri_mirrors(cfg, "gcr.io") == ()
+    with pytest.raises(daemonjson.ConfigError):
+        daemonjson.parse('{"cri-registry-mirrors": ["x"]}', "daemon.json")
+    (tmp_path / "empty.json").write_text("{}")
+    cfg = daemon_config(parse_args(["-H", "unix:///x.sock", "--cni-bin-dir", "/a:/b", "--cni-conf-dir", "/c",
+                                     "--config-file", str(tmp_path / "empty.json")]))
+    assert (cfg.cni_bin_dirs, cfg.cni_conf_dir, cfg.cri_registry_mirrors) == (("/a", "/b"), "/c", {})
+    assert streaming_address("") == ("127.0.0.1", 0)
+    assert streaming_address("127.0.0.1:10010") == ("127.0.0.1", 10010)
+    assert streaming_address("[::1]:0") == ("::1", 0)
+    for bad in ("127.0.0.1:x", ":80", "h:70000"):
+        with pytest.raises(ValueError):
+            streaming_address(bad)

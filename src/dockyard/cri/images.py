@@ -33,6 +33,13 @@ def _user(cfg: dict) -> tuple[int | None, str]:
     return None, user
 
 
+def cri_mirrors(cfg, domain: str) -> tuple[str, ...]:
+    """The mirror endpoints for a registry host (--cri-registry-mirror /
+    daemon.json "cri-registry-mirrors"): its own entry, else "*"'s."""
+    table = getattr(cfg, "cri_registry_mirrors", None) or {}
+    return tuple(table.get(domain) or table.get("*") or ())
+
+
 @unimplemented(grpc_pb.ImageServiceServicer)
 class ImageServicer(grpc_pb.ImageServiceServicer):
     def __init__(self, daemon):
@@ -93,9 +100,15 @@ class ImageServicer(grpc_pb.ImageServiceServicer):
                                      "serveraddress": a.server_address})
         cfg = self.d.config
 
+        mirrors = cri_mirrors(cfg, ref.domain)
+
         def pull() -> str:
-            transfer = self.d.images.pull(ref, auth, None, cfg.insecure_registries, cfg.registry_mirrors,
-                                          cfg.max_concurrent_downloads)
+            if mirrors:       # containerd's registry.mirrors: its endpoints in order, then the registry itself
+                transfer = self.d.images.pull(ref, auth, None, cfg.insecure_registries, mirrors,
+                                              cfg.max_concurrent_downloads, any_registry=True)
+            else:
+                transfer = self.d.images.pull(ref, auth, None, cfg.insecure_registries, cfg.registry_mirrors,
+                                              cfg.max_concurrent_downloads)
             errors: list[str] = []
             transfer.run(Progress(lambda msg: errors.append(msg["error"]) if "error" in msg else None))
             if errors:

@@ -67,6 +67,7 @@ class DaemonConfig:
     listen_warnings: tuple[str, ...] = ()       # plain-TCP listeners, as dockerd warns in /info
     cni_bin_dirs: tuple[str, ...] = ("/usr/lib/cni", "/opt/cni/bin")   # --cni-bin-dir: the CRI pods' CNI plugins
     cni_conf_dir: str = "/etc/cni/net.d"        # --cni-conf-dir: their network config
+    cri_registry_mirrors: dict = field(default_factory=dict)   # {registry host or "*": (mirror URL, ...)}
 
 
 class Daemon:
