@@ -156,7 +156,13 @@ class ContainerRpcs:
 
     @rpc
     async def StopContainer(self, request, context):
-        await self.d.pod_containers.stop(self.d.pod_containers.get(request.container_id), int(request.timeout))
+        """Idempotent: an unknown container is no error (the CRI's contract,
+        containerd 2's and critest's; kubelet retries)."""
+        try:
+            c = self.d.pod_containers.get(request.container_id)
+        except podcontainers.NoSuchCriContainer:
+            return pb.StopContainerResponse()
+        await self.d.pod_containers.stop(c, int(request.timeout))
         return pb.StopContainerResponse()
 
     @rpc

@@ -27,7 +27,7 @@ def _qualified(refs: list[str]) -> list[str]:
 
 def _user(cfg: dict) -> tuple[int | None, str]:
     """The image's User as the CRI splits it: a numeric uid, else a name."""
-    user = ((cfg.get("config") or {}).get("User") or "").split(":", 1)[0]
+    user = (cfg.get("User") or "").split(":", 1)[0]
     if user.isdigit():
         return int(user), ""
     return None, user
@@ -125,7 +125,10 @@ class ImageServicer(grpc_pb.ImageServiceServicer):
             image_id = (await asyncio.to_thread(self.d.images.resolve, ref)).id
         except NoSuchImage:
             return pb.RemoveImageResponse()
-        await asyncio.to_thread(self.d.images.remove, image_id, True)
+        try:
+            await asyncio.to_thread(self.d.images.remove, image_id, True)
+        except NoSuchImage:       # removed meanwhile by a concurrent call
+            pass
         return pb.RemoveImageResponse()
 
     @rpc

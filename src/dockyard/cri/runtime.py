@@ -103,7 +103,12 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
 
     @rpc
     async def StopPodSandbox(self, request, context):
-        await self.d.pod_containers.stop_sandbox(request.pod_sandbox_id)
+        """Idempotent: an unknown pod is no error (the CRI's contract, containerd 2's)."""
+        from ..daemon.pods import NoSuchPod
+        try:
+            await self.d.pod_containers.stop_sandbox(request.pod_sandbox_id)
+        except NoSuchPod:
+            pass
         return pb.StopPodSandboxResponse()
 
     @rpc

@@ -253,8 +253,8 @@ class PodService:
         files, set up its network; on any failure nothing is left."""
         if not p.name or not p.uid or not p.namespace:
             raise InvalidParameter("sandbox config must include metadata with name, uid and namespace")
-        if len((p.hostname or p.name).encode()) > 64 or "\0" in p.hostname:
-            raise InvalidParameter(f"invalid hostname {p.hostname or p.name!r}: at most 64 bytes")
+        if len(p.hostname.encode()) > 64 or "\0" in p.hostname:
+            raise InvalidParameter(f"invalid hostname {p.hostname!r}: at most 64 bytes")
         p.id = ids.new_id()
         p.created_ns = time.time_ns()
         p.state = NOTREADY
@@ -286,7 +286,7 @@ class PodService:
             own["ipc"] = os.path.join(nsdir, "ipc")
         p.ns = own
         os.makedirs(nsdir, mode=0o700, exist_ok=True)
-        hostname = p.hostname or (os.uname().nodename if p.host_network else p.name)
+        hostname = p.hostname or os.uname().nodename      # containerd: the node's when the pod names none
         nsfiles.pin(own, hostname=hostname, then=_loopback_up if "net" in own else None)
         if p.host_ipc:
             p.shm = "/dev/shm"
