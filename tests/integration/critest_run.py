@@ -43,7 +43,15 @@ PREDEFINED = ("RUN echo 'default-user:x:1000:1000::/home/default-user:/bin/sh' >
               "echo 'default-user:x:1000:' >> /etc/group && "
               "echo 'group-defined-in-image:x:50000:default-user' >> /etc/group\nUSER 1000")
 
-# (Dockerfile body after FROM bb, [paths in the registry])
+# The base of every stand-in: bb with its applets as hard links (as the real
+# busybox image has them: masking /bin/ls must not mask the shell), and the
+# two tools critest runs that Debian's busybox-static lacks, as scripts
+BASE = """RUN cd /bin && for f in *; do if [ -L "$f" ]; then ln -f busybox "$f"; fi; done
+RUN printf '#!/bin/sh\\nfor p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"; done\\n' \\
+    > /bin/pgrep && chmod 755 /bin/pgrep
+RUN printf '#!/bin/sh\\ncat /proc/sysvipc/shm\\n' > /bin/ipcs && chmod 755 /bin/ipcs"""
+
+# (Dockerfile body after FROM the base, [paths in the registry])
 STANDINS = [
     ('CMD ["sh"]', [f"{E2E}/busybox:1.29-2"]),
     (WEB, [f"{E2E}/nginx:1.14-2", f"{E2E}/httpd:2.4.39-4"]),
@@ -69,9 +77,12 @@ def registry_path(name: str) -> str:
 
 def build_standins(d, reg: LocalRegistry, tar: str) -> None:
     d.docker("import", tar, "bb")
+    with tempfile.TemporaryDirectory() as ctx:
+        Path(ctx, "Dockerfile").write_text(f"FROM bb\n{BASE}\n")
+        d.docker("build", "-q", "-t", "critest-base", ctx, timeout=300)
     for i, (body, names) in enumerate(STANDINS):
         with tempfile.TemporaryDirectory() as ctx:
-            Path(ctx, "Dockerfile").write_text(f"FROM bb\n{body}\n")
+            Path(ctx, "Dockerfile").write_text(f"FROM critest-base\n{body}\n")
             local = f"critest-standin-{i}"
             d.docker("build", "-q", "-t", local, ctx, timeout=300)
         for name in names:

@@ -367,6 +367,14 @@ def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
     assert code_of(lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sleep", "30"], timeout=1))) == \
         grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - t0 < 10
+    # ... and its process is gone (critest checks it); stdout and stderr come apart
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"],
+                                       timeout=10))
+    assert r.exit_code == 0 and b"sleep 30" not in r.stdout and b"sleep 1000" in r.stdout, r
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["sh", "-c", "echo out; echo err >&2"], timeout=10))
+    assert (r.exit_code, r.stdout, r.stderr) == (0, b"out\n", b"err\n")
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=c1, cmd=["/no/such"], timeout=10))
+    assert r.exit_code in (126, 127) and r.stderr, r
 
     # the log in the CRI format, where the kubelet said
     deadline = time.monotonic() + 5

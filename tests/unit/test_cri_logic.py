@@ -328,3 +328,14 @@ def test_cri_registry_mirrors_config(tmp_path):
     for bad in ("127.0.0.1:x", ":80", "h:70000"):
         with pytest.raises(ValueError):
             streaming_address(bad)
+
+
+def test_run_as_group_needs_a_user():
+    from dockyard.cri.containers import docker_shapes
+    sc = pb.LinuxContainerSecurityContext()
+    sc.run_as_group.value = 2000
+    with pytest.raises(InvalidParameter, match="specified without user"):
+        docker_shapes(pb.ContainerConfig(linux=pb.LinuxContainerConfig(security_context=sc)))
+    sc.run_as_username = "www-data"
+    assert docker_shapes(pb.ContainerConfig(linux=pb.LinuxContainerConfig(security_context=sc)))[0]["User"] == \
+        "www-data:2000"

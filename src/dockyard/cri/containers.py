@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ..daemon import podcontainers
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, NotImplementedYet
 from .proto import pb
 from .server import rpc
 
@@ -58,6 +58,8 @@ def docker_shapes(cfg: pb.ContainerConfig) -> tuple[dict, dict]:
     linux = cfg.linux
     sc = linux.security_context
     user = sc.run_as_username or (str(sc.run_as_user.value) if sc.HasField("run_as_user") else "")
+    if sc.HasField("run_as_group") and not user:      # containerd refuses it too
+        raise InvalidParameter(f"user group {sc.run_as_group.value} is specified without user")
     if sc.HasField("run_as_group"):
         user = f"{user or '0'}:{sc.run_as_group.value}"
     if user:
@@ -78,6 +80,8 @@ def docker_shapes(cfg: pb.ContainerConfig) -> tuple[dict, dict]:
         hc["ReadonlyPaths"] = list(sc.readonly_paths)
     binds = []
     for m in cfg.mounts:
+        if m.HasField("image") and m.image.image:       # KEP-4639's image volumes: not here
+            raise NotImplementedYet("image volume mounts are not supported by dockyard")
         if not m.container_path or not m.host_path:
             raise InvalidParameter("a mount needs both a host path and a container path")
         opts = [o for o in ("ro" if m.readonly else "", _PROPAGATION.get(m.propagation, "")) if o]
@@ -197,9 +201,9 @@ class ContainerRpcs:
         if not request.cmd:
             raise InvalidParameter("exec command must not be empty")
         c = self.d.pod_containers.get(request.container_id)
-        code, out = await self.d.pod_containers.exec_sync(c, list(request.cmd), int(request.timeout),
-                                                          MAX_EXEC_OUTPUT)
-        return pb.ExecSyncResponse(stdout=out, stderr=b"", exit_code=code)
+        code, out, err = await self.d.pod_containers.exec_sync(c, list(request.cmd), int(request.timeout),
+                                                               MAX_EXEC_OUTPUT)
+        return pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
 
 
 def _u64(v: int) -> pb.UInt64Value:
