@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,25 +37,30 @@ import leaks  # noqa: E402
 E2E = "registry.k8s.io/e2e-test-images"
 CRI_TOOLS = "gcr.io/k8s-staging-cri-tools"
 # nginx's stand-in: busybox httpd under a shell that writes nginx's pidfile and
-# whose command line says "master process", as critest looks for both
+# whose command line says "master process", logging a line that names httpd: critest looks for all three
 WEB = ('RUN mkdir -p /www /var/run && echo "<h1>Welcome to nginx!</h1>" > /www/index.html\nEXPOSE 80\n'
-       'CMD ["sh", "-c", "echo $$ > /var/run/nginx.pid; httpd -f -p 80 -h /www & wait", "nginx: master process"]')
+       'CMD ["sh", "-c", "echo $$ > /var/run/nginx.pid; echo httpd stand-in serving /www; httpd -f -p 80 -h /www & wait",'
+       ' "nginx: master process"]')
 PREDEFINED = ("RUN echo 'default-user:x:1000:1000::/home/default-user:/bin/sh' >> /etc/passwd && "
               "echo 'default-user:x:1000:' >> /etc/group && "
               "echo 'group-defined-in-image:x:50000:default-user' >> /etc/group\nUSER 1000")
 
 # The base of every stand-in: bb with its applets as hard links (as the real
 # busybox image has them: masking /bin/ls must not mask the shell), and the
-# two tools critest runs that Debian's busybox-static lacks, as scripts
+# two tools critest runs that Debian's busybox-static lacks, as scripts; a
+# default command (busybox's sh), as the images critest pulls have one
 BASE = """RUN cd /bin && for f in *; do if [ -L "$f" ]; then ln -f busybox "$f"; fi; done
 RUN printf '#!/bin/sh\\nfor p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"; done\\n' \\
     > /bin/pgrep && chmod 755 /bin/pgrep
-RUN printf '#!/bin/sh\\ncat /proc/sysvipc/shm\\n' > /bin/ipcs && chmod 755 /bin/ipcs"""
+RUN printf '#!/bin/sh\\ncat /proc/sysvipc/shm\\n' > /bin/ipcs && chmod 755 /bin/ipcs
+CMD ["sh"]"""
 
 # (Dockerfile body after FROM the base, [paths in the registry])
 STANDINS = [
     ('CMD ["sh"]', [f"{E2E}/busybox:1.29-2"]),
     (WEB, [f"{E2E}/nginx:1.14-2", f"{E2E}/httpd:2.4.39-4"]),
+    (WEB.replace("-p 80 ", "-p 12003 ").replace("EXPOSE 80", "EXPOSE 12003"),
+     [f"{CRI_TOOLS}/hostnet-nginx-amd64:latest"]),      # critest's hostnet-nginx listens on 12003
     ('CMD ["sleep", "2147483647"]', ["registry.k8s.io/pause:3.9"]),
     ("LABEL critest=latest", [f"{CRI_TOOLS}/test-image-latest:latest"]),
     ("LABEL critest=tag", [f"{CRI_TOOLS}/test-image-tag:test", f"{CRI_TOOLS}/test-image-tag:all"]),
@@ -132,6 +138,11 @@ def main() -> int:
                 print("\n".join(f"  {f}" for f in failed))
             print(f"critest exit status {rc}")
         finally:
+            try:
+                d.stop()
+                shutil.copy(d.log_path, out_path + ".dockyardd.log")
+            except OSError:
+                pass
             d.cleanup()
             subprocess.run(["ip", "link", "del", d.cni_bridge], capture_output=True)
             remove_shared_chains(ipt_before)
