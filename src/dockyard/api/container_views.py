@@ -6,6 +6,7 @@ import functools
 import os
 import shlex
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from ..daemon import networking
@@ -117,16 +118,34 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
     return out
 
 
+# id(container) -> (what it was made from, the entry's Command and Created):
+# both fixed at create (its Config and image never change), made once per
+# container instead of on every listing; dropped with the container object
+_fixed: dict[int, tuple[tuple, str, int]] = {}
+
+
+def _fixed_part(c: Container, lookups: Lookups) -> tuple[str, int]:
+    key = (c.id, c.image, c.created)
+    hit = _fixed.get(id(c))
+    if hit is not None and hit[0] == key:
+        return hit[1], hit[2]
+    path, args = _command(c, lookups.image_config(c.image))
+    cmd = " ".join([path] + [shlex.quote(a) if (" " in a or not a) else a for a in args])
+    created = int(_epoch(c.created) or 0)
+    if hit is None:
+        weakref.finalize(c, _fixed.pop, id(c), None)
+    _fixed[id(c)] = (key, cmd, created)
+    return cmd, created
+
+
 def summary(d: Daemon, c: Container, lookups: Lookups | None = None,
             mounts: dict[str, list[dict]] | None = None) -> dict:
     """One `GET /containers/json` entry. A listing passes its memoized
     lookups and every container's mount points read at once (summaries)."""
     lookups = lookups or Lookups(d)
-    path, args = _command(c, lookups.image_config(c.image))
-    cmd = " ".join([path] + [shlex.quote(a) if (" " in a or not a) else a for a in args])
+    cmd, created = _fixed_part(c, lookups)
     mode = c.network_mode
     nets = {} if mode.startswith("container:") else networking.networks_view(d, c, lookups.network)
-    created = int(_epoch(c.created) or 0)
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image,
             "Command": cmd, "Created": created, "Ports": networking.ports_summary(c), "Labels": c.config.get("Labels") or {},
             "State": c.state.status, "Status": status_text(c),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from ..daemon.exec import StartFailed
 from ..errors import InvalidParameter
@@ -44,19 +45,29 @@ async def start(req: Request):
         except StartFailed as e:
             raise InvalidParameter(str(e)) from None
         return Response(200, b"", content_type="text/plain")
+    # the checks answer with their status; then the stream's head goes out
+    # while conmon and the runtime start (the client has read it by the time
+    # there is output: wait_client_read_head returns at once)
+    d.execs.claim(ex, c, size)
+    sock = None
     try:
-        sock = await d.execs.start(ex, c, attach=True, console_size=size)
-        failed = None
-    except StartFailed as e:
-        sock, failed = None, e
-    reader, writer, early = await req.hijack(content_type(raw, req.api_at_least("1.42")))
+        reader, writer, early = await req.hijack(content_type(raw, req.api_at_least("1.42")))
+    except BaseException:
+        # the client went away first: the exec runs all the same (as it did
+        # when the head went out after the start), with nobody attached
+        with contextlib.suppress(Exception):
+            await d.execs.launch(ex, c, attach=False)
+        raise
     try:
-        await wait_client_read_head(writer)
-        if failed is not None:
-            msg = (str(failed) + "\r\n").encode()
+        try:
+            sock = await d.execs.launch(ex, c, attach=True)
+        except Exception as e:   # StartFailed: the runtime's refusal; else the daemon's own error
+            msg = (str(e) + "\r\n").encode()
+            await wait_client_read_head(writer)
             writer.write(msg if raw else frame(STDOUT, msg))
             await writer.drain()
             return
+        await wait_client_read_head(writer)
         if early and ex.attach_stdin:
             await asyncio.get_running_loop().sock_sendall(sock, early)
         detached = await pump_attach(sock, reader, writer, tty=ex.tty, raw=raw, want_stdout=ex.attach_stdout,

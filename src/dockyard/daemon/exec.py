@@ -40,11 +40,22 @@ from .tty import write_ctl
 log = logging.getLogger("dockyard.exec")
 
 EXIT_UNKNOWN = -1   # conmon gone without recording an exit code
+# a spec made at create serves a start this soon after it (the docker CLI's
+# create-then-start); a later start looks at the container's files again
+PREPARED_FOR = 1.0
 
 
 class NoSuchExec(NotFound):
     def __init__(self, ref: str):
         super().__init__(f"No such exec instance: {ref}")
+
+
+class StartFailed(Exception):
+    """`runtime exec` refused; message is Docker's, exit_code 126/127."""
+
+    def __init__(self, message: str, exit_code: int = 126):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -71,6 +82,9 @@ class Exec:
     created_at: float = 0.0
     finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # the process spec made right after create: (container pid, console size) it was made for,
+    # when (monotonic), and the spec or the StartFailed it came to; not kept on disk
+    prepared: tuple[tuple, float, dict | StartFailed] | None = field(default=None, repr=False)
 
     def to_api(self) -> dict:
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
@@ -80,14 +94,6 @@ class Exec:
                 "OpenStdin": self.attach_stdin, "OpenStderr": self.attach_stderr,
                 "OpenStdout": self.attach_stdout, "CanRemove": False,
                 "ContainerID": self.container_id, "DetachKeys": self.detach_keys, "Pid": self.pid}
-
-
-class StartFailed(Exception):
-    """`runtime exec` refused; message is Docker's, exit_code 126/127."""
-
-    def __init__(self, message: str, exit_code: int = 126):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def check_running(c, ref: str = "") -> None:
@@ -154,7 +160,21 @@ class ExecManager:
         self.store.add(ex)
         self._execs[ex.id] = ex
         exec_events.created(self.event, c, ex.id, ex.cmd)
+        # the spec is made once this request's answer is out, while the client
+        # reads it and sends the start
+        asyncio.get_running_loop().call_soon(self._prepare, ex, c)
         return ex
+
+    def _prepare(self, ex: Exec, c) -> None:
+        if ex.started or not c.state.running:
+            return
+        try:
+            spec: dict | StartFailed = self._process_spec(ex, c, self.layout.container(c.id))
+        except StartFailed as e:
+            spec = e
+        except Exception:   # start makes it again and says what is wrong
+            return
+        ex.prepared = ((c.state.pid, ex.console_size), time.monotonic(), spec)
 
     def get(self, ref: str) -> Exec:
         ex = self._execs.get(ref)
@@ -186,6 +206,12 @@ class ExecManager:
         connected attach socket (output from the first byte). Raises
         StartFailed when the runtime refuses (the exec is then finished with
         that exit code)."""
+        self.claim(ex, c, console_size)
+        return await self.launch(ex, c, attach=attach)
+
+    def claim(self, ex: Exec, c, console_size: tuple[int, int] | None = None) -> None:
+        """start's checks, and the exec marked started (no await between:
+        a second start of it gets the 409 from here on). launch runs it."""
         if ex.started:
             raise Conflict(f"Error: Exec command {ex.id} is already running" if ex.running
                            else f"Error: Exec command {ex.id} has already run")
@@ -193,6 +219,9 @@ class ExecManager:
         if console_size:
             ex.console_size = console_size
         ex.started = ex.running = True
+
+    async def launch(self, ex: Exec, c, *, attach: bool) -> socket.socket | None:
+        """Run a claimed exec (see start)."""
         try:
             sock = await self._launch(ex, c, attach)
             self.store.save(ex)   # running, with its pid (no await before: its exit is saved after)
@@ -242,12 +271,16 @@ class ExecManager:
     async def _launch(self, ex: Exec, c, attach: bool) -> socket.socket | None:
         paths = self.layout.container(c.id)
         rt = self.runtime_for(c)
-        proc = self._process_spec(ex, c, paths)
+        prepared, ex.prepared = ex.prepared, None
+        if (prepared is not None and prepared[0] == (c.state.pid, ex.console_size)
+                and time.monotonic() - prepared[1] < PREPARED_FOR):
+            if isinstance(prepared[2], StartFailed):
+                raise prepared[2]
+            proc = prepared[2]
+        else:   # not made yet, too old (the rootfs may have changed), or for another run or console size
+            proc = self._process_spec(ex, c, paths)
         ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
-        spec_path = os.path.join(ex.dir, "process.json")
-        with open(spec_path, "w") as f:
-            json.dump(proc, f)
         os.makedirs(paths.socket_dir, exist_ok=True)
         ex.socket_link = os.path.join(paths.socket_dir, ex.id)
         socks: list[socket.socket] = []
@@ -262,7 +295,7 @@ class ExecManager:
 
         try:
             running = await rt.exec(c.id, ex.id, c.name, exec_dir=ex.dir, socket_dir=paths.socket_dir,
-                                    spec_path=spec_path, tty=ex.tty, stdin=ex.attach_stdin,
+                                    spec=proc, tty=ex.tty, stdin=ex.attach_stdin,
                                     on_attach=connect if attach else None)
         except conmon.SessionFailed as e:
             _close(socks)
@@ -296,17 +329,16 @@ class ExecManager:
         ex.pid = 0
         ex.finished_at = time.time()
         self.store.save(ex)   # on disk before the exit file goes
-        if ex.dir:
-            shutil.rmtree(ex.dir, ignore_errors=True)
-        if ex.socket_link:
-            try:   # conmon's link to the attach socket (it removes it itself unless killed)
-                os.unlink(ex.socket_link)
-            except OSError:
-                pass
         ex.done.set()
         c = self.containers.find(ex.container_id)
         if c is not None:
             exec_events.died(self.event, c, ex.id, code)
+        # the files go right after the waiting start request has answered (its
+        # client then asks for the exit code while they are removed)
+        try:
+            asyncio.get_running_loop().call_soon(_remove_files, ex.dir, ex.socket_link)
+        except RuntimeError:
+            _remove_files(ex.dir, ex.socket_link)
 
     # ---------------------------------------------------------------- daemon start
     def recover(self) -> None:
@@ -392,6 +424,18 @@ class ExecManager:
         if not ex.tty:
             return   # Docker: a no-op for a process without a TTY
         write_ctl(ex.dir, h, w)
+
+
+def _remove_files(exec_dir: str, socket_link: str) -> None:
+    """An ended exec's conmon dir, and conmon's link to its attach socket
+    (conmon removes that itself unless killed)."""
+    if exec_dir:
+        shutil.rmtree(exec_dir, ignore_errors=True)
+    if socket_link:
+        try:
+            os.unlink(socket_link)
+        except OSError:
+            pass
 
 
 def _exec_dir(paths, eid: str) -> str:

@@ -78,16 +78,21 @@ def argv(runtime_path: str, runtime_root: str, cid: str, uuid: str, name: str, *
          log_level: str = "info", tty: bool = False, stdin: bool = False, leave_stdin_open: bool = False,
          no_pivot: bool = False, exec_spec: str | None = None, exec_attach: bool = False,
          restore: str | None = None, runtime_args: Sequence[str] = (),
-         runtime_opts: Sequence[str] = ()) -> list[str]:
+         runtime_opts: Sequence[str] = (), runtime_lead: Sequence[str] = (),
+         persist: bool = True) -> list[str]:
     """conmon's command line, for a container (`runtime create`, or
     `runtime restore` given a checkpoint's image dir) and for an exec
     (`exec_spec`: `runtime exec --process`) alike. conmon writes its `oom`
-    marker into --persist-dir (the bundle)."""
+    marker into --persist-dir (the bundle; not persist: none, as for an
+    exec, whose exit code is read from exit_dir alone). runtime_lead:
+    arguments that come right after runtime_path, before --root (a loader's
+    --library-path and program)."""
+    lead = [a for arg in runtime_lead for a in ("--runtime-arg", arg)]
     args = [CONMON, "--api-version", "1", "-c", cid, "-u", uuid, "-n", name,
-            "-r", runtime_path, "--runtime-arg", "--root", "--runtime-arg", runtime_root,
+            "-r", runtime_path, *lead, "--runtime-arg", "--root", "--runtime-arg", runtime_root,
             "-b", bundle, "-p", pidfile, "-P", conmon_pidfile, "-l", log,
-            "--exit-dir", exit_dir, "--socket-dir-path", socket_dir, "--persist-dir", bundle,
-            "--log-level", log_level]
+            "--exit-dir", exit_dir, "--socket-dir-path", socket_dir,
+            *(("--persist-dir", bundle) if persist else ()), "--log-level", log_level]
     if exec_spec:
         args += ["-e", "--exec-process-spec", exec_spec]
     for a in runtime_args:
@@ -112,24 +117,28 @@ Enter = tuple[Sequence[str], Sequence[int]]
 
 
 async def _spawn(args: list[str], bundle: str, pipes: dict[str, int],
-                 extra_env: dict[str, str] | None = None, enter: Enter = ((), ())) -> asyncio.subprocess.Process:
+                 extra_env: dict[str, str] | None = None, enter: Enter = ((), ()),
+                 stderr: int | None = None) -> asyncio.subprocess.Process:
     """Start the first conmon (it forks the real one and exits) with
-    the named pipe fds (closed here), stderr into bundle/conmon.err, in its
-    own session, cwd the bundle (conmon 2.1 writes `oom` into its cwd too);
-    through `enter` (its fds closed here too) when given."""
+    the named pipe fds (closed here), stderr into bundle/conmon.err (or the
+    caller's fd `stderr`), in its own session, cwd the bundle (conmon 2.1
+    writes `oom` into its cwd too); through `enter` (its fds closed here
+    too) when given."""
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **(extra_env or {}),
            **{k: str(fd) for k, fd in pipes.items()}}
     prefix, carried = enter
     args = [*prefix, *args]
     fds = (*pipes.values(), *carried)
     try:
-        err = os.open(os.path.join(bundle, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        err = (os.open(os.path.join(bundle, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+               if stderr is None else stderr)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args, pass_fds=fds, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=bundle)
         finally:
-            os.close(err)
+            if stderr is None:
+                os.close(err)
     finally:
         for fd in fds:
             os.close(fd)
@@ -210,6 +219,9 @@ async def create(cid: str, name: str, runtime_path: str, runtime_root: str, path
     return pid, conmon_pid
 
 
+_pending: set[asyncio.Future] = set()   # first conmons being reaped
+
+
 class ExecProcess:
     """An exec conmon supervises: its pid, and its exit status to come on
     the sync pipe."""
@@ -229,20 +241,50 @@ class ExecProcess:
             os.close(self._messages.fd)
 
 
-async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root: str, *, exec_dir: str,
-                socket_dir: str, spec_path: str, tty: bool, stdin: bool,
+async def exec_(cid: str, uuid: str, name: str, runtime: Sequence[str], runtime_root: str, *, exec_dir: str,
+                socket_dir: str, spec: dict, tty: bool, stdin: bool,
                 on_attach: Callable[[str], None] | None = None, enter: Enter = ((), ())) -> ExecProcess:
-    """Launch conmon --exec, which runs `runtime exec --process spec_path`
-    in container cid; exec_dir is its bundle, pidfiles and exit dir. With
+    """Launch conmon --exec, which runs `runtime exec --process` with the
+    process spec `spec` in container cid (runtime: the program and its
+    leading arguments); exec_dir is its bundle, pidfiles and exit dir.
+    The spec and conmon's stderr are memfds, not files: every file made in
+    exec_dir is an inode allocated and freed per exec (~0.3 ms each on an
+    ext4 exec root under load). With
     on_attach, conmon's attach socket is up before the runtime runs: it is
     called with the socket's path first, so no output is lost (podman's
     _OCI_STARTPIPE/_OCI_ATTACHPIPE handshake). Raises SessionFailed when
     conmon gave up before that, CreateFailed with the runtime's message."""
     attach = on_attach is not None
-    args = argv(runtime_path, runtime_root, cid, uuid, name, bundle=exec_dir,
-                pidfile=os.path.join(exec_dir, "pid"), conmon_pidfile=os.path.join(exec_dir, "conmon.pid"),
-                log="none", exit_dir=exec_dir, socket_dir=socket_dir, exec_spec=spec_path,
-                tty=tty, stdin=attach and stdin, exec_attach=attach)
+    spec_fd = _memfd("process.json", json.dumps(spec).encode())
+    err = _memfd("conmon.err")
+    try:
+        args = argv(runtime[0], runtime_root, cid, uuid, name, bundle=exec_dir, runtime_lead=runtime[1:],
+                    pidfile=os.path.join(exec_dir, "pid"), conmon_pidfile=os.path.join(exec_dir, "conmon.pid"),
+                    log="none", exit_dir=exec_dir, socket_dir=socket_dir,
+                    exec_spec=f"/proc/{os.getpid()}/fd/{spec_fd}",   # the runtime reads it before it reports
+                    tty=tty, stdin=attach and stdin, exec_attach=attach, persist=False)
+        return await _exec(args, uuid, exec_dir, socket_dir, attach, on_attach, enter, err)
+    finally:
+        os.close(spec_fd)
+        os.close(err)
+
+
+def _memfd(name: str, data: bytes = b"") -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return fd
+
+
+def _fd_tail(fd: int) -> str:
+    """The last 500 characters written to a memfd (conmon's stderr)."""
+    size = os.fstat(fd).st_size
+    return os.pread(fd, 500, max(0, size - 500)).decode(errors="replace").strip()
+
+
+async def _exec(args: list[str], uuid: str, exec_dir: str, socket_dir: str, attach: bool,
+                on_attach: Callable[[str], None] | None, enter: Enter, err: int) -> ExecProcess:
     sync_r, sync_w = os.pipe()
     pipes = {"_OCI_SYNCPIPE": sync_w}
     start_w = att_r = -1
@@ -251,20 +293,25 @@ async def exec_(cid: str, uuid: str, name: str, runtime_path: str, runtime_root:
         att_r, att_w = os.pipe()
         pipes.update(_OCI_STARTPIPE=start_r, _OCI_ATTACHPIPE=att_w)
     try:
-        proc = await _spawn(args, exec_dir, pipes, enter=enter)
+        proc = await _spawn(args, exec_dir, pipes, enter=enter, stderr=err)
         if attach:
             os.write(start_w, b"0")          # conmon may fork now
-        await proc.wait()                    # the first conmon exits after forking
+        # the first conmon exits after forking; its child answers meanwhile, so
+        # it is reaped alongside rather than waited for first
+        reaped = asyncio.ensure_future(proc.wait())
+        _pending.add(reaped)
+        reaped.add_done_callback(_pending.discard)
         if attach:
             if not await _read_line(att_r, 30):
-                raise SessionFailed(_err_tail(exec_dir) or "conmon exited before the exec session was ready")
+                raise SessionFailed(_fd_tail(err) or "conmon exited before the exec session was ready")
+            assert on_attach is not None
             on_attach(Paths(exec_dir, exec_dir, socket_dir, "").attach_socket(uuid))
             os.write(start_w, b"0")          # child may run `runtime exec` now
         messages = Messages(sync_r)
         first = await messages.next(60)
         pid = int(first.get("data", -1)) if first else -1
         if pid <= 0:
-            raise CreateFailed((first or {}).get("message") or _err_tail(exec_dir) or "runtime exec failed")
+            raise CreateFailed((first or {}).get("message") or _fd_tail(err) or "runtime exec failed")
     except BaseException:
         os.close(sync_r)
         raise
@@ -319,14 +366,6 @@ class Messages:
             await asyncio.wait_for(done, timeout)
         finally:
             loop.remove_reader(self.fd)
-
-
-def _err_tail(bundle: str) -> str:
-    try:
-        with open(os.path.join(bundle, "conmon.err"), errors="replace") as f:
-            return f.read().strip()[-500:]
-    except OSError:
-        return ""
 
 
 def _conmon_error(paths: Paths) -> str:

@@ -56,7 +56,7 @@ class OCIRuntime(Protocol):
         """Apply OCI linux.resources live; SystemError_ "Cannot update container ID: ..."."""
 
     async def exec(self, cid: str, exec_id: str, name: str, *, exec_dir: str, socket_dir: str,
-                   spec_path: str, tty: bool, stdin: bool,
+                   spec: dict, tty: bool, stdin: bool,
                    on_attach: Callable[[str], None] | None = None) -> ExecProcess:
         """Run a process spec in the container under its own conmon."""
 

@@ -34,6 +34,7 @@ from . import conmon
 from .criu import Criu
 from .mntns import RuntimeNamespace
 from .oci import ExecResult
+from .sealed import SealedArgv
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -89,6 +90,8 @@ class Runtime:
     root: str            # --root: per-daemon state dir, so test daemons never mix
     libseccomp: str = "libseccomp.so.2"    # the one the binary links (seccomp_bpf compiles with it)
     mntns: RuntimeNamespace | None = None  # where conmon starts (None: the daemon's namespace)
+    # what `exec` runs instead of path, sealed (sealed.py): the real program, no wrapper; None: path
+    exec_program: SealedArgv | None = None
 
     def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.root, *args]
@@ -97,6 +100,10 @@ class Runtime:
         """_argv run in the runtime mount namespace (see mntns.py; nothing
         carried in): crun 1.28 reads all of /proc/mounts on every exec."""
         return [*self._enter([])[0], *self._argv(*args)]
+
+    def _exec_argv(self) -> list[str]:
+        """The runtime as `exec` runs it: the sealed copy when there is one."""
+        return self.exec_program.get() if self.exec_program is not None else [self.path]
 
     async def _run(self, *args: str, check: bool = True, timeout: float = 30) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -206,11 +213,11 @@ class Runtime:
 
     # ------------------------------------------------------------ exec
     async def exec(self, cid: str, exec_id: str, name: str, *, exec_dir: str, socket_dir: str,
-                   spec_path: str, tty: bool, stdin: bool,
+                   spec: dict, tty: bool, stdin: bool,
                    on_attach: Callable[[str], None] | None = None) -> conmon.ExecProcess:
-        """`exec --process spec_path` through its own conmon (see conmon.exec_)."""
-        return await conmon.exec_(cid, exec_id, name, self.path, self.root, exec_dir=exec_dir,
-                                  socket_dir=socket_dir, spec_path=spec_path, tty=tty, stdin=stdin,
+        """`exec --process` with the process spec `spec`, through its own conmon (see conmon.exec_)."""
+        return await conmon.exec_(cid, exec_id, name, self._exec_argv(), self.root, exec_dir=exec_dir,
+                                  socket_dir=socket_dir, spec=spec, tty=tty, stdin=stdin,
                                   on_attach=on_attach, enter=self._enter([]))
 
     async def exec_sync(self, cid: str, argv: Sequence[str], *, timeout: float, cwd: str | None = None,
@@ -242,7 +249,8 @@ class Runtime:
         proc = None
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._entered_argv("exec", *opts, cid, *argv), stdin=asyncio.subprocess.DEVNULL,
+                *self._enter([])[0], *self._exec_argv(), "--root", self.root, "exec", *opts, cid, *argv,
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
             try:
                 await asyncio.wait_for(asyncio.gather(drain(proc.stdout), proc.wait()), timeout)
@@ -477,7 +485,11 @@ class Runtimes:
                 if os.path.exists(os.path.join(d, libseccomp)):
                     libseccomp = os.path.join(d, libseccomp)
                     break
-        return Runtime(name, binary, path, root, libseccomp)
+        program = None
+        if name == "crun" and not configured:
+            program = SealedArgv([private.loader, "--library-path", private.library_path, private.binary]
+                                 if private else [binary])
+        return Runtime(name, binary, path, root, libseccomp, exec_program=program)
 
     def _private_crun(self) -> PrivateCrun | None:
         """The private prefix's crun, when it is there and runs."""
