@@ -583,3 +583,54 @@ def test_reopen_container_log(cri, pods, bb_image, tmp_path):
     assert new and old
     last_old = int(old[-1].rsplit("tick", 1)[1])
     assert int(new[0].rsplit("tick", 1)[1]) == last_old + 1     # the new file goes on where the old one ended
+
+
+def _thread_names(pid: int) -> set[str]:
+    names = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                names.add(f.read().strip())
+        except OSError:
+            pass
+    return names
+
+
+def test_grpc_started_at_the_first_connection(tmp_path):
+    """Issue 16 (RSS): the socket answers from the start, grpc (its import and
+    threads) starts at the first connection; the connections that came first
+    are relayed, later ones reach grpc directly, and the socket is one path."""
+    d = Daemon(log_path=tmp_path / "lazy.log")
+    try:
+        d.start()
+        assert os.path.exists(d.cri_sock)
+        time.sleep(0.5)
+        assert not _thread_names(d.proc.pid) & {"grpc_global_tim", "event_engine"}
+        chans = [grpc.insecure_channel("unix:" + d.cri_sock) for _ in range(3)]   # at once: the first socket's
+        try:
+            for ch in chans:
+                grpc.channel_ready_future(ch).result(timeout=10)
+            for ch in chans:
+                assert grpc_pb.RuntimeServiceStub(ch).Version(pb.VersionRequest()).runtime_name == "dockyard"
+            deadline = time.monotonic() + 5
+            while os.path.exists(d.cri_sock + ".grpc") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not os.path.exists(d.cri_sock + ".grpc") and os.path.exists(d.cri_sock)
+            assert oct(os.stat(d.cri_sock).st_mode & 0o777) == oct(0o660)
+            assert _thread_names(d.proc.pid) & {"grpc_global_tim", "event_engine"}
+            time.sleep(1.5)      # the first socket drained and closed: a new channel reaches grpc
+            ch = grpc.insecure_channel("unix:" + d.cri_sock)
+            grpc.channel_ready_future(ch).result(timeout=10)
+            assert grpc_pb.RuntimeServiceStub(ch).Version(pb.VersionRequest()).runtime_name == "dockyard"
+            ch.close()
+            for ch in chans:     # the relayed ones still work
+                assert grpc_pb.RuntimeServiceStub(ch).Version(pb.VersionRequest()).runtime_name == "dockyard"
+        finally:
+            for ch in chans:
+                ch.close()
+        d.stop()
+        assert not os.path.exists(d.cri_sock) and not os.path.exists(d.cri_sock + ".grpc")
+    finally:
+        d.stop()
+        d.cleanup()
+        d.remove()

@@ -1,6 +1,7 @@
 """The CRI's gRPC server on its own unix socket, in the daemon's event loop
-(grpc.aio): started with the daemon, stopped at shutdown, the socket file
-removed. Errors meet the wire here, once: `dockyard.errors` classes become
+(grpc.aio): its socket bound with the daemon, grpc itself (its import, its
+threads: ~10 MB of the daemon's RSS, issue 16) started at the first
+connection; stopped at shutdown, the socket file removed. Errors meet the wire here, once: `dockyard.errors` classes become
 the gRPC status codes containerd returns for the same case."""
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import asyncio
 import functools
 import logging
 import os
-from typing import Any, Awaitable, Callable
+import socket
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-import grpc
+if TYPE_CHECKING:
+    import grpc
 
 from ..errors import Conflict, DockyardError, InvalidParameter, NotFound, NotImplementedYet, Unavailable
 
@@ -20,6 +23,7 @@ DEFAULT_SOCKET = "unix:///run/dockyard/cri.sock"
 
 
 def status_code(e: DockyardError) -> grpc.StatusCode:
+    import grpc
     from ..daemon.podcontainers import ExecTimedOut
     from ..daemon.pods import NameReserved
     if isinstance(e, NameReserved):     # a pod's (or container's) metadata already reserved
@@ -44,6 +48,7 @@ def rpc(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     other exception is a dockyard bug: logged with its traceback, INTERNAL."""
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        import grpc
         try:
             return await fn(self, request, context)
         except DockyardError as e:
@@ -73,6 +78,7 @@ def unimplemented(servicer_base: type) -> type:
 
 def _unimplemented(name: str):
     async def method(self, request, context: grpc.aio.ServicerContext):
+        import grpc
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"dockyard does not implement {name} yet")
     method.__name__ = name
     return method
@@ -88,7 +94,6 @@ def socket_path(address: str) -> str:
 
 def _answers(path: str) -> bool:
     """Something listens on the unix socket at path (then it is not ours to remove)."""
-    import socket
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(1.0)
         try:
@@ -123,7 +128,15 @@ def streaming_address(text: str) -> tuple[str, int]:
 class CriServer:
     """The gRPC server and, beside it, the streaming server that its Exec,
     Attach and PortForward answer with URLs of (streaming.py over
-    enginestreams.py)."""
+    enginestreams.py).
+
+    Lazy grpc: start() binds the socket itself and listens. The first
+    connection starts grpc on a socket beside it (PATH.grpc), which is then
+    renamed over PATH (atomic: every later connect reaches grpc directly);
+    connections already queued on the first socket are accepted and relayed to
+    grpc until they close, and that socket is closed once drained."""
+
+    DRAIN_S = 1.0     # the first socket stays open this long after the rename (connects in flight)
 
     def __init__(self, daemon, address: str = DEFAULT_SOCKET, streaming: str = ""):
         self.daemon = daemon
@@ -131,47 +144,160 @@ class CriServer:
         self.streaming_host, self.streaming_port = streaming_address(streaming)
         self._server: grpc.aio.Server | None = None
         self.streams = None
+        self._listener: socket.socket | None = None
+        self._starting: asyncio.Task | None = None
+        self._relays: set[asyncio.Task] = set()
+
+    @property
+    def grpc_started(self) -> bool:
+        return self._server is not None
 
     async def start(self) -> None:
         from .enginestreams import EngineStreams
-        from .images import ImageServicer
-        from .proto import grpc_pb
-        from .runtime import RuntimeServicer
         from .streaming import StreamServer
         os.makedirs(os.path.dirname(self.path), mode=0o710, exist_ok=True)
         if _answers(self.path):
             raise OSError(f"another process serves {self.path}")
-        try:
-            os.unlink(self.path)         # a socket left by a daemon that was killed
-        except FileNotFoundError:
-            pass
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
-                                          ("grpc.max_send_message_length", 16 << 20)])
+        for p in (self.path, self._grpc_path()):
+            try:
+                os.unlink(p)         # a socket left by a daemon that was killed
+            except FileNotFoundError:
+                pass
         streams = StreamServer(EngineStreams(self.daemon, asyncio.get_running_loop()),
                                self.streaming_host, self.streaming_port)
         streams.start()
-        try:
-            grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon, streams), server)
-            grpc_pb.add_ImageServiceServicer_to_server(ImageServicer(self.daemon), server)
-            if server.add_insecure_port(f"unix:{self.path}") == 0:
-                raise OSError(f"cannot listen on {self.path}")
-            await server.start()
-            os.chmod(self.path, 0o660)
-        except BaseException:
-            await asyncio.to_thread(streams.stop)
-            raise
-        self._server = server
         self.streams = streams
+        if len(os.fsencode(self._grpc_path())) > 107:     # no room for the rename: grpc now, on PATH
+            try:
+                await self._serve_grpc(self.path)
+            except BaseException:
+                await asyncio.to_thread(streams.stop)
+                self.streams = None
+                raise
+            log.info("CRI streaming server on %s", streams.base_url)
+            return
+        lsn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            lsn.bind(self.path)
+            os.chmod(self.path, 0o660)
+            lsn.listen(128)
+            lsn.setblocking(False)
+        except BaseException:
+            lsn.close()
+            await asyncio.to_thread(streams.stop)
+            self.streams = None
+            raise
+        self._listener = lsn
+        asyncio.get_running_loop().add_reader(lsn.fileno(), self._first_connection)
         log.info("CRI streaming server on %s", streams.base_url)
 
+    def _grpc_path(self) -> str:
+        return self.path + ".grpc"
+
+    def _first_connection(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._listener.fileno())
+        self._starting = asyncio.get_running_loop().create_task(self._start_grpc())
+
+    async def _start_grpc(self) -> None:
+        try:
+            await self._serve_grpc()
+        except Exception:
+            log.exception("CRI: starting the gRPC server failed")
+            self._close_listener()
+            return
+        # connections queued on the first socket: relay them; then close it
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.DRAIN_S
+        while self._listener is not None:
+            self._accept_queued()
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        self._accept_queued()
+        self._close_listener()
+
+    async def _serve_grpc(self, path: str | None = None) -> None:
+        import grpc
+        from .images import ImageServicer
+        from .proto import grpc_pb
+        from .runtime import RuntimeServicer
+        tmp = path or self._grpc_path()
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
+                                          ("grpc.max_send_message_length", 16 << 20)])
+        grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon, self.streams), server)
+        grpc_pb.add_ImageServiceServicer_to_server(ImageServicer(self.daemon), server)
+        if server.add_insecure_port(f"unix:{tmp}") == 0:
+            raise OSError(f"cannot listen on {tmp}")
+        await server.start()
+        self._server = server
+        os.chmod(tmp, 0o660)
+        if tmp != self.path:
+            os.rename(tmp, self.path)
+        log.info("CRI gRPC server started on %s", self.path)
+
+    def _accept_queued(self) -> None:
+        while self._listener is not None:
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            t = asyncio.get_running_loop().create_task(self._relay(conn))
+            self._relays.add(t)
+            t.add_done_callback(self._relays.discard)
+
+    async def _relay(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        try:
+            cr, cw = await asyncio.open_unix_connection(sock=conn)
+            gr, gw = await asyncio.open_unix_connection(self.path)
+        except OSError:
+            conn.close()
+            return
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+                if w.can_write_eof():
+                    w.write_eof()
+            except OSError:
+                pass
+        try:
+            await asyncio.gather(pipe(cr, gw), pipe(gr, cw))
+        finally:
+            for w in (cw, gw):
+                w.close()
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            except (RuntimeError, ValueError):
+                pass
+            self._listener.close()
+            self._listener = None
+
     async def stop(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            try:
+                await self._starting
+            except BaseException:
+                pass
+        self._close_listener()
+        for t in list(self._relays):
+            t.cancel()
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None
         if self.streams is not None:
             await asyncio.to_thread(self.streams.stop)
             self.streams = None
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        for p in (self.path, self._grpc_path()):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
