@@ -74,7 +74,9 @@ keep_docker_cli() {
 engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
-    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps
+    # containernetworking-plugins: the CNI plugins (/usr/lib/cni) that pod networks
+    # run through (src/dockyard/network/cni.py, the CRI server).
+    local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps containernetworking-plugins
                 curl python3-venv)
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
@@ -232,6 +234,8 @@ bash "$repo/scripts/install-crun.sh" ||
     echo "install.sh: no private crun; the system's runs containers (checkpoint needs --runtime runc there)" >&2
 make_venv
 write_cli_launcher
+# the CRI server's gRPC code, generated from src/dockyard/cri/api.proto (also made on first import)
+"$venv/bin/python" -m dockyard.cri.codegen || die "generating the CRI code failed"
 if [ -d /run/systemd/system ]; then
     # systemd is the init: its units, rendered for this venv (enabled by the operator)
     bash "$repo/scripts/install-units.sh" "$venv/bin/dockyardd"

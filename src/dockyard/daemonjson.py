@@ -98,6 +98,8 @@ KEYS: dict[str, Key] = {
     "max-concurrent-uploads": Key("max_concurrent_uploads", _is_int, "an integer"),
     "features": Key("features", _is_obj, "an object"),
     "criu-path": Key("criu_path", _is_str, "a string"),
+    # dockyard's own: the CRI's pulls, containerd's registry.mirrors ({"registry.k8s.io": ["http://..."]})
+    "cri-registry-mirrors": Key("cri_registry_mirror", _is_obj, "an object", "--cri-registry-mirror"),
 }
 
 # What SIGHUP reloads (moby's Daemon.Reload, the keys dockyard has).

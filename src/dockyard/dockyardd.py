@@ -10,6 +10,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -29,6 +30,57 @@ def _bool_arg(text: str) -> bool:
     if v in ("0", "f", "false"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+# glibc malloc (issue 16: the daemon's RSS). Every thread that mallocs gets its
+# own arena by default (up to 8 per core), and each keeps what it once held; a
+# daemon with worker pools and grpc's threads holds megabytes that way. Two
+# arenas keep the loop and the workers from contending, and malloc_trim after a
+# burst of starts/removes hands freed pages back. Not glibc (musl): nothing.
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+TRIM_QUIET_S = 5.0      # the daemon trims once its events have been quiet this long
+
+
+def _libc():
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except (OSError, AttributeError):
+        return None
+
+
+def tune_malloc(arenas: int = MALLOC_ARENAS) -> bool:
+    """mallopt(M_ARENA_MAX): before any thread starts. MALLOC_ARENA_MAX in the
+    environment (the systemd unit, an operator) wins. True when applied."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1)
+
+
+def malloc_trim() -> None:
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+async def trim_after_bursts(events, quiet: float = TRIM_QUIET_S) -> None:
+    """malloc_trim once the daemon's events (starts, removes, pulls) have been
+    quiet for `quiet` seconds after a change: one cheap look at the last event
+    per period, no subscriber (NEventsListener stays the clients' count)."""
+    last = None
+    dirty = False
+    while True:
+        await asyncio.sleep(quiet)
+        hist = events.history()
+        now = hist[-1]["timeNano"] if hist else None
+        if now != last:
+            last, dirty = now, True
+        elif dirty:
+            dirty = False
+            await asyncio.to_thread(malloc_trim)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +137,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds a connection may send nothing while the daemon waits for it")
     p.add_argument("--max-connections", default=512, type=_count_arg,
                    help="connections served at once; past it /_ping still answers, other requests get 503")
+    # the Kubernetes CRI server (cri/server.py)
+    p.add_argument("--cri", nargs="?", const=True, default=True, type=_bool_arg,
+                   help="serve the Kubernetes CRI (v1) on --cri-socket (--cri=false: off)")
+    p.add_argument("--cri-socket", default=None,
+                   help="the CRI's gRPC socket, unix://PATH (default <exec-root>/cri.sock: "
+                        "unix:///run/dockyard/cri.sock)")
+    p.add_argument("--streaming-address", default="",
+                   help="HOST[:PORT] of the CRI's streaming server (exec, attach, port-forward URLs; "
+                        "default: an ephemeral port on 127.0.0.1)")
+    p.add_argument("--cri-registry-mirror", action="append", default=[],
+                   help="HOST=URL[,URL...]: CRI pulls of HOST's images try these registries first "
+                        "(containerd's registry.mirrors; HOST * for every registry)")
+    p.add_argument("--cni-bin-dir", default="/usr/lib/cni:/opt/cni/bin",
+                   help="directories of the CRI pods' CNI plugins, ':'-separated")
+    p.add_argument("--cni-conf-dir", default="/etc/cni/net.d",
+                   help="the CRI pods' CNI network config (the first valid *.conflist/*.conf/*.json by name)")
     return p
 
 
@@ -229,6 +297,30 @@ def _address_pools(values: list) -> tuple:
     return tuple(pools)
 
 
+def _cri_registry_mirrors(spec) -> dict:
+    """--cri-registry-mirror HOST=URL[,URL] (repeated) or daemon.json's
+    "cri-registry-mirrors": {HOST: [URL, ...]} -> {host: (url, ...)}; a URL
+    is http:// or https:// and a host."""
+    if isinstance(spec, dict):
+        items = list(spec.items())
+    else:
+        items = []
+        for text in spec:
+            host, eq, urls = str(text).partition("=")
+            if not eq:
+                raise SystemExit(f"dockyardd: invalid --cri-registry-mirror {text!r}: want HOST=URL[,URL...]")
+            items.append((host, [u for u in urls.split(",") if u]))
+    out: dict = {}
+    for host, urls in items:
+        host = str(host).strip()
+        if not host or not isinstance(urls, list) or not urls or \
+                not all(isinstance(u, str) and re.match(r"^https?://[^/\s]+/?$", u) for u in urls):
+            raise SystemExit(f"dockyardd: invalid cri-registry-mirrors entry {host!r}: {urls!r} "
+                             "(want a registry host and a list of http(s)://host[:port] URLs)")
+        out[host] = tuple(out.get(host, ())) + tuple(u.rstrip("/") for u in urls)
+    return out
+
+
 def daemon_config(args: argparse.Namespace):
     """The complete DaemonConfig from flags + file (both already merged)."""
     from . import daemonjson
@@ -242,6 +334,7 @@ def daemon_config(args: argparse.Namespace):
             ulimits = dict(daemonjson.parse_ulimit_flag(u) for u in args.default_ulimit)
     except daemonjson.ConfigError as e:
         raise SystemExit(f"dockyardd: {e}") from None
+    cri_mirrors = _cri_registry_mirrors(getattr(args, "cri_registry_mirror", None) or [])
     fixed_cidr_v6 = str(getattr(args, "fixed_cidr_v6", "") or "")
     if fixed_cidr_v6:
         try:
@@ -274,6 +367,10 @@ def daemon_config(args: argparse.Namespace):
                         log_driver=log_driver, log_opts=log_opts, labels=labels, default_ulimits=ulimits,
                         max_concurrent_downloads=args.max_concurrent_downloads,
                         max_concurrent_uploads=args.max_concurrent_uploads,
+                        cni_bin_dirs=tuple(os.path.abspath(d) for d in
+                                           getattr(args, "cni_bin_dir", "/usr/lib/cni:/opt/cni/bin").split(":") if d),
+                        cni_conf_dir=os.path.abspath(getattr(args, "cni_conf_dir", "/etc/cni/net.d")),
+                        cri_registry_mirrors=cri_mirrors,
                         live_restore=bool(args.live_restore), features=dict(getattr(args, "features", None) or {}),
                         config_file=args.config_path)
 
@@ -406,10 +503,24 @@ async def _serve(args: argparse.Namespace) -> None:
         _remove_sockets(plan)
         _close_sockets(plan)
         raise SystemExit(f"dockyardd: failed to load listeners: {e}") from None
+    cri = None
+    if args.cri:
+        from .cri.server import CriServer
+        cri = CriServer(daemon, args.cri_socket, args.streaming_address)
+        try:
+            await cri.start()
+        except OSError as e:
+            await server.close()
+            await daemon.shutdown()
+            _remove_sockets(plan)
+            raise SystemExit(f"dockyardd: failed to serve the CRI on {args.cri_socket}: {e}") from None
+        opened.append(f"CRI {args.cri_socket}")
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(str(os.getpid()))
     log.info("dockyardd listening on %s (runtime %s)", ", ".join(opened), daemon.runtimes.default)
+    malloc_trim()        # what setup and the imports freed
+    trimmer = asyncio.create_task(trim_after_bursts(daemon.events))
     ls.sd_notify("READY=1")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -431,6 +542,9 @@ async def _serve(args: argparse.Namespace) -> None:
     await stop.wait()
     ls.sd_notify("STOPPING=1")
     log.info("shutting down; containers keep running")
+    trimmer.cancel()
+    if cri is not None:
+        await cri.stop()
     await server.close()
     await daemon.shutdown()
     _remove_sockets(plan)
@@ -457,12 +571,14 @@ def _set_log_level(level: str, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_malloc()        # first: before any thread (a pool, grpc) has made an arena
     args = parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     _set_log_level(args.log_level, bool(args.debug))
     import pyroute2.config.log  # noqa: F401  (it sets its logger to level 0 on import)
     logging.getLogger("pyroute2").setLevel(logging.WARNING)   # its debug dumps every netlink message
+    logging.getLogger("grpc").setLevel(logging.WARNING)       # its debug logs every call's event loop
     if os.geteuid() != 0:
         raise SystemExit("dockyardd: must run as root")
     args.data_root, args.exec_root = os.path.abspath(args.data_root), os.path.abspath(args.exec_root)
@@ -470,6 +586,15 @@ def main(argv: list[str] | None = None) -> None:
         args.pidfile = os.path.abspath(args.pidfile)
     args.host = args.host or ["unix:///run/dockyard/dockyard.sock"]
     args.socket_gid = socket_gid(args.group)   # before anything is made, as dockerd's listeners
+    if args.cri:
+        from .cri.server import socket_path, streaming_address
+        # beside the daemon's other live files: daemons on their own exec roots never share it
+        args.cri_socket = args.cri_socket or "unix://" + os.path.join(args.exec_root, "cri.sock")
+        try:
+            socket_path(args.cri_socket)
+            streaming_address(args.streaming_address)
+        except ValueError as e:
+            raise SystemExit(f"dockyardd: {e}") from None
     lock = _lock_data_root(args.data_root)
     os.chdir("/")   # a daemon holds no directory busy (conmon and runtimes inherit the cwd)
     try:

@@ -135,6 +135,8 @@ class Daemon:
         self.exec_root = self.base / "exec"
         self.sock = str(self.base / "d.sock")
         self.host = "unix://" + self.sock
+        self.cri_sock = str(self.base / "cri.sock")     # the CRI's, under this daemon's root
+        self.cni_conf_dir = self.base / "net.d"         # its CNI config (empty: pods get loopback only)
         self.pidfile = self.base / "d.pid"
         self.bip = free_bip()
         self.runtime = runtime
@@ -166,6 +168,7 @@ class Daemon:
                 # containers' cgroups under a parent of this daemon's own, so the
                 # leak check never mistakes another test run's for ours
                 "--cgroup-parent", f"dockyard-{self.bridge}",
+                "--cri-socket", "unix://" + self.cri_sock, "--cni-conf-dir", str(self.cni_conf_dir),
                 *self.extra_args]
 
     @property

@@ -145,3 +145,24 @@ def test_container_frozen_by_a_cut_short_checkpoint_is_thawed(daemon, bb_image):
         assert daemon.docker("exec", "icy", "true").returncode == 0
     finally:
         daemon.docker("rm", "-f", "icy")
+
+
+def _threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_no_thread_per_running_container(daemon, bb_image):
+    """Issue 16 (RSS): a running container costs the daemon no thread (each
+    would hold a stack and, with glibc, its share of an arena): 30 more
+    sleepers, on the default bridge, leave the count where a few left it."""
+    names = [f"thr{i}" for i in range(33)]
+    try:
+        for n in names[:3]:
+            daemon.docker("run", "-d", "--name", n, bb_image, "sleep", "1000")
+        before = _threads(daemon.proc.pid)
+        for n in names[3:]:
+            daemon.docker("run", "-d", "--name", n, bb_image, "sleep", "1000")
+        after = _threads(daemon.proc.pid)
+        assert after - before < 10, (before, after)
+    finally:
+        daemon.docker("rm", "-f", *names, check=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "dockyard"
 
 # higher number = higher floor; a module may import its own floor or lower ones
-FLOORS = {"cli": 4, "client": 4, "dockyardd": 5, "api": 4, "daemon": 3,
+FLOORS = {"cli": 4, "client": 4, "dockyardd": 5, "api": 4, "cri": 4, "daemon": 3,
           "images": 2, "network": 2, "runtime": 2, "volumes": 2,
           "store": 1, "errors": 1, "linux": 1, "fsutil": 1, "units": 1, "inroot": 1, "filters": 1,
           "durations": 1, "times": 1, "rfc3339": 1, "daemonjson": 1, "listeners": 1, "endpoints": 1}

@@ -86,6 +86,9 @@ class Container:
     network: dict = field(default_factory=dict)   # endpoint as recorded at start
     start_trace: dict = field(default_factory=dict)
     conmon_pid: int = 0
+    # the store's namespace: "" is Docker's; the CRI's containers live in "k8s.io" (lookup.py)
+    namespace: str = ""
+    cri: dict = field(default_factory=dict)       # a CRI container's pod, metadata, log path (daemon/podcontainers.py)
     # --- not persisted: live daemon-side objects
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
     exit_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
@@ -93,7 +96,8 @@ class Container:
     attach_waiters: list = field(default_factory=list, repr=False, compare=False)
 
     PERSISTED = ("id", "name", "created", "image", "image_ref", "config", "host_config",
-                 "networking_config", "restart_count", "runtime", "network", "start_trace", "conmon_pid")
+                 "networking_config", "restart_count", "runtime", "network", "start_trace", "conmon_pid",
+                 "namespace", "cri")
 
     @property
     def short_id(self) -> str:

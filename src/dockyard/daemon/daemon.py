@@ -66,6 +66,9 @@ class DaemonConfig:
     features: dict = field(default_factory=dict)
     config_file: str = ""            # the daemon.json read (it may not exist)
     listen_warnings: tuple[str, ...] = ()       # plain-TCP listeners, as dockerd warns in /info
+    cni_bin_dirs: tuple[str, ...] = ("/usr/lib/cni", "/opt/cni/bin")   # --cni-bin-dir: the CRI pods' CNI plugins
+    cni_conf_dir: str = "/etc/cni/net.d"        # --cni-conf-dir: their network config
+    cri_registry_mirrors: dict = field(default_factory=dict)   # {registry host or "*": (mirror URL, ...)}
 
 
 class Daemon:
@@ -115,6 +118,14 @@ class Daemon:
         self.monitor = ExitMonitor(self.lifecycle.on_conmon_exit)
         from .build.service import BuildService
         self.builder = BuildService(self)
+        from .pods import PodService
+        from ..network.cni import CNI
+        from .pods import CniPodNetwork
+        cni = CNI(config.cni_bin_dirs, config.cni_conf_dir, os.path.join(config.data_root, "cri", "cni"), timeout=120)
+        self.pods = PodService(self.db, config.data_root, config.exec_root,   # the CRI's pod sandboxes
+                               CniPodNetwork(cni))
+        from .podcontainers import PodContainers
+        self.pod_containers = PodContainers(self)                            # and their containers
         self._flusher: asyncio.Task | None = None
 
     # ------------------------------------------------------------ set-up
@@ -165,7 +176,7 @@ class Daemon:
 
     # ------------------------------------------------------------ what services ask of each other
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
-        return [(c.id, c.state.running) for c in self.containers if c.image == image_id]
+        return [(c.id, c.state.running) for c in self.containers.all() if c.image == image_id]
 
     def _container_name(self, cid: str) -> str | None:
         c = self.containers.find(cid)
@@ -179,7 +190,10 @@ class Daemon:
         self.containers.save(c)
 
     def event(self, c: Container, action: str, **extra) -> None:
-        """A container event with Docker's attributes: labels, image, name, extras."""
+        """A container event with Docker's attributes: labels, image, name, extras.
+        Docker's namespace only: a CRI container's are not Docker's events."""
+        if c.namespace:
+            return
         attrs = dict(c.config.get("Labels") or {})
         attrs.update(image=c.image_ref, name=c.name, **extra)
         self.events.emit("container", action, c.id, attrs)

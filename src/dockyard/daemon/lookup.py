@@ -5,7 +5,15 @@ The in-memory containers are authoritative: a save (or a removal's delete)
 that a full disk refuses does not fail the verb; the container is marked
 dirty and `flush` writes it once space returns (the daemon retries every few
 seconds and at shutdown). Creating and renaming still need the disk: they
-fail with a clear "no space left on device" and change nothing."""
+fail with a clear "no space left on device" and change nothing.
+
+Namespaces, as containerd's: Docker's containers are in "" and the CRI's
+in "k8s.io". Iteration and `get` (the Docker API's lookup: ID, name,
+prefix) are Docker's namespace only, so no Docker verb reaches a
+Kubernetes container; `all()` and `in_namespace()` are for the engine and
+the CRI, and `find` by a full 64-hex ID reaches any namespace (the engine's
+own lookups after the fact: exits, execs, removal). Names are unique per
+namespace (a namespaced container's name column is "<namespace>/<name>")."""
 from __future__ import annotations
 
 import logging
@@ -38,31 +46,49 @@ class ContainerStore:
         for row in db.query("SELECT rec FROM containers"):
             c = Container.from_record(loads(row["rec"]))
             self._by_id[c.id] = c
-            self._by_name[c.name] = c.id
+            self._by_name[self.key(c.name, c.namespace)] = c.id
 
     def __iter__(self) -> Iterator[Container]:
-        return iter(list(self._by_id.values()))
+        """Docker's containers."""
+        return iter([c for c in self._by_id.values() if not c.namespace])
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return sum(1 for c in self._by_id.values() if not c.namespace)
+
+    def all(self) -> list[Container]:
+        """Every namespace's containers (recovery, image users)."""
+        return list(self._by_id.values())
+
+    def in_namespace(self, namespace: str) -> list[Container]:
+        return [c for c in self._by_id.values() if c.namespace == namespace]
+
+    @staticmethod
+    def key(name: str, namespace: str = "") -> str:
+        """The name's unique key (the table's name column)."""
+        return f"{namespace}/{name}" if namespace else name
 
     def add(self, c: Container) -> None:
         """Insert a new container; the name is reserved atomically (the
         in-memory check and the UNIQUE column agree, and nothing awaits
         between check and insert)."""
-        if c.name in self._by_name:
-            raise self._name_conflict(c.name)
+        key = self.key(c.name, c.namespace)
+        if key in self._by_name:
+            raise self._name_conflict(c.name, c.namespace)
         self.flush()           # a deferred delete may still hold the name in the table
         try:
             self.db.execute("INSERT INTO containers (id, name, rec) VALUES (?, ?, ?)",
-                            (c.id, c.name, dumps(c.to_record())))
+                            (c.id, key, dumps(c.to_record())))
         except sqlite3.IntegrityError:
-            raise self._name_conflict(c.name) from None
+            raise self._name_conflict(c.name, c.namespace) from None
         self._by_id[c.id] = c
-        self._by_name[c.name] = c.id
+        self._by_name[key] = c.id
 
-    def _name_conflict(self, name: str) -> Conflict:
-        other = self._by_name.get(name, "")
+    def _name_conflict(self, name: str, namespace: str = "") -> Conflict:
+        other = self._by_name.get(self.key(name, namespace), "")
+        if namespace:
+            from .pods import NameReserved
+            return NameReserved(f'the container name "{name}" is already in use by "{other}" '
+                             f"in namespace {namespace}")
         return Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
                         "You have to remove (or rename) that container to be able to reuse that name.")
 
@@ -132,8 +158,9 @@ class ContainerStore:
             log.warning("deleting container %s deferred: %s", c.id[:12], e)
             self._dirty[c.id] = None
         self._by_id.pop(c.id, None)
-        if self._by_name.get(c.name) == c.id:
-            del self._by_name[c.name]
+        key = self.key(c.name, c.namespace)
+        if self._by_name.get(key) == c.id:
+            del self._by_name[key]
 
     def _delete(self, cid: str) -> None:
         self.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
@@ -148,12 +175,12 @@ class ContainerStore:
         if not ref:
             raise NoSuchContainer(ref)
         c = self._by_id.get(ref)
-        if c:
+        if c and not c.namespace:
             return c
         cid = self._by_name.get(ref.removeprefix("/"))
-        if cid:
+        if cid and not self._by_id[cid].namespace:
             return self._by_id[cid]
-        matches = [c for i, c in self._by_id.items() if i.startswith(ref)]
+        matches = [c for i, c in self._by_id.items() if i.startswith(ref) and not c.namespace]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -161,7 +188,8 @@ class ContainerStore:
         raise NoSuchContainer(ref)
 
     def find(self, ref: str) -> Container | None:
+        """`get`, or else the container of that full ID in any namespace; None if neither."""
         try:
             return self.get(ref)
         except (NoSuchContainer, InvalidParameter):
-            return None
+            return self._by_id.get(ref)

@@ -54,7 +54,7 @@ async def recover(d: _Daemon) -> None:
     live: set[str] = set()
     adopted = []
     to_restart = []
-    for c in d.containers:
+    for c in d.containers.all():      # every namespace: the CRI's containers too
         st = c.state.status
         paths = d.layout.container(c.id)
         if st in (RUNNING, PAUSED):
@@ -86,6 +86,8 @@ async def recover(d: _Daemon) -> None:
                 to_restart.append(c)
     await asyncio.to_thread(d.networks.reconcile, live)
     for c in adopted:
+        if c.namespace:      # a CRI container: its pod's network is not the engine's
+            continue
         try:   # the embedded DNS server: new sockets in its namespace, its DNAT rules replaced
             await asyncio.to_thread(d.networks.start_resolver, c.id, list(c.host_config.get("Dns") or []), True)
         except Exception as e:

@@ -99,14 +99,15 @@ class _Layer:
 class Puller:
     def __init__(self, images, ref: Reference, auth: AuthConfig, platform: str | None = None,
                  insecure: tuple[str, ...] = (), cancelled: threading.Event | None = None,
-                 mirrors: tuple[str, ...] = (), concurrency: int = MAX_CONCURRENT):
+                 mirrors: tuple[str, ...] = (), concurrency: int = MAX_CONCURRENT, any_registry: bool = False):
         self.platform = parse_platform(platform)
         if self.platform[0] != "linux":
             # refused before the registry is asked, in dockerd 20.10's words (ValidatePlatform;
             # Docker 23+ asks the registry first); a 400, not 20.10's 500: it is the client's input
             raise InvalidParameter(f"unsupported os {self.platform[0]}")
         self.images = images
-        self.mirrors = mirrors if ref.domain == "docker.io" else ()
+        # Docker's mirrors are Docker Hub's; the CRI's (any_registry) are the ref's registry's
+        self.mirrors = mirrors if any_registry or ref.domain == "docker.io" else ()
         self.concurrency = max(1, concurrency)
         self.dist = DistributionStore(images.db)
         self.ref = ref

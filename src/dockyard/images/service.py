@@ -144,14 +144,16 @@ class ImageService:
         return lines
 
     def pull(self, ref: Reference, auth: AuthConfig, platform: str | None = None,
-             insecure: Sequence[str] = (), mirrors: Sequence[str] = (), concurrency: int = 3) -> Transfer:
+             insecure: Sequence[str] = (), mirrors: Sequence[str] = (), concurrency: int = 3,
+             any_registry: bool = False) -> Transfer:
         """`docker pull` up to its first output (blocking): the registry, the
         manifest, the config. No tag nor digest: every tag (`pull -a`).
-        Docker Hub images come from `mirrors` first; `concurrency` layers
+        Docker Hub images come from `mirrors` first (any registry's with
+        `any_registry`: the CRI's per-registry mirrors); `concurrency` layers
         download at once (--max-concurrent-downloads)."""
         if ref.tag or ref.digest:
             puller = Puller(self, ref, auth, platform, tuple(insecure), mirrors=tuple(mirrors),
-                            concurrency=concurrency)
+                            concurrency=concurrency, any_registry=any_registry)
         else:
             puller = AllTagsPuller(self, ref, auth, platform, tuple(insecure))
         puller.resolve()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...runtime import bundle
+from .. import podcontainers
 from .context import StartContext
 
 NAME = "bundle"
@@ -9,6 +10,8 @@ NAME = "bundle"
 
 async def run(ctx: StartContext) -> None:
     ctx.paths = ctx.daemon.layout.container(ctx.container.id)
+    if podcontainers.log_path(ctx.container):      # a CRI container logs where the kubelet reads
+        ctx.paths.log_path = podcontainers.log_path(ctx.container)
     bundle.write(ctx.paths.bundle, ctx.spec)
 
 

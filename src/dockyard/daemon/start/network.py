@@ -9,7 +9,7 @@ import socket
 import time
 
 from ...network.etcfiles import write_etc_files
-from .. import networking
+from .. import networking, podcontainers
 from .context import StartContext
 
 NAME = "network"
@@ -24,6 +24,9 @@ async def run(ctx: StartContext) -> None:
     mode = c.network_mode
     cfg = c.config
     hostname = cfg.get("Hostname") or c.id[:12]
+    if c.cri:      # a Kubernetes pod's container: the pod's namespace and /etc files
+        ctx.netns, ctx.etc_files, c.network = podcontainers.pod_network(c)
+        return
     if mode.startswith("container:"):
         target = d.containers.get(mode.split(":", 1)[1])
         ctx.netns = target.network.get("SandboxKey") or f"/proc/{target.state.pid}/ns/net"

@@ -10,7 +10,7 @@ from ...runtime import apparmor, devices, initbin, lookpath, seccomp, seccomp_bp
 from ...runtime.command import merge_env, resolve_command
 from ...runtime.spec import generate
 from ...volumes import propagation, shm
-from .. import users
+from .. import podcontainers, users
 from .context import StartContext
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ async def run(ctx: StartContext) -> None:
                         apparmor_profile=apparmor.profile_for(
                             c.host_config.get("SecurityOpt"), bool(c.host_config.get("Privileged")),
                             os.path.join(d.config.exec_root, "apparmor")))
+    if c.cri:      # a Kubernetes pod's container: its pod's IPC and UTS namespaces
+        podcontainers.join_pod_namespaces(ctx.spec, c)
     root_propagation = propagation.rootfs_propagation(ctx.spec.get("mounts") or ())
     if root_propagation:
         ctx.spec["linux"]["rootfsPropagation"] = root_propagation
