@@ -31,6 +31,20 @@ def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: st
                        data.encode() if data else None), f"mount {target}")
 
 
+_libc.unshare.argtypes = (ctypes.c_int,)
+_libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) for the calling thread (CLONE_NEW* flags)."""
+    _check(_libc.unshare(flags), "unshare")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
 def umount(target: str, detach: bool = True) -> bool:
     """Unmount; False if it was not mounted (EINVAL) or is gone (ENOENT)."""
     ret = _libc.umount2(target.encode(), MNT_DETACH if detach else 0)

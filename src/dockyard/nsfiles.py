@@ -7,30 +7,17 @@ thread exits and the daemon's other threads never move. Containers then
 join the namespaces by path (the OCI spec's `namespaces[].path`)."""
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
 import threading
 from typing import Callable, Mapping
+
+from . import linux
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUTS = 0x04000000
 FLAGS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS}
 MS_BIND = 0x1000
-MNT_DETACH = 0x2
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
-_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
-_libc.unshare.argtypes = (ctypes.c_int,)
-_libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
-
-
-def _check(rc: int, what: str, path: str | None = None) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}", path)
 
 
 def pin(paths: Mapping[str, str], hostname: str = "", then: Callable[[], None] | None = None) -> None:
@@ -50,16 +37,14 @@ def pin(paths: Mapping[str, str], hostname: str = "", then: Callable[[], None] |
             flags = 0
             for kind in paths:
                 flags |= FLAGS[kind]
-            _check(_libc.unshare(flags), "unshare")
+            linux.unshare(flags)
             if "uts" in paths and hostname:
-                name = hostname.encode()
-                _check(_libc.sethostname(name, len(name)), "sethostname")
+                linux.sethostname(hostname)
             for kind, path in paths.items():
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
                 made.append(path)
-                _check(_libc.mount(f"/proc/thread-self/ns/{kind}".encode(), path.encode(), None, MS_BIND, None),
-                       f"bind-mount {kind} namespace", path)
+                linux.mount(f"/proc/thread-self/ns/{kind}", path, None, MS_BIND)
             if then is not None:
                 then()
         except BaseException as e:
@@ -76,10 +61,7 @@ def pin(paths: Mapping[str, str], hostname: str = "", then: Callable[[], None] |
 
 def unpin(path: str) -> None:
     """Unmount and delete a namespace file; a missing or unmounted one is fine."""
-    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):
-            raise OSError(err, f"umount namespace: {os.strerror(err)}", path)
+    linux.umount(path)   # not mounted or gone: fine
     try:
         os.unlink(path)
     except FileNotFoundError:

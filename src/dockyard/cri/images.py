@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 
 from ..errors import NoSuchImage
+from ..fsutil import disk_usage
 from ..images.reference import parse_normalized
 from .proto import grpc_pb, pb
 from .server import rpc, unimplemented
@@ -134,18 +134,7 @@ class ImageServicer(grpc_pb.ImageServiceServicer):
     @rpc
     async def ImageFsInfo(self, request, context):
         root = self.d.images.root
-
-        def usage() -> tuple[int, int]:
-            used, inodes = 0, 0
-            for dirpath, dirnames, filenames in os.walk(root):
-                inodes += len(dirnames) + len(filenames)
-                for n in filenames:
-                    try:
-                        used += os.lstat(os.path.join(dirpath, n)).st_blocks * 512
-                    except OSError:
-                        pass
-            return used, inodes
-        used, inodes = await asyncio.to_thread(usage)
+        used, inodes = await asyncio.to_thread(disk_usage, root)
         fs = pb.FilesystemUsage(timestamp=time.time_ns(), fs_id=pb.FilesystemIdentifier(mountpoint=root),
                                 used_bytes=pb.UInt64Value(value=used), inodes_used=pb.UInt64Value(value=inodes))
         return pb.ImageFsInfoResponse(image_filesystems=[fs])

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Conflict, DockyardError, InvalidParameter, NotFound
+from ..fsutil import disk_usage
 from . import ids
 from .container import CREATED, EXITED, PAUSED, RUNNING, Container, now_rfc3339
 
@@ -299,14 +300,7 @@ class PodContainers:
                            working_set=max(usage - inactive, 0), rss=raw.get("anon", raw.get("rss", 0)),
                            page_faults=raw.get("pgfault", 0), major_page_faults=raw.get("pgmajfault", 0))
             upper = self.d.layout.container(c.id).rootfs.upper
-            used, inodes = 0, 0
-            for dirpath, dirnames, filenames in os.walk(upper):
-                inodes += len(dirnames) + len(filenames)
-                for n in filenames:
-                    try:
-                        used += os.lstat(os.path.join(dirpath, n)).st_blocks * 512
-                    except OSError:
-                        pass
+            used, inodes = disk_usage(upper)
             out.update(layer_bytes=used, layer_inodes=inodes, layer_dir=upper)
             return out
         return await asyncio.to_thread(read)
