@@ -22,7 +22,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -66,12 +65,7 @@ def main() -> int:
     args = ap.parse_args()
 
     docker = rb.docker_cli()
-    tmp = tempfile.TemporaryDirectory(prefix="dyep")
-    cfg = os.path.join(tmp.name, "docker-config")
-    os.mkdir(cfg)
-    tar = os.path.join(tmp.name, "busybox.tar")
-    subprocess.run(["bash", str(rb.REPO / "scripts" / "make-busybox-image.sh"), tar], check=True,
-                   capture_output=True)
+    tmp, cfg, tar = rb.bench_dir("dyep")
     daemon = rb.fx.Daemon(log_path=Path(tmp.name) / "dockyardd.log")
     daemon.start()
     targets = {"dockyardd": (rb.Target(daemon.sock, cfg), "bb")}

@@ -134,12 +134,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     docker = rb.docker_cli()
-    tmp = tempfile.TemporaryDirectory(prefix="dynb")
-    cfg = os.path.join(tmp.name, "docker-config")
-    os.mkdir(cfg)
-    tar = os.path.join(tmp.name, "busybox.tar")
-    subprocess.run(["bash", str(rb.REPO / "scripts" / "make-busybox-image.sh"), tar], check=True,
-                   capture_output=True)
+    tmp, cfg, tar = rb.bench_dir("dynb")
     daemon = rb.fx.Daemon(log_path=Path(tmp.name) / "dockyardd.log")
     res: dict = {}
     try:

@@ -121,6 +121,19 @@ def close_dockerd(handle: Any, who: str = "bench") -> None:
             print(f"{who}: private dockerd cleanup: {p}", file=sys.stderr)
 
 
+def bench_dir(prefix: str, busybox: bool = True) -> tuple[tempfile.TemporaryDirectory, str, str]:
+    """A bench's temporary directory, the empty docker CLI config in it, and (busybox) the
+    busybox image tarball of scripts/make-busybox-image.sh: (tmp, cfg, tar)."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    cfg = os.path.join(tmp.name, "docker-config")
+    os.mkdir(cfg)
+    tar = os.path.join(tmp.name, "busybox.tar")
+    if busybox:
+        subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), tar], check=True,
+                       capture_output=True)
+    return tmp, cfg, tar
+
+
 def docker_cli() -> str:
     import shutil
     exe = shutil.which("docker")
@@ -265,11 +278,7 @@ def main() -> int:
         ap.error("--runs must be at least 1")
 
     docker = docker_cli()
-    tmp = tempfile.TemporaryDirectory(prefix="dyb")
-    cfg = os.path.join(tmp.name, "docker-config")
-    os.mkdir(cfg)
-    tar = os.path.join(tmp.name, "busybox.tar")
-    subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), tar], check=True)
+    tmp, cfg, tar = bench_dir("dyb")
 
     daemon = None
     if args.dockyard_sock:

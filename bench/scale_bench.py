@@ -35,7 +35,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from run_bench import (DOCKERD_IMAGE, Target, add_dockerd_args, close_dockerd, docker_cli,  # noqa: E402
+from run_bench import (DOCKERD_IMAGE, Target, add_dockerd_args, bench_dir, close_dockerd, docker_cli,  # noqa: E402
                        fx, open_dockerd)
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -290,11 +289,7 @@ def main() -> int:
     ns = [int(x) for x in args.n.split(",") if x.strip()]
 
     docker = docker_cli()
-    tmp = tempfile.TemporaryDirectory(prefix="dys")
-    cfg = os.path.join(tmp.name, "docker-config")
-    os.mkdir(cfg)
-    tar = os.path.join(tmp.name, "busybox.tar")
-    subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), tar], check=True, capture_output=True)
+    tmp, cfg, tar = bench_dir("dys")
 
     engines: list[Engine] = []
     daemon = None

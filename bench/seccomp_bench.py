@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,12 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", "--runs", type=int, default=25)
     args = ap.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="dysb")
-    cfg = os.path.join(tmp.name, "docker-config")
-    os.mkdir(cfg)
-    tar = os.path.join(tmp.name, "busybox.tar")
-    subprocess.run(["bash", str(run_bench.REPO / "scripts" / "make-busybox-image.sh"), tar], check=True,
-                   capture_output=True)
+    tmp, cfg, tar = run_bench.bench_dir("dysb")
     daemon = run_bench.fx.Daemon(runtime="crun", log_path=Path(tmp.name) / "dockyardd.log")
     daemon.start()
     try:

@@ -28,7 +28,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -123,11 +122,7 @@ def main() -> int:
     args = ap.parse_args()
 
     docker = rb.docker_cli()
-    tmp = tempfile.TemporaryDirectory(prefix="dysb")
-    cfg = os.path.join(tmp.name, "docker-config")
-    os.mkdir(cfg)
-    tar = os.path.join(tmp.name, "busybox.tar")
-    subprocess.run(["bash", str(rb.REPO / "scripts" / "make-busybox-image.sh"), tar], check=True)
+    tmp, cfg, tar = rb.bench_dir("dysb")
     daemon = rb.fx.Daemon(log_path=Path(tmp.name) / "dockyardd.log")
     daemon.start()
     targets = {"dockyardd": (rb.Target(daemon.sock, cfg), "bb")}
