@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -431,3 +432,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     rd = getattr(item, "funcargs", {}).get("ref_dockerd")
     if rep.failed and rd is not None:
         rep.sections.append((f"private dockerd log, last lines ({rd.log_path})", rd.log_tail()))
+
+
+@pytest.fixture
+def cri(daemon):
+    """A CRI v1 client of the module's daemon: .rt (RuntimeService) and .img (ImageService)."""
+    import grpc
+
+    from dockyard.cri.proto import grpc_pb
+    ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
+    grpc.channel_ready_future(ch).result(timeout=10)
+    try:
+        yield types.SimpleNamespace(rt=grpc_pb.RuntimeServiceStub(ch), img=grpc_pb.ImageServiceStub(ch))
+    finally:
+        ch.close()

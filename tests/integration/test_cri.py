@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -14,16 +13,6 @@ from conftest import Daemon
 from registry_util import LocalRegistry
 
 from dockyard.cri.proto import grpc_pb, pb
-
-
-@pytest.fixture
-def cri(daemon):
-    ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
-    grpc.channel_ready_future(ch).result(timeout=10)
-    try:
-        yield SimpleNamespace(rt=grpc_pb.RuntimeServiceStub(ch), img=grpc_pb.ImageServiceStub(ch))
-    finally:
-        ch.close()
 
 
 def code_of(call) -> grpc.StatusCode:

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -87,16 +86,6 @@ def daemon(request, tmp_path_factory):
     for cmd in ("iptables", "ip6tables"):
         new = chains(iptables_text(cmd)) - ipt_before[cmd]
         assert not {c for c in new if c.startswith("CNI-")}, f"{cmd}: portmap chains left: {new}"
-
-
-@pytest.fixture
-def cri(daemon):
-    ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
-    grpc.channel_ready_future(ch).result(timeout=10)
-    try:
-        yield SimpleNamespace(rt=grpc_pb.RuntimeServiceStub(ch), img=grpc_pb.ImageServiceStub(ch))
-    finally:
-        ch.close()
 
 
 def pod_config(name: str, **kw) -> pb.PodSandboxConfig:

@@ -9,23 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from types import SimpleNamespace
 
 import grpc
 import pytest
 from unit.test_cri_streaming import GoSpdyClient, decode_v4_status, remotecommand
 
-from dockyard.cri.proto import grpc_pb, pb
-
-
-@pytest.fixture
-def cri(daemon):
-    ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
-    grpc.channel_ready_future(ch).result(timeout=10)
-    try:
-        yield SimpleNamespace(rt=grpc_pb.RuntimeServiceStub(ch))
-    finally:
-        ch.close()
+from dockyard.cri.proto import pb
 
 
 @pytest.fixture
