@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from run_bench import REPO, _teardown, docker_cli, fx, print_series  # noqa: E402
+from run_bench import REPO, teardown_daemon, docker_cli, fx, print_series  # noqa: E402
 
 DOCKERFILE = """\
 FROM bb
@@ -199,7 +199,7 @@ def main() -> int:
         if dd is not None:
             for p in dd.stop():
                 print(f"build_bench: dockerd cleanup: {p}", file=sys.stderr)
-        _teardown(daemon)
+        teardown_daemon(daemon)
         tmp.cleanup()
 
     if args.json:

@@ -64,18 +64,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    docker = rb.docker_cli()
-    tmp, cfg, tar = rb.bench_dir("dyep")
-    daemon = rb.fx.Daemon(log_path=Path(tmp.name) / "dockyardd.log")
-    daemon.start()
-    targets = {"dockyardd": (rb.Target(daemon.sock, cfg), "bb")}
-    try:
-        dd, note, dd_handle = rb.open_dockerd(args, cfg, tmp.name)
-    except BaseException:
-        rb._teardown(daemon)
-        raise
-    if dd is not None:
-        targets["dockerd"] = (dd, rb.DOCKERD_IMAGE)
+    docker, tmp, tar, daemon, targets, note, dd_handle = rb.side_by_side(args, "dyep")
     res: dict = {"cores": os.cpu_count(), "dockerd": note, "load_before": os.getloadavg()[0]}
     imported = False
     name = "ep" + secrets.token_hex(4)

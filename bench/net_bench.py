@@ -167,7 +167,7 @@ def main() -> int:
                 subprocess.run([docker, "-H", dd.host, "rmi", rb.DOCKERD_IMAGE], env=dd.env, capture_output=True)
             rb.close_dockerd(dd_handle, "net_bench")
     finally:
-        rb._teardown(daemon)
+        rb.teardown_daemon(daemon)
         tmp.cleanup()
     if args.json:
         print(json.dumps(res, indent=2))

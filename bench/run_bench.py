@@ -134,6 +134,24 @@ def bench_dir(prefix: str, busybox: bool = True) -> tuple[tempfile.TemporaryDire
     return tmp, cfg, tar
 
 
+def side_by_side(args: argparse.Namespace, prefix: str):
+    """A bench's own dockyardd (with `bb` to import from the tarball) and, per the dockerd options,
+    a dockerd: (docker CLI, tmp, tar, daemon, {label: (Target, image)}, dockerd note, dockerd handle)."""
+    docker = docker_cli()
+    tmp, cfg, tar = bench_dir(prefix)
+    daemon = fx.Daemon(log_path=Path(tmp.name) / "dockyardd.log")
+    daemon.start()
+    targets = {"dockyardd": (Target(daemon.sock, cfg), "bb")}
+    try:
+        dd, note, dd_handle = open_dockerd(args, cfg, tmp.name)
+    except BaseException:
+        teardown_daemon(daemon)
+        raise
+    if dd is not None:
+        targets["dockerd"] = (dd, DOCKERD_IMAGE)
+    return docker, tmp, tar, daemon, targets, note, dd_handle
+
+
 def docker_cli() -> str:
     import shutil
     exe = shutil.which("docker")
@@ -291,7 +309,7 @@ def main() -> int:
         try:
             daemon.start()
         except Exception:
-            _teardown(daemon)
+            teardown_daemon(daemon)
             raise
         dy = Target(daemon.sock, cfg)
 
@@ -300,7 +318,7 @@ def main() -> int:
         dd, dockerd_note, dd_handle = open_dockerd(args, cfg, tmp.name)
     except BaseException:
         if daemon is not None:
-            _teardown(daemon)
+            teardown_daemon(daemon)
         raise
 
     try:
@@ -343,7 +361,7 @@ def main() -> int:
             subprocess.run([docker, "-H", dd.host, "rmi", DOCKERD_IMAGE], env=dd.env, capture_output=True)
         close_dockerd(dd_handle, "run_bench")
         if daemon is not None:
-            _teardown(daemon)
+            teardown_daemon(daemon)
         tmp.cleanup()
 
     if args.json:
@@ -364,7 +382,7 @@ def _compile_cli() -> None:
                    capture_output=True)
 
 
-def _teardown(daemon) -> None:
+def teardown_daemon(daemon) -> None:
     problems = daemon.cleanup() + daemon.remove()
     for p in problems:
         print(f"run_bench: cleanup: {p}", file=sys.stderr)

@@ -82,7 +82,7 @@ def main() -> None:
             med = {k: statistics.median(r[k] for r in rows) for k in ("total", "spec", "supervise")}
             print(f"{name:16} {med['total']:8.1f} {med['spec']:7.1f} {med['supervise']:10.1f}")
     finally:
-        run_bench._teardown(daemon)
+        run_bench.teardown_daemon(daemon)
 
 
 if __name__ == "__main__":
