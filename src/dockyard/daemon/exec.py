@@ -1,6 +1,9 @@
 """Exec: run another process in a running container, supervised by its own
 conmon (`conmon --exec`), so it needs no Python process and its stdio works
-exactly like the container's (attach socket, ctl fifo for resize).
+exactly like the container's (attach socket, ctl fifo for resize). An
+attached exec without a TTY, whose output can only go to the client through
+this daemon, runs without conmon: the runtime itself waits for it and the
+daemon relays its pipes (_launch_piped, exec_relay.py).
 
 The runtime's exec verb (Runtime.exec; conmon's pipes are in
 runtime/conmon.py) calls us back once conmon's attach socket listens and
@@ -14,6 +17,7 @@ wrote into its exit dir (kept until that code is on disk).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -25,9 +29,10 @@ from dataclasses import dataclass, field
 
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..runtime import conmon, lookpath
-from ..runtime.runtimes import Runtime
+from ..runtime.runtimes import PipedExec, Runtime
 from ..store.db import Database
 from . import exec_events, users
+from .exec_relay import relay
 from .attach import open_socket
 from .container import Container
 from .exec_events import EventFn
@@ -85,6 +90,8 @@ class Exec:
     # the process spec made right after create: (container pid, console size) it was made for,
     # when (monotonic), and the spec or the StartFailed it came to; not kept on disk
     prepared: tuple[tuple, float, dict | StartFailed] | None = field(default=None, repr=False)
+    # while an exec without conmon runs (_launch_piped): its runtime process and pipes
+    piped: PipedExec | None = field(default=None, repr=False)
 
     def to_api(self) -> dict:
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
@@ -180,6 +187,8 @@ class ExecManager:
         ex = self._execs.get(ref)
         if ex is None:
             raise NoSuchExec(ref)
+        if ex.piped is not None and ex.running:
+            ex.pid = ex.piped.pid()      # the runtime writes it once the process runs
         return ex
 
     def ids_for(self, cid: str) -> list[str]:
@@ -279,6 +288,8 @@ class ExecManager:
             proc = prepared[2]
         else:   # not made yet, too old (the rootfs may have changed), or for another run or console size
             proc = self._process_spec(ex, c, paths)
+        if attach and not ex.tty:
+            return await self._launch_piped(ex, c, rt, proc)
         ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
         os.makedirs(paths.socket_dir, exist_ok=True)
@@ -313,6 +324,48 @@ class ExecManager:
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
         return socks[0] if socks else None
+
+    async def _launch_piped(self, ex: Exec, c, rt: Runtime, proc: dict) -> socket.socket:
+        """An attached exec without a TTY (`docker exec CTR cmd`, docker-py's
+        exec_run, Compose's exec -T): the runtime run by the daemon, not
+        detached, with pipes (Runtime.exec_piped), and its output relayed
+        onto a socket in conmon's attach format (exec_relay.py). Its output
+        has only this daemon to go to, so conmon's extra processes, attach
+        socket handshake and files buy nothing here. The price: were the
+        daemon to die meanwhile, the process loses its reader (SIGPIPE at
+        its next write) and a restarted daemon records the exec as ended
+        with an unknown code (a detached exec stays under conmon and is
+        watched again)."""
+        try:
+            px = await rt.exec_piped(c.id, proc, stdin=ex.attach_stdin)
+        except OSError as e:
+            raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: "
+                              f"{e}: unknown") from None
+        ex.piped = px
+        ex.pid = px.proc.pid
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        t = asyncio.ensure_future(self._run_piped(ex, px, ours))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return theirs
+
+    async def _run_piped(self, ex: Exec, px: PipedExec, sock: socket.socket) -> None:
+        code = EXIT_UNKNOWN
+        try:
+            code = await relay(px, sock)
+            err = px.runtime_error()
+            if err:    # the runtime failed before the process ran (a cwd that is not there, ...)
+                code = 127 if "not found" in err else 126
+                msg = f"OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown"
+                with contextlib.suppress(OSError):
+                    await asyncio.get_running_loop().sock_sendall(sock, bytes([2]) + (msg + "\r\n").encode())
+        finally:
+            ex.piped = None
+            px.close()
+            self._finish(ex, code)     # before the stream ends: the client asks for the code next
+            sock.close()
 
     async def _wait_exit(self, ex: Exec, running: conmon.ExecProcess) -> None:
         code = None

@@ -255,8 +255,8 @@ async def exec_(cid: str, uuid: str, name: str, runtime: Sequence[str], runtime_
     _OCI_STARTPIPE/_OCI_ATTACHPIPE handshake). Raises SessionFailed when
     conmon gave up before that, CreateFailed with the runtime's message."""
     attach = on_attach is not None
-    spec_fd = _memfd("process.json", json.dumps(spec).encode())
-    err = _memfd("conmon.err")
+    spec_fd = memfd("process.json", json.dumps(spec).encode())
+    err = memfd("conmon.err")
     try:
         args = argv(runtime[0], runtime_root, cid, uuid, name, bundle=exec_dir, runtime_lead=runtime[1:],
                     pidfile=os.path.join(exec_dir, "pid"), conmon_pidfile=os.path.join(exec_dir, "conmon.pid"),
@@ -269,7 +269,8 @@ async def exec_(cid: str, uuid: str, name: str, runtime: Sequence[str], runtime_
         os.close(err)
 
 
-def _memfd(name: str, data: bytes = b"") -> int:
+def memfd(name: str, data: bytes = b"") -> int:
+    """A close-on-exec memfd holding data (a file no disk sees)."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC)
     view = memoryview(data)
     while view:

@@ -81,6 +81,67 @@ def hybrid_needs_mask() -> bool:
 
 
 @dataclass
+class PipedExec:
+    """A running Runtime.exec_piped: the runtime's process, our ends of the
+    process's pipes (stdin -1 when it has none; all non-blocking), and the
+    memfds the runtime writes the process's pid and its own errors into."""
+    proc: asyncio.subprocess.Process
+    stdin: int
+    stdout: int
+    stderr: int
+    pid_fd: int
+    log_fd: int
+
+    def __post_init__(self) -> None:
+        for fd in (self.stdin, self.stdout, self.stderr):
+            if fd >= 0:
+                os.set_blocking(fd, False)
+
+    def pid(self) -> int:
+        """The process's pid once the runtime has written it, else the runtime's."""
+        try:
+            return int(os.pread(self.pid_fd, 32, 0) or 0) or self.proc.pid
+        except (OSError, ValueError):
+            return self.proc.pid
+
+    def runtime_error(self) -> str:
+        """What the runtime logged as its own failure (empty when the process ran)."""
+        try:
+            text = os.pread(self.log_fd, 65536, 0).decode(errors="replace")
+        except OSError:
+            return ""
+        msgs, at, dec = [], 0, json.JSONDecoder()
+        while True:      # JSON records one after another (crun pretty-prints each)
+            while at < len(text) and text[at].isspace():
+                at += 1
+            if at >= len(text):
+                break
+            try:
+                rec, at = dec.raw_decode(text, at)
+            except ValueError:
+                msgs.append(text[at:].strip())
+                break
+            if isinstance(rec, dict) and rec.get("level") in ("error", "fatal") and rec.get("msg"):
+                msgs.append(str(rec["msg"]))
+        return "; ".join(msgs)
+
+    def close_stdin(self) -> None:
+        if self.stdin >= 0:
+            os.close(self.stdin)
+            self.stdin = -1
+
+    def close(self) -> None:
+        for name in ("stdin", "stdout", "stderr", "pid_fd", "log_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, name, -1)
+
+
+@dataclass
 class Runtime:
     """crun or runc: the verbs of oci.OCIRuntime. Each takes the container's
     id; what differs between the two stays in here (and in checkpoint.py)."""
@@ -268,6 +329,43 @@ class Runtime:
             except OSError:
                 pass
         return ExecResult(proc.returncode, bytes(out), truncated, timed_out)
+
+    async def exec_piped(self, cid: str, spec: dict, *, stdin: bool) -> PipedExec:
+        """`exec --process` with the process spec `spec`, not detached and
+        without conmon: the runtime waits for the process and exits with its
+        status (128+N when signal N ended it); the process's stdio are pipes
+        whose other ends are returned. Nothing touches the disk: the spec,
+        the runtime's pid file and its error log are memfds. For an attached
+        exec without a TTY, whose output has only the daemon to go to: one
+        process (the runtime) instead of conmon's three, no attach socket to
+        hand over, no exit file. Raises OSError when the runtime cannot be
+        run at all."""
+        # runc writes its pid file through a temp file and a rename, which
+        # a memfd cannot take: it gets none (PipedExec.pid then names the runtime)
+        spec_fd = conmon.memfd("process.json", json.dumps(spec).encode())
+        pid_fd = conmon.memfd("pid")
+        log_fd = conmon.memfd("runtime.log")
+        in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin else (-1, -1)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        prefix, carried = self._enter([])
+        pidfile = ["--pid-file", f"/proc/self/fd/{pid_fd}"] if self.name == "crun" else []
+        argv = [*prefix, *self._exec_argv(), "--log", f"/proc/self/fd/{log_fd}", "--log-format", "json",
+                "--root", self.root, "exec", "--process", f"/proc/self/fd/{spec_fd}", *pidfile, cid]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=in_r if stdin else subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+                pass_fds=(spec_fd, pid_fd, log_fd, *carried), start_new_session=True)
+        except BaseException:
+            for fd in (in_w, out_r, err_r, pid_fd, log_fd):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w, spec_fd, *carried):
+                if fd >= 0:
+                    os.close(fd)
+        return PipedExec(proc, in_w, out_r, err_r, pid_fd, log_fd)
 
     # ------------------------------------------------------------ checkpoint / restore
     async def checkpoint(self, cid: str, criu: Criu, image_dir: str, work_dir: str, *,
