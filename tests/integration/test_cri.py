@@ -60,9 +60,9 @@ def test_version_status_and_runtime_config(cri):
 
 def test_not_yet_served_calls_are_unimplemented(cri):
     with pytest.raises(grpc.RpcError) as ei:
-        cri.rt.CheckpointContainer(pb.CheckpointContainerRequest(container_id="x"))
+        cri.rt.CheckpointPod(pb.CheckpointPodRequest(pod_sandbox_id="x"))
     assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "CheckpointContainer" in ei.value.details()
+    assert "CheckpointPod" in ei.value.details()
 
 
 # ---------------------------------------------------------------- images

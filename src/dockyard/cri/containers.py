@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ..daemon import podcontainers
-from ..errors import InvalidParameter, NotImplementedYet
+from ..errors import Conflict, InvalidParameter, NotImplementedYet
 from .proto import pb
 from .server import rpc
 
@@ -15,6 +15,7 @@ _STATES = {"created": pb.CONTAINER_CREATED, "running": pb.CONTAINER_RUNNING, "ex
 _PROPAGATION = {pb.PROPAGATION_PRIVATE: "", pb.PROPAGATION_HOST_TO_CONTAINER: "rslave",
                 pb.PROPAGATION_BIDIRECTIONAL: "rshared"}
 MAX_EXEC_OUTPUT = 16 << 20       # the CRI's message limit for ExecSync output
+_STATE_NAMES = {k: pb.ContainerState.Name(v) for k, v in _STATES.items()}
 
 
 def _seccomp_opt(sc: pb.LinuxContainerSecurityContext) -> list[str]:
@@ -204,6 +205,24 @@ class ContainerRpcs:
         code, out, err = await self.d.pod_containers.exec_sync(c, list(request.cmd), int(request.timeout),
                                                                MAX_EXEC_OUTPUT)
         return pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
+
+    @rpc
+    async def CheckpointContainer(self, request, context):
+        """CRIU through `docker checkpoint create --leave-running`'s path, as a
+        tar archive at `location` (daemon/podcheckpoint.py); the container keeps
+        running. Unknown: NotFound; not running: FailedPrecondition; no usable
+        CRIU or a runtime without it: Unimplemented, saying why."""
+        from google.protobuf.json_format import MessageToJson
+
+        from ..daemon.podcheckpoint import check_location, checkpoint_to_archive
+        c = self.d.pod_containers.get(request.container_id)
+        check_location(request.location)
+        if podcontainers.cri_state(c) != "running":
+            raise Conflict(f"container {c.id!r} is in {_STATE_NAMES[podcontainers.cri_state(c)]} state. "
+                                     "only CONTAINER_RUNNING containers can be checkpointed")
+        status = MessageToJson(container_status(c), preserving_proto_field_name=False).encode()
+        await checkpoint_to_archive(self.d, c, request.location, int(request.timeout), status)
+        return pb.CheckpointContainerResponse()
 
 
 def _u64(v: int) -> pb.UInt64Value:

@@ -11,6 +11,7 @@ from google.protobuf.json_format import MessageToDict
 from .. import __version__
 from ..daemon.pods import READY, Pod
 from .containers import ContainerRpcs, StatsRpcs
+from .events import ContainerEvents
 from .proto import grpc_pb, pb
 from .server import rpc, unimplemented
 
@@ -70,6 +71,7 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         self.d = daemon
         self.streams = streams          # streaming.StreamServer: Exec, Attach and PortForward's URLs
         self.cpu_samples = {}
+        self.events = ContainerEvents(daemon, pod_status)    # GetContainerEvents' streams
 
     @rpc
     async def Version(self, request, context):
@@ -86,6 +88,7 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         info = {}
         if request.verbose:
             info["config"] = json.dumps({"runtime": self.d.runtimes.default, "cgroupDriver": "cgroupfs"})
+            info["events"] = json.dumps({"streams": self.events.streams})     # GetContainerEvents' clients
         return pb.StatusResponse(status=pb.RuntimeStatus(conditions=conditions), info=info)
 
     @rpc
@@ -134,6 +137,21 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         return pb.ListPodSandboxResponse(items=items)
 
 
+
+    # ------------------------------------------------------------ events
+    async def GetContainerEvents(self, request, context):
+        """A server stream until the client goes (grpc cancels this: the
+        stream's queue is dropped) or falls too far behind (UNAVAILABLE, as
+        containerd 2 ends a subscription it closed: subscribe again)."""
+        import grpc
+        stream = self.events.subscribe()
+        try:
+            while (msg := await stream.next()) is not None:
+                yield msg
+        finally:
+            stream.close()
+        await context.abort(grpc.StatusCode.UNAVAILABLE,
+                            "container events subscription closed by server: the client fell behind")
 
     # ------------------------------------------------------------ streaming
     def _url(self, get_url, request) -> str:

@@ -99,8 +99,10 @@ def write_meta(path: str, meta: dict) -> None:
 
 # ---------------------------------------------------------------- create / list / delete
 
-async def create(d: _Daemon, c: Container, ref: str, name: str | None, custom_dir: str | None, exit_: bool = True) -> str:
-    """Checkpoint a running container; with exit_ it stops (and is not restarted)."""
+async def create(d: _Daemon, c: Container, ref: str, name: str | None, custom_dir: str | None, exit_: bool = True,
+                 timeout: float = 120) -> str:
+    """Checkpoint a running container; with exit_ it stops (and is not restarted).
+    CRIU's dump is killed (and the checkpoint undone) past timeout seconds."""
     name = validate_name(name)
     criu = await require_criu(d)
     root = root_dir(d, c, custom_dir)
@@ -125,7 +127,7 @@ async def create(d: _Daemon, c: Container, ref: str, name: str | None, custom_di
         try:
             # a running container is frozen first: CRIU otherwise waits ~100 ms on the v1 freezer
             await rt.checkpoint(c.id, criu, images, work, leave_running=not exit_,
-                                freeze_pid=c.state.pid if c.state.status == RUNNING else None)
+                                freeze_pid=c.state.pid if c.state.status == RUNNING else None, timeout=timeout)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             if exit_:

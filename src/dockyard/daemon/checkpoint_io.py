@@ -61,7 +61,7 @@ def _tmpdir(d: _Daemon) -> str:
     return path
 
 
-def _tar_dir(src: str, dest: str) -> None:
+def tar_dir(src: str, dest: str) -> None:
     """GNU tar keeps overlay whiteouts (0/0 char devices) and opaque-dir xattrs."""
     r = subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-C", src, "-cpf", dest, "."],
                        capture_output=True, text=True)
@@ -83,7 +83,7 @@ def _build_export(d: _Daemon, c: Container, path: str, meta: dict, out: str) -> 
                 "Create": {**c.config, "Image": c.image, "HostConfig": c.host_config}}
     with tempfile.TemporaryDirectory(dir=_tmpdir(d)) as tmp:
         diff = os.path.join(tmp, ROOTFS_DIFF)
-        _tar_dir(d.paths(c).rootfs.upper, diff)
+        tar_dir(d.paths(c).rootfs.upper, diff)
         with tarfile.open(out, "w") as tar:
             data = json.dumps(manifest).encode()
             info = tarfile.TarInfo(MANIFEST)

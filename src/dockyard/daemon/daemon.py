@@ -123,7 +123,7 @@ class Daemon:
         from .pods import CniPodNetwork
         cni = CNI(config.cni_bin_dirs, config.cni_conf_dir, os.path.join(config.data_root, "cri", "cni"), timeout=120)
         self.pods = PodService(self.db, config.data_root, config.exec_root,   # the CRI's pod sandboxes
-                               CniPodNetwork(cni))
+                               CniPodNetwork(cni), emit=self.events.emit)
         from .podcontainers import PodContainers
         self.pod_containers = PodContainers(self)                            # and their containers
         self._flusher: asyncio.Task | None = None
@@ -191,8 +191,11 @@ class Daemon:
 
     def event(self, c: Container, action: str, **extra) -> None:
         """A container event with Docker's attributes: labels, image, name, extras.
-        Docker's namespace only: a CRI container's are not Docker's events."""
+        A CRI container's (its namespace's) are not Docker's events: only its
+        namespace's listeners hear them, with its pod's id (the CRI's GetContainerEvents)."""
         if c.namespace:
+            self.events.emit("container", action, c.id, {"sandbox": c.cri.get("pod", ""), **extra},
+                             namespace=c.namespace)
             return
         attrs = dict(c.config.get("Labels") or {})
         attrs.update(image=c.image_ref, name=c.name, **extra)

@@ -9,14 +9,23 @@ With a `path`, the history is also appended there (one JSON line per event,
 no fsync: losing the last events in a host crash is acceptable) and read
 back at start, so `--since` reaches across a daemon restart. The file is
 compacted to the last `history` events once it holds twice that many.
+
+An event emitted with a `namespace` (the CRI's "k8s.io" objects) is not
+Docker's: it skips the history, the file and Docker's subscribers, and goes
+only to that namespace's listeners (`listen`: a callback run on the loop as
+the event is published, e.g. the CRI's GetContainerEvents).
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import json
+import logging
 import os
 import time
+from typing import Callable
+
+log = logging.getLogger("dockyard.events")
 
 HISTORY = 256
 QUEUE_MAX = 1024
@@ -25,9 +34,11 @@ _SCOPE = "local"
 
 
 class Subscription:
-    def __init__(self, events: "Events"):
-        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
+    def __init__(self, events: "Events", namespace: str = "", callback: Callable[[dict], None] | None = None):
+        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_MAX if callback is None else 1)
         self.dropped = False
+        self.namespace = namespace
+        self.callback = callback
         self._events = events
 
     def close(self) -> None:
@@ -117,8 +128,9 @@ class Events:
         self._loop = loop
 
     def emit(self, type: str, action: str, actor_id: str, attributes: dict | None = None,
-             scope: str = _SCOPE) -> dict:
-        """Record and publish one event; callable from the loop or a worker thread."""
+             scope: str = _SCOPE, namespace: str = "") -> dict:
+        """Record and publish one event; callable from the loop or a worker thread.
+        With a namespace: only that namespace's listeners hear it (not recorded)."""
         ns = time.time_ns()
         attrs = {k: str(v) for k, v in (attributes or {}).items()}
         ev = {"Type": type, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
@@ -134,17 +146,27 @@ class Events:
             loop = None
         if loop is None and self._loop is not None:
             # emitted from a worker thread (asyncio.to_thread): publish on the loop
-            self._loop.call_soon_threadsafe(self._publish, ev)
+            self._loop.call_soon_threadsafe(self._publish, ev, namespace)
         else:
             self._loop = loop or self._loop
-            self._publish(ev)
+            self._publish(ev, namespace)
         return ev
 
-    def _publish(self, ev: dict) -> None:
+    def _publish(self, ev: dict, namespace: str = "") -> None:
+        if namespace:
+            for sub in list(self._subs):
+                if sub.namespace == namespace and sub.callback is not None:
+                    try:
+                        sub.callback(ev)
+                    except Exception:       # a listener's bug must not fail the engine's verb
+                        log.exception("event listener for namespace %s failed", namespace)
+            return
         self._history.append(ev)
         if self._fd >= 0:
             self._persist(ev)
         for sub in list(self._subs):
+            if sub.namespace:
+                continue
             try:
                 sub.queue.put_nowait(ev)
             except asyncio.QueueFull:
@@ -160,6 +182,16 @@ class Events:
         self._subs.add(sub)
         return sub
 
+    def listen(self, namespace: str, callback: Callable[[dict], None]) -> Subscription:
+        """`callback(event)` for each event of `namespace`, on the loop, as it is
+        published (it must not block); until the subscription's close()."""
+        if not namespace:
+            raise ValueError("listen() is for a namespace's events; subscribe() for Docker's")
+        self._loop = asyncio.get_running_loop()
+        sub = Subscription(self, namespace, callback)
+        self._subs.add(sub)
+        return sub
+
     def replay_and_subscribe(self) -> tuple[list[dict], Subscription]:
         """The history and a subscription taken at the same instant, so no
         event is missed or seen twice between them."""
@@ -167,4 +199,5 @@ class Events:
 
     @property
     def subscribers(self) -> int:
-        return len(self._subs)
+        """Docker's listeners (`docker info`'s NEventsListener); a namespace's are not."""
+        return sum(1 for s in self._subs if not s.namespace)

@@ -207,6 +207,7 @@ class PodContainers:
             shutil.rmtree(paths.dir, ignore_errors=True)
             paths.rootfs.remove()
             raise
+        d.event(c, "create")         # the CRI's namespace only (daemon.event)
         return c
 
     async def start(self, c: Container) -> None:

@@ -26,7 +26,7 @@ import shutil
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from .. import nsfiles
 from ..errors import Conflict, InvalidParameter, NotFound
@@ -40,6 +40,7 @@ from . import ids
 log = logging.getLogger("dockyard.pods")
 
 READY, NOTREADY = "ready", "notready"
+POD_EVENTS_NAMESPACE = "k8s.io"      # the CRI's objects' namespace (podcontainers.NAMESPACE)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cri_pods (
@@ -205,8 +206,10 @@ def _loopback_up() -> None:
 
 
 class PodService:
-    def __init__(self, db: Database, data_root: str, exec_root: str, network: PodNetwork | None = None):
+    def __init__(self, db: Database, data_root: str, exec_root: str, network: PodNetwork | None = None,
+                 emit: Callable[..., object] | None = None):
         self.db = db
+        self._emit = emit        # the event bus's emit: pod transitions for the CRI's GetContainerEvents
         db.ensure_schema(SCHEMA)
         self.files_root = os.path.join(data_root, "cri", "pods")
         self.ns_root = os.path.join(exec_root, "cri", "pods")
@@ -244,6 +247,12 @@ class PodService:
     def _lock(self, pid: str) -> asyncio.Lock:
         return self._locks.setdefault(pid, asyncio.Lock())
 
+    def _event(self, p: Pod, action: str) -> None:
+        """create | start | stop | destroy of the pod, in the CRI's namespace
+        (never Docker's /events), as containerd reports sandboxes: by their id."""
+        if self._emit is not None:
+            self._emit("pod", action, p.id, {"sandbox": p.id}, namespace=POD_EVENTS_NAMESPACE)
+
     def _save(self, p: Pod) -> None:
         self.db.execute("UPDATE cri_pods SET rec = ? WHERE id = ?", (dumps(p.to_record()), p.id))
 
@@ -274,6 +283,8 @@ class PodService:
             raise
         p.state = READY
         self._save(p)
+        self._event(p, "create")
+        self._event(p, "start")
         return p
 
     def _make(self, p: Pod) -> None:
@@ -345,9 +356,12 @@ class PodService:
             if p.state == NOTREADY and not p.net_attached and not any(os.path.exists(x) for x in p.ns.values()) and \
                     not (p.shm and p.shm != "/dev/shm" and is_mountpoint(p.shm)):
                 return p
+            was = p.state
             await asyncio.to_thread(self._release_network, p)
             p.state = NOTREADY
             self._save(p)
+            if was == READY:
+                self._event(p, "stop")
         return p
 
     async def remove(self, ref: str) -> None:
@@ -362,6 +376,7 @@ class PodService:
                 return
             await asyncio.to_thread(self._unmake, p)
             self._forget(p)
+            self._event(p, "destroy")
 
     def namespace_paths(self, p: Pod) -> dict:
         """{kind: path} a container of the pod joins (kinds the pod shares with the host are absent)."""
