@@ -122,7 +122,8 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         info = {}
         if request.verbose:
             info["info"] = json.dumps({"config": p.config, "namespaces": p.ns, "etcFiles": p.etc_files,
-                                       "shm": p.shm, "state": p.state})
+                                       "shm": p.shm, "state": p.state, "pidNamespace": p.pid_ns,
+                                       "pidHolder": p.pid_holder, "cgroupParent": p.cgroup_parent})
         return pb.PodSandboxStatusResponse(status=pod_status(p), info=info)
 
     @rpc
