@@ -183,9 +183,16 @@ class ContainerRpcs:
         if not cfg.image.image:
             raise InvalidParameter("container config must include an image")
         config, host_config = docker_shapes(cfg)
+        mounts = cri_mounts(cfg)
+        if any(m["recursive_read_only"] for m in mounts):      # refused now, not weakened to ro at start
+            from ..runtime import features
+            rt = self.d.runtimes.get(pod.runtime_handler if pod.runtime_handler in ("crun", "runc") else None)
+            err = await asyncio.to_thread(features.rro_error, rt.name, rt.binary)
+            if err:
+                raise InvalidParameter(f"recursive read-only mounts: {err}")
         c = self.d.pod_containers.create(pod, cfg.metadata.name, cfg.metadata.attempt, cfg.image.image, config,
                                          host_config, dict(cfg.labels), dict(cfg.annotations), cfg.log_path,
-                                         mounts=cri_mounts(cfg), pid_mode=_pid_mode(cfg))
+                                         mounts=mounts, pid_mode=_pid_mode(cfg))
         return pb.CreateContainerResponse(container_id=c.id)
 
     @rpc
