@@ -2,7 +2,10 @@
 
 A pod is not a container: no pause process. Its network, IPC and UTS
 namespaces are made and pinned as files by the daemon (nsfiles.py) under
-<exec-root>/cri/pods/<id>/ns/, and the pod's containers join them by path;
+<exec-root>/cri/pods/<id>/ns/, and the pod's containers join them by path
+(a shared PID namespace, which dies with its PID 1, is held by a
+pause-mode init: nsfiles.spawn_pid_holder); its cgroup_parent's
+directories that the daemon makes go with the pod;
 a hostNetwork pod uses the host's network and UTS namespaces, a hostIPC pod
 the host's IPC. The pod's /etc/hostname, /etc/hosts and /etc/resolv.conf
 (from its DNSConfig, else the host's) are written under
