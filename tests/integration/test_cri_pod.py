@@ -127,6 +127,33 @@ def test_container_pid_mode_pod_has_no_holder(cri, pods, bb_image):
     assert ok_in(rt, a, "tr '\\0' ' ' < /proc/1/cmdline").startswith("sleep 1001")
 
 
+def test_target_pid_namespace(cri, pods, bb_image):
+    """NamespaceOption.pid TARGET (kubectl debug --target): the target
+    container's PID namespace, which must run and be of the same pod."""
+    rt = cri.rt
+    opts = pb.NamespaceOption(pid=pb.CONTAINER)
+    pod = pods(pod_config("target", linux=pb.LinuxPodSandboxConfig(
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=opts))))
+    a = start(rt, pod, "app", "sleep", "1001", linux=own_pid_ns())
+
+    def targeting(target: str) -> pb.LinuxContainerConfig:
+        return pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+            namespace_options=pb.NamespaceOption(pid=pb.TARGET, target_id=target)))
+    dbg = start(rt, pod, "debug", "sleep", "1002", linux=targeting(a))
+    assert pid_ns_of(rt, dbg) == pid_ns_of(rt, a)
+    assert ok_in(rt, dbg, "tr '\\0' ' ' < /proc/1/cmdline").startswith("sleep 1001")
+    for target, code in (("0" * 64, grpc.StatusCode.NOT_FOUND), ("", grpc.StatusCode.INVALID_ARGUMENT)):
+        with pytest.raises(grpc.RpcError) as ei:
+            rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, config=container_config(
+                "bad", "true", linux=targeting(target))))
+        assert ei.value.code() == code
+    rt.StopContainer(pb.StopContainerRequest(container_id=a, timeout=0))
+    with pytest.raises(grpc.RpcError) as ei:
+        rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, config=container_config(
+            "late", "true", linux=targeting(a))))
+    assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 def test_pod_pid_namespace_survives_a_daemon_crash(daemon, bb_image):
     """kill -9 of dockyardd: the holder lives on (the host's init adopts
     it); after the restart new containers join the same namespace. A pod

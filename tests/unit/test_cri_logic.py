@@ -370,6 +370,9 @@ def test_pod_pid_namespace_joined_by_path():
     spec = {"linux": {"namespaces": [{"type": "pid"}]}}          # no holder (no catatonit): its own
     join_pod_namespaces(spec, _cri_container(ns={}, pid_mode="pod", pid_ns=""))
     assert spec["linux"]["namespaces"] == [{"type": "pid"}]
+    spec = {"linux": {"namespaces": [{"type": "pid"}]}}          # TARGET: the target's, as it runs
+    join_pod_namespaces(spec, _cri_container(ns={}, pid_mode="target", pid_ns="/p/pid", pid_path="/proc/7/ns/pid"))
+    assert spec["linux"]["namespaces"] == [{"type": "pid", "path": "/proc/7/ns/pid"}]
 
 
 def test_cri_mounts_read_only_as_containerd():

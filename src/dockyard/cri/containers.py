@@ -113,12 +113,14 @@ def cri_mounts(cfg: pb.ContainerConfig) -> list[dict]:
     return out
 
 
-def _pid_mode(cfg: pb.ContainerConfig) -> str:
-    """The container's own NamespaceOption.pid ("": none given, the pod's)."""
+def _pid_mode(cfg: pb.ContainerConfig) -> tuple[str, str]:
+    """The container's own NamespaceOption.pid ("": none given, the pod's)
+    and, for TARGET, the container whose PID namespace it joins."""
     sc = cfg.linux.security_context
     if not (cfg.linux.HasField("security_context") and sc.HasField("namespace_options")):
-        return ""
-    return pb.NamespaceMode.Name(sc.namespace_options.pid).lower()
+        return "", ""
+    opts = sc.namespace_options
+    return pb.NamespaceMode.Name(opts.pid).lower(), opts.target_id if opts.pid == pb.TARGET else ""
 
 
 def _metadata(c) -> pb.ContainerMetadata:
@@ -184,6 +186,7 @@ class ContainerRpcs:
             raise InvalidParameter("container config must include an image")
         config, host_config = docker_shapes(cfg)
         mounts = cri_mounts(cfg)
+        pid_mode, pid_target = _pid_mode(cfg)
         if any(m["recursive_read_only"] for m in mounts):      # refused now, not weakened to ro at start
             from ..runtime import features
             rt = self.d.runtimes.get(pod.runtime_handler if pod.runtime_handler in ("crun", "runc") else None)
@@ -192,7 +195,7 @@ class ContainerRpcs:
                 raise InvalidParameter(f"recursive read-only mounts: {err}")
         c = self.d.pod_containers.create(pod, cfg.metadata.name, cfg.metadata.attempt, cfg.image.image, config,
                                          host_config, dict(cfg.labels), dict(cfg.annotations), cfg.log_path,
-                                         mounts=mounts, pid_mode=_pid_mode(cfg))
+                                         mounts=mounts, pid_mode=pid_mode, pid_target=pid_target)
         return pb.CreateContainerResponse(container_id=c.id)
 
     @rpc

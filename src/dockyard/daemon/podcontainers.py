@@ -75,8 +75,8 @@ def join_pod_namespaces(spec: dict, c: Container) -> None:
     """The pod's IPC and UTS namespaces joined by path (the host's when the
     pod shares the host's) and its /dev/shm; the PID namespace per the
     container's option (else the pod's): the host's for NODE, the pod's for
-    POD (pinned, held by its pause-mode init: pods.py), the container's own
-    otherwise. The CRI's mounts as containerd makes them (cri_mount_options)."""
+    POD (pinned, held by its pause-mode init: pods.py), TARGET's container's
+    (as it runs at the start), the container's own otherwise. The CRI's mounts as containerd makes them (cri_mount_options)."""
     ns = c.cri.get("ns") or {}
     linux = spec.setdefault("linux", {})
     out = []
@@ -90,6 +90,9 @@ def join_pod_namespaces(spec: dict, c: Container) -> None:
             continue
         if kind == "pid" and c.cri.get("pid_mode") == "pod" and c.cri.get("pid_ns"):
             out.append({"type": "pid", "path": c.cri["pid_ns"]})
+            continue
+        if kind == "pid" and c.cri.get("pid_mode") == "target" and c.cri.get("pid_path"):
+            out.append({"type": "pid", "path": c.cri["pid_path"]})
             continue
         out.append(entry)
     linux["namespaces"] = out
@@ -177,11 +180,12 @@ class PodContainers:
 
     def create(self, pod: Pod, name: str, attempt: int, image_ref: str, config: dict, host_config: dict,
                labels: dict, annotations: dict, log_file: str, mounts: list | None = None,
-               pid_mode: str = "") -> Container:
+               pid_mode: str = "", pid_target: str = "") -> Container:
         """The container in the store, its rootfs made; nothing else on failure.
         `config`/`host_config` are Docker-shaped (the CRI layer's translation);
         `mounts` the CRI's mounts as recorded for its status, `pid_mode` the
-        container's own NamespaceOption.pid ("": the pod's)."""
+        container's own NamespaceOption.pid ("": the pod's), `pid_target`
+        TARGET's container (running, in the same pod, as containerd checks)."""
         from .create import fill_daemon_defaults
         from .pods import READY, NameReserved, cgroup_path
         d = self.d
@@ -189,6 +193,8 @@ class PodContainers:
             raise Conflict(f"sandbox {pod.id} is not ready: cannot create a container in it")
         if not name:
             raise InvalidParameter("container config must include metadata with a name")
+        if pid_mode == "target":
+            pid_target = self._running_target(pod.id, pid_target).id
         img = d.images.resolve(image_ref)
         image_cfg = d.images.config(img.id) or {}
         from ..runtime.spec import validate as validate_host_config
@@ -219,7 +225,7 @@ class PodContainers:
                  "log_path": os.path.join(pod.log_directory, log_file) if pod.log_directory and log_file else "",
                  "netns": pod.ns.get("net", ""), "ns": {k: v for k, v in pod.ns.items() if k != "net"},
                  "etc_files": dict(pod.etc_files), "hostname": cfg["Hostname"],
-                 "pid_mode": pid_mode or pod.pid_mode, "pid_ns": pod.pid_ns,
+                 "pid_mode": pid_mode or pod.pid_mode, "pid_ns": pod.pid_ns, "pid_target": pid_target,
                  "cgroup_parent": cgroup_path(pod.cgroup_parent), "mounts": list(mounts or []),
                  "shm": pod.shm,
                  "image": image_ref}
@@ -251,7 +257,21 @@ class PodContainers:
             raise Conflict(f"sandbox {pod.id} lost the holder of its PID namespace: cannot start container {c.id}")
         if c.state.status != CREATED:
             raise Conflict(f"container {c.id} is in {c.state.status} state: only a created container starts")
+        if c.cri.get("pid_mode") == "target":       # the target's namespace as it runs now
+            target = self._running_target(pod.id, c.cri.get("pid_target", ""))
+            c.cri["pid_path"] = f"/proc/{target.state.pid}/ns/pid"
         await self.d.lifecycle.start(c)
+
+    def _running_target(self, pod_id: str, ref: str) -> Container:
+        """NamespaceOption TARGET's container: of the same pod, running."""
+        if not ref:
+            raise InvalidParameter("target_id must be set for NamespaceMode TARGET")
+        t = self.get(ref)
+        if t.cri.get("pod") != pod_id:
+            raise InvalidParameter(f"container {t.id} (sandbox {t.cri.get('pod')}) does not belong to sandbox {pod_id}")
+        if not t.state.running or not t.state.pid:
+            raise Conflict(f"container {t.id} is not running - in state {cri_state(t)}")
+        return t
 
     async def stop(self, c: Container, timeout: int) -> None:
         """Stop with the container's stop signal, SIGKILL after `timeout`
