@@ -140,11 +140,37 @@ def holds(pid: int, path: str) -> bool:
     return (ns.st_dev, ns.st_ino) == (pinned.st_dev, pinned.st_ino) and state not in ("Z", "X")
 
 
+def find_pid_holder(path: str) -> int:
+    """The PID 1 of the namespace pinned at `path` (0: none), looked for in
+    /proc: for a holder whose PID was never recorded (a daemon killed while
+    it made the pod)."""
+    try:
+        pinned = os.stat(path)
+        names = [n for n in os.listdir("/proc") if n.isdigit()]
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            ns = os.stat(f"/proc/{name}/ns/pid")
+            if (ns.st_dev, ns.st_ino) != (pinned.st_dev, pinned.st_ino):
+                continue
+            with open(f"/proc/{name}/status") as f:
+                nspid = next((line.split()[1:] for line in f if line.startswith("NSpid:")), [])
+        except OSError:
+            continue
+        if nspid and nspid[-1] == "1":
+            return int(name)
+    return 0
+
+
 def stop_pid_holder(pid: int, path: str) -> None:
     """Kill the holder (and with it whatever still runs in its namespace) if
-    it is still the one pinned at `path`, then unpin the namespace."""
+    it is still the one pinned at `path` (found by that pin when `pid` is
+    not it), then unpin the namespace."""
     import signal
-    if holds(pid, path):
+    if not holds(pid, path):
+        pid = find_pid_holder(path)
+    if pid and holds(pid, path):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

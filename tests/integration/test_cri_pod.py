@@ -331,3 +331,20 @@ def test_recursive_read_only_mounts(cri, pods, bb_image, shared_source):
     assert rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status.mounts[0].recursive_read_only
     code, out = run_in(rt, cid, "touch /rro/tmpfs/x")
     assert code != 0 and "Read-only file system" in out
+
+
+def test_a_holder_is_found_by_its_pin(tmp_path):
+    """A holder whose PID was never recorded (dockyardd killed while it made
+    the pod) is found by the namespace it pins, and stopped with the pod."""
+    from dockyard import nsfiles
+    pin = str(tmp_path / "pid")
+    pid = nsfiles.spawn_pid_holder(pin)
+    try:
+        assert nsfiles.holds(pid, pin) and nsfiles.find_pid_holder(pin) == pid
+        nsfiles.stop_pid_holder(0, pin)
+        assert not alive(pid) and not os.path.exists(pin)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        nsfiles.unpin(pin)

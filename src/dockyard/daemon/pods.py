@@ -464,6 +464,14 @@ class PodService:
 
     def _unmake(self, p: Pod) -> None:
         self._release_network(p)
+        # what a daemon killed in the middle of _make pinned but never recorded
+        nsdir = os.path.join(self.ns_root, p.id, "ns")
+        pid_pin = os.path.join(nsdir, "pid")
+        if os.path.exists(pid_pin):
+            nsfiles.stop_pid_holder(p.pid_holder, pid_pin)
+        for kind in nsfiles.FLAGS:
+            if os.path.exists(os.path.join(nsdir, kind)):
+                nsfiles.unpin(os.path.join(nsdir, kind))
         if p.cgroups_made:
             left = remove_cgroups(cgroup_path(p.cgroup_parent), p.cgroups_made)
             if left:
