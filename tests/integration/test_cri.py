@@ -311,7 +311,10 @@ def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
     info = json.loads(cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pid,
                                                                          verbose=True)).info["info"])
     rt = cri.rt
-    cfg = _container_config("talker", "sh", "-c", "echo hello; echo oops >&2; exec sleep 1000", log="talker.log",
+    # SIGTERM ignored (kept across exec): StopContainer's timeout must end in SIGKILL (sleep is not
+    # PID 1 of the pod's shared PID namespace, so it would die of SIGTERM otherwise)
+    cfg = _container_config("talker", "sh", "-c", "trap '' TERM; echo hello; echo oops >&2; exec sleep 1000",
+                            log="talker.log",
                             labels={"role": "talker"}, envs=[pb.KeyValue(key="GREETING", value=b"hi")])
     pod_cfg = pod_config("app", hostname="app-host", log_directory=str(logs))
     c1 = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pid, config=cfg,
@@ -384,7 +387,7 @@ def test_containers_in_a_pod(daemon, cri, pods, bb_image, tmp_path):
         filter=pb.ContainerFilter(id=c2[:12]))).containers] == [c2]
 
     t0 = time.monotonic()
-    rt.StopContainer(pb.StopContainerRequest(container_id=c1, timeout=1))    # sleep as PID 1 ignores SIGTERM
+    rt.StopContainer(pb.StopContainerRequest(container_id=c1, timeout=1))    # it ignores SIGTERM
     assert time.monotonic() - t0 < 8
     st = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c1)).status
     assert st.state == pb.CONTAINER_EXITED and st.exit_code == 137 and st.reason == "Error"

@@ -339,3 +339,76 @@ def test_run_as_group_needs_a_user():
     sc.run_as_username = "www-data"
     assert docker_shapes(pb.ContainerConfig(linux=pb.LinuxContainerConfig(security_context=sc)))[0]["User"] == \
         "www-data:2000"
+
+
+def test_pod_cgroup_path_forms():
+    from dockyard.daemon.pods import cgroup_path
+    from dockyard.errors import InvalidParameter
+    assert cgroup_path("") == ""
+    assert cgroup_path("/kubepods/burstable/podabc") == "kubepods/burstable/podabc"
+    assert cgroup_path("kubepods-burstable-podabc.slice") == \
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podabc.slice"
+    assert cgroup_path("-.slice") == ""
+    assert cgroup_path("/kubepods.slice/kubepods-besteffort.slice") == "kubepods.slice/kubepods-besteffort.slice"
+    for bad in ("/kubepods/../x", "a--b.slice", "/x/./y"):
+        with pytest.raises(InvalidParameter):
+            cgroup_path(bad)
+
+
+def test_container_cgroups_path():
+    from dockyard.daemon.podcontainers import cgroups_path
+    c = _cri_container(cgroup_parent="kubepods/podabc")
+    assert cgroups_path(c, "dockyard") == f"/kubepods/podabc/{c.id}"
+    assert cgroups_path(_cri_container(cgroup_parent=""), "dockyard") == f"/dockyard/{c.id}"
+
+
+def test_pod_pid_namespace_joined_by_path():
+    from dockyard.daemon.podcontainers import join_pod_namespaces
+    spec = {"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}}
+    join_pod_namespaces(spec, _cri_container(ns={}, pid_mode="pod", pid_ns="/p/pid"))
+    assert spec["linux"]["namespaces"] == [{"type": "mount"}, {"type": "pid", "path": "/p/pid"}]
+    spec = {"linux": {"namespaces": [{"type": "pid"}]}}          # no holder (no catatonit): its own
+    join_pod_namespaces(spec, _cri_container(ns={}, pid_mode="pod", pid_ns=""))
+    assert spec["linux"]["namespaces"] == [{"type": "pid"}]
+    spec = {"linux": {"namespaces": [{"type": "pid"}]}}          # TARGET: the target's, as it runs
+    join_pod_namespaces(spec, _cri_container(ns={}, pid_mode="target", pid_ns="/p/pid", pid_path="/proc/7/ns/pid"))
+    assert spec["linux"]["namespaces"] == [{"type": "pid", "path": "/proc/7/ns/pid"}]
+
+
+def test_cri_mounts_read_only_as_containerd():
+    from dockyard.cri.containers import cri_mounts
+    from dockyard.daemon.podcontainers import cri_mount_options
+    from dockyard.errors import InvalidParameter
+    cfg = pb.ContainerConfig(mounts=[
+        pb.Mount(host_path="/h", container_path="/ro/", readonly=True),
+        pb.Mount(host_path="/h", container_path="/rro", readonly=True, recursive_read_only=True),
+        pb.Mount(host_path="/h", container_path="/rw", propagation=pb.PROPAGATION_BIDIRECTIONAL)])
+    mounts = cri_mounts(cfg)
+    assert [m["propagation"] for m in mounts] == ["PROPAGATION_PRIVATE", "PROPAGATION_PRIVATE",
+                                                  "PROPAGATION_BIDIRECTIONAL"]
+    spec = {"mounts": [{"destination": "/ro", "type": "bind", "source": "/h", "options": ["rbind", "rprivate", "rro"]},
+                       {"destination": "/rro", "type": "bind", "source": "/h",
+                        "options": ["rbind", "rprivate", "rro"]},
+                       {"destination": "/rw", "type": "bind", "source": "/h", "options": ["rbind", "rshared"]}]}
+    cri_mount_options(spec, mounts)
+    assert [m["options"] for m in spec["mounts"]] == [["rbind", "rprivate", "ro"], ["rbind", "rprivate", "rro"],
+                                                      ["rbind", "rshared"]]
+    # recursive read-only where the engine could only give `ro`: refused, not weakened
+    spec = {"mounts": [{"destination": "/rro", "type": "bind", "source": "/h", "options": ["rbind", "ro"]}]}
+    with pytest.raises(InvalidParameter):
+        cri_mount_options(spec, mounts)
+    for bad in (pb.Mount(host_path="/h", container_path="/x", recursive_read_only=True),
+                pb.Mount(host_path="/h", container_path="/x", readonly=True, recursive_read_only=True,
+                         propagation=pb.PROPAGATION_HOST_TO_CONTAINER)):
+        with pytest.raises(InvalidParameter):
+            cri_mounts(pb.ContainerConfig(mounts=[bad]))
+
+
+def test_container_status_reports_cri_mounts():
+    from dockyard.cri.containers import container_status
+    c = _cri_container(mounts=[{"host_path": "/h", "container_path": "/c", "readonly": True,
+                                "recursive_read_only": False, "selinux_relabel": False,
+                                "propagation": "PROPAGATION_HOST_TO_CONTAINER"}])
+    [m] = container_status(c).mounts
+    assert (m.host_path, m.container_path, m.readonly, m.propagation) == \
+        ("/h", "/c", True, pb.PROPAGATION_HOST_TO_CONTAINER)

@@ -3,7 +3,9 @@ the translation of a CRI ContainerConfig into the engine's Docker-shaped
 Config and HostConfig (pure: tests/unit/test_cri_logic.py)."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from ..daemon import podcontainers
 from ..errors import Conflict, InvalidParameter, NotImplementedYet
@@ -94,6 +96,34 @@ def docker_shapes(cfg: pb.ContainerConfig) -> tuple[dict, dict]:
     return config, hc
 
 
+def cri_mounts(cfg: pb.ContainerConfig) -> list[dict]:
+    """The CRI's mounts as the container records them (its status reports
+    them; the start path's cri_mount_options makes `readonly` containerd's
+    plain `ro`). A recursive read-only mount must be read-only and private
+    (as containerd 2 and CRI-O refuse it otherwise)."""
+    out = []
+    for m in cfg.mounts:
+        if m.recursive_read_only and not m.readonly:
+            raise InvalidParameter(f"recursive read-only mount of {m.container_path!r} must be read-only")
+        if m.recursive_read_only and m.propagation != pb.PROPAGATION_PRIVATE:
+            raise InvalidParameter(f"recursive read-only mount of {m.container_path!r} needs private propagation, "
+                                   f"not {pb.MountPropagation.Name(m.propagation)}")
+        out.append({"host_path": m.host_path, "container_path": m.container_path, "readonly": m.readonly,
+                    "recursive_read_only": m.recursive_read_only, "selinux_relabel": m.selinux_relabel,
+                    "propagation": pb.MountPropagation.Name(m.propagation)})
+    return out
+
+
+def _pid_mode(cfg: pb.ContainerConfig) -> tuple[str, str]:
+    """The container's own NamespaceOption.pid ("": none given, the pod's)
+    and, for TARGET, the container whose PID namespace it joins."""
+    sc = cfg.linux.security_context
+    if not (cfg.linux.HasField("security_context") and sc.HasField("namespace_options")):
+        return "", ""
+    opts = sc.namespace_options
+    return pb.NamespaceMode.Name(opts.pid).lower(), opts.target_id if opts.pid == pb.TARGET else ""
+
+
 def _metadata(c) -> pb.ContainerMetadata:
     return pb.ContainerMetadata(name=c.cri.get("name", ""), attempt=c.cri.get("attempt", 0))
 
@@ -113,7 +143,13 @@ def container_status(c) -> pb.ContainerStatus:
     if state == "exited":
         reason = "OOMKilled" if c.state.oom_killed else "Completed" if c.state.exit_code == 0 else "Error"
     mounts = []
-    for b in c.host_config.get("Binds") or []:
+    if "mounts" in c.cri:
+        for m in c.cri["mounts"]:
+            mounts.append(pb.Mount(host_path=m["host_path"], container_path=m["container_path"],
+                                   readonly=m["readonly"], recursive_read_only=m.get("recursive_read_only", False),
+                                   selinux_relabel=m.get("selinux_relabel", False),
+                                   propagation=pb.MountPropagation.Value(m.get("propagation") or "PROPAGATION_PRIVATE")))
+    for b in [] if "mounts" in c.cri else c.host_config.get("Binds") or []:     # recorded before the CRI's own
         host, _, rest = b.partition(":")
         path, _, opts = rest.partition(":")
         mounts.append(pb.Mount(host_path=host, container_path=path, readonly="ro" in opts.split(",")))
@@ -150,8 +186,17 @@ class ContainerRpcs:
         if not cfg.image.image:
             raise InvalidParameter("container config must include an image")
         config, host_config = docker_shapes(cfg)
+        mounts = cri_mounts(cfg)
+        pid_mode, pid_target = _pid_mode(cfg)
+        if any(m["recursive_read_only"] for m in mounts):      # refused now, not weakened to ro at start
+            from ..runtime import features
+            rt = self.d.runtimes.get(pod.runtime_handler if pod.runtime_handler in ("crun", "runc") else None)
+            err = await asyncio.to_thread(features.rro_error, rt.name, rt.binary)
+            if err:
+                raise InvalidParameter(f"recursive read-only mounts: {err}")
         c = self.d.pod_containers.create(pod, cfg.metadata.name, cfg.metadata.attempt, cfg.image.image, config,
-                                         host_config, dict(cfg.labels), dict(cfg.annotations), cfg.log_path)
+                                         host_config, dict(cfg.labels), dict(cfg.annotations), cfg.log_path,
+                                         mounts=mounts, pid_mode=pid_mode, pid_target=pid_target)
         return pb.CreateContainerResponse(container_id=c.id)
 
     @rpc
@@ -305,6 +350,19 @@ class StatsRpcs:
         await self.d.pod_containers.reopen_log(self.d.pod_containers.get(request.container_id))
         return pb.ReopenContainerLogResponse()
 
+    def _pod_cgroup(self, p) -> tuple[int, int, int] | None:
+        """(cpu ns, memory usage, working set) of the pod's cgroup, or None
+        when it has none of its own."""
+        from ..daemon import stats as engine_stats
+        reading = engine_stats.read_cgroup(self.d.pods.cgroup_dirs(p))
+        if reading is None:
+            return None
+        cpu, mem = reading[0], reading[1]
+        usage = int(mem.get("usage") or 0)
+        raw = mem.get("stats") or {}
+        inactive = raw.get("total_inactive_file", raw.get("inactive_file", 0))
+        return int(cpu["cpu_usage"]["total_usage"]), usage, max(usage - inactive, 0)
+
     async def _pod_stats(self, p) -> pb.PodSandboxStats:
         """The pod's containers' stats, their cpu and memory summed, the
         network counters of the pod's namespace (its interfaces but lo)."""
@@ -324,7 +382,10 @@ class StatsRpcs:
             mem += cs.memory.usage_bytes.value
             ws += cs.memory.working_set_bytes.value
             procs += len(engine_stats.container_pids(c))
-        if running:
+        reading = await asyncio.to_thread(self._pod_cgroup, p)
+        if reading is not None:          # the pod's own cgroup (its cgroup_parent): all its containers' use
+            ts, cpu, mem, ws = time.time_ns(), *reading
+        if running or reading is not None:
             out.linux.cpu.timestamp = out.linux.memory.timestamp = out.linux.process.timestamp = ts
             out.linux.cpu.usage_core_nano_seconds.value = cpu
             out.linux.memory.usage_bytes.value = mem

@@ -89,7 +89,20 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         if request.verbose:
             info["config"] = json.dumps({"runtime": self.d.runtimes.default, "cgroupDriver": "cgroupfs"})
             info["events"] = json.dumps({"streams": self.events.streams})     # GetContainerEvents' clients
-        return pb.StatusResponse(status=pb.RuntimeStatus(conditions=conditions), info=info)
+        return pb.StatusResponse(status=pb.RuntimeStatus(conditions=conditions), info=info,
+                                 runtime_handlers=await asyncio.to_thread(self._handlers))
+
+    def _handlers(self) -> list:
+        """The default handler ("") and each runtime by name, with what they
+        support: recursive read-only mounts where the kernel and the runtime
+        do (features.rro_error, asked once per binary)."""
+        from ..runtime import features
+        out = []
+        for name in ["", *sorted(self.d.runtimes.available)]:
+            rt = self.d.runtimes.get(name or None)
+            rro = features.rro_error(rt.name, rt.binary) is None
+            out.append(pb.RuntimeHandler(name=name, features=pb.RuntimeHandlerFeatures(recursive_read_only_mounts=rro)))
+        return out
 
     @rpc
     async def RuntimeConfig(self, request, context):
@@ -125,7 +138,8 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
         info = {}
         if request.verbose:
             info["info"] = json.dumps({"config": p.config, "namespaces": p.ns, "etcFiles": p.etc_files,
-                                       "shm": p.shm, "state": p.state})
+                                       "shm": p.shm, "state": p.state, "pidNamespace": p.pid_ns,
+                                       "pidHolder": p.pid_holder, "cgroupParent": p.cgroup_parent})
         return pb.PodSandboxStatusResponse(status=pod_status(p), info=info)
 
     @rpc

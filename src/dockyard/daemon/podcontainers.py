@@ -73,9 +73,10 @@ def pod_network(c: Container) -> tuple[str, dict, dict]:
 
 def join_pod_namespaces(spec: dict, c: Container) -> None:
     """The pod's IPC and UTS namespaces joined by path (the host's when the
-    pod shares the host's) and its /dev/shm; the PID namespace per the pod's option: the
-    host's for NODE, the container's own otherwise (POD sharing needs a
-    process to hold it: not yet)."""
+    pod shares the host's) and its /dev/shm; the PID namespace per the
+    container's option (else the pod's): the host's for NODE, the pod's for
+    POD (pinned, held by its pause-mode init: pods.py), TARGET's container's
+    (as it runs at the start), the container's own otherwise. The CRI's mounts as containerd makes them (cri_mount_options)."""
     ns = c.cri.get("ns") or {}
     linux = spec.setdefault("linux", {})
     out = []
@@ -87,14 +88,44 @@ def join_pod_namespaces(spec: dict, c: Container) -> None:
             continue                              # the host's
         if kind == "pid" and c.cri.get("pid_mode") == "node":
             continue
+        if kind == "pid" and c.cri.get("pid_mode") == "pod" and c.cri.get("pid_ns"):
+            out.append({"type": "pid", "path": c.cri["pid_ns"]})
+            continue
+        if kind == "pid" and c.cri.get("pid_mode") == "target" and c.cri.get("pid_path"):
+            out.append({"type": "pid", "path": c.cri["pid_path"]})
+            continue
         out.append(entry)
     linux["namespaces"] = out
+    cri_mount_options(spec, c.cri.get("mounts") or [])
     if c.cri.get("shm"):                          # the pod's /dev/shm, shared as its IPC namespace is
         spec["mounts"] = [m for m in spec.get("mounts") or [] if m.get("destination") != "/dev/shm"]
         spec["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": c.cri["shm"],
                                "options": ["rbind", "rprivate"]})
     spec.pop("hostname", None)                    # the pod's UTS namespace has it
     spec.pop("domainname", None)
+
+
+def cri_mount_options(spec: dict, mounts: list[dict]) -> None:
+    """A CRI mount's read-only is containerd's plain `ro` (the bind itself;
+    a submount stays writable) unless it asks for recursive_read_only: the
+    engine's binds are recursively read-only (`rro`) as Docker 25's."""
+    wanted = {os.path.normpath(m["container_path"]): m for m in mounts if m.get("readonly")}
+    for m in spec.get("mounts") or []:
+        want = wanted.get(os.path.normpath(m.get("destination") or "/"))
+        if want is None or m.get("type") != "bind":
+            continue
+        opts = [o for o in m.get("options") or [] if o not in ("ro", "rro")]
+        if want.get("recursive_read_only") and "rro" not in (m.get("options") or []):
+            raise InvalidParameter(f"recursive read-only mount of {want['container_path']!r} is not supported "
+                                   "by the kernel or the runtime")
+        m["options"] = opts + ["rro" if want.get("recursive_read_only") else "ro"]
+
+
+def cgroups_path(c: Container, default_parent: str) -> str:
+    """The container's cgroup: under its pod's cgroup_parent when the pod
+    has one (containerd's <parent>/<id> with cgroupfs), else the daemon's."""
+    parent = (c.cri or {}).get("cgroup_parent") or default_parent
+    return f"/{parent.strip('/')}/{c.id}"
 
 
 def log_path(c: Container) -> str:
@@ -148,16 +179,22 @@ class PodContainers:
         return [c for c in self.list() if c.cri.get("pod") == pod_id]
 
     def create(self, pod: Pod, name: str, attempt: int, image_ref: str, config: dict, host_config: dict,
-               labels: dict, annotations: dict, log_file: str) -> Container:
+               labels: dict, annotations: dict, log_file: str, mounts: list | None = None,
+               pid_mode: str = "", pid_target: str = "") -> Container:
         """The container in the store, its rootfs made; nothing else on failure.
-        `config`/`host_config` are Docker-shaped (the CRI layer's translation)."""
+        `config`/`host_config` are Docker-shaped (the CRI layer's translation);
+        `mounts` the CRI's mounts as recorded for its status, `pid_mode` the
+        container's own NamespaceOption.pid ("": the pod's), `pid_target`
+        TARGET's container (running, in the same pod, as containerd checks)."""
         from .create import fill_daemon_defaults
-        from .pods import READY, NameReserved
+        from .pods import READY, NameReserved, cgroup_path
         d = self.d
         if pod.state != READY:
             raise Conflict(f"sandbox {pod.id} is not ready: cannot create a container in it")
         if not name:
             raise InvalidParameter("container config must include metadata with a name")
+        if pid_mode == "target":
+            pid_target = self._running_target(pod.id, pid_target).id
         img = d.images.resolve(image_ref)
         image_cfg = d.images.config(img.id) or {}
         from ..runtime.spec import validate as validate_host_config
@@ -187,7 +224,9 @@ class PodContainers:
                  "annotations": dict(annotations), "created_ns": time.time_ns(),
                  "log_path": os.path.join(pod.log_directory, log_file) if pod.log_directory and log_file else "",
                  "netns": pod.ns.get("net", ""), "ns": {k: v for k, v in pod.ns.items() if k != "net"},
-                 "etc_files": dict(pod.etc_files), "hostname": cfg["Hostname"], "pid_mode": pod.pid_mode,
+                 "etc_files": dict(pod.etc_files), "hostname": cfg["Hostname"],
+                 "pid_mode": pid_mode or pod.pid_mode, "pid_ns": pod.pid_ns, "pid_target": pid_target,
+                 "cgroup_parent": cgroup_path(pod.cgroup_parent), "mounts": list(mounts or []),
                  "shm": pod.shm,
                  "image": image_ref}
         mounts = d.volumes.plan(hc, cfg, image_cfg, d.containers)
@@ -215,9 +254,25 @@ class PodContainers:
         pod = self.d.pods.get(c.cri.get("pod", ""))
         if pod.state != READY:
             raise Conflict(f"sandbox {pod.id} is not ready: cannot start container {c.id}")
+        if c.cri.get("pid_mode") == "pod" and c.cri.get("pid_ns") and not self.d.pods.pid_ns_alive(pod):
+            raise Conflict(f"sandbox {pod.id} lost the holder of its PID namespace: cannot start container {c.id}")
         if c.state.status != CREATED:
             raise Conflict(f"container {c.id} is in {c.state.status} state: only a created container starts")
+        if c.cri.get("pid_mode") == "target":       # the target's namespace as it runs now
+            target = self._running_target(pod.id, c.cri.get("pid_target", ""))
+            c.cri["pid_path"] = f"/proc/{target.state.pid}/ns/pid"
         await self.d.lifecycle.start(c)
+
+    def _running_target(self, pod_id: str, ref: str) -> Container:
+        """NamespaceOption TARGET's container: of the same pod, running."""
+        if not ref:
+            raise InvalidParameter("target_id must be set for NamespaceMode TARGET")
+        t = self.get(ref)
+        if t.cri.get("pod") != pod_id:
+            raise InvalidParameter(f"container {t.id} (sandbox {t.cri.get('pod')}) does not belong to sandbox {pod_id}")
+        if not t.state.running or not t.state.pid:
+            raise Conflict(f"container {t.id} is not running - in state {cri_state(t)}")
+        return t
 
     async def stop(self, c: Container, timeout: int) -> None:
         """Stop with the container's stop signal, SIGKILL after `timeout`

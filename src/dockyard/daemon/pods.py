@@ -2,7 +2,10 @@
 
 A pod is not a container: no pause process. Its network, IPC and UTS
 namespaces are made and pinned as files by the daemon (nsfiles.py) under
-<exec-root>/cri/pods/<id>/ns/, and the pod's containers join them by path;
+<exec-root>/cri/pods/<id>/ns/, and the pod's containers join them by path
+(a shared PID namespace, which dies with its PID 1, is held by a
+pause-mode init: nsfiles.spawn_pid_holder); its cgroup_parent's
+directories that the daemon makes go with the pod;
 a hostNetwork pod uses the host's network and UTS namespaces, a hostIPC pod
 the host's IPC. The pod's /etc/hostname, /etc/hosts and /etc/resolv.conf
 (from its DNSConfig, else the host's) are written under
@@ -31,6 +34,7 @@ from typing import Callable, Protocol
 from .. import nsfiles
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..linux import is_mountpoint, mount, umount
+from ..runtime import cgroups
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 SHM_SIZE = 64 << 20       # Docker's and containerd's default /dev/shm
@@ -73,11 +77,14 @@ class Pod:
     host_network: bool = False
     host_ipc: bool = False
     pid_mode: str = "pod"            # pod | container | node | target (the pod's NamespaceOption.pid)
+    pid_ns: str = ""                 # pid_mode "pod": the pod's PID namespace, pinned ...
+    pid_holder: int = 0              # ... and its PID 1 (nsfiles.spawn_pid_holder), as the host sees it
     labels: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)
     log_directory: str = ""
     runtime_handler: str = ""
     cgroup_parent: str = ""
+    cgroups_made: list = field(default_factory=list)   # the pod's cgroup directories dockyard made (to remove)
     dns_servers: list = field(default_factory=list)
     dns_searches: list = field(default_factory=list)
     dns_options: list = field(default_factory=list)
@@ -200,6 +207,113 @@ class CniPodNetwork:
         self.cni.teardown(pod.id, netns, self.ifname, self.args(pod), **self._extras(pod))
 
 
+# ---------------------------------------------------------------- the pod's cgroup
+
+def cgroup_path(parent: str) -> str:
+    """The pod's cgroup_parent as a path under each hierarchy's root ("":
+    none). A cgroupfs path (/kubepods/burstable/pod<uid>, what the kubelet
+    passes with the cgroupfs driver dockyard reports) is taken as it is; a
+    systemd slice name (kubepods-burstable-pod<uid>.slice, the systemd
+    driver's) goes where systemd would put that slice
+    (kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice),
+    dockyard driving cgroupfs either way."""
+    parent = parent.strip()
+    parts = [x for x in parent.split("/") if x]
+    if "\0" in parent or any(x in (".", "..") for x in parts):
+        raise InvalidParameter(f"invalid cgroup parent {parent!r}")
+    if parts == ["-.slice"]:          # systemd's root slice
+        return ""
+    if len(parts) == 1 and parts[0].endswith(".slice"):
+        bits = parts[0][:-len(".slice")].split("-")
+        if not all(bits):
+            raise InvalidParameter(f"invalid slice name {parent!r}")
+        parts = ["-".join(bits[:i + 1]) + ".slice" for i in range(len(bits))]
+    return "/".join(parts)
+
+
+def _inherit_cpuset(parent: str, child: str) -> None:
+    """A new cgroup v1 cpuset starts empty (no task may join it): the parent's CPUs and memory nodes."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        try:
+            with open(os.path.join(child, name)) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(parent, name)) as f:
+                value = f.read().strip()
+            with open(os.path.join(child, name), "w") as f:
+                f.write(value)
+        except OSError:
+            pass
+
+
+def make_cgroup(rel: str, base: str = cgroups.BASE) -> list[str]:
+    """The pod's cgroup `rel` in every hierarchy (as the kubelet makes a
+    pod's before its sandbox runs); the directories this made, in order,
+    for remove_cgroups. Nothing is left made on failure."""
+    made: list[str] = []
+    if not rel:
+        return made
+    v2 = os.path.exists(os.path.join(base, "cgroup.controllers"))
+    try:
+        for h in [base] if v2 else cgroups.hierarchies(base):
+            if not os.path.exists(os.path.join(h, "cgroup.procs")):
+                continue            # not a cgroup hierarchy (v1's tmpfs at the base)
+            cpuset = "cpuset" in os.path.basename(h).split(",")
+            cur = h
+            for part in rel.split("/"):
+                up, cur = cur, os.path.join(cur, part)
+                if os.path.isdir(cur):
+                    continue
+                os.mkdir(cur, 0o755)
+                made.append(cur)
+                if cpuset:
+                    _inherit_cpuset(up, cur)
+    except BaseException:
+        remove_cgroups(rel, made)
+        raise
+    return made
+
+
+def remove_cgroups(rel: str, made: list[str]) -> list[str]:
+    """Remove what make_cgroup made, deepest first, and before that the
+    cgroups containers left in the pod's (a runtime could not rmdir them while
+    zombies held them); rmdir alone: a cgroup in use stays. What is left."""
+    left = []
+    for path in reversed(made):
+        if not os.path.isdir(path):
+            continue
+        if rel and path.endswith("/" + rel):
+            try:
+                children = [e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False) and len(e.name) == 64]
+            except OSError:
+                children = []
+            for cid in children:
+                cgroups.remove_container(rel, cid)
+        try:
+            os.rmdir(path)
+        except OSError:
+            left.append(path)
+    return left
+
+
+def cgroup_dirs(rel: str, base: str = cgroups.BASE) -> dict[str, str]:
+    """The pod's cgroup as stats.cgroup_dirs gives a process's: controller →
+    directory (v1), "" → the v2 tree; {} when it has none."""
+    if not rel:
+        return {}
+    if os.path.exists(os.path.join(base, "cgroup.controllers")):
+        d = os.path.join(base, rel)
+        return {"": d} if os.path.isdir(d) else {}
+    out = {}
+    for h in cgroups.hierarchies(base):
+        d = os.path.join(h, rel)
+        name = os.path.basename(h)
+        if name != os.path.basename(base) and os.path.isdir(d):
+            for ctrl in name.split(","):
+                out[ctrl] = d
+    return out
+
+
 def _loopback_up() -> None:
     from ..network.plumbing import plumb_inside
     plumb_inside(None, None)
@@ -223,6 +337,11 @@ class PodService:
             if p.state == READY and not all(is_mountpoint(path) for path in [*p.ns.values(), *own_shm]):
                 # its namespaces went with a reboot (the exec root is a tmpfs): not ready any more
                 log.warning("pod %s lost its namespaces; it is not ready", p.id[:12])
+                p.state = NOTREADY
+                self._save(p)
+            elif p.state == READY and not self.pid_ns_alive(p):
+                # as containerd's sandbox whose pause process died
+                log.warning("pod %s lost the holder of its PID namespace; it is not ready", p.id[:12])
                 p.state = NOTREADY
                 self._save(p)
 
@@ -264,6 +383,7 @@ class PodService:
             raise InvalidParameter("sandbox config must include metadata with name, uid and namespace")
         if len(p.hostname.encode()) > 64 or "\0" in p.hostname:
             raise InvalidParameter(f"invalid hostname {p.hostname!r}: at most 64 bytes")
+        cgroup_path(p.cgroup_parent)        # a malformed one fails here, before anything is made
         p.id = ids.new_id()
         p.created_ns = time.time_ns()
         p.state = NOTREADY
@@ -297,8 +417,20 @@ class PodService:
             own["ipc"] = os.path.join(nsdir, "ipc")
         p.ns = own
         os.makedirs(nsdir, mode=0o700, exist_ok=True)
+        p.cgroups_made = make_cgroup(cgroup_path(p.cgroup_parent))
         hostname = p.hostname or os.uname().nodename      # containerd: the node's when the pod names none
         nsfiles.pin(own, hostname=hostname, then=_loopback_up if "net" in own else None)
+        if p.pid_mode == "pod" and not nsfiles.holder_binary():
+            log.warning("pod %s: no pause-mode init (catatonit) on the host: its containers get a PID "
+                        "namespace each", p.id[:12])
+        elif p.pid_mode == "pod":
+            # one PID namespace for the pod's containers, held by a pause-mode
+            # init (catatonit -P) as containerd's by its pause container: not
+            # the first container's, which ends when that container exits or
+            # restarts, and whose PID 1 would be the application (critest
+            # PodPID: no container of the pod is PID 1)
+            p.pid_ns = os.path.join(nsdir, "pid")
+            p.pid_holder = nsfiles.spawn_pid_holder(p.pid_ns)
         if p.host_ipc:
             p.shm = "/dev/shm"
         else:        # one /dev/shm for the pod, as its IPC namespace is one (containerd's sandbox shm)
@@ -332,6 +464,9 @@ class PodService:
                 log.exception("pod %s: network teardown failed", p.id[:12])
                 raise
             p.net_attached = False
+        if p.pid_ns:
+            nsfiles.stop_pid_holder(p.pid_holder, p.pid_ns)
+            p.pid_holder = 0
         for path in p.ns.values():
             nsfiles.unpin(path)
         if p.shm and p.shm != "/dev/shm":
@@ -340,6 +475,19 @@ class PodService:
 
     def _unmake(self, p: Pod) -> None:
         self._release_network(p)
+        # what a daemon killed in the middle of _make pinned but never recorded
+        nsdir = os.path.join(self.ns_root, p.id, "ns")
+        pid_pin = os.path.join(nsdir, "pid")
+        if os.path.exists(pid_pin):
+            nsfiles.stop_pid_holder(p.pid_holder, pid_pin)
+        for kind in nsfiles.FLAGS:
+            if os.path.exists(os.path.join(nsdir, kind)):
+                nsfiles.unpin(os.path.join(nsdir, kind))
+        if p.cgroups_made:
+            left = remove_cgroups(cgroup_path(p.cgroup_parent), p.cgroups_made)
+            if left:
+                log.warning("pod %s: cgroups still in use, left: %s", p.id[:12], ", ".join(left))
+            p.cgroups_made = []
         shutil.rmtree(os.path.join(self.ns_root, p.id), ignore_errors=True)
         shutil.rmtree(os.path.join(self.files_root, p.id), ignore_errors=True)
 
@@ -354,7 +502,8 @@ class PodService:
         p = self.get(ref)
         async with self._lock(p.id):
             if p.state == NOTREADY and not p.net_attached and not any(os.path.exists(x) for x in p.ns.values()) and \
-                    not (p.shm and p.shm != "/dev/shm" and is_mountpoint(p.shm)):
+                    not (p.shm and p.shm != "/dev/shm" and is_mountpoint(p.shm)) and \
+                    not (p.pid_ns and os.path.exists(p.pid_ns)):
                 return p
             was = p.state
             await asyncio.to_thread(self._release_network, p)
@@ -377,6 +526,15 @@ class PodService:
             await asyncio.to_thread(self._unmake, p)
             self._forget(p)
             self._event(p, "destroy")
+
+    def pid_ns_alive(self, p: Pod) -> bool:
+        """Whether the pod's own PID namespace (if it has one) still has its
+        holder: without it no process can join."""
+        return not p.pid_ns or nsfiles.holds(p.pid_holder, p.pid_ns)
+
+    def cgroup_dirs(self, p: Pod) -> dict:
+        """The pod's cgroup (its cgroup_parent), as stats reads a container's."""
+        return cgroup_dirs(cgroup_path(p.cgroup_parent)) if p.cgroup_parent else {}
 
     def namespace_paths(self, p: Pod) -> dict:
         """{kind: path} a container of the pod joins (kinds the pod shares with the host are absent)."""

@@ -172,6 +172,16 @@ def _v1(dirs: dict[str, str]) -> tuple[dict, dict, dict, dict]:
     return cpu, mem, pids, {"io_service_bytes_recursive": io or None}
 
 
+def read_cgroup(dirs: dict[str, str]) -> tuple[dict, dict, dict, dict] | None:
+    """(cpu, memory, pids, blkio) stats of a cgroup given as cgroup_dirs()
+    returns them (v1 controllers, else the v2 tree); None for neither."""
+    if "memory" in dirs or "cpuacct" in dirs:
+        return _v1(dirs)
+    if "" in dirs:
+        return _v2(dirs[""])
+    return None
+
+
 def networks(pid: int) -> dict | None:
     """Per-interface counters from the container's netns view of /proc/net/dev."""
     text = _read(f"/proc/{pid}/net/dev")
@@ -208,13 +218,10 @@ def sample(c) -> dict:
     if not pid:
         base["read"] = ZERO
         return base
-    dirs = cgroup_dirs(pid)
-    if "memory" in dirs or "cpuacct" in dirs:
-        cpu, mem, pids, blkio = _v1(dirs)
-    elif "" in dirs:
-        cpu, mem, pids, blkio = _v2(dirs[""])
-    else:
+    reading = read_cgroup(cgroup_dirs(pid))
+    if reading is None:
         return base
+    cpu, mem, pids, blkio = reading
     cpu["system_cpu_usage"] = system_cpu_usage()
     cpu["online_cpus"] = online_cpus()
     base.update(cpu_stats=cpu, memory_stats=mem, pids_stats=pids)

@@ -60,7 +60,7 @@ async def run(ctx: StartContext) -> None:
                         host_config=with_default_ulimits(c.host_config, d.config.default_ulimits),
                         rootfs=ctx.rootfs, hostname=hostname, args=args, env=env,
                         etc_mounts=ctx.etc_files, netns=ctx.netns,
-                        cgroups_path=f"/{d.config.cgroup_parent}/{c.id}", facts=d.facts, user=user,
+                        cgroups_path=podcontainers.cgroups_path(c, d.config.cgroup_parent), facts=d.facts, user=user,
                         seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
                                                             bool(c.host_config.get("Privileged"))),
                         extra_mounts=mounts, devices=devs, device_rules=dev_rules,
