@@ -16,9 +16,10 @@ run's id, `rd` + 6 hex as tests/refdockerd.py's, which tests/leaks.py takes
 for a reference engine's run beside a test daemon's; also the name of its
 CNI bridge) holding
 
-- its config.toml (version 2): root, state, the grpc socket (c.sock), the
-  `opt` plugin's directory, all under the base; no ttrpc/debug/metrics
-  listeners; the CRI plugin with cni bin_dir /usr/lib/cni (Debian's
+- its config.toml (version 2): tests/refdockerd.py's containerd config
+  (root ctd-root/, state ctd/, the grpc socket ctd/c.sock, the `opt`
+  plugin's directory, all under the base; no ttrpc/debug/metrics
+  listeners) with the CRI plugin with cni bin_dir /usr/lib/cni (Debian's
   containernetworking-plugins) and conf_dir net.d/ in the base, holding a
   bridge network of its own (bridge `rdXXXXXX`, a free 10.x/24, host-local
   IPAM with its dataDir in the base, portmap); network namespaces under its
@@ -58,7 +59,7 @@ import types
 from pathlib import Path
 
 import leaks
-from refdockerd import SHIM_SOCKET_DIR, Unavailable, descendants, free_net, other_engines
+from refdockerd import CONTAINERD_CONFIG, SHIM_SOCKET_DIR, Unavailable, descendants, free_net, other_engines
 
 CRI_NAMESPACE = "k8s.io"
 CNI_BIN = "/usr/lib/cni"
@@ -66,35 +67,14 @@ START_TIMEOUT = 60.0
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CNI_CACHE = "/var/lib/cni"
 # Host paths containerd 1.6 or libcni create whatever the config says:
-# removed when this run made them, they are empty and no other engine runs.
+# removed when this run made them and they are empty (containerd's while no
+# other engine runs).
 HOST_DIRS = ("/run/containerd/s", "/run/containerd", f"{CNI_CACHE}/results", CNI_CACHE)
 OWN_KINDS = ("processes", "mounts", "nsfs", "links", "netns", "runtime_state")
 
-CONFIG = """\
-version = 2
-root = "{base}/root"
-state = "{base}/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-                    "io.containerd.tracing.processor.v1.otlp"]
-oom_score = 0
-
-[grpc]
-  address = "{sock}"
-
-[ttrpc]
-  address = ""
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{base}/opt"
+# refdockerd's containerd config (root, state, socket, opt under the base)
+# with the CRI plugin on, and its settings
+CRI_CONFIG = """\
   [plugins."io.containerd.grpc.v1.cri"]
     sandbox_image = "{sandbox_image}"
     restrict_oom_score_adj = true
@@ -176,9 +156,9 @@ class RefContainerd:
                 break
             except FileExistsError:
                 continue
-        self.sock = str(self.base / "c.sock")
+        self.sock = str(self.base / "ctd" / "c.sock")       # CONTAINERD_CONFIG's
         self.endpoint = "unix://" + self.sock
-        self.state = self.base / "state"
+        self.state = self.base / "ctd"
         self.runc_root = self.base / "runc"
         self.cni_conf_dir = self.base / "net.d"
         self.ipam_dir = self.base / "ipam"
@@ -203,9 +183,10 @@ class RefContainerd:
 
     def config(self) -> str:
         mirrors = "".join(MIRROR.format(host=h, endpoint=e) for h, e in sorted(self.mirrors.items()))
-        return CONFIG.format(base=self.base, sock=self.sock, sandbox_image=self.sandbox_image, cni_bin=CNI_BIN,
-                             cni_conf_dir=self.cni_conf_dir, mirrors=mirrors,
-                             runc=shutil.which("runc", path=SBIN_PATH) or "runc")
+        base = CONTAINERD_CONFIG.replace('"io.containerd.grpc.v1.cri", ', "").format(base=self.base)
+        return base + CRI_CONFIG.format(base=self.base, sandbox_image=self.sandbox_image, cni_bin=CNI_BIN,
+                                        cni_conf_dir=self.cni_conf_dir, mirrors=mirrors,
+                                        runc=shutil.which("runc", path=SBIN_PATH) or "runc")
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         reason = unavailable_reason()

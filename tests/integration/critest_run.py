@@ -135,14 +135,17 @@ def registry_path(name: str) -> str:
     return name.split("/", 1)[1]
 
 
-def build_standins(d, reg: LocalRegistry, tar: str) -> list[str]:
-    """Build the stand-ins on dockyardd d and push them to reg; returns what was left out and why."""
+def build_standins(d, reg: LocalRegistry, tar: str, only: tuple[str, ...] = ()) -> list[str]:
+    """Build the stand-ins on dockyardd d (those for the images in `only`, when given) and push them to
+    reg; returns what was left out and why."""
     left_out = []
     d.docker("import", tar, "bb")
     with tempfile.TemporaryDirectory() as ctx:
         Path(ctx, "Dockerfile").write_text(f"FROM bb\n{BASE}\n")
         d.docker("build", "-q", "-t", "critest-base", ctx, timeout=300)
     for i, (body, names, prepare) in enumerate(STANDINS):
+        if only and not set(only) & set(names):
+            continue
         with tempfile.TemporaryDirectory() as ctx:
             why = prepare(ctx) if prepare else None
             if why:
@@ -187,11 +190,11 @@ def run_critest(args: argparse.Namespace, engine: str, endpoint: str, out_path: 
 
 
 @contextlib.contextmanager
-def dockyardd(reg: LocalRegistry, log_copy: str):
+def dockyardd(reg: LocalRegistry, log_copy: str, runtime: str = "crun"):
     """A dockyardd with a CNI bridge network and the registry as mirror of MIRRORED; torn down with a leak check."""
     ipt_before = {cmd: chains(iptables_text(cmd)) for cmd in ("iptables", "ip6tables")}
     mirror = f"http://{reg.host}"
-    d = CniDaemon(extra_args=tuple(a for h in MIRRORED for a in ("--cri-registry-mirror", f"{h}={mirror}")))
+    d = CniDaemon(runtime=runtime, extra_args=tuple(a for h in MIRRORED for a in ("--cri-registry-mirror", f"{h}={mirror}")))
     before = leaks.snapshot(d.scope)
     try:
         d.start()
@@ -211,20 +214,28 @@ def dockyardd(reg: LocalRegistry, log_copy: str):
         d.remove()
 
 
-def run_containerd(args: argparse.Namespace, reg: LocalRegistry, out_path: str, cwd: str) -> dict:
+@contextlib.contextmanager
+def containerd(reg: LocalRegistry, log_dir: str):
+    """A private containerd (tests/refcontainerd.py) whose mirrors of MIRRORED are the registry and whose
+    sandbox image is the pause stand-in; torn down (with portmap's shared chains) and its leftovers printed."""
     ipt_before = {cmd: chains(iptables_text(cmd)) for cmd in ("iptables", "ip6tables")}
     c = refcontainerd.RefContainerd(mirrors={h: f"http://{reg.host}" for h in MIRRORED}, sandbox_image=PAUSE,
-                                    log_dir=os.path.dirname(out_path))
+                                    log_dir=log_dir)
     try:
         c.start()
-        print(f"containerd {c.base} ({refcontainerd.containerd_version()}), CRI {c.endpoint}; "
-              f"critest output: {out_path}", flush=True)
-        return run_critest(args, "containerd", c.endpoint, out_path, cwd)
+        yield c
     finally:
         problems = c.stop()
         remove_shared_chains(ipt_before)
         for p in problems:
-            print(f"containerd cleanup: {p}")
+            print(f"containerd cleanup: {p}", file=sys.stderr)
+
+
+def run_containerd(args: argparse.Namespace, reg: LocalRegistry, out_path: str, cwd: str) -> dict:
+    with containerd(reg, os.path.dirname(out_path)) as c:
+        print(f"containerd {c.base} ({refcontainerd.containerd_version()}), CRI {c.endpoint}; "
+              f"critest output: {out_path}", flush=True)
+        return run_critest(args, "containerd", c.endpoint, out_path, cwd)
 
 
 def main() -> int:
