@@ -29,7 +29,10 @@ Stand-ins that cannot be faithful:
   FEATURE_SH_STANDALONE, so its sh runs `ls` as an applet without exec and
   the mask cannot matter (the real busybox image's sh execs /bin/ls);
 - nonewprivs:1.3 needs gcc and a static libc (libc6-dev) to build its
-  setuid-root helper; without them it is left out (its specs fail)."""
+  setuid-root helper; without them it is left out (its specs fail); so
+  does pause:3.9's /pause (a process named pause that exits on SIGTERM and
+  reaps), which falls back to a script named pause with a `sleep` child
+  (critest's `pgrep sleep` in a pod's shared PID namespace then sees it)."""
 from __future__ import annotations
 
 import argparse
@@ -78,6 +81,21 @@ PREDEFINED = ("RUN echo 'default-user:x:1000:1000::/home/default-user:/bin/sh' >
 NNP_C = '#include <stdio.h>\n#include <unistd.h>\n' \
         'int main(void) { printf("Effective uid: %d\\n", (int)geteuid()); return 0; }\n'
 NNP = 'COPY nnp /usr/local/bin/nnp\nRUN chmod 4755 /usr/local/bin/nnp\nENTRYPOINT ["/usr/local/bin/nnp"]'
+# pause: as the real one, a process named pause (critest's `pgrep sleep` in a
+# pod's shared PID namespace must not find the sandbox) that exits on
+# SIGTERM/SIGINT and reaps children; without gcc, a script named pause
+PAUSE_C = """#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+static void quit(int s) { (void)s; _exit(0); }
+static void reap(int s) { (void)s; while (waitpid(-1, 0, WNOHANG) > 0) {} }
+int main(void) {
+    struct sigaction q = {.sa_handler = quit}, r = {.sa_handler = reap, .sa_flags = SA_NOCLDSTOP | SA_RESTART};
+    sigaction(SIGINT, &q, 0); sigaction(SIGTERM, &q, 0); sigaction(SIGCHLD, &r, 0);
+    for (;;) pause();
+}
+"""
+PAUSE_SH = "#!/bin/sh\ntrap 'exit 0' TERM INT\nwhile :; do sleep 2147483647 & wait $!; done\n"
 
 # The base of every stand-in: bb with its applets as hard links (as the real
 # busybox image has them: masking /bin/ls must not mask the shell), and the
@@ -97,14 +115,21 @@ def web_files(port: int):
     return prepare
 
 
-def nnp_files(ctx: str) -> str | None:
-    """Compile the setuid helper statically into the build context; why not, if it cannot."""
-    if not shutil.which("gcc"):
-        return "no gcc"
-    Path(ctx, "nnp.c").write_text(NNP_C)
-    r = subprocess.run(["gcc", "-static", "-O2", "-o", os.path.join(ctx, "nnp"), os.path.join(ctx, "nnp.c")],
-                       capture_output=True, text=True)
-    return f"gcc -static failed (libc6-dev's libc.a missing?): {r.stderr.strip()[-300:]}" if r.returncode else None
+def static_program(name: str, source: str, fallback: str = ""):
+    """A build-context preparer: `name`, compiled from C source with gcc -static (the stand-ins have no
+    libc); without gcc or libc.a, the shell script `fallback` under that name, or (none) why not."""
+    def prepare(ctx: str) -> str | None:
+        src = os.path.join(ctx, name + ".c")
+        Path(src).write_text(source)
+        r = (subprocess.run(["gcc", "-static", "-O2", "-o", os.path.join(ctx, name), src], capture_output=True,
+                            text=True) if shutil.which("gcc") else None)
+        if r is not None and r.returncode == 0:
+            return None
+        if fallback:
+            Path(ctx, name).write_text(fallback)
+            return None
+        return "no gcc" if r is None else f"gcc -static failed (libc6-dev's libc.a missing?): {r.stderr[-300:]}"
+    return prepare
 
 
 # (Dockerfile body after FROM the base, [paths in the registry], files for the
@@ -114,8 +139,9 @@ STANDINS = [
     (WEB.format(port=80), [f"{E2E}/nginx:1.14-2", f"{E2E}/httpd:2.4.39-4"], web_files(80)),
     (WEB.format(port=12003), [f"{CRI_TOOLS}/hostnet-nginx-amd64:latest"],
      web_files(12003)),     # critest's hostnet-nginx listens on 12003
-    ('CMD ["sleep", "2147483647"]', [PAUSE], None),
-    (NNP, [f"{E2E}/nonewprivs:1.3"], nnp_files),
+    ('COPY pause /pause\nRUN chmod 755 /pause\nENTRYPOINT ["/pause"]\nCMD []', [PAUSE],
+     static_program("pause", PAUSE_C, PAUSE_SH)),
+    (NNP, [f"{E2E}/nonewprivs:1.3"], static_program("nnp", NNP_C)),
     ("LABEL critest=latest", [f"{CRI_TOOLS}/test-image-latest:latest"], None),
     ("LABEL critest=tag", [f"{CRI_TOOLS}/test-image-tag:test", f"{CRI_TOOLS}/test-image-tag:all"], None),
     ("LABEL critest=1", [f"{CRI_TOOLS}/test-image-1:latest"], None),
