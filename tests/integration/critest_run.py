@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -198,21 +199,53 @@ def summarize(text: str) -> dict:
             "failed_specs": sorted(set(re.findall(r"^\s*\[FAIL\] (.*)$", text, re.M)))}
 
 
+def spec_states(report_path: str) -> dict[str, tuple[str, str]]:
+    """{spec name: (state, the failure's message, shortened)} from ginkgo's JSON report (empty when there is none)."""
+    try:
+        suites = json.loads(Path(report_path).read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for suite in suites:
+        for r in suite.get("SpecReports") or ():
+            if r.get("LeafNodeType") != "It":
+                continue
+            name = " ".join([*(r.get("ContainerHierarchyTexts") or ()), r.get("LeafNodeText", "")])
+            msg = " ".join(((r.get("Failure") or {}).get("Message") or "").split())
+            out[name] = (r.get("State", "?"), msg[:300])
+    return out
+
+
 def run_critest(args: argparse.Namespace, engine: str, endpoint: str, out_path: str, cwd: str) -> dict:
-    """critest against endpoint (runtime and image service), its output in out_path; prints and returns the summary."""
+    """critest against endpoint (runtime and image service), its output in out_path and ginkgo's JSON
+    report in out_path.json; prints and returns the summary."""
     argv = [args.critest, f"--runtime-endpoint={endpoint}", f"--image-endpoint={endpoint}", "--ginkgo.no-color",
+            f"--ginkgo.json-report={os.path.abspath(out_path)}.json",
             *([f"--parallel={args.parallel}"] if args.parallel > 1 else []), *args.critest_args]
     with open(out_path, "w") as out:
         rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd).returncode
     text = Path(out_path).read_text(errors="replace")
-    res = {"engine": engine, "exit": rc, **summarize(text)}
+    res = {"engine": engine, "exit": rc, **summarize(text), "specs": spec_states(out_path + ".json")}
     summary = re.findall(r"^(?:Ran \d+ of \d+ Specs.*|(?:SUCCESS|FAIL)! -- .*)$", text, re.M)
     print(f"== {engine}: " + ("\n".join(summary) or text[-3000:]))
-    if res["failed_specs"]:
-        print("failed specs:")
-        print("\n".join(f"  {f}" for f in res["failed_specs"]))
+    failed = {n: m for n, (st, m) in res["specs"].items() if st not in ("passed", "skipped", "pending")}
+    if failed or res["failed_specs"]:
+        print("failed specs (and why):")
+        for n in sorted(failed) or res["failed_specs"]:
+            print(f"  {n}" + (f"\n      {failed[n]}" if failed.get(n) else ""))
     print(f"critest exit status {rc}", flush=True)
     return res
+
+
+def print_differences(a: dict, b: dict) -> None:
+    """The specs whose state differs between two engines' runs."""
+    names = sorted(set(a["specs"]) | set(b["specs"]))
+    diff = [(n, a["specs"].get(n, ("-", ""))[0], b["specs"].get(n, ("-", ""))[0]) for n in names]
+    diff = [d for d in diff if d[1] != d[2]]
+    if diff:
+        print(f"\nspecs that differ ({a['engine']} / {b['engine']}):")
+        for n, x, y in diff:
+            print(f"  {x:>8} / {y:<8} {n}")
 
 
 @contextlib.contextmanager
@@ -300,6 +333,7 @@ def main() -> int:
     if len(results) > 1:
         print("\n" + "\n".join(f"{r['engine']:<11} passed {r['passed']}  failed {r['failed']}  skipped {r['skipped']}"
                                for r in results))
+        print_differences(*results)
     return 0
 
 
