@@ -36,7 +36,9 @@ stop(): stop and remove every pod through the CRI while containerd runs
 SIGTERM containerd (SIGKILL after a while); kill what is left (shims naming
 our socket, processes whose root is under the base); unmount everything
 under the base (rootfs, shm, netns pins); delete the bridge and what is
-enslaved to it; rmdir the container cgroups runc's state names; remove the
+enslaved to it; rmdir the container cgroups runc's state names (and the
+/k8s.io parent cgroups pods without a cgroup_parent go under, when this run
+made them and they are empty); remove the
 shim sockets containerd 1.6 always puts in /run/containerd/s (and
 /run/containerd/s, /run/containerd when this run made them and no other
 engine runs), and libcni's result cache entries of our network in
@@ -193,7 +195,7 @@ class RefContainerd:
         if reason:
             raise Unavailable(reason)
         self._before = leaks.snapshot(self.scope, OWN_KINDS)
-        self._before_dirs = {p for p in HOST_DIRS if os.path.lexists(p)}
+        self._before_dirs = {p for p in (*HOST_DIRS, *self.namespace_cgroups()) if os.path.lexists(p)}
         self.subnet = str(free_net(range(200, 256), 24))
         write_bridge_conflist(self.cni_conf_dir, self.cni_network, self.bridge, self.subnet, self.ipam_dir)
         (self.base / "config.toml").write_text(self.config())
@@ -325,6 +327,11 @@ class RefContainerd:
             out["netns"] = [it for it in out["netns"] if it[0].startswith("cni-")]
         return {k: v for k, v in out.items() if v}
 
+    @staticmethod
+    def namespace_cgroups() -> list[str]:
+        """The cgroup a pod without cgroup_parent goes under (/k8s.io/<id>: the namespace) in each hierarchy."""
+        return [os.path.join(mp, CRI_NAMESPACE) for mp in leaks.cgroup_mountpoints()]
+
     def shim_sockets(self) -> list[str]:
         """containerd 1.6's shim sockets: /run/containerd/s/sha256(<address>/<ns>/<id>)."""
         return [os.path.join(SHIM_SOCKET_DIR, hashlib.sha256(
@@ -342,10 +349,10 @@ class RefContainerd:
                 if f.name.startswith(self.cni_network + "-"):
                     problems.append(f"CNI result cache left (removed): {f}")
                     f.unlink()
-        # libcni makes its cache dirs before it writes: an empty one may go
-        # whoever runs; containerd's shim socket dir only when no other engine does
+        # libcni makes its cache dirs before it writes, runc its cgroups: an empty
+        # one may go whoever runs; containerd's shim socket dir only when no other engine does
         engines = other_engines({self.proc.pid} if self.proc else set())
-        for p in HOST_DIRS:
+        for p in (*HOST_DIRS, *self.namespace_cgroups()):
             if p in self._before_dirs or not os.path.lexists(p) or (engines and p.startswith("/run/containerd")):
                 continue
             try:
