@@ -33,7 +33,7 @@ from ..runtime.runtimes import PipedExec, Runtime
 from ..store.db import Database
 from . import exec_events, users
 from .exec_relay import relay
-from .attach import open_socket
+from .attach import CONMON_STDOUT, open_socket
 from .container import Container
 from .exec_events import EventFn
 from .exec_store import GC_INTERVAL, ExecStore, collectable, from_record, recovery_verdict
@@ -190,6 +190,15 @@ class ExecManager:
         if ex.piped is not None and ex.running:
             ex.pid = ex.piped.pid()      # the runtime writes it once the process runs
         return ex
+
+    def kill(self, ex: Exec, sig: int) -> None:
+        """Signal a running exec's process (not its runtime or conmon)."""
+        pid = ex.piped.pid() if ex.piped is not None else ex.pid
+        if ex.running and pid:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     def ids_for(self, cid: str) -> list[str]:
         return [e.id for e in self._execs.values() if e.container_id == cid]
@@ -360,7 +369,7 @@ class ExecManager:
                 code = 127 if "not found" in err else 126
                 msg = f"OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown"
                 with contextlib.suppress(OSError):
-                    await asyncio.get_running_loop().sock_sendall(sock, bytes([2]) + (msg + "\r\n").encode())
+                    await asyncio.get_running_loop().sock_sendall(sock, bytes([CONMON_STDOUT]) + (msg + "\r\n").encode())
         finally:
             ex.piped = None
             px.close()

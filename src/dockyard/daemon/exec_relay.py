@@ -18,9 +18,9 @@ import os
 import socket
 
 from ..runtime.runtimes import PipedExec
+from .attach import CONMON_STDERR as STDERR_KIND
+from .attach import CONMON_STDOUT as STDOUT_KIND
 
-STDOUT_KIND = 2
-STDERR_KIND = 3
 CHUNK = 32768
 
 

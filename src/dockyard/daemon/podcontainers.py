@@ -321,11 +321,7 @@ class PodContainers:
         try:
             await asyncio.wait_for(read(), timeout if timeout > 0 else None)
         except asyncio.TimeoutError:
-            if ex.pid:
-                try:
-                    os.kill(ex.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self.d.execs.kill(ex, signal.SIGKILL)
             try:
                 await asyncio.wait_for(ex.done.wait(), 10)
             except asyncio.TimeoutError:
