@@ -10,7 +10,7 @@ import time
 from ..daemon import podcontainers
 from ..errors import Conflict, InvalidParameter, NotImplementedYet
 from .proto import pb
-from .server import rpc
+from .server import batches, rpc, stream_rpc
 
 _STATES = {"created": pb.CONTAINER_CREATED, "running": pb.CONTAINER_RUNNING, "exited": pb.CONTAINER_EXITED,
            "unknown": pb.CONTAINER_UNKNOWN}
@@ -226,11 +226,19 @@ class ContainerRpcs:
         getattr(self, "cpu_samples", {}).pop(c.id, None)
         return pb.RemoveContainerResponse()
 
+    def _containers(self, request) -> list[pb.Container]:
+        """ListContainers' and StreamContainers' items."""
+        f = request.filter if request.HasField("filter") else None
+        return [container_summary(c) for c in self.d.pod_containers.list() if container_matches(c, f)]
+
     @rpc
     async def ListContainers(self, request, context):
-        f = request.filter if request.HasField("filter") else None
-        return pb.ListContainersResponse(containers=[container_summary(c) for c in self.d.pod_containers.list()
-                                                     if container_matches(c, f)])
+        return pb.ListContainersResponse(containers=self._containers(request))
+
+    @stream_rpc
+    async def StreamContainers(self, request, context):
+        for chunk in batches(self._containers(request)):
+            yield pb.StreamContainersResponse(containers=chunk)
 
     @rpc
     async def ContainerStatus(self, request, context):
@@ -324,8 +332,8 @@ class StatsRpcs:
         c = self.d.pod_containers.get(request.container_id)
         return pb.ContainerStatsResponse(stats=await self._stats(c))
 
-    @rpc
-    async def ListContainerStats(self, request, context):
+    async def _container_stats(self, request) -> list[pb.ContainerStats]:
+        """ListContainerStats' and StreamContainerStats' items."""
         f = request.filter if request.HasField("filter") else None
         out = []
         for c in self.d.pod_containers.list():
@@ -336,7 +344,16 @@ class StatsRpcs:
                 continue
             if podcontainers.cri_state(c) == "running":   # as containerd: the running ones
                 out.append(await self._stats(c))
-        return pb.ListContainerStatsResponse(stats=out)
+        return out
+
+    @rpc
+    async def ListContainerStats(self, request, context):
+        return pb.ListContainerStatsResponse(stats=await self._container_stats(request))
+
+    @stream_rpc
+    async def StreamContainerStats(self, request, context):
+        for chunk in batches(await self._container_stats(request)):
+            yield pb.StreamContainerStatsResponse(container_stats=chunk)
 
     @rpc
     async def UpdateContainerResources(self, request, context):
@@ -407,8 +424,8 @@ class StatsRpcs:
     async def PodSandboxStats(self, request, context):
         return pb.PodSandboxStatsResponse(stats=await self._pod_stats(self.d.pods.get(request.pod_sandbox_id)))
 
-    @rpc
-    async def ListPodSandboxStats(self, request, context):
+    async def _pod_stats_list(self, request) -> list[pb.PodSandboxStats]:
+        """ListPodSandboxStats' and StreamPodSandboxStats' items."""
         f = request.filter if request.HasField("filter") else None
         out = []
         for p in self.d.pods.list():
@@ -416,4 +433,13 @@ class StatsRpcs:
                                   not all(p.labels.get(k) == v for k, v in f.label_selector.items())):
                 continue
             out.append(await self._pod_stats(p))
-        return pb.ListPodSandboxStatsResponse(stats=out)
+        return out
+
+    @rpc
+    async def ListPodSandboxStats(self, request, context):
+        return pb.ListPodSandboxStatsResponse(stats=await self._pod_stats_list(request))
+
+    @stream_rpc
+    async def StreamPodSandboxStats(self, request, context):
+        for chunk in batches(await self._pod_stats_list(request)):
+            yield pb.StreamPodSandboxStatsResponse(pod_sandbox_stats=chunk)

@@ -12,7 +12,7 @@ from ..errors import NoSuchImage
 from ..fsutil import disk_usage
 from ..images.reference import parse_normalized
 from .proto import grpc_pb, pb
-from .server import rpc, unimplemented
+from .server import batches, rpc, stream_rpc, unimplemented
 
 
 def _qualified(refs: list[str]) -> list[str]:
@@ -62,15 +62,24 @@ class ImageServicer(grpc_pb.ImageServiceServicer):
             return None
         return next((s for s in self.d.images.list(all=True) if s["Id"] == image_id), None)
 
-    @rpc
-    async def ListImages(self, request, context):
+    async def _images(self, request) -> list[pb.Image]:
+        """ListImages' and StreamImages' items."""
         want = request.filter.image.image if request.HasField("filter") else ""
         if want:
             summary = await asyncio.to_thread(self._find, want)
             summaries = [summary] if summary else []
         else:
             summaries = await asyncio.to_thread(self.d.images.list, True)
-        return pb.ListImagesResponse(images=[self._image(s) for s in summaries])
+        return [self._image(s) for s in summaries]
+
+    @rpc
+    async def ListImages(self, request, context):
+        return pb.ListImagesResponse(images=await self._images(request))
+
+    @stream_rpc
+    async def StreamImages(self, request, context):
+        for chunk in batches(await self._images(request)):
+            yield pb.StreamImagesResponse(images=chunk)
 
     @rpc
     async def ImageStatus(self, request, context):

@@ -48,19 +48,47 @@ def rpc(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     other exception is a dockyard bug: logged with its traceback, INTERNAL."""
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
-        import grpc
         try:
             return await fn(self, request, context)
-        except DockyardError as e:
-            code = status_code(e)
-            log.debug("CRI %s: %s: %s", fn.__name__, code.name, e.message)
-            await context.abort(code, e.message)
-        except grpc.aio.AbortError:
-            raise
         except Exception as e:
-            log.exception("CRI %s failed", fn.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+            await _abort(fn.__name__, e, context)
     return wrapper
+
+
+async def _abort(name: str, e: Exception, context: grpc.aio.ServicerContext) -> None:
+    """The call failed with e: its status on the wire (an AbortError passes)."""
+    import grpc
+    if isinstance(e, grpc.aio.AbortError):
+        raise e
+    if isinstance(e, DockyardError):
+        code = status_code(e)
+        log.debug("CRI %s: %s: %s", name, code.name, e.message)
+        await context.abort(code, e.message)
+    log.exception("CRI %s failed", name, exc_info=e)
+    await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
+
+STREAM_BATCH = 100       # items per message of the Stream* calls (each well under the 16 MiB message limit)
+
+
+def stream_rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A server-streaming servicer method (an async generator): errors meet
+    the wire as in `rpc`."""
+    @functools.wraps(fn)
+    async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        try:
+            async for msg in fn(self, request, context):
+                yield msg
+        except Exception as e:
+            await _abort(fn.__name__, e, context)
+    return wrapper
+
+
+def batches(items: list, size: int = STREAM_BATCH):
+    """The Stream* calls' lists: each item once, at least one per message,
+    none sent for no items (the stream just ends)."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def unimplemented(servicer_base: type) -> type:
@@ -138,8 +166,9 @@ class CriServer:
 
     DRAIN_S = 1.0     # the first socket stays open this long after the rename (connects in flight)
 
-    def __init__(self, daemon, address: str = DEFAULT_SOCKET, streaming: str = ""):
+    def __init__(self, daemon, address: str = DEFAULT_SOCKET, streaming: str = "", cni_conf_template: str = ""):
         self.daemon = daemon
+        self.cni_conf_template = cni_conf_template
         self.path = socket_path(address)
         self.streaming_host, self.streaming_port = streaming_address(streaming)
         self._server: grpc.aio.Server | None = None
@@ -224,7 +253,7 @@ class CriServer:
         tmp = path or self._grpc_path()
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
                                           ("grpc.max_send_message_length", 16 << 20)])
-        grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon, self.streams), server)
+        grpc_pb.add_RuntimeServiceServicer_to_server(RuntimeServicer(self.daemon, self.streams, self.cni_conf_template), server)
         grpc_pb.add_ImageServiceServicer_to_server(ImageServicer(self.daemon), server)
         if server.add_insecure_port(f"unix:{tmp}") == 0:
             raise OSError(f"cannot listen on {tmp}")
