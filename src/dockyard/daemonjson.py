@@ -100,6 +100,7 @@ KEYS: dict[str, Key] = {
     "criu-path": Key("criu_path", _is_str, "a string"),
     # dockyard's own: the CRI's pulls, containerd's registry.mirrors ({"registry.k8s.io": ["http://..."]})
     "cri-registry-mirrors": Key("cri_registry_mirror", _is_obj, "an object", "--cri-registry-mirror"),
+    "cni-conf-template": Key("cni_conf_template", _is_str, "a string"),     # containerd's cni.conf_template
 }
 
 # What SIGHUP reloads (moby's Daemon.Reload, the keys dockyard has).

@@ -153,6 +153,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="directories of the CRI pods' CNI plugins, ':'-separated")
     p.add_argument("--cni-conf-dir", default="/etc/cni/net.d",
                    help="the CRI pods' CNI network config (the first valid *.conflist/*.conf/*.json by name)")
+    p.add_argument("--cni-conf-template", default="",
+                   help="a CNI config template (Go text/template fields .PodCIDR, .PodCIDRRanges, .Routes) that "
+                        "the CRI's UpdateRuntimeConfig renders into --cni-conf-dir when it has no network "
+                        "(containerd's cni.conf_template)")
     return p
 
 
@@ -528,7 +532,8 @@ async def _serve(args: argparse.Namespace) -> None:
     cri = None
     if args.cri:
         from .cri.server import CriServer
-        cri = CriServer(daemon, args.cri_socket, args.streaming_address)
+        cri = CriServer(daemon, args.cri_socket, args.streaming_address,
+                        os.path.abspath(args.cni_conf_template) if args.cni_conf_template else "")
         try:
             await cri.start()
         except OSError as e:

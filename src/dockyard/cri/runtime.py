@@ -1,10 +1,11 @@
 """runtime.v1.RuntimeService: thin handlers over the daemon's services
-(daemon/pods.py for sandboxes). What is not here yet answers UNIMPLEMENTED
-(the generated servicer's default)."""
+(daemon/pods.py for sandboxes). What is not here answers UNIMPLEMENTED
+(server.unimplemented): CheckpointPod and RestorePod only, see below."""
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from google.protobuf.json_format import MessageToDict
 
@@ -12,8 +13,11 @@ from .. import __version__
 from ..daemon.pods import READY, Pod
 from .containers import ContainerRpcs, StatsRpcs
 from .events import ContainerEvents
+from .metrics import MetricsRpcs
 from .proto import grpc_pb, pb
-from .server import rpc, unimplemented
+from .server import batches, rpc, stream_rpc, unimplemented
+
+log = logging.getLogger("dockyard.cri")
 
 RUNTIME_NAME = "dockyard"
 RUNTIME_API_VERSION = "v1"
@@ -55,6 +59,17 @@ def pod_status(p: Pod) -> pb.PodSandboxStatus:
         labels=p.labels, annotations=p.annotations, runtime_handler=p.runtime_handler)
 
 
+def pod_limits(res: pb.LinuxContainerResources, overhead: pb.LinuxContainerResources) -> dict:
+    """UpdatePodSandboxResources' limits for the pod's cgroup: the
+    containers' sum plus the overhead where the sum sets a limit (0: left
+    as it is), as the kubelet sizes a pod's cgroup."""
+    return {"cpu_period": res.cpu_period,
+            "cpu_quota": res.cpu_quota + max(overhead.cpu_quota, 0) if res.cpu_quota > 0 else 0,
+            "cpu_shares": res.cpu_shares + overhead.cpu_shares if res.cpu_shares else 0,
+            "memory": res.memory_limit_in_bytes + overhead.memory_limit_in_bytes if res.memory_limit_in_bytes else 0,
+            "cpuset_cpus": res.cpuset_cpus, "cpuset_mems": res.cpuset_mems}
+
+
 def pod_matches(p: Pod, f: pb.PodSandboxFilter | None) -> bool:
     if f is None:
         return True
@@ -65,11 +80,20 @@ def pod_matches(p: Pod, f: pb.PodSandboxFilter | None) -> bool:
     return all(p.labels.get(k) == v for k, v in f.label_selector.items())
 
 
+# Not served (server.unimplemented answers UNIMPLEMENTED): CheckpointPod and
+# RestorePod (KEP-5091, alpha). A pod checkpoint is every container's CRIU
+# image plus the sandbox's own state (its pinned namespaces, the CNI result
+# and IPAM lease, the pod cgroup), restored as a new sandbox with the same
+# IPs; dockyard checkpoints single containers (CheckpointContainer) and has
+# no sandbox-level CRIU path, so answering anything but UNIMPLEMENTED would
+# claim what is not there. containerd does not serve them either.
 @unimplemented(grpc_pb.RuntimeServiceServicer)
-class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
-    def __init__(self, daemon, streams=None):
+class RuntimeServicer(ContainerRpcs, StatsRpcs, MetricsRpcs, grpc_pb.RuntimeServiceServicer):
+    def __init__(self, daemon, streams=None, cni_conf_template: str = ""):
         self.d = daemon
         self.streams = streams          # streaming.StreamServer: Exec, Attach and PortForward's URLs
+        self.cni_conf_template = cni_conf_template     # --cni-conf-template: UpdateRuntimeConfig renders it
+        self.pod_cidr = ""              # the kubelet's, from UpdateRuntimeConfig (not kept across restarts)
         self.cpu_samples = {}
         self.events = ContainerEvents(daemon, pod_status)    # GetContainerEvents' streams
 
@@ -87,7 +111,8 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
                                           message="" if ready else message)]
         info = {}
         if request.verbose:
-            info["config"] = json.dumps({"runtime": self.d.runtimes.default, "cgroupDriver": "cgroupfs"})
+            info["config"] = json.dumps({"runtime": self.d.runtimes.default, "cgroupDriver": "cgroupfs",
+                                         "cniConfTemplate": self.cni_conf_template, "podCIDR": self.pod_cidr})
             info["events"] = json.dumps({"streams": self.events.streams})     # GetContainerEvents' clients
         return pb.StatusResponse(status=pb.RuntimeStatus(conditions=conditions), info=info,
                                  runtime_handlers=await asyncio.to_thread(self._handlers))
@@ -107,6 +132,39 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
     @rpc
     async def RuntimeConfig(self, request, context):
         return pb.RuntimeConfigResponse(linux=pb.LinuxRuntimeConfiguration(cgroup_driver=pb.CGROUPFS))
+
+    @rpc
+    async def UpdateRuntimeConfig(self, request, context):
+        """The pod CIDR, as containerd's UpdateRuntimeConfig: none given is a
+        no-op; a CIDR that does not parse an error (Unknown, as containerd's
+        plain error); remembered (Status verbose shows it); with a CNI config
+        template and no usable CNI network yet, the template rendered into
+        the conf dir (cnitemplate.py). A network already there is left alone."""
+        from ..errors import SystemError_
+        from . import cnitemplate
+        pod_cidr = request.runtime_config.network_config.pod_cidr
+        if not pod_cidr:
+            return pb.UpdateRuntimeConfigResponse()
+        try:
+            cnitemplate.template_data(pod_cidr)
+        except ValueError as e:
+            raise SystemError_(f"get routes: {e}") from None
+        self.pod_cidr = pod_cidr
+        if not self.cni_conf_template:
+            log.info("no CNI config template is specified: waiting for other components to drop the config")
+            return pb.UpdateRuntimeConfigResponse()
+        ready, _, _ = await asyncio.to_thread(self.d.pods.network.status)
+        if ready:
+            log.info("network plugin is ready: not generating a CNI config from %s", self.cni_conf_template)
+            return pb.UpdateRuntimeConfigResponse()
+        conf_dir = self.d.config.cni_conf_dir
+        try:
+            path = await asyncio.to_thread(cnitemplate.write_conf, self.cni_conf_template, conf_dir, pod_cidr)
+        except (OSError, ValueError) as e:
+            raise SystemError_(f"failed to generate cni config from template "
+                               f"{self.cni_conf_template!r}: {getattr(e, 'strerror', None) or e}") from None
+        log.info("CNI config %s generated from %s for pod CIDR %s", path, self.cni_conf_template, pod_cidr)
+        return pb.UpdateRuntimeConfigResponse()
 
     # ------------------------------------------------------------ pod sandboxes
     @rpc
@@ -142,15 +200,43 @@ class RuntimeServicer(ContainerRpcs, StatsRpcs, grpc_pb.RuntimeServiceServicer):
                                        "pidHolder": p.pid_holder, "cgroupParent": p.cgroup_parent})
         return pb.PodSandboxStatusResponse(status=pod_status(p), info=info)
 
+    def _pods(self, request) -> list[pb.PodSandbox]:
+        """ListPodSandbox's and StreamPodSandboxes' items."""
+        f = request.filter if request.HasField("filter") else None
+        return [pb.PodSandbox(id=p.id, metadata=_metadata(p), state=_state(p), created_at=p.created_ns,
+                              labels=p.labels, annotations=p.annotations, runtime_handler=p.runtime_handler)
+                for p in self.d.pods.list() if pod_matches(p, f)]
+
     @rpc
     async def ListPodSandbox(self, request, context):
-        f = request.filter if request.HasField("filter") else None
-        items = [pb.PodSandbox(id=p.id, metadata=_metadata(p), state=_state(p), created_at=p.created_ns,
-                               labels=p.labels, annotations=p.annotations, runtime_handler=p.runtime_handler)
-                 for p in self.d.pods.list() if pod_matches(p, f)]
-        return pb.ListPodSandboxResponse(items=items)
+        return pb.ListPodSandboxResponse(items=self._pods(request))
 
+    @stream_rpc
+    async def StreamPodSandboxes(self, request, context):
+        for chunk in batches(self._pods(request)):
+            yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
 
+    @rpc
+    async def UpdatePodSandboxResources(self, request, context):
+        """Pod-level resources (KEP-2837): the kubelet calls this after it
+        resized the pod's cgroup itself; containerd's pod sandbox controller
+        takes note and changes nothing. dockyard writes them into the pod's
+        cgroup (its cgroup_parent, daemon/pods.write_limits: the sum of the
+        containers' resources plus the overhead), so a pod whose cgroup the
+        kubelet does not manage is resized too. A pod without a cgroup of
+        its own has nothing to resize (success, as containerd). Unknown pod:
+        NotFound."""
+        from ..daemon.pods import write_limits
+        from ..errors import SystemError_
+        p = self.d.pods.get(request.pod_sandbox_id)
+        dirs = self.d.pods.cgroup_dirs(p)
+        if not dirs or not request.HasField("resources"):
+            return pb.UpdatePodSandboxResourcesResponse()
+        try:
+            await asyncio.to_thread(write_limits, dirs, pod_limits(request.resources, request.overhead))
+        except OSError as e:
+            raise SystemError_(f"failed to update pod sandbox {p.id} resources: {e.strerror or e}") from None
+        return pb.UpdatePodSandboxResourcesResponse()
 
     # ------------------------------------------------------------ events
     async def GetContainerEvents(self, request, context):

@@ -314,6 +314,41 @@ def cgroup_dirs(rel: str, base: str = cgroups.BASE) -> dict[str, str]:
     return out
 
 
+def write_limits(dirs: dict[str, str], limits: dict) -> None:
+    """Pod-level resources into the pod's cgroup (cgroup_dirs' shape):
+    limits {cpu_period, cpu_quota, cpu_shares, memory, cpuset_cpus,
+    cpuset_mems}, 0/"" left as they are; v2 files, else v1's."""
+    def put(d: str | None, name: str, value) -> None:
+        if d:
+            with open(os.path.join(d, name), "w") as f:
+                f.write(str(value))
+    period, quota, shares = limits.get("cpu_period") or 0, limits.get("cpu_quota") or 0, limits.get("cpu_shares") or 0
+    if "" in dirs:
+        d = dirs[""]
+        if quota:
+            put(d, "cpu.max", f"{quota if quota > 0 else 'max'} {period or 100000}")
+        if shares:      # runc's and the kubelet's shares -> weight
+            put(d, "cpu.weight", 1 + ((max(shares, 2) - 2) * 9999) // 262142)
+        if limits.get("memory"):
+            put(d, "memory.max", limits["memory"])
+        cpuset = d
+    else:
+        cpu, mem = dirs.get("cpu"), dirs.get("memory")
+        if period:
+            put(cpu, "cpu.cfs_period_us", period)
+        if quota:
+            put(cpu, "cpu.cfs_quota_us", quota)
+        if shares:
+            put(cpu, "cpu.shares", shares)
+        if limits.get("memory"):
+            put(mem, "memory.limit_in_bytes", limits["memory"])
+        cpuset = dirs.get("cpuset")
+    if limits.get("cpuset_cpus"):
+        put(cpuset, "cpuset.cpus", limits["cpuset_cpus"])
+    if limits.get("cpuset_mems"):
+        put(cpuset, "cpuset.mems", limits["cpuset_mems"])
+
+
 def _loopback_up() -> None:
     from ..network.plumbing import plumb_inside
     plumb_inside(None, None)
