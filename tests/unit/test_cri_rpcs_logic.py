@@ -41,7 +41,7 @@ def test_pod_limits_add_the_overhead_where_the_sum_sets_a_limit():
 
 
 def test_pod_metrics_from_pod_stats():
-    p = SimpleNamespace(id="p" * 64, name="web", namespace="ns")
+    p = SimpleNamespace(id="p" * 64, name="web", namespace="ns", host_network=False)
     st = pb.PodSandboxStats()
     st.linux.network.timestamp = 7
     st.linux.network.interfaces.append(pb.NetworkInterfaceUsage(name="eth0", rx_bytes=pb.UInt64Value(value=10),
@@ -67,6 +67,8 @@ def test_pod_metrics_from_pod_stats():
     assert by[("container_memory_working_set_bytes", ())].value.value == 300
     assert by[("container_memory_failures_total", ("pgmajfault", "container"))].metric_type == pb.COUNTER
     assert idle.container_id == "d" * 64 and not idle.metrics
+    p.host_network = True          # the host's interfaces are no pod's
+    assert not metrics.pod_metrics(p, st, {}).metrics
     described = {d.name: len(d.label_keys) for d in metrics.descriptors()}
     for m in [*out.metrics, *app.metrics]:
         assert len(m.label_values) == described[m.name]

@@ -59,7 +59,8 @@ def pod_metrics(p, stats: pb.PodSandboxStats, images: dict[str, str]) -> pb.PodS
     linux = stats.linux
     pod_labels = [p.name, p.namespace, "", p.id, ""]
     net = linux.network
-    for iface in net.interfaces:
+    # a hostNetwork pod's interfaces are the host's: no pod network metrics (containerd: no netns path)
+    for iface in [] if p.host_network else net.interfaces:
         labels = [*pod_labels, iface.name]
         for name, value in (("container_network_receive_bytes_total", iface.rx_bytes.value),
                             ("container_network_receive_errors_total", iface.rx_errors.value),
