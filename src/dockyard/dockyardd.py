@@ -478,27 +478,6 @@ def _field_of(key: str) -> str:
             "userns-remap": "userns_remap", "log-driver": "log_driver", "log-opts": "log_opts"}.get(key, "")
 
 
-def _pidfd_child_watcher() -> None:
-    """Child processes (conmon, the runtime) reaped through pidfds in the
-    event loop. Python before 3.12 otherwise starts a thread per child to
-    block in waitpid: a thread start per container start and exec, and the
-    GIL handed between threads while a start waits on its conmon (up to the
-    5 ms switch interval at a time). 3.12 picks pidfds by itself."""
-    import sys
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            os.close(os.pidfd_open(os.getpid()))
-        except OSError:       # a kernel before 5.3, or pidfds refused
-            return
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.get_event_loop_policy().set_child_watcher(watcher)
-
-
 async def _serve(args: argparse.Namespace) -> None:
     from . import daemonjson
     from . import listeners as ls
@@ -508,7 +487,6 @@ async def _serve(args: argparse.Namespace) -> None:
     from .errors import DockyardError
 
     cfg = daemon_config(args)
-    _pidfd_child_watcher()
     try:
         plan, warnings = _listen_plan(args)     # certificates and addresses checked before anything starts
     except ls.ListenError as e:
