@@ -6,6 +6,11 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
@@ -33,6 +38,26 @@ def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: st
 
 _libc.unshare.argtypes = (ctypes.c_int,)
 _libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+
+
+def in_thread(fn: Callable[[], T], name: str) -> T:
+    """fn() in a thread of its own, waited for: its result, or its exception
+    raised here. For namespace work (unshare, setns) that must change one
+    thread only, never the daemon's event-loop thread."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:   # re-raised in the caller
+            box["error"] = e
+
+    t = threading.Thread(target=run, name=name)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def unshare(flags: int) -> None:

@@ -8,7 +8,6 @@ join the namespaces by path (the OCI spec's `namespaces[].path`)."""
 from __future__ import annotations
 
 import os
-import threading
 from typing import Callable, Mapping
 
 from . import linux
@@ -30,33 +29,28 @@ def pin(paths: Mapping[str, str], hostname: str = "", then: Callable[[], None] |
     if unknown:
         raise ValueError(f"cannot pin namespaces of kind {sorted(unknown)}")
     made: list[str] = []
-    box: dict = {}
 
     def work() -> None:
-        try:
-            flags = 0
-            for kind in paths:
-                flags |= FLAGS[kind]
-            linux.unshare(flags)
-            if "uts" in paths and hostname:
-                linux.sethostname(hostname)
-            for kind, path in paths.items():
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
-                made.append(path)
-                linux.mount(f"/proc/thread-self/ns/{kind}", path, None, MS_BIND)
-            if then is not None:
-                then()
-        except BaseException as e:
-            box["error"] = e
+        flags = 0
+        for kind in paths:
+            flags |= FLAGS[kind]
+        linux.unshare(flags)
+        if "uts" in paths and hostname:
+            linux.sethostname(hostname)
+        for kind, path in paths.items():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
+            made.append(path)
+            linux.mount(f"/proc/thread-self/ns/{kind}", path, None, MS_BIND)
+        if then is not None:
+            then()
 
-    t = threading.Thread(target=work, name="dockyard-nspin")
-    t.start()
-    t.join()
-    if "error" in box:
+    try:
+        linux.in_thread(work, "dockyard-nspin")
+    except BaseException:
         for path in made:
             unpin(path)
-        raise box["error"]
+        raise
 
 
 def unpin(path: str) -> None:
@@ -97,23 +91,12 @@ def spawn_pid_holder(path: str, binary: str = "") -> int:
     if not binary:
         raise FileNotFoundError("no pause-mode init for the pod's PID namespace (Debian's catatonit): "
                                 "looked for " + ", ".join(HOLDERS))
-    box: dict = {}
+    def work() -> subprocess.Popen:
+        linux.unshare(CLONE_NEWPID)     # this thread's children only: the next one is PID 1 there
+        return subprocess.Popen([binary, "-P"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True, cwd="/")
 
-    def work() -> None:
-        try:
-            linux.unshare(CLONE_NEWPID)     # this thread's children only: the next one is PID 1 there
-            box["proc"] = subprocess.Popen([binary, "-P"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
-                                           cwd="/")
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=work, name="dockyard-pidns")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    proc = box["proc"]
+    proc = linux.in_thread(work, "dockyard-pidns")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))

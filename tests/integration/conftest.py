@@ -446,3 +446,18 @@ def cri(daemon):
         yield types.SimpleNamespace(rt=grpc_pb.RuntimeServiceStub(ch), img=grpc_pb.ImageServiceStub(ch))
     finally:
         ch.close()
+
+
+@pytest.fixture
+def pods(cri):
+    """Pods a test makes, removed afterwards whatever happened."""
+    from dockyard.cri.proto import pb
+    made: list[str] = []
+
+    def run(cfg) -> str:
+        pid = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+        made.append(pid)
+        return pid
+    yield run
+    for pid in made:
+        cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))

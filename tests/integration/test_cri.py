@@ -27,20 +27,6 @@ def pod_config(name: str, **kw) -> pb.PodSandboxConfig:
                                                               attempt=kw.pop("attempt", 0)), **kw)
 
 
-@pytest.fixture
-def pods(cri):
-    """Pods a test makes, removed afterwards whatever happened."""
-    made: list[str] = []
-
-    def run(cfg: pb.PodSandboxConfig) -> str:
-        pid = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
-        made.append(pid)
-        return pid
-    yield run
-    for pid in made:
-        cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
-
-
 # ---------------------------------------------------------------- runtime
 
 def test_version_status_and_runtime_config(cri):

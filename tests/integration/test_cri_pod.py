@@ -28,20 +28,6 @@ def container_config(name: str, *argv: str, **kw) -> pb.ContainerConfig:
                               command=list(argv), **kw)
 
 
-@pytest.fixture
-def pods(cri):
-    """Pods a test makes, removed afterwards whatever happened."""
-    made: list[str] = []
-
-    def run(cfg: pb.PodSandboxConfig) -> str:
-        pid = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
-        made.append(pid)
-        return pid
-    yield run
-    for pid in made:
-        cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
-
-
 def start(rt, pod: str, name: str, *argv: str, **kw) -> str:
     cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod,
                                                        config=container_config(name, *argv, **kw))).container_id

@@ -144,7 +144,7 @@ class RuntimeNamespace:
         with self._lock:
             if self._fd is None and not self._failed:
                 try:
-                    self._fd = _in_thread(self._make)
+                    self._fd = linux.in_thread(self._make, "dockyard-mntns")
                 except OSError as e:
                     self._failed = True
                     log.warning("no runtime mount namespace (%s): starts pay for every running "
@@ -192,18 +192,3 @@ class RuntimeNamespace:
         return argv, fds
 
 
-def _in_thread(fn):
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as e:   # re-raised in the caller
-            box["error"] = e
-
-    t = threading.Thread(target=run, name="dockyard-mntns")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
