@@ -433,6 +433,19 @@ class RefDockerd:
         except OSError:
             pass
 
+    def _network_bridges(self) -> set[str]:
+        """The bridges of this dockerd's user-defined networks. dockerd keeps
+        them at shutdown (they are its networks' state, reused at its next
+        start), so with its data root gone they would stay on the host."""
+        try:
+            status, body = self.api("GET", "/networks", timeout=10)
+        except OSError:
+            return set()
+        if status != 200:
+            return set()
+        return {(n.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{n['Id'][:12]}"
+                for n in json.loads(body) if n.get("Driver") == "bridge" and n.get("Name") != "bridge"}
+
     def _kill_containers(self) -> None:
         try:
             status, body = self.api("GET", "/containers/json", timeout=10)
@@ -464,6 +477,7 @@ class RefDockerd:
                 pass
         self._clients.clear()
         ours = [p.pid for p in (self.proc, self.containerd) if p is not None]
+        user_bridges = self._network_bridges() if self.running else set()
         if self.running:
             self._kill_containers()
         self._remember_containers()
@@ -488,6 +502,8 @@ class RefDockerd:
                 subprocess.run(["ip", "-d", "-j", "link", "show"], capture_output=True, text=True).stdout):
             if master == self.bridge:
                 subprocess.run(["ip", "link", "delete", name], capture_output=True)
+        for name in user_bridges:       # dockerd's user networks' bridges (see _network_bridges)
+            subprocess.run(["ip", "link", "delete", name], capture_output=True)
         r = subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, text=True)
         if r.returncode != 0 and "Cannot find device" not in r.stderr:
             problems.append(f"ip link delete {self.bridge}: {r.stderr.strip()}")

@@ -81,8 +81,12 @@ def test_runs_what_the_differential_tests_need(fresh):
     assert info["CgroupDriver"] == "cgroupfs" and info["DockerRootDir"] == str(d.data_root)
     d.docker("run", "-d", "--restart", "always", "--name", "rs", "bb", "sleep", "1000")
     assert host_state(d)["processes"]                      # it is all there ...
+    hn_bridge = "br-" + d.docker("network", "inspect", "-f", "{{.Id}}", "hn").stdout.strip()[:12]
+    assert os.path.exists(f"/sys/class/net/{hn_bridge}")
     problems = d.stop()
     assert problems == []
+    # dockerd keeps its user networks' bridges at shutdown: stop() removes them
+    assert not os.path.exists(f"/sys/class/net/{hn_bridge}")
     left = host_state(d)
     assert left == {"processes": [], "mounts": [], "links": [], "cgroups": [], "shim sockets": [], "base": False}
 
