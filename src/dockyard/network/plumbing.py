@@ -192,10 +192,12 @@ class Plumbing:
                 raise Unavailable(f"bridge {net.bridge} is missing; NetworkManager.setup() must run first")
 
             def add_veth(ns_fd: int) -> None:
-                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac, usernets.mtu(config))
+                host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac, usernets.mtu(config), up=False)
                 undo.callback(_quietly, delete_link, host_veth)
+                without_ipv6(host_veth)
                 if isolate:
                     host.set_bridge_port(name=host_veth, isolated=True)
+                host.set_link(name=host_veth, up=True)
 
             if first:
                 def plumb() -> None:   # runs in the new namespace's own thread
@@ -279,3 +281,17 @@ class Plumbing:
             except NetlinkError as e:
                 if e.code != errno.ENODEV:
                     raise
+
+
+def without_ipv6(ifname: str) -> None:
+    """No IPv6 on a host-side veth, set before it goes up. A bridge port
+    forwards IPv6 frames without an IPv6 stack of its own; with one, each
+    port adds a link-local address and three routes to the host's IPv6
+    table, and every interface that goes up or down walks that whole table
+    (fib6_ifup/fib6_ifdown): with 1000 containers running, a start and a
+    removal spent milliseconds there. A kernel without IPv6 has no file."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
+            f.write("1")
+    except OSError:
+        pass

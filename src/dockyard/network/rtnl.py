@@ -108,12 +108,12 @@ class Rtnl:
         self._request(msg, RTM_NEWLINK)
 
     def add_veth(self, name: str, master: int, peer_name: str, peer_netns_fd: int, peer_mac: str,
-                 mtu: int | None = None) -> None:
-        """Veth pair in one request: this end enslaved and up, the peer born in another netns;
-        both ends with `mtu` when given (the network's, as the bridge's)."""
+                 mtu: int | None = None, up: bool = True) -> None:
+        """Veth pair in one request: this end enslaved (and up unless `up` is false), the peer
+        born in another netns; both ends with `mtu` when given (the network's, as the bridge's)."""
         mtu_attr = [("IFLA_MTU", mtu)] if mtu else []
         msg = ifinfmsg()
-        msg["flags"] = IFF_UP
+        msg["flags"] = IFF_UP if up else 0
         msg["change"] = IFF_UP
         msg["attrs"] = [
             ("IFLA_IFNAME", name),
