@@ -192,8 +192,13 @@ class Plumbing:
                 raise Unavailable(f"bridge {net.bridge} is missing; NetworkManager.setup() must run first")
 
             def add_veth(ns_fd: int) -> None:
+                # created down: its IPv6 is turned off (up_port) before it comes up
                 host.add_veth(host_veth, bridge_index, ifname, ns_fd, mac, usernets.mtu(config), up=False)
                 undo.callback(_quietly, delete_link, host_veth)
+
+            def up_port() -> None:
+                """On this thread, in the host's namespace (/proc/sys/net is the
+                namespace of the thread that opens it)."""
                 without_ipv6(host_veth)
                 if isolate:
                     host.set_bridge_port(name=host_veth, isolated=True)
@@ -216,12 +221,14 @@ class Plumbing:
                     plumb_link_local(ifname, list(link_local))
 
                 netns.create(path, then=plumb)
+                up_port()
             else:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     add_veth(fd)
                 finally:
                     os.close(fd)
+                up_port()
                 def plumb_more() -> None:
                     plumb_extra(ifname, address, route_via)
                     plumb_v6(ifname, address6, route6_via)
