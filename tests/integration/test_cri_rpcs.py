@@ -14,7 +14,7 @@ import time
 import grpc
 import pytest
 from conftest import running_daemon
-from test_cri import code_of, pod_config, pods  # noqa: F401 (pods: a fixture, shared)
+from test_cri import code_of, pod_config
 
 from dockyard.cri.proto import pb
 
