@@ -125,6 +125,17 @@ class CriuProbe:
         if self._task is None:
             self._task = asyncio.ensure_future(self._discover())
 
+    async def settle(self, timeout: float = 10) -> None:
+        """Let a lookup in flight finish. A daemon whose set-up fails right
+        after start() would otherwise have asyncio.run cancel it while its
+        subprocess is being spawned, and Python 3.11's subprocess transport
+        can then wait forever (a failed start that never exits)."""
+        if self._task is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except Exception:     # its outcome is not wanted here, only its end
+                pass
+
     async def get(self) -> Criu:
         self.start()
         return await asyncio.shield(self._task)
