@@ -461,3 +461,26 @@ def pods(cri):
     yield run
     for pid in made:
         cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+
+
+def cri_connect(daemon):
+    """A gRPC channel to the daemon's CRI socket, ready, and its RuntimeService stub:
+    (channel, stub). For tests that reconnect after a daemon restart."""
+    import grpc
+
+    from dockyard.cri.proto import grpc_pb
+    ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
+    grpc.channel_ready_future(ch).result(timeout=10)
+    return ch, grpc_pb.RuntimeServiceStub(ch)
+
+
+def remove_pods(rt, pod_ids) -> None:
+    """RemovePodSandbox each, whatever state it is in (a test's cleanup)."""
+    import grpc
+
+    from dockyard.cri.proto import pb
+    for pid in pod_ids:
+        try:
+            rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
+        except grpc.RpcError:
+            pass

@@ -9,7 +9,7 @@ import time
 
 import grpc
 import pytest
-from conftest import Daemon
+from conftest import Daemon, cri_connect, remove_pods
 from registry_util import LocalRegistry
 
 from dockyard.cri.proto import grpc_pb, pb
@@ -433,11 +433,7 @@ def test_pods_and_containers_survive_a_daemon_crash(daemon, bb_image):
     """kill -9 of dockyardd: the pods' namespaces stay pinned and their
     containers run (conmon holds them); after the restart the CRI state is
     whole and stop/remove work."""
-    def connect():
-        ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
-        grpc.channel_ready_future(ch).result(timeout=10)
-        return ch, grpc_pb.RuntimeServiceStub(ch)
-    ch, rt = connect()
+    ch, rt = cri_connect(daemon)
     made = []
     try:
         a = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("crash-a", hostname="crash-a"))).pod_sandbox_id
@@ -457,7 +453,7 @@ def test_pods_and_containers_survive_a_daemon_crash(daemon, bb_image):
         for path in lost_ns.values():        # as a reboot would: that pod's namespaces are gone
             subprocess.run(["umount", path], check=True)
         daemon.start()
-        ch, rt = connect()
+        ch, rt = cri_connect(daemon)
         ready = pb.PodSandboxFilter(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY))
         assert {a, b} <= {p.id for p in rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=ready)).items}
         assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=lost)).status.state == \
@@ -477,11 +473,7 @@ def test_pods_and_containers_survive_a_daemon_crash(daemon, bb_image):
             rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
         assert not {a, b} & {p.id for p in rt.ListPodSandbox(pb.ListPodSandboxRequest()).items}
     finally:
-        for pid in made:
-            try:
-                rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pid))
-            except grpc.RpcError:
-                pass
+        remove_pods(rt, made)
         ch.close()
 
 

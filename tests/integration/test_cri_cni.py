@@ -21,12 +21,11 @@ import subprocess
 import time
 import urllib.request
 
-import grpc
 import pytest
-from conftest import Daemon, free_subnet, running_daemon
+from conftest import Daemon, cri_connect, free_subnet, remove_pods, running_daemon
 from test_cni import CNI_BIN, chains, fetch, free_port, gone, iptables_text, remove_shared_chains
 
-from dockyard.cri.proto import grpc_pb, pb
+from dockyard.cri.proto import pb
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -193,11 +192,7 @@ def test_remove_without_stop_tears_down(daemon, cri, bb_image):
 def test_teardown_after_kill9_from_the_cache(daemon, bb_image):
     """kill -9, and the restarted daemon has no CNI config any more: stop and
     remove tear the pods' networks down from CNI's result cache."""
-    def connect():
-        ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
-        grpc.channel_ready_future(ch).result(timeout=10)
-        return ch, grpc_pb.RuntimeServiceStub(ch)
-    ch, rt = connect()
+    ch, rt = cri_connect(daemon)
     made = []
     conf = daemon.cni_conf_dir / "10-pods.conflist"
     try:
@@ -211,7 +206,7 @@ def test_teardown_after_kill9_from_the_cache(daemon, bb_image):
         daemon.kill9()
         conf.unlink()
         daemon.start()
-        ch, rt = connect()
+        ch, rt = cri_connect(daemon)
         for p in (a, b):     # still ready, with their IPs
             st = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=p)).status
             assert st.state == pb.SANDBOX_READY and st.network.ip == ips[p]
@@ -224,10 +219,6 @@ def test_teardown_after_kill9_from_the_cache(daemon, bb_image):
         assert daemon.leases() == [] and daemon.cni_cache() == []
         assert gone(lambda: daemon.pod_veths() == [])
     finally:
-        for p in made:
-            try:
-                rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p))
-            except grpc.RpcError:
-                pass
+        remove_pods(rt, made)
         ch.close()
         daemon.write_cni_conf()

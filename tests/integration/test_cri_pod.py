@@ -15,7 +15,9 @@ import time
 import grpc
 import pytest
 
-from dockyard.cri.proto import grpc_pb, pb
+from conftest import cri_connect, remove_pods
+
+from dockyard.cri.proto import pb
 
 
 def pod_config(name: str, **kw) -> pb.PodSandboxConfig:
@@ -144,11 +146,7 @@ def test_pod_pid_namespace_survives_a_daemon_crash(daemon, bb_image):
     """kill -9 of dockyardd: the holder lives on (the host's init adopts
     it); after the restart new containers join the same namespace. A pod
     whose holder died meanwhile is not ready, and stop/remove still work."""
-    def connect():
-        ch = grpc.insecure_channel("unix:" + daemon.cri_sock)
-        grpc.channel_ready_future(ch).result(timeout=10)
-        return ch, grpc_pb.RuntimeServiceStub(ch)
-    ch, rt = connect()
+    ch, rt = cri_connect(daemon)
     made = []
     try:
         keep = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_config("pid-keep"))).pod_sandbox_id
@@ -166,7 +164,7 @@ def test_pod_pid_namespace_survives_a_daemon_crash(daemon, bb_image):
         while alive(lost_holder) and time.monotonic() < deadline:
             time.sleep(0.05)
         daemon.start()
-        ch, rt = connect()
+        ch, rt = cri_connect(daemon)
         assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=keep)).status.state == pb.SANDBOX_READY
         assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=lose)).status.state == \
             pb.SANDBOX_NOTREADY
@@ -177,11 +175,7 @@ def test_pod_pid_namespace_survives_a_daemon_crash(daemon, bb_image):
             rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
         assert not alive(holder)
     finally:
-        for pod in made:
-            try:
-                rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))
-            except grpc.RpcError:
-                pass
+        remove_pods(rt, made)
         ch.close()
 
 
