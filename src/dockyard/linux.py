@@ -81,6 +81,67 @@ def umount(target: str, detach: bool = True) -> bool:
     return True
 
 
+def mount_dir(path: str, mode: int = 0o700) -> bool:
+    """Make the directory path a private bind mount of itself, unless it is a
+    mount root already (a daemon restarted after a crash finds its own);
+    True when this call mounted it.
+
+    For directories that hold one mount per container (rootfs overlays,
+    network namespace pins). Mounted straight on the data or exec root's
+    filesystem, those are all children of the mount that also holds the
+    image layers, upper dirs and bind sources, and the kernel walks that
+    mount's children on every overlay mount (clone_private_mount, once per
+    layer) and every bind clone (copy_tree): a cost per start that grows
+    with every container running. Under a mount of their own they are its
+    children instead. Private, so they do not propagate to the peers of a
+    shared parent (a systemd host's /).
+
+    Where something is mounted under path already but path is no mount (an
+    older daemon's containers), nothing is done: a bind would hide those
+    mounts from their cleanup."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    if is_mountpoint(path):
+        return False
+    points = _mount_points()
+    if points is None or _escaped(os.path.realpath(path)) in points or _under(points, path):
+        return False
+    mount(path, path, None, MS_BIND)
+    try:
+        mount("none", path, None, MS_PRIVATE)
+    except OSError:
+        umount(path)
+        raise
+    return True
+
+
+def unmount_dir(path: str) -> bool:
+    """Undo mount_dir when nothing is mounted under path any more (at a clean
+    shutdown; running containers' mounts keep it, for the next daemon to
+    adopt). True when it unmounted. Reads the mount table once."""
+    points = _mount_points()
+    if points is None or _escaped(os.path.realpath(path)) not in points or _under(points, path):
+        return False
+    return umount(path, detach=False)
+
+
+def _escaped(path: str) -> str:
+    """path as mountinfo writes it (these four as octal)."""
+    return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+
+
+def _mount_points() -> list[str] | None:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return [line.split()[4] for line in f]
+    except OSError:
+        return None
+
+
+def _under(points: list[str], path: str) -> bool:
+    prefix = _escaped(os.path.realpath(path)) + "/"
+    return any(p.startswith(prefix) for p in points)
+
+
 _AT_FDCWD = -100
 _AT_SYMLINK_NOFOLLOW = 0x100
 _AT_NO_AUTOMOUNT = 0x800

@@ -69,7 +69,8 @@ def test_half_done_start_is_rolled_back_on_daemon_start(daemon, bb_image):
     them (the veth side: test_network_lowlevel's reconcile test)."""
     cid = daemon.docker("create", "--name", "half", bb_image, "true").stdout.strip()
     daemon.stop()
-    merged = daemon.data_root / "overlay" / cid / "merged"
+    merged = daemon.data_root / "rootfs" / cid
+    merged.mkdir(parents=True, exist_ok=True)
     bundle = daemon.exec_root / "c" / cid
     bundle.mkdir(parents=True)
     (bundle / "config.json").write_text("{}")

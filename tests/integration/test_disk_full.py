@@ -75,7 +75,7 @@ def cgroup_dirs(d: Daemon, cid: str) -> list[str]:
 
 
 def assert_cleaned_up(d: Daemon, cid: str) -> None:
-    assert not mounted(d.data_root / "overlay" / cid / "merged")
+    assert not mounted(d.data_root / "rootfs" / cid)
     assert not (d.exec_root / "netns" / cid).exists()
     deadline = time.monotonic() + 10
     while cgroup_dirs(d, cid) and time.monotonic() < deadline:

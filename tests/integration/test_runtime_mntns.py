@@ -27,7 +27,7 @@ def _host_mounts() -> list[str]:
 
 
 def _rootfs(daemon: Daemon, cid: str) -> str:
-    return str(daemon.data_root / "overlay" / cid / "merged")
+    return str(daemon.data_root / "rootfs" / cid)
 
 
 def _netns(daemon: Daemon, cid: str) -> str:
@@ -104,3 +104,48 @@ def test_bind_source_mounted_after_the_namespace(daemon: Daemon, bb_image: str, 
         deadline = time.monotonic() + 5
         while subprocess.run(["umount", str(src)]).returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.1)
+
+
+def _mount_table() -> dict[int, tuple[int, str]]:
+    """mount id -> (parent id, mount point), the host's."""
+    out = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        f = line.split()
+        out[int(f[0])] = (int(f[1]), f[4])
+    return out
+
+
+def test_container_mounts_hang_off_mounts_of_their_own(daemon: Daemon, bb_image: str):
+    """The rootfs overlays and netns pins are children of <data-root>/rootfs
+    and <exec-root>/netns, each a mount of its own, never of the mount that
+    holds the layers, upper dirs and bind sources (whose children the kernel
+    walks on every overlay mount and bind clone). A crash keeps those mounts
+    for the next daemon (not made twice); a clean stop with no container
+    running takes them away."""
+    rootfs_dir, netns_dir = str(daemon.data_root / "rootfs"), str(daemon.exec_root / "netns")
+    ids: list[str] = []
+    try:
+        for _ in range(2):
+            ids.append(_run(daemon, bb_image))
+        daemon.kill9()
+        daemon.start()
+        ids.append(_run(daemon, bb_image))
+        table = _mount_table()
+        at = {point: [mid for mid, (_p, pt) in table.items() if pt == point] for point in (rootfs_dir, netns_dir)}
+        assert len(at[rootfs_dir]) == 1 and len(at[netns_dir]) == 1, at
+        by_point = {pt: parent for _mid, (parent, pt) in table.items()}
+        for c in ids:
+            assert by_point[_rootfs(daemon, c)] == at[rootfs_dir][0]
+            assert by_point[_netns(daemon, c)] == at[netns_dir][0]
+        upper_mount = max((pt for _p, pt in table.values() if str(daemon.data_root).startswith(pt.rstrip("/") + "/")
+                           or pt == "/"), key=len)
+        upper_id = [mid for mid, (_p, pt) in table.items() if pt == upper_mount][-1]
+        children = [pt for _mid, (parent, pt) in table.items() if parent == upper_id]
+        assert not [pt for pt in children if pt.startswith(str(daemon.data_root))
+                    and pt != rootfs_dir], children
+    finally:
+        daemon.docker("rm", "-f", *ids, check=False)
+    daemon.stop()
+    left = [pt for _p, pt in _mount_table().values() if pt in (rootfs_dir, netns_dir)]
+    daemon.start()
+    assert not left, f"a clean stop with nothing running left {left} mounted"

@@ -94,7 +94,7 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
     paths = d.paths(c)
     cdir = paths.dir
     etc = (c.network or {}).get("EtcFiles") or {}
-    base = os.path.join(d.config.data_root, "overlay", c.id)
+    fs = paths.rootfs
     out = {
         "Id": c.id, "Created": c.created, "Path": path, "Args": args, "State": c.state.to_api(),
         "Image": c.image, "ResolvConfPath": etc.get("/etc/resolv.conf", os.path.join(cdir, "resolv.conf")),
@@ -105,15 +105,14 @@ def inspect(d: Daemon, c: Container, size: bool = False) -> dict:
         "HostConfig": {**c.host_config, "Links": networking.links_view(d, c)},
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(d.images.lower_dirs(c.image)) if c.image else "",
-            "UpperDir": os.path.join(base, "upper"), "WorkDir": os.path.join(base, "work"),
-            "MergedDir": os.path.join(base, "merged")}},
+            "UpperDir": fs.upper, "WorkDir": fs.work, "MergedDir": fs.merged}},
         "Mounts": d.volumes.inspect_mounts(c.id), "Config": c.config, "NetworkSettings": network_settings(d, c),
         "StartTrace": c.start_trace or None,
     }
     out["ExecIDs"] = d.execs.live_ids(c.id) or None
     if size:
         from ..fsutil import dir_size as _dir_size
-        out["SizeRw"] = _dir_size(os.path.join(base, "upper"))
+        out["SizeRw"] = _dir_size(fs.upper)
         out["SizeRootFs"] = out["SizeRw"]
     return out
 

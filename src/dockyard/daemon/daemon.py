@@ -25,6 +25,7 @@ from .container import Container
 from .events import Events
 from .health import HealthMonitor
 from .lifecycle import Lifecycle
+from . import rootfs
 from .lookup import ContainerStore
 from .monitor import ExitMonitor
 from .paths import ContainerPaths, Layout
@@ -81,6 +82,7 @@ class Daemon:
             os.chown(d, 0, 0)
             os.chmod(d, 0o710)
         os.makedirs(self.layout.containers_dir, mode=0o700, exist_ok=True)
+        rootfs.prepare(config.data_root)
         self.db = Database(os.path.join(config.data_root, "dockyard.db"))
         self.facts = HostFacts.detect()
         self.runtimes = Runtimes(config.exec_root, config.default_runtime, paths=config.runtime_paths,
@@ -173,6 +175,8 @@ class Daemon:
             log.error("%d containers' last state could not be saved (disk full)", self.containers.dirty)
         self.events.close()
         self.db.close()
+        rootfs.release(self.config.data_root)
+        self.networks.release_mounts()
 
     # ------------------------------------------------------------ what services ask of each other
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:

@@ -1,7 +1,7 @@
 """A container's root filesystem as a host path, for cp, export and diff.
 
 A running (or paused) container's overlay is mounted at
-overlay/<id>/merged already; we read and write through it, and writes land
+rootfs/<id> already; we read and write through it, and writes land
 in its upper dir like the container's own. A stopped container's overlay
 is mounted for the operation, under the container's lock (so a start
 cannot race us and have its rootfs unmounted under it), and unmounted

@@ -1,7 +1,8 @@
 """Every on-disk and exec-root path of a container, in one place.
 
     <data-root>/containers/<id>/          hostname, hosts, resolv.conf, ctr.log, checkpoints/
-    <data-root>/overlay/<id>/             upper, work, merged (rootfs.RootFS)
+    <data-root>/overlay/<id>/             upper, work (rootfs.RootFS)
+    <data-root>/rootfs/<id>               its mounted rootfs (rootfs.RootFS.merged)
     <exec-root>/c/<id>/                   the OCI bundle (0700): config.json, pidfiles, conmon's ctl
     <exec-root>/exits/<id>                the exit code conmon writes
     <exec-root>/s/<id[:12]>/attach        conmon's attach socket (short: sun_path is 108 bytes)

@@ -1,7 +1,15 @@
 """A container's root filesystem: overlayfs with the image's unpacked
 layers as lowerdirs and an upper/work dir of its own.
 
-Mounted at start, unmounted when the container stops, removed with it."""
+    <data-root>/overlay/<id>/{upper,work}   the container's layer
+    <data-root>/rootfs/<id>                 where it is mounted
+
+Mounted at start, unmounted when the container stops, removed with it.
+<data-root>/rootfs is a mount of its own (linux.mount_dir, made by
+`prepare`), so the running containers' overlays hang off it and not off
+the mount that holds the layers and upper dirs, whose children the kernel
+walks on every overlay mount. A container mounted by an older daemon at
+overlay/<id>/merged is found there until it stops."""
 from __future__ import annotations
 
 import os
@@ -28,19 +36,40 @@ def check_storage_opts(opts: dict | None) -> None:
         raise SystemError_(NO_QUOTA if key == "size" else f"Unknown option {key}")
 
 
+MOUNTS_DIR = "rootfs"
+
+
+def prepare(data_root: str) -> None:
+    """At daemon start: <data-root>/rootfs as a mount of its own."""
+    linux.mount_dir(os.path.join(data_root, MOUNTS_DIR), mode=0o711)   # traversed by remapped roots
+
+
+def release(data_root: str) -> None:
+    """At a clean shutdown: unmount <data-root>/rootfs once no container's
+    overlay is mounted under it."""
+    try:
+        linux.unmount_dir(os.path.join(data_root, MOUNTS_DIR))
+    except OSError:     # busy: the next daemon adopts it
+        pass
+
+
 class RootFS:
     def __init__(self, data_root: str, cid: str):
         self.base = os.path.join(data_root, "overlay", cid)
         self.upper = os.path.join(self.base, "upper")
         self.work = os.path.join(self.base, "work")
-        self.merged = os.path.join(self.base, "merged")
+        self.merged = os.path.join(data_root, MOUNTS_DIR, cid)
+        legacy = os.path.join(self.base, "merged")
+        if os.path.isdir(legacy) and linux.is_mountpoint(legacy):   # mounted by an older daemon
+            self.merged = legacy
 
     def create(self) -> None:
-        for d in (self.upper, self.work, self.merged):
+        for d in (self.upper, self.work):
             os.makedirs(d, mode=0o755, exist_ok=True)
 
     def mount(self, lower_dirs: list[str]) -> str:
         self.create()
+        os.makedirs(self.merged, mode=0o755, exist_ok=True)
         if linux.is_mountpoint(self.merged):
             return self.merged   # re-adopted after a daemon crash mid-start
         if not lower_dirs:
@@ -55,3 +84,7 @@ class RootFS:
     def remove(self) -> None:
         self.unmount()
         shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            os.rmdir(self.merged)
+        except OSError:
+            pass

@@ -14,6 +14,7 @@ import os
 
 from pyroute2 import IPRoute
 
+from dockyard import linux
 from dockyard.network import firewall, links, netns, nft
 from dockyard.network.hostsetup import VETH_PREFIX, user_bridge_alias
 
@@ -52,6 +53,7 @@ def _remove_netns_files(directory: str) -> None:
         return
     for name in os.listdir(directory):
         netns.remove(os.path.join(directory, name))
+    linux.umount(directory)      # the daemon's mount of it (linux.mount_dir), if there
     os.rmdir(directory)
 
 

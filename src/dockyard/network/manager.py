@@ -25,6 +25,7 @@ from typing import Protocol
 
 from pyroute2 import IPRoute
 
+from dockyard import linux
 from dockyard.errors import Forbidden, InvalidParameter, NoSpace, Unavailable
 from dockyard.network import firewall, links, netns, usernets
 from dockyard.network.catalog import NetworkCatalog, PruneFilter
@@ -111,7 +112,8 @@ class NetworkManager:
             setup_default_bridge(self.store, self.bridge, self.bip, self.ports_table,
                                  ipv6=self.ipv6, fixed_cidr_v6=self.fixed_cidr_v6, pools=self.address_pools)
             self._catalog.restore()
-        os.makedirs(self.netns_dir, exist_ok=True)
+        # a mount of its own: the pins hang off it, not off the exec root's filesystem (linux.mount_dir)
+        linux.mount_dir(self.netns_dir, mode=0o755)
 
     # -- networks as a resource (catalog.py) -------------------------------
     def bridge_alias(self) -> str:
@@ -249,6 +251,13 @@ class NetworkManager:
         ep = self.store.endpoint(container_id)
         return self.publisher.publish(container_id, container_ip, bindings, ep.host_veth if ep else None,
                                       container_ip6)
+
+    def release_mounts(self) -> None:
+        """Daemon shutdown: the pins' directory is unmounted once no pin is left in it."""
+        try:
+            linux.unmount_dir(self.netns_dir)
+        except OSError:     # busy: the next daemon adopts it
+            pass
 
     def close_proxy(self) -> None:
         """Daemon shutdown: the IPv6 relays stop (they come back with the next start's restore)."""
