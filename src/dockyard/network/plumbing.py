@@ -186,6 +186,10 @@ class Plumbing:
         route_via = None if (internal or has_route) else gateway
         route6_via = v6[1] if v6 and not (internal or has_route6) else None
 
+        # as dockerd: on a network without IPv6 the container's interface has none either (Docker 26+
+        # turns it off on that interface, 20.10 in the whole namespace): no link-local address, so none
+        # of the DAD, router solicitations and MLD reports each start would flood to every port of the bridge
+        no_ipv6 = address6 is None and not any(isinstance(a, IPv6Interface) for a in link_local)
         with Rtnl() as host:   # opened here, so bound to the host namespace for good
             bridge_index = host.link_index(net.bridge)
             if bridge_index is None:
@@ -211,6 +215,8 @@ class Plumbing:
                         add_veth(fd)
                     finally:
                         os.close(fd)
+                    if no_ipv6:
+                        without_ipv6(ifname)
                     if route_via is None:
                         plumb_extra(ifname, address, None)
                         with Rtnl() as ns:
@@ -230,6 +236,8 @@ class Plumbing:
                     os.close(fd)
                 up_port()
                 def plumb_more() -> None:
+                    if no_ipv6:
+                        without_ipv6(ifname)
                     plumb_extra(ifname, address, route_via)
                     plumb_v6(ifname, address6, route6_via)
                     plumb_link_local(ifname, list(link_local))
@@ -291,7 +299,9 @@ class Plumbing:
 
 
 def without_ipv6(ifname: str) -> None:
-    """No IPv6 on a host-side veth, set before it goes up. A bridge port
+    """No IPv6 on an interface of the calling thread's network namespace, set
+    before it goes up: a container's on a network without IPv6, and every
+    host-side veth. A bridge port
     forwards IPv6 frames without an IPv6 stack of its own; with one, each
     port adds a link-local address and three routes to the host's IPv6
     table, and every interface that goes up or down walks that whole table
