@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import ipaddress
 import os
 import time
@@ -167,6 +168,22 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
                               aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
                               links=links, ip6=ipam.get("IPv6Address") or None,
                               link_local=list(ipam.get("LinkLocalIPs") or []))
+
+
+@functools.cache
+def _kernel_ipv6() -> bool:
+    return os.path.isdir("/proc/sys/net/ipv6")
+
+
+def ipv6_off(d: _Daemon, c, eps: list) -> list[str]:
+    """The container's interfaces that have no IPv6 (a network without it,
+    and no IPv6 --link-local-ip): the runtime sets their disable_ipv6, as
+    dockerd does (network/plumbing.py no_link_local6). Empty on a kernel
+    without IPv6."""
+    if not _kernel_ipv6():
+        return []
+    return [ep.ifname for ep in eps if ep.host_veth and not ep.ip6
+            and not any(":" in str(a) for a in (_ep_cfg(c, d, ep.network).get("IPAMConfig") or {}).get("LinkLocalIPs") or [])]
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:

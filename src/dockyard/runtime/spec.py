@@ -68,7 +68,8 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
              device_rules: Sequence[Mapping] = (),
              join: Mapping[str, str] | None = None,
              id_mappings: tuple[list, list] | None = None,
-             apparmor_profile: str | None = None) -> dict:
+             apparmor_profile: str | None = None,
+             ipv6_off: Sequence[str] = ()) -> dict:
     """Return the OCI spec as a JSON-able dict.
 
     netns: None = a new empty namespace made by the runtime; "host" = the
@@ -115,7 +116,7 @@ def generate(*, container_id: str, config: Mapping, host_config: Mapping,
             # read from /dev by the caller (runtime/devices.py).
             "devices": [dict(d) for d in devices],
             "sysctl": _sysctls(host_config.get("Sysctls"), net_mode, ipc_mode,
-                               defaults=not id_mappings),
+                               defaults=not id_mappings, ipv6_off=ipv6_off),
         },
     }
     process = spec["process"]
@@ -401,10 +402,15 @@ def _namespaces(netns: str | None, ipc: str, uts: str, pid: str, cgroupns: str,
 # --- sysctls -------------------------------------------------------------------
 
 def _sysctls(requested: Mapping[str, str] | None, net_mode: str, ipc_mode: str,
-             defaults: bool = True) -> dict:
+             defaults: bool = True, ipv6_off: Sequence[str] = ()) -> dict:
     # defaults=False in a user namespace: the engine's netns is not owned by
-    # it, so the runtime could not write net.* there
-    sysctls = dict(DEFAULT_NET_SYSCTLS) if net_mode == "private" and defaults else {}
+    # it, so the runtime could not write net.* there.
+    # ipv6_off: interfaces on networks without IPv6, as dockerd leaves them;
+    # first, so that a requested net.ipv6.conf.all.disable_ipv6=0 (written
+    # after) turns it back on
+    sysctls = {}
+    if net_mode == "private" and defaults:
+        sysctls = {**{f"net.ipv6.conf.{i}.disable_ipv6": "1" for i in ipv6_off}, **DEFAULT_NET_SYSCTLS}
     for key, value in (requested or {}).items():
         if key.startswith("net."):
             if net_mode == "host":

@@ -85,6 +85,7 @@ class StartContext:
     etc_files: dict = field(default_factory=dict)
     mounts: list = field(default_factory=list)    # OCI mounts from volumes/binds/tmpfs
     endpoint: Any = None
+    ipv6_off: list = field(default_factory=list)   # interfaces the spec turns IPv6 off on (network step)
     link_env: list = field(default_factory=list)   # legacy links' variables, set by the network step
     spec: dict = field(default_factory=dict)
     paths: Paths | None = None    # set by the bundle step

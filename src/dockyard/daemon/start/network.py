@@ -82,6 +82,7 @@ def _finish(ctx: StartContext, eps: list, rows: list, hostname: str) -> None:
     c.network = {**c.network, "EtcFiles": ctx.etc_files, "Hostname": hostname,
                  **networking.record(c, eps, rows)}
     ctx.link_env = networking.link_env(d, c, eps)
+    ctx.ipv6_off = networking.ipv6_off(d, c, eps)
 
 
 async def undo(ctx: StartContext) -> None:

@@ -63,7 +63,7 @@ async def run(ctx: StartContext) -> None:
                         cgroups_path=podcontainers.cgroups_path(c, d.config.cgroup_parent), facts=d.facts, user=user,
                         seccomp_profile=seccomp.profile_for(c.host_config.get("SecurityOpt"),
                                                             bool(c.host_config.get("Privileged"))),
-                        extra_mounts=mounts, devices=devs, device_rules=dev_rules,
+                        extra_mounts=mounts, devices=devs, device_rules=dev_rules, ipv6_off=ctx.ipv6_off,
                         join=_donor_namespaces(d, c), id_mappings=remap.idmap.spec() if remap else None,
                         apparmor_profile=apparmor.profile_for(
                             c.host_config.get("SecurityOpt"), bool(c.host_config.get("Privileged")),
