@@ -134,3 +134,37 @@ def test_a_crash_of_the_daemon_ends_an_attached_exec_with_an_unknown_code(daemon
             break
         time.sleep(0.1)
     assert "while :" not in out, out
+
+
+def _runtime_mntns(daemon, ctr: str) -> tuple[str, str]:
+    """(the runtime's mount namespace during an attached exec, the daemon's)."""
+    eid, s = _start_attached(daemon, ctr, ["sleep", "1000"])
+    try:
+        pid = _running_pid(daemon, eid)
+        ns = os.readlink(f"/proc/{_ppid(pid)}/ns/mnt")
+    finally:
+        s.close()
+    os.kill(pid, 9)
+    _until_done(daemon, eid)
+    return ns, os.readlink(f"/proc/{daemon.proc.pid}/ns/mnt")
+
+
+def test_the_runtime_namespace_only_once_the_host_is_busy(daemon, ctr, bb_image):
+    """With few containers the runtime's exec runs in the daemon's mount
+    namespace (its mount table is small: cheaper than entering the runtime
+    namespace); past SMALL_HOST (24) containers, in the runtime namespace."""
+    have = len(daemon.docker("ps", "-aq").stdout.split())
+    if have > 24:
+        pytest.skip(f"{have} containers on this test daemon already")
+    ns, own = _runtime_mntns(daemon, ctr)
+    assert ns == own
+    tag = secrets.token_hex(3)
+    names = [f"xpb-{tag}-{i}" for i in range(25 - have)]
+    try:
+        for n in names:
+            daemon.docker("create", "--name", n, bb_image, "true")
+        ns, own = _runtime_mntns(daemon, ctr)
+        assert ns != own
+        assert daemon.docker("exec", ctr, "echo", "ok").stdout == "ok\n"
+    finally:
+        daemon.docker("rm", "-f", *names, check=False)

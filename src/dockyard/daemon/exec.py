@@ -48,6 +48,10 @@ EXIT_UNKNOWN = -1   # conmon gone without recording an exit code
 # a spec made at create serves a start this soon after it (the docker CLI's
 # create-then-start); a later start looks at the container's files again
 PREPARED_FOR = 1.0
+# up to this many containers (running or not: an upper bound on the mounts they
+# add), an attached exec runs the runtime in the daemon's mount namespace, not
+# the runtime namespace (Runtime.exec_piped small_host)
+SMALL_HOST = 24
 
 
 class NoSuchExec(NotFound):
@@ -346,7 +350,8 @@ class ExecManager:
         with an unknown code (a detached exec stays under conmon and is
         watched again)."""
         try:
-            px = await rt.exec_piped(c.id, proc, stdin=ex.attach_stdin)
+            px = await rt.exec_piped(c.id, proc, stdin=ex.attach_stdin,
+                                     small_host=self.containers.total() <= SMALL_HOST)
         except OSError as e:
             raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: "
                               f"{e}: unknown") from None
