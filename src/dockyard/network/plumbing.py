@@ -131,7 +131,10 @@ class Plumbing:
         except DockyardError:
             raise
         except (NetlinkError, OSError) as e:
-            raise SystemError_(f"connecting {container_id[:12]} to {net.name}: {e}") from e
+            # a netlink error's str is a tuple; say it as Go's errno text (e.g. a bridge's
+            # 1024-port limit: "exchange full")
+            why = os.strerror(e.code).lower() if isinstance(e, NetlinkError) and isinstance(e.code, int) else e
+            raise SystemError_(f"connecting {container_id[:12]} to {net.name}: {why}") from e
         return ep
 
     def _connect(self, container_id: str, net: NetworkRecord, path: str, hostname: str | None,
