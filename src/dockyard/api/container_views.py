@@ -3,7 +3,9 @@ and list (`GET /containers/json`)."""
 from __future__ import annotations
 
 import functools
+import json
 import os
+import secrets
 import shlex
 import time
 import weakref
@@ -158,6 +160,50 @@ def summaries(d: Daemon, found: list[Container], lookups: Lookups | None = None)
     lookups = lookups or Lookups(d)
     mounts = d.volumes.mounts_of([c.id for c in found]) if len(found) > 1 else None
     return [summary(d, c, lookups, mounts) for c in found]
+
+
+# id(container) -> (key, network, networking_config, head, tail): a listing's
+# row encoded once and reused while nothing it shows has changed; only its
+# Status (which moves with the clock) is encoded per listing, between head
+# and tail. The key: name, state, image, the networks' generation (a network
+# made or removed: its name or id in the row); an endpoint's change replaces
+# c.network / c.networking_config (never changed in place), so those are
+# compared by identity, and held here so a new object cannot reuse a freed
+# one's id. A volume's mount points are fixed at create. Dropped with the
+# container object.
+_rows: dict[int, tuple] = {}
+# stands for the Status while a row is encoded: random, so no name, label or
+# path a user chose can be mistaken for it
+_STATUS_MARK = secrets.token_hex(16)
+
+
+def encoded_summaries(d: Daemon, found: list[Container], lookups: Lookups | None = None) -> bytes:
+    """summaries() as the JSON body of `GET /containers/json`: each row made
+    and encoded only when it changed (_rows), so a listing of 1000 costs a
+    few milliseconds rather than a dict and an encoding per container."""
+    lookups = lookups or Lookups(d)
+    gen = d.networks.generation
+    stale = [c for c in found if not _row_fresh(c, gen, _rows.get(id(c)))]
+    if stale:
+        mounts = d.volumes.mounts_of([c.id for c in stale]) if len(stale) > 1 else None
+        for c in stale:
+            entry = summary(d, c, lookups, mounts)
+            entry["Status"] = _STATUS_MARK
+            head, sep, tail = json.dumps(entry).encode().partition(f'"{_STATUS_MARK}"'.encode())
+            if id(c) not in _rows:
+                weakref.finalize(c, _rows.pop, id(c), None)
+            _rows[id(c)] = (_row_key(c, gen), c.network, c.networking_config, head, tail)
+    rows = [_rows[id(c)] for c in found]
+    return b"[" + b", ".join(r[3] + json.dumps(status_text(c)).encode() + r[4] for r, c in zip(rows, found)) + b"]\n"
+
+
+def _row_key(c: Container, networks_generation: int) -> tuple:
+    return (c.name, c.state.status, c.image, c.image_ref, networks_generation)
+
+
+def _row_fresh(c: Container, networks_generation: int, hit: tuple | None) -> bool:
+    return (hit is not None and hit[0] == _row_key(c, networks_generation) and hit[1] is c.network
+            and hit[2] is c.networking_config)
 
 
 def add_sizes(d: Daemon, found: list[Container], entries: list[dict]) -> None:

@@ -31,9 +31,10 @@ async def list_containers(req: Request):
     lookups = container_filters.Lookups(d)
     found = container_filters.select(d, f, show_all=req.bool_param("all"), limit=req.int_param("limit", -1),
                                      lookups=lookups)
+    if not req.bool_param("size"):
+        return Response(200, views.encoded_summaries(d, found, lookups))
     entries = views.summaries(d, found, lookups)
-    if req.bool_param("size"):
-        await asyncio.to_thread(views.add_sizes, d, found, entries)
+    await asyncio.to_thread(views.add_sizes, d, found, entries)
     return entries
 
 

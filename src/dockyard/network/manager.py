@@ -125,6 +125,11 @@ class NetworkManager:
     def networks(self) -> list[NetworkRecord]:
         return self._catalog.all()
 
+    @property
+    def generation(self) -> int:
+        """Moves whenever a network is made or removed (NetworkStore.generation)."""
+        return self.store.generation
+
     def config(self, rec: NetworkRecord | None) -> dict:
         return dict(rec.config) if rec is not None else {}
 

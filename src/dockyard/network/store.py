@@ -97,6 +97,9 @@ class NetworkStore:
         # same with one container on the network or a thousand (no read and parse of all its rows per start)
         self._used: dict[tuple[str, bool], set[int]] = {}
         self._used_lock = threading.RLock()
+        # bumped whenever a network is made, renamed or removed: what shows a network's name or
+        # id (a listing's cached rows) is current while this has not moved
+        self.generation = 0
         db.ensure_schema(SCHEMA)
         have = {r["name"] for r in db.query("PRAGMA table_info(attachments)")}
         for col, kind in (("ip6", "TEXT"), ("ip6_prefixlen", "INTEGER"), ("gateway6", "TEXT")):
@@ -114,6 +117,7 @@ class NetworkStore:
     def save_network(self, name: str, driver: str, bridge: str | None = None,
                      subnet: str | None = None, gateway: str | None = None) -> str:
         """Insert or update by name; the id is made once and then stays stable."""
+        self.generation += 1
         with self.db.transaction() as conn:
             row = conn.execute("SELECT id FROM networks WHERE name = ?", (name,)).fetchone()
             if row is not None:
@@ -155,6 +159,7 @@ class NetworkStore:
     def create_network(self, network_id: str, name: str, bridge: str, subnet: str, gateway: str,
                        config: dict) -> str:
         """Insert a user-defined network; the name must be free (Conflict otherwise)."""
+        self.generation += 1
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"network with name {name} already exists")
@@ -167,6 +172,7 @@ class NetworkStore:
         return network_id
 
     def delete_network(self, network_id: str) -> None:
+        self.generation += 1
         with self._allocations() as conn:
             self._used.pop((network_id, False), None)
             self._used.pop((network_id, True), None)
