@@ -4,7 +4,8 @@ private dockerd on the same machine, one run each, side by side (issue 16).
 
 For each N of --n (default 100,400,1000), against each engine:
   - start N `sleep` containers with --clients (4) parallel docker CLIs: wall time, failures;
-  - `run --rm bb true` latency with N running (median of --runs), and at 0 before them;
+  - `run --rm bb true` latency with N running (median of --runs; after --settle seconds,
+    so the start burst's own aftermath is not counted), and at 0 before them;
   - dockyardd only: its start trace (StartTrace) step medians at 0 and at N;
   - `docker ps` latency (the CLI) and GET /containers/json (raw) with N running;
   - the engine's RSS (dockyardd; dockerd + its containerd) and the memory per
@@ -210,6 +211,8 @@ def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
         wall, fails = parallel(n, args.clients, lambda i: e.cli(docker, "run", "-d", "--name", f"{prefix}{i}", *net,
                                                                 e.image, "sleep", "1000000"))
         r["start_wall_s"], r["start_failures"] = round(wall / 1000, 2), fails
+        time.sleep(args.settle)
+        r["settled_s"] = args.settle
         r["run_rm_ms"] = med(run_rm(e, docker, args.runs))
         if e.name == "dockyardd":
             r["trace_ms"] = trace(e, args.trace_runs)
@@ -278,6 +281,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="timed runs per latency figure (default 10)")
     ap.add_argument("--trace-runs", type=int, default=10, help="create+start for the start trace (default 10)")
     ap.add_argument("--idle-seconds", type=float, default=10, help="idle CPU window (default 10 s)")
+    ap.add_argument("--settle", type=float, default=20,
+                    help="seconds between the last start and the figures at N (default 20): what the "
+                         "burst leaves the kernel to do (writeback of its ~30 MB of dirty pages, deferred "
+                         "frees) is not a per-start cost")
     ap.add_argument("--sleeper-network", choices=("default", "none"), default="default",
                     help="the sleepers' network: default (the bridge; a user network beyond 250) or none "
                          "(no endpoint: the mount and runtime path alone)")
