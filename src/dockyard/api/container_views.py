@@ -189,12 +189,13 @@ def encoded_summaries(d: Daemon, found: list[Container], lookups: Lookups | None
         for c in stale:
             entry = summary(d, c, lookups, mounts)
             entry["Status"] = _STATUS_MARK
-            head, sep, tail = json.dumps(entry).encode().partition(f'"{_STATUS_MARK}"'.encode())
+            # compact, as dockerd's: ~10 % fewer bytes for the client to read and decode
+            head, sep, tail = json.dumps(entry, separators=(",", ":")).encode().partition(f'"{_STATUS_MARK}"'.encode())
             if id(c) not in _rows:
                 weakref.finalize(c, _rows.pop, id(c), None)
             _rows[id(c)] = (_row_key(c, gen), c.network, c.networking_config, head, tail)
     rows = [_rows[id(c)] for c in found]
-    return b"[" + b", ".join(r[3] + json.dumps(status_text(c)).encode() + r[4] for r, c in zip(rows, found)) + b"]\n"
+    return b"[" + b",".join(r[3] + json.dumps(status_text(c)).encode() + r[4] for r, c in zip(rows, found)) + b"]\n"
 
 
 def _row_key(c: Container, networks_generation: int) -> tuple:
