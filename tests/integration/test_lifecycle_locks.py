@@ -208,7 +208,8 @@ def _host_problems(daemon, cid: str, pids_before: set[int], merged: str,
             problems.append(f"removed, but mounts are left: {left}")
         if os.path.lexists(netns):
             problems.append(f"removed, but its netns file {netns} is left")
-        for p in (os.path.join(daemon.data_root, "containers", cid), os.path.dirname(merged)):
+        for p in (os.path.join(daemon.data_root, "containers", cid), merged,
+                  os.path.join(daemon.data_root, "overlay", cid)):
             if os.path.lexists(p):
                 problems.append(f"removed, but {p} is left")
         procs = leaks.find_processes((cid,))
