@@ -238,3 +238,6 @@ def test_a_default_bridge_with_no_subnet_left_fails_the_start(tmp_path):
     assert "Traceback" not in r.stderr
     with IPRoute() as ipr:
         assert not ipr.link_lookup(ifname=bridge)
+    # nor a mount: the data root's rootfs/ mount of its own goes with the failed start
+    with open("/proc/self/mountinfo") as f:
+        assert not [line for line in f if str(tmp_path) in line.split()[4]]

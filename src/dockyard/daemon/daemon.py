@@ -175,6 +175,11 @@ class Daemon:
             log.error("%d containers' last state could not be saved (disk full)", self.containers.dirty)
         self.events.close()
         self.db.close()
+        self.release_mounts()
+
+    def release_mounts(self) -> None:
+        """The rootfs/ and netns/ mounts of their own (linux.mount_dir), once
+        nothing is mounted under them: at shutdown, and after a failed set-up."""
         rootfs.release(self.config.data_root)
         self.networks.release_mounts()
 
