@@ -246,7 +246,8 @@ class ExecManager:
         """Run a claimed exec (see start)."""
         try:
             sock = await self._launch(ex, c, attach)
-            self.store.save(ex)   # running, with its pid (no await before: its exit is saved after)
+            if ex.piped is None:  # under conmon: running, with its pid (no await before: its exit is saved after)
+                self.store.save(ex)
             exec_events.started(self.event, c, ex.id, ex.cmd)
             return sock
         except StartFailed as e:
@@ -349,6 +350,9 @@ class ExecManager:
         its next write) and a restarted daemon records the exec as ended
         with an unknown code (a detached exec stays under conmon and is
         watched again)."""
+        # on disk as started before the runtime runs: it leaves no conmon dir to
+        # tell a restarted daemon that it ran (which would else offer it to run again)
+        self.store.save(ex)
         try:
             px = await rt.exec_piped(c.id, proc, stdin=ex.attach_stdin,
                                      small_host=self.containers.total() <= SMALL_HOST)
