@@ -496,8 +496,6 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         await daemon.setup()
     except DockyardError as e:   # e.g. no subnet left in the default address pools for the default bridge
-        await daemon.criu.settle()
-        daemon.release_mounts()
         raise SystemExit(f"dockyardd: failed to start daemon: {e.message}") from None
     server = ApiServer(daemon, Limits(max_body=args.max_request_body, header_timeout=args.header_timeout,
                                       idle_timeout=args.idle_timeout, max_connections=args.max_connections))

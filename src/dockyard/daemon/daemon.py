@@ -132,7 +132,19 @@ class Daemon:
 
     # ------------------------------------------------------------ set-up
     async def setup(self) -> None:
+        """Set up the host side and re-adopt the containers. If that fails, what
+        it began is let finish or undone before the error goes on: the CRIU
+        lookup (asyncio.run would cancel it mid-spawn, and Python 3.11's
+        subprocess transport can then wait forever) and the mounts of our own."""
         self.criu.start()     # `criu check` runs beside the network set-up
+        try:
+            await self._setup_host()
+        except BaseException:
+            await self.criu.settle()
+            self._release_mounts()
+            raise
+
+    async def _setup_host(self) -> None:
         from ..network.proxy import PortProxy
         from ..network.resolver import DnsService
         # the containers' embedded DNS (it needs the manager, so it comes at set-up), the IPv6 port relays
@@ -175,9 +187,9 @@ class Daemon:
             log.error("%d containers' last state could not be saved (disk full)", self.containers.dirty)
         self.events.close()
         self.db.close()
-        self.release_mounts()
+        self._release_mounts()
 
-    def release_mounts(self) -> None:
+    def _release_mounts(self) -> None:
         """The rootfs/ and netns/ mounts of their own (linux.mount_dir), once
         nothing is mounted under them: at shutdown, and after a failed set-up."""
         rootfs.release(self.config.data_root)
