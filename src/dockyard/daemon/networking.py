@@ -157,8 +157,9 @@ def _endpoint_dict(ep) -> dict:
 
 
 def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None, ip: str | None = None,
-                primary: bool = False):
-    """Blocking (run in a thread): attach c to one network, honouring its EndpointSettings."""
+                primary: bool = False, live: bool = False):
+    """Blocking (run in a thread): attach c to one network, honouring its EndpointSettings;
+    live: c is running (`network connect`), not being started."""
     cfg = cfg if cfg is not None else _ep_cfg(c, d, name)
     ipam = cfg.get("IPAMConfig") or {}
     # Config.MacAddress: where API < 1.44 clients put the primary network's MAC
@@ -167,7 +168,7 @@ def connect_one(d: _Daemon, c, name: str, hostname: str, cfg: dict | None = None
     return d.networks.connect(c.id, name, hostname=hostname, ip=ip or ipam.get("IPv4Address") or None,
                               aliases=list(cfg.get("Aliases") or []), mac=mac or None, name=c.name,
                               links=links, ip6=ipam.get("IPv6Address") or None,
-                              link_local=list(ipam.get("LinkLocalIPs") or []))
+                              link_local=list(ipam.get("LinkLocalIPs") or []), live=live)
 
 
 @functools.cache
@@ -399,7 +400,7 @@ async def connect_container(d: _Daemon, c, network: str, cfg: dict) -> None:
         eps = dict(endpoints_config(c))
         if c.state.running:
             hostname = (c.network or {}).get("Hostname") or c.config.get("Hostname") or c.id[:12]
-            ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {})
+            ep = await asyncio.to_thread(connect_one, d, c, rec.name, hostname, cfg or {}, live=True)
             if not d.networks.dns_listening(c.id) and await asyncio.to_thread(start_resolver, d, c):
                 resolv_at_resolver(c)   # its first user network: names through 127.0.0.11 from now on
             net = dict(c.network)

@@ -211,19 +211,21 @@ class NetworkManager:
     def connect(self, container_id: str, mode: str = "bridge", hostname: str | None = None,
                 ip: str | None = None, aliases: list[str] | tuple = (), mac: str | None = None,
                 name: str | None = None, links: list[tuple[str, str]] | tuple = (),
-                ip6: str | None = None, link_local: list[str] | tuple = ()) -> Endpoint:
+                ip6: str | None = None, link_local: list[str] | tuple = (), live: bool = False) -> Endpoint:
         """Attach the container to a network (a name, id or "bridge"/"none").
 
         The first network creates the container's namespace (its interface is
         eth0); later ones add eth1, eth2... to the live namespace. `ip`
         requests a specific address; `links` are (alias, target) names only
         this container resolves there; `link_local` (--link-local-ip) are added to its interface
-        there. Raises Forbidden if the container is
-        already on that network.
+        there; `live`: the container runs (a network connected to it, not a
+        start: no runtime will set its interface's sysctls). Raises Forbidden
+        if the container is already on that network.
         """
         self.netns_path(container_id)
         net = self._network_for(mode)
-        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links, ip6, link_local)
+        ep = self._plumbing.connect(container_id, net, hostname, ip, aliases, mac, name, links, ip6, link_local,
+                                    live=live)
         self._names.connected(ep)
         return ep
 

@@ -110,7 +110,7 @@ class Plumbing:
     def connect(self, container_id: str, net: NetworkRecord, hostname: str | None, ip: str | None,
                 aliases: list[str] | tuple, mac: str | None, name: str | None,
                 links: list[tuple[str, str]] | tuple = (), ip6: str | None = None,
-                link_local: list[str] | tuple = ()) -> Endpoint:
+                link_local: list[str] | tuple = (), live: bool = False) -> Endpoint:
         """See NetworkManager.connect; `net` is resolved already."""
         path = self.netns_path(container_id)
         existing = self.store.endpoints(container_id=container_id)
@@ -123,7 +123,7 @@ class Plumbing:
         try:
             with contextlib.ExitStack() as undo:
                 ep = self._connect(container_id, net, path, hostname, ip, existing, mac, undo, ip6,
-                                   link_local_interfaces(link_local))
+                                   link_local_interfaces(link_local), live=live)
                 ep = Endpoint(**{**ep.as_row(), "aliases": json.dumps(list(aliases or [])), "name": name,
                                  "links": json.dumps([list(link) for link in links])})
                 self.store.save_endpoint(ep)
@@ -140,7 +140,8 @@ class Plumbing:
     def _connect(self, container_id: str, net: NetworkRecord, path: str, hostname: str | None,
                  requested_ip: str | None, existing: list[Endpoint], mac: str | None,
                  undo: contextlib.ExitStack, requested_ip6: str | None = None,
-                 link_local: list[IPv4Interface | IPv6Interface] | tuple = ()) -> Endpoint:
+                 link_local: list[IPv4Interface | IPv6Interface] | tuple = (), *,
+                 live: bool = False) -> Endpoint:
         first = not existing
         if first:
             # Without an endpoint record a namespace file here is a leftover of a crash mid-connect.
@@ -196,7 +197,7 @@ class Plumbing:
         # turns it off on that interface, 20.10 in the whole namespace): no link-local address, so none
         # of the DAD, router solicitations and MLD reports each start would flood to every port of the
         # bridge. At start by netlink (no_link_local6), the runtime then sets the sysctl (the spec's);
-        # a network connected to a running container by the sysctl itself (without_ipv6)
+        # a network connected to a running container (live) by the sysctl itself (without_ipv6)
         no_ipv6 = address6 is None and not any(isinstance(a, IPv6Interface) for a in link_local)
         with Rtnl() as host:   # opened here, so bound to the host namespace for good
             bridge_index = host.link_index(net.bridge)
@@ -245,7 +246,7 @@ class Plumbing:
                 up_port()
                 def plumb_more() -> None:
                     if no_ipv6:
-                        without_ipv6(ifname)
+                        (without_ipv6 if live else no_link_local6)(ifname)
                     plumb_extra(ifname, address, route_via)
                     plumb_v6(ifname, address6, route6_via)
                     plumb_link_local(ifname, list(link_local))
