@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -83,7 +84,7 @@ def umount(target: str, detach: bool = True) -> bool:
 
 def mount_dir(path: str, mode: int = 0o700) -> bool:
     """Make the directory path a private bind mount of itself, unless it is a
-    mount root already (a daemon restarted after a crash finds its own);
+    mount point already (a daemon restarted after a crash finds its own);
     True when this call mounted it.
 
     For directories that hold one mount per container (rootfs overlays,
@@ -100,10 +101,9 @@ def mount_dir(path: str, mode: int = 0o700) -> bool:
     older daemon's containers), nothing is done: a bind would hide those
     mounts from their cleanup."""
     os.makedirs(path, mode=mode, exist_ok=True)
-    if is_mountpoint(path):
-        return False
-    points = _mount_points()
-    if points is None or _escaped(os.path.realpath(path)) in points or _under(points, path):
+    real = os.path.realpath(path)
+    points = mount_points()
+    if real in points or any(p.startswith(real + "/") for p in points):
         return False
     mount(path, path, None, MS_BIND)
     try:
@@ -118,28 +118,31 @@ def unmount_dir(path: str) -> bool:
     """Undo mount_dir when nothing is mounted under path any more (at a clean
     shutdown; running containers' mounts keep it, for the next daemon to
     adopt). True when it unmounted. Reads the mount table once."""
-    points = _mount_points()
-    if points is None or _escaped(os.path.realpath(path)) not in points or _under(points, path):
+    real = os.path.realpath(path)
+    points = mount_points()
+    if real not in points or any(p.startswith(real + "/") for p in points):
         return False
     return umount(path, detach=False)
 
 
-def _escaped(path: str) -> str:
-    """path as mountinfo writes it (these four as octal)."""
-    return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+_MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-def _mount_points() -> list[str] | None:
+def unescape_mount_field(field: str) -> str:
+    """A mountinfo path field as the path it names (space, tab, newline and
+    backslash are written as octal escapes)."""
+    return _MOUNT_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mount_points() -> list[str]:
+    """Every mount point of the daemon's mount namespace, unescaped, in
+    mountinfo's order (parents before children); empty if it cannot be read.
+    Reads the whole table: for set-up and cleanup, not for a per-start step."""
     try:
         with open("/proc/self/mountinfo") as f:
-            return [line.split()[4] for line in f]
+            return [unescape_mount_field(line.split()[4]) for line in f]
     except OSError:
-        return None
-
-
-def _under(points: list[str], path: str) -> bool:
-    prefix = _escaped(os.path.realpath(path)) + "/"
-    return any(p.startswith(prefix) for p in points)
+        return []
 
 
 _AT_FDCWD = -100
@@ -174,11 +177,7 @@ def is_mountpoint(path: str) -> bool:
     root = _mount_root(path)
     if root is not None:
         return root
-    try:
-        with open("/proc/self/mountinfo") as f:
-            return any(line.split()[4] == path for line in f)
-    except OSError:
-        return False
+    return path in mount_points()
 
 
 def pidfd_open(pid: int) -> int | None:

@@ -102,9 +102,7 @@ def parse_mounts(mountinfo: str) -> list[tuple[str, str]]:
         fields = line.split()
         if "-" not in fields[6:]:
             continue
-        point = (fields[4].replace("\\040", " ").replace("\\011", "\t")
-                 .replace("\\012", "\n").replace("\\134", "\\"))
-        out.append((point, fields[fields.index("-", 6) + 1]))
+        out.append((linux.unescape_mount_field(fields[4]), fields[fields.index("-", 6) + 1]))
     return out
 
 

@@ -6,16 +6,10 @@ propagation so the runtime does not make the bind private again."""
 from __future__ import annotations
 
 import os
-import re
 from typing import Iterable, Mapping
 
 from ..errors import InvalidParameter
-
-_ESCAPE = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(field: str) -> str:
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+from ..linux import unescape_mount_field
 
 
 def source_mount(path: str, mountinfo: str) -> tuple[str, list[str]]:
@@ -26,7 +20,7 @@ def source_mount(path: str, mountinfo: str) -> tuple[str, list[str]]:
         fields = line.split()
         if len(fields) < 7 or "-" not in fields:
             continue
-        point = _unescape(fields[4])
+        point = unescape_mount_field(fields[4])
         inside = path == point or point == "/" or path.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= len(best):
             best, best_opts = point, fields[6:fields.index("-")]

@@ -713,12 +713,7 @@ class _Build:
 def _unmount_under(root: str) -> None:
     """Unmount whatever is mounted at or below `root` (deepest first)."""
     prefix = root.rstrip("/") + "/"
-    try:
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4].replace("\\040", " ") for line in f]
-    except OSError:
-        return
-    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+    for p in sorted((p for p in linux.mount_points() if p.startswith(prefix)), key=len, reverse=True):
         try:
             linux.umount(p)
         except OSError as e:
