@@ -54,3 +54,21 @@ def test_sysctl_turns_it_back_on(daemon, bb_image):
     out = daemon.docker("run", "--rm", "--sysctl", "net.ipv6.conf.all.disable_ipv6=0", bb_image,
                         "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6").stdout
     assert out.strip() == "0"
+
+
+def test_a_start_on_two_ipv4_networks_has_no_ipv6_on_either(daemon, bb_image):
+    """eth1 of a start (a network connected while stopped) as eth0: netlink
+    before it is up, then the runtime's sysctl from the spec."""
+    tag = secrets.token_hex(3)
+    name, net = f"v6two-{tag}", f"v4two-{tag}"
+    daemon.docker("network", "create", net)
+    try:
+        daemon.docker("create", "--name", name, bb_image, "sleep", "1000")
+        daemon.docker("network", "connect", net, name)
+        daemon.docker("start", name)
+        for iface in ("eth0", "eth1"):
+            flag, addrs = _v6(daemon, name, iface)
+            assert flag == "1" and "inet6" not in addrs, (iface, addrs)
+    finally:
+        daemon.docker("rm", "-f", name, check=False)
+        daemon.docker("network", "rm", net, check=False)
