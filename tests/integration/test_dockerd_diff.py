@@ -30,6 +30,7 @@ import re
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -89,12 +90,16 @@ class Engine:
 
 
 @pytest.fixture(scope="module")
-def engines(daemon, ref_dockerd, busybox_tar) -> tuple[Engine, Engine]:
+def engines(daemon, ref_dockerd, busybox_tar) -> Iterator[tuple[Engine, Engine]]:
     """(dockerd, dockyard), each with the busybox rootfs imported as `bb`."""
     if daemon.api("GET", "/images/bb/json")[0] != 200:
         daemon.docker("import", str(busybox_tar), "bb")
     ref_dockerd.import_image(busybox_tar, "bb")
-    return Engine("dockerd", ref_dockerd), Engine("dockyard", daemon)
+    yield Engine("dockerd", ref_dockerd), Engine("dockyard", daemon)
+    # the cases leave containers running; a dockyardd stopping keeps them (live restore)
+    left = daemon.docker("ps", "-aq", check=False).stdout.split()
+    if left:
+        daemon.docker("rm", "-f", *left, check=False)
 
 
 def on_both(engines: tuple[Engine, Engine], fn: Callable[[Engine], Any]) -> list[Any]:
