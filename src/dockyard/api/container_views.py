@@ -162,16 +162,51 @@ def summaries(d: Daemon, found: list[Container], lookups: Lookups | None = None)
     return [summary(d, c, lookups, mounts) for c in found]
 
 
-# id(container) -> (key, network, networking_config, head, tail): a listing's
-# row encoded once and reused while nothing it shows has changed; only its
-# Status (which moves with the clock) is encoded per listing, between head
-# and tail. The key: name, state, image, the networks' generation (a network
-# made or removed: its name or id in the row); an endpoint's change replaces
-# c.network / c.networking_config (never changed in place), so those are
-# compared by identity, and held here so a new object cannot reuse a freed
-# one's id. A volume's mount points are fixed at create. Dropped with the
-# container object.
-_rows: dict[int, tuple] = {}
+class _Row:
+    """A listing's row of one container, encoded once and reused while
+    nothing it shows has changed (encoded_summaries). key: name, state,
+    image, the networks' generation (a network made or removed: its name or
+    id in the row); an endpoint's change replaces c.network /
+    c.networking_config (never changed in place), so those are compared by
+    identity, and held here so a new object cannot reuse a freed one's id. A
+    volume's mount points are fixed at create. The Status between head and
+    tail moves with the clock: its encoding is kept with the state it was
+    made from and the span of wall-clock time it stays right for."""
+    __slots__ = ("key", "network", "networking_config", "head", "tail", "status_key", "status", "made", "until")
+
+    def __init__(self, key: tuple, c: Container, head: bytes, tail: bytes):
+        self.key, self.network, self.networking_config = key, c.network, c.networking_config
+        self.head, self.tail = head, tail
+        self.status_key: tuple | None = None
+        self.status = b""
+        self.made = self.until = 0.0
+
+    def status_of(self, c: Container, now: float) -> bytes:
+        st = c.state
+        key = (st.status, st.started_at, st.finished_at, st.exit_code, st.health and st.health.get("Status"))
+        if key != self.status_key or not self.made <= now < self.until:
+            self.status = json.dumps(status_text(c)).encode()
+            self.status_key, self.made, self.until = key, now, _status_until(c, now)
+        return self.status
+
+
+def _status_until(c: Container, now: float) -> float:
+    """Until when status_text(c), as of now, reads the same: its duration
+    (HumanDuration's) changes on whole seconds under a minute and on whole
+    minutes beyond (hours round at half past, days and more at whole hours)."""
+    st = c.state
+    since = {"running": st.started_at, "paused": st.started_at, "restarting": st.finished_at,
+             "exited": st.finished_at}.get(st.status)
+    t = _epoch(since) if since else None
+    if t is None:
+        return float("inf")        # Created, Dead, Removal In Progress: no clock in it
+    age = max(0.0, now - t)
+    step = 1 if age < 60 else 60
+    return t + step * (int(age // step) + 1)
+
+
+# id(container) -> its row; dropped with the container object
+_rows: dict[int, _Row] = {}
 # stands for the Status while a row is encoded: random, so no name, label or
 # path a user chose can be mistaken for it
 _STATUS_MARK = secrets.token_hex(16)
@@ -179,11 +214,18 @@ _STATUS_MARK = secrets.token_hex(16)
 
 def encoded_summaries(d: Daemon, found: list[Container], lookups: Lookups | None = None) -> bytes:
     """summaries() as the JSON body of `GET /containers/json`: each row made
-    and encoded only when it changed (_rows), so a listing of 1000 costs a
-    few milliseconds rather than a dict and an encoding per container."""
+    and encoded only when it changed (_Row), its Status only when its text
+    can have changed, so a listing of 1000 mostly joins bytes it has."""
     lookups = lookups or Lookups(d)
     gen = d.networks.generation
-    stale = [c for c in found if not _row_fresh(c, gen, _rows.get(id(c)))]
+    rows = []
+    stale = []
+    for c in found:
+        r = _rows.get(id(c))
+        if (r is None or r.key != (c.name, c.state.status, c.image, c.image_ref, gen)
+                or r.network is not c.network or r.networking_config is not c.networking_config):
+            stale.append(c)
+        rows.append(r)
     if stale:
         mounts = d.volumes.mounts_of([c.id for c in stale]) if len(stale) > 1 else None
         for c in stale:
@@ -193,18 +235,10 @@ def encoded_summaries(d: Daemon, found: list[Container], lookups: Lookups | None
             head, sep, tail = json.dumps(entry, separators=(",", ":")).encode().partition(f'"{_STATUS_MARK}"'.encode())
             if id(c) not in _rows:
                 weakref.finalize(c, _rows.pop, id(c), None)
-            _rows[id(c)] = (_row_key(c, gen), c.network, c.networking_config, head, tail)
-    rows = [_rows[id(c)] for c in found]
-    return b"[" + b",".join(r[3] + json.dumps(status_text(c)).encode() + r[4] for r, c in zip(rows, found)) + b"]\n"
-
-
-def _row_key(c: Container, networks_generation: int) -> tuple:
-    return (c.name, c.state.status, c.image, c.image_ref, networks_generation)
-
-
-def _row_fresh(c: Container, networks_generation: int, hit: tuple | None) -> bool:
-    return (hit is not None and hit[0] == _row_key(c, networks_generation) and hit[1] is c.network
-            and hit[2] is c.networking_config)
+            _rows[id(c)] = _Row((c.name, c.state.status, c.image, c.image_ref, gen), c, head, tail)
+        rows = [_rows[id(c)] for c in found]
+    now = time.time()
+    return b"[" + b",".join(b"".join((r.head, r.status_of(c, now), r.tail)) for r, c in zip(rows, found)) + b"]\n"
 
 
 def add_sizes(d: Daemon, found: list[Container], entries: list[dict]) -> None:

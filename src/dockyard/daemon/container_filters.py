@@ -80,7 +80,7 @@ def select(d: _Daemon, f: filters.Filters, show_all: bool = False, limit: int = 
     for c in sorted(d.containers, key=lambda c: c.created, reverse=True):
         if not show_all and not c.state.running and limit <= 0 and "status" not in f and "exited" not in f:
             continue
-        if not matches(d, c, f, lookups):
+        if f and not matches(d, c, f, lookups):
             continue
         out.append(c)
         if limit and limit > 0 and len(out) >= limit:
