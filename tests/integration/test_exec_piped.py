@@ -168,3 +168,79 @@ def test_the_runtime_namespace_only_once_the_host_is_busy(daemon, ctr, bb_image)
         assert daemon.docker("exec", ctr, "echo", "ok").stdout == "ok\n"
     finally:
         daemon.docker("rm", "-f", *names, check=False)
+
+
+def _runtimes_ahead(daemon, cid: str) -> list[int]:
+    """The daemon's children that are a runtime's `exec` into container cid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if _ppid(int(entry)) != daemon.proc.pid:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"exec" in args and cid.encode() in args:
+            found.append(int(entry))
+    return found
+
+
+def _exec_until_done(daemon, eid: str) -> dict:
+    for _ in range(200):
+        info = json.loads(daemon.api("GET", f"/exec/{eid}/json")[1])
+        if not info["Running"] and info["ExitCode"] is not None:
+            return info
+        time.sleep(0.05)
+    raise AssertionError(f"exec {eid} did not end: {info}")
+
+
+def test_a_runtime_started_ahead_runs_nothing_until_the_start(daemon, ctr):
+    """An attached exec's runtime is started at create and waits for its
+    process spec (ExecManager._prepare): until the start nothing runs in the
+    container; unused for PREPARED_FOR (1 s) it is killed and reaped, and a
+    later start runs the process once with a runtime of its own."""
+    cid = daemon.docker("inspect", "-f", "{{.Id}}", ctr).stdout.strip()
+    mark = f"/tmp/ahead-{secrets.token_hex(3)}"
+    st, body = daemon.api("POST", f"/containers/{ctr}/exec",
+                          {"Cmd": ["sh", "-c", f"echo ran >> {mark}"], "AttachStdout": True, "AttachStderr": True})
+    assert st == 201, body
+    eid = json.loads(body)["Id"]
+    for _ in range(100):
+        ahead = _runtimes_ahead(daemon, cid)
+        if ahead:
+            break
+        time.sleep(0.01)
+    assert len(ahead) == 1
+    time.sleep(0.3)
+    assert daemon.docker("exec", ctr, "cat", mark, check=False).returncode == 1     # not run
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{ahead[0]}"):      # gone, not a zombie
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{ahead[0]}")
+    assert daemon.docker("exec", ctr, "cat", mark, check=False).returncode == 1
+    st, body = daemon.api("POST", f"/exec/{eid}/start", {"Detach": True, "Tty": False})
+    assert st == 200, body
+    assert _exec_until_done(daemon, eid)["ExitCode"] == 0
+    assert daemon.docker("exec", ctr, "cat", mark).stdout == "ran\n"
+
+
+def test_a_detached_start_of_an_attached_exec_runs_it_once(daemon, ctr):
+    cid = daemon.docker("inspect", "-f", "{{.Id}}", ctr).stdout.strip()
+    mark = f"/tmp/once-{secrets.token_hex(3)}"
+    st, body = daemon.api("POST", f"/containers/{ctr}/exec",
+                          {"Cmd": ["sh", "-c", f"echo ran >> {mark}"], "AttachStdout": True, "AttachStderr": True})
+    eid = json.loads(body)["Id"]
+    st, body = daemon.api("POST", f"/exec/{eid}/start", {"Detach": True, "Tty": False})
+    assert st == 200, body
+    assert _exec_until_done(daemon, eid)["ExitCode"] == 0
+    for _ in range(100):
+        if not _runtimes_ahead(daemon, cid):
+            break
+        time.sleep(0.02)
+    assert _runtimes_ahead(daemon, cid) == []
+    time.sleep(0.2)
+    assert daemon.docker("exec", ctr, "cat", mark).stdout == "ran\n"

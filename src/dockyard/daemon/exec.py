@@ -68,6 +68,31 @@ class StartFailed(Exception):
 
 
 @dataclass
+class Prepared:
+    """What ExecManager._prepare made right after an exec's create: for the
+    container pid and console size in `key`, at `at` (monotonic), the process
+    spec (or the StartFailed it came to) and, for an attached exec without a
+    TTY, the runtime already started and waiting for that spec (`ahead`,
+    with the spec's JSON in `blob`; Runtime.exec_piped with no spec)."""
+    key: tuple
+    at: float
+    spec: dict | StartFailed
+    ahead: PipedExec | None = None
+    blob: bytes = b""
+
+    def fresh(self, key: tuple) -> bool:
+        return self.key == key and time.monotonic() - self.at < PREPARED_FOR
+
+    def discard(self) -> None:
+        """The runtime started ahead goes unused: it never had a spec, so it
+        never touched the container."""
+        px, self.ahead = self.ahead, None
+        if px is not None:
+            px.close()
+            px.proc.kill()
+
+
+@dataclass
 class Exec:
     id: str
     container_id: str
@@ -91,9 +116,8 @@ class Exec:
     created_at: float = 0.0
     finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    # the process spec made right after create: (container pid, console size) it was made for,
-    # when (monotonic), and the spec or the StartFailed it came to; not kept on disk
-    prepared: tuple[tuple, float, dict | StartFailed] | None = field(default=None, repr=False)
+    # the process spec made right after create (and the runtime started ahead for it); not kept on disk
+    prepared: Prepared | None = field(default=None, repr=False)
     # while an exec without conmon runs (_launch_piped): its runtime process and pipes
     piped: PipedExec | None = field(default=None, repr=False)
 
@@ -185,7 +209,28 @@ class ExecManager:
             spec = e
         except Exception:   # start makes it again and says what is wrong
             return
-        ex.prepared = ((c.state.pid, ex.console_size), time.monotonic(), spec)
+        prep = Prepared((c.state.pid, ex.console_size), time.monotonic(), spec)
+        ex.prepared = prep
+        if isinstance(spec, dict) and not ex.tty and (ex.attach_stdout or ex.attach_stderr or ex.attach_stdin):
+            # the runtime's own start (loading itself, reading the container's state)
+            # happens now, while the client reads this answer and sends the start;
+            # a start later than PREPARED_FOR, detached, or for another run of the
+            # container starts a runtime of its own
+            prep.blob = json.dumps(spec).encode()
+            try:
+                prep.ahead = self.runtime_for(c).exec_piped(
+                    c.id, None, stdin=ex.attach_stdin, small_host=self.containers.total() <= SMALL_HOST,
+                    spec_size=len(prep.blob))
+            except OSError as e:
+                log.debug("exec %s: no runtime started ahead (%s)", ex.id[:12], e)
+                return
+            asyncio.get_running_loop().call_later(PREPARED_FOR, self._expire, ex, prep)
+
+    @staticmethod
+    def _expire(ex: Exec, prep: Prepared) -> None:
+        if ex.prepared is prep:
+            ex.prepared = None
+        prep.discard()
 
     def get(self, ref: str) -> Exec:
         ex = self._execs.get(ref)
@@ -294,16 +339,20 @@ class ExecManager:
     async def _launch(self, ex: Exec, c, attach: bool) -> socket.socket | None:
         paths = self.layout.container(c.id)
         rt = self.runtime_for(c)
-        prepared, ex.prepared = ex.prepared, None
-        if (prepared is not None and prepared[0] == (c.state.pid, ex.console_size)
-                and time.monotonic() - prepared[1] < PREPARED_FOR):
-            if isinstance(prepared[2], StartFailed):
-                raise prepared[2]
-            proc = prepared[2]
+        prep, ex.prepared = ex.prepared, None
+        ahead, blob = None, b""
+        if prep is not None and prep.fresh((c.state.pid, ex.console_size)):
+            if isinstance(prep.spec, StartFailed):
+                raise prep.spec
+            proc = prep.spec
+            if attach and not ex.tty:
+                ahead, blob, prep.ahead = prep.ahead, prep.blob, None
         else:   # not made yet, too old (the rootfs may have changed), or for another run or console size
             proc = self._process_spec(ex, c, paths)
+        if prep is not None:
+            prep.discard()     # a runtime started ahead that this start does not use
         if attach and not ex.tty:
-            return await self._launch_piped(ex, c, rt, proc)
+            return await self._launch_piped(ex, c, rt, proc, ahead, blob)
         ex.dir = _exec_dir(paths, ex.id)
         os.makedirs(ex.dir, mode=0o700, exist_ok=True)
         os.makedirs(paths.socket_dir, exist_ok=True)
@@ -339,7 +388,8 @@ class ExecManager:
         t.add_done_callback(self._tasks.discard)
         return socks[0] if socks else None
 
-    async def _launch_piped(self, ex: Exec, c, rt: Runtime, proc: dict) -> socket.socket:
+    async def _launch_piped(self, ex: Exec, c, rt: Runtime, proc: dict, ahead: PipedExec | None = None,
+                            blob: bytes = b"") -> socket.socket:
         """An attached exec without a TTY (`docker exec CTR cmd`, docker-py's
         exec_run, Compose's exec -T): the runtime run by the daemon, not
         detached, with pipes (Runtime.exec_piped), and its output relayed
@@ -354,8 +404,12 @@ class ExecManager:
         # tell a restarted daemon that it ran (which would else offer it to run again)
         self.store.save(ex)
         try:
-            px = await rt.exec_piped(c.id, proc, stdin=ex.attach_stdin,
-                                     small_host=self.containers.total() <= SMALL_HOST)
+            if ahead is not None:     # started at create (_prepare): it runs the process once it has the spec
+                px = ahead
+                px.release(blob)
+            else:
+                px = rt.exec_piped(c.id, json.dumps(proc).encode(), stdin=ex.attach_stdin,
+                                   small_host=self.containers.total() <= SMALL_HOST)
         except OSError as e:
             raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: "
                               f"{e}: unknown") from None

@@ -17,6 +17,7 @@ to runc.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ log = logging.getLogger("dockyard.runtime")
 HYBRID_CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers"
 KNOWN = ("crun", "runc")
 PRIVATE_CRUN_PREFIX = "/opt/dockyard-crun"
+F_SETPIPE_SZ = 1031
 
 
 @dataclass(frozen=True)
@@ -80,22 +82,90 @@ def hybrid_needs_mask() -> bool:
         return False
 
 
+class Child:
+    """A process we spawned, waited for through its pidfd: no watcher thread
+    per child, as asyncio's default (ThreadedChildWatcher) starts on Python
+    3.11, and the child's exit read by the event loop itself."""
+
+    def __init__(self, popen: subprocess.Popen):
+        self._popen = popen
+        self.pid = popen.pid
+        self.returncode: int | None = None
+        self._fd = os.pidfd_open(popen.pid)
+
+    async def wait(self) -> int:
+        """Its exit status (as asyncio's: -N when signal N ended it)."""
+        if self.returncode is None:
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            loop.add_reader(self._fd, lambda: fut.done() or fut.set_result(None))
+            try:
+                await fut
+            finally:
+                loop.remove_reader(self._fd)
+            self._reap()
+        assert self.returncode is not None
+        return self.returncode
+
+    def _reap(self) -> None:
+        self.returncode = self._popen.wait()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def kill(self) -> None:
+        """SIGKILL it and reap it in the background (no zombie left)."""
+        if self.returncode is not None:
+            return
+        try:
+            signal.pidfd_send_signal(self._fd, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._reap()
+            return
+        fd = self._fd
+
+        def reaped() -> None:
+            loop.remove_reader(fd)
+            self._reap()
+        loop.add_reader(fd, reaped)
+
+
 @dataclass
 class PipedExec:
     """A running Runtime.exec_piped: the runtime's process, our ends of the
     process's pipes (stdin -1 when it has none; all non-blocking), and the
-    memfds the runtime writes the process's pid and its own errors into."""
-    proc: asyncio.subprocess.Process
+    memfds the runtime writes the process's pid and its own errors into.
+    spec_w: while not -1, the runtime waits at this pipe for its process spec
+    (release sends it; see Runtime.exec_piped)."""
+    proc: Child
     stdin: int
     stdout: int
     stderr: int
     pid_fd: int
     log_fd: int
+    spec_w: int = -1
 
     def __post_init__(self) -> None:
         for fd in (self.stdin, self.stdout, self.stderr):
             if fd >= 0:
                 os.set_blocking(fd, False)
+
+    def release(self, spec: bytes) -> None:
+        """Hand the waiting runtime its process spec: it goes on from there
+        (joins the container, runs the process). The pipe was sized for it."""
+        fd, self.spec_w = self.spec_w, -1
+        try:
+            view = memoryview(spec)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:   # the runtime is gone already (its log says why)
+            pass
+        finally:
+            os.close(fd)
 
     def pid(self) -> int:
         """The process's pid once the runtime has written it, else the runtime's."""
@@ -131,7 +201,7 @@ class PipedExec:
             self.stdin = -1
 
     def close(self) -> None:
-        for name in ("stdin", "stdout", "stderr", "pid_fd", "log_fd"):
+        for name in ("spec_w", "stdin", "stdout", "stderr", "pid_fd", "log_fd"):
             fd = getattr(self, name)
             if fd >= 0:
                 try:
@@ -330,19 +400,37 @@ class Runtime:
                 pass
         return ExecResult(proc.returncode, bytes(out), truncated, timed_out)
 
-    async def exec_piped(self, cid: str, spec: dict, *, stdin: bool, small_host: bool = False) -> PipedExec:
-        """`exec --process` with the process spec `spec`, not detached and
-        without conmon: the runtime waits for the process and exits with its
-        status (128+N when signal N ended it); the process's stdio are pipes
-        whose other ends are returned. Nothing touches the disk: the spec,
-        the runtime's pid file and its error log are memfds. For an attached
-        exec without a TTY, whose output has only the daemon to go to: one
-        process (the runtime) instead of conmon's three, no attach socket to
-        hand over, no exit file. Raises OSError when the runtime cannot be
-        run at all."""
+    def exec_piped(self, cid: str, spec: bytes | None, *, stdin: bool, small_host: bool = False,
+                   spec_size: int = 0) -> PipedExec:
+        """`exec --process` with the process spec `spec` (JSON), not detached
+        and without conmon: the runtime waits for the process and exits with
+        its status (128+N when signal N ended it); the process's stdio are
+        pipes whose other ends are returned. Nothing touches the disk: the
+        spec, the runtime's pid file and its error log are memfds. For an
+        attached exec without a TTY, whose output has only the daemon to go
+        to: one process (the runtime) instead of conmon's three, no attach
+        socket to hand over, no exit file. Raises OSError when the runtime
+        cannot be run at all.
+
+        spec None: the runtime is started ahead, its spec (of spec_size bytes
+        at most) to come through a pipe (PipedExec.release). It loads itself
+        and the container's state, then waits reading that pipe, so that
+        much of its work is done before the exec is started; until released
+        it does nothing to the container, and a pipe closed without a spec
+        (PipedExec.close, or the daemon's exit) makes it fail and exit."""
         # runc writes its pid file through a temp file and a rename, which
         # a memfd cannot take: it gets none (PipedExec.pid then names the runtime)
-        spec_fd = conmon.memfd("process.json", json.dumps(spec).encode())
+        if spec is None:
+            spec_fd, spec_w = os.pipe2(os.O_CLOEXEC)
+            if spec_size > 65536:
+                try:
+                    fcntl.fcntl(spec_w, F_SETPIPE_SZ, spec_size)
+                except OSError:
+                    os.close(spec_fd)
+                    os.close(spec_w)
+                    raise
+        else:
+            spec_fd, spec_w = conmon.memfd("process.json", spec), -1
         pid_fd = conmon.memfd("pid")
         log_fd = conmon.memfd("runtime.log")
         in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin else (-1, -1)
@@ -357,11 +445,11 @@ class Runtime:
         argv = [*prefix, *self._exec_argv(), "--log", f"/proc/self/fd/{log_fd}", "--log-format", "json",
                 "--root", self.root, "exec", "--process", f"/proc/self/fd/{spec_fd}", *pidfile, cid]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=in_r if stdin else subprocess.DEVNULL, stdout=out_w, stderr=err_w,
-                pass_fds=(spec_fd, pid_fd, log_fd, *carried), start_new_session=True)
+            proc = Child(subprocess.Popen(
+                argv, stdin=in_r if stdin else subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+                pass_fds=(spec_fd, pid_fd, log_fd, *carried), start_new_session=True))
         except BaseException:
-            for fd in (in_w, out_r, err_r, pid_fd, log_fd):
+            for fd in (in_w, out_r, err_r, pid_fd, log_fd, spec_w):
                 if fd >= 0:
                     os.close(fd)
             raise
@@ -369,7 +457,7 @@ class Runtime:
             for fd in (in_r, out_w, err_w, spec_fd, *carried):
                 if fd >= 0:
                     os.close(fd)
-        return PipedExec(proc, in_w, out_r, err_r, pid_fd, log_fd)
+        return PipedExec(proc, in_w, out_r, err_r, pid_fd, log_fd, spec_w)
 
     # ------------------------------------------------------------ checkpoint / restore
     async def checkpoint(self, cid: str, criu: Criu, image_dir: str, work_dir: str, *,
