@@ -192,7 +192,8 @@ def trace(e: Engine, runs: int) -> dict[str, float | None]:
 
 def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
     prefix = f"scb{os.getpid()}-{n}-"
-    r: dict[str, Any] = {"n": n}
+    # the machine's own state varies run to run (this one's 1-min load average before the phase)
+    r: dict[str, Any] = {"n": n, "load_before": round(os.getloadavg()[0], 2)}
     r["run_rm_at_0_ms"] = med(run_rm(e, docker, args.runs))
     if e.name == "dockyardd":
         r["trace_at_0_ms"] = trace(e, args.trace_runs)
@@ -364,7 +365,7 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: ratio(a["once"].get(k), b["once"].get(k)) for k in a["once"]}
     for ra, rb in zip(a["at"], b["at"]):
         for k, v in ra.items():
-            if k != "n" and isinstance(v, (int, float)) and isinstance(rb.get(k), (int, float)):
+            if k not in ("n", "load_before") and isinstance(v, (int, float)) and isinstance(rb.get(k), (int, float)):
                 out[f"{k}@{ra['n']}"] = ratio(v, rb[k])
     return out
 
@@ -380,12 +381,13 @@ def print_table(res: dict[str, Any]) -> None:
     for i, ra in enumerate(a.get("at") or b.get("at") or []):
         rb = (b.get("at") or [{}] * (i + 1))[i] if b else {}
         ra = (a.get("at") or [{}] * (i + 1))[i] if a else {}
-        for k in ("run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "ps_cli_ms", "ps_api_ms",
+        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "ps_cli_ms", "ps_api_ms",
                   "engine_rss_mib", "supervisor_pss_kib_per_container", "idle_cpu_percent", "rm_wall_s"):
             rows.append((f"{k} @N={ra.get('n', rb.get('n'))}", ra.get(k), rb.get(k)))
     print(f"{'figure':<44} {'dockyardd':>10} {'dockerd':>10} {'ratio':>6}")
     for name, x, y in rows:
-        r = ratio(x, y) if isinstance(x, (int, float)) and isinstance(y, (int, float)) else None
+        r = (ratio(x, y) if isinstance(x, (int, float)) and isinstance(y, (int, float))
+             and not name.startswith("load") else None)
         print(f"{name:<44} {_fmt(x):>10} {_fmt(y):>10} {_fmt(r):>6}")
     for who, e in (("dockyardd", a), ("dockerd", b)):
         for r in e.get("at") or []:

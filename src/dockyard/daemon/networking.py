@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Forbidden, InvalidParameter, NoSuchContainer, NotFound, SystemError_
-from ..network import etcfiles, linkenv, resolver, usernets
+from ..network import etcfiles, linkenv, plumbing, resolver, usernets
 from ..network import ports as portmap
 from ..runtime.command import container_config_env
 
@@ -183,8 +183,8 @@ def ipv6_off(d: _Daemon, c, eps: list) -> list[str]:
     without IPv6."""
     if not _kernel_ipv6():
         return []
-    return [ep.ifname for ep in eps if ep.host_veth and not ep.ip6
-            and not any(":" in str(a) for a in (_ep_cfg(c, d, ep.network).get("IPAMConfig") or {}).get("LinkLocalIPs") or [])]
+    return [ep.ifname for ep in eps if ep.host_veth and plumbing.has_no_ipv6(
+        ep.ip6, (_ep_cfg(c, d, ep.network).get("IPAMConfig") or {}).get("LinkLocalIPs") or [])]
 
 
 def connect_all(d: _Daemon, c, hostname: str, primary_ip: str | None = None) -> list:

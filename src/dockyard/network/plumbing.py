@@ -81,6 +81,14 @@ def link_local_interfaces(addresses: list[str] | tuple) -> list[IPv4Interface | 
             for a in addresses]
 
 
+def has_no_ipv6(address6: object | None, link_local: list | tuple) -> bool:
+    """Whether a container's interface on a network stays without IPv6: no
+    IPv6 address from the network (address6 None) and no IPv6 among its
+    --link-local-ip (addresses or their strings). The one rule for both
+    sides: the plumbing (no link-local address) and the spec (disable_ipv6)."""
+    return address6 is None and not any(":" in str(a) for a in link_local)
+
+
 def plumb_link_local(ifname: str, addresses: list[IPv4Interface | IPv6Interface]) -> None:
     """Inside the namespace: the endpoint's --link-local-ip addresses on its interface."""
     if not addresses:
@@ -198,7 +206,7 @@ class Plumbing:
         # of the DAD, router solicitations and MLD reports each start would flood to every port of the
         # bridge. At start by netlink (no_link_local6), the runtime then sets the sysctl (the spec's);
         # a network connected to a running container (live) by the sysctl itself (without_ipv6)
-        no_ipv6 = address6 is None and not any(isinstance(a, IPv6Interface) for a in link_local)
+        no_ipv6 = has_no_ipv6(address6, link_local)
         with Rtnl() as host:   # opened here, so bound to the host namespace for good
             bridge_index = host.link_index(net.bridge)
             if bridge_index is None:
