@@ -57,11 +57,13 @@ plugin's own error, with its code, msg and details).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -90,6 +92,13 @@ ERR_INVALID_ENVIRONMENT = 4
 ERR_IO_FAILURE = 5
 ERR_DECODING_FAILURE = 6
 ERR_INVALID_NETWORK_CONFIG = 7
+
+# plugins that make host-wide iptables chains shared by every pod check for a
+# chain and then create it: two at once (pods set up side by side) can both
+# find it missing, and one fails ("CHAIN_USER_ADD failed (File exists)"). They
+# run one at a time; the rest of a pod's set-up stays concurrent.
+SERIAL_PLUGIN_TYPES = frozenset({"portmap", "firewall"})
+_serial = threading.Lock()
 
 _VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 _MAX_IFNAME = 15
@@ -744,9 +753,11 @@ class CNI:
         stdin = json.dumps(build_config(net, i, prev, rt.capability_args)).encode()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
         env.update(plugin_env(command, rt, self.bin_dirs))
+        serial = _serial if net.plugins[i]["type"] in SERIAL_PLUGIN_TYPES else contextlib.nullcontext()
         try:
-            proc = subprocess.run([path], input=stdin, env=env, capture_output=True,
-                                  timeout=self.timeout, close_fds=True)
+            with serial:
+                proc = subprocess.run([path], input=stdin, env=env, capture_output=True,
+                                      timeout=self.timeout, close_fds=True)
         except subprocess.TimeoutExpired:
             raise PluginError(ERR_IO_FAILURE, f"netplugin timed out after {self.timeout}s",
                               plugin=desc, command=command) from None
