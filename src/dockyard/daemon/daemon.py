@@ -150,6 +150,7 @@ class Daemon:
         # the containers' embedded DNS (it needs the manager, so it comes at set-up), the IPv6 port relays
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.networks.setup, DnsService(loop, self.networks), PortProxy(loop))
+        self.teardown.trash.sweep()     # what a previous daemon had not deleted yet
         from .recover import recover
         await recover(self)
         self.logrotate.start()

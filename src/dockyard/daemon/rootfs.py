@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 
 from .. import linux
 from ..errors import SystemError_
@@ -81,9 +82,14 @@ class RootFS:
     def unmount(self) -> None:
         linux.umount(self.merged)
 
-    def remove(self) -> None:
+    def remove(self, discard: Callable[[str], None] | None = None) -> None:
+        """Unmount, then the upper and work dirs: deleted here, or handed to
+        discard (Trash.discard)."""
         self.unmount()
-        shutil.rmtree(self.base, ignore_errors=True)
+        if discard is not None:
+            discard(self.base)
+        else:
+            shutil.rmtree(self.base, ignore_errors=True)
         try:
             os.rmdir(self.merged)
         except OSError:

@@ -11,19 +11,22 @@ or is already gone:
     bundle       the bundle dir, the exit file, the attach socket dir
     after_exit   all of the above a start made, for a container whose processes are gone
     files        what create made: volumes' references, the rootfs dirs, the container dir
+
+Directories go to the trash (trash.py): renamed aside at once, deleted in
+the background.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import shutil
 from typing import Protocol
 
 from ..runtime import cgroups, conmon
 from ..volumes import shm
 from .container import Container
 from .paths import Layout
+from .trash import Trash
 
 log = logging.getLogger("dockyard.teardown")
 
@@ -42,8 +45,10 @@ class _Runtime(Protocol):
 
 
 class Teardown:
-    def __init__(self, layout: Layout, runtime_for, networks: _Networks, volumes: _Volumes, cgroup_parent: str):
+    def __init__(self, layout: Layout, runtime_for, networks: _Networks, volumes: _Volumes, cgroup_parent: str,
+                 trash: Trash | None = None):
         self.layout = layout
+        self.trash = trash or Trash([layout.data_root, layout.exec_root])
         self.runtime_for = runtime_for          # Container -> its runtime
         self.networks = networks
         self.volumes = volumes
@@ -71,8 +76,8 @@ class Teardown:
 
     def bundle(self, c: Container) -> None:
         paths = self.layout.container(c.id)
-        shutil.rmtree(paths.bundle, ignore_errors=True)
-        shutil.rmtree(paths.attach_dir, ignore_errors=True)    # conmon's <socket-dir>/<id[:12]>/attach
+        self.trash.discard(paths.bundle)
+        self.trash.discard(paths.attach_dir)    # conmon's <socket-dir>/<id[:12]>/attach
         try:
             os.unlink(paths.exit_file(c.id))
         except OSError:
@@ -94,21 +99,21 @@ class Teardown:
             c.conmon_pid = 0
 
     def _cgroups(self, c: Container) -> None:
-        parent = self.cgroup_parent
-        if not cgroups.remove_container(parent, c.id):
+        # the parent (<cgroup-parent> in each hierarchy) stays while the daemon runs:
+        # removing it when the last container went cost each exit ten rmdirs and the
+        # next start ten mkdirs; close() removes it
+        if not cgroups.remove_container(self.cgroup_parent, c.id):
             # zombies the host's init has not reaped yet keep the cgroup busy
             self.busy_cgroups.add(c.id)
             t = asyncio.ensure_future(self._cgroups_later(c.id))
             self._retries.add(t)
             t.add_done_callback(self._retries.discard)
-        cgroups.remove_parent(parent)
 
     async def _cgroups_later(self, cid: str, tries: int = 50) -> None:
         for _ in range(tries):
             await asyncio.sleep(0.1)
             if cgroups.remove_container(self.cgroup_parent, cid):
                 self.busy_cgroups.discard(cid)
-                cgroups.remove_parent(self.cgroup_parent)
                 return
         log.warning("cgroups of %s are still busy; the next daemon start removes them", cid[:12])
 
@@ -116,11 +121,11 @@ class Teardown:
         """What create made (after after_exit, or for a container never started)."""
         self.volumes.release(c.id, remove_anonymous=volumes)
         paths = self.layout.container(c.id)
-        paths.rootfs.remove()
+        paths.rootfs.remove(self.trash.discard)
         if c.network.get("Mode") in ("bridge", "none"):
             await self.network(c)
-        shutil.rmtree(paths.dir, ignore_errors=True)
-        shutil.rmtree(paths.bundle, ignore_errors=True)
+        self.trash.discard(paths.dir)
+        self.trash.discard(paths.bundle)
 
     def close(self) -> None:
         """Daemon shutdown: one last try for busy cgroups; recovery sweeps the rest."""
@@ -129,3 +134,4 @@ class Teardown:
         for cid in list(self.busy_cgroups):
             cgroups.remove_container(self.cgroup_parent, cid)
         cgroups.remove_parent(self.cgroup_parent)
+        self.trash.close()
