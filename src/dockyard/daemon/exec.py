@@ -218,13 +218,15 @@ class ExecManager:
             # container starts a runtime of its own
             prep.blob = json.dumps(spec).encode()
             try:
-                prep.ahead = self.runtime_for(c).exec_piped(
-                    c.id, None, stdin=ex.attach_stdin, small_host=self.containers.total() <= SMALL_HOST,
-                    spec_size=len(prep.blob))
+                prep.ahead = self.runtime_for(c).exec_piped(c.id, None, stdin=ex.attach_stdin,
+                                                            small_host=self._small_host(), spec_size=len(prep.blob))
             except OSError as e:
                 log.debug("exec %s: no runtime started ahead (%s)", ex.id[:12], e)
                 return
             asyncio.get_running_loop().call_later(PREPARED_FOR, self._expire, ex, prep)
+
+    def _small_host(self) -> bool:
+        return self.containers.total() <= SMALL_HOST
 
     @staticmethod
     def _expire(ex: Exec, prep: Prepared) -> None:
@@ -409,7 +411,7 @@ class ExecManager:
                 px.release(blob)
             else:
                 px = rt.exec_piped(c.id, json.dumps(proc).encode(), stdin=ex.attach_stdin,
-                                   small_host=self.containers.total() <= SMALL_HOST)
+                                   small_host=self._small_host())
         except OSError as e:
             raise StartFailed(f"OCI runtime exec failed: exec failed: unable to start container process: "
                               f"{e}: unknown") from None
