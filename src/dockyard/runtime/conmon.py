@@ -27,8 +27,11 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from .child import Child
 
 CONMON = shutil.which("conmon") or "/usr/bin/conmon"
 
@@ -118,7 +121,7 @@ Enter = tuple[Sequence[str], Sequence[int]]
 
 async def _spawn(args: list[str], bundle: str, pipes: dict[str, int],
                  extra_env: dict[str, str] | None = None, enter: Enter = ((), ()),
-                 stderr: int | None = None) -> asyncio.subprocess.Process:
+                 stderr: int | None = None) -> Child:
     """Start the first conmon (it forks the real one and exits) with
     the named pipe fds (closed here), stderr into bundle/conmon.err (or the
     caller's fd `stderr`), in its own session, cwd the bundle (conmon 2.1
@@ -133,9 +136,9 @@ async def _spawn(args: list[str], bundle: str, pipes: dict[str, int],
         err = (os.open(os.path.join(bundle, "conmon.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                if stderr is None else stderr)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *args, pass_fds=fds, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=bundle)
+            proc = Child(subprocess.Popen(
+                args, pass_fds=fds, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=bundle))
         finally:
             if stderr is None:
                 os.close(err)

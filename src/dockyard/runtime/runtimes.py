@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ..errors import InvalidParameter, NotImplementedYet, SystemError_
 from . import checkpoint as rtc
 from . import conmon
+from .child import Child
 from .criu import Criu
 from .mntns import RuntimeNamespace
 from .oci import ExecResult
@@ -80,58 +81,6 @@ def hybrid_needs_mask() -> bool:
             return bool(f.read().strip())
     except OSError:
         return False
-
-
-class Child:
-    """A process we spawned, waited for through its pidfd: no watcher thread
-    per child, as asyncio's default (ThreadedChildWatcher) starts on Python
-    3.11, and the child's exit read by the event loop itself."""
-
-    def __init__(self, popen: subprocess.Popen):
-        self._popen = popen
-        self.pid = popen.pid
-        self.returncode: int | None = None
-        self._fd = os.pidfd_open(popen.pid)
-
-    async def wait(self) -> int:
-        """Its exit status (as asyncio's: -N when signal N ended it)."""
-        if self.returncode is None:
-            loop = asyncio.get_running_loop()
-            fut = loop.create_future()
-            loop.add_reader(self._fd, lambda: fut.done() or fut.set_result(None))
-            try:
-                await fut
-            finally:
-                loop.remove_reader(self._fd)
-            self._reap()
-        assert self.returncode is not None
-        return self.returncode
-
-    def _reap(self) -> None:
-        self.returncode = self._popen.wait()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def kill(self) -> None:
-        """SIGKILL it and reap it in the background (no zombie left)."""
-        if self.returncode is not None:
-            return
-        try:
-            signal.pidfd_send_signal(self._fd, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._reap()
-            return
-        fd = self._fd
-
-        def reaped() -> None:
-            loop.remove_reader(fd)
-            self._reap()
-        loop.add_reader(fd, reaped)
 
 
 @dataclass
