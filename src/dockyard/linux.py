@@ -187,6 +187,17 @@ def pidfd_open(pid: int) -> int | None:
         return None
 
 
+def close_watched(fd: int) -> None:
+    """Close fd, first taking it off the running event loop's readers (when
+    a loop runs: at shutdown there may be none)."""
+    import asyncio
+    try:
+        asyncio.get_running_loop().remove_reader(fd)
+    except RuntimeError:
+        pass
+    os.close(fd)
+
+
 def pidfd_kill(pidfd: int, sig: int) -> None:
     signal.pidfd_send_signal(pidfd, sig)
 

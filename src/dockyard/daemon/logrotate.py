@@ -23,6 +23,7 @@ import os
 import struct
 import time
 
+from ..linux import close_watched
 from .logconfig import container_limits
 from .lookup import ContainerStore
 from .paths import Layout
@@ -111,11 +112,7 @@ class LogRotator:
         if self._task:
             self._task.cancel()
         if self._fd >= 0:
-            try:
-                asyncio.get_running_loop().remove_reader(self._fd)
-            except RuntimeError:
-                pass
-            os.close(self._fd)
+            close_watched(self._fd)
             self._fd = -1
 
     # -- which containers to watch (also catches rotations interrupted by a crash)

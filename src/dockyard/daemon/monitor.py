@@ -11,6 +11,8 @@ import logging
 import os
 from typing import Callable
 
+from ..linux import close_watched
+
 log = logging.getLogger("dockyard.monitor")
 
 
@@ -41,11 +43,7 @@ class ExitMonitor:
     def unwatch(self, cid: str) -> None:
         fd, _pid = self._fds.pop(cid, (None, 0))
         if fd is not None:
-            try:
-                asyncio.get_running_loop().remove_reader(fd)
-            except RuntimeError:
-                pass
-            os.close(fd)
+            close_watched(fd)
 
     def close(self) -> None:
         for cid in list(self._fds):

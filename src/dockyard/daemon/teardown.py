@@ -45,10 +45,9 @@ class _Runtime(Protocol):
 
 
 class Teardown:
-    def __init__(self, layout: Layout, runtime_for, networks: _Networks, volumes: _Volumes, cgroup_parent: str,
-                 trash: Trash | None = None):
+    def __init__(self, layout: Layout, runtime_for, networks: _Networks, volumes: _Volumes, cgroup_parent: str):
         self.layout = layout
-        self.trash = trash or Trash([layout.data_root, layout.exec_root])
+        self.trash = Trash([layout.data_root, layout.exec_root])
         self.runtime_for = runtime_for          # Container -> its runtime
         self.networks = networks
         self.volumes = volumes

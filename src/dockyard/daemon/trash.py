@@ -50,8 +50,11 @@ class Trash:
                 return               # nothing there
             dest = os.path.join(where, f"{os.path.basename(path)}-{secrets.token_hex(4)}")
             try:
-                os.makedirs(where, mode=0o700, exist_ok=True)
-                os.rename(path, dest)
+                try:
+                    os.rename(path, dest)
+                except FileNotFoundError:    # the first discard into this root: no trash dir yet
+                    os.makedirs(where, mode=0o700, exist_ok=True)
+                    os.rename(path, dest)
             except OSError as e:     # another filesystem, a mount point, ...
                 log.debug("%s not moved to the trash (%s): deleted in place", path, e)
             else:

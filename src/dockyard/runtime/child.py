@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 
+from ..linux import close_watched
+
 
 class Child:
     """A process we spawned, waited for through its pidfd: no watcher thread,
@@ -37,11 +39,7 @@ class Child:
 
     def _reap(self) -> None:
         if self._fd >= 0:
-            try:
-                asyncio.get_running_loop().remove_reader(self._fd)
-            except RuntimeError:
-                pass
-            os.close(self._fd)
+            close_watched(self._fd)
             self._fd = -1
         self.returncode = self._popen.wait()
         if self._exited is not None and not self._exited.done():
