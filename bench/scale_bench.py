@@ -13,6 +13,12 @@ For each N of --n (default 100,400,1000), against each engine:
   - the engine's CPU while N idle containers run (--idle-seconds);
   - `rm -f` of the N with --clients parallel CLIs: wall time.
 Once, at the smallest N: 20 parallel `run -d bb true`, and `docker exec CTR true`.
+Once, first, with both engines idle: `docker exec CTR true` and `run --rm bb true`
+alternating between the engines run by run (--runs x 2 each), so a change in the
+machine's state hits both alike; the ratios the targets name are these.
+The docker CLI's floor (cli_floor.py): `docker exec` and, at N, `docker ps` are
+also timed against a server that answers at once (the engine's own listing,
+captured), alternating with the engine; figure minus floor is the engine's part.
 Logs and pull throughput have their own benches (streams_bench.py, registry_bench.py).
 Both engines' default bridge is a /24 here: for N > 250 the sleepers run on a
 user network (a /16) of each engine instead; the measured `run --rm` stays on
@@ -46,6 +52,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from cli_floor import FloorServer  # noqa: E402
 from run_bench import (DOCKERD_IMAGE, Target, add_dockerd_args, bench_dir, close_dockerd, docker_cli,  # noqa: E402
                        fx, open_dockerd)
 
@@ -217,7 +224,8 @@ def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
         r["run_rm_ms"] = med(run_rm(e, docker, args.runs))
         if e.name == "dockyardd":
             r["trace_ms"] = trace(e, args.trace_runs)
-        r["ps_cli_ms"] = med([timed(lambda: e.cli(docker, "ps")) for _ in range(args.runs)])
+        r["ps_cli_ms"], r["ps_cli_floor_ms"] = ps_with_floor(e, docker, args.runs)
+        r["ps_cli_net_ms"] = _net(r["ps_cli_ms"], r["ps_cli_floor_ms"])
         r["ps_api_ms"] = med([timed(lambda: fx.unix_http(e.t.sock, "GET", "/containers/json", timeout=60))
                               for _ in range(args.runs)])
         time.sleep(2)
@@ -256,6 +264,70 @@ def once(e: Engine, docker: str, args) -> dict[str, Any]:
     finally:
         e.cli(docker, "rm", "-f", name, check=False)
     return r
+
+
+def api_version(e: Engine) -> str:
+    return str(e.t.api("GET", "/version")["ApiVersion"])
+
+
+def floor_path(e: Engine) -> str:
+    return f"/tmp/scb{os.getpid()}-{e.name}-floor.sock"
+
+
+def alternating(engines: list[Engine], docker: str, runs: int) -> dict[str, Any]:
+    """exec and `run --rm` on every engine, and exec against each engine's CLI
+    floor, one after the other in each run (the order turned every run)."""
+    name = f"scb{os.getpid()}-alt"
+    samples: dict[str, dict[str, list[float]]] = {e.name: {"exec_ms": [], "exec_floor_ms": [], "run_rm_ms": []}
+                                                  for e in engines}
+    floors = [FloorServer(floor_path(e), api_version=api_version(e)) for e in engines]
+    try:
+        for e, fs in zip(engines, floors):
+            e.cli(docker, "run", "-d", "--name", name, e.image, "sleep", "1000000")
+            fs.__enter__()
+        pairs = list(zip(engines, floors))
+        for i in range(runs + 1):
+            for e, fs in (pairs if i % 2 else pairs[::-1]):
+                for key, fn in (("exec_ms", lambda: e.cli(docker, "exec", name, "true")),
+                                ("exec_floor_ms", lambda: subprocess.run(
+                                    [docker, "-H", fs.host, "exec", name, "true"], env=e.t.env, check=True,
+                                    capture_output=True, stdin=subprocess.DEVNULL, timeout=60)),
+                                ("run_rm_ms", lambda: e.cli(docker, "run", "--rm", e.image, "true"))):
+                    ms = timed(fn)
+                    if i:
+                        samples[e.name][key].append(ms)
+    finally:
+        for e, fs in zip(engines, floors):
+            fs.__exit__(None, None, None)
+            e.cli(docker, "rm", "-f", name, check=False)
+    out: dict[str, Any] = {k: {f: med(v) for f, v in d.items()} for k, d in samples.items()}
+    for d in out.values():
+        d["exec_net_ms"] = _net(d["exec_ms"], d["exec_floor_ms"])
+    return out
+
+
+def _net(x: float | None, floor: float | None) -> float | None:
+    return round(x - floor, 1) if x is not None and floor is not None else None
+
+
+def ps_with_floor(e: Engine, docker: str, runs: int) -> tuple[float | None, float | None]:
+    """`docker ps` against the engine and against a floor server that answers
+    with the listing this engine sent, alternating: (median, floor median)."""
+    ver = api_version(e)
+    status, body = fx.unix_http(e.t.sock, "GET", f"/v{ver}/containers/json", timeout=60)
+    if status != 200:
+        raise RuntimeError(f"GET /containers/json -> {e.name}: {status}")
+    got: list[float] = []
+    floor: list[float] = []
+    with FloorServer(floor_path(e), api_version=ver, listing=body) as fs:
+        for i in range(runs + 1):
+            a = timed(lambda: e.cli(docker, "ps"))
+            b = timed(lambda: subprocess.run([docker, "-H", fs.host, "ps"], env=e.t.env, check=True,
+                                             capture_output=True, stdin=subprocess.DEVNULL, timeout=60))
+            if i:
+                got.append(a)
+                floor.append(b)
+    return med(got), med(floor)
 
 
 def run_series(fn, runs: int) -> list[float]:
@@ -331,6 +403,9 @@ def main() -> int:
             engines.append(Engine("dockerd", dd, DOCKERD_IMAGE, dockerd_pids(dd_handle), "containerd-shim",
                                   getattr(dd_handle, "containerd_sock", "")))
         res["dockerd"] = dockerd_note
+        if engines:
+            print("== alternating", file=sys.stderr)
+            res["alternating"] = alternating(engines, docker, 2 * args.runs)
         for e in engines:
             print(f"== {e.name}", file=sys.stderr)
             er: dict[str, Any] = {"once": once(e, docker, args), "at": []}
@@ -363,6 +438,10 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
     if not a or not b:
         return {}
     out: dict[str, Any] = {k: ratio(a["once"].get(k), b["once"].get(k)) for k in a["once"]}
+    alt = res.get("alternating") or {}
+    if "dockyardd" in alt and "dockerd" in alt:
+        for k, v in alt["dockyardd"].items():
+            out[f"alternating_{k}"] = ratio(v, alt["dockerd"].get(k))
     for ra, rb in zip(a["at"], b["at"]):
         for k, v in ra.items():
             if k not in ("n", "load_before") and isinstance(v, (int, float)) and isinstance(rb.get(k), (int, float)):
@@ -376,12 +455,16 @@ def print_table(res: dict[str, Any]) -> None:
     a = res["engines"].get("dockyardd") or {}
     b = res["engines"].get("dockerd") or {}
     rows = []
+    alt = res.get("alternating") or {}
+    for k in (alt.get("dockyardd") or alt.get("dockerd") or {}):
+        rows.append((f"alternating {k}", (alt.get("dockyardd") or {}).get(k), (alt.get("dockerd") or {}).get(k)))
     for k in (a.get("once") or b.get("once") or {}):
         rows.append((k, (a.get("once") or {}).get(k), (b.get("once") or {}).get(k)))
     for i, ra in enumerate(a.get("at") or b.get("at") or []):
         rb = (b.get("at") or [{}] * (i + 1))[i] if b else {}
         ra = (a.get("at") or [{}] * (i + 1))[i] if a else {}
-        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "ps_cli_ms", "ps_api_ms",
+        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "ps_cli_ms", "ps_cli_floor_ms",
+                  "ps_cli_net_ms", "ps_api_ms",
                   "engine_rss_mib", "supervisor_pss_kib_per_container", "idle_cpu_percent", "rm_wall_s"):
             rows.append((f"{k} @N={ra.get('n', rb.get('n'))}", ra.get(k), rb.get(k)))
     print(f"{'figure':<44} {'dockyardd':>10} {'dockerd':>10} {'ratio':>6}")
