@@ -5,7 +5,9 @@ private dockerd on the same machine, one run each, side by side (issue 16).
 For each N of --n (default 100,400,1000), against each engine:
   - start N `sleep` containers with --clients (4) parallel docker CLIs: wall time, failures;
   - `run --rm bb true` latency with N running (median of --runs; after --settle seconds,
-    so the start burst's own aftermath is not counted), and at 0 before them;
+    so the start burst's own aftermath is not counted), and at 0 before them; with N
+    running, alternating with an empty second dockyardd started then (the control:
+    what the host with N containers on it costs any engine's start);
   - dockyardd only: its start trace (StartTrace) step medians at 0 and at N;
   - `docker ps` latency (the CLI) and GET /containers/json (raw) with N running;
   - the engine's RSS (dockyardd; dockerd + its containerd) and the memory per
@@ -197,7 +199,36 @@ def trace(e: Engine, runs: int) -> dict[str, float | None]:
     return {k: med(v) for k, v in steps.items()}
 
 
-def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
+class Control:
+    """A second dockyardd with no containers of its own, started while the
+    engine holds its N: `run --rm` on both, alternating, tells the engine's own
+    growth (its tables, its start path) from the host's (the kernel and
+    whatever else runs here with N containers on it)."""
+
+    def __init__(self, docker: str, cfg: str, tar: str, log_dir: str):
+        self.daemon = fx.Daemon(runtime="crun", log_path=Path(log_dir) / "control.log")
+        self.daemon.start()
+        t = Target(self.daemon.sock, cfg)
+        subprocess.run([docker, "-H", t.host, "import", tar, "bb"], env=t.env, check=True, capture_output=True)
+        self.engine = Engine("control", t, "bb", [self.daemon.proc.pid], "conmon", str(self.daemon.exec_root))
+
+    def close(self) -> None:
+        for p in self.daemon.cleanup() + self.daemon.remove():
+            print(f"scale_bench: control cleanup: {p}", file=sys.stderr)
+
+
+def run_rm_alternating(a: Engine, b: Engine, docker: str, runs: int) -> tuple[float | None, float | None]:
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in range(runs + 1):
+        for eng, out in ((a, xs), (b, ys)) if i % 2 else ((b, ys), (a, xs)):
+            ms = timed(lambda: eng.cli(docker, "run", "--rm", eng.image, "true"))
+            if i:
+                out.append(ms)
+    return med(xs), med(ys)
+
+
+def at_n(e: Engine, docker: str, n: int, args, control=None) -> dict[str, Any]:
     prefix = f"scb{os.getpid()}-{n}-"
     # the machine's own state varies run to run (this one's 1-min load average before the phase)
     r: dict[str, Any] = {"n": n, "load_before": round(os.getloadavg()[0], 2)}
@@ -219,9 +250,17 @@ def at_n(e: Engine, docker: str, n: int, args) -> dict[str, Any]:
         wall, fails = parallel(n, args.clients, lambda i: e.cli(docker, "run", "-d", "--name", f"{prefix}{i}", *net,
                                                                 e.image, "sleep", "1000000"))
         r["start_wall_s"], r["start_failures"] = round(wall / 1000, 2), fails
-        time.sleep(args.settle)
-        r["settled_s"] = args.settle
-        r["run_rm_ms"] = med(run_rm(e, docker, args.runs))
+        ctl = control() if control is not None else None
+        try:
+            time.sleep(args.settle)
+            r["settled_s"] = args.settle
+            if ctl is not None:
+                r["run_rm_ms"], r["run_rm_control_ms"] = run_rm_alternating(e, ctl.engine, docker, args.runs)
+            else:
+                r["run_rm_ms"] = med(run_rm(e, docker, args.runs))
+        finally:
+            if ctl is not None:
+                ctl.close()
         if e.name == "dockyardd":
             r["trace_ms"] = trace(e, args.trace_runs)
         r["ps_cli_ms"], r["ps_cli_floor_ms"] = ps_with_floor(e, docker, args.runs)
@@ -361,6 +400,9 @@ def main() -> int:
     ap.add_argument("--sleeper-network", choices=("default", "none"), default="default",
                     help="the sleepers' network: default (the bridge; a user network beyond 250) or none "
                          "(no endpoint: the mount and runtime path alone)")
+    ap.add_argument("--no-control", action="store_true",
+                    help="no control dockyardd (an empty second one, started at N, whose `run --rm` is "
+                         "timed alternating with the engine's: the host's share of the growth with N)")
     ap.add_argument("--dockyard-sock", help="use this running dockyardd instead of starting one")
     ap.add_argument("--no-dockyard", action="store_true", help="only dockerd")
     add_dockerd_args(ap)
@@ -412,7 +454,10 @@ def main() -> int:
             for n in ns:
                 print(f"   N={n}", file=sys.stderr)
                 try:
-                    er["at"].append(at_n(e, docker, n, args))
+                    control = None
+                    if e.name == "dockyardd" and daemon is not None and not args.no_control:
+                        control = lambda: Control(docker, cfg, tar, tmp.name)  # noqa: E731
+                    er["at"].append(at_n(e, docker, n, args, control))
                 except Exception as ex:     # recorded, and the other engines and Ns still run
                     print(f"scale_bench: {e.name} at N={n}: {ex}", file=sys.stderr)
                     er["at"].append({"n": n, "error": str(ex)[-500:]})
@@ -463,7 +508,7 @@ def print_table(res: dict[str, Any]) -> None:
     for i, ra in enumerate(a.get("at") or b.get("at") or []):
         rb = (b.get("at") or [{}] * (i + 1))[i] if b else {}
         ra = (a.get("at") or [{}] * (i + 1))[i] if a else {}
-        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "ps_cli_ms", "ps_cli_floor_ms",
+        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "run_rm_control_ms", "ps_cli_ms", "ps_cli_floor_ms",
                   "ps_cli_net_ms", "ps_api_ms",
                   "engine_rss_mib", "supervisor_pss_kib_per_container", "idle_cpu_percent", "rm_wall_s"):
             rows.append((f"{k} @N={ra.get('n', rb.get('n'))}", ra.get(k), rb.get(k)))
