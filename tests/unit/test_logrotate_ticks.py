@@ -45,3 +45,33 @@ def test_without_inotify_every_tick_is_a_full_resync(monkeypatch):
         t.cancel()
     asyncio.run(run())
     assert r.full >= 5 and r.pending_checks == 0
+
+
+class _Libc:
+    def __init__(self, wd):
+        self.wd, self.calls = wd, 0
+
+    def inotify_add_watch(self, fd, path, mask):
+        self.calls += 1
+        return self.wd
+
+
+class _Layout:
+    def container(self, cid):
+        return type("P", (), {"dir": f"/nowhere/{cid}"})()
+
+
+def test_a_start_finds_its_watch_without_a_scan_and_a_reused_number_moves(monkeypatch):
+    libc = _Libc(7)
+    monkeypatch.setattr(logrotate, "_libc", libc)
+    monkeypatch.setattr(logrotate, "container_limits", lambda c: (1024, 1))
+    r = logrotate.LogRotator(containers=None, layout=_Layout())
+    r._fd = 5
+    a, b = (type("C", (), {"id": x})() for x in ("a", "b"))
+    r.watch(a)
+    r.watch(a)                      # already watched: no second inotify_add_watch
+    assert libc.calls == 1 and r._watched == {"a"}
+    r.watch(b)                      # the kernel gave b the number a's dropped watch had
+    assert r._wd == {7: "b"} and r._watched == {"b"}
+    r.watch(a)                      # so a is watched again when it asks
+    assert libc.calls == 3 and r._wd == {7: "a"} and r._watched == {"a"}

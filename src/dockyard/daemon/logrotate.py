@@ -93,6 +93,7 @@ class LogRotator:
         self.layout = layout
         self._fd = -1
         self._wd: dict[int, str] = {}        # watch descriptor → container id
+        self._watched: set[str] = set()      # the ids in _wd (a start asks without a scan)
         self._pending: dict[str, float] = {}  # cid → when we asked conmon to reopen
         self._task: asyncio.Task | None = None
         self._throttled = False
@@ -149,23 +150,28 @@ class LogRotator:
             if cid not in want:
                 _libc.inotify_rm_watch(self._fd, wd)
                 del self._wd[wd]
+                self._watched.discard(cid)
                 self._pending.pop(cid, None)
-        watched = set(self._wd.values())
         for cid, c in want.items():
-            if cid not in watched:
+            if cid not in self._watched:
                 self._add_watch(c)
             self.check(c)
 
     def watch(self, c) -> None:
         """A container just started: watch its log from the first byte."""
-        if container_limits(c)[0] > 0 and c.id not in self._wd.values():
+        if container_limits(c)[0] > 0 and c.id not in self._watched:
             self._add_watch(c)
 
     def _add_watch(self, c) -> None:
         if self._fd >= 0:
             wd = _libc.inotify_add_watch(self._fd, self.layout.container(c.id).dir.encode(), IN_MODIFY)
             if wd >= 0:
+                # the kernel reuses the number of a watch it dropped (a removed dir)
+                old = self._wd.get(wd)
+                if old is not None and old != c.id:
+                    self._watched.discard(old)
                 self._wd[wd] = c.id
+                self._watched.add(c.id)
 
     # -- inotify
     def _on_events(self) -> None:
