@@ -38,6 +38,7 @@ Nothing asserts on these numbers; see bench/README.md ("Scale").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -47,7 +48,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
@@ -217,15 +218,22 @@ class Control:
             print(f"scale_bench: control cleanup: {p}", file=sys.stderr)
 
 
-def run_rm_alternating(a: Engine, b: Engine, docker: str, runs: int) -> tuple[float | None, float | None]:
-    xs: list[float] = []
-    ys: list[float] = []
+def alternate(fns: list[Callable[[], Any]], runs: int) -> list[float | None]:
+    """Each of fns once per run, one after the other (the order turned every
+    run, so a change in the machine's state hits all alike), runs + 1 times,
+    the first a warm-up: the medians (ms), in fns' order."""
+    out: list[list[float]] = [[] for _ in fns]
+    order = list(range(len(fns)))
     for i in range(runs + 1):
-        for eng, out in ((a, xs), (b, ys)) if i % 2 else ((b, ys), (a, xs)):
-            ms = timed(lambda: eng.cli(docker, "run", "--rm", eng.image, "true"))
+        for j in (order if i % 2 else order[::-1]):
+            ms = timed(fns[j])
             if i:
-                out.append(ms)
-    return med(xs), med(ys)
+                out[j].append(ms)
+    return [med(v) for v in out]
+
+
+def run_rm_alternating(a: Engine, b: Engine, docker: str, runs: int) -> list[float | None]:
+    return alternate([lambda eng=eng: eng.cli(docker, "run", "--rm", eng.image, "true") for eng in (a, b)], runs)
 
 
 def at_n(e: Engine, docker: str, n: int, args, control=None) -> dict[str, Any]:
@@ -317,33 +325,26 @@ def floor_path(e: Engine) -> str:
 
 def alternating(engines: list[Engine], docker: str, runs: int) -> dict[str, Any]:
     """exec and `run --rm` on every engine, and exec against each engine's CLI
-    floor, one after the other in each run (the order turned every run)."""
+    floor, all alternating (alternate)."""
     name = f"scb{os.getpid()}-alt"
-    samples: dict[str, dict[str, list[float]]] = {e.name: {"exec_ms": [], "exec_floor_ms": [], "run_rm_ms": []}
-                                                  for e in engines}
-    floors = [FloorServer(floor_path(e), api_version=api_version(e)) for e in engines]
-    try:
-        for e, fs in zip(engines, floors):
+    keys = ("exec_ms", "exec_floor_ms", "run_rm_ms")
+    with contextlib.ExitStack() as stack:
+        fns: list[Callable[[], Any]] = []
+        for e in engines:
+            stack.callback(e.cli, docker, "rm", "-f", name, check=False)
             e.cli(docker, "run", "-d", "--name", name, e.image, "sleep", "1000000")
-            fs.__enter__()
-        pairs = list(zip(engines, floors))
-        for i in range(runs + 1):
-            for e, fs in (pairs if i % 2 else pairs[::-1]):
-                for key, fn in (("exec_ms", lambda: e.cli(docker, "exec", name, "true")),
-                                ("exec_floor_ms", lambda: subprocess.run(
-                                    [docker, "-H", fs.host, "exec", name, "true"], env=e.t.env, check=True,
-                                    capture_output=True, stdin=subprocess.DEVNULL, timeout=60)),
-                                ("run_rm_ms", lambda: e.cli(docker, "run", "--rm", e.image, "true"))):
-                    ms = timed(fn)
-                    if i:
-                        samples[e.name][key].append(ms)
-    finally:
-        for e, fs in zip(engines, floors):
-            fs.__exit__(None, None, None)
-            e.cli(docker, "rm", "-f", name, check=False)
-    out: dict[str, Any] = {k: {f: med(v) for f, v in d.items()} for k, d in samples.items()}
-    for d in out.values():
+            fs = stack.enter_context(FloorServer(floor_path(e), api_version=api_version(e)))
+            fns += [lambda e=e: e.cli(docker, "exec", name, "true"),
+                    lambda e=e, fs=fs: subprocess.run([docker, "-H", fs.host, "exec", name, "true"], env=e.t.env,
+                                                      check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                                                      timeout=60),
+                    lambda e=e: e.cli(docker, "run", "--rm", e.image, "true")]
+        meds = alternate(fns, runs)
+    out: dict[str, Any] = {}
+    for i, e in enumerate(engines):
+        d = dict(zip(keys, meds[3 * i:3 * i + 3]))
         d["exec_net_ms"] = _net(d["exec_ms"], d["exec_floor_ms"])
+        out[e.name] = d
     return out
 
 
@@ -358,17 +359,12 @@ def ps_with_floor(e: Engine, docker: str, runs: int) -> tuple[float | None, floa
     status, body = fx.unix_http(e.t.sock, "GET", f"/v{ver}/containers/json", timeout=60)
     if status != 200:
         raise RuntimeError(f"GET /containers/json -> {e.name}: {status}")
-    got: list[float] = []
-    floor: list[float] = []
     with FloorServer(floor_path(e), api_version=ver, listing=body) as fs:
-        for i in range(runs + 1):
-            a = timed(lambda: e.cli(docker, "ps"))
-            b = timed(lambda: subprocess.run([docker, "-H", fs.host, "ps"], env=e.t.env, check=True,
-                                             capture_output=True, stdin=subprocess.DEVNULL, timeout=60))
-            if i:
-                got.append(a)
-                floor.append(b)
-    return med(got), med(floor)
+        got, floor = alternate([lambda: e.cli(docker, "ps"),
+                                lambda: subprocess.run([docker, "-H", fs.host, "ps"], env=e.t.env, check=True,
+                                                       capture_output=True, stdin=subprocess.DEVNULL, timeout=60)],
+                               runs)
+    return got, floor
 
 
 def run_series(fn, runs: int) -> list[float]:
@@ -510,9 +506,9 @@ def print_table(res: dict[str, Any]) -> None:
     for i, ra in enumerate(a.get("at") or b.get("at") or []):
         rb = (b.get("at") or [{}] * (i + 1))[i] if b else {}
         ra = (a.get("at") or [{}] * (i + 1))[i] if a else {}
-        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms", "run_rm_control_ms", "ps_cli_ms", "ps_cli_floor_ms",
-                  "ps_cli_net_ms", "ps_api_ms",
-                  "engine_rss_mib", "supervisor_pss_kib_per_container", "idle_cpu_percent", "rm_wall_s"):
+        for k in ("load_before", "run_rm_at_0_ms", "start_wall_s", "start_failures", "run_rm_ms",
+                  "run_rm_control_ms", "ps_cli_ms", "ps_cli_floor_ms", "ps_cli_net_ms", "ps_api_ms", "engine_rss_mib",
+                  "supervisor_pss_kib_per_container", "idle_cpu_percent", "rm_wall_s"):
             rows.append((f"{k} @N={ra.get('n', rb.get('n'))}", ra.get(k), rb.get(k)))
     print(f"{'figure':<44} {'dockyardd':>10} {'dockerd':>10} {'ratio':>6}")
     for name, x, y in rows:
