@@ -238,7 +238,12 @@ def encoded_summaries(d: Daemon, found: list[Container], lookups: Lookups | None
             _rows[id(c)] = _Row((c.name, c.state.status, c.image, c.image_ref, gen), c, head, tail)
         rows = [_rows[id(c)] for c in found]
     now = time.time()
-    return b"[" + b",".join(b"".join((r.head, r.status_of(c, now), r.tail)) for r, c in zip(rows, found)) + b"]\n"
+    # one join over every row's pieces: the body is copied once
+    parts = [b"["]
+    for r, c in zip(rows, found):
+        parts += (r.head, r.status_of(c, now), r.tail, b",")
+    parts[-1] = b"]\n" if len(parts) > 1 else b"[]\n"
+    return b"".join(parts)
 
 
 def add_sizes(d: Daemon, found: list[Container], entries: list[dict]) -> None:

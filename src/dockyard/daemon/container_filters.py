@@ -4,6 +4,7 @@ prune.go). The routes parse the query (dockyard.filters) and render; the
 predicates are here."""
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import filters, timestamps
@@ -71,13 +72,17 @@ class Lookups:
         return self._images[ref]
 
 
+_CREATED = attrgetter("created")
+
+
 def select(d: _Daemon, f: filters.Filters, show_all: bool = False, limit: int = -1,
            lookups: Lookups | None = None) -> list:
     """The containers `GET /containers/json` lists, newest first: running
     ones unless `show_all`, a limit, or a status/exited filter."""
     out = []
     lookups = lookups or Lookups(d)
-    for c in sorted(d.containers, key=lambda c: c.created, reverse=True):
+    # iter(): sorted() of the store itself first asks its len(), a second pass over every container
+    for c in sorted(iter(d.containers), key=_CREATED, reverse=True):
         if not show_all and not c.state.running and limit <= 0 and "status" not in f and "exited" not in f:
             continue
         if f and not matches(d, c, f, lookups):
