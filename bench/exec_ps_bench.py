@@ -22,7 +22,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,14 +40,8 @@ def _cli(docker: str, t, *args: str) -> None:
 
 
 def interleaved(targets: dict, fn, runs: int) -> dict:
-    out: dict[str, list[float]] = {k: [] for k in targets}
-    for i in range(runs + 1):
-        for label, (t, image) in targets.items():
-            t0 = time.perf_counter()
-            fn(t, image)
-            if i:
-                out[label].append((time.perf_counter() - t0) * 1000)
-    res = {k: _med(v) for k, v in out.items()}
+    samples = sb.alternate_samples([lambda t=t, image=image: fn(t, image) for t, image in targets.values()], runs)
+    res = {k: _med(v) for k, v in zip(targets, samples)}
     if len(targets) == 2:
         a, b = (res[k]["median_ms"] for k in targets)
         res["ratio"] = round(a / b, 3)

@@ -173,12 +173,7 @@ def pss_kib(pid: int) -> int:
 
 
 def run_rm(e: Engine, docker: str, runs: int) -> list[float]:
-    out = []
-    for i in range(runs + 1):
-        ms = timed(lambda: e.cli(docker, "run", "--rm", e.image, "true"))
-        if i:
-            out.append(ms)
-    return out
+    return run_series(lambda: e.cli(docker, "run", "--rm", e.image, "true"), runs)
 
 
 def trace(e: Engine, runs: int) -> dict[str, float | None]:
@@ -218,10 +213,10 @@ class Control:
             print(f"scale_bench: control cleanup: {p}", file=sys.stderr)
 
 
-def alternate(fns: list[Callable[[], Any]], runs: int) -> list[float | None]:
+def alternate_samples(fns: list[Callable[[], Any]], runs: int) -> list[list[float]]:
     """Each of fns once per run, one after the other (the order turned every
     run, so a change in the machine's state hits all alike), runs + 1 times,
-    the first a warm-up: the medians (ms), in fns' order."""
+    the first a warm-up: the times (ms), in fns' order."""
     out: list[list[float]] = [[] for _ in fns]
     order = list(range(len(fns)))
     for i in range(runs + 1):
@@ -229,7 +224,12 @@ def alternate(fns: list[Callable[[], Any]], runs: int) -> list[float | None]:
             ms = timed(fns[j])
             if i:
                 out[j].append(ms)
-    return [med(v) for v in out]
+    return out
+
+
+def alternate(fns: list[Callable[[], Any]], runs: int) -> list[float | None]:
+    """alternate_samples' medians."""
+    return [med(v) for v in alternate_samples(fns, runs)]
 
 
 def run_rm_alternating(a: Engine, b: Engine, docker: str, runs: int) -> list[float | None]:
